@@ -1,0 +1,1 @@
+"""Model domain: projected grid, CF grid description, region masks."""

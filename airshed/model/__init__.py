@@ -1,0 +1,1 @@
+"""Numba kernels (plume, particles, apportionment) over plain arrays; no files, no configs, no Dask."""

@@ -1,0 +1,1 @@
+"""Writers of CF NetCDF, maps and reports (no kernels here)."""

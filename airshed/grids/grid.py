@@ -17,7 +17,9 @@ import pyproj
 
 from airshed.errors import AirshedInputError
 
-DEFAULT_PROJ = "+proj=lcc +lat_1=25 +lat_2=47 +lat_0=39 +lon_0=116.5 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
+DEFAULT_PROJ = (
+    "+proj=lcc +lat_1=25 +lat_2=47 +lat_0=39 +lon_0=116.5 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
+)
 """PROJ string of the default Lambert conformal conic projection over Jing-Jin-Ji."""
 
 DEFAULT_BBOX = (110.0, 34.0, 124.0, 44.0)
@@ -51,7 +53,9 @@ class Grid:
         if not (self.dx > 0 and np.isfinite(self.dx)):
             raise AirshedInputError(f"grid cell size must be a positive number of metres, got {self.dx!r}")
         if self.nx < 1 or self.ny < 1:
-            raise AirshedInputError(f"grid must have at least one cell in x and y, got nx={self.nx}, ny={self.ny}")
+            raise AirshedInputError(
+                f"grid must have at least one cell in x and y, got nx={self.nx}, ny={self.ny}"
+            )
         if not self.crs.is_projected:
             raise AirshedInputError(f"grid CRS must be projected (metres), got {self.crs.name!r}")
 
@@ -75,7 +79,9 @@ class Grid:
         if not south < north:
             raise AirshedInputError(f"grid bounding box: south ({south}) must be less than north ({north})")
         if not (-90.0 <= south and north <= 90.0):
-            raise AirshedInputError(f"grid bounding box latitudes must lie in [-90, 90], got {south}..{north}")
+            raise AirshedInputError(
+                f"grid bounding box latitudes must lie in [-90, 90], got {south}..{north}"
+            )
         if not (cell_km > 0 and np.isfinite(cell_km)):
             raise AirshedInputError(f"grid cell size must be > 0 km, got {cell_km!r}")
         crs = pyproj.CRS.from_user_input(crs)
@@ -167,10 +173,13 @@ class Grid:
 
     @cached_property
     def grid_north_angle(self) -> np.ndarray:
-        """Angle from grid +y to true north, radians, shape (ny, nx) (meridian convergence).
+        """Anticlockwise angle from grid +y to true north, radians, shape (ny, nx) (meridian convergence).
 
-        Rotate an east/north wind (u, v) into grid components with
-        ``ug = u cos(a) - v sin(a)``, ``vg = u sin(a) + v cos(a)`` where ``a`` is this angle.
+        This is pyproj's ``meridian_convergence`` at the cell centres. On the default cone it is
+        negative west of the central meridian (there true north points to grid north-east, i.e.
+        clockwise from grid +y) and positive east of it. Rotate an east/north wind (u, v) into grid
+        components with ``ug = u cos(a) - v sin(a)``, ``vg = u sin(a) + v cos(a)`` where ``a`` is this
+        angle (checked in tests/test_grid.py against finite differences of the projection).
         """
         factors = pyproj.Proj(self.crs).get_factors(self.lon, self.lat)
         return np.deg2rad(np.asarray(factors.meridian_convergence))
@@ -179,7 +188,8 @@ class Grid:
         """Whether projected points lie inside the domain (edges included)."""
         x = np.asarray(x)
         y = np.asarray(y)
-        return (x >= self.x_edges[0]) & (x <= self.x_edges[-1]) & (y >= self.y_edges[0]) & (y <= self.y_edges[-1])
+        in_x = (x >= self.x_edges[0]) & (x <= self.x_edges[-1])
+        return in_x & (y >= self.y_edges[0]) & (y <= self.y_edges[-1])
 
     def cell_index(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Row (j) and column (i) of the cell holding each point; -1 outside the domain."""

@@ -67,19 +67,20 @@ def plane_to_true_area_factor(grid: Grid) -> np.ndarray:
     return grid.cell_area / (grid.dx * grid.dx)
 
 
-def _polygonal(geom: shapely.Geometry, position: int) -> shapely.Geometry:
-    """Return the valid polygonal part of a geometry, or raise for non-polygonal input."""
+def _polygonal(geom: shapely.Geometry | None, position: int) -> shapely.Geometry:
+    """Return the valid polygonal part of a geometry; raise for point or line input."""
     if geom is None or shapely.is_empty(geom):
         return shapely.Polygon()
+    if geom.geom_type not in ("Polygon", "MultiPolygon", "GeometryCollection"):
+        raise AirshedInputError(
+            f"geometry {position} is a {geom.geom_type}; cell overlap areas need polygons or multipolygons"
+        )
     if not shapely.is_valid(geom):
+        # a degenerate (zero-area) polygon repairs to lines and simply contributes nothing
         geom = shapely.make_valid(geom)
     parts = shapely.get_parts(geom)
     polys = parts[np.isin(shapely.get_type_id(parts), (3, 6))]  # Polygon, MultiPolygon
     if len(polys) == 0:
-        if np.all(np.isin(shapely.get_type_id(parts), (0, 1, 2, 4, 5))):
-            raise AirshedInputError(
-                f"geometry {position} is a {geom.geom_type}; cell overlap areas need polygons or multipolygons"
-            )
         return shapely.Polygon()
     return shapely.union_all(polys) if len(polys) > 1 else polys[0]
 

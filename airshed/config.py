@@ -1,0 +1,1082 @@
+"""The run configuration: one TOML file describes one airshed run.
+
+:func:`load_config` reads the file, validates every key against the pydantic schema below and resolves
+relative paths against the folder that holds the config. Any problem (a typo in a key, a value of the
+wrong type or out of bounds, a glob that matches nothing, a TOML syntax error) becomes one
+:class:`~airshed.errors.ConfigError` whose message names the file, the full key path
+(``plume.dispersion``), the value and what was expected; unknown keys come with the nearest valid key.
+:func:`dump_config` writes a validated config back as TOML with every default filled in, and that text
+loads back to an identical config.
+
+Conventions: times are UTC (a time-zone offset in the file is converted to UTC and dropped); lengths are
+in metres unless the key name says otherwise (``cell_km``, ``max_distance_km``); rates are per second or
+per hour as the key name says. The table ``[scenarios]`` is added by the pipeline owner.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import json
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import date, datetime, time, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+import pyproj
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from airshed.errors import ConfigError
+from airshed.grids.grid import DEFAULT_BBOX, DEFAULT_PROJ, Grid
+
+__all__ = [
+    "EMITTED_SPECIES",
+    "TRACERS",
+    "AirshedConfig",
+    "BuiltinEmissionsConfig",
+    "BuiltinMeteorologyConfig",
+    "ChemistryConfig",
+    "ComputeConfig",
+    "EmissionsConfig",
+    "GridConfig",
+    "LagrangianConfig",
+    "MeteorologyConfig",
+    "OutputsConfig",
+    "PlumeConfig",
+    "RegionsConfig",
+    "RunConfig",
+    "dump_config",
+    "load_config",
+    "parse_config",
+]
+
+EmittedSpecies = Literal["SO2", "NOx", "PM2.5", "NH3", "NMVOC"]
+Tracer = Literal["SO2", "NOx", "PM2.5", "NH3", "NMVOC", "sulfate", "nitrate"]
+EMITTED_SPECIES: tuple[str, ...] = get_args(EmittedSpecies)
+"""Species emitted by sources, in the order used throughout airshed."""
+TRACERS: tuple[str, ...] = get_args(Tracer)
+"""Every transported tracer: the emitted species plus secondary sulfate and nitrate."""
+
+REGION_SETS = ("provinces", "jjj-cities")
+"""Built-in region sets (province outlines; the 13 Jing-Jin-Ji prefecture-level cities)."""
+REGION_FILE_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp")
+LOCAL_SCHEDULERS = ("serial", "threads", "local-cluster")
+
+
+class _Table(BaseModel):
+    """Base of every config table: unknown keys are errors and values are not silently coerced."""
+
+    # strict: a TOML string "5" is not a number and 1 is not a boolean; Path and datetime fields opt out
+    # (Field(strict=False)) because TOML gives them as strings.
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=False)
+
+
+def _config_dir(info: ValidationInfo) -> Path:
+    """Folder against which relative paths are resolved (the config file's folder, else the cwd)."""
+    context = info.context or {}
+    return Path(context.get("config_dir") or Path.cwd())
+
+
+def _resolve(value: str | Path, base: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _existing_files(value: Any, info: ValidationInfo) -> Any:
+    """Resolve a list of file paths against the config folder; every file must exist."""
+    if not isinstance(value, list) or not all(isinstance(v, str | Path) for v in value):
+        return value  # pydantic reports the type error with the key path
+    base = _config_dir(info)
+    resolved = []
+    for item in value:
+        path = _resolve(item, base)
+        if not path.is_file():
+            raise ValueError(f"file {str(item)!r} does not exist (looked for {path})")
+        resolved.append(path)
+    return resolved
+
+
+def _keyword_or_file(value: Any, info: ValidationInfo, keywords: tuple[str, ...]) -> Any:
+    """Keep a keyword as is; resolve anything else as a path to an existing file."""
+    if not isinstance(value, str) or value in keywords:
+        return value
+    path = _resolve(value, _config_dir(info))
+    if path.is_file():
+        return str(path)
+    options = " or ".join(repr(k) for k in keywords)
+    hint = difflib.get_close_matches(value, keywords, n=1)
+    did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise ValueError(f"expected {options} or the path of an existing file (no file at {path}){did_you_mean}")
+
+
+def _to_utc_datetime(value: Any) -> Any:
+    """Accept TOML date-times, dates and ISO 8601 strings; anything else is a clear error."""
+    if isinstance(value, datetime):
+        pass
+    elif isinstance(value, date):
+        value = datetime.combine(value, time())
+    elif isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("expected an ISO 8601 date-time such as 2017-12-01T00:00") from None
+    else:
+        raise ValueError("expected an ISO 8601 date-time such as 2017-12-01T00:00 (UTC)")
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    if value.minute or value.second or value.microsecond:
+        raise ValueError("expected a whole hour (the model steps through hourly meteorology)")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------
+# [run]
+# ---------------------------------------------------------------------------------------------------
+class RunConfig(_Table):
+    """``[run]``: what to simulate, when, and where the results go."""
+
+    name: str = Field(
+        description="Name of the run; letters, digits, '_', '-' and '.' only (it names the output file).",
+    )
+    start: datetime = Field(
+        strict=False,
+        description="Start of the simulated period, ISO 8601 date-time on a whole hour, UTC.",
+    )
+    end: datetime = Field(
+        strict=False,
+        description="End of the simulated period (exclusive), ISO 8601 date-time on a whole hour, UTC; "
+        "must be after start.",
+    )
+    core: Literal["plume", "lagrangian"] = Field(
+        description="Dispersion core: 'plume' (steady Gaussian plume, hour by hour) or 'lagrangian' "
+        "(stochastic Lagrangian particles).",
+    )
+    seed: int = Field(
+        default=0,
+        ge=0,
+        description="Seed of the random number generator (integer >= 0); the same seed gives bit-identical "
+        "results.",
+    )
+    output: Path | None = Field(
+        default=None,
+        strict=False,
+        description="Path of the output NetCDF file, relative to the config file's folder; default "
+        "'<name>.nc' beside the config.",
+    )
+    species: list[EmittedSpecies] = Field(
+        default_factory=lambda: list(EMITTED_SPECIES),
+        min_length=1,
+        description="Emitted species to simulate, a subset of SO2, NOx, PM2.5, NH3, NMVOC (default all five).",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_file_stem(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+            raise ValueError("expected a name of letters, digits, '_', '-' and '.' (it names the output file)")
+        return value
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _parse_time(cls, value: Any) -> Any:
+        return _to_utc_datetime(value)
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")
+        if start is not None and value <= start:
+            raise ValueError(f"expected a time after `run.start` ({start.isoformat()})")
+        return value
+
+    @field_validator("species")
+    @classmethod
+    def _species_unique(cls, value: list[str]) -> list[str]:
+        repeated = sorted({s for s in value if value.count(s) > 1})
+        if repeated:
+            raise ValueError(f"expected each species once, {', '.join(repeated)} repeated")
+        return value
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _resolve_output(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str | Path):
+            return _resolve(value, _config_dir(info))
+        return value
+
+    @model_validator(mode="after")
+    def _default_output(self, info: ValidationInfo) -> RunConfig:
+        if self.output is None:
+            self.output = _config_dir(info).resolve() / f"{self.name}.nc"
+        return self
+
+    @property
+    def hours(self) -> int:
+        """Length of the simulated period in hours."""
+        return int((self.end - self.start).total_seconds() // 3600)
+
+
+# ---------------------------------------------------------------------------------------------------
+# [grid]
+# ---------------------------------------------------------------------------------------------------
+class GridConfig(_Table):
+    """``[grid]``: the projected model grid covering a lon/lat box."""
+
+    bbox: list[float] = Field(
+        default_factory=lambda: list(DEFAULT_BBOX),
+        min_length=4,
+        max_length=4,
+        description="Lon/lat box to cover, [west, south, east, north] in degrees (WGS84); west < east, "
+        "south < north, latitudes in [-90, 90], longitudes in [-180, 360].",
+    )
+    cell_km: float = Field(
+        default=9.0,
+        gt=0,
+        le=100,
+        description="Cell size, km (square cells on the projection plane); 0 < cell_km <= 100.",
+    )
+    projection: str = Field(
+        default=DEFAULT_PROJ,
+        description="Projected CRS in metres: a PROJ string, 'EPSG:nnnn', or an EPSG code as an integer "
+        "(default: Lambert conformal conic, lat_1=25 lat_2=47 lat_0=39 lon_0=116.5).",
+    )
+
+    @field_validator("bbox")
+    @classmethod
+    def _bbox_ordered(cls, value: list[float]) -> list[float]:
+        west, south, east, north = value
+        if not all(math.isfinite(v) for v in value):
+            raise ValueError("expected four finite numbers [west, south, east, north]")
+        if not west < east:
+            raise ValueError(f"expected [west, south, east, north] with west < east (west {west}, east {east})")
+        if not south < north:
+            raise ValueError(
+                f"expected [west, south, east, north] with south < north (south {south}, north {north})"
+            )
+        if not (-90 <= south and north <= 90):
+            raise ValueError("expected latitudes (south, north) within [-90, 90] degrees")
+        if not (-180 <= west and east <= 360 and east - west <= 360):
+            raise ValueError("expected longitudes (west, east) within [-180, 360] degrees, at most 360 apart")
+        return value
+
+    @field_validator("projection", mode="before")
+    @classmethod
+    def _epsg_code(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"EPSG:{value}"
+        return value
+
+    @field_validator("projection")
+    @classmethod
+    def _projected_in_metres(cls, value: str) -> str:
+        try:
+            crs = pyproj.CRS.from_user_input(value)
+        except pyproj.exceptions.CRSError as exc:
+            raise ValueError(f"expected a PROJ string or EPSG code that pyproj understands ({exc})") from None
+        if not crs.is_projected:
+            raise ValueError(f"expected a projected CRS in metres, got the geographic CRS {crs.name!r}")
+        units = {axis.unit_name for axis in crs.axis_info}
+        if units != {"metre"}:
+            raise ValueError(f"expected a projected CRS in metres, got units {sorted(units)}")
+        return value
+
+    def build(self) -> Grid:
+        """Build the model grid (the smallest cell-aligned grid covering ``bbox``)."""
+        west, south, east, north = self.bbox
+        return Grid.from_bbox(west, south, east, north, self.cell_km, crs=self.projection)
+
+
+# ---------------------------------------------------------------------------------------------------
+# [regions]
+# ---------------------------------------------------------------------------------------------------
+class RegionsConfig(_Table):
+    """``[regions]``: the source regions that concentrations are apportioned to."""
+
+    set: str = Field(
+        default="provinces",
+        description="Region set: 'provinces' (Beijing, Tianjin, Hebei and neighbouring provinces), "
+        "'jjj-cities' (Beijing, Tianjin and the 11 Hebei prefecture-level cities), or the path of a "
+        "GeoJSON / GeoPackage / shapefile of polygons (relative to the config folder).",
+    )
+    name_column: str | None = Field(
+        default=None,
+        description="Attribute column holding region names; required when 'set' is a file, unused otherwise.",
+    )
+    population: str = Field(
+        default="builtin",
+        description="Population for exposure weighting: 'builtin' (7th census 2020, JJJ cities and "
+        "provinces), 'none', or the path of a CSV file (relative to the config folder).",
+    )
+
+    @field_validator("set", mode="before")
+    @classmethod
+    def _set_keyword_or_file(cls, value: Any, info: ValidationInfo) -> Any:
+        value = _keyword_or_file(value, info, REGION_SETS)
+        if isinstance(value, str) and value not in REGION_SETS:
+            if Path(value).suffix.lower() not in REGION_FILE_SUFFIXES:
+                raise ValueError(
+                    f"expected a polygon file ending in {', '.join(REGION_FILE_SUFFIXES)}, got {value}"
+                )
+        return value
+
+    @field_validator("population", mode="before")
+    @classmethod
+    def _population_keyword_or_file(cls, value: Any, info: ValidationInfo) -> Any:
+        return _keyword_or_file(value, info, ("builtin", "none"))
+
+    @model_validator(mode="after")
+    def _name_column_for_files(self) -> RegionsConfig:
+        if self.is_file and not self.name_column:
+            raise ValueError("`regions.name_column` is required when `regions.set` is a file")
+        return self
+
+    @property
+    def is_file(self) -> bool:
+        """Whether the region set is a user file rather than a built-in set."""
+        return self.set not in REGION_SETS
+
+    @property
+    def spec(self) -> str | Path:
+        """What to pass to ``airshed.grids.regions.build_regions``: a built-in name or a file path."""
+        return Path(self.set) if self.is_file else self.set
+
+
+# ---------------------------------------------------------------------------------------------------
+# [meteorology]
+# ---------------------------------------------------------------------------------------------------
+class BuiltinMeteorologyConfig(_Table):
+    """``[meteorology.builtin]``: the idealised winter-haze episode generator.
+
+    A stagnant phase (weak southerly flow, shallow mixed layer) that lets emissions accumulate, followed
+    after ``stagnation_days`` by a north-westerly outbreak that ventilates the plain.
+    """
+
+    days: float = Field(default=5.0, gt=0, le=62, description="Length of the episode, days; 0 < days <= 62.")
+    stagnation_days: float = Field(
+        default=3.5, ge=0, description="Length of the stagnant phase from the start, days; 0 <= value <= days."
+    )
+    stagnant_wind_speed_m_s: float = Field(
+        default=1.5, gt=0, le=30, description="Wind speed at 10 m during stagnation, m/s; (0, 30]."
+    )
+    stagnant_wind_direction_deg: float = Field(
+        default=190.0,
+        ge=0,
+        lt=360,
+        description="Direction the wind blows FROM during stagnation, degrees clockwise from north; [0, 360).",
+    )
+    outbreak_wind_speed_m_s: float = Field(
+        default=9.0, gt=0, le=40, description="Wind speed at 10 m during the cold-air outbreak, m/s; (0, 40]."
+    )
+    outbreak_wind_direction_deg: float = Field(
+        default=315.0,
+        ge=0,
+        lt=360,
+        description="Direction the wind blows FROM during the outbreak, degrees clockwise from north; [0, 360).",
+    )
+    transition_hours: float = Field(
+        default=6.0, ge=0, le=48, description="Duration of the stagnation-to-outbreak transition, h; [0, 48]."
+    )
+    day_mixing_height_stagnant_m: float = Field(
+        default=500.0, gt=0, le=5000, description="Afternoon mixing height during stagnation, m; (0, 5000]."
+    )
+    day_mixing_height_clean_m: float = Field(
+        default=1400.0, gt=0, le=5000, description="Afternoon mixing height after the outbreak, m; (0, 5000]."
+    )
+    night_mixing_height_m: float = Field(
+        default=120.0, gt=0, le=2000, description="Night-time (stable) mixing height, m; (0, 2000]."
+    )
+    max_sensible_heat_flux_w_m2: float = Field(
+        default=120.0, ge=0, le=800, description="Midday peak surface sensible heat flux, W/m2; [0, 800]."
+    )
+    surface_temperature_k: float = Field(
+        default=272.0, ge=200, le=330, description="Mean near-surface air temperature, K; [200, 330]."
+    )
+    resolution_deg: float = Field(
+        default=0.25, gt=0, le=5, description="Spacing of the generated lon/lat meteorology grid, degrees; (0, 5]."
+    )
+
+    @model_validator(mode="after")
+    def _stagnation_within_episode(self) -> BuiltinMeteorologyConfig:
+        if self.stagnation_days > self.days:
+            raise ValueError(
+                f"`meteorology.builtin.stagnation_days` ({self.stagnation_days:g}) must not exceed "
+                f"`meteorology.builtin.days` ({self.days:g})"
+            )
+        return self
+
+
+class MeteorologyConfig(_Table):
+    """``[meteorology]``: where the winds, turbulence and mixing heights come from."""
+
+    format: Literal["era5", "wrf", "cf", "builtin"] = Field(
+        default="builtin",
+        description="Meteorology source: 'era5' (ECMWF ERA5 NetCDF), 'wrf' (WRF wrfout), 'cf' (any CF "
+        "NetCDF, variable names mapped with 'variables') or 'builtin' (idealised winter-haze episode).",
+    )
+    paths: list[Path] = Field(
+        default_factory=list,
+        strict=False,
+        description="Meteorology files or glob patterns (relative to the config folder, '**' allowed); "
+        "required unless format is 'builtin'. Each pattern must match at least one file.",
+    )
+    variables: dict[str, str] = Field(
+        default_factory=dict,
+        description="Map from airshed's model variable name to the variable name in the files "
+        "(for format 'cf'; overrides the reader's defaults for 'era5'/'wrf').",
+    )
+    heights_m: list[Annotated[float, Field(gt=0, le=20000)]] = Field(
+        default_factory=lambda: [10.0, 50.0, 100.0, 200.0, 400.0, 700.0, 1000.0, 1500.0, 2000.0, 3000.0],
+        min_length=1,
+        description="Model level heights above ground, m; strictly increasing, each in (0, 20000].",
+    )
+    roughness_length_m: float = Field(
+        default=0.5,
+        gt=0,
+        le=5,
+        description="Surface roughness length used where the meteorology gives none, m; (0, 5].",
+    )
+    builtin: BuiltinMeteorologyConfig = Field(
+        default_factory=BuiltinMeteorologyConfig,
+        description="Parameters of the built-in idealised episode (used when format is 'builtin').",
+    )
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _expand_globs(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, list) or not all(isinstance(v, str | Path) for v in value):
+            return value
+        base = _config_dir(info)
+        files: list[Path] = []
+        for pattern in value:
+            path = Path(pattern).expanduser()
+            literal = path if path.is_absolute() else base / path
+            if literal.is_file():
+                matches = [str(literal)]
+            else:
+                full = str(path) if path.is_absolute() else str(Path(glob.escape(str(base))) / path)
+                matches = sorted(m for m in glob.glob(full, recursive=True) if Path(m).is_file())
+            if not matches:
+                raise ValueError(f"{str(pattern)!r} matches no file (looked in {literal.parent})")
+            for match in matches:
+                resolved = Path(match).resolve()
+                if resolved not in files:
+                    files.append(resolved)
+        return files
+
+    @field_validator("heights_m")
+    @classmethod
+    def _heights_increasing(cls, value: list[float]) -> list[float]:
+        for lower, upper in zip(value, value[1:], strict=False):
+            if not upper > lower:
+                raise ValueError(f"expected strictly increasing heights, but {upper:g} follows {lower:g}")
+        return value
+
+    @model_validator(mode="after")
+    def _paths_match_format(self) -> MeteorologyConfig:
+        if self.format == "builtin" and self.paths:
+            raise ValueError("`meteorology.paths` must be empty when `meteorology.format` is 'builtin'")
+        if self.format != "builtin" and not self.paths:
+            raise ValueError(f"`meteorology.paths` is required when `meteorology.format` is {self.format!r}")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------
+# [emissions]
+# ---------------------------------------------------------------------------------------------------
+class BuiltinEmissionsConfig(_Table):
+    """``[emissions.builtin]``: the built-in approximate inventory.
+
+    REAS v2.1 provincial totals for 2007 (Kurokawa et al. 2013, ACP 13:11019) scaled to ``year`` with the
+    MEIC national trends (Zheng et al. 2018, ACP 18:14095). Approximate: use for demonstrations and
+    sensitivity studies, not for policy numbers.
+    """
+
+    year: int = Field(
+        default=2017,
+        ge=2007,
+        le=2017,
+        description="Inventory year, 2007..2017 (REAS 2007 provincial totals scaled with MEIC national trends).",
+    )
+
+
+class EmissionsConfig(_Table):
+    """``[emissions]``: which sources emit."""
+
+    inventory: Literal["builtin", "none"] = Field(
+        default="builtin",
+        description="Base inventory: 'builtin' (approximate REAS/MEIC provincial totals on power plants "
+        "and population) or 'none' (only the files below).",
+    )
+    gridded: list[Path] = Field(
+        default_factory=list,
+        strict=False,
+        description="Gridded emission files added to the inventory (relative to the config folder).",
+    )
+    points: list[Path] = Field(
+        default_factory=list,
+        strict=False,
+        description="Point-source (stack) files added to the inventory (relative to the config folder).",
+    )
+    temporal_profiles: Literal["flat", "typical"] = Field(
+        default="typical",
+        description="Hour-of-day / day-of-week profiles: 'flat' (constant) or 'typical' (sector profiles).",
+    )
+    builtin: BuiltinEmissionsConfig = Field(
+        default_factory=BuiltinEmissionsConfig,
+        description="Parameters of the built-in inventory (used when inventory is 'builtin').",
+    )
+
+    @field_validator("gridded", "points", mode="before")
+    @classmethod
+    def _files_exist(cls, value: Any, info: ValidationInfo) -> Any:
+        return _existing_files(value, info)
+
+    @model_validator(mode="after")
+    def _something_emits(self) -> EmissionsConfig:
+        if self.inventory == "none" and not self.gridded and not self.points:
+            raise ValueError(
+                "no emissions: `emissions.inventory` is 'none' and neither `emissions.gridded` nor "
+                "`emissions.points` lists a file"
+            )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------
+# [chemistry]
+# ---------------------------------------------------------------------------------------------------
+_DRY_DEPOSITION_M_S = {
+    "SO2": 0.005,
+    "NOx": 0.001,
+    "PM2.5": 0.001,
+    "NH3": 0.005,
+    "NMVOC": 0.0,
+    "sulfate": 0.001,
+    "nitrate": 0.001,
+}
+_WET_A_PER_S = 8.4e-5
+_WET_B = 0.79
+
+
+def _per_tracer(value: Any, defaults: Mapping[str, float]) -> Any:
+    """Broadcast a scalar to every tracer, or fill a partial table with the defaults."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {tracer: float(value) for tracer in TRACERS}
+    if isinstance(value, Mapping):
+        return {**defaults, **value}
+    return value
+
+
+class ChemistryConfig(_Table):
+    """``[chemistry]``: linear chemistry, deposition and decay, shared by both cores.
+
+    Per-tracer keys (deposition, scavenging, decay) take either one number for every tracer or a table
+    keyed by tracer (SO2, NOx, PM2.5, NH3, NMVOC, sulfate, nitrate); tracers left out keep their default.
+    """
+
+    so2_to_sulfate_per_hour: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="SO2 -> sulfate conversion rate, 1/h; [0, 1]. MESOPUFF II night-time rate as used by "
+        "CALPUFF (Scire et al. 2000, CALPUFF user guide).",
+    )
+    nox_to_nitrate_per_hour: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="NOx -> nitrate conversion rate, 1/h; [0, 1]. MESOPUFF II night-time rate as used by "
+        "CALPUFF (Scire et al. 2000).",
+    )
+    dry_deposition_velocity_m_s: dict[Tracer, Annotated[float, Field(ge=0, le=0.1)]] = Field(
+        default_factory=lambda: dict(_DRY_DEPOSITION_M_S),
+        description="Dry deposition velocity per tracer, m/s; [0, 0.1]. Typical values (Seinfeld & Pandis "
+        "2016, ch. 19).",
+    )
+    wet_scavenging_a_per_s: dict[Tracer, Annotated[float, Field(ge=0, le=0.01)]] = Field(
+        default_factory=lambda: dict.fromkeys(TRACERS, _WET_A_PER_S),
+        description="Coefficient A of the scavenging rate A*P**B (P: precipitation, mm/h), 1/s per "
+        "(mm/h)**B; [0, 0.01]. Maryon et al. 1996 (UK Met Office NAME).",
+    )
+    wet_scavenging_b: dict[Tracer, Annotated[float, Field(ge=0, le=2)]] = Field(
+        default_factory=lambda: dict.fromkeys(TRACERS, _WET_B),
+        description="Exponent B of the scavenging rate A*P**B, dimensionless; [0, 2]. Maryon et al. 1996.",
+    )
+    decay_per_s: dict[Tracer, Annotated[float, Field(ge=0, le=0.01)]] = Field(
+        default_factory=lambda: dict.fromkeys(TRACERS, 0.0),
+        description="First-order decay rate per tracer (other losses), 1/s; [0, 0.01].",
+    )
+
+    @field_validator("dry_deposition_velocity_m_s", mode="before")
+    @classmethod
+    def _fill_dry(cls, value: Any) -> Any:
+        return _per_tracer(value, _DRY_DEPOSITION_M_S)
+
+    @field_validator("wet_scavenging_a_per_s", mode="before")
+    @classmethod
+    def _fill_wet_a(cls, value: Any) -> Any:
+        return _per_tracer(value, dict.fromkeys(TRACERS, _WET_A_PER_S))
+
+    @field_validator("wet_scavenging_b", mode="before")
+    @classmethod
+    def _fill_wet_b(cls, value: Any) -> Any:
+        return _per_tracer(value, dict.fromkeys(TRACERS, _WET_B))
+
+    @field_validator("decay_per_s", mode="before")
+    @classmethod
+    def _fill_decay(cls, value: Any) -> Any:
+        return _per_tracer(value, dict.fromkeys(TRACERS, 0.0))
+
+    @field_validator("dry_deposition_velocity_m_s", "wet_scavenging_a_per_s", "wet_scavenging_b", "decay_per_s")
+    @classmethod
+    def _canonical_order(cls, value: dict[str, float]) -> dict[str, float]:
+        return {tracer: value[tracer] for tracer in TRACERS}
+
+
+# ---------------------------------------------------------------------------------------------------
+# [plume] and [lagrangian]
+# ---------------------------------------------------------------------------------------------------
+class PlumeConfig(_Table):
+    """``[plume]``: the steady Gaussian-plume core."""
+
+    dispersion: Literal["briggs-rural", "briggs-urban", "boundary-layer"] = Field(
+        default="boundary-layer",
+        description="Dispersion parameters: 'briggs-rural' / 'briggs-urban' (Pasquill-Gifford classes, "
+        "Briggs 1973 fits) or 'boundary-layer' (from u*, w* and L, AERMOD-style).",
+    )
+    min_wind_speed_m_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=5,
+        description="Wind speed floor, m/s; (0, 5]. Hours with slower winds are treated at this speed and "
+        "counted as calms.",
+    )
+    receptor_height_m: float = Field(
+        default=1.5, ge=0, le=500, description="Receptor height above ground, m; [0, 500]."
+    )
+    sigma_y_cutoff: float = Field(
+        default=6.0,
+        gt=0,
+        le=20,
+        description="Source-receptor pairs farther than this many sigma_y off the plume axis are skipped "
+        "(dimensionless; (0, 20]).",
+    )
+    max_distance_km: float = Field(
+        default=300.0,
+        gt=0,
+        le=3000,
+        description="Largest source-receptor distance considered, km; (0, 3000].",
+    )
+    area_source_subcells: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Area sources are split into n x n point sources per cell (integer, [1, 64]).",
+    )
+    plume_rise: bool = Field(default=True, description="Apply Briggs buoyant/momentum plume rise to stacks.")
+    stack_tip_downwash: bool = Field(
+        default=True, description="Apply Briggs stack-tip downwash when exit velocity < 1.5 x wind speed."
+    )
+
+
+class LagrangianConfig(_Table):
+    """``[lagrangian]``: the stochastic Lagrangian-particle core."""
+
+    particles_per_hour: int = Field(
+        default=20000,
+        ge=1,
+        le=100_000_000,
+        description="Particles released per hour over the whole domain (integer, [1, 1e8]).",
+    )
+    max_time_step_s: float = Field(
+        default=300.0, gt=0, le=3600, description="Largest particle time step, s; (0, 3600]."
+    )
+    cfl: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Courant number limiting the step so particles cross at most cfl cells per step; (0, 1].",
+    )
+    sampling_depth_m: float = Field(
+        default=50.0,
+        gt=0,
+        le=1000,
+        description="Depth of the near-surface layer in which particles count towards concentration, m; "
+        "(0, 1000].",
+    )
+    output_interval_h: int = Field(
+        default=1,
+        ge=1,
+        le=24,
+        description="Averaging interval of the output concentrations, h (integer, [1, 24]); the run length "
+        "must be a multiple of it.",
+    )
+    horizontal_turbulence: bool = Field(
+        default=True, description="Add horizontal turbulent velocities (false: advection and vertical mixing only)."
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# [outputs] and [compute]
+# ---------------------------------------------------------------------------------------------------
+class OutputsConfig(_Table):
+    """``[outputs]``: what is written besides the NetCDF file."""
+
+    maps: bool = Field(default=False, description="Draw PNG maps of mean concentrations and contributions.")
+    report: bool = Field(default=False, description="Write a Markdown report of the source apportionment.")
+    compression_level: int = Field(
+        default=4, ge=0, le=9, description="zlib compression level of the NetCDF variables (integer, 0-9)."
+    )
+    time_chunk_hours: int = Field(
+        default=24, ge=1, le=8784, description="NetCDF chunk length along time, h (integer >= 1)."
+    )
+
+
+class ComputeConfig(_Table):
+    """``[compute]``: threads and the dask scheduler (results do not depend on these)."""
+
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Numba threads per process (integer >= 1); leave out to use every core.",
+    )
+    scheduler: str = Field(
+        default="serial",
+        description="'serial', 'threads', 'local-cluster', or the address 'tcp://host:port' of a running "
+        "dask scheduler.",
+    )
+    workers: int = Field(
+        default=2, ge=1, le=1024, description="Worker processes of a 'local-cluster' (integer >= 1)."
+    )
+    memory_limit: str = Field(
+        default="4GB", description="Memory limit per worker, e.g. '4GB' or '512MiB' (at least 256 MB)."
+    )
+    chunk_hours: int = Field(
+        default=24, ge=1, le=8784, description="Hours of simulation per task (integer >= 1)."
+    )
+
+    @field_validator("scheduler")
+    @classmethod
+    def _known_scheduler(cls, value: str) -> str:
+        if value in LOCAL_SCHEDULERS or re.fullmatch(r"tcp://[^\s:/]+:\d{1,5}", value):
+            return value
+        hint = difflib.get_close_matches(value, LOCAL_SCHEDULERS, n=1)
+        did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise ValueError(f"expected 'serial', 'threads', 'local-cluster' or 'tcp://host:port'{did_you_mean}")
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_size(cls, value: str) -> str:
+        from dask.utils import parse_bytes
+
+        try:
+            n_bytes = parse_bytes(value)
+        except (ValueError, TypeError):
+            raise ValueError("expected a memory size such as '4GB' or '512MiB'") from None
+        if n_bytes < 256e6:
+            raise ValueError("expected at least 256 MB")
+        return value
+
+
+# ---------------------------------------------------------------------------------------------------
+# the whole file
+# ---------------------------------------------------------------------------------------------------
+class AirshedConfig(_Table):
+    """A complete, validated airshed run configuration (one TOML file)."""
+
+    run: RunConfig = Field(description="What to simulate, when, and where the results go.")
+    grid: GridConfig = Field(default_factory=GridConfig, description="The projected model grid.")
+    regions: RegionsConfig = Field(default_factory=RegionsConfig, description="Source regions.")
+    meteorology: MeteorologyConfig = Field(default_factory=MeteorologyConfig, description="Meteorology.")
+    emissions: EmissionsConfig = Field(default_factory=EmissionsConfig, description="Emission sources.")
+    chemistry: ChemistryConfig = Field(
+        default_factory=ChemistryConfig, description="Linear chemistry, deposition, decay."
+    )
+    plume: PlumeConfig = Field(default_factory=PlumeConfig, description="Gaussian-plume core.")
+    lagrangian: LagrangianConfig = Field(default_factory=LagrangianConfig, description="Lagrangian core.")
+    outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="Extra outputs.")
+    compute: ComputeConfig = Field(default_factory=ComputeConfig, description="Parallel execution.")
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _consistent_tables(self) -> AirshedConfig:
+        hours = (self.run.end - self.run.start).total_seconds() / 3600.0
+        if self.meteorology.format == "builtin" and hours > self.meteorology.builtin.days * 24 + 1e-9:
+            raise ValueError(
+                f"the run ({self.run.start.isoformat()} to {self.run.end.isoformat()}, {hours / 24:g} days) "
+                f"is longer than the built-in meteorology (`meteorology.builtin.days` = "
+                f"{self.meteorology.builtin.days:g}); shorten the run or raise `meteorology.builtin.days`"
+            )
+        interval = self.lagrangian.output_interval_h
+        if self.run.core == "lagrangian" and hours % interval:
+            raise ValueError(
+                f"the run lasts {hours:g} h, not a multiple of `lagrangian.output_interval_h` ({interval} h)"
+            )
+        return self
+
+    @property
+    def source(self) -> Path | None:
+        """The TOML file this config was loaded from (None when built in code)."""
+        return self._source
+
+
+# ---------------------------------------------------------------------------------------------------
+# loading, error messages, dumping
+# ---------------------------------------------------------------------------------------------------
+def load_config(path: str | Path) -> AirshedConfig:
+    """Read, validate and resolve a TOML run configuration.
+
+    Parameters
+    ----------
+    path
+        The TOML file. Relative paths inside it are resolved against its folder.
+
+    Returns
+    -------
+    AirshedConfig
+        The validated configuration with every default filled in and every path absolute.
+
+    Raises
+    ------
+    ConfigError
+        For an unreadable file, invalid TOML (file, line and column named) or any invalid key or value
+        (full key path, value and expectation named; unknown keys come with the nearest valid key).
+    """
+    path = Path(path).expanduser()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_toml_error_message(path, exc)) from None
+    return parse_config(data, config_dir=path.resolve().parent, source=path)
+
+
+def parse_config(
+    data: Mapping[str, Any], config_dir: str | Path | None = None, source: str | Path | None = None
+) -> AirshedConfig:
+    """Validate a config already parsed into a dict (as ``tomllib`` gives it).
+
+    Parameters
+    ----------
+    data
+        The TOML document as nested dicts.
+    config_dir
+        Folder against which relative paths are resolved; default the current directory.
+    source
+        Name of the file, used in error messages.
+    """
+    base = Path(config_dir) if config_dir is not None else Path.cwd()
+    try:
+        config = AirshedConfig.model_validate(data, context={"config_dir": base})
+    except ValidationError as exc:
+        where = f"{source}: " if source is not None else ""
+        raise ConfigError(where + _describe_validation_error(exc)) from None
+    config._source = Path(source) if source is not None else None
+    return config
+
+
+def _toml_error_message(path: Path, exc: tomllib.TOMLDecodeError) -> str:
+    message = str(exc)
+    found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+    if found:
+        what = message[: found.start()]
+        return f"{path}, line {found[1]}, column {found[2]}: invalid TOML: {what[:1].lower()}{what[1:]}"
+    found = re.search(r"\s*\(at end of document\)$", message)
+    if found:
+        what = message[: found.start()]
+        return f"{path}, at the end: invalid TOML: {what[:1].lower()}{what[1:]}"
+    return f"{path}: invalid TOML: {message}"
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _key(part: str) -> str:
+    return part if _BARE_KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + _key(part)
+    return text
+
+
+def _table_model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The config table class found by following ``loc`` from the top level (None if not a table)."""
+    cls: type[BaseModel] = AirshedConfig
+    for part in loc:
+        field = cls.model_fields.get(part) if isinstance(part, str) else None
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        cls = annotation
+    return cls
+
+
+_TOML_TYPE_NAMES = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a float",
+    str: "a string",
+    list: "an array",
+    dict: "a table",
+    datetime: "a date-time",
+    date: "a date",
+    time: "a time",
+}
+
+
+def _toml_type_name(value: Any) -> str:
+    for kind, name in _TOML_TYPE_NAMES.items():
+        if type(value) is kind:
+            return name
+    return type(value).__name__
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = _toml_value(value)
+    except TypeError:
+        text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False)
+    message = _describe_error(errors[0])
+    if len(errors) > 1:
+        more = len(errors) - 1
+        message += f" ({more} more problem{'s' if more > 1 else ''} after this one)"
+    return message
+
+
+def _describe_error(error: Mapping[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        parent, name = loc[:-1], str(loc[-1])
+        table = _table_model_at(parent)
+        valid = list(table.model_fields) if table is not None else []
+        where = f"[{_key_path(parent)}]" if parent else "the top level"
+        match = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+        if match:
+            return f"unknown key `{_key_path(loc)}`; did you mean `{_key_path((*parent, match[0]))}`?"
+        return f"unknown key `{_key_path(loc)}`; valid keys in {where}: {', '.join(valid)}"
+    if kind == "missing":
+        return f"`{_key_path(loc)}` is required but missing"
+
+    if loc and loc[-1] == "[key]":  # an invalid key of a keyed table (e.g. an unknown tracer)
+        table, bad = loc[:-2], str(loc[-2])
+        options = re.findall(r"'([^']*)'", (error.get("ctx") or {}).get("expected", ""))
+        match = difflib.get_close_matches(bad, options, n=1, cutoff=0.5)
+        hint = f"; did you mean `{_key_path((*table, match[0]))}`?" if match else ""
+        return f"unknown key `{_key_path(loc[:-1])}`: expected one of {', '.join(options)}{hint}"
+
+    message = error["msg"]
+    if kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    elif message.startswith("Input should be "):
+        rest = message.removeprefix("Input should be ")
+        if kind in {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}:
+            rest = "a value " + rest
+        message = "expected " + rest
+    elif kind in {"too_short", "too_long"}:
+        ctx = error.get("ctx") or {}
+        bound = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
+        message = f"expected {'at least' if kind == 'too_short' else 'at most'} {bound} item(s), got "
+        message += str(ctx.get("actual_length"))
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        message += f" (got {_toml_type_name(error['input'])})"
+    if kind == "literal_error" and isinstance(error.get("input"), str):
+        options = re.findall(r"'([^']*)'", (error.get("ctx") or {}).get("expected", ""))
+        match = difflib.get_close_matches(error["input"], options, n=1, cutoff=0.5)
+        if match:
+            message += f"; did you mean {match[0]!r}?"
+
+    if not loc:
+        return message
+    value = error.get("input")
+    if isinstance(value, Mapping) or _table_model_at(loc) is not None:
+        # table-level checks already name their keys
+        return message if "`" in message else f"`{_key_path(loc)}`: {message}"
+    return f"`{_key_path(loc)}` = {_shown(value)}: {message}"
+
+
+def _toml_value(value: Any) -> str:
+    """One TOML value (inline form)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, Path):
+        return json.dumps(value.as_posix(), ensure_ascii=False)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_key(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def _emit_table(lines: list[str], name: str, model: BaseModel) -> None:
+    """Append ``[name]`` with the scalar keys of ``model``, then its sub-tables."""
+    lines.append(f"[{name}]")
+    subtables: list[tuple[str, Any]] = []
+    for field_name in type(model).model_fields:
+        value = getattr(model, field_name)
+        if isinstance(value, BaseModel) or (isinstance(value, Mapping) and value):
+            subtables.append((field_name, value))
+        elif value is None:
+            lines.append(f"# {field_name} is not set ({type(model).model_fields[field_name].description})")
+        else:
+            lines.append(f"{_key(field_name)} = {_toml_value(value)}")
+    for field_name, value in subtables:
+        lines.append("")
+        if isinstance(value, BaseModel):
+            _emit_table(lines, f"{name}.{_key(field_name)}", value)
+        else:
+            lines.append(f"[{name}.{_key(field_name)}]")
+            lines.extend(f"{_key(str(k))} = {_toml_value(v)}" for k, v in value.items())
+
+
+def dump_config(config: AirshedConfig) -> str:
+    """Write a validated config as TOML, every default filled in and every path absolute.
+
+    ``load_config`` on the returned text gives back an identical configuration.
+    """
+    source = f" from {config.source}" if config.source is not None else ""
+    lines = [f"# airshed run configuration{source}, resolved: every default written out, paths absolute."]
+    for field_name in type(config).model_fields:
+        lines.append("")
+        _emit_table(lines, field_name, getattr(config, field_name))
+    return "\n".join(lines) + "\n"

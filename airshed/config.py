@@ -22,7 +22,7 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -135,7 +135,7 @@ def _to_utc_datetime(value: Any) -> Any:
     else:
         raise ValueError("expected an ISO 8601 date-time such as 2017-12-01T00:00 (UTC)")
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     if value.minute or value.second or value.microsecond:
         raise ValueError("expected a whole hour (the model steps through hourly meteorology)")
     return value
@@ -178,14 +178,16 @@ class RunConfig(_Table):
     species: list[EmittedSpecies] = Field(
         default_factory=lambda: list(EMITTED_SPECIES),
         min_length=1,
-        description="Emitted species to simulate, a subset of SO2, NOx, PM2.5, NH3, NMVOC (default all five).",
+        description="Emitted species to simulate: a subset of SO2, NOx, PM2.5, NH3, NMVOC (default all).",
     )
 
     @field_validator("name")
     @classmethod
     def _name_is_a_file_stem(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
-            raise ValueError("expected a name of letters, digits, '_', '-' and '.' (it names the output file)")
+            raise ValueError(
+                "expected a name of letters, digits, '_', '-' and '.' (it names the output file)"
+            )
         return value
 
     @field_validator("start", "end", mode="before")
@@ -260,7 +262,9 @@ class GridConfig(_Table):
         if not all(math.isfinite(v) for v in value):
             raise ValueError("expected four finite numbers [west, south, east, north]")
         if not west < east:
-            raise ValueError(f"expected [west, south, east, north] with west < east (west {west}, east {east})")
+            raise ValueError(
+                f"expected [west, south, east, north] with west < east (west {west}, east {east})"
+            )
         if not south < north:
             raise ValueError(
                 f"expected [west, south, east, north] with south < north (south {south}, north {north})"
@@ -365,7 +369,9 @@ class BuiltinMeteorologyConfig(_Table):
 
     days: float = Field(default=5.0, gt=0, le=62, description="Length of the episode, days; 0 < days <= 62.")
     stagnation_days: float = Field(
-        default=3.5, ge=0, description="Length of the stagnant phase from the start, days; 0 <= value <= days."
+        default=3.5,
+        ge=0,
+        description="Length of the stagnant phase from the start, days; 0 <= value <= days.",
     )
     stagnant_wind_speed_m_s: float = Field(
         default=1.5, gt=0, le=30, description="Wind speed at 10 m during stagnation, m/s; (0, 30]."
@@ -374,7 +380,7 @@ class BuiltinMeteorologyConfig(_Table):
         default=190.0,
         ge=0,
         lt=360,
-        description="Direction the wind blows FROM during stagnation, degrees clockwise from north; [0, 360).",
+        description="Direction the wind blows FROM during stagnation, degrees clockwise from N; [0, 360).",
     )
     outbreak_wind_speed_m_s: float = Field(
         default=9.0, gt=0, le=40, description="Wind speed at 10 m during the cold-air outbreak, m/s; (0, 40]."
@@ -383,7 +389,7 @@ class BuiltinMeteorologyConfig(_Table):
         default=315.0,
         ge=0,
         lt=360,
-        description="Direction the wind blows FROM during the outbreak, degrees clockwise from north; [0, 360).",
+        description="Direction the wind blows FROM during the outbreak, degrees clockwise from N; [0, 360).",
     )
     transition_hours: float = Field(
         default=6.0, ge=0, le=48, description="Duration of the stagnation-to-outbreak transition, h; [0, 48]."
@@ -404,7 +410,10 @@ class BuiltinMeteorologyConfig(_Table):
         default=272.0, ge=200, le=330, description="Mean near-surface air temperature, K; [200, 330]."
     )
     resolution_deg: float = Field(
-        default=0.25, gt=0, le=5, description="Spacing of the generated lon/lat meteorology grid, degrees; (0, 5]."
+        default=0.25,
+        gt=0,
+        le=5,
+        description="Spacing of the generated lon/lat meteorology grid, degrees; (0, 5].",
     )
 
     @model_validator(mode="after")
@@ -507,7 +516,7 @@ class BuiltinEmissionsConfig(_Table):
         default=2017,
         ge=2007,
         le=2017,
-        description="Inventory year, 2007..2017 (REAS 2007 provincial totals scaled with MEIC national trends).",
+        description="Inventory year, 2007..2017 (REAS 2007 provincial totals scaled by MEIC trends).",
     )
 
 
@@ -638,7 +647,9 @@ class ChemistryConfig(_Table):
     def _fill_decay(cls, value: Any) -> Any:
         return _per_tracer(value, dict.fromkeys(TRACERS, 0.0))
 
-    @field_validator("dry_deposition_velocity_m_s", "wet_scavenging_a_per_s", "wet_scavenging_b", "decay_per_s")
+    @field_validator(
+        "dry_deposition_velocity_m_s", "wet_scavenging_a_per_s", "wet_scavenging_b", "decay_per_s"
+    )
     @classmethod
     def _canonical_order(cls, value: dict[str, float]) -> dict[str, float]:
         return {tracer: value[tracer] for tracer in TRACERS}
@@ -723,7 +734,8 @@ class LagrangianConfig(_Table):
         "must be a multiple of it.",
     )
     horizontal_turbulence: bool = Field(
-        default=True, description="Add horizontal turbulent velocities (false: advection and vertical mixing only)."
+        default=True,
+        description="Add horizontal turbulent velocities (false: advection and vertical mixing only).",
     )
 
 
@@ -925,7 +937,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
 
 
 def _table_model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The config table class found by following ``loc`` from the top level (None if not a table)."""
+    """Follow ``loc`` from the top level to a config table class (None if it is not a table)."""
     cls: type[BaseModel] = AirshedConfig
     for part in loc:
         field = cls.model_fields.get(part) if isinstance(part, str) else None

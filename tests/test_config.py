@@ -213,7 +213,9 @@ def test_typo_in_a_table_name(tmp_path):
 
 def test_typo_in_a_nested_key(tmp_path):
     message = error_of(tmp_path, MINIMAL + "[meteorology.builtin]\nstagnation_day = 2.0\n")
-    assert "`meteorology.builtin.stagnation_day`; did you mean `meteorology.builtin.stagnation_days`?" in message
+    assert (
+        "`meteorology.builtin.stagnation_day`; did you mean `meteorology.builtin.stagnation_days`?" in message
+    )
 
 
 def test_unknown_tracer_in_a_per_tracer_table(tmp_path):
@@ -254,12 +256,16 @@ def test_zero_cell_size(tmp_path):
 def test_end_not_after_start(tmp_path):
     text = MINIMAL.replace("end = 2017-12-03T00:00:00", "end = 2017-12-01T00:00:00")
     message = error_of(tmp_path, text)
-    assert "`run.end` = 2017-12-01T00:00:00: expected a time after `run.start` (2017-12-01T00:00:00)" in message
+    assert (
+        "`run.end` = 2017-12-01T00:00:00: expected a time after `run.start` (2017-12-01T00:00:00)" in message
+    )
 
 
 def test_unknown_core_suggests_the_nearest(tmp_path):
     message = error_of(tmp_path, MINIMAL.replace('core = "plume"', 'core = "lagrangain"'))
-    assert "`run.core` = \"lagrangain\": expected 'plume' or 'lagrangian'; did you mean 'lagrangian'?" in message
+    assert (
+        "`run.core` = \"lagrangain\": expected 'plume' or 'lagrangian'; did you mean 'lagrangian'?" in message
+    )
 
 
 def test_missing_required_key(tmp_path):
@@ -298,7 +304,7 @@ def test_region_file_needs_a_name_column(tmp_path):
 
 def test_region_set_typo(tmp_path):
     message = error_of(tmp_path, MINIMAL + '[regions]\nset = "jjj-city"\n')
-    assert "`regions.set` = \"jjj-city\"" in message and "did you mean 'jjj-cities'?" in message
+    assert '`regions.set` = "jjj-city"' in message and "did you mean 'jjj-cities'?" in message
 
 
 def test_out_of_bounds_year_and_species(tmp_path):

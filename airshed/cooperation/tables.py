@@ -1,0 +1,105 @@
+"""Rich tables of a cooperation result for the terminal (``airshed cooperate`` without ``--json``)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from airshed.cooperation.analysis import CooperationResult
+
+
+def _yuan(value: float | None) -> str:
+    return "-" if value is None else f"{value / 1e6:,.2f}"
+
+
+def render_tables(result: CooperationResult) -> list[Table]:
+    """Tables summarising ``result``: targets and costs, cost allocation, abatement, health.
+
+    Money is shown in million yuan (per run period or per year, as the policy's ``cost_basis`` says).
+    """
+    data = result.to_json_dict()
+    basis = "per run period" if result.cost_basis == "period" else "per year"
+    pb = result.problem
+    targets = Table(title=f"Targets: independent action vs cooperation (million yuan {basis})")
+    for col in (
+        "region",
+        "baseline",
+        "target",
+        "alone: cost",
+        "alone: shortfall",
+        "joint: cost",
+        "joint: PM2.5",
+        "met",
+    ):
+        targets.add_column(col, justify="left" if col == "region" else "right")
+    for region, ind in data["independent"].items():
+        coop = data["cooperative"]["regions"][region]
+        targets.add_row(
+            region,
+            f"{coop['baseline_ugm3']:.1f}",
+            f"{coop['target_ugm3']:.1f}",
+            _yuan(ind["cost_yuan"]),
+            "met" if ind["feasible"] else f"{ind['shortfall']:.2f} ug/m3",
+            _yuan(coop["cost_yuan"]),
+            f"{coop['pm25_after_ugm3']:.1f}",
+            "yes" if coop["target_met"] else "NO",
+        )
+    coop = data["cooperative"]
+    targets.caption = (
+        f"cooperative total {_yuan(coop['total_cost_yuan'])} "
+        f"(LP over-states it by at most {_yuan(coop['linearisation_error_bound_yuan'])}),"
+        f" independent total {_yuan(data['independent_total_cost_yuan'])}"
+    )
+
+    alloc = Table(title=f"Cost allocation (million yuan {basis}; transfer > 0 = receives)")
+    for col in ("region", "own cost", "Shapley", "transfer", "polluter pays", "transfer (PP)"):
+        alloc.add_column(col, justify="left" if col == "region" else "right")
+    for region in pb.players:
+        alloc.add_row(
+            region,
+            _yuan(coop["regions"][region]["cost_yuan"]),
+            _yuan(data["shapley"][region]),
+            _yuan(data["transfers"][region]),
+            _yuan(data["polluter_pays"][region]),
+            _yuan(data["polluter_pays_transfers"][region]),
+        )
+    core = "not checked (sampled)" if data["in_core"] is None else ("yes" if data["in_core"] else "NO")
+    alloc.caption = (
+        f"Shapley {data['shapley_method']}; Shapley in core: {core}; core non-empty: {data['core_nonempty']}"
+    )
+
+    abate = Table(title="Cooperative plan: abated fraction of emissions")
+    abate.add_column("region")
+    for species in pb.precursors:
+        abate.add_column(species, justify="right")
+    for region in pb.players:
+        fr = coop["regions"][region]["abatement"]
+        abate.add_row(region, *(f"{fr[s]:.2f}" for s in pb.precursors))
+    tables = [targets, alloc, abate]
+
+    if data["health"] is not None:
+        health = Table(title="Health: premature deaths per year attributable to PM2.5")
+        for col in (
+            "receptor",
+            "PM2.5",
+            "deaths",
+            "value (million yuan)",
+            "own share",
+            "largest other source",
+        ):
+            health.add_column(col, justify="left" if col == "receptor" else "right")
+        for receptor, entry in data["health"]["receptors"].items():
+            total = entry["total"]
+            sources = entry["sources"]
+            own = sources.get(receptor, {"deaths": 0.0})["deaths"]
+            others = {k: v["deaths"] for k, v in sources.items() if k != receptor}
+            top = max(others, key=others.get) if others else "-"
+            health.add_row(
+                receptor,
+                f"{total['pm25_ugm3']:.1f}",
+                f"{total['deaths']:,.0f}",
+                _yuan(total["value_yuan"]),
+                f"{own / total['deaths']:.0%}" if total["deaths"] > 0 else "-",
+                f"{top} ({others.get(top, 0.0):,.0f})" if others else "-",
+            )
+        tables.append(health)
+    return tables

@@ -1,0 +1,340 @@
+"""The ``airshed`` command line.
+
+Every command goes through :class:`_AirshedGroup`, the one place that turns exceptions into exit codes:
+0 success; 2 bad input (an :class:`~airshed.errors.AirshedInputError`, printed as one red line
+``error: ...`` without a traceback); 1 internal error (one line, the traceback only with ``--verbose``).
+Heavy modules (region masks, the pipeline, the validation) are imported inside the commands so that
+``airshed --help`` and ``airshed config validate`` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
+
+from airshed import __version__
+from airshed.config import AirshedConfig, dump_config, load_config
+from airshed.errors import AirshedInputError
+
+EXIT_OK = 0
+EXIT_INTERNAL_ERROR = 1
+EXIT_BAD_INPUT = 2
+
+# Consoles resolve sys.stdout / sys.stderr when they print, so output redirection (and tests) work.
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+
+
+@dataclass
+class _Options:
+    """Global options, stored on the click context for every command."""
+
+    verbose: bool = False
+    quiet: bool = False
+
+
+class _AirshedGroup(TyperGroup):
+    """Top-level command group that maps exceptions to exit codes and one-line messages."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        """Run the command; report bad input (exit 2) and internal errors (exit 1) in one line."""
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # help, usage errors, Ctrl-C
+            raise
+        except AirshedInputError as exc:
+            _print_error(f"error: {exc}")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except Exception as exc:
+            options = ctx.obj if isinstance(ctx.obj, _Options) else _Options()
+            if options.verbose:
+                stderr.print_exception()
+            hint = "" if options.verbose else " (rerun with --verbose for the traceback)"
+            _print_error(f"internal error: {type(exc).__name__}: {exc}{hint}; please report it")
+            raise typer.Exit(EXIT_INTERNAL_ERROR) from None
+
+
+def _print_error(message: str) -> None:
+    # Text, not markup: messages hold brackets ([grid], [0]) that rich would take for style tags.
+    stderr.print(Text(message, style="bold red"), soft_wrap=True)
+
+
+app = typer.Typer(
+    cls=_AirshedGroup,
+    name="airshed",
+    help="Where haze comes from: dispersion and source apportionment for Jing-Jin-Ji and beyond.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(
+    help="Check a run configuration, or show it with every default filled in.", no_args_is_help=True
+)
+validate_app = typer.Typer(help="Score the dispersion cores against field experiments.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(validate_app, name="validate")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        stdout.print(f"airshed {__version__}")
+        raise typer.Exit()
+
+
+def _configure_logging(options: _Options) -> None:
+    """Send airshed's log records to stderr: warnings only with --quiet, debug with --verbose."""
+    logger = logging.getLogger("airshed")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_airshed_cli", False):
+            logger.removeHandler(handler)
+    handler = RichHandler(console=stderr, show_path=False, markup=False, rich_tracebacks=False)
+    handler._airshed_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if options.verbose else logging.WARNING if options.quiet else logging.INFO)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the airshed version and exit."
+        ),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show debug messages, and tracebacks of internal errors.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Show only warnings and errors; no progress bars.")
+    ] = False,
+) -> None:
+    """Where haze comes from: dispersion and source apportionment for Jing-Jin-Ji and beyond."""
+    if verbose and quiet:
+        raise AirshedInputError("--verbose and --quiet cannot be used together")
+    ctx.obj = _Options(verbose=verbose, quiet=quiet)
+    _configure_logging(ctx.obj)
+
+
+def _options(ctx: typer.Context) -> _Options:
+    obj = ctx.find_object(_Options)
+    return obj if obj is not None else _Options()
+
+
+ConfigFile = Annotated[Path, typer.Argument(help="TOML run configuration (see examples/jjj.toml).")]
+
+
+# --- airshed config ----------------------------------------------------------------------------------
+@config_app.command("validate")
+def config_validate(file: ConfigFile) -> None:
+    """Check a run configuration: print OK and a summary, or one line naming the problem (exit 2)."""
+    cfg = load_config(file)
+    grid = cfg.grid.build()
+    stdout.print(Text(f"OK: {file} is a valid airshed configuration", style="bold green"), soft_wrap=True)
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in _summary(cfg, grid_text=f"{grid.nx} x {grid.ny} cells of {cfg.grid.cell_km:g} km"):
+        table.add_row(key, value)
+    stdout.print(table)
+
+
+def _summary(cfg: AirshedConfig, grid_text: str) -> list[tuple[str, str]]:
+    met = cfg.meteorology
+    emissions = cfg.emissions
+    met_text = (
+        f"built-in winter-haze episode ({met.builtin.days:g} days)"
+        if met.format == "builtin"
+        else f"{met.format}, {len(met.paths)} file(s)"
+    )
+    inventory = (
+        f"built-in REAS/MEIC {emissions.builtin.year} (approximate)"
+        if emissions.inventory == "builtin"
+        else "none"
+    )
+    extra = len(emissions.gridded) + len(emissions.points)
+    if extra:
+        inventory += f" + {extra} file(s)"
+    return [
+        ("run", cfg.run.name),
+        ("period", f"{cfg.run.start.isoformat()} to {cfg.run.end.isoformat()} UTC ({cfg.run.hours} h)"),
+        ("core", cfg.run.core),
+        ("species", ", ".join(cfg.run.species)),
+        ("grid", grid_text),
+        ("regions", str(cfg.regions.spec)),
+        ("meteorology", met_text),
+        ("emissions", f"{inventory}, {emissions.temporal_profiles} time profiles"),
+        ("seed", str(cfg.run.seed)),
+        ("output", str(cfg.run.output)),
+    ]
+
+
+@config_app.command("show")
+def config_show(file: ConfigFile) -> None:
+    """Print the resolved configuration as TOML: every default written out, every path absolute."""
+    typer.echo(dump_config(load_config(file)), nl=False)
+
+
+# --- airshed grid ------------------------------------------------------------------------------------
+@app.command("grid")
+def grid_command(file: ConfigFile) -> None:
+    """Build the grid and region masks of a configuration; print the grid and each region's area."""
+    from airshed.grids.regions import build_regions
+
+    cfg = load_config(file)
+    grid = cfg.grid.build()
+    regions = build_regions(grid, cfg.regions.spec, cfg.regions.name_column)
+
+    lon, lat = grid.lon, grid.lat
+    info = Table(show_header=False, box=None, pad_edge=False)
+    info.add_column(style="bold")
+    info.add_column()
+    info.add_row("projection", grid.crs.srs)
+    info.add_row("cell size", f"{grid.dx / 1000:g} km")
+    info.add_row("cells", f"{grid.nx} x {grid.ny} (nx x ny) = {grid.nx * grid.ny}")
+    info.add_row(
+        "extent",
+        f"x {grid.x_edges[0] / 1000:.0f} to {grid.x_edges[-1] / 1000:.0f} km, "
+        f"y {grid.y_edges[0] / 1000:.0f} to {grid.y_edges[-1] / 1000:.0f} km",
+    )
+    info.add_row(
+        "cell centres",
+        f"lon {np.min(lon):.2f} to {np.max(lon):.2f} E, lat {np.min(lat):.2f} to {np.max(lat):.2f} N",
+    )
+    info.add_row("domain area", f"{grid.cell_area.sum() / 1e6:,.0f} km²")
+    stdout.print(info)
+
+    areas = regions.area_km2()
+    table = Table(title=f"regions: {cfg.regions.spec}", title_justify="left")
+    table.add_column("region")
+    table.add_column("area in domain (km²)", justify="right")
+    table.add_column("cells touched", justify="right")
+    table.add_column("cells ≥ 50 %", justify="right")
+    for k, name in enumerate(regions.names):
+        fraction = regions.fractions[k]
+        table.add_row(
+            name,
+            f"{areas[name]:,.0f}",
+            str(int(np.count_nonzero(fraction > 0))),
+            str(int(np.count_nonzero(fraction >= 0.5))),
+        )
+    table.add_section()
+    table.add_row("total", f"{sum(areas.values()):,.0f}", str(grid.nx * grid.ny), "")
+    stdout.print(table)
+
+
+# --- airshed run -------------------------------------------------------------------------------------
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    config: ConfigFile,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the NetCDF here instead of run.output of the config.",
+            dir_okay=False,
+        ),
+    ] = None,
+    zero_out: Annotated[
+        str | None,
+        typer.Option(
+            "--zero-out",
+            metavar="REGION",
+            help="Switch off every emission of this region (a brute-force sensitivity run).",
+        ),
+    ] = None,
+) -> None:
+    """Run the dispersion model for a configuration and write the NetCDF output."""
+    from airshed.run import run_study
+
+    cfg = load_config(config)
+    target = output.expanduser().resolve() if output is not None else None
+    result = run_study(cfg, output=target, zero_out=zero_out, progress=not _options(ctx).quiet)
+    if isinstance(result, str | os.PathLike) and not _options(ctx).quiet:
+        stdout.print(Text(f"wrote {os.fspath(result)}", style="green"), soft_wrap=True)
+
+
+# --- airshed validate --------------------------------------------------------------------------------
+class CoreChoice(StrEnum):
+    """Which dispersion core(s) to validate."""
+
+    plume = "plume"
+    lagrangian = "lagrangian"
+    both = "both"
+
+
+@validate_app.command("prairie-grass")
+def prairie_grass_command(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            metavar="DIR",
+            help="Folder with the Prairie Grass CSV files (default: the development subset shipped with "
+            "airshed).",
+            file_okay=False,
+        ),
+    ] = None,
+    core: Annotated[
+        CoreChoice, typer.Option("--core", help="Dispersion core to score: plume, lagrangian or both.")
+    ] = CoreChoice.both,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the scores as a JSON list instead of a table.")
+    ] = False,
+) -> None:
+    """Score the cores on Project Prairie Grass (Barad 1958): FB, NMSE, MG, VG, FAC2 per arc."""
+    from airshed.validation.prairie_grass import run_validation
+
+    cores = ["plume", "lagrangian"] if core is CoreChoice.both else [core.value]
+    rows = run_validation(data.expanduser().resolve() if data is not None else None, cores)
+    if as_json:
+        typer.echo(json.dumps([{k: _jsonable(v) for k, v in row.items()} for row in rows], indent=2))
+        return
+    columns = ["core", "option", "quantity", "stability", "distance_m", "n", "FB", "NMSE", "MG", "VG", "FAC2"]
+    table = Table(title="Project Prairie Grass (Barad 1958): statistics of Chang & Hanna (2004)")
+    for column in columns:
+        table.add_column(
+            column, justify="left" if column in {"core", "option", "quantity", "stability"} else "right"
+        )
+    for row in rows:
+        table.add_row(*(_cell(row.get(column)) for column in columns))
+    stdout.print(table)
+    stdout.print(
+        "FB = 2(O - P)/(O + P): positive means under-prediction. Ideal: FB 0, NMSE 0, MG 1, VG 1, FAC2 1."
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON value: NumPy scalars unwrapped, NaN and infinities as null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _cell(value: Any) -> str:
+    value = _jsonable(value)
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e4 else f"{value:.0f}"
+    return str(value)

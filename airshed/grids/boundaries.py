@@ -124,7 +124,7 @@ def _read_user_file(path: Path, name_column: str | None) -> gpd.GeoDataFrame:
     columns = [c for c in frame.columns if c != frame.geometry.name]
     column = name_column if name_column is not None else "name"
     if column not in frame.columns:
-        how = f"name column {column!r}" if name_column is not None else "a 'name' column (set name_column)"
+        how = f"name column {column!r}" if name_column is not None else "'name' column (give name_column)"
         raise DataError(f"boundary file {str(path)!r} has no {how}; its columns are: {columns}")
     if len(frame) == 0:
         raise DataError(f"boundary file {str(path)!r} holds no features")

@@ -171,7 +171,7 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path, monkeypatch)
     (folder / "stacks.csv").write_text("x\n")
     (folder / "regions.geojson").write_text("{}")
     text = MINIMAL.replace('name = "t"', 'name = "t"\noutput = "out/result.nc"') + (
-        '[meteorology]\nformat = "era5"\npaths = ["met/era5_*.nc"]\n'
+        '[meteorology]\nformat = "cf"\npaths = ["met/era5_*.nc"]\nvariables = { u10 = "U10M", "v.10" = "V" }\n'
         '[emissions]\npoints = ["stacks.csv"]\n'
         '[regions]\nset = "regions.geojson"\nname_column = "NAME"\n'
     )
@@ -182,6 +182,7 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path, monkeypatch)
     assert cfg.run.output == base / "out" / "result.nc"
     assert cfg.meteorology.paths == [base / "met" / "era5_20171201.nc", base / "met" / "era5_20171202.nc"]
     assert cfg.emissions.points == [base / "stacks.csv"]
+    assert cfg.meteorology.variables == {"u10": "U10M", "v.10": "V"}
     assert cfg.regions.is_file and cfg.regions.spec == base / "regions.geojson"
     # the resolved dump is self-contained: it loads the same from anywhere
     again = load_config(write(tmp_path, dump_config(cfg), "elsewhere.toml"))

@@ -171,7 +171,8 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path, monkeypatch)
     (folder / "stacks.csv").write_text("x\n")
     (folder / "regions.geojson").write_text("{}")
     text = MINIMAL.replace('name = "t"', 'name = "t"\noutput = "out/result.nc"') + (
-        '[meteorology]\nformat = "cf"\npaths = ["met/era5_*.nc"]\nvariables = { u10 = "U10M", "v.10" = "V" }\n'
+        '[meteorology]\nformat = "cf"\npaths = ["met/era5_*.nc"]\n'
+        'variables = { u10 = "U10M", "v.10" = "V" }\n'
         '[emissions]\npoints = ["stacks.csv"]\n'
         '[regions]\nset = "regions.geojson"\nname_column = "NAME"\n'
     )

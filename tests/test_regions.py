@@ -125,7 +125,8 @@ def test_fractions_partition_every_cell(provinces3, cities3):
         assert regions.fractions.min() >= 0.0 and regions.fractions.max() <= 1.0
         np.testing.assert_allclose(regions.fractions.sum(axis=0), 1.0, rtol=0, atol=1e-12)
         assert not regions.fractions.flags.writeable
-        assert len(regions.geometries) == len(regions.names)
+        assert list(regions.geometries["name"]) == list(regions.names)
+        assert regions.geometries.geometry.iloc[-1].is_empty
 
 
 def test_cities_sum_to_provinces(provinces3, cities3):

@@ -65,7 +65,8 @@ class RegionSet:
         fractions of a cell sum to 1 (within 1e-12), ``"outside"`` included.
     geometries
         One row per region in ``names`` order, columns ``name`` and ``geometry`` (lon/lat, EPSG:4326).
-        The ``"outside"`` row has no geometry: it is whatever of the domain no other region covers.
+        The ``"outside"`` row holds an empty polygon: it is whatever of the domain no other region
+        covers, defined by its fractions only.
     """
 
     grid: Grid
@@ -105,7 +106,7 @@ class RegionSet:
         x, y = self.grid.lonlat_to_xy(lon, lat)
         if not (np.isfinite(x) and np.isfinite(y) and self.grid.contains_xy(x, y)):
             raise AirshedInputError(f"point lon={lon}, lat={lat} lies outside the grid domain")
-        geoms = self.geometries.geometry.to_numpy()[:-1]
+        geoms = self.geometries.geometry.to_numpy()
         inside = np.flatnonzero(shapely.intersects_xy(geoms, float(lon), float(lat)))
         return self.names[int(inside[0])] if inside.size else OUTSIDE
 
@@ -224,7 +225,7 @@ def build_regions(grid: Grid, spec: str | Path, name_column: str | None = None) 
     fractions.setflags(write=False)
     names = (*boundaries["name"].astype(str), OUTSIDE)
     geometries = gpd.GeoDataFrame(
-        {"name": list(names)}, geometry=[*boundaries.geometry, None], crs="EPSG:4326"
+        {"name": list(names)}, geometry=[*boundaries.geometry, shapely.Polygon()], crs="EPSG:4326"
     )
     regions = RegionSet(grid=grid, names=names, fractions=fractions, geometries=geometries)
     logger.info("region masks %r on %r built in %.2f s", spec, grid, time.perf_counter() - started)

@@ -95,7 +95,9 @@ def _resolve(value: str | Path, base: Path) -> Path:
 
 
 def _existing_files(value: Any, info: ValidationInfo) -> Any:
-    """Resolve a list of file paths against the config folder; every file must exist."""
+    """Resolve a list of file paths (or one path) against the config folder; every file must exist."""
+    if isinstance(value, str):
+        value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str | Path) for v in value):
         return value  # pydantic reports the type error with the key path
     base = _config_dir(info)
@@ -464,6 +466,8 @@ class MeteorologyConfig(_Table):
     @field_validator("paths", mode="before")
     @classmethod
     def _expand_globs(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str | Path) for v in value):
             return value
         base = _config_dir(info)

@@ -345,3 +345,9 @@ def test_parse_config_without_a_file_uses_the_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = parse_config(tomllib.loads(MINIMAL))
     assert isinstance(cfg, AirshedConfig) and cfg.run.output == tmp_path.resolve() / "t.nc"
+
+
+def test_a_single_path_string_is_a_one_element_list(tmp_path):
+    (tmp_path / "wrfout_d01").write_bytes(b"")
+    cfg = load_config(write(tmp_path, MINIMAL + '[meteorology]\nformat = "wrf"\npaths = "wrfout_*"\n'))
+    assert cfg.meteorology.paths == [tmp_path.resolve() / "wrfout_d01"]

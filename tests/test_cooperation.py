@@ -413,3 +413,33 @@ def test_run_file_contract_errors():
         run_tables(run.drop_vars("pm25_total"))
     with pytest.raises(DataError, match="emission_total has no species"):
         run_tables(run.sel(species=["SO2", "NOx"]))
+
+
+def test_warm_started_gray_code_values_equal_cold_linprog():
+    from airshed.cooperation.abatement import (
+        all_coalition_costs,
+        coalition_cost,
+        coalition_costs,
+        gray_code_order,
+    )
+
+    order = gray_code_order(8)
+    assert np.all(np.bitwise_count(order[1:] ^ order[:-1]) == 1) and np.unique(order).size == 256
+    rng = np.random.default_rng(11)
+    n = 8
+    regions = [f"R{i}" for i in range(n)]
+    sr = rng.uniform(0.0, 3.0, (n, n + 1, 5))
+    run = make_run(regions, sr, rng.uniform(200.0, 3000.0, (n + 1, 5)))
+    total = run["pm25_total"].values
+    pol = {
+        "targets": {r: float(rng.uniform(0.4, 0.9) * total[i]) for i, r in enumerate(regions)},
+        "costs": {"default": {p: linear_curve(3e4, 0.7) for p in PRECURSORS}},
+        "options": {"segments_per_piece": 3},
+    }
+    problem = build_problem(run_tables(run), policy_from_dict(pol))
+    values = all_coalition_costs(problem, workers=2)  # 256 coalitions: the process-pool path
+    some = rng.integers(0, 2**n, 25)
+    reference = np.array([coalition_cost(problem, int(m)) for m in some])
+    np.testing.assert_allclose(values[some], reference, rtol=1e-7, atol=1e-6)
+    np.testing.assert_allclose(coalition_costs(problem, some, workers=1), reference, rtol=1e-7, atol=1e-6)
+    assert values[0] == 0.0

@@ -288,17 +288,104 @@ def coalition_cost(problem: AbatementProblem, mask: int) -> float:
     return plan.objective_yuan
 
 
+class WarmCoalitionSolver:
+    """The grand coalition's penalised LP held in one HiGHS instance, re-solved for each coalition.
+
+    A coalition is imposed by bounds only: non-members' abatement columns get upper bound 0 and their
+    target rows become free, so the constraint matrix is built once and HiGHS re-solves from the previous
+    optimal basis (dual simplex hot start). Visiting coalitions in Gray-code order changes one player per
+    solve. Uses the HiGHS bindings bundled with SciPy (``scipy.optimize._highspy``, the same pybind11 core
+    as the ``highspy`` package); :func:`coalition_costs` falls back to :func:`coalition_cost` (public
+    ``linprog``) if they are unavailable. Tests check both give the same values.
+    """
+
+    def __init__(self, problem: AbatementProblem) -> None:
+        from scipy.optimize._highspy import _core as highs
+
+        self._highs = highs
+        self.problem = problem
+        jj, kk, ss = np.nonzero(problem.seg_width > 0.0)
+        n_t = problem.need.size
+        cost = np.concatenate([problem.seg_cost[jj, kk, ss], np.full(n_t, problem.penalty)])
+        self._scale = max(float(cost.max(initial=0.0)), 1.0)
+        self._upper = np.concatenate([problem.seg_width[jj, kk, ss], np.maximum(problem.need, 0.0)])
+        a = np.hstack([problem.effect[:, jj, kk], np.eye(n_t)])
+        cols = [np.nonzero(a[:, k])[0] for k in range(a.shape[1])]
+        lp = highs.HighsLp()
+        lp.num_col_, lp.num_row_ = cost.size, n_t
+        lp.col_cost_ = cost / self._scale
+        lp.col_lower_ = np.zeros(cost.size)
+        lp.col_upper_ = self._upper.copy()
+        lp.row_lower_ = problem.need.copy()
+        lp.row_upper_ = np.full(n_t, highs.kHighsInf)
+        lp.a_matrix_.format_ = highs.MatrixFormat.kColwise
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = cost.size, n_t
+        lp.a_matrix_.start_ = np.concatenate([[0], np.cumsum([c.size for c in cols])]).astype(np.int32)
+        lp.a_matrix_.index_ = np.concatenate(cols).astype(np.int32)
+        lp.a_matrix_.value_ = np.concatenate([a[c, k] for k, c in enumerate(cols)])
+        self._solver = highs._Highs()
+        self._solver.setOptionValue("output_flag", False)
+        self._solver.passModel(lp)
+        slack_player = problem.target_player
+        col_player = np.concatenate([jj, slack_player])
+        self._player_cols = [
+            np.flatnonzero(col_player == j).astype(np.int32) for j in range(problem.n_players)
+        ]
+        self._player_rows = [np.flatnonzero(slack_player == j) for j in range(problem.n_players)]
+        self._mask = (1 << problem.n_players) - 1
+
+    def _toggle(self, player: int, member: bool) -> None:
+        cols = self._player_cols[player]
+        upper = self._upper[cols] if member else np.zeros(cols.size)
+        self._solver.changeColsBounds(cols.size, cols, np.zeros(cols.size), upper)
+        for t in self._player_rows[player]:
+            lower = self.problem.need[t] if member else -self._highs.kHighsInf
+            self._solver.changeRowBounds(int(t), lower, self._highs.kHighsInf)
+
+    def value(self, mask: int) -> float:
+        """``v(S)`` of the coalition bitmask ``mask``, yuan."""
+        diff = mask ^ self._mask
+        while diff:
+            j = diff.bit_length() - 1
+            self._toggle(j, bool(mask >> j & 1))
+            diff ^= 1 << j
+        self._mask = mask
+        self._solver.run()
+        if self._solver.getModelStatus() != self._highs.HighsModelStatus.kOptimal:
+            return coalition_cost(self.problem, mask)  # let the reference path solve or report it
+        return float(self._solver.getInfo().objective_function_value) * self._scale
+
+
 _WORKER_PROBLEM: AbatementProblem | None = None
+_WORKER_SOLVER: WarmCoalitionSolver | None = None
 
 
 def _init_worker(problem: AbatementProblem) -> None:
-    global _WORKER_PROBLEM
-    _WORKER_PROBLEM = problem
+    global _WORKER_PROBLEM, _WORKER_SOLVER
+    _WORKER_PROBLEM, _WORKER_SOLVER = problem, None
+
+
+def _solve_masks(
+    problem: AbatementProblem, solver: WarmCoalitionSolver | None, masks: np.ndarray
+) -> np.ndarray:
+    if solver is None:
+        return np.array([coalition_cost(problem, int(m)) for m in masks])
+    return np.array([solver.value(int(m)) for m in masks])
+
+
+def _warm_solver(problem: AbatementProblem) -> WarmCoalitionSolver | None:
+    try:
+        return WarmCoalitionSolver(problem)
+    except (ImportError, AttributeError):  # a SciPy without its bundled HiGHS bindings: use linprog
+        return None
 
 
 def _costs_of_masks(masks: np.ndarray) -> np.ndarray:
+    global _WORKER_SOLVER
     assert _WORKER_PROBLEM is not None
-    return np.array([coalition_cost(_WORKER_PROBLEM, int(m)) for m in masks])
+    if _WORKER_SOLVER is None:
+        _WORKER_SOLVER = _warm_solver(_WORKER_PROBLEM)
+    return _solve_masks(_WORKER_PROBLEM, _WORKER_SOLVER, masks)
 
 
 def default_workers() -> int:
@@ -306,23 +393,34 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def coalition_costs(problem: AbatementProblem, masks: np.ndarray, workers: int | None = None) -> np.ndarray:
-    """``v(S)`` for many coalition bitmasks, solved in a process pool.
+def gray_code_order(n: int) -> np.ndarray:
+    """All ``2**n`` coalition bitmasks ordered so that neighbours differ by one player."""
+    k = np.arange(2**n, dtype=np.int64)
+    return k ^ (k >> 1)
 
-    The LP arrays are sent once per worker (pool initializer); masks go in contiguous chunks.
+
+def coalition_costs(problem: AbatementProblem, masks: np.ndarray, workers: int | None = None) -> np.ndarray:
+    """``v(S)`` for many coalition bitmasks, in the given order's warm-started LPs.
+
+    Masks are split into contiguous chunks, one warm-started solver per worker process (the LP arrays
+    are sent once per worker by the pool initializer). Order masks so that neighbours differ little
+    (:func:`gray_code_order`) for the best warm starts.
     """
     masks = np.asarray(masks, dtype=np.int64)
     workers = default_workers() if workers is None else workers
-    if workers <= 1 or masks.size < 64:
-        return np.array([coalition_cost(problem, int(m)) for m in masks])
-    chunks = np.array_split(masks, workers * 8)
+    if workers <= 1 or masks.size < 256:
+        return _solve_masks(problem, _warm_solver(problem), masks)
+    chunks = np.array_split(masks, workers * 2)
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(problem,)) as pool:
         return np.concatenate(list(pool.map(_costs_of_masks, chunks)))
 
 
 def all_coalition_costs(problem: AbatementProblem, workers: int | None = None) -> np.ndarray:
     """``v(S)`` for all ``2**n`` coalitions, indexed by bitmask (``v[0] = 0``)."""
-    return coalition_costs(problem, np.arange(2**problem.n_players), workers)
+    order = gray_code_order(problem.n_players)
+    values = np.empty(order.size)
+    values[order] = coalition_costs(problem, order, workers)
+    return values
 
 
 def max_reduction_ugm3(problem: AbatementProblem, members: np.ndarray) -> np.ndarray:

@@ -321,6 +321,8 @@ def test_health_deaths_shared_by_source_add_up():
     )
     assert a["sources"]["B"]["value_yuan"] == pytest.approx(parts["B"] * 4.76e6)
     assert out["parameters"]["vsl_source"].startswith("Cao C.")
+    result = cooperate(run, policy_from_dict(pol), workers=1)
+    assert [t.title.split(":")[0] for t in render_tables(result)][-1] == "Health"
 
 
 # ------------------------------------------------------------------------------------- performance
@@ -424,7 +426,7 @@ def test_warm_started_gray_code_values_equal_cold_linprog():
     )
 
     order = gray_code_order(8)
-    assert np.all(np.bitwise_count(order[1:] ^ order[:-1]) == 1) and np.unique(order).size == 256
+    assert all(bin(int(d)).count("1") == 1 for d in order[1:] ^ order[:-1]) and np.unique(order).size == 256
     rng = np.random.default_rng(11)
     n = 8
     regions = [f"R{i}" for i in range(n)]
@@ -443,3 +445,25 @@ def test_warm_started_gray_code_values_equal_cold_linprog():
     np.testing.assert_allclose(values[some], reference, rtol=1e-7, atol=1e-6)
     np.testing.assert_allclose(coalition_costs(problem, some, workers=1), reference, rtol=1e-7, atol=1e-6)
     assert values[0] == 0.0
+
+
+def test_example_policy_on_a_jjj_shaped_run():
+    cities = [
+        "Beijing", "Tianjin", "Shijiazhuang", "Tangshan", "Qinhuangdao", "Handan", "Xingtai", "Baoding",
+        "Zhangjiakou", "Chengde", "Cangzhou", "Langfang", "Hengshui",
+    ]  # fmt: skip
+    regions = [*cities, "Shanxi", "Inner Mongolia", "Liaoning", "Shandong", "Henan"]
+    rng = np.random.default_rng(2015)
+    n = len(regions)
+    sr = rng.uniform(0.0, 2.0, (n, n + 1, 5))
+    sr[np.arange(n), np.arange(n)] += 6.0
+    run = make_run(regions, sr, rng.uniform(1e3, 2e4, (n + 1, 5)), background=10.0)
+    policy = load_policy(EXAMPLE)
+    problem = build_problem(run_tables(run), policy, str(EXAMPLE))
+    assert problem.players == cities  # the neighbouring provinces stay at baseline
+    plan = solve_plan(problem, np.ones(len(cities), dtype=bool))
+    assert plan.cost_yuan > 0.0 and plan.fractions[len(cities) - 1].max() <= 0.8
+    # Beijing uses its own SO2 curve (max 0.6), the others the default (max 0.8)
+    assert problem.max_fraction[0, 0] == pytest.approx(0.6) and problem.max_fraction[1, 0] == pytest.approx(
+        0.8
+    )

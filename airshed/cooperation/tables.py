@@ -46,7 +46,7 @@ def render_tables(result: CooperationResult) -> list[Table]:
     coop = data["cooperative"]
     targets.caption = (
         f"cooperative total {_yuan(coop['total_cost_yuan'])} "
-        f"(LP over-states it by at most {_yuan(coop['linearisation_error_bound_yuan'])}),"
+        f"(the LP over-states it by at most {coop['linearisation_error_bound_yuan']:,.0f} yuan),"
         f" independent total {_yuan(data['independent_total_cost_yuan'])}"
     )
 

@@ -18,7 +18,7 @@ Construction (all deterministic, no random numbers):
   10 m/s, so t_front varies across the domain (the only horizontal variation; no terrain).
 - 10 m wind: the vector blend of the stagnant and outbreak winds (speed, direction "from").
 - Sensible heat flux from the sun (NOAA solar elevation, :func:`solar_elevation_deg`):
-  ``H = H_max min(sin(elev)/sin(30 deg), 1)`` by day, ``-0.1 H_max`` at night; written as ERA5 ``sshf``
+  ``H = H_max sin(elev)/sin(elev at local solar noon)`` by day, ``-0.1 H_max`` at night; written as ERA5 ``sshf``
   (J m-2 over the hour ending at the valid time, downward positive: ``-H(t - 30 min) * 3600``).
 - Mixing height: night value (the larger of ``night_mixing_height_m`` and the wind-driven stable
   height of :func:`diagnosed_mixing_height` for the night heat flux with z0 = 0.5 m, itself at most the
@@ -115,10 +115,12 @@ def _episode_fields(start: datetime, p: BuiltinMetParameters) -> tuple[xr.Datase
     speed10 = np.hypot(u10, v10)
 
     def sun_factor(offset_h: float) -> np.ndarray:
-        elev = solar_elevation_deg(
-            times[:, None, None] + np.timedelta64(int(offset_h * 3600), "s"), lon2, lat2
-        )
-        return np.clip(np.sin(np.radians(elev)) / np.sin(np.radians(30.0)), 0.0, 1.0)
+        """sin(solar elevation) relative to its value at that day's local solar noon, 0 at night."""
+        t = times[:, None, None] + np.timedelta64(int(offset_h * 3600), "s")
+        elev = solar_elevation_deg(t, lon2, lat2)
+        noon = t.astype("datetime64[D]") + np.timedelta64(12 * 3600, "s") - (lon2 * 240.0).astype("timedelta64[s]")
+        elev_noon = solar_elevation_deg(noon, lon2, lat2)
+        return np.clip(np.sin(np.radians(elev)) / np.sin(np.radians(elev_noon)), 0.0, 1.0)
 
     def heat_flux(sun: np.ndarray) -> np.ndarray:
         return np.where(sun > 0.0, p.max_sensible_heat_flux_w_m2 * sun, -0.1 * p.max_sensible_heat_flux_w_m2)

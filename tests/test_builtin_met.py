@@ -1,0 +1,98 @@
+"""The built-in idealised haze episode: what it promises, read back through the ERA5 reader."""
+
+from dataclasses import replace
+from datetime import datetime
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from airshed.grids.grid import DEFAULT_BBOX, Grid
+from airshed.inputs.builtin_met import BuiltinMetParameters, ensure_builtin_met, write_builtin_era5
+from airshed.inputs.meteorology import open_meteorology
+
+START = datetime(2024, 1, 10)
+# reduced episode for CI: 2 days, outbreak after 1 day, 0.5 degree source grid
+PARAMS = replace(BuiltinMetParameters(), days=2.0, stagnation_days=1.0, resolution_deg=0.5)
+
+
+@pytest.fixture(scope="module")
+def episode(tmp_path_factory):
+    return ensure_builtin_met(tmp_path_factory.mktemp("met_cache"), START, PARAMS)
+
+
+def test_defaults_match_the_config_contract():
+    p = BuiltinMetParameters()
+    assert (p.days, p.stagnation_days, p.stagnant_wind_speed_m_s, p.stagnant_wind_direction_deg) == (5.0, 3.5, 1.5, 190.0)
+    assert (p.outbreak_wind_speed_m_s, p.outbreak_wind_direction_deg, p.transition_hours) == (9.0, 315.0, 6.0)
+    assert (p.day_mixing_height_stagnant_m, p.day_mixing_height_clean_m, p.night_mixing_height_m) == (500.0, 1400.0, 120.0)
+    assert (p.max_sensible_heat_flux_w_m2, p.surface_temperature_k, p.resolution_deg) == (120.0, 272.0, 0.25)
+
+
+def test_era5_layout(episode):
+    with xr.open_dataset(episode[0]) as sl, xr.open_dataset(episode[1]) as pl:
+        assert "valid_time" in sl.dims and "pressure_level" in pl.dims
+        assert sl.latitude[0] > sl.latitude[-1]  # descending, as from the CDS
+        assert sl.sshf.attrs["units"] == "J m**-2" and sl.tp.attrs["units"] == "m"
+        assert sl.sizes["valid_time"] == 49
+        # geopotential increases upward (hypsometric), 1000 hPa near the ground at ~1020 hPa surface pressure
+        z = pl.z.isel(valid_time=0, latitude=10, longitude=10).values / 9.80665
+        assert (np.diff(z) > 0).all() and 100 < z[0] < 250
+
+
+def _beijing_series(episode):
+    with xr.open_dataset(episode[0]) as sl:
+        return sl.sel(latitude=40.0, longitude=116.5).load()
+
+
+def test_stagnation_then_outbreak(episode):
+    b = _beijing_series(episode)
+    speed = np.hypot(b.u10, b.v10).values
+    direction = (np.degrees(np.arctan2(-b.u10, -b.v10)).values + 360.0) % 360.0
+    assert speed[:12] == pytest.approx(1.5, abs=0.01)
+    assert direction[:12] == pytest.approx(190.0, abs=0.5)
+    assert speed[-6:] == pytest.approx(9.0, abs=0.05)
+    assert direction[-6:] == pytest.approx(315.0, abs=0.5)
+    blh = b.blh.values
+    assert blh[:24].max() == pytest.approx(500.0, rel=0.05)  # stagnant day
+    assert blh[12:22].min() == pytest.approx(120.0, rel=1e-3)  # night (20-06 LST)
+    assert blh[-24:].max() == pytest.approx(1400.0, rel=0.02)  # clean day after the outbreak
+    assert b.t2m.values[-24:].mean() < b.t2m.values[:24].mean() - 6.0  # colder
+    assert (b.tcc.values[-12:] < 0.01).all()  # cloud-free
+
+
+def test_diurnal_cycle(episode):
+    b = _beijing_series(episode)
+    shf_up = -b.sshf.values / 3600.0
+    # 06 UTC = 14 LST: heating; 18 UTC = 02 LST: cooling
+    assert shf_up[6] > 80.0 and shf_up[18] < 0.0
+    assert b.blh.values[7] > 3 * b.blh.values[18]
+    assert b.t2m.values[8] > b.t2m.values[20]
+
+
+def test_read_back_on_default_9km_grid(episode):
+    grid = Grid.from_bbox(*DEFAULT_BBOX, cell_km=9.0)
+    src = open_meteorology("era5", episode, grid, [10.0, 100.0, 500.0, 1500.0])
+    ds = src.window("2024-01-10T04", "2024-01-10T06")
+    assert ds.sizes == {"time": 3, "z": 4, "y": grid.ny, "x": grid.nx}
+    assert all(np.isfinite(ds[v]).all() for v in ds.data_vars if v != "cloud_cover")
+    assert (ds.shf > 0).all() and (ds.obukhov_length < 0).all()
+    # the front reaches the north-west corner early (hour ~5): unstable classes where the wind is still light
+    light = np.hypot(ds.u10, ds.v10) < 2.0
+    assert light.mean() > 0.8 and (ds.pg_class.where(light) <= 3).sum() == light.sum()
+    speed = np.hypot(ds.u, ds.v)
+    assert (speed.isel(z=-1) > speed.isel(z=0)).all()  # wind increases with height
+    night = src.window("2024-01-10T18", "2024-01-10T18")
+    calm = np.hypot(night.u10, night.v10) < 2.0
+    assert calm.mean() > 0.5 and (night.pg_class.where(calm) == 6).sum() == calm.sum()
+    assert (night.wstar == 0).all() and (night.obukhov_length > 0).all()
+
+
+def test_deterministic_and_cached(tmp_path, episode):
+    again = write_builtin_era5(tmp_path, START, PARAMS)
+    for a, b in zip(episode, again, strict=True):
+        with xr.open_dataset(a) as x, xr.open_dataset(b) as y:
+            xr.testing.assert_identical(x, y)
+    mtime = episode[0].stat().st_mtime_ns
+    assert ensure_builtin_met(episode[0].parent.parent, START, PARAMS) == episode
+    assert episode[0].stat().st_mtime_ns == mtime

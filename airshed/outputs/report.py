@@ -1,0 +1,406 @@
+"""One self-contained HTML report of a run: summary, tables and figures.
+
+The report is a single file: inline CSS, figures embedded as base64 PNG, no script and no external
+reference, so it can be mailed, archived with the run, or opened offline. Sections:
+
+1. run summary (name, core, period, grid, seed, threads, wall time, versions) and the input files with
+   their SHA-256 checksums (``input_files`` attribute);
+2. the source-receptor matrix of PM2.5 (ug m-3, population-weighted);
+3. transboundary shares, import, export and net export of each receptor region;
+4. the mass budget (particle core; the plume core has emitted mass only);
+5. scenario results, if the file holds the scenario part;
+6. cooperation results, if any (see :func:`cooperation_results`);
+7. the figures of :func:`airshed.outputs.plots.figure_specs`;
+8. the resolved configuration (``airshed_config``).
+
+Cooperation hook: results of ``airshed`` cooperation analysis (the JSON of
+``CooperationResult.to_json_dict``) are taken from the ``cooperation_json`` global attribute of the run
+file, else from a side-car file ``<run>.cooperation.json`` next to it, else from the ``cooperation``
+argument of :func:`write_report`. Unknown JSON layouts are shown as a flat key/value table.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from airshed.errors import AirshedInputError, DataError
+from airshed.outputs.maps import cell_edges, run_period_text
+from airshed.outputs.netcdf import atomic_path
+from airshed.outputs.plots import figure_specs
+from airshed.outputs.style import figure_png_bytes
+
+logger = logging.getLogger(__name__)
+
+REPORT_DPI = 80
+"""Resolution of the embedded figures, dots per inch (small files, still legible on screen)."""
+
+COOPERATION_SUFFIX = ".cooperation.json"
+"""Side-car file of cooperation results: ``run.nc`` -> ``run.cooperation.json``."""
+
+_CSS = """
+body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 1.5em auto; padding: 0 1em;
+       max-width: 1100px; color: #222; font-size: 14px; line-height: 1.4; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.25em; border-bottom: 1px solid #bbb; margin-top: 1.8em; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 12px; }
+th, td { border: 1px solid #ccc; padding: 2px 6px; }
+th { background: #eef2f6; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.own { background: #fdf1d6; font-weight: bold; }
+table.summary th { width: 14em; }
+.scroll { overflow-x: auto; }
+figure { margin: 1.2em 0; }
+figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { font-style: italic; color: #555; }
+p.note { color: #555; font-size: 12px; }
+pre { background: #f6f6f6; padding: 0.6em; font-size: 11px; overflow-x: auto; }
+code { font-size: 11px; }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _num(value: Any, fmt: str = ".3g") -> str:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return _e(value)
+    if not np.isfinite(x):
+        return "–"
+    return format(x, fmt)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], css: str = "", raw: bool = False,
+           table_id: str = "") -> str:
+    """HTML table; cells are escaped unless ``raw`` (then each cell is a ready ``<td>`` element)."""
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = row if raw else [f"<td>{_e(c)}</td>" for c in row]
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    attrs = (f' class="{css}"' if css else "") + (f' id="{table_id}"' if table_id else "")
+    return f'<div class="scroll"><table{attrs}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}' \
+           f"</tbody></table></div>"
+
+
+def _td(value: Any, fmt: str = ".3g", css: str = "num") -> str:
+    return f'<td class="{css}">{_num(value, fmt)}</td>'
+
+
+def _names(ds: xr.Dataset, dim: str) -> list[str]:
+    return [str(v) for v in ds[dim].values]
+
+
+def _grid_text(ds: xr.Dataset) -> str:
+    x_edges, y_edges = cell_edges(ds)
+    dx = float(x_edges[1] - x_edges[0]) / 1000.0
+    mapping = ds["crs"].attrs.get("grid_mapping_name", "?") if "crs" in ds.variables else "?"
+    return f"{ds.sizes['x']} x {ds.sizes['y']} cells of {dx:g} km ({mapping})"
+
+
+def _input_files(ds: xr.Dataset) -> list[dict]:
+    text = ds.attrs.get("input_files")
+    if not text:
+        return []
+    try:
+        files = json.loads(str(text))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"run file attribute 'input_files' is not JSON: {exc}") from None
+    if not isinstance(files, list):
+        raise DataError("run file attribute 'input_files' must be a JSON list of {path, sha256}")
+    return [f if isinstance(f, dict) else {"path": str(f)} for f in files]
+
+
+def _summary_section(ds: xr.Dataset) -> str:
+    a = ds.attrs
+    wall = a.get("wall_time_s")
+    rows = [
+        ("run", a.get("run_name", "?")),
+        ("title", a.get("title", "")),
+        ("dispersion core", a.get("core", "?")),
+        ("period", run_period_text(ds)),
+        ("hours", ds.sizes.get("time", "?")),
+        ("grid", _grid_text(ds)),
+        ("regions", f"{ds.sizes.get('receptor_region', '?')} receptor regions, "
+                    f"{ds.sizes.get('source_region', '?')} source regions"),
+        ("species", ", ".join(_names(ds, "species")) if "species" in ds.coords else "?"),
+        ("random seed", a.get("seed", "?")),
+        ("Numba threads", a.get("numba_threads", "?")),
+        ("wall time", f"{float(wall):.1f} s" if wall is not None else "?"),
+        ("mass budget max relative error", _num(a.get("mass_budget_max_relative_error", float("nan")))),
+        ("model", a.get("source", "?")),
+        ("conventions", a.get("Conventions", "?")),
+        ("history", a.get("history", "")),
+    ]
+    if "institution" in a:
+        rows.insert(2, ("institution", a["institution"]))
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    parts = [f'<h2 id="summary">Run summary</h2><table class="summary">{body}</table>']
+    files = _input_files(ds)
+    if files:
+        parts.append("<h3>Input files</h3>")
+        parts.append(_table(["file", "SHA-256"], [[f.get("path", "?"), f.get("sha256", "?")] for f in files],
+                            table_id="input-files"))
+    return "".join(parts)
+
+
+def _source_receptor_section(ds: xr.Dataset, species: str) -> str:
+    if "source_receptor" not in ds:
+        return ""
+    sr = ds["source_receptor"].sel(species=species).transpose("receptor_region", "source_region")
+    receptors, sources = _names(sr, "receptor_region"), _names(sr, "source_region")
+    values = sr.values
+    rows = []
+    for r, name in enumerate(receptors):
+        cells = [f"<th>{_e(name)}</th>"]
+        cells += [_td(values[r, s], ".1f", "num own" if sources[s] == name else "num")
+                  for s in range(len(sources))]
+        cells.append(_td(values[r].sum(), ".1f"))
+        rows.append(cells)
+    return (
+        f'<h2 id="source-receptor">Source-receptor matrix of {_e(species)}</h2>'
+        f'<p class="note">Period-mean population-weighted {_e(species)} (µg m⁻³) in each receptor region '
+        f"(rows) caused by the emissions of each source region (columns); the highlighted cell is the "
+        f"region's own contribution.</p>"
+        + _table(["receptor \\ source", *sources, "total"], rows, raw=True, table_id="source-receptor-table")
+    )
+
+
+def _transboundary_section(ds: xr.Dataset, species: str) -> str:
+    if "transboundary_share" not in ds:
+        return ""
+    receptors = _names(ds, "receptor_region")
+    sel = {"species": species}
+
+    def col(name: str) -> np.ndarray:
+        if name not in ds:
+            return np.full(len(receptors), np.nan)
+        return ds[name].sel(sel).transpose("receptor_region").values
+
+    total = (ds["source_receptor"].sel(sel).sum("source_region").transpose("receptor_region").values
+             if "source_receptor" in ds else np.full(len(receptors), np.nan))
+    population = (ds["population_region"].transpose("receptor_region").values
+                  if "population_region" in ds else np.full(len(receptors), np.nan))
+    share, imp, imp_exp = col("transboundary_share"), col("import_concentration"), col("import_exposure")
+    exp_exp, net = col("export_exposure"), col("net_export_exposure")
+    rows = [
+        [f"<th>{_e(name)}</th>", _td(population[r] / 1e6, ".2f"), _td(total[r], ".1f"),
+         _td(100.0 * share[r], ".1f"), _td(imp[r], ".1f"), _td(imp_exp[r] / 1e6, ".4g"),
+         _td(exp_exp[r] / 1e6, ".4g"), _td(net[r] / 1e6, ".4g")]
+        for r, name in enumerate(receptors)
+    ]
+    header = ["receptor region", "population (million)", f"{species} (µg m⁻³)", "transboundary share (%)",
+              "import (µg m⁻³)", "import exposure (10⁶ person µg m⁻³)", "export exposure (10⁶ person µg m⁻³)",
+              "net export (10⁶ person µg m⁻³)"]
+    return (
+        f'<h2 id="transboundary">Transboundary pollution: {_e(species)}</h2>'
+        '<p class="note">Transboundary share = 1 − own / total. Import = what other regions cause in the '
+        "receptor; exposures are population × concentration; net export = export − import (positive: a net "
+        "exporter).</p>" + _table(header, rows, raw=True, table_id="transboundary-table")
+    )
+
+
+def _mass_budget_section(ds: xr.Dataset) -> str:
+    if "mass_budget" not in ds:
+        return ""
+    budget = ds["mass_budget"].transpose("budget_term", "emitted_species")
+    terms, emitted = _names(budget, "budget_term"), _names(budget, "emitted_species")
+    values = budget.values
+    rows = [[f"<th>{_e(t)}</th>", *(_td(values[k, e], ".4g") for e in range(len(emitted)))]
+            for k, t in enumerate(terms)]
+    if "emitted" in terms and len(terms) > 1:
+        emitted_row = values[terms.index("emitted")]
+        fates = np.delete(values, terms.index("emitted"), axis=0).sum(axis=0)
+        if np.any(fates != 0):
+            closure = np.divide(emitted_row - fates, emitted_row, out=np.full_like(fates, np.nan),
+                                where=emitted_row != 0)
+            rows.append(["<th>closure (emitted − fates) / emitted</th>",
+                         *(_td(c, ".2e") for c in closure)])
+    return (
+        '<h2 id="mass-budget">Mass budget (kg)</h2>'
+        + _table(["term", *emitted], rows, raw=True, table_id="mass-budget-table")
+    )
+
+
+def _scenario_section(ds: xr.Dataset, species: str) -> str:
+    if "scenario" not in ds.coords or "scenario_receptor_concentration" not in ds:
+        return ""
+    receptors = _names(ds, "receptor_region")
+    header = ["scenario", "receptor region", f"{species} (µg m⁻³)", "change from own cuts",
+              "change from others' cuts"]
+    rows = []
+    for scenario in _names(ds, "scenario"):
+        sel = {"scenario": scenario, "species": species}
+        conc = ds["scenario_receptor_concentration"].sel(sel)
+        own = ds["scenario_delta_own"].sel(sel) if "scenario_delta_own" in ds else None
+        others = ds["scenario_delta_others"].sel(sel) if "scenario_delta_others" in ds else None
+        for name in receptors:
+            rows.append([f"<td>{_e(scenario)}</td>", f"<th>{_e(name)}</th>",
+                         _td(conc.sel(receptor_region=name), ".1f"),
+                         _td(own.sel(receptor_region=name) if own is not None else np.nan, "+.2f"),
+                         _td(others.sel(receptor_region=name) if others is not None else np.nan, "+.2f")])
+    return '<h2 id="scenarios">Scenarios</h2>' + _table(header, rows, raw=True, table_id="scenario-table")
+
+
+def cooperation_results(ds: xr.Dataset, run_path: Path | None = None) -> dict | None:
+    """Cooperation results of a run: the ``cooperation_json`` attribute, else the side-car JSON file.
+
+    Raises
+    ------
+    DataError
+        If the attribute or side-car file holds invalid JSON.
+    """
+    if "cooperation_json" in ds.attrs:
+        origin, text = "attribute 'cooperation_json' of the run file", str(ds.attrs["cooperation_json"])
+    elif run_path is not None and Path(run_path).with_suffix(COOPERATION_SUFFIX).is_file():
+        side_car = Path(run_path).with_suffix(COOPERATION_SUFFIX)
+        origin, text = f"cooperation file {side_car}", side_car.read_text(encoding="utf-8")
+    else:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{origin} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{origin} must hold a JSON object")
+    return data
+
+
+def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(data, dict):
+        return [item for k, v in data.items() for item in _flatten(v, f"{prefix}{k}.")]
+    if isinstance(data, list) and data and any(isinstance(v, dict | list) for v in data):
+        return [item for k, v in enumerate(data) for item in _flatten(v, f"{prefix}{k}.")]
+    return [(prefix.rstrip("."), json.dumps(data) if isinstance(data, list) else str(data))]
+
+
+def _cooperation_section(data: dict | None) -> str:
+    if not data:
+        return ""
+    title = '<h2 id="cooperation">Cooperation: least-cost joint abatement</h2>'
+    players = data.get("players")
+    cooperative = data.get("cooperative", {})
+    if not (isinstance(players, list) and isinstance(cooperative, dict) and "regions" in cooperative):
+        return title + _table(["key", "value"], _flatten(data), table_id="cooperation-table")
+    money = data.get("units", {}).get("money", "yuan")
+    independent = data.get("independent", {})
+    regions = cooperative.get("regions", {})
+    shapley, transfers = data.get("shapley", {}), data.get("transfers", {})
+    rows = []
+    for p in players:
+        ind, coop = independent.get(p, {}), regions.get(p, {})
+        met = coop.get("target_met")
+        rows.append([f"<th>{_e(p)}</th>", _td(ind.get("cost_yuan", np.nan), ".4g"),
+                     _td(coop.get("cost_yuan", np.nan), ".4g"), _td(shapley.get(p, np.nan), ".4g"),
+                     _td(transfers.get(p, np.nan), "+.4g"), _td(coop.get("baseline_ugm3", np.nan), ".1f"),
+                     _td(coop.get("target_ugm3", np.nan), ".1f"),
+                     _td(coop.get("pm25_after_ugm3", np.nan), ".1f"),
+                     f"<td>{'' if met is None else ('yes' if met else 'no')}</td>"])
+    header = ["region", "cost acting alone", "cost in the joint plan", "Shapley share", "transfer",
+              "PM2.5 baseline (µg m⁻³)", "target (µg m⁻³)", "PM2.5 after (µg m⁻³)", "target met"]
+    totals = [
+        ("independent total cost", _num(data.get("independent_total_cost_yuan", np.nan), ".4g")),
+        ("cooperative total cost", _num(cooperative.get("total_cost_yuan", np.nan), ".4g")),
+        ("value of cooperation", _num(data.get("grand_coalition_value_yuan", np.nan), ".4g")),
+        ("Shapley allocation in the core", str(data.get("in_core"))),
+        ("Shapley method", str(data.get("shapley_method", "?"))),
+    ]
+    return (
+        title + f'<p class="note">Money in {_e(money)}.</p>'
+        + _table(header, rows, raw=True, table_id="cooperation-table")
+        + _table(["quantity", "value"], totals, table_id="cooperation-totals")
+    )
+
+
+def _figures_section(ds: xr.Dataset, species: Sequence[str], dpi: float) -> tuple[str, list[float]]:
+    parts, seconds = ['<h2 id="figures">Maps and charts</h2>'], []
+    for spec in figure_specs(ds, species):
+        t0 = time.perf_counter()
+        png = figure_png_bytes(spec.draw(ds), dpi=dpi)
+        seconds.append(time.perf_counter() - t0)
+        data = base64.b64encode(png).decode("ascii")
+        parts.append(f'<figure id="fig-{_e(spec.stem)}"><img alt="{_e(spec.caption)}" '
+                     f'src="data:image/png;base64,{data}"><figcaption>{_e(spec.caption)}</figcaption></figure>')
+    return "".join(parts), seconds
+
+
+def build_report_html(
+    ds: xr.Dataset,
+    *,
+    run_path: Path | None = None,
+    cooperation: dict | None = None,
+    species: Sequence[str] = ("PM2.5",),
+    dpi: float = REPORT_DPI,
+) -> str:
+    """Compose the HTML text of a run's report (see the module docstring for its sections).
+
+    Parameters
+    ----------
+    ds
+        The run dataset.
+    run_path
+        The run file, to find a side-car cooperation JSON and name the file in the report.
+    cooperation
+        Cooperation results, used when the file and its side-car hold none.
+    species
+        Species to map; the tables are for PM2.5 (or the first species when the run has no PM2.5).
+    dpi
+        Resolution of the embedded figures.
+    """
+    available = _names(ds, "species") if "species" in ds.coords else []
+    for name in species:
+        if name not in available:
+            raise AirshedInputError(f"unknown species {name!r}; the run file has: {', '.join(available)}")
+    main = "PM2.5" if "PM2.5" in available else species[0]
+    coop = cooperation_results(ds, run_path) or cooperation
+    figures, seconds = _figures_section(ds, species, dpi)
+    logger.debug("report figures drawn in %s s", ", ".join(f"{s:.2f}" for s in seconds))
+    name = ds.attrs.get("run_name", "run")
+    config = ds.attrs.get("airshed_config")
+    sections = [
+        _summary_section(ds),
+        _source_receptor_section(ds, main),
+        _transboundary_section(ds, main),
+        _mass_budget_section(ds),
+        _scenario_section(ds, main),
+        _cooperation_section(coop),
+        figures,
+        f'<h2 id="configuration">Configuration</h2><details><summary>resolved airshed configuration</summary>'
+        f"<pre>{_e(config)}</pre></details>" if config else "",
+    ]
+    origin = f"<p class=\"note\">File: <code>{_e(run_path)}</code></p>" if run_path is not None else ""
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>airshed report: {_e(name)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>airshed report: {_e(name)}</h1><p>{_e(run_period_text(ds))}</p>{origin}"
+        + "".join(sections) + "</body></html>\n"
+    )
+
+
+def write_report(
+    ds: xr.Dataset,
+    path: Path,
+    *,
+    run_path: Path | None = None,
+    cooperation: dict | None = None,
+    species: Sequence[str] = ("PM2.5",),
+    dpi: float = REPORT_DPI,
+) -> Path:
+    """Write a run's self-contained HTML report to ``path`` atomically; see :func:`build_report_html`."""
+    text = build_report_html(ds, run_path=run_path, cooperation=cooperation, species=species, dpi=dpi)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path

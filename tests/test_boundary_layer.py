@@ -11,12 +11,16 @@ from airshed.physics import boundary_layer as bl
 def test_neutral_profile_is_exact_log_law():
     # u(z) = u_ref ln(z/z0) / ln(z_ref/z0) when 1/L = 0
     for z in (20.0, 50.0, 100.0):
-        assert bl.wind_speed_at_height(5.0, 10.0, z, 0.1, 0.0) == pytest.approx(5.0 * math.log(z / 0.1) / math.log(100.0), rel=1e-12)
+        assert bl.wind_speed_at_height(5.0, 10.0, z, 0.1, 0.0) == pytest.approx(
+            5.0 * math.log(z / 0.1) / math.log(100.0), rel=1e-12
+        )
     assert bl.friction_velocity(5.0, 10.0, 0.1, 0.0) == pytest.approx(0.4 * 5.0 / math.log(100.0), rel=1e-12)
 
 
 def test_profile_clipped_below_seven_z0():
-    assert bl.wind_speed_at_height(5.0, 10.0, 0.5, 0.5, 0.0) == bl.wind_speed_at_height(5.0, 10.0, 3.5, 0.5, 0.0)
+    assert bl.wind_speed_at_height(5.0, 10.0, 0.5, 0.5, 0.0) == bl.wind_speed_at_height(
+        5.0, 10.0, 3.5, 0.5, 0.0
+    )
 
 
 def test_businger_dyer_unstable_values():
@@ -42,9 +46,9 @@ def test_psi_consistent_with_phi(zeta):
         expected = 1 + zeta * (a + b * math.exp(-dd * zeta) * (1 + c - dd * zeta))
     assert phi_m == pytest.approx(expected, rel=1e-6)
     # near neutral both stable forms approach Dyer's phi = 1 + 5 zeta
-    assert (1 - 0.001 * (bl.stability_psi_m(0.001 + d) - bl.stability_psi_m(0.001 - d)) / (2 * d)) == pytest.approx(
-        1.005, rel=1e-4
-    )
+    assert (
+        1 - 0.001 * (bl.stability_psi_m(0.001 + d) - bl.stability_psi_m(0.001 - d)) / (2 * d)
+    ) == pytest.approx(1.005, rel=1e-4)
 
 
 def test_obukhov_length_sign_and_value():
@@ -131,9 +135,13 @@ def test_solar_elevation_noaa():
     elev = bl.solar_elevation_deg(np.datetime64("2024-06-21T04:13"), 116.4, 39.9)
     assert float(elev) == pytest.approx(73.54, abs=0.1)
     # equator at the March equinox, solar noon at Greenwich (equation of time ~ -7.5 min): ~90 deg
-    assert float(bl.solar_elevation_deg(np.datetime64("2024-03-20T12:07"), 0.0, 0.0)) == pytest.approx(89.9, abs=0.3)
+    assert float(bl.solar_elevation_deg(np.datetime64("2024-03-20T12:07"), 0.0, 0.0)) == pytest.approx(
+        89.9, abs=0.3
+    )
     # winter-solstice midnight in Beijing: sun well below horizon (90 + 39.9 - 23.44 ... -> about -73 deg)
-    assert float(bl.solar_elevation_deg(np.datetime64("2024-12-21T16:13"), 116.4, 39.9)) == pytest.approx(-73.4, abs=0.3)
+    assert float(bl.solar_elevation_deg(np.datetime64("2024-12-21T16:13"), 116.4, 39.9)) == pytest.approx(
+        -73.4, abs=0.3
+    )
 
 
 def test_hypsometric_thickness():

@@ -23,9 +23,18 @@ def episode(tmp_path_factory):
 
 def test_defaults_match_the_config_contract():
     p = BuiltinMetParameters()
-    assert (p.days, p.stagnation_days, p.stagnant_wind_speed_m_s, p.stagnant_wind_direction_deg) == (5.0, 3.5, 1.5, 190.0)
+    assert (p.days, p.stagnation_days, p.stagnant_wind_speed_m_s, p.stagnant_wind_direction_deg) == (
+        5.0,
+        3.5,
+        1.5,
+        190.0,
+    )
     assert (p.outbreak_wind_speed_m_s, p.outbreak_wind_direction_deg, p.transition_hours) == (9.0, 315.0, 6.0)
-    assert (p.day_mixing_height_stagnant_m, p.day_mixing_height_clean_m, p.night_mixing_height_m) == (500.0, 1400.0, 120.0)
+    assert (p.day_mixing_height_stagnant_m, p.day_mixing_height_clean_m, p.night_mixing_height_m) == (
+        500.0,
+        1400.0,
+        120.0,
+    )
     assert (p.max_sensible_heat_flux_w_m2, p.surface_temperature_k, p.resolution_deg) == (120.0, 272.0, 0.25)
 
 

@@ -48,7 +48,9 @@ def era5_files(tmp_path, layout="new", lon=None, lat=None, n_t=6, mutate=None):
     levels = np.array(sorted(LEVEL_HEIGHTS, reverse=True), dtype=float)
     d3 = (tname, lname, "latitude", "longitude")
     shape3 = (n_t, levels.size) + lon2.shape
-    zlev = np.broadcast_to(np.array([LEVEL_HEIGHTS[int(p)] for p in levels])[None, :, None, None] * G0, shape3)
+    zlev = np.broadcast_to(
+        np.array([LEVEL_HEIGHTS[int(p)] for p in levels])[None, :, None, None] * G0, shape3
+    )
     pres = xr.Dataset(
         {
             "u": (d3, np.full(shape3, 10.0), {"units": "m s**-1"}),
@@ -56,8 +58,12 @@ def era5_files(tmp_path, layout="new", lon=None, lat=None, n_t=6, mutate=None):
             "t": (d3, np.full(shape3, 270.0), {"units": "K"}),
             "z": (d3, zlev.copy(), {"units": "m**2 s**-2"}),
         },
-        coords={tname: times, lname: (lname, levels, {"units": "hPa" if layout == "new" else "millibars"}),
-                "latitude": lat, "longitude": lon},
+        coords={
+            tname: times,
+            lname: (lname, levels, {"units": "hPa" if layout == "new" else "millibars"}),
+            "latitude": lat,
+            "longitude": lon,
+        },
     )
     if layout == "new":
         for ds in (single, pres):
@@ -107,7 +113,9 @@ def test_era5_longitude_conventions_agree(tmp_path):
     b = tmp_path / "b"
     a.mkdir()
     b.mkdir()
-    ds_a = open_meteorology("era5", era5_files(a, lon=lon_west), grid, HEIGHTS).window("2024-01-10T00", "2024-01-10T01")
+    ds_a = open_meteorology("era5", era5_files(a, lon=lon_west), grid, HEIGHTS).window(
+        "2024-01-10T00", "2024-01-10T01"
+    )
     ds_b = open_meteorology("era5", era5_files(b, lon=lon_west + 360.0), grid, HEIGHTS).window(
         "2024-01-10T00", "2024-01-10T01"
     )
@@ -239,18 +247,33 @@ def wrf_file(tmp_path, alpha_deg=10.0, n_t=4):
             "UST": (t2, np.full((n_t, ny, nx), 0.3), {"units": "m s-1"}),
             "SINALPHA": (t2, np.full((n_t, ny, nx), sa), {}),
             "COSALPHA": (t2, np.full((n_t, ny, nx), ca), {}),
-            "RAINNC": (t2, np.broadcast_to(np.array([0.0, 1.0, 3.0, 6.0])[:n_t, None, None], (n_t, ny, nx)).copy(),
-                       {"units": "mm"}),
+            "RAINNC": (
+                t2,
+                np.broadcast_to(np.array([0.0, 1.0, 3.0, 6.0])[:n_t, None, None], (n_t, ny, nx)).copy(),
+                {"units": "mm"},
+            ),
             "RAINC": (t2, np.zeros((n_t, ny, nx)), {"units": "mm"}),
             # U on the x-staggered grid: value = staggered column index; V on y-stagger: row index
-            "U": (("Time", "bottom_top", "south_north", "west_east_stag"),
-                  np.broadcast_to(np.arange(nx + 1.0), (n_t, nz, ny, nx + 1)).copy(), {"units": "m s-1"}),
-            "V": (("Time", "bottom_top", "south_north_stag", "west_east"),
-                  np.broadcast_to(np.arange(ny + 1.0)[:, None], (n_t, nz, ny + 1, nx)).copy(), {"units": "m s-1"}),
-            "PH": (("Time", "bottom_top_stag", "south_north", "west_east"), np.zeros((n_t, nz + 1, ny, nx)),
-                   {"units": "m2 s-2"}),
-            "PHB": (("Time", "bottom_top_stag", "south_north", "west_east"),
-                    np.broadcast_to((z_stag * G0)[:, None, None], (n_t, nz + 1, ny, nx)).copy(), {"units": "m2 s-2"}),
+            "U": (
+                ("Time", "bottom_top", "south_north", "west_east_stag"),
+                np.broadcast_to(np.arange(nx + 1.0), (n_t, nz, ny, nx + 1)).copy(),
+                {"units": "m s-1"},
+            ),
+            "V": (
+                ("Time", "bottom_top", "south_north_stag", "west_east"),
+                np.broadcast_to(np.arange(ny + 1.0)[:, None], (n_t, nz, ny + 1, nx)).copy(),
+                {"units": "m s-1"},
+            ),
+            "PH": (
+                ("Time", "bottom_top_stag", "south_north", "west_east"),
+                np.zeros((n_t, nz + 1, ny, nx)),
+                {"units": "m2 s-2"},
+            ),
+            "PHB": (
+                ("Time", "bottom_top_stag", "south_north", "west_east"),
+                np.broadcast_to((z_stag * G0)[:, None, None], (n_t, nz + 1, ny, nx)).copy(),
+                {"units": "m2 s-2"},
+            ),
         }
     )
     path = tmp_path / "wrfout_d01_2024-01-10_00:00:00"
@@ -297,7 +320,11 @@ def test_cf_with_mapping_and_units(tmp_path):
             "wind_e": (d, np.full(shape, 4.0), {"units": "m/s"}),
             "wind_n": (d, np.full(shape, 3.0), {"units": "m/s"}),
             "temp": (d, np.full(shape, -5.0), {"units": "degC"}),
-            "hf": (d, np.full(shape, -20.0), {"units": "W m-2", "standard_name": "surface_downward_sensible_heat_flux"}),
+            "hf": (
+                d,
+                np.full(shape, -20.0),
+                {"units": "W m-2", "standard_name": "surface_downward_sensible_heat_flux"},
+            ),
             "pbl": (d, np.full(shape, 300.0), {"units": "m"}),
             "cc": (d, np.full(shape, 50.0), {"units": "%"}),
             "rain": (d, np.full(shape, 1.0 / 3600.0), {"units": "kg m-2 s-1"}),
@@ -306,8 +333,15 @@ def test_cf_with_mapping_and_units(tmp_path):
     )
     path = tmp_path / "met_cf.nc"
     ds.to_netcdf(path)
-    mapping = {"u10": "wind_e", "v10": "wind_n", "t2m": "temp", "shf": "hf", "blh": "pbl", "cloud_cover": "cc",
-               "precip": "rain"}
+    mapping = {
+        "u10": "wind_e",
+        "v10": "wind_n",
+        "t2m": "temp",
+        "shf": "hf",
+        "blh": "pbl",
+        "cloud_cover": "cc",
+        "precip": "rain",
+    }
     src = open_meteorology("cf", [path], small_grid(), HEIGHTS, variables=mapping, roughness_length_m=0.3)
     out = src.window(times[0], times[-1])
     np.testing.assert_allclose(out.t2m, 268.15)
@@ -335,8 +369,12 @@ def test_turner_fallback_without_heat_flux(tmp_path):
     shape = (2, lat.size, lon.size)
     d = ("time", "lat", "lon")
     ds = xr.Dataset(
-        {"uas": (d, np.full(shape, 1.0), {"units": "m s-1"}), "vas": (d, np.zeros(shape), {"units": "m s-1"}),
-         "tas": (d, np.full(shape, 270.0), {"units": "K"}), "clt": (d, np.zeros(shape), {"units": "1"})},
+        {
+            "uas": (d, np.full(shape, 1.0), {"units": "m s-1"}),
+            "vas": (d, np.zeros(shape), {"units": "m s-1"}),
+            "tas": (d, np.full(shape, 270.0), {"units": "K"}),
+            "clt": (d, np.zeros(shape), {"units": "1"}),
+        },
         coords={"time": times, "lat": lat, "lon": lon},
     )
     path = tmp_path / "cf_min.nc"

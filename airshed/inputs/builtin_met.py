@@ -18,7 +18,8 @@ Construction (all deterministic, no random numbers):
   10 m/s, so t_front varies across the domain (the only horizontal variation; no terrain).
 - 10 m wind: the vector blend of the stagnant and outbreak winds (speed, direction "from").
 - Sensible heat flux from the sun (NOAA solar elevation, :func:`solar_elevation_deg`):
-  ``H = H_max sin(elev)/sin(elev at local solar noon)`` by day, ``-0.1 H_max`` at night; written as ERA5 ``sshf``
+  ``H = H_max sin(elev)/sin(elev at local solar noon)`` by day, ``-0.1 H_max`` at night; written as
+  ERA5 ``sshf``
   (J m-2 over the hour ending at the valid time, downward positive: ``-H(t - 30 min) * 3600``).
 - Mixing height: night value (the larger of ``night_mixing_height_m`` and the wind-driven stable
   height of :func:`diagnosed_mixing_height` for the night heat flux with z0 = 0.5 m, itself at most the
@@ -118,14 +119,17 @@ def _episode_fields(start: datetime, p: BuiltinMetParameters) -> tuple[xr.Datase
         """sin(solar elevation) relative to its value at that day's local solar noon, 0 at night."""
         t = times[:, None, None] + np.timedelta64(int(offset_h * 3600), "s")
         elev = solar_elevation_deg(t, lon2, lat2)
-        noon = t.astype("datetime64[D]") + np.timedelta64(12 * 3600, "s") - (lon2 * 240.0).astype("timedelta64[s]")
+        noon = (
+            t.astype("datetime64[D]")
+            + np.timedelta64(12 * 3600, "s")
+            - (lon2 * 240.0).astype("timedelta64[s]")
+        )
         elev_noon = solar_elevation_deg(noon, lon2, lat2)
         return np.clip(np.sin(np.radians(elev)) / np.sin(np.radians(elev_noon)), 0.0, 1.0)
 
     def heat_flux(sun: np.ndarray) -> np.ndarray:
         return np.where(sun > 0.0, p.max_sensible_heat_flux_w_m2 * sun, -0.1 * p.max_sensible_heat_flux_w_m2)
 
-    h_now = heat_flux(sun_factor(0.0))
     h_mid_hour = heat_flux(sun_factor(-0.5))
     growth = sun_factor(-2.0)
 
@@ -214,7 +218,7 @@ def _episode_fields(start: datetime, p: BuiltinMetParameters) -> tuple[xr.Datase
 
 
 def write_builtin_era5(directory: Path, start: datetime, params: BuiltinMetParameters) -> list[Path]:
-    """Write the idealised episode as ERA5 single-level and pressure-level NetCDF files; return their paths."""
+    """Write the idealised episode as ERA5 single- and pressure-level NetCDF files; return their paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     single, pressure = _episode_fields(start, params)
@@ -229,7 +233,7 @@ def write_builtin_era5(directory: Path, start: datetime, params: BuiltinMetParam
 
 
 def ensure_builtin_met(cache_dir: Path, start: datetime, params: BuiltinMetParameters) -> list[Path]:
-    """The built-in episode's ERA5 files under ``cache_dir``, written if missing (deterministic).
+    """Return the built-in episode's ERA5 files under ``cache_dir``, writing them if missing (deterministic).
 
     Files live in a sub-folder named by the start time and a hash of the parameters, so changing either
     writes a new episode and never reuses a stale one.

@@ -207,8 +207,9 @@ def friction_velocity_from_heat_flux(
 
 @inline
 def sensible_heat_flux_from_obukhov(ustar: float, obukhov_l: float, t_k: float, rho: float) -> float:
-    """Sensible heat flux H (W m-2, upward) that gives Obukhov length L with u*: the definition of L
-    (:func:`obukhov_length`) solved for H, H = -rho cp T u*^3 / (k g L).
+    """Sensible heat flux H (W m-2, upward) that gives Obukhov length L with u*.
+
+    The definition of L (:func:`obukhov_length`) solved for H: H = -rho cp T u*^3 / (k g L).
     """
     return -rho * CP_DRY_AIR * t_k * ustar * ustar * ustar / (VON_KARMAN * GRAVITY * obukhov_l)
 
@@ -340,7 +341,7 @@ def pasquill_class_turner(wind_speed_10m: float, cloud_cover: float, solar_eleva
 
 @inline
 def obukhov_inverse_for_pasquill_class(pg_class: int, z0: float) -> float:
-    """Representative 1/L (m-1) of a Pasquill-Gifford class at roughness z0: the Golder line of the class.
+    """Return the representative 1/L (m-1) of a Pasquill-Gifford class at z0: the class's Golder line.
 
     Inverse of :func:`pasquill_class_from_obukhov` (Seinfeld & Pandis 2006 fit of Golder 1972), used to
     attach a stability to classes found by Turner's method when the met has no surface fluxes.
@@ -404,8 +405,10 @@ def surface_layer_from_stability(
     rho: np.ndarray,
     z_ref: float = 10.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """u* (m/s, :func:`friction_velocity`) and H (W m-2 up, :func:`sensible_heat_flux_from_obukhov`) for a
-    known stability 1/L (m-1), on arrays (e.g. after a Turner class when the met has no fluxes).
+    """Return u* (m/s) and H (W m-2, upward) for a known stability 1/L (m-1), on arrays.
+
+    :func:`friction_velocity` and :func:`sensible_heat_flux_from_obukhov`; used after a Turner class when
+    the met has no fluxes.
     """
     b = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (wind_speed_10m, z0, inv_L, t_k, rho)))
     flat = [np.ascontiguousarray(a).ravel() for a in b]

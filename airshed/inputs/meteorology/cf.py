@@ -1,5 +1,6 @@
-"""Reader for meteorology on a regular longitude/latitude grid: CF NetCDF with a name mapping, and the
-shared machinery that the ERA5 reader (:mod:`.era5`) configures.
+"""Reader for meteorology on a regular longitude/latitude grid (CF NetCDF with a name mapping).
+
+It is also the shared machinery that the ERA5 reader (:mod:`.era5`) configures.
 
 Canonical variables a reader delivers (source grid, canonical units, time first):
 ``u10, v10`` earth-relative m/s; ``t2m`` K; optional ``blh`` m, ``shf`` W m-2 upward, ``ustar`` m/s,
@@ -121,7 +122,7 @@ class LatLonReader:
             )
         check_monotonic(self.lat, "latitude", ref.where)
         check_monotonic(self.lon, "longitude", ref.where)
-        for key, r in self.refs.items():
+        for r in self.refs.values():
             for path, da in r.pieces:
                 if not (
                     np.array_equal(da["lat"].values, self.lat) and np.array_equal(da["lon"].values, self.lon)

@@ -87,7 +87,7 @@ def normalise_units(units: str) -> str:
 
 
 def unit_conversion(units: str | None, canonical: str, where: str) -> tuple[float, float]:
-    """(scale, offset) to bring values in ``units`` to ``canonical``; DataError naming ``where`` if unknown."""
+    """Return (scale, offset) from ``units`` to ``canonical``; DataError naming ``where`` if unknown."""
     if units is None:
         raise DataError(f"{where}: no 'units' attribute (expected {canonical!r} or a known alternative)")
     key = normalise_units(units)
@@ -155,18 +155,21 @@ class FieldRef:
 
     @property
     def units(self) -> str | None:
+        """Units attribute of the first file's variable."""
         return self.pieces[0][1].attrs.get("units")
 
     @property
     def paths(self) -> list[Path]:
+        """Files holding the variable."""
         return [p for p, _ in self.pieces]
 
     @property
     def where(self) -> str:
+        """Variable and file names, for error messages."""
         return f"variable {self.name!r} in {files_label(self.paths)}"
 
     def conversion(self, canonical: str) -> tuple[float, float]:
-        """Unit conversion to ``canonical``, checking that all files agree on the units."""
+        """Return the unit conversion to ``canonical``, checking that all files agree on the units."""
         units = {p: da.attrs.get("units") for p, da in self.pieces}
         if len(set(units.values())) > 1:
             raise DataError(f"{self.where}: inconsistent units between files: {units}")
@@ -207,12 +210,13 @@ class FileSet:
 
     @property
     def label(self) -> str:
+        """File names, for error messages."""
         return files_label(self.paths)
 
     def find(
         self, candidates: Sequence[str], what: str, required: bool = True, levels: bool | None = None
     ) -> FieldRef | None:
-        """The first of ``candidates`` present in the files (all files holding it, in time order).
+        """Return the first of ``candidates`` present in the files (all files holding it, in time order).
 
         ``levels``: True keeps only variables with a 'level' dimension, False only those without.
         """
@@ -231,7 +235,7 @@ class FileSet:
         return None
 
     def time_axis(self, fields: Sequence[FieldRef]) -> np.ndarray:
-        """The common, strictly increasing and uniformly spaced time axis of ``fields`` (datetime64[ns]).
+        """Return the common, strictly increasing, uniformly spaced time axis of ``fields`` (datetime64).
 
         Raises DataError when a variable's times (over its files) are not increasing, have gaps, or differ
         from the other variables' times.
@@ -260,7 +264,7 @@ class FileSet:
 
 
 def check_time_axis(times: np.ndarray, where: str) -> None:
-    """Times strictly increasing with one uniform step; DataError naming ``where`` otherwise."""
+    """Check that times increase strictly with one uniform step; DataError naming ``where`` otherwise."""
     if times.size < 2:
         raise DataError(f"{where}: needs at least two time steps, found {times.size}")
     if np.isnat(times).any():
@@ -278,7 +282,7 @@ def check_time_axis(times: np.ndarray, where: str) -> None:
 
 
 def check_monotonic(values: np.ndarray, name: str, where: str) -> None:
-    """A 1-D coordinate strictly increasing or strictly decreasing, without NaN."""
+    """Check that a 1-D coordinate is strictly increasing or strictly decreasing, without NaN."""
     v = np.asarray(values, dtype=np.float64)
     if np.isnan(v).any():
         raise DataError(f"{where}: coordinate {name!r} holds NaN")
@@ -288,7 +292,7 @@ def check_monotonic(values: np.ndarray, name: str, where: str) -> None:
 
 
 def check_period(times: np.ndarray, start: np.datetime64, end: np.datetime64, where: str) -> None:
-    """The data's time axis covers [start, end]."""
+    """Check that the data's time axis covers [start, end]."""
     if start < times[0] or end > times[-1]:
         raise DataError(
             f"{where}: meteorology covers {times[0]}..{times[-1]} but the run needs {start}..{end}"

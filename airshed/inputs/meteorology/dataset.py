@@ -172,7 +172,8 @@ class MetSource:
         else:
             if "cloud_cover" not in f:
                 raise DataError(
-                    f"{self.label}: neither a sensible heat flux nor a cloud cover was found; stability needs "
+                    f"{self.label}: neither a sensible heat flux nor a cloud cover was found; stability "
+                    "needs "
                     "one of them (Turner's method uses cloud cover)"
                 )
             elevation = solar_elevation_deg(times[:, None, None], self.grid.lon, self.grid.lat)

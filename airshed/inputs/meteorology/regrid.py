@@ -67,7 +67,8 @@ def regular_latlon_interpolator(
     if tlat.min() < lat.min() or tlat.max() > lat.max() or tlon.min() < lon.min() or tlon.max() > lon.max():
         raise DataError(
             f"{where}: meteorology covers lon {lon.min():g}..{lon.max():g}, lat {lat.min():g}..{lat.max():g} "
-            f"but the model domain needs lon {tlon.min():.3f}..{tlon.max():.3f}, lat {tlat.min():.3f}..{tlat.max():.3f}"
+            f"but the model domain needs lon {tlon.min():.3f}..{tlon.max():.3f}, "
+            f"lat {tlat.min():.3f}..{tlat.max():.3f}"
         )
     j, wy = _fractional_index(lat, tlat.ravel())
     i, wx = _fractional_index(lon, tlon.ravel())
@@ -103,8 +104,9 @@ def curvilinear_interpolator(
     simplex = tri.find_simplex(targets)
     if (simplex < 0).any():
         raise DataError(
-            f"{where}: the meteorology grid (lon {lon2d.min():.3f}..{lon2d.max():.3f}, lat {lat2d.min():.3f}.."
-            f"{lat2d.max():.3f}) does not cover the model domain ({int((simplex < 0).sum())} cell centres outside)"
+            f"{where}: the meteorology grid (lon {lon2d.min():.3f}..{lon2d.max():.3f}, "
+            f"lat {lat2d.min():.3f}..{lat2d.max():.3f}) does not cover the model domain "
+            f"({int((simplex < 0).sum())} cell centres outside)"
         )
     trans = tri.transform[simplex]
     bary = np.einsum("pij,pj->pi", trans[:, :2, :], targets - trans[:, 2, :])
@@ -206,8 +208,10 @@ def winds_at_heights(
 def scalar_at_heights(
     values: np.ndarray, level_height: np.ndarray, surface_value: np.ndarray, heights_m: Sequence[float]
 ) -> np.ndarray:
-    """A scalar (e.g. vertical velocity) at model heights: linear in z between the surface value (z=0) and
-    the levels above ground, held constant above the top level. Shapes as :func:`winds_at_heights`.
+    """Interpolate a scalar (e.g. vertical velocity) to model heights.
+
+    Linear in z between the surface value (z = 0) and the levels above ground, held constant above the
+    top level. Shapes as :func:`winds_at_heights`.
     """
     h = np.concatenate(
         [np.zeros_like(surface_value[:, None]), np.where(level_height > 0.0, level_height, np.nan)], axis=1

@@ -147,3 +147,17 @@ def test_solar_elevation_noaa():
 def test_hypsometric_thickness():
     # 1000 -> 500 hPa at 255 K: 287.05 * 255 / 9.80665 * ln 2 = 5174 m
     assert bl.hypsometric_thickness(1.0e5, 5.0e4, 255.0) == pytest.approx(5173.8, abs=1.0)
+
+
+def test_scalar_helpers_callable_from_a_kernel():
+    from airshed.jit import kernel
+
+    @kernel()
+    def profile(u, z):
+        out = np.empty(z.size)
+        for i in range(z.size):
+            out[i] = bl.wind_speed_at_height(u, 10.0, z[i], 0.1, 0.0) + 0.0 * bl.stability_psi_h(-0.1)
+        return out
+
+    z = np.array([20.0, 100.0])
+    np.testing.assert_allclose(profile(5.0, z), 5.0 * np.log(z / 0.1) / np.log(100.0), rtol=1e-12)

@@ -383,3 +383,62 @@ def test_turner_fallback_without_heat_flux(tmp_path):
     assert (out.pg_class == 6).all()  # clear night, light wind: F
     assert (out.shf < 0).all() and (out.obukhov_length > 0).all() and (out.wstar == 0).all()
     assert "Zilitinkevich" in out.blh.attrs["comment"]
+
+
+def test_era5_invariant_orography_file_with_one_time(tmp_path):
+    def mutate(single, pres):
+        return single.drop_vars("z"), pres
+
+    paths = era5_files(tmp_path, mutate=mutate)
+    orog = xr.Dataset(
+        {
+            "z": (
+                ("valid_time", "latitude", "longitude"),
+                np.full((1, 19, 25), 50.0 * G0),
+                {"units": "m**2 s**-2"},
+            )
+        },
+        coords={
+            "valid_time": [np.datetime64("1940-01-01T00", "ns")],
+            "latitude": np.arange(44.0, 34.9, -0.5),
+            "longitude": np.arange(110.0, 122.1, 0.5),
+        },
+    )
+    orog.to_netcdf(tmp_path / "orography.nc")
+    src = open_meteorology("era5", paths + [tmp_path / "orography.nc"], small_grid(), HEIGHTS)
+    assert src.times.size == 6
+    f = src.reader.load(src.times[0], src.times[1], src._interp.slices)
+    # ground at 50 m: the 1000 hPa level (100 m) is 50 m above it
+    np.testing.assert_allclose(f["level_height"][:, 0], 50.0)
+
+
+def test_cf_upper_air_on_height_levels(tmp_path):
+    lat = np.arange(35.0, 44.1, 1.0)
+    lon = np.arange(110.0, 122.1, 1.0)
+    times = np.datetime64("2024-01-10T00") + np.arange(2) * np.timedelta64(1, "h")
+    hgt = np.array([100.0, 400.0, 1000.0])
+    s2, s3 = (2, lat.size, lon.size), (2, hgt.size, lat.size, lon.size)
+    d2, d3 = ("time", "lat", "lon"), ("time", "height", "lat", "lon")
+    ds = xr.Dataset(
+        {
+            "uas": (d2, np.full(s2, 2.0), {"units": "m s-1"}),
+            "vas": (d2, np.zeros(s2), {"units": "m s-1"}),
+            "tas": (d2, np.full(s2, 270.0), {"units": "K"}),
+            "hfss": (d2, np.full(s2, 10.0), {"units": "W m-2"}),
+            "ua": (
+                d3,
+                np.broadcast_to(np.array([4.0, 6.0, 8.0])[None, :, None, None], s3).copy(),
+                {"units": "m s-1"},
+            ),
+            "va": (d3, np.zeros(s3), {"units": "m s-1"}),
+        },
+        coords={"time": times, "height": ("height", hgt, {"units": "m"}), "lat": lat, "lon": lon},
+    )
+    ds.to_netcdf(tmp_path / "cf3d.nc")
+    out = open_meteorology("cf", [tmp_path / "cf3d.nc"], small_grid(), [10.0, 200.0, 1000.0]).window(
+        times[0], times[1]
+    )
+    speed = np.hypot(out.u, out.v)
+    np.testing.assert_allclose(speed.sel(z=200.0), 4.0 + 2.0 * np.log(2.0) / np.log(4.0), rtol=1e-10)
+    np.testing.assert_allclose(speed.sel(z=1000.0), 8.0, rtol=1e-10)
+    np.testing.assert_allclose(speed.sel(z=10.0), 2.0, rtol=1e-10)

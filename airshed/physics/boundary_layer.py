@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import prange
 
 from airshed.jit import inline, kernel
 
@@ -182,7 +183,7 @@ def friction_velocity_from_heat_flux(
         ustar = new
     if shf >= 0.0:
         return ustar
-    n_scan = 80
+    n_scan = 48
     ratio = (u_neutral / 1.0e-3) ** (1.0 / (n_scan - 1))
     best_u = u_neutral
     best_r = _ustar_residual(u_neutral, u_ref, z_ref, z0, shf, t_k, rho) / u_neutral
@@ -191,7 +192,7 @@ def friction_velocity_from_heat_flux(
         lower = 1.0e-3 * ratio**k
         r = _ustar_residual(lower, u_ref, z_ref, z0, shf, t_k, rho)
         if r <= 0.0:
-            for _ in range(60):  # bisection of the upper root in [lower, upper]
+            for _ in range(45):  # bisection of the upper root in [lower, upper]
                 mid = 0.5 * (lower + upper)
                 if _ustar_residual(mid, u_ref, z_ref, z0, shf, t_k, rho) <= 0.0:
                     lower = mid
@@ -352,9 +353,9 @@ def obukhov_inverse_for_pasquill_class(pg_class: int, z0: float) -> float:
 
 
 # --- array versions (loops over the scalar helpers, for the input side) ------------------------------
-@kernel()
+@kernel(parallel=True)
 def _surface_layer_from_flux_loop(u10, z0, shf, t_k, rho, ustar_in, z_ref, ustar, inv_l):
-    for i in range(u10.size):
+    for i in prange(u10.size):  # the costliest derived field: up to ~150 profile evaluations a point
         if np.isnan(ustar_in[i]):
             us = friction_velocity_from_heat_flux(u10[i], z_ref, z0[i], shf[i], t_k[i], rho[i])
         else:

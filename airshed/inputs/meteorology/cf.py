@@ -56,6 +56,8 @@ CF_VARIABLES: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
     "geopotential_height": ("geopotential height on levels", "m", ("zg",), True),
 }
 REQUIRED = ("u10", "v10", "t2m")
+STATIC_CANDIDATES = ("surface_geopotential", "surface_height", "z0")
+"""Variables that may be time-invariant (no time axis, or a single time step)."""
 
 
 @dataclass
@@ -94,11 +96,14 @@ class LatLonReader:
                 self.refs[key] = ref
         if "u" in self.refs and "v" not in self.refs:
             self.files.find(conventions.names.get("v", ()), CF_VARIABLES["v"][0], levels=True)
-        timed = [
-            r
-            for k, r in self.refs.items()
-            if k not in ("surface_geopotential", "surface_height", "z0") or "time" in r.pieces[0][1].dims
-        ]
+        for key in STATIC_CANDIDATES:
+            ref = self.refs.get(key)
+            if ref is not None and sum(da.sizes.get("time", 1) for _, da in ref.pieces) == 1:
+                # invariant field (orography, roughness) stored with one time step: use it for all times
+                ref.pieces = [
+                    (p, da.isel(time=0, drop=True) if "time" in da.dims else da) for p, da in ref.pieces[:1]
+                ]
+        timed = [r for r in self.refs.values() if "time" in r.pieces[0][1].dims]
         self.times = self.files.time_axis(timed)
         self._check_horizontal()
         self._levels_pa, self._levels_are_heights = self._vertical()

@@ -1,0 +1,267 @@
+"""Lagrangian particle core: kernel == NumPy twin, reproducibility, mass budget, release, units."""
+
+import numba
+import numpy as np
+import pytest
+
+from airshed.errors import AirshedInputError
+from airshed.model import lagrangian as lg
+from airshed.model.lagrangian_reference import accumulate_concentration_reference, advance_particles_reference
+from airshed.model.release import (
+    AREA_RELEASE_DEPTH_M,
+    ReleaseTable,
+    allocate_particles,
+    area_release_table,
+    concatenate_release_tables,
+    particles_due,
+    point_release_table,
+)
+
+SPECIES = ("SO2", "NOx", "PM2.5", "sulfate", "nitrate")
+
+
+def varied_met(seed=0, nt=3, nz=5, ny=6, nx=7, dt_met=3600.0):
+    """Met with every regime: 1/L from -0.05 (west) to +0.02 m-1 (east), h 200-1500 m, rain 0-5 mm/h."""
+    r = np.random.default_rng(seed)
+    z_levels = np.array([10.0, 80.0, 300.0, 1200.0, 5000.0])[:nz]
+    shape = (nt, nz, ny, nx)
+    s2 = (nt, ny, nx)
+    inv_L = np.broadcast_to(np.linspace(-0.05, 0.02, nx), s2).copy()
+    inv_L[:, :, nx // 2] = 1e-5  # a neutral column
+    return lg.MetWindow(
+        times=np.arange(nt) * dt_met,
+        z_levels=z_levels,
+        u=4.0 + 2.0 * r.standard_normal(shape),
+        v=-1.0 + 2.0 * r.standard_normal(shape),
+        w=0.02 * r.standard_normal(shape),
+        mixing_height=r.uniform(200.0, 1500.0, s2),
+        ustar=r.uniform(0.1, 0.8, s2),
+        wstar=np.where(inv_L < 0, r.uniform(0.5, 2.5, s2), 0.0),
+        inv_L=inv_L,
+        precip=np.where(r.uniform(size=s2) < 0.5, 0.0, r.uniform(0.1, 5.0, s2)),
+    )
+
+
+def random_state(n, nx, ny, dx, species=5, seed=1):
+    r = np.random.default_rng(seed)
+    z = np.concatenate([r.uniform(0.0, 60.0, n // 2), r.uniform(0.0, 3000.0, n - n // 2)])
+    return dict(
+        x=r.uniform(-0.2 * dx, (nx + 0.2) * dx, n), y=r.uniform(0.0, ny * dx, n), z=z,
+        un=r.standard_normal(n), vn=r.standard_normal(n), wn=r.standard_normal(n),
+        mass=r.uniform(0.0, 2.0, (species, n)), tag=r.integers(0, 3, n).astype(np.int32),
+        pid=np.arange(n, dtype=np.int64) * 3 + 11, alive=r.uniform(size=n) < 0.95,
+        cell=np.full(n, -1, np.int64),
+    )  # fmt: skip
+
+
+def step_args(state, met, params, dx, t=1800.0, dt=120.0, step=7, seed=99, z_top=4000.0, nblocks=None):
+    p = params
+    n = state["x"].size
+    nblocks = nblocks if nblocks is not None else (n + p.block_size - 1) // p.block_size
+    blocks = np.zeros((nblocks, lg.N_BUDGET_TERMS, len(p.species)))
+    args = (
+        *(state[k] for k in ("x", "y", "z", "un", "vn", "wn", "mass", "tag", "pid", "alive", "cell")),
+        met.u, met.v, met.w, met.z_levels, met.times[0], met.times[1] - met.times[0], met.mixing_height,
+        met.ustar, met.wstar, met.inv_L, met.precip,
+        0.0, 0.0, dx, z_top, t, dt, step, seed,
+        p.deposition_velocity_m_s, p.wet_a_per_s, p.wet_b, p.decay_per_s,
+        p.index("SO2"), p.index("sulfate"), p.index("NOx"), p.index("nitrate"),
+        p.so2_to_sulfate_per_s, p.nox_to_nitrate_per_s, 96.0 / 64.0, 62.0 / 46.0,
+        p.dry_layer_m, p.wet_top_m, p.sampling_depth_m, p.turbulence_step_fraction, p.max_substeps,
+        p.tl_min_horizontal_s, p.tl_min_vertical_s, p.k_free_horizontal_m2_s, p.k_free_vertical_m2_s,
+        p.horizontal_turbulence, 1.0 / 8000.0, p.block_size, blocks,
+    )  # fmt: skip
+    return args, blocks
+
+
+def params(**kw):
+    base = dict(
+        decay_per_s=np.array([0.0, 0.0, 1e-5, 0.0, 0.0]), tl_min_vertical_s=2.0, tl_min_horizontal_s=5.0
+    )
+    base.update(kw)
+    return lg.LagrangianParameters.for_species(SPECIES, **base)
+
+
+def copy_state(state):
+    return {k: v.copy() for k, v in state.items()}
+
+
+def test_kernel_matches_numpy_reference_one_step():
+    dx = 9000.0
+    met = varied_met()
+    p = params(block_size=256)
+    s_kernel = random_state(5000, 7, 6, dx)
+    s_ref = copy_state(s_kernel)
+    args_k, blocks_k = step_args(s_kernel, met, p, dx)
+    args_r, blocks_r = step_args(s_ref, met, p, dx)
+    lg.advance_particles(*args_k)
+    advance_particles_reference(*args_r)
+    assert not np.all(s_kernel["alive"]) and np.any(s_kernel["cell"] >= 0)  # some left, some sampled
+    np.testing.assert_array_equal(s_kernel["alive"], s_ref["alive"])
+    np.testing.assert_array_equal(s_kernel["cell"], s_ref["cell"])
+    for name in ("x", "y", "z", "un", "vn", "wn", "mass"):
+        np.testing.assert_allclose(
+            s_kernel[name], s_ref[name], rtol=1e-12, atol=1e-12 * np.abs(s_ref[name]).max()
+        )
+    np.testing.assert_allclose(blocks_k, blocks_r, rtol=1e-12, atol=1e-12 * np.abs(blocks_r).max())
+    acc_k = np.zeros((3, len(SPECIES), 42))
+    acc_r = np.zeros_like(acc_k)
+    lg.accumulate_concentration(s_kernel["cell"], s_kernel["tag"], s_kernel["mass"], 120.0, acc_k)
+    accumulate_concentration_reference(s_ref["cell"], s_ref["tag"], s_ref["mass"], 120.0, acc_r)
+    np.testing.assert_allclose(acc_k, acc_r, rtol=1e-12, atol=1e-12 * acc_r.max())
+
+
+@pytest.mark.parametrize("split", [1024, 2500])
+def test_step_is_bit_identical_for_any_partition_of_particles(split):
+    dx = 9000.0
+    met = varied_met()
+    p = params()
+    whole = random_state(6000, 7, 6, dx)
+    parts = copy_state(whole)
+    args, blocks_whole = step_args(whole, met, p, dx)
+    lg.advance_particles(*args)
+    sub_blocks = []
+    for sl in (slice(0, split), slice(split, None)):
+        chunk = {k: (v[:, sl] if k == "mass" else v[sl]) for k, v in parts.items()}
+        a, b = step_args(chunk, met, p, dx)
+        lg.advance_particles(*a)
+        sub_blocks.append(b)
+    for name in whole:
+        np.testing.assert_array_equal(whole[name], parts[name])
+    total = sum(b.sum(axis=0) for b in sub_blocks)
+    if split % p.block_size == 0:
+        np.testing.assert_array_equal(np.concatenate(sub_blocks), blocks_whole)
+    np.testing.assert_allclose(total, blocks_whole.sum(axis=0), rtol=1e-14, atol=1e-300)
+
+
+def small_run(threads=None, seed=5, hours=2):
+    met = varied_met(nt=hours + 1)
+    p = params(particles_per_hour=4000, max_time_step_s=300.0)
+    src = concatenate_release_tables(
+        point_release_table(
+            [20e3, 40e3], [20e3, 30e3], [150.0, 80.0], [0, 1], [[1.0, 0.5, 0.2, 0, 0], [0.1, 0, 0, 0, 0]]
+        ),
+        area_release_table([30e3], [25e3], 9e3, [2], [[0.2, 0.2, 0.2, 0.0, 0.0]]),
+    )
+    before = numba.get_num_threads()
+    if threads:
+        numba.set_num_threads(threads)
+    try:
+        run = lg.ParticleRun(0.0, 0.0, 9000.0, 7, 6, 5000.0, 3, p, seed)
+        conc = np.stack([run.advance(met, src, 3600.0 * k, 3600.0 * (k + 1)) for k in range(hours)])
+    finally:
+        numba.set_num_threads(before)
+    return conc, run
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+def test_run_is_bit_identical_for_one_and_two_threads():
+    conc1, run1 = small_run(threads=1)
+    conc2, run2 = small_run(threads=2)
+    assert conc1.max() > 0.0
+    np.testing.assert_array_equal(conc1, conc2)
+    for key, value in run1.budget().items():
+        np.testing.assert_array_equal(value, run2.budget()[key])
+
+
+def test_seed_changes_the_result_and_same_seed_repeats_it():
+    conc_a, _ = small_run(seed=5, hours=1)
+    conc_b, _ = small_run(seed=5, hours=1)
+    conc_c, _ = small_run(seed=6, hours=1)
+    np.testing.assert_array_equal(conc_a, conc_b)
+    assert not np.array_equal(conc_a, conc_c)
+
+
+def test_budget_closes_with_every_process_on():
+    _, run = small_run(hours=2)
+    b = run.budget()
+    for term in ("dry_deposited", "wet_deposited", "converted", "produced", "left_domain"):
+        assert b[term].sum() > 0.0, term
+    scale = b["emitted"] + b["produced"]
+    assert np.all(np.abs(b["residual"]) <= 1e-9 * np.maximum(scale, 1e-30))
+    # converted precursor reappears as product with the molar-mass ratio
+    assert b["produced"][3] == pytest.approx(b["converted"][0] * 96.0 / 64.0, rel=1e-12)
+    assert b["produced"][4] == pytest.approx(b["converted"][1] * 62.0 / 46.0, rel=1e-12)
+
+
+def calm_met(hours, h=800.0, u=0.0, precip=0.0, ny=4, nx=4):
+    shape = (hours + 1, 3, ny, nx)
+    s2 = (hours + 1, ny, nx)
+    return lg.MetWindow(
+        np.arange(hours + 1) * 3600.0, np.array([10.0, 500.0, 5000.0]), np.full(shape, u), np.zeros(shape),
+        np.zeros(shape), np.full(s2, h), np.full(s2, 0.4), np.full(s2, 1.5), np.full(s2, -0.02),
+        np.full(s2, precip),
+    )  # fmt: skip
+
+
+def test_closed_domain_without_removal_keeps_every_gram():
+    p = lg.LagrangianParameters.for_species(
+        ("PM2.5", "NMVOC"),
+        deposition_velocity_m_s=[0.0, 0.0],
+        wet_a_per_s=[0.0, 0.0],
+        particles_per_hour=5000,
+    )
+    src = point_release_table([0.0], [0.0], [50.0], [0], [[3.0, 7.0]])
+    run = lg.ParticleRun(-400e3, -400e3, 200e3, 4, 4, 20000.0, 1, p, 1)
+    met = calm_met(3, precip=2.0)  # rain does nothing without scavenging coefficients
+    for k in range(3):
+        run.advance(met, src, 3600.0 * k, 3600.0 * (k + 1))
+    b = run.budget()
+    assert np.all(b["left_domain"] == 0.0)
+    np.testing.assert_allclose(b["airborne"], b["emitted"], rtol=1e-12)
+    np.testing.assert_allclose(b["emitted"], [3.0 * 3 * 3600, 7.0 * 3 * 3600], rtol=1e-12)
+
+
+def test_concentration_units_for_a_cell_source_mixed_below_the_sampling_depth():
+    # No wind, no horizontal turbulence, mixing height = sampling depth: every particle stays in its cell
+    # and sampling layer, so the hourly mean is exactly E * dt^2 * sum(k + 1, k < 12) / 12 / (V * 3600).
+    p = lg.LagrangianParameters.for_species(
+        ("PM2.5",), deposition_velocity_m_s=[0.0], wet_a_per_s=[0.0], particles_per_hour=1200,
+        horizontal_turbulence=False, sampling_depth_m=60.0,
+    )  # fmt: skip
+    dx = 9000.0
+    src = area_release_table([1.5 * dx], [1.5 * dx], dx, [0], [[2.0]], depth=40.0)
+    run = lg.ParticleRun(0.0, 0.0, dx, 4, 4, 5000.0, 1, p, 3)
+    conc = run.advance(calm_met(1, h=50.0, nx=4, ny=4), src, 0.0, 3600.0)
+    expected = 2.0 * 300.0 * 300.0 * 78.0 / (dx * dx * 60.0 * 3600.0) * 1e9  # ug/m3
+    assert conc[0, 0, 1, 1] == pytest.approx(expected, rel=1e-12)
+    assert conc.sum() == pytest.approx(expected, rel=1e-12)
+
+
+def test_release_allocation_and_timing():
+    rate = np.array([[1.0, 0.0], [0.0, 1e-9], [0.0, 0.0], [3.0, 2.0]])
+    n = allocate_particles(rate, 1000)
+    assert n[2] == 0 and n[1] >= 1 and n.sum() >= 1000
+    assert n[3] > n[0]
+    due = sum(particles_due(n, 0.0, 3600.0, t, 300.0) for t in np.arange(0.0, 3600.0, 300.0))
+    np.testing.assert_array_equal(due, n)
+    due_uneven = sum(particles_due(n, 0.0, 3600.0, t, 3600.0 / 7) for t in np.arange(7) * 3600.0 / 7)
+    np.testing.assert_array_equal(due_uneven, n)
+
+
+def test_area_release_fills_the_cell_and_layer():
+    p = lg.LagrangianParameters.for_species(("PM2.5",), particles_per_hour=20000, max_time_step_s=3600.0)
+    run = lg.ParticleRun(0.0, 0.0, 1000.0, 4, 4, 5000.0, 1, p, 3)
+    src = area_release_table([1500.0], [2500.0], 1000.0, [0], [[1.0]])
+    n = allocate_particles(src.rate, 20000)
+    run._release(src, n, 0.0, 3600.0, 0.0, 3600.0)
+    x, y, z = run.x[: run.n], run.y[: run.n], run.z[: run.n]
+    assert run.n == 20000
+    assert x.min() >= 1000.0 and x.max() <= 2000.0 and y.min() >= 2000.0 and y.max() <= 3000.0
+    assert z.min() >= 0.0 and z.max() <= AREA_RELEASE_DEPTH_M
+    assert abs(z.mean() - AREA_RELEASE_DEPTH_M / 2) < 0.5 and abs(x.mean() - 1500.0) < 5.0
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(AirshedInputError, match="rate"):
+        ReleaseTable(np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2), [0, 0], np.ones((3, 1)))
+    with pytest.raises(AirshedInputError, match="z_levels"):
+        m = calm_met(1)
+        lg.MetWindow(
+            m.times, [10.0], m.u[:, :1], m.v, m.w, m.mixing_height, m.ustar, m.wstar, m.inv_L, m.precip
+        )
+    with pytest.raises(AirshedInputError, match="deposition_velocity"):
+        lg.LagrangianParameters.for_species(("SO2",), deposition_velocity_m_s=[-1.0])
+    run = lg.ParticleRun(0.0, 0.0, 9000.0, 4, 4, 5000.0, 1, lg.LagrangianParameters.for_species(("SO2",)), 1)
+    with pytest.raises(AirshedInputError, match="covers"):
+        run.advance(calm_met(1), None, 0.0, 7200.0)

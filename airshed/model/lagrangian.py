@@ -633,7 +633,7 @@ class ParticleRun:
         )  # fmt: skip
 
     def time_step(self, met: MetWindow, period: float) -> tuple[int, float]:
-        """Return the number of steps and the step (s) for a period: dt <= max_time_step_s, cfl dx / max|u|."""
+        """Return the number of steps and the step (s) for a period: dt <= max_time_step_s, cfl dx/|u|."""
         speed = max(float(np.max(np.abs(met.u))), float(np.max(np.abs(met.v))), 1e-6)
         dt_max = min(self.params.max_time_step_s, self.params.cfl * self.dx / speed)
         nsteps = max(1, int(np.ceil(period / dt_max - 1e-9)))

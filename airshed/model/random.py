@@ -107,7 +107,7 @@ def uniforms(seed: int, pid: np.ndarray, step: int, draw: int) -> np.ndarray:
 
 
 def normal_pairs(seed: int, pid: np.ndarray, step: int, draw: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return standard normal pairs for particles ``pid`` at ``step`` from draw slots ``draw``, ``draw + 1``."""
+    """Return standard normal pairs for particles ``pid`` at ``step`` from slots ``draw``, ``draw + 1``."""
     keys = particle_keys(seed, pid)
     with np.errstate(over="ignore"):
         return _normal_pair(keys, _counter(np.uint64(step), np.uint64(draw)))

@@ -90,7 +90,7 @@ def concatenate_release_tables(*tables: ReleaseTable) -> ReleaseTable:
 
 
 def allocate_particles(rate: np.ndarray, particles_per_period: int) -> np.ndarray:
-    """Return the number of particles per source for one emission period (int64, >= 1 for every emitting source).
+    """Return the particles per source for one emission period (int64, >= 1 for each emitting source).
 
     Weight of a source = mean over the species with emissions of its share of the species total; the
     budget is split by largest remainders (ties to the lower index), then every emitting source with no

@@ -442,3 +442,18 @@ def test_cf_upper_air_on_height_levels(tmp_path):
     np.testing.assert_allclose(speed.sel(z=200.0), 4.0 + 2.0 * np.log(2.0) / np.log(4.0), rtol=1e-10)
     np.testing.assert_allclose(speed.sel(z=1000.0), 8.0, rtol=1e-10)
     np.testing.assert_allclose(speed.sel(z=10.0), 2.0, rtol=1e-10)
+
+
+def test_era5_omega_to_vertical_velocity(tmp_path):
+    def mutate(single, pres):
+        pres["w"] = pres["u"] * 0.0 - 0.1
+        pres["w"].attrs = {"units": "Pa s**-1"}
+        return single, pres
+
+    ds = open_meteorology("era5", era5_files(tmp_path, mutate=mutate), small_grid(), HEIGHTS).window(
+        "2024-01-10T00", "2024-01-10T00"
+    )
+    # hydrostatic w = -omega / (rho g), rho = p / (Rd T); above the 700 hPa level (3000 m) it is held
+    rho_700 = 70000.0 / (287.05 * 270.0)
+    np.testing.assert_allclose(ds.w.sel(z=5000.0), 0.1 / (rho_700 * 9.81), rtol=1e-10)
+    assert (ds.w.sel(z=500.0) > 0).all() and (ds.w.sel(z=10.0) < ds.w.sel(z=500.0)).all()

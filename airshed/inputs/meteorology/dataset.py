@@ -9,7 +9,7 @@ model grid, rotates winds to grid-relative components and derives the boundary-l
 u10, v10                10 m wind, grid-relative x/y components, m s-1
 u, v, w                 wind at ``z`` (m above ground), grid-relative, m s-1 (w = 0 when not given)
 t2m                     2 m air temperature, K
-blh                     mixing height, m (met value, else diagnosed; see ``comment``)
+blh                     mixing height, m (met value, else diagnosed; see ``comment``; >= 20 m)
 shf                     surface sensible heat flux, W m-2, upward positive
 ustar                   friction velocity, m s-1
 obukhov_length          Monin-Obukhov length, m (+/-1e5 when neutral)
@@ -46,6 +46,7 @@ from airshed.inputs.meteorology.era5 import open_era5
 from airshed.inputs.meteorology.regrid import rotate_earth_to_grid, scalar_at_heights, winds_at_heights
 from airshed.inputs.meteorology.wrf import WrfReader
 from airshed.physics.boundary_layer import (
+    MIN_MIXING_HEIGHT_M,
     NEUTRAL_OBUKHOV_LENGTH_M,
     air_density_array,
     convective_velocity_scale_array,
@@ -187,7 +188,7 @@ class MetSource:
                 "from the Turner (1964) class (no heat flux in the input)"
             )
         if "blh" in f:
-            blh = np.maximum(f["blh"], 1.0)
+            blh = np.maximum(f["blh"], MIN_MIXING_HEIGHT_M)
         else:
             blh = diagnosed_mixing_height_array(ustar, obukhov, self.grid.lat)
             comments["blh"] = "diagnosed (Zilitinkevich 1972 / neutral scaling): not in the input"

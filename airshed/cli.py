@@ -270,6 +270,91 @@ def run_command(
         stdout.print(Text(f"wrote {os.fspath(result)}", style="green"), soft_wrap=True)
 
 
+# --- airshed plot / report ---------------------------------------------------------------------------
+RunFile = Annotated[Path, typer.Argument(help="Run NetCDF file written by `airshed run`.", dir_okay=False)]
+
+
+def _open_run(path: Path):
+    """Open a run file, naming it in a one-line error when it is missing or not NetCDF."""
+    import xarray as xr
+
+    path = path.expanduser()
+    if not path.is_file():
+        raise AirshedInputError(f"run file {path} not found")
+    try:
+        return xr.open_dataset(path)
+    except (OSError, ValueError) as exc:
+        raise AirshedInputError(f"cannot read run file {path} as NetCDF: {exc}") from None
+
+
+class FigureFormat(StrEnum):
+    """File format of the figures."""
+
+    png = "png"
+    pdf = "pdf"
+    svg = "svg"
+
+
+@app.command("plot")
+def plot_command(
+    ctx: typer.Context,
+    run_file: RunFile,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", metavar="DIR", help="Folder for the figures (default: RUN_figures).",
+                     file_okay=False),
+    ] = None,
+    fmt: Annotated[FigureFormat, typer.Option("--format", help="png, pdf or svg.")] = FigureFormat.png,
+    species: Annotated[
+        list[str] | None,
+        typer.Option("--species", help="Species to map (repeat for several; default PM2.5)."),
+    ] = None,
+) -> None:
+    """Draw the maps and charts of a run: concentration, source-region and transboundary maps, charts."""
+    from airshed.outputs.plots import write_figures
+
+    out_dir = out.expanduser() if out is not None else run_file.with_name(f"{run_file.stem}_figures")
+    with _open_run(run_file) as ds:
+        paths = write_figures(ds, out_dir, fmt=fmt.value, species=tuple(species or ("PM2.5",)))
+    if not _options(ctx).quiet:
+        for path in paths:
+            stdout.print(Text(f"wrote {path}", style="green"), soft_wrap=True)
+
+
+@app.command("report")
+def report_command(
+    ctx: typer.Context,
+    run_file: RunFile,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", metavar="FILE.html", help="Report file (default: RUN.html).",
+                     dir_okay=False),
+    ] = None,
+    cooperation: Annotated[
+        Path | None,
+        typer.Option("--cooperation", metavar="FILE.json",
+                     help="Cooperation results JSON to include (default: the run file's cooperation_json "
+                     "attribute, or RUN.cooperation.json beside it).", dir_okay=False),
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report of a run: summary, tables, maps and charts."""
+    from airshed.outputs.report import write_report
+
+    target = out.expanduser() if out is not None else run_file.with_suffix(".html")
+    extra = None
+    if cooperation is not None:
+        try:
+            extra = json.loads(cooperation.expanduser().read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise AirshedInputError(f"cannot read cooperation results {cooperation}: {exc}") from None
+    with _open_run(run_file) as ds:
+        if extra is not None:
+            ds.attrs["cooperation_json"] = json.dumps(extra)
+        path = write_report(ds, target, run_path=run_file)
+    if not _options(ctx).quiet:
+        stdout.print(Text(f"wrote {path}", style="green"), soft_wrap=True)
+
+
 # --- airshed validate --------------------------------------------------------------------------------
 class CoreChoice(StrEnum):
     """Which dispersion core(s) to validate."""

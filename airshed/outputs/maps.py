@@ -162,6 +162,9 @@ def _outline_segments(set_name: str, crs_wkt: str, lonlat_box: tuple[float, floa
     frame = load_boundaries(set_name)
     projected = _project(frame.geometry.to_numpy(), crs_wkt, lonlat_box)
     lines = shapely.get_parts(shapely.boundary(projected))
+    # detail finer than 1/2000 of the map's width is invisible even in print, and only bloats PDFs
+    x0, y0, x1, y1 = shapely.total_bounds(lines)
+    lines = shapely.simplify(lines, tolerance=(x1 - x0) / 2000.0)
     return tuple(np.asarray(shapely.get_coordinates(line)) for line in lines if not line.is_empty)
 
 

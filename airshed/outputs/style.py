@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,17 @@ def unit_label(units: str | None) -> str:
     return UNIT_LABELS.get(units, units)
 
 
+def _freeze_layout(fig: Figure) -> None:
+    """Solve the constrained layout once and keep it.
+
+    Constrained layout iterates from the previous solution at every draw, so saving one figure twice
+    (PNG then PDF) would move axes by ~1e-6 inch and change the bytes of the second file.
+    """
+    if fig.get_layout_engine() is not None:
+        fig.draw_without_rendering()
+        fig.set_layout_engine("none")
+
+
 def save_figure(fig: Figure, path: Path, fmt: str | None = None, dpi: float = DPI) -> Path:
     """Write ``fig`` atomically to ``path`` without timestamps in its metadata.
 
@@ -97,13 +109,27 @@ def save_figure(fig: Figure, path: Path, fmt: str | None = None, dpi: float = DP
     if fmt not in FORMATS:
         raise AirshedInputError(f"figure format {fmt!r} of {path} is not supported; use one of {FORMATS}")
     with figure_style(), atomic_path(path) as tmp:
+        _freeze_layout(fig)
         fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_NO_METADATA[fmt])
+        readable_by_all(tmp)
     return path
+
+
+def readable_by_all(path: Path) -> None:
+    """Give a finished output file the usual permissions (0666 less the umask).
+
+    The temporary files of :func:`~airshed.outputs.netcdf.atomic_path` are created private (0600);
+    figures and reports are meant to be shared like any file the user writes.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def figure_png_bytes(fig: Figure, dpi: float = DPI) -> bytes:
     """PNG encoding of ``fig`` (no metadata timestamps), for embedding in HTML."""
     buffer = io.BytesIO()
     with figure_style():
+        _freeze_layout(fig)
         fig.savefig(buffer, format="png", dpi=dpi, metadata=_NO_METADATA["png"])
     return buffer.getvalue()

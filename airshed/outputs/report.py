@@ -79,7 +79,7 @@ def _num(value: Any, fmt: str = ".3g") -> str:
         return _e(value)
     if not np.isfinite(x):
         return "–"
-    return format(x, fmt)
+    return format(x + 0.0, fmt)  # + 0.0 turns -0.0 into 0.0
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], css: str = "", raw: bool = False,
@@ -197,8 +197,8 @@ def _transboundary_section(ds: xr.Dataset, species: str) -> str:
     exp_exp, net = col("export_exposure"), col("net_export_exposure")
     rows = [
         [f"<th>{_e(name)}</th>", _td(population[r] / 1e6, ".2f"), _td(total[r], ".1f"),
-         _td(100.0 * share[r], ".1f"), _td(imp[r], ".1f"), _td(imp_exp[r] / 1e6, ".4g"),
-         _td(exp_exp[r] / 1e6, ".4g"), _td(net[r] / 1e6, ".4g")]
+         _td(100.0 * share[r], ".1f"), _td(imp[r], ".1f"), _td(imp_exp[r] / 1e6, ".1f"),
+         _td(exp_exp[r] / 1e6, ".1f"), _td(net[r] / 1e6, "+.1f")]
         for r, name in enumerate(receptors)
     ]
     header = ["receptor region", "population (million)", f"{species} (µg m⁻³)", "transboundary share (%)",

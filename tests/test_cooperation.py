@@ -50,7 +50,7 @@ def make_run(
             "pm25_source_receptor": (("receptor_region", "source_region", "precursor"), sr),
             "pm25_total": (("receptor_region",), total),
             "emission_total": (("source_region", "sector", "species"), emis),
-            "population": (("receptor_region",), pop),
+            "population_region": (("receptor_region",), pop),
         },
         coords={
             "receptor_region": regions,

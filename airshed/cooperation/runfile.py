@@ -9,7 +9,7 @@ A run file (written by ``airshed run``) holds
 ``pm25_total(receptor_region)``, ug m-3
     Total period-mean PM2.5, including background and the ``outside`` source region.
 ``emission_total(source_region, sector, species)``, tonnes over the run period.
-``population(receptor_region)``, persons.
+``population_region(receptor_region)``, persons.
 attributes ``time_coverage_start`` / ``time_coverage_end`` (ACDD; ``period_start`` / ``period_end`` are also
 accepted), ISO 8601 strings; needed only for ``cost_basis = "annual"``.
 """
@@ -82,7 +82,7 @@ def run_tables(ds: xr.Dataset, origin: str = "run") -> RunTables:
     sr = _require(ds, "pm25_source_receptor", ("receptor_region", "source_region", "precursor"), origin)
     total = _require(ds, "pm25_total", ("receptor_region",), origin)
     emis = _require(ds, "emission_total", ("source_region", "sector", "species"), origin)
-    pop = _require(ds, "population", ("receptor_region",), origin)
+    pop = _require(ds, "population_region", ("receptor_region",), origin)
     receptors = [str(v) for v in sr["receptor_region"].values]
     sources = [str(v) for v in sr["source_region"].values]
     precursors = [str(v) for v in sr["precursor"].values]
@@ -103,7 +103,7 @@ def run_tables(ds: xr.Dataset, origin: str = "run") -> RunTables:
         raise DataError(f"{origin}: emission_total has negative tonnes")
     population = pop.sel(receptor_region=receptors).values.astype(float)
     if np.any(population < 0.0):
-        raise DataError(f"{origin}: population has negative values")
+        raise DataError(f"{origin}: population_region has negative values")
     return RunTables(
         receptors=receptors,
         sources=sources,

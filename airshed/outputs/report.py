@@ -37,7 +37,7 @@ from airshed.errors import AirshedInputError, DataError
 from airshed.outputs.maps import cell_edges, run_period_text
 from airshed.outputs.netcdf import atomic_path
 from airshed.outputs.plots import figure_specs
-from airshed.outputs.style import figure_png_bytes, readable_by_all
+from airshed.outputs.style import figure_png_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -403,5 +403,4 @@ def write_report(
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        readable_by_all(tmp)
     return path

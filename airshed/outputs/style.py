@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,19 +110,7 @@ def save_figure(fig: Figure, path: Path, fmt: str | None = None, dpi: float = DP
     with figure_style(), atomic_path(path) as tmp:
         _freeze_layout(fig)
         fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_NO_METADATA[fmt])
-        readable_by_all(tmp)
     return path
-
-
-def readable_by_all(path: Path) -> None:
-    """Give a finished output file the usual permissions (0666 less the umask).
-
-    The temporary files of :func:`~airshed.outputs.netcdf.atomic_path` are created private (0600);
-    figures and reports are meant to be shared like any file the user writes.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def figure_png_bytes(fig: Figure, dpi: float = DPI) -> bytes:

@@ -1,0 +1,162 @@
+"""The run file: assembling a run's arrays into one CF-1.8 dataset.
+
+The layout is documented in README.md ("The run file"). Contributions are stored compactly: the full
+``contribution(source_region, sector, species, y, x)`` field as a period mean, and the hourly split by tag
+as receptor-region means ``receptor_contribution(time, receptor_region, source_region, sector, species)``.
+Both sum over their tags to the matching concentration (period-mean field, receptor-region series). A full
+hourly field per tag (source regions x sectors x hours x species x cells) would be ~13 GB for the default
+case, while these two hold everything the tables, scenarios and maps need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import xarray as xr
+
+from airshed import __version__
+from airshed.grids.cf import GRID_VARIABLE_ATTRS, grid_to_dataset
+from airshed.grids.grid import Grid
+
+OUTPUT_SPECIES: tuple[str, ...] = (
+    "PM2.5", "PM2.5_primary", "sulfate", "nitrate", "SO2", "NOx", "NH3", "NMVOC"
+)
+"""Species in the run file; PM2.5 = PM2.5_primary + sulfate + nitrate."""
+
+BUDGET_TERMS: tuple[str, ...] = ("emitted", "airborne", "dry_deposited", "wet_deposited", "transformed",
+                                 "left_domain")
+
+_SPECIES_LONG_NAME = {
+    "PM2.5": "PM2.5 (primary + secondary sulfate + secondary nitrate)",
+    "PM2.5_primary": "primary PM2.5",
+    "sulfate": "secondary sulfate aerosol (as SO4)",
+    "nitrate": "secondary nitrate aerosol (as NO3)",
+    "SO2": "sulfur dioxide",
+    "NOx": "nitrogen oxides (as NO2)",
+    "NH3": "ammonia",
+    "NMVOC": "non-methane volatile organic compounds",
+}
+
+
+@dataclass
+class RunArrays:
+    """Everything a run computed, as plain arrays (float64 unless noted).
+
+    Shapes use T hours, S output species, R source regions (incl. "outside"), Q receptor regions,
+    K sectors, E emitted species.
+    """
+
+    times: np.ndarray  # (T + 1,) datetime64 hour edges
+    concentration: np.ndarray  # (T, S, ny, nx) ug m-3
+    contribution: np.ndarray  # (R, K, S, ny, nx) ug m-3, period mean
+    receptor_concentration: np.ndarray  # (T, Q, S)
+    receptor_contribution: np.ndarray  # (T, Q, R, K, S)
+    source_receptor: np.ndarray  # (Q, R, S) population-weighted
+    source_receptor_area: np.ndarray  # (Q, R, S)
+    metrics: dict[str, np.ndarray]  # each (Q, S): transboundary_share, import/export...
+    pm25_source_receptor: np.ndarray  # (Q, R, E)
+    emission_total: np.ndarray  # (R, K, E) tonnes over the run
+    population: np.ndarray  # (ny, nx)
+    population_region: np.ndarray  # (Q,)
+    region_fraction: np.ndarray  # (R, ny, nx)
+    mass_budget: np.ndarray | None = None  # (len(BUDGET_TERMS), E) kg
+    extra: dict[str, xr.DataArray] = field(default_factory=dict)
+
+
+_METRIC_ATTRS = {
+    "transboundary_share": ("1", "share of the receptor region's concentration emitted by other regions "
+                                 "(1 - own / total)"),
+    "import_concentration": ("ug m-3", "concentration in the receptor region caused by other regions"),
+    "import_exposure": ("person ug m-3", "population x concentration caused by other regions"),
+    "export_exposure": ("person ug m-3", "population x concentration this region causes in the other "
+                                         "receptor regions"),
+    "net_export_exposure": ("person ug m-3", "export_exposure - import_exposure (positive: net exporter)"),
+}
+
+
+def build_run_dataset(
+    grid: Grid,
+    arrays: RunArrays,
+    region_names: tuple[str, ...],
+    sectors: tuple[str, ...],
+    emitted_species: tuple[str, ...],
+    attrs: dict[str, str | int | float],
+) -> xr.Dataset:
+    """Assemble the run file from a run's arrays (see module docstring and README for the layout)."""
+    ds = grid_to_dataset(grid)
+    t_edges = arrays.times.astype("datetime64[s]")
+    receptor_names = tuple(n for n in region_names if n != "outside")
+    ds = ds.assign_coords(
+        time=("time", t_edges[1:], {"standard_name": "time", "long_name": "end of the averaging hour",
+                                    "bounds": "time_bnds", "axis": "T"}),
+        species=("species", np.array(OUTPUT_SPECIES, dtype=object), {"long_name": "species"}),
+        emitted_species=("emitted_species", np.array(emitted_species, dtype=object),
+                         {"long_name": "emitted species (precursor)"}),
+        source_region=("source_region", np.array(region_names, dtype=object),
+                       {"long_name": "region where the emission happened"}),
+        receptor_region=("receptor_region", np.array(receptor_names, dtype=object),
+                         {"long_name": "region where the concentration is felt"}),
+        sector=("sector", np.array(sectors, dtype=object), {"long_name": "emission sector"}),
+        budget_term=("budget_term", np.array(BUDGET_TERMS, dtype=object), {"long_name": "mass budget term"}),
+    )
+    ds["time_bnds"] = (("time", "nv"), np.stack([t_edges[:-1], t_edges[1:]], axis=-1))
+    grid_attrs = dict(GRID_VARIABLE_ATTRS, coordinates="lat lon")
+    ds["concentration"] = (("time", "species", "y", "x"), arrays.concentration,
+                           dict(units="ug m-3", long_name="hourly mean near-surface mass concentration",
+                                cell_methods="time: mean", **grid_attrs))
+    ds["contribution"] = (("source_region", "sector", "species", "y", "x"), arrays.contribution,
+                          dict(units="ug m-3", long_name="period-mean concentration caused by emissions of "
+                               "each source region and sector", cell_methods="time: mean", **grid_attrs))
+    ds["receptor_concentration"] = (("time", "receptor_region", "species"), arrays.receptor_concentration,
+                                    dict(units="ug m-3", long_name="population-weighted hourly mean "
+                                         "concentration in each receptor region"))
+    ds["receptor_contribution"] = (("time", "receptor_region", "source_region", "sector", "species"),
+                                   arrays.receptor_contribution,
+                                   dict(units="ug m-3", long_name="population-weighted hourly mean "
+                                        "concentration in each receptor region caused by each tag"))
+    ds["source_receptor"] = (("receptor_region", "source_region", "species"), arrays.source_receptor,
+                             dict(units="ug m-3", long_name="period-mean population-weighted concentration "
+                                  "in each receptor region caused by each source region"))
+    ds["source_receptor_area"] = (("receptor_region", "source_region", "species"),
+                                  arrays.source_receptor_area,
+                                  dict(units="ug m-3", long_name="period-mean area-weighted concentration "
+                                       "in each receptor region caused by each source region"))
+    for name, (units, long_name) in _METRIC_ATTRS.items():
+        ds[name] = (("receptor_region", "species"), arrays.metrics[name],
+                    {"units": units, "long_name": long_name})
+    ds["pm25_source_receptor"] = (("receptor_region", "source_region", "emitted_species"),
+                                  arrays.pm25_source_receptor,
+                                  dict(units="ug m-3", long_name="period-mean population-weighted PM2.5 in "
+                                       "each receptor region caused by each source region's emissions of "
+                                       "each precursor"))
+    ds["pm25_total"] = (("receptor_region",), arrays.source_receptor[:, :, 0].sum(axis=1),
+                        dict(units="ug m-3", long_name="period-mean population-weighted PM2.5"))
+    ds["emission_total"] = (("source_region", "sector", "emitted_species"), arrays.emission_total,
+                            dict(units="t", long_name="mass emitted over the run period"))
+    ds["population"] = (("y", "x"), arrays.population,
+                        dict(units="1", long_name="resident population per cell", **grid_attrs))
+    ds["population_region"] = (("receptor_region",), arrays.population_region,
+                               dict(units="1", long_name="resident population of each receptor region "
+                                    "inside the domain"))
+    ds["region_fraction"] = (("source_region", "y", "x"), arrays.region_fraction,
+                             dict(units="1", standard_name="area_fraction",
+                                  long_name="fraction of each cell's area inside each region", **grid_attrs))
+    if arrays.mass_budget is not None:
+        ds["mass_budget"] = (("budget_term", "emitted_species"), arrays.mass_budget,
+                             dict(units="kg", long_name="particle mass budget over the run"))
+    for name, da in arrays.extra.items():
+        ds[name] = da
+    ds.attrs.update(
+        Conventions="CF-1.8",
+        title=f"airshed run {attrs.get('run_name', '')}: concentration and source apportionment",
+        source=f"airshed {__version__}",
+        history=f"{datetime.now().astimezone().isoformat(timespec='seconds')}: airshed {__version__} run",
+        species_long_names="; ".join(f"{k}: {v}" for k, v in _SPECIES_LONG_NAME.items()),
+        **attrs,
+    )
+    ds["time"].encoding.update(units="hours since 1970-01-01 00:00:00", calendar="standard", dtype="float64")
+    ds["time_bnds"].encoding.update(units="hours since 1970-01-01 00:00:00", calendar="standard",
+                                    dtype="float64")
+    return ds

@@ -267,7 +267,24 @@ def run_command(
     target = output.expanduser().resolve() if output is not None else None
     result = run_study(cfg, output=target, zero_out=zero_out, progress=not _options(ctx).quiet)
     if isinstance(result, str | os.PathLike) and not _options(ctx).quiet:
+        _print_run_summary(Path(result))
         stdout.print(Text(f"wrote {os.fspath(result)}", style="green"), soft_wrap=True)
+
+
+def _print_run_summary(path: Path) -> None:
+    """Print the source-receptor matrix and the cross-border balance of a finished run."""
+    import xarray as xr
+
+    from airshed.outputs.tables import source_receptor_table, transboundary_table
+
+    try:
+        ds = xr.open_dataset(path)
+    except (OSError, ValueError):  # a stand-in pipeline (tests) may write no NetCDF
+        return
+    with ds:
+        if "source_receptor" in ds:
+            stdout.print(source_receptor_table(ds))
+            stdout.print(transboundary_table(ds))
 
 
 # --- airshed plot / report ---------------------------------------------------------------------------

@@ -25,8 +25,11 @@ OUTPUT_SPECIES: tuple[str, ...] = (
 )
 """Species in the run file; PM2.5 = PM2.5_primary + sulfate + nitrate."""
 
-BUDGET_TERMS: tuple[str, ...] = ("emitted", "airborne", "dry_deposited", "wet_deposited", "transformed",
-                                 "left_domain")
+BUDGET_TERMS: tuple[str, ...] = ("emitted", "produced", "airborne", "dry_deposited", "wet_deposited",
+                                 "converted", "decayed", "left_domain", "residual")
+"""Particle mass budget terms: emitted + produced = airborne + dry + wet + converted + decayed + left_domain
+(+ residual, the rounding left over). ``produced`` is secondary mass formed from precursors and
+``converted`` the precursor mass lost to it."""
 
 _SPECIES_LONG_NAME = {
     "PM2.5": "PM2.5 (primary + secondary sulfate + secondary nitrate)",
@@ -61,7 +64,7 @@ class RunArrays:
     population: np.ndarray  # (ny, nx)
     population_region: np.ndarray  # (Q,)
     region_fraction: np.ndarray  # (R, ny, nx)
-    mass_budget: np.ndarray | None = None  # (len(BUDGET_TERMS), E) kg
+    mass_budget: np.ndarray | None = None  # (len(BUDGET_TERMS), n_tracers) kg
     extra: dict[str, xr.DataArray] = field(default_factory=dict)
 
 
@@ -83,6 +86,7 @@ def build_run_dataset(
     sectors: tuple[str, ...],
     emitted_species: tuple[str, ...],
     attrs: dict[str, str | int | float],
+    budget_tracers: tuple[str, ...] | None = None,
 ) -> xr.Dataset:
     """Assemble the run file from a run's arrays (see module docstring and README for the layout)."""
     ds = grid_to_dataset(grid)
@@ -99,7 +103,6 @@ def build_run_dataset(
         receptor_region=("receptor_region", np.array(receptor_names, dtype=object),
                          {"long_name": "region where the concentration is felt"}),
         sector=("sector", np.array(sectors, dtype=object), {"long_name": "emission sector"}),
-        budget_term=("budget_term", np.array(BUDGET_TERMS, dtype=object), {"long_name": "mass budget term"}),
     )
     ds["time_bnds"] = (("time", "nv"), np.stack([t_edges[:-1], t_edges[1:]], axis=-1))
     grid_attrs = dict(GRID_VARIABLE_ATTRS, coordinates="lat lon")
@@ -144,7 +147,12 @@ def build_run_dataset(
                              dict(units="1", standard_name="area_fraction",
                                   long_name="fraction of each cell's area inside each region", **grid_attrs))
     if arrays.mass_budget is not None:
-        ds["mass_budget"] = (("budget_term", "emitted_species"), arrays.mass_budget,
+        ds = ds.assign_coords(
+            budget_term=("budget_term", np.array(BUDGET_TERMS, dtype=object),
+                         {"long_name": "mass budget term"}),
+            tracer=("tracer", np.array(budget_tracers, dtype=object), {"long_name": "transported tracer"}),
+        )
+        ds["mass_budget"] = (("budget_term", "tracer"), arrays.mass_budget,
                              dict(units="kg", long_name="particle mass budget over the run"))
     for name, da in arrays.extra.items():
         ds[name] = da

@@ -300,3 +300,28 @@ def read_point_sources(path: str | Path, grid: Grid) -> PointTable:
         inside=inside,
         source_file=str(path),
     )
+
+
+def merge_point_tables(tables: list[PointTable]) -> PointTable:
+    """One table holding the stacks of several files (species are the union, in canonical order)."""
+    if len(tables) == 1:
+        return tables[0]
+    species = tuple(s for s in SPECIES if any(s in t.species for t in tables))
+    rates = []
+    for t in tables:
+        r = np.zeros((t.rate.shape[0], len(species)))
+        for k, s in enumerate(t.species):
+            r[:, species.index(s)] = t.rate[:, k]
+        rates.append(r)
+    fields = ("ids", "names", "lon", "lat", "stack_height", "diameter", "exit_temperature", "exit_velocity",
+              "sector", "region_override", "inside")
+    ids = np.concatenate([t.ids for t in tables])
+    if np.unique(ids.astype(str)).size != ids.size:
+        files = ", ".join(t.source_file for t in tables)
+        raise DataError(f"point-source ids must be unique across files ({files})")
+    return PointTable(
+        **{f: np.concatenate([getattr(t, f) for t in tables]) for f in fields},
+        rate=np.concatenate(rates),
+        species=species,
+        source_file="; ".join(t.source_file for t in tables),
+    )

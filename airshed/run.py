@@ -1,0 +1,596 @@
+"""The one pipeline: config -> inputs -> a core -> apportionment -> run file.
+
+Everything that wires pieces together lives here and only here: readers produce arrays on the grid,
+kernels take plain arrays, writers take arrays. Cores hand back, for every hour, the concentration of
+each tracer split by tag (tag = source region x sector); :class:`TaggedAccumulator` reduces those to the
+run file's compact layout (period-mean tagged fields, hourly tagged receptor-region means).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+import pandas as pd
+
+from airshed.config import EMITTED_SPECIES, TRACERS, AirshedConfig, dump_config
+from airshed.errors import AirshedInputError
+from airshed.grids.grid import Grid
+from airshed.grids.regions import RegionSet, build_regions
+from airshed.inputs.builtin_inventory import ensure_builtin_inventory
+from airshed.inputs.builtin_met import BuiltinMetParameters, ensure_builtin_met
+from airshed.inputs.emissions.gridded import read_gridded_emissions
+from airshed.inputs.emissions.points import EmissionDataWarning, merge_point_tables, read_point_sources
+from airshed.inputs.emissions.sources import EmissionSet, build_emission_set
+from airshed.inputs.emissions.temporal import TemporalProfiles
+from airshed.inputs.meteorology import open_meteorology
+from airshed.inputs.population import builtin_population
+from airshed.jit import thread_info
+from airshed.model.apportionment import receptor_weights, source_receptor_matrix, transboundary_metrics
+from airshed.outputs.netcdf import write_netcdf_atomic
+from airshed.outputs.runfile import OUTPUT_SPECIES, RunArrays, build_run_dataset
+
+log = logging.getLogger(__name__)
+
+PRECURSOR_OF: dict[str, str | None] = {
+    "PM2.5": None,  # a sum of the three below, each with its own precursor
+    "PM2.5_primary": "PM2.5",
+    "sulfate": "SO2",
+    "nitrate": "NOx",
+    "SO2": "SO2",
+    "NOx": "NOx",
+    "NH3": "NH3",
+    "NMVOC": "NMVOC",
+}
+"""The emitted species whose emissions make each output species (linear chemistry)."""
+
+
+def tracer_to_output_matrix(tracers: tuple[str, ...] = TRACERS) -> np.ndarray:
+    """(n_output_species, n_tracers) 0/1 matrix: output species = matrix @ tracers.
+
+    PM2.5 is the sum of primary PM2.5, sulfate and nitrate; every other output species is one tracer.
+    """
+    m = np.zeros((len(OUTPUT_SPECIES), len(tracers)))
+    for s, name in enumerate(OUTPUT_SPECIES):
+        parts = ("PM2.5", "sulfate", "nitrate") if name == "PM2.5" else (
+            ("PM2.5",) if name == "PM2.5_primary" else (name,))
+        for p in parts:
+            m[s, tracers.index(p)] = 1.0
+    return m
+
+
+class TaggedAccumulator:
+    """Reduce hourly tagged tracer fields to the run file's arrays.
+
+    Parameters
+    ----------
+    n_hours
+        Hours in the run.
+    n_regions, n_sectors
+        Tag axis is ``region * n_sectors + sector``.
+    weights_population, weights_area
+        (n_receptor, ny, nx) normalised receptor weights (see :func:`receptor_weights`).
+    tracers
+        Names of the tracer axis of the fields passed to :meth:`add`.
+    """
+
+    def __init__(self, n_hours: int, n_regions: int, n_sectors: int, weights_population: np.ndarray,
+                 weights_area: np.ndarray, tracers: tuple[str, ...] = TRACERS):
+        nq, ny, nx = weights_population.shape
+        ns = len(OUTPUT_SPECIES)
+        self.n_hours, self.n_regions, self.n_sectors = n_hours, n_regions, n_sectors
+        self.to_output = tracer_to_output_matrix(tracers)
+        self.w_pop = weights_population.reshape(nq, ny * nx)
+        self.w_area = weights_area
+        self.concentration = np.zeros((n_hours, ns, ny, nx))
+        self.contribution_sum = np.zeros((n_regions * n_sectors, ns, ny, nx))
+        self.receptor_contribution = np.zeros((n_hours, nq, n_regions * n_sectors, ns))
+        self._seen = np.zeros(n_hours, dtype=bool)
+
+    def add(self, hour: int, tagged: np.ndarray) -> None:
+        """Add one hour's mean concentration, (n_tags, n_tracers, ny, nx) in ug m-3."""
+        ntag, ntr, ny, nx = tagged.shape
+        out = np.tensordot(self.to_output, tagged, axes=([1], [1])).transpose(1, 0, 2, 3)  # (tag, S, y, x)
+        self.contribution_sum += out
+        self.concentration[hour] = out.sum(axis=0)
+        flat = out.reshape(ntag * out.shape[1], ny * nx)
+        self.receptor_contribution[hour] = (self.w_pop @ flat.T).reshape(-1, ntag, out.shape[1])
+        self._seen[hour] = True
+
+    def finish(self, emission_total: np.ndarray, population: np.ndarray, region_fraction: np.ndarray,
+               own_source: np.ndarray, mass_budget: np.ndarray | None = None) -> RunArrays:
+        """Period means, source-receptor tables and cross-border metrics.
+
+        Parameters
+        ----------
+        emission_total
+            (R, K, E) tonnes emitted over the run.
+        population
+            (ny, nx) persons per cell.
+        region_fraction
+            (R, ny, nx) region masks (source regions, "outside" included).
+        own_source
+            (Q,) index of each receptor region on the source-region axis.
+        mass_budget
+            Optional (n_terms, E) particle mass budget, kg.
+        """
+        if not self._seen.all():
+            missing = np.flatnonzero(~self._seen)
+            raise RuntimeError(f"core returned no result for hours {missing[:5].tolist()} ...")
+        R, K, T = self.n_regions, self.n_sectors, self.n_hours
+        ns = len(OUTPUT_SPECIES)
+        ny, nx = population.shape
+        contribution = (self.contribution_sum / T).reshape(R, K, ns, ny, nx)
+        rc = self.receptor_contribution.reshape(T, -1, R, K, ns)
+        receptor_concentration = rc.sum(axis=(2, 3))
+        sr = rc.mean(axis=0).sum(axis=2)  # (Q, R, S), population-weighted
+        sr_area = source_receptor_matrix(contribution.sum(axis=1), self.w_area)
+        nq = sr.shape[0]
+        pop_region = np.array([(region_fraction[own_source[q]] * population).sum() for q in range(nq)])
+        metrics = {k: np.zeros((nq, ns)) for k in ("transboundary_share", "import_concentration",
+                                                  "import_exposure", "export_exposure",
+                                                  "net_export_exposure")}
+        for s in range(ns):
+            m = transboundary_metrics(sr[:, :, s], own_source, pop_region)
+            for k in metrics:
+                metrics[k][:, s] = m[k]
+        pm25_sr = np.zeros((nq, R, len(EMITTED_SPECIES)))
+        for part in ("PM2.5_primary", "sulfate", "nitrate"):
+            pm25_sr[:, :, EMITTED_SPECIES.index(PRECURSOR_OF[part])] += sr[:, :, OUTPUT_SPECIES.index(part)]
+        return RunArrays(
+            times=np.empty(0),  # set by the caller
+            concentration=self.concentration,
+            contribution=contribution,
+            receptor_concentration=receptor_concentration,
+            receptor_contribution=rc,
+            source_receptor=sr,
+            source_receptor_area=sr_area,
+            metrics=metrics,
+            pm25_source_receptor=pm25_sr,
+            emission_total=emission_total,
+            population=population,
+            population_region=pop_region,
+            region_fraction=region_fraction,
+            mass_budget=mass_budget,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Inputs
+# ---------------------------------------------------------------------------------------------------
+def cache_dir() -> Path:
+    """Folder for regenerated built-in inputs: ``$AIRSHED_CACHE_DIR`` or ``~/.cache/airshed``."""
+    path = Path(os.environ.get("AIRSHED_CACHE_DIR", Path.home() / ".cache" / "airshed"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass
+class Inputs:
+    """Everything read for a run, on the model grid."""
+
+    grid: Grid
+    regions: RegionSet
+    population: np.ndarray
+    emissions: EmissionSet
+    met: object
+    input_files: list[Path]
+
+
+def open_met(cfg: AirshedConfig, grid: Grid) -> tuple[object, list[Path]]:
+    """Open the configured meteorology (the built-in episode is written to the cache first)."""
+    m = cfg.meteorology
+    if m.format == "builtin":
+        params = BuiltinMetParameters(**m.builtin.model_dump())
+        paths = ensure_builtin_met(cache_dir() / "met", cfg.run.start, params)
+        fmt = "era5"
+    else:
+        paths, fmt = list(m.paths), m.format
+    met = open_meteorology(fmt, paths, grid, m.heights_m, variables=dict(m.variables) or None,
+                           roughness_length_m=m.roughness_length_m)
+    return met, list(paths)
+
+
+def load_emissions(cfg: AirshedConfig, regions: RegionSet) -> tuple[EmissionSet, list[Path]]:
+    """Read gridded and point emissions (and the built-in inventory), tagged by region and sector."""
+    e = cfg.emissions
+    gridded_files = [Path(p) for p in e.gridded]
+    point_files = [Path(p) for p in e.points]
+    if e.inventory == "builtin":
+        nc, csv_path = ensure_builtin_inventory(cache_dir() / "inventory", e.builtin.year)
+        gridded_files.insert(0, nc)
+        point_files.insert(0, csv_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EmissionDataWarning)
+        gridded = read_gridded_emissions(gridded_files, regions.grid) if gridded_files else None
+        points = merge_point_tables([read_point_sources(p, regions.grid) for p in point_files]) \
+            if point_files else None
+    for w in caught:
+        log.warning("%s", w.message)
+    profiles = TemporalProfiles.builtin("china" if e.temporal_profiles == "typical" else "flat")
+    return build_emission_set(regions, gridded, points, profiles), gridded_files + point_files
+
+
+def read_inputs(cfg: AirshedConfig) -> Inputs:
+    """Grid, region masks, population, emissions and meteorology of a run."""
+    grid = cfg.grid.build()
+    regions = build_regions(grid, cfg.regions.spec, cfg.regions.name_column)
+    if cfg.regions.population == "builtin":
+        population = builtin_population(grid)
+    elif cfg.regions.population == "none":
+        population = None
+    else:
+        raise AirshedInputError(
+            f"regions.population = {cfg.regions.population}: reading a population file is not supported yet; "
+            "use 'builtin' or 'none'")
+    emissions, emission_files = load_emissions(cfg, regions)
+    met, met_files = open_met(cfg, grid)
+    return Inputs(grid, regions, population, emissions, met, met_files + emission_files)
+
+
+def emitted_rates(emissions: EmissionSet, rates: np.ndarray, selected: list[str]) -> np.ndarray:
+    """Rates (n, len(EMITTED_SPECIES)) kg/s from an EmissionSet's species axis; unselected species 0."""
+    out = np.zeros((rates.shape[0], len(EMITTED_SPECIES)))
+    for k, s in enumerate(EMITTED_SPECIES):
+        if s in selected and s in emissions.species:
+            out[:, k] = rates[:, emissions.species.index(s)]
+    return out
+
+
+def file_checksums(paths: list[Path]) -> list[dict[str, str]]:
+    """``[{path, sha256}]`` of input files, for provenance."""
+    out = []
+    for p in paths:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        out.append({"path": str(p), "sha256": h.hexdigest()})
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Meteorology by day
+# ---------------------------------------------------------------------------------------------------
+class MetByDay:
+    """Hand out meteorology one day-long window at a time (a month never sits in memory)."""
+
+    def __init__(self, met, window_hours: int = 24):
+        self.met = met
+        self.window = np.timedelta64(window_hours, "h")
+        self._ds = None
+
+    def at(self, t: np.datetime64):
+        """Meteorology at time ``t``, reading the window [t, t + window] when ``t`` is not loaded."""
+        t = np.datetime64(t, "ns")
+        if self._ds is None or t not in self._ds.time.values:
+            self._ds = self.met.window(t, min(t + self.window, self.met.times[-1]))
+        return self._ds.sel(time=t)
+
+
+def _direction_from_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Direction the wind blows from, degrees clockwise from grid +y."""
+    return np.degrees(np.arctan2(-u, -v)) % 360.0
+
+
+def stack_release_height(points, met, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """Effective release height of stacks (m): downwash-corrected stack height + Briggs final rise."""
+    from airshed.physics import boundary_layer as bl
+    from airshed.physics import plume_rise as rise
+
+    t_air = met["t2m"].values[row, col]
+    z0 = met["z0"].values[row, col]
+    L = met["obukhov_length"].values[row, col]
+    inv_l = np.where(np.abs(L) >= bl.NEUTRAL_OBUKHOV_LENGTH_M, 0.0, 1.0 / L)
+    speed10 = np.hypot(met["u10"].values, met["v10"].values)[row, col]
+    z_stack = np.maximum(points.stack_height, 10.0)
+    u_stack = np.maximum([bl.wind_speed_at_height(speed10[i], 10.0, z_stack[i], z0[i], inv_l[i])
+                          for i in range(z_stack.size)], 1.0)
+    pg = met["pg_class"].values[row, col]
+    hs = rise.stack_tip_downwash_height(points.stack_height, points.diameter, points.exit_velocity, u_stack)
+    fb = rise.buoyancy_flux(points.diameter, points.exit_velocity, points.exit_temperature, t_air)
+    fm = rise.momentum_flux(points.diameter, points.exit_velocity, points.exit_temperature, t_air)
+    dtheta = np.where(pg == 6, rise.STABLE_DTHETA_DZ[6], np.where(pg == 5, rise.STABLE_DTHETA_DZ[5], 0.0))
+    s = rise.stability_parameter(t_air, dtheta)
+    dh, _ = rise.briggs_final_rise(fb, fm, points.diameter, points.exit_velocity, u_stack, pg >= 5, s)
+    return hs + dh
+
+
+# ---------------------------------------------------------------------------------------------------
+# Cores
+# ---------------------------------------------------------------------------------------------------
+class PlumeCore:
+    """Hour-by-hour steady Gaussian plumes from every area sub-source and stack onto the cell centres."""
+
+    tracers: tuple[str, ...] = EMITTED_SPECIES
+
+    def __init__(self, cfg: AirshedConfig, inputs: Inputs):
+        from airshed.model.plume import area_sources_as_points
+        from airshed.physics.dispersion import DISPERSION_OPTIONS
+
+        self.cfg, self.grid = cfg, inputs.grid
+        self.option = DISPERSION_OPTIONS[cfg.plume.dispersion]
+        em = inputs.emissions
+        n_sub = cfg.plume.area_source_subcells
+        ax, ay, _, parent, sy0 = area_sources_as_points(em.area.x, em.area.y, float(self.grid.dx),
+                                                        np.zeros(em.area.n), n_sub)
+        prow, pcol = self.grid.cell_index(em.points.x, em.points.y)
+        self.n_area_points = ax.size
+        self.parent, self.n_sub2 = parent, n_sub * n_sub
+        self.x = np.concatenate([ax, em.points.x])
+        self.y = np.concatenate([ay, em.points.y])
+        self.row = np.concatenate([em.area.row[parent], prow]).astype(np.int64)
+        self.col = np.concatenate([em.area.col[parent], pcol]).astype(np.int64)
+        self.tag = np.concatenate([em.area_tag[parent], em.point_tag]).astype(np.int64)
+        zeros = np.zeros(ax.size)
+        self.stack_height = np.concatenate([zeros, em.points.stack_height])
+        self.diameter = np.concatenate([zeros, em.points.diameter])
+        self.exit_velocity = np.concatenate([zeros, em.points.exit_velocity])
+        self.exit_temperature = np.concatenate([zeros, em.points.exit_temperature])
+        self.sigma_y0 = np.concatenate([np.full(ax.size, sy0), np.zeros(em.points.n)])
+        self.ntag = em.ntag
+        self.calm_hours = 0
+
+    def period(self, met0, met1, area_rates: np.ndarray, point_rates: np.ndarray, t0: float, t1: float
+               ) -> np.ndarray:
+        """Hourly mean concentration per tag and tracer (ntag, ntracer, ny, nx), ug m-3.
+
+        Steady state with the met valid at the end of the hour (hour-ending convention of AERMET).
+        """
+        from airshed.model.plume import plume_concentration_grid, prepare_point_sources
+
+        g, p, c = self.grid, self.cfg.plume, self.cfg.chemistry
+        r, k = self.row, self.col
+        met = {name: met1[name].values[r, k] for name in ("u10", "v10", "z0", "ustar", "obukhov_length",
+                                                           "blh", "pg_class", "t2m", "wstar")}
+        speed = np.hypot(met["u10"], met["v10"])
+        direction = _direction_from_deg(met["u10"], met["v10"])
+        # area rates are per cell: each sub-point carries 1/n_sub^2; kg/s -> ug/s gives ug/m3
+        q_all = np.concatenate([area_rates[self.parent] / self.n_sub2, point_rates]) * 1.0e9
+        out = np.zeros((self.ntag, len(self.tracers), g.ny, g.nx))
+        calm = 0
+        for s, name in enumerate(self.tracers):
+            on = q_all[:, s] > 0
+            if not on.any():
+                continue
+            prepared = prepare_point_sources(
+                self.x[on], self.y[on], q_all[on, s], self.tag[on], self.stack_height[on],
+                wind_speed=speed[on], wind_direction_deg=direction[on], wind_height=10.0,
+                roughness_length=met["z0"][on], ustar=met["ustar"][on],
+                obukhov_length=met["obukhov_length"][on],
+                mixing_height=np.maximum(met["blh"][on], p.receptor_height + 1.0),
+                pg_class=met["pg_class"][on].astype(np.int64), air_temperature=met["t2m"][on],
+                option=self.option, diameter=self.diameter[on], exit_velocity=self.exit_velocity[on],
+                stack_temperature=np.where(self.exit_temperature[on] > 0, self.exit_temperature[on],
+                                           met["t2m"][on]),
+                sigma_y0=self.sigma_y0[on], wstar=met["wstar"][on], receptor_height=p.receptor_height,
+                decay_rate=c.decay_per_s[name], deposition_velocity=c.dry_deposition_velocity_m_s[name],
+                x_max=p.max_distance_km * 1000.0, sigma_y_cutoff=p.sigma_y_cutoff,
+                min_wind_speed=p.min_wind_speed_m_s,
+            )
+            calm = max(calm, prepared.n_calm)
+            conc = plume_concentration_grid(prepared, g.x[0], g.y[0], g.dx, g.dx, g.nx, g.ny, self.ntag,
+                                            skip=True)
+            out[:, s] = conc.reshape(self.ntag, g.ny, g.nx)
+        self.calm_hours += int(calm > 0)
+        return out
+
+    def budget(self) -> None:
+        """Return None: the plume core keeps no particle budget."""
+        return None
+
+
+class LagrangianCore:
+    """Tagged particles carried from period to period (state lives in :class:`ParticleRun`)."""
+
+    tracers: tuple[str, ...] = TRACERS
+
+    def __init__(self, cfg: AirshedConfig, inputs: Inputs):
+        from airshed.model.lagrangian import LagrangianParameters, ParticleRun
+
+        self.cfg, self.grid, self.em = cfg, inputs.grid, inputs.emissions
+        c, lg = cfg.chemistry, cfg.lagrangian
+        self.params = LagrangianParameters.for_species(
+            TRACERS,
+            deposition_velocity_m_s=dict(c.dry_deposition_velocity_m_s),
+            wet_a_per_s=[c.wet_scavenging_a_per_s[s] for s in TRACERS],
+            wet_b=[c.wet_scavenging_b[s] for s in TRACERS],
+            decay_per_s=[c.decay_per_s[s] for s in TRACERS],
+            so2_to_sulfate_per_s=c.so2_to_sulfate_per_hour / 3600.0,
+            nox_to_nitrate_per_s=c.nox_to_nitrate_per_hour / 3600.0,
+            particles_per_hour=lg.particles_per_hour * lg.output_interval_h,
+            max_time_step_s=lg.max_time_step_s,
+            cfl=lg.cfl,
+            sampling_depth_m=lg.sampling_depth_m,
+            horizontal_turbulence=lg.horizontal_turbulence,
+        )
+        g = self.grid
+        heights = np.asarray(cfg.meteorology.heights_m, dtype=float)
+        self.z_levels = heights
+        self.run = ParticleRun(g.x0, g.y0, g.dx, g.nx, g.ny, float(heights[-1]), self.em.ntag, self.params,
+                               cfg.run.seed)
+        self.prow, self.pcol = g.cell_index(self.em.points.x, self.em.points.y)
+
+    def period(self, met0, met1, area_rates: np.ndarray, point_rates: np.ndarray, t0: float, t1: float
+               ) -> np.ndarray:
+        """Mean concentration per tag and tracer over [t0, t1] s, (ntag, ntracer, ny, nx), ug m-3."""
+        from airshed.model.lagrangian import MetWindow
+        from airshed.model.release import area_release_table, concatenate_release_tables, point_release_table
+
+        def both(name):
+            return np.stack([met0[name].values, met1[name].values])
+
+        L = both("obukhov_length")
+        met = MetWindow(
+            times=np.array([t0, t1]), z_levels=self.z_levels, u=both("u"), v=both("v"), w=both("w"),
+            mixing_height=both("blh"), ustar=both("ustar"), wstar=both("wstar"), inv_L=1.0 / L,
+            precip=both("precip"),
+        )
+        ntr = len(TRACERS)
+        pad = np.zeros((area_rates.shape[0], ntr - area_rates.shape[1]))
+        em = self.em
+        tables = [area_release_table(em.area.x, em.area.y, float(self.grid.dx), em.area_tag,
+                                     np.hstack([area_rates, pad]))]
+        if em.points.n:
+            h = stack_release_height(em.points, met0, self.prow, self.pcol)
+            tables.append(point_release_table(em.points.x, em.points.y, h, em.point_tag,
+                                              np.hstack([point_rates, np.zeros((em.points.n, ntr - 5))])))
+        return self.run.advance(met, concatenate_release_tables(*tables), t0, t1)
+
+    def budget(self) -> dict[str, np.ndarray]:
+        """Particle mass budget (kg per tracer) so far."""
+        return self.run.budget()
+
+
+# ---------------------------------------------------------------------------------------------------
+# The pipeline
+# ---------------------------------------------------------------------------------------------------
+def _set_threads(threads: int | None) -> None:
+    n = numba.config.NUMBA_NUM_THREADS if threads is None else min(threads, numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(max(1, n))
+
+
+def zero_out_mask(emissions: EmissionSet, region: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Emission factors (area, points) that remove one region's sources (all ones when ``region`` is None)."""
+    fa, fp = np.ones(emissions.area.n), np.ones(emissions.points.n)
+    if region is not None:
+        if region not in emissions.regions:
+            raise AirshedInputError(f"--zero-out {region!r}: unknown region; valid regions: "
+                                    f"{', '.join(emissions.regions)}")
+        r = emissions.regions.index(region)
+        fa[emissions.area.region == r] = 0.0
+        fp[emissions.points.region == r] = 0.0
+    return fa, fp
+
+
+def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | None = None,
+              progress: bool = True) -> Path:
+    """Run one study end to end and write its run file; returns the file's path.
+
+    Parameters
+    ----------
+    cfg
+        Validated configuration.
+    output
+        Overrides ``run.output``.
+    zero_out
+        Name of a region whose emissions are removed (the brute-force check of the attribution).
+    progress
+        Show a progress bar.
+    """
+    wall0 = time.perf_counter()
+    _set_threads(cfg.compute.threads)
+    path = Path(output) if output is not None else Path(cfg.run.output)
+    if not path.parent.is_dir():
+        raise AirshedInputError(f"output folder {path.parent} does not exist (run.output / --output)")
+    inputs = read_inputs(cfg)
+    em, grid = inputs.emissions, inputs.grid
+    core = PlumeCore(cfg, inputs) if cfg.run.core == "plume" else LagrangianCore(cfg, inputs)
+    period_h = cfg.lagrangian.output_interval_h if cfg.run.core == "lagrangian" else 1
+    n_periods = cfg.run.hours // period_h
+    edges = (np.datetime64(cfg.run.start.replace(tzinfo=None), "ns")
+             + np.arange(n_periods + 1) * np.timedelta64(period_h, "h"))
+    population = inputs.population if inputs.population is not None else np.zeros(grid.shape)
+    fractions = np.asarray(inputs.regions.fractions)
+    receptors = [k for k, n in enumerate(inputs.regions.names) if n != "outside"]
+    w_area = receptor_weights(fractions[receptors], grid.cell_area)
+    w_pop = receptor_weights(fractions[receptors], grid.cell_area,
+                             inputs.population if inputs.population is not None else None)
+    acc = TaggedAccumulator(n_periods, len(em.regions), em.nsector, w_pop, w_area, core.tracers)
+    fa, fp = zero_out_mask(em, zero_out)
+    emitted = np.zeros((em.ntag, len(EMITTED_SPECIES)))  # kg
+    met = MetByDay(inputs.met)
+    selected = list(cfg.run.species)
+    with _progress(progress, n_periods, f"{cfg.run.core} core") as advance:
+        for k in range(n_periods):
+            t0, t1 = edges[k], edges[k + 1]
+            mid = t0 + (t1 - t0) / 2
+            area_rates, point_rates = em.rates_at(pd.Timestamp(mid))
+            area_rates = emitted_rates(em, area_rates, selected) * fa[:, None]
+            point_rates = emitted_rates(em, point_rates, selected) * fp[:, None]
+            seconds = period_h * 3600.0
+            np.add.at(emitted, em.area_tag, area_rates * seconds)
+            np.add.at(emitted, em.point_tag, point_rates * seconds)
+            tagged = core.period(met.at(t0), met.at(t1), area_rates, point_rates,
+                                 k * seconds, (k + 1) * seconds)
+            acc.add(k, tagged)
+            advance()
+    budget = core.budget()
+    mass_budget, budget_error = _check_budget(budget)
+    arrays = acc.finish(
+        emission_total=emitted.reshape(len(em.regions), em.nsector, -1) / 1000.0,
+        population=population, region_fraction=fractions, own_source=np.array(receptors),
+        mass_budget=mass_budget,
+    )
+    arrays.times = edges
+    attrs = {
+        "run_name": cfg.run.name,
+        "core": cfg.run.core,
+        "seed": cfg.run.seed,
+        "start": cfg.run.start.isoformat(),
+        "end": cfg.run.end.isoformat(),
+        "time_coverage_start": cfg.run.start.isoformat(),
+        "time_coverage_end": cfg.run.end.isoformat(),
+        "zero_out_region": zero_out or "",
+        "airshed_config": dump_config(cfg),
+        "input_files": json.dumps(file_checksums(inputs.input_files)),
+        "calm_hours": getattr(core, "calm_hours", 0),
+        "mass_budget_max_relative_error": budget_error,
+        **{k: str(v) for k, v in thread_info().items()},
+    }
+    ds = build_run_dataset(grid, arrays, tuple(inputs.regions.names), tuple(em.sectors), EMITTED_SPECIES,
+                           attrs, budget_tracers=core.tracers if mass_budget is not None else None)
+    ds.attrs["wall_time_s"] = round(time.perf_counter() - wall0, 3)
+    write_netcdf_atomic(ds, path, cfg.outputs.compression_level, cfg.outputs.time_chunk_hours)
+    log.info("wrote %s in %.1f s", path, time.perf_counter() - wall0)
+    return path
+
+
+BUDGET_TOLERANCE = 1e-9
+"""Largest relative mass-budget residual a run accepts (issue: checked in every run)."""
+
+
+def _check_budget(budget: dict[str, np.ndarray] | None) -> tuple[np.ndarray | None, float]:
+    """Budget as a (term, tracer) array and its largest relative residual; fail when it does not close."""
+    if budget is None:
+        return None, 0.0
+    from airshed.outputs.runfile import BUDGET_TERMS
+
+    scale = np.maximum(budget["emitted"] + budget["produced"], 1e-300)
+    rel = np.abs(budget["residual"]) / scale
+    err = float(rel.max()) if rel.size else 0.0
+    if err > BUDGET_TOLERANCE:
+        raise RuntimeError(f"particle mass budget does not close: relative residual {err:.3e} > "
+                           f"{BUDGET_TOLERANCE:g}")
+    return np.stack([budget[t] for t in BUDGET_TERMS]), err
+
+
+class _progress:
+    """Rich progress bar over the run's periods (a no-op when ``enabled`` is False)."""
+
+    def __init__(self, enabled: bool, total: int, label: str):
+        self.enabled, self.total, self.label = enabled, total, label
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda: None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                             "{task.total} h"), TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+        self._bar.__enter__()
+        task = self._bar.add_task(self.label, total=self.total)
+        return lambda: self._bar.advance(task)
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self._bar.__exit__(*exc)
+        return False

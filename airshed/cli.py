@@ -372,6 +372,127 @@ def report_command(
         stdout.print(Text(f"wrote {path}", style="green"), soft_wrap=True)
 
 
+# --- airshed cooperate / performance ----------------------------------------------------------------
+@app.command("cooperate")
+def cooperate_command(
+    ctx: typer.Context,
+    run_file: RunFile,
+    policy: Annotated[
+        Path,
+        typer.Option("--policy", "-p", metavar="POLICY.toml", dir_okay=False,
+                     help="Targets, abatement cost curves and options (see examples/policy_jjj.toml)."),
+    ],
+    json_out: Annotated[
+        str | None,
+        typer.Option("--json", metavar="FILE|-",
+                     help="Also write the results as JSON to FILE; '-' prints only the JSON, to stdout."),
+    ] = None,
+    save: Annotated[
+        bool,
+        typer.Option("--save", help="Write RUN.cooperation.json beside the run file (`airshed report` "
+                     "includes it)."),
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, metavar="N",
+                     help="Processes for the coalition LPs (default: every CPU available)."),
+    ] = None,
+) -> None:
+    """Who should pay for cleaner air: least-cost joint abatement, Shapley shares, core, transfers."""
+    from airshed.cooperation import cooperate, load_policy, render_tables
+    from airshed.outputs.netcdf import atomic_path
+    from airshed.outputs.report import COOPERATION_SUFFIX
+
+    rules = load_policy(policy.expanduser())
+    with _open_run(run_file) as ds:
+        result = cooperate(ds, rules, workers=workers, origin=str(policy))
+    data = {**_json_tree(result.to_json_dict()), "run_file": str(run_file), "policy_file": str(policy)}
+    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    written = []
+    if save:
+        side_car = run_file.expanduser().with_suffix(COOPERATION_SUFFIX)
+        with atomic_path(side_car) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        written.append(side_car)
+    if json_out == "-":
+        typer.echo(text, nl=False)
+        return
+    if json_out is not None:
+        target = Path(json_out).expanduser()
+        with atomic_path(target) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+        written.append(target)
+    for table in render_tables(result):
+        stdout.print(table)
+    if not _options(ctx).quiet:
+        for path in written:
+            stdout.print(Text(f"wrote {path}", style="green"), soft_wrap=True)
+
+
+def _json_tree(value: Any) -> Any:
+    """``value`` with every leaf made plain JSON (see :func:`_jsonable`), containers copied."""
+    if isinstance(value, dict):
+        return {str(k): _json_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_tree(v) for v in value]
+    return _jsonable(value)
+
+
+_PERFORMANCE_PARTS = (
+    ("own_emissions_change", "own emissions"),
+    ("other_regions_change", "other regions"),
+    ("outside_change", "outside"),
+    ("unattributed_change", "unattributed"),
+)
+
+
+@app.command("performance")
+def performance_command(
+    run_a: Annotated[
+        Path, typer.Argument(help="Run file A (the reference, e.g. last year).", dir_okay=False)
+    ],
+    run_b: Annotated[Path, typer.Argument(help="Run file B (e.g. this year).", dir_okay=False)],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the split as JSON instead of a table.")
+    ] = False,
+) -> None:
+    """Split each region's PM2.5 change from run A to run B into its own emissions' part and others'."""
+    from airshed.cooperation import performance_split
+
+    with _open_run(run_a) as ds_a, _open_run(run_b) as ds_b:
+        split = performance_split(ds_a, ds_b)
+        pm25_a = ds_a["pm25_total"].sel(receptor_region=split["receptor_region"]).values
+        pm25_b = ds_b["pm25_total"].sel(receptor_region=split["receptor_region"]).values
+    receptors = [str(r) for r in split["receptor_region"].values]
+    change = split["pm25_change"].values
+    parts = {key: split[key].values for key, _ in _PERFORMANCE_PARTS}
+    if as_json:
+        data = {
+            "units": "ug m-3",
+            "run_a": str(run_a),
+            "run_b": str(run_b),
+            "receptors": {
+                name: {"pm25_a": float(pm25_a[r]), "pm25_b": float(pm25_b[r]),
+                       "pm25_change": float(change[r]),
+                       **{key: float(values[r]) for key, values in parts.items()}}
+                for r, name in enumerate(receptors)
+            },
+        }
+        typer.echo(json.dumps(_json_tree(data), indent=2, allow_nan=False))
+        return
+    table = Table(title="PM2.5 change from run A to run B by whose emissions moved it (µg m⁻³, "
+                  "population-weighted period means)")
+    table.add_column("receptor region")
+    for column in ("A", "B", "change", *(label for _, label in _PERFORMANCE_PARTS)):
+        table.add_column(column, justify="right")
+    for r, name in enumerate(receptors):
+        table.add_row(name, f"{pm25_a[r]:.2f}", f"{pm25_b[r]:.2f}", f"{change[r]:+.2f}",
+                      *(f"{parts[key][r]:+.2f}" for key, _ in _PERFORMANCE_PARTS))
+    table.caption = (f"A = {run_a}, B = {run_b}. change = own emissions + other regions + outside + "
+                     "unattributed (background); each part is the change of that source's contribution.")
+    stdout.print(table)
+
+
 # --- airshed validate --------------------------------------------------------------------------------
 class CoreChoice(StrEnum):
     """Which dispersion core(s) to validate."""

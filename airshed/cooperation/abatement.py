@@ -25,6 +25,7 @@ LPs are solved with HiGHS through :func:`scipy.optimize.linprog`.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -404,14 +405,17 @@ def coalition_costs(problem: AbatementProblem, masks: np.ndarray, workers: int |
 
     Masks are split into contiguous chunks, one warm-started solver per worker process (the LP arrays
     are sent once per worker by the pool initializer). Order masks so that neighbours differ little
-    (:func:`gray_code_order`) for the best warm starts.
+    (:func:`gray_code_order`) for the best warm starts. Workers are started with ``spawn``: the caller
+    may hold threads (Numba, BLAS, netCDF) that ``fork`` would copy in an undefined state.
     """
     masks = np.asarray(masks, dtype=np.int64)
     workers = default_workers() if workers is None else workers
     if workers <= 1 or masks.size < 256:
         return _solve_masks(problem, _warm_solver(problem), masks)
     chunks = np.array_split(masks, workers * 2)
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(problem,)) as pool:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                             initargs=(problem,)) as pool:
         return np.concatenate(list(pool.map(_costs_of_masks, chunks)))
 
 

@@ -2,16 +2,20 @@
 
 A run file (written by ``airshed run``) holds
 
-``pm25_source_receptor(receptor_region, source_region, precursor)``, ug m-3
+``pm25_source_receptor(receptor_region, source_region, emitted_species)``, ug m-3
     Population-weighted period-mean PM2.5 in each receptor region caused by each source region's
     emissions of each precursor. The model is linear: abating a fraction ``a`` of precursor ``p`` in
     region ``r`` changes receptor PM2.5 by ``-a * SR[rec, r, p]``.
 ``pm25_total(receptor_region)``, ug m-3
     Total period-mean PM2.5, including background and the ``outside`` source region.
-``emission_total(source_region, sector, species)``, tonnes over the run period.
+``emission_total(source_region, sector, emitted_species)``, tonnes over the run period.
 ``population_region(receptor_region)``, persons.
-attributes ``time_coverage_start`` / ``time_coverage_end`` (ACDD; ``period_start`` / ``period_end`` are also
-accepted), ISO 8601 strings; needed only for ``cost_basis = "annual"``.
+attributes ``time_coverage_start`` / ``time_coverage_end`` (ACDD; ``period_start`` / ``period_end`` and the
+run file's ``start`` / ``end`` are also accepted), ISO 8601 strings; needed only for
+``cost_basis = "annual"``.
+
+The precursor dimension may also be called ``precursor`` (in ``pm25_source_receptor``) or ``species`` (in
+``emission_total``), the names of tables written before the run-file layout settled.
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ import xarray as xr
 
 from airshed.errors import DataError
 
-_PERIOD_ATTRS = (("time_coverage_start", "time_coverage_end"), ("period_start", "period_end"))
+_PERIOD_ATTRS = (
+    ("time_coverage_start", "time_coverage_end"),
+    ("period_start", "period_end"),
+    ("start", "end"),
+)
+#: Accepted names of the precursor dimension, first the run-file contract's, then the older one.
+_SR_PRECURSOR_DIMS = ("emitted_species", "precursor")
+_EMISSION_PRECURSOR_DIMS = ("emitted_species", "species")
 
 
 @dataclass(frozen=True)
@@ -41,12 +52,23 @@ class RunTables:
     period_days: float | None  # run length in days, None when the file does not say
 
 
-def _require(ds: xr.Dataset, name: str, dims: tuple[str, ...], origin: str) -> xr.DataArray:
+def _require(
+    ds: xr.Dataset, name: str, dims: tuple[str, ...], origin: str, last_dim: tuple[str, ...] = ()
+) -> xr.DataArray:
+    """Return the checked variable ``name`` transposed to ``dims``.
+
+    With ``last_dim`` given, the last dimension may have any of those names; it is renamed to ``dims[-1]``.
+    """
     if name not in ds:
         raise DataError(f"{origin}: variable {name!r} missing; expected {name}{dims}")
     da = ds[name]
+    if last_dim:
+        found = [d for d in last_dim if d in da.dims]
+        if found:
+            da = da.rename({found[0]: dims[-1]}) if found[0] != dims[-1] else da
     if set(da.dims) != set(dims):
-        raise DataError(f"{origin}: variable {name!r} has dims {da.dims}; expected {dims}")
+        expected = f"{dims}" if not last_dim else f"{dims[:-1] + (' or '.join(last_dim),)}"
+        raise DataError(f"{origin}: variable {name!r} has dims {da.dims}; expected {expected}")
     values = da.values
     if not np.all(np.isfinite(values)):
         raise DataError(f"{origin}: variable {name!r} has non-finite values")
@@ -79,9 +101,11 @@ def run_tables(ds: xr.Dataset, origin: str = "run") -> RunTables:
     DataError
         Naming the variable, dimension or coordinate that is missing or inconsistent.
     """
-    sr = _require(ds, "pm25_source_receptor", ("receptor_region", "source_region", "precursor"), origin)
+    sr = _require(ds, "pm25_source_receptor", ("receptor_region", "source_region", "precursor"), origin,
+                  _SR_PRECURSOR_DIMS)
     total = _require(ds, "pm25_total", ("receptor_region",), origin)
-    emis = _require(ds, "emission_total", ("source_region", "sector", "species"), origin)
+    emis = _require(ds, "emission_total", ("source_region", "sector", "species"), origin,
+                    _EMISSION_PRECURSOR_DIMS)
     pop = _require(ds, "population_region", ("receptor_region",), origin)
     receptors = [str(v) for v in sr["receptor_region"].values]
     sources = [str(v) for v in sr["source_region"].values]

@@ -6,20 +6,38 @@ from rich.table import Table
 
 from airshed.cooperation.analysis import CooperationResult
 
+MONEY_UNITS: tuple[tuple[float, str], ...] = (
+    (1e9, "billion yuan"), (1e6, "million yuan"), (1e3, "thousand yuan"), (1.0, "yuan")
+)
+"""Units money is printed in; :func:`money_unit` picks the largest that keeps the main costs >= 1."""
 
-def _yuan(value: float | None) -> str:
-    return "-" if value is None else f"{value / 1e6:,.2f}"
+
+def money_unit(*amounts_yuan: float) -> tuple[float, str]:
+    """Scale and name of the unit in which the largest of ``amounts_yuan`` is at least 1 (2 decimals)."""
+    largest = max((abs(a) for a in amounts_yuan if a is not None), default=0.0)
+    for scale, name in MONEY_UNITS:
+        if largest >= scale:
+            return scale, name
+    return MONEY_UNITS[-1]
 
 
 def render_tables(result: CooperationResult) -> list[Table]:
     """Tables summarising ``result``: targets and costs, cost allocation, abatement, health.
 
-    Money is shown in million yuan (per run period or per year, as the policy's ``cost_basis`` says).
+    Money is shown in one unit per table (billion, million or thousand yuan, chosen from the larger of the
+    independent and cooperative totals; health values from the largest damage), per run period or per
+    year as the policy's ``cost_basis`` says.
     """
     data = result.to_json_dict()
     basis = "per run period" if result.cost_basis == "period" else "per year"
     pb = result.problem
-    targets = Table(title=f"Targets: independent action vs cooperation (million yuan {basis})")
+    scale, unit = money_unit(data["independent_total_cost_yuan"], data["cooperative"]["total_cost_yuan"])
+
+    def _yuan(value: float | None, scale: float = scale) -> str:
+        # + 0.0 prints a value that rounds to zero from below as 0.00, not -0.00
+        return "-" if value is None else f"{round(value / scale, 2) + 0.0:,.2f}"
+
+    targets = Table(title=f"Targets: independent action vs cooperation ({unit} {basis})")
     for col in (
         "region",
         "baseline",
@@ -50,7 +68,7 @@ def render_tables(result: CooperationResult) -> list[Table]:
         f" independent total {_yuan(data['independent_total_cost_yuan'])}"
     )
 
-    alloc = Table(title=f"Cost allocation (million yuan {basis}; transfer > 0 = receives)")
+    alloc = Table(title=f"Cost allocation ({unit} {basis}; transfer > 0 = receives)")
     for col in ("region", "own cost", "Shapley", "transfer", "polluter pays", "transfer (PP)"):
         alloc.add_column(col, justify="left" if col == "region" else "right")
     for region in pb.players:
@@ -77,12 +95,15 @@ def render_tables(result: CooperationResult) -> list[Table]:
     tables = [targets, alloc, abate]
 
     if data["health"] is not None:
+        health_scale, health_unit = money_unit(
+            *(entry["total"]["value_yuan"] for entry in data["health"]["receptors"].values())
+        )
         health = Table(title="Health: premature deaths per year attributable to PM2.5")
         for col in (
             "receptor",
             "PM2.5",
             "deaths",
-            "value (million yuan)",
+            f"value ({health_unit} per year)",
             "own share",
             "largest other source",
         ):
@@ -97,7 +118,7 @@ def render_tables(result: CooperationResult) -> list[Table]:
                 receptor,
                 f"{total['pm25_ugm3']:.1f}",
                 f"{total['deaths']:,.0f}",
-                _yuan(total["value_yuan"]),
+                _yuan(total["value_yuan"], health_scale),
                 f"{own / total['deaths']:.0%}" if total["deaths"] > 0 else "-",
                 f"{top} ({others.get(top, 0.0):,.0f})" if others else "-",
             )

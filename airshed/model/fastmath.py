@@ -1,0 +1,112 @@
+"""Branch-free, vectorisable exp and log for the hot loops.
+
+``math.exp`` / ``math.log`` inside a Numba loop compile to calls into libm that LLVM does not vectorise
+(measured ~10x slower per plume pair, ../shared/STYLE.md). The two functions here are plain arithmetic
+plus one integer/float bit cast, so LLVM turns a loop that calls them into AVX-512 code.
+
+- :func:`fast_exp`: Cody & Waite (1980, *Software Manual for the Elementary Functions*, ch. 6) range
+  reduction x = k ln2 + r with ln2 split in a high part exact in 11 significant bits and a low part,
+  |r| <= ln2/2, then exp(r) by its Taylor polynomial of degree 13 (truncation < 4e-18 relative) in Horner
+  form, and the scale 2**k built by writing k + 1023 into the exponent field. Arguments are clamped to
+  [-708, 709]; below -708 the result is 0 (the true value is < 3.3e-308, a denormal), which is the only
+  departure from correctly rounded behaviour beyond a few ulp. Measured: max relative error vs numpy
+  2.3e-16 on [-708, 709] (tests/test_plume_fastmath.py).
+- :func:`fast_log`: x = 2**e m with m in [sqrt(1/2), sqrt(2)) from the bit pattern, then
+  ln m = 2 atanh(s), s = (m - 1)/(m + 1), |s| <= 0.1716, by its odd series to s**23 (truncation < 1e-18),
+  plus e ln2 (split as above). Valid for positive normal x; 0, negatives, inf and NaN are not handled
+  (callers pass 1 + b x with b x >= 0).
+"""
+
+from __future__ import annotations
+
+import math
+
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from airshed.jit import inline
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.693145751953125  # ln 2 rounded to 11 significant bits: k * _LN2_HI is exact for |k| < 2**42
+_LN2_LO = 1.4286068203094173e-06  # ln 2 - _LN2_HI
+_EXP_LO = -708.0
+_EXP_HI = 709.0
+_SQRT_HALF = 0.7071067811865476
+
+
+@intrinsic
+def _int64_bits_as_float64(typingctx, bits):
+    """Reinterpret the 64 bits of an int64 as a float64 (an LLVM ``bitcast``; free and vectorisable)."""
+    if not isinstance(bits, types.Integer):
+        return None
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+@intrinsic
+def _float64_bits_as_int64(typingctx, value):
+    """Reinterpret the 64 bits of a float64 as an int64 (an LLVM ``bitcast``)."""
+    if not isinstance(value, types.Float):
+        return None
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+@inline
+def fast_exp(x: float) -> float:
+    """exp(x) to ~2 ulp, branch-free (Cody-Waite reduction + degree-13 Taylor polynomial); 0 below -708."""
+    xc = min(max(x, _EXP_LO), _EXP_HI)
+    k = math.floor(xc * _LOG2E + 0.5)
+    r = (xc - k * _LN2_HI) - k * _LN2_LO
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    scale = _int64_bits_as_float64((int(k) + 1023) << 52)
+    result = p * scale
+    return result if x >= _EXP_LO else 0.0
+
+
+@inline
+def fast_log(x: float) -> float:
+    """ln(x) for positive normal x to ~2 ulp, branch-free (exponent split + atanh series)."""
+    bits = _float64_bits_as_int64(x)
+    e = ((bits >> 52) & 0x7FF) - 1023
+    m = _int64_bits_as_float64((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
+    big = m > 2.0 * _SQRT_HALF
+    m = m * 0.5 if big else m
+    ef = float(e + 1) if big else float(e)
+    s = (m - 1.0) / (m + 1.0)
+    s2 = s * s
+    p = 2.0 / 23.0
+    p = p * s2 + 2.0 / 21.0
+    p = p * s2 + 2.0 / 19.0
+    p = p * s2 + 2.0 / 17.0
+    p = p * s2 + 2.0 / 15.0
+    p = p * s2 + 2.0 / 13.0
+    p = p * s2 + 2.0 / 11.0
+    p = p * s2 + 2.0 / 9.0
+    p = p * s2 + 2.0 / 7.0
+    p = p * s2 + 2.0 / 5.0
+    p = p * s2 + 2.0 / 3.0
+    p = p * s2 + 2.0
+    return (ef * _LN2_HI + s * p) + ef * _LN2_LO

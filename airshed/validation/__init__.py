@@ -1,0 +1,1 @@
+"""Model validation against field experiments (Prairie Grass) with the standard performance statistics."""

@@ -1,0 +1,161 @@
+"""Benchmark of the Gaussian plume kernels (script; not collected by pytest).
+
+1,000 point sources x 316 x 316 receptors (1 km spacing), one met hour, float64. Reports compile (or cache
+load) time apart, dense throughput and its ratio to the NumPy reference in the same process (reference
+run on a subsample of sources and scaled per pair), footprint-skipping throughput in effective pairs/s
+(all source-receptor pairs / wall time), max relative error vs the reference, threads, CPU, peak memory,
+and a projection of a year of hourly met on the default 9 km grid.
+
+Usage: NUMBA_NUM_THREADS=2 python benchmarks/bench_plume.py [--sources 1000] [--side 316] [--ref-sources 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import time
+
+import numpy as np
+
+from airshed.jit import thread_info
+from airshed.model import plume as pk
+from airshed.model.plume_reference import reference_concentration_grid
+from airshed.physics import dispersion as disp
+
+
+def project_year_seconds(
+    n_point_sources: int,
+    n_area_cells: int,
+    n_sub: int,
+    n_receptors: int,
+    effective_pairs_per_s: float,
+    prep_s_per_source: float,
+    n_species: int = 1,
+    hours: int = 8760,
+) -> float:
+    """Wall time of a year of hourly plume runs (s).
+
+    T = hours * n_species * N_src * (t_prep + N_rec / R_eff), with N_src = point sources
+    + area cells * n_sub^2 sub-points, t_prep the per-source preparation time and R_eff the
+    footprint-skipping rate in effective (all) pairs per second measured by this script (it depends on
+    the footprint share, i.e. on stability and the domain size in plume widths; the benchmark's 316 km domain is of the same order as JJJ's).
+    Species share geometry but each species is one kernel call here, hence the factor n_species.
+    """
+    n_src = n_point_sources + n_area_cells * n_sub * n_sub
+    return hours * n_species * n_src * (prep_s_per_source + n_receptors / effective_pairs_per_s)
+
+
+def _sources(n, side_m, seed=0):
+    rng = np.random.default_rng(seed)
+    return pk.prepare_point_sources(
+        rng.uniform(0, side_m, n),
+        rng.uniform(0, side_m, n),
+        rng.uniform(1, 100, n),
+        rng.integers(0, 40, n),
+        rng.uniform(20, 200, n),
+        wind_speed=5.0,
+        wind_direction_deg=225.0,
+        wind_height=10.0,
+        roughness_length=0.3,
+        ustar=0.4,
+        obukhov_length=-200.0,
+        mixing_height=1000.0,
+        pg_class=4,
+        air_temperature=290.0,
+        option=disp.BRIGGS_RURAL,
+        diameter=rng.uniform(1, 6, n),
+        exit_velocity=rng.uniform(5, 20, n),
+        stack_temperature=rng.uniform(350, 450, n),
+        receptor_height=1.5,
+        x_max=side_m * 1.5,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sources", type=int, default=1000)
+    ap.add_argument("--side", type=int, default=316)
+    ap.add_argument("--ref-sources", type=int, default=10)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    dx = 1000.0
+    n, side = args.sources, args.side
+    grid = (0.5 * dx, 0.5 * dx, dx, dx, side, side)
+    t0 = time.perf_counter()
+    prep = _sources(n, side * dx)
+    t_prep = time.perf_counter() - t0
+
+    small = _sources(2, 10 * dx, seed=1)
+    t0 = time.perf_counter()
+    pk.plume_concentration_grid(small, 0.0, 0.0, dx, dx, 4, 4, 40, skip=False)
+    t_compile = time.perf_counter() - t0
+
+    pairs = n * side * side
+
+    def best(f):
+        times = []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            out = f()
+            times.append(time.perf_counter() - t)
+        return min(times), out
+
+    t_dense, dense = best(lambda: pk.plume_concentration_grid(prep, *grid, 40, skip=False))
+    t_skip, skipped = best(lambda: pk.plume_concentration_grid(prep, *grid, 40, skip=True))
+
+    m = args.ref_sources
+    sub = pk.PreparedSources(
+        prep.params[:m],
+        prep.tag[:m],
+        prep.fourier[:m],
+        prep.depletion[:m],
+        prep.receptor_height,
+        prep.x_min,
+        0,
+        0,
+    )
+    t = time.perf_counter()
+    ref = reference_concentration_grid(sub, *grid, 40)
+    t_ref = time.perf_counter() - t
+    ker = pk.plume_concentration_grid(sub, *grid, 40, skip=False)
+    big = np.abs(ref) > 1e-30 * np.abs(ref).max()
+    max_rel = float(np.max(np.abs(ker - ref)[big] / np.abs(ref)[big]))
+    ref_rate = m * side * side / t_ref
+    dense_rate = pairs / t_dense
+    skip_rate = pairs / t_skip
+
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = thread_info()
+    print(
+        f"CPU: {cpu}; threads: {info['numba_threads']} ({info['numba_threading_layer']}), "
+        f"numba {info['numba_version']}"
+    )
+    print(f"sources {n}, receptors {side}x{side} = {side * side}, pairs {pairs:.3e}, float64, one met hour")
+    print(f"per-source preparation: {t_prep:.3f} s ({t_prep / n * 1e6:.1f} us/source)")
+    print(f"first call (compile or cache load): {t_compile:.2f} s")
+    print(f"NumPy reference: {ref_rate / 1e6:.1f} M pairs/s ({m} sources subsample, {t_ref:.2f} s)")
+    print(
+        f"dense kernel:    {t_dense:.3f} s  {dense_rate / 1e9:.3f} G pairs/s  "
+        f"= {dense_rate / ref_rate:.1f}x reference"
+    )
+    print(
+        f"skipping kernel: {t_skip:.3f} s  {skip_rate / 1e9:.3f} G effective pairs/s "
+        f"(max |dense - skip| / max = {np.max(np.abs(dense - skipped)) / dense.max():.1e})"
+    )
+    print(f"max relative error kernel vs reference (values > 1e-30 max): {max_rel:.2e}")
+    print(f"peak memory (max RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    # default case: 110-124E x 34-44N at 9 km ~ 133 x 124 cells; 387 power plants; area emissions per cell
+    n_cells = 133 * 124
+    year = project_year_seconds(387, n_cells, 2, n_cells, skip_rate, t_prep / n, n_species=5)
+    print("year projection, 9 km default grid (387 stacks + 16,492 area cells x 2x2 sub-points, 5 species;")
+    print(f"  T = 8760 * n_species * N_src * (t_prep + N_rec / R_eff)): {year / 3600:.1f} h")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,7 @@ loads back to an identical config.
 
 Conventions: times are UTC (a time-zone offset in the file is converted to UTC and dropped); lengths are
 in metres unless the key name says otherwise (``cell_km``, ``max_distance_km``); rates are per second or
-per hour as the key name says. The table ``[scenarios]`` is added by the pipeline owner.
+per hour as the key name says. ``[[scenarios]]`` (an array of tables) lists emission-change scenarios.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ __all__ = [
     "PlumeConfig",
     "RegionsConfig",
     "RunConfig",
+    "ScenarioChangeConfig",
+    "ScenarioConfig",
     "dump_config",
     "load_config",
     "parse_config",
@@ -806,6 +808,143 @@ class ComputeConfig(_Table):
 
 
 # ---------------------------------------------------------------------------------------------------
+# [[scenarios]]
+# ---------------------------------------------------------------------------------------------------
+ALL = "all"
+"""Keyword that selects every region, sector or emitted species of a scenario change."""
+
+
+def _all_or_names(value: Any, what: str) -> Any:
+    """Accept "all" or a non-empty list of distinct names (a lone name is a one-element list)."""
+    if isinstance(value, str) and value != ALL:
+        value = [value]
+    if isinstance(value, list):
+        if not value:
+            raise ValueError(f'expected "all" or a non-empty list of {what}')
+        repeated = sorted({v for v in value if isinstance(v, str) and value.count(v) > 1})
+        if repeated:
+            raise ValueError(f"expected each of the {what} once, {', '.join(repeated)} repeated")
+    return value
+
+
+class ScenarioChangeConfig(_Table):
+    """``[[scenarios.changes]]``: one emission change of a scenario.
+
+    The change multiplies the emissions of the selected regions, sectors and species by
+    ``1 + change_percent / 100`` between ``start`` and ``end``. Where several changes of a scenario select
+    the same source at the same time their factors multiply (-50 % then -50 % leaves 25 %).
+    """
+
+    regions: Literal["all"] | list[str] = Field(
+        description='Source regions changed: "all" (every region, "outside" included) or a list of '
+        "region names of the run's region set (checked when the run or scenario is evaluated).",
+    )
+    sectors: Literal["all"] | list[str] = Field(
+        default=ALL,
+        description='Sectors changed: "all" or a list of power, industry, residential, transport, '
+        "agriculture, other.",
+    )
+    species: Literal["all"] | list[str] = Field(
+        default=ALL,
+        description='Emitted species changed: "all" or a list of SO2, NOx, PM2.5, NH3, NMVOC; secondary '
+        "sulfate and nitrate follow SO2 and NOx.",
+    )
+    change_percent: float = Field(
+        description="Change of the emissions, percent: -100 removes them, -40 cuts 40 %, +20 adds 20 %; "
+        "must be >= -100 and finite.",
+    )
+    start: datetime | None = Field(
+        default=None,
+        strict=False,
+        description="Start of the change, ISO 8601 date-time on a whole hour, UTC, inside the run; default "
+        "the start of the run.",
+    )
+    end: datetime | None = Field(
+        default=None,
+        strict=False,
+        description="End of the change (exclusive), ISO 8601 date-time on a whole hour, UTC, inside the "
+        "run and after start; default the end of the run.",
+    )
+
+    @field_validator("regions", "sectors", "species", mode="before")
+    @classmethod
+    def _all_or_list(cls, value: Any, info: ValidationInfo) -> Any:
+        return _all_or_names(value, info.field_name)
+
+    @field_validator("change_percent")
+    @classmethod
+    def _at_most_a_full_cut(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("expected a finite percentage")
+        if value < -100.0:
+            raise ValueError(
+                "cuts above 100 % are impossible: expected change_percent >= -100 "
+                "(-100 removes the emissions)"
+            )
+        return value
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _parse_time(cls, value: Any) -> Any:
+        return None if value is None else _to_utc_datetime(value)
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> ScenarioChangeConfig:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(
+                f"the change ends ({self.end.isoformat()}) before or when it starts "
+                f"({self.start.isoformat()})"
+            )
+        return self
+
+    @property
+    def factor(self) -> float:
+        """Multiplier of the selected emissions, ``1 + change_percent / 100`` (dimensionless)."""
+        return 1.0 + self.change_percent / 100.0
+
+
+class ScenarioConfig(_Table):
+    """``[[scenarios]]``: a named set of emission changes evaluated against the baseline run.
+
+    ``airshed scenario CONFIG RUN.nc`` evaluates every scenario from the run's stored contributions
+    (exact for airshed's linear chemistry); ``airshed run CONFIG --scenario NAME`` runs one in full.
+    """
+
+    name: str = Field(description="Name of the scenario; letters, digits, '_', '-' and '.' only.")
+    description: str = Field(default="", description="What the scenario represents and where its numbers "
+                             "come from (free text).")
+    changes: list[ScenarioChangeConfig] = Field(
+        min_length=1, description="The emission changes ([[scenarios.changes]] tables), at least one."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_word(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+            raise ValueError("expected a name of letters, digits, '_', '-' and '.'")
+        return value
+
+    @model_validator(mode="after")
+    def _known_sectors_and_species(self) -> ScenarioConfig:
+        # region names are checked against the run's region set when the scenario is used
+        from airshed.inputs.emissions.species import SECTORS
+
+        for j, change in enumerate(self.changes):
+            for key, valid in (("sectors", SECTORS), ("species", EMITTED_SPECIES)):
+                names = getattr(change, key)
+                for name in [] if names == ALL else names:
+                    if name not in valid:
+                        hint = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
+                        did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
+                        raise ValueError(
+                            f"scenario {self.name!r}, change {j} (changes[{j}].{key}): unknown "
+                            f"{key.removesuffix('s') if key == 'sectors' else 'species'} {name!r}; valid "
+                            f"{key}: {', '.join(valid)}{did_you_mean}"
+                        )
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------
 # the whole file
 # ---------------------------------------------------------------------------------------------------
 class AirshedConfig(_Table):
@@ -823,6 +962,9 @@ class AirshedConfig(_Table):
     lagrangian: LagrangianConfig = Field(default_factory=LagrangianConfig, description="Lagrangian core.")
     outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="Extra outputs.")
     compute: ComputeConfig = Field(default_factory=ComputeConfig, description="Parallel execution.")
+    scenarios: list[ScenarioConfig] = Field(
+        default_factory=list, description="Emission-change scenarios ([[scenarios]] tables); default none."
+    )
 
     _source: Path | None = PrivateAttr(default=None)
 
@@ -840,7 +982,31 @@ class AirshedConfig(_Table):
             raise ValueError(
                 f"the run lasts {hours:g} h, not a multiple of `lagrangian.output_interval_h` ({interval} h)"
             )
+        self._check_scenarios()
         return self
+
+    def _check_scenarios(self) -> None:
+        """Scenario names are unique and every change window lies inside the run."""
+        seen: set[str] = set()
+        for i, scenario in enumerate(self.scenarios):
+            if scenario.name in seen:
+                raise ValueError(f"`scenarios[{i}].name`: scenario {scenario.name!r} is defined twice")
+            seen.add(scenario.name)
+            for j, change in enumerate(scenario.changes):
+                for key in ("start", "end"):
+                    when = getattr(change, key)
+                    if when is not None and not self.run.start <= when <= self.run.end:
+                        raise ValueError(
+                            f"`scenarios[{i}].changes[{j}].{key}` = {when.isoformat()}: scenario "
+                            f"{scenario.name!r}, change {j}: the window lies outside the run "
+                            f"({self.run.start.isoformat()} to {self.run.end.isoformat()})"
+                        )
+                start = change.start or self.run.start
+                if (change.end or self.run.end) <= start:
+                    raise ValueError(
+                        f"`scenarios[{i}].changes[{j}]`: scenario {scenario.name!r}, change {j}: the window "
+                        f"is empty (ends at or before {start.isoformat()})"
+                    )
 
     @property
     def source(self) -> Path | None:
@@ -943,13 +1109,26 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
 def _table_model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     """Follow ``loc`` from the top level to a config table class (None if it is not a table)."""
     cls: type[BaseModel] = AirshedConfig
-    for part in loc:
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
         field = cls.model_fields.get(part) if isinstance(part, str) else None
         annotation = field.annotation if field is not None else None
+        if _is_table_list(annotation):  # an array of tables: [[name]] items are addressed by index
+            if not parts or not isinstance(parts.pop(0), int):
+                return None
+            annotation = get_args(annotation)[0]
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return None
         cls = annotation
     return cls
+
+
+def _is_table_list(annotation: Any) -> bool:
+    """Whether a field annotation is ``list[<config table>]`` (a TOML array of tables)."""
+    args = get_args(annotation)
+    return (getattr(annotation, "__origin__", None) is list and len(args) == 1
+            and isinstance(args[0], type) and issubclass(args[0], BaseModel))
 
 
 _TOML_TYPE_NAMES = {
@@ -1085,6 +1264,24 @@ def _emit_table(lines: list[str], name: str, model: BaseModel) -> None:
             lines.extend(f"{_key(str(k))} = {_toml_value(v)}" for k, v in value.items())
 
 
+def _emit_array_of_tables(lines: list[str], name: str, items: list[BaseModel]) -> None:
+    """Append one ``[[name]]`` table per item, each followed by its own arrays of tables."""
+    for item in items:
+        lines.append("")
+        lines.append(f"[[{name}]]")
+        nested: list[tuple[str, list[BaseModel]]] = []
+        for field_name, field in type(item).model_fields.items():
+            value = getattr(item, field_name)
+            if _is_table_list(field.annotation):
+                nested.append((field_name, value))
+            elif value is None:
+                lines.append(f"# {field_name} is not set ({field.description})")
+            else:
+                lines.append(f"{_key(field_name)} = {_toml_value(value)}")
+        for field_name, value in nested:
+            _emit_array_of_tables(lines, f"{name}.{_key(field_name)}", value)
+
+
 def dump_config(config: AirshedConfig) -> str:
     """Write a validated config as TOML, every default filled in and every path absolute.
 
@@ -1092,7 +1289,15 @@ def dump_config(config: AirshedConfig) -> str:
     """
     source = f" from {config.source}" if config.source is not None else ""
     lines = [f"# airshed run configuration{source}, resolved: every default written out, paths absolute."]
-    for field_name in type(config).model_fields:
+    arrays: list[tuple[str, list[BaseModel]]] = []
+    for field_name, field in type(config).model_fields.items():
+        if _is_table_list(field.annotation):
+            arrays.append((field_name, getattr(config, field_name)))  # after every plain table
+            continue
         lines.append("")
         _emit_table(lines, field_name, getattr(config, field_name))
+    for field_name, items in arrays:
+        if not items:
+            lines += ["", f"# no [[{field_name}]] tables"]
+        _emit_array_of_tables(lines, field_name, items)
     return "\n".join(lines) + "\n"

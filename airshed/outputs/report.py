@@ -9,7 +9,8 @@ reference, so it can be mailed, archived with the run, or opened offline. Sectio
 3. transboundary shares, import, export and net export of each receptor region;
 4. the mass budget (particle core; the plume core has emitted mass only);
 5. scenario results, if the file holds the scenario part;
-6. cooperation results, if any (see :func:`cooperation_results`);
+6. cooperation results, if any (see :func:`cooperation_results`): tables and the transfer diagram of
+   :func:`plot_cooperation_transfers`;
 7. the figures of :func:`airshed.outputs.plots.figure_specs`;
 8. the resolved configuration (``airshed_config``).
 
@@ -32,12 +33,13 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from matplotlib.figure import Figure
 
 from airshed.errors import AirshedInputError, DataError
 from airshed.outputs.maps import cell_edges, run_period_text
 from airshed.outputs.netcdf import atomic_path
 from airshed.outputs.plots import figure_specs
-from airshed.outputs.style import figure_png_bytes
+from airshed.outputs.style import figure_png_bytes, figure_style, new_figure
 
 logger = logging.getLogger(__name__)
 
@@ -286,7 +288,99 @@ def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix.rstrip("."), json.dumps(data) if isinstance(data, list) else str(data))]
 
 
-def _cooperation_section(data: dict | None) -> str:
+_MONEY_SCALES = ((1e9, "billion yuan"), (1e6, "million yuan"), (1e3, "thousand yuan"), (1.0, "yuan"))
+
+
+def _money_scale(values: Sequence[float]) -> tuple[float, str]:
+    """Largest of billion / million / thousand yuan in which the largest ``|value|`` is at least 1."""
+    largest = max((abs(v) for v in values if np.isfinite(v)), default=0.0)
+    return next(((s, n) for s, n in _MONEY_SCALES if largest >= s), _MONEY_SCALES[-1])
+
+
+def pooled_payments(transfers: Sequence[float]) -> np.ndarray:
+    """Pairwise payments that implement a set of budget-balanced transfers, ``flow[payer, receiver]``.
+
+    Transfers (positive = receives) fix only what each region pays or receives in total, not who pays
+    whom. The convention drawn here pools the payments: every payer's payment is split among the
+    receivers in proportion to what they receive, ``flow[i, j] = pay_i * receive_j / sum(receive)``, so
+    rows add up to each payer's payment and columns to each receiver's receipt.
+    """
+    t = np.asarray(transfers, dtype=float)
+    pay, receive = np.clip(-t, 0.0, None), np.clip(t, 0.0, None)
+    total = receive.sum()
+    if total <= 0.0:
+        return np.zeros((t.size, t.size))
+    return np.outer(pay, receive) / total
+
+
+def plot_cooperation_transfers(data: dict) -> Figure | None:
+    """Who pays whom: Shapley transfers against polluter-pays transfers, and the Shapley payment flows.
+
+    Left: each player's transfer under the Shapley rule and under polluter pays (positive = receives).
+    Right: the Shapley transfers as payments from payers (left column) to receivers (right column),
+    pooled as in :func:`pooled_payments`; arrow width is proportional to the payment. Returns None when
+    ``data`` lacks the players or either set of transfers (e.g. a hand-written summary).
+    """
+    players = data.get("players")
+    shapley, polluter = data.get("transfers"), data.get("polluter_pays_transfers")
+    if not (isinstance(players, list) and players and isinstance(shapley, dict)
+            and isinstance(polluter, dict)):
+        return None
+    t_shapley = np.array([float(shapley.get(p, np.nan)) for p in players])
+    t_polluter = np.array([float(polluter.get(p, np.nan)) for p in players])
+    scale, unit = _money_scale([*t_shapley, *t_polluter])
+    basis = str(data.get("units", {}).get("money", "yuan")).removeprefix("yuan").strip()
+    n = len(players)
+    with figure_style():
+        fig = new_figure(10.0, 0.28 * n + 2.0)
+        bars, flows = fig.subplots(1, 2, width_ratios=(1.0, 1.15))
+        y = np.arange(n)
+        bars.barh(y - 0.2, t_shapley / scale, height=0.4, color="#1f77b4", label="Shapley")
+        bars.barh(y + 0.2, t_polluter / scale, height=0.4, color="#ff7f0e", label="polluter pays")
+        bars.axvline(0.0, color="black", linewidth=0.8)
+        bars.set_yticks(y, players, fontsize=7)
+        bars.invert_yaxis()
+        bars.set_xlabel(f"transfer ({unit} {basis}; > 0 receives, < 0 pays)")
+        bars.legend(loc="best", fontsize=7, frameon=False)
+        bars.set_title("(a) Transfers that implement each cost allocation")
+        _draw_payment_flows(flows, players, t_shapley / scale, unit)
+        flows.set_title(f"(b) Who pays whom under the Shapley rule\n({unit} {basis})")
+    return fig
+
+
+def _draw_payment_flows(ax: Any, players: Sequence[str], transfers: np.ndarray, unit: str) -> None:
+    """Payers on the left, receivers on the right, arrows of width proportional to pooled payments."""
+    ax.set_axis_off()
+    flow = pooled_payments(np.nan_to_num(transfers))
+    payers = [i for i in np.argsort(transfers) if transfers[i] < 0.0 and flow[i].sum() > 0.0]
+    receivers = [j for j in np.argsort(-transfers) if transfers[j] > 0.0 and flow[:, j].sum() > 0.0]
+    if not payers or not receivers:
+        ax.text(0.5, 0.5, "no transfers: every region bears its own cost", ha="center", va="center",
+                transform=ax.transAxes)
+        return
+    rows = max(len(payers), len(receivers))
+    y_payer = {i: 1.0 - (k + 0.5) / rows for k, i in enumerate(payers)}
+    y_receiver = {j: 1.0 - (k + 0.5) / rows for k, j in enumerate(receivers)}
+    ax.set_xlim(-0.55, 1.55)
+    ax.set_ylim(0.0, 1.06)
+    ax.text(-0.02, 1.03, "pays", ha="right", va="center", fontweight="bold", fontsize=8)
+    ax.text(1.02, 1.03, "receives", ha="left", va="center", fontweight="bold", fontsize=8)
+    for i in payers:
+        ax.text(-0.02, y_payer[i], f"{players[i]} {-transfers[i]:.2f}", ha="right", va="center", fontsize=7)
+    for j in receivers:
+        ax.text(1.02, y_receiver[j], f"{transfers[j]:.2f} {players[j]}", ha="left", va="center", fontsize=7)
+    largest = flow.max()
+    for i in payers:
+        for j in receivers:
+            if flow[i, j] < 0.01 * largest:  # a hair-line would only clutter the diagram
+                continue
+            ax.annotate("", xy=(1.0, y_receiver[j]), xytext=(0.0, y_payer[i]),
+                        arrowprops={"arrowstyle": "-|>", "color": "#1f77b4", "alpha": 0.55,
+                                    "linewidth": 0.3 + 5.0 * flow[i, j] / largest, "shrinkA": 2,
+                                    "shrinkB": 2, "mutation_scale": 8})
+
+
+def _cooperation_section(data: dict | None, dpi: float = REPORT_DPI) -> str:
     if not data:
         return ""
     title = '<h2 id="cooperation">Cooperation: least-cost joint abatement</h2>'
@@ -298,30 +392,49 @@ def _cooperation_section(data: dict | None) -> str:
     independent = data.get("independent", {})
     regions = cooperative.get("regions", {})
     shapley, transfers = data.get("shapley", {}), data.get("transfers", {})
+    polluter, polluter_transfers = data.get("polluter_pays", {}), data.get("polluter_pays_transfers", {})
     rows = []
     for p in players:
         ind, coop = independent.get(p, {}), regions.get(p, {})
         met = coop.get("target_met")
         rows.append([f"<th>{_e(p)}</th>", _td(ind.get("cost_yuan", np.nan), ".4g"),
                      _td(coop.get("cost_yuan", np.nan), ".4g"), _td(shapley.get(p, np.nan), ".4g"),
-                     _td(transfers.get(p, np.nan), "+.4g"), _td(coop.get("baseline_ugm3", np.nan), ".1f"),
+                     _td(transfers.get(p, np.nan), "+.4g"), _td(polluter.get(p, np.nan), ".4g"),
+                     _td(polluter_transfers.get(p, np.nan), "+.4g"),
+                     _td(coop.get("baseline_ugm3", np.nan), ".1f"),
                      _td(coop.get("target_ugm3", np.nan), ".1f"),
                      _td(coop.get("pm25_after_ugm3", np.nan), ".1f"),
                      f"<td>{'' if met is None else ('yes' if met else 'no')}</td>"])
     header = ["region", "cost acting alone", "cost in the joint plan", "Shapley share", "transfer",
-              "PM2.5 baseline (µg m⁻³)", "target (µg m⁻³)", "PM2.5 after (µg m⁻³)", "target met"]
+              "polluter-pays share", "transfer (polluter pays)", "PM2.5 baseline (µg m⁻³)",
+              "target (µg m⁻³)", "PM2.5 after (µg m⁻³)", "target met"]
     totals = [
         ("independent total cost", _num(data.get("independent_total_cost_yuan", np.nan), ".4g")),
         ("cooperative total cost", _num(cooperative.get("total_cost_yuan", np.nan), ".4g")),
+        ("LP over-statement of the cooperative cost, at most",
+         _num(cooperative.get("linearisation_error_bound_yuan", np.nan), ".3g")),
         ("value of cooperation", _num(data.get("grand_coalition_value_yuan", np.nan), ".4g")),
         ("Shapley allocation in the core", str(data.get("in_core"))),
+        ("polluter-pays allocation in the core", str(data.get("polluter_pays_in_core"))),
         ("Shapley method", str(data.get("shapley_method", "?"))),
     ]
-    return (
-        title + f'<p class="note">Money in {_e(money)}.</p>'
-        + _table(header, rows, raw=True, table_id="cooperation-table")
-        + _table(["quantity", "value"], totals, table_id="cooperation-totals")
-    )
+    parts = [
+        title,
+        f'<p class="note">Money in {_e(money)}. Transfers: positive = the region receives, negative = it '
+        "pays; they add up to zero. Polluter pays shares the joint cost by each region's contribution to "
+        "PM2.5 at the receptors above target.</p>",
+        _table(header, rows, raw=True, table_id="cooperation-table"),
+        _table(["quantity", "value"], totals, table_id="cooperation-totals"),
+    ]
+    fig = plot_cooperation_transfers(data)
+    if fig is not None:
+        caption = ("Transfers under the Shapley rule and polluter pays, and who pays whom under the Shapley "
+                   "rule (payments pooled: each payer's payment is shared among the receivers in proportion "
+                   "to what they receive)")
+        png = base64.b64encode(figure_png_bytes(fig, dpi=dpi)).decode("ascii")
+        parts.append(f'<figure id="fig-cooperation-transfers"><img alt="{_e(caption)}" '
+                     f'src="data:image/png;base64,{png}"><figcaption>{_e(caption)}</figcaption></figure>')
+    return "".join(parts)
 
 
 def _figures_section(ds: xr.Dataset, species: Sequence[str], dpi: float) -> tuple[str, list[float]]:
@@ -375,7 +488,7 @@ def build_report_html(
         _transboundary_section(ds, main),
         _mass_budget_section(ds),
         _scenario_section(ds, main),
-        _cooperation_section(coop),
+        _cooperation_section(coop, dpi),
         figures,
         f'<h2 id="configuration">Configuration</h2><details><summary>resolved airshed configuration</summary>'
         f"<pre>{_e(config)}</pre></details>" if config else "",

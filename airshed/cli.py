@@ -259,13 +259,27 @@ def run_command(
             help="Switch off every emission of this region (a brute-force sensitivity run).",
         ),
     ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            metavar="NAME",
+            help="Apply the emission changes of this [[scenarios]] entry of the config (a full run).",
+        ),
+    ] = None,
 ) -> None:
     """Run the dispersion model for a configuration and write the NetCDF output."""
     from airshed.run import run_study
 
     cfg = load_config(config)
     target = output.expanduser().resolve() if output is not None else None
-    result = run_study(cfg, output=target, zero_out=zero_out, progress=not _options(ctx).quiet)
+    extra: dict[str, str] = {}
+    if scenario is not None:
+        from airshed.scenarios import scenario_named
+
+        scenario_named(cfg, scenario)  # an unknown name fails before any input is read
+        extra["scenario"] = scenario
+    result = run_study(cfg, output=target, zero_out=zero_out, progress=not _options(ctx).quiet, **extra)
     if isinstance(result, str | os.PathLike) and not _options(ctx).quiet:
         _print_run_summary(Path(result))
         stdout.print(Text(f"wrote {os.fspath(result)}", style="green"), soft_wrap=True)
@@ -370,6 +384,55 @@ def report_command(
         path = write_report(ds, target, run_path=run_file)
     if not _options(ctx).quiet:
         stdout.print(Text(f"wrote {path}", style="green"), soft_wrap=True)
+
+
+# --- airshed scenario --------------------------------------------------------------------------------
+@app.command("scenario")
+def scenario_command(
+    config: ConfigFile,
+    run_file: RunFile,
+    names: Annotated[
+        list[str] | None,
+        typer.Option("--name", "-n", metavar="NAME", help="Evaluate only this scenario (repeatable)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the results as JSON instead of a table.")
+    ] = False,
+) -> None:
+    """Evaluate the config's [[scenarios]] from a run's stored contributions (seconds, linear chemistry).
+
+    For each scenario and receptor region: baseline and scenario PM2.5 (population-weighted period means),
+    the change, and its split into the part from the region's own emission changes and from the others'.
+    """
+    from airshed.scenarios import evaluate_scenarios, pm25_summary, scenario_named
+
+    cfg = load_config(config)
+    if not cfg.scenarios:
+        raise AirshedInputError(f"{config}: no [[scenarios]] tables to evaluate")
+    chosen = [scenario_named(cfg, n) for n in names] if names else list(cfg.scenarios)
+    with _open_run(run_file) as ds:
+        result = evaluate_scenarios(ds, chosen)
+    rows = pm25_summary(result)
+    if as_json:
+        typer.echo(json.dumps([{
+            "scenario": r.scenario, "receptor_region": r.receptor_region, "pm25_baseline_ug_m3": r.baseline,
+            "pm25_scenario_ug_m3": r.scenario_value, "change_ug_m3": r.change,
+            "change_percent": _jsonable(r.change_percent), "change_from_own_ug_m3": r.change_own,
+            "change_from_others_ug_m3": r.change_others,
+        } for r in rows], indent=2))
+        return
+    descriptions = {s.name: s.description for s in chosen}
+    for name in dict.fromkeys(r.scenario for r in rows):
+        table = Table(title=f"scenario {name}: PM2.5, ug m-3 (period mean, population-weighted)",
+                      title_justify="left", caption=descriptions[name] or None, caption_justify="left")
+        for column in ("receptor region", "baseline", "scenario", "change", "change %", "from own cuts",
+                       "from others' cuts"):
+            table.add_column(column, justify="left" if column == "receptor region" else "right")
+        for r in (r for r in rows if r.scenario == name):
+            table.add_row(r.receptor_region, f"{r.baseline:.3g}", f"{r.scenario_value:.3g}",
+                          f"{r.change:+.3g}", _cell(r.change_percent), f"{r.change_own:+.3g}",
+                          f"{r.change_others:+.3g}")
+        stdout.print(table)
 
 
 # --- airshed cooperate / performance ----------------------------------------------------------------

@@ -509,6 +509,11 @@ _PERFORMANCE_PARTS = (
 )
 
 
+def _signed(value: float) -> str:
+    # + 0.0 turns a value that rounds to zero from below into +0.00 instead of -0.00
+    return f"{round(float(value), 2) + 0.0:+.2f}"
+
+
 @app.command("performance")
 def performance_command(
     run_a: Annotated[
@@ -549,8 +554,8 @@ def performance_command(
     for column in ("A", "B", "change", *(label for _, label in _PERFORMANCE_PARTS)):
         table.add_column(column, justify="right")
     for r, name in enumerate(receptors):
-        table.add_row(name, f"{pm25_a[r]:.2f}", f"{pm25_b[r]:.2f}", f"{change[r]:+.2f}",
-                      *(f"{parts[key][r]:+.2f}" for key, _ in _PERFORMANCE_PARTS))
+        table.add_row(name, f"{pm25_a[r]:.2f}", f"{pm25_b[r]:.2f}", _signed(change[r]),
+                      *(_signed(parts[key][r]) for key, _ in _PERFORMANCE_PARTS))
     table.caption = (f"A = {run_a}, B = {run_b}. change = own emissions + other regions + outside + "
                      "unattributed (background); each part is the change of that source's contribution.")
     stdout.print(table)

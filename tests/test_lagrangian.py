@@ -61,8 +61,7 @@ def step_args(state, met, params, dx, t=1800.0, dt=120.0, step=7, seed=99, z_top
     blocks = np.zeros((nblocks, lg.N_BUDGET_TERMS, len(p.species)))
     args = (
         *(state[k] for k in ("x", "y", "z", "un", "vn", "wn", "mass", "tag", "pid", "alive", "cell")),
-        met.u, met.v, met.w, met.z_levels, met.times[0], met.times[1] - met.times[0], met.mixing_height,
-        met.ustar, met.wstar, met.inv_L, met.precip,
+        met.wind, met.z_levels, met.times[0], met.times[1] - met.times[0], met.surface,
         0.0, 0.0, dx, z_top, t, dt, step, seed,
         p.deposition_velocity_m_s, p.wet_a_per_s, p.wet_b, p.decay_per_s,
         p.index("SO2"), p.index("sulfate"), p.index("NOx"), p.index("nitrate"),

@@ -50,7 +50,7 @@ order, so results are bit-identical for any number of threads.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import prange
@@ -91,6 +91,8 @@ from airshed.physics.turbulence import (
 DRY_DEPOSITED, WET_DEPOSITED, CONVERTED, PRODUCED, DECAYED, LEFT_DOMAIN = 0, 1, 2, 3, 4, 5
 N_BUDGET_TERMS = 6
 BUDGET_TERM_NAMES = ("dry_deposited", "wet_deposited", "converted", "produced", "decayed", "left_domain")
+#: Order of the packed surface fields (axis -1 of ``surface``).
+SURFACE_FIELDS = ("mixing_height", "ustar", "wstar", "inv_L", "precip")
 #: Smallest mixing height used by the turbulence, m (guards against h = 0 in the input).
 MIN_MIXING_HEIGHT_M = 10.0
 
@@ -124,57 +126,69 @@ def time_index(t: float, t0: float, dt_met: float, nt: int) -> tuple[int, float]
 
 
 @inline
-def interp_surface(f: np.ndarray, it: int, wt: float, j: int, wy: float, i: int, wx: float) -> float:
-    """Bilinear-in-space, linear-in-time value of a field f[nt, ny, nx]."""
-    a = (1.0 - wy) * ((1.0 - wx) * f[it, j, i] + wx * f[it, j, i + 1]) + wy * (
-        (1.0 - wx) * f[it, j + 1, i] + wx * f[it, j + 1, i + 1]
-    )
-    b = (1.0 - wy) * ((1.0 - wx) * f[it + 1, j, i] + wx * f[it + 1, j, i + 1]) + wy * (
-        (1.0 - wx) * f[it + 1, j + 1, i] + wx * f[it + 1, j + 1, i + 1]
-    )
-    return (1.0 - wt) * a + wt * b
+def interp_surface(
+    surface: np.ndarray, it: int, wt: float, j: int, wy: float, i: int, wx: float
+) -> tuple[float, float, float, float, float]:
+    """Bilinear-in-space, linear-in-time values of the packed surface fields ``surface[nt, ny, nx, 5]``.
+
+    Returns (h, u*, w*, 1/L, precipitation), the order of :data:`SURFACE_FIELDS`.
+    """
+    out0 = 0.0
+    out1 = 0.0
+    out2 = 0.0
+    out3 = 0.0
+    out4 = 0.0
+    for a in range(2):
+        fa = wt if a == 1 else 1.0 - wt
+        for c in range(2):
+            fc = fa * (wy if c == 1 else 1.0 - wy)
+            for d in range(2):
+                f = fc * (wx if d == 1 else 1.0 - wx)
+                out0 += f * surface[it + a, j + c, i + d, 0]
+                out1 += f * surface[it + a, j + c, i + d, 1]
+                out2 += f * surface[it + a, j + c, i + d, 2]
+                out3 += f * surface[it + a, j + c, i + d, 3]
+                out4 += f * surface[it + a, j + c, i + d, 4]
+    return out0, out1, out2, out3, out4
 
 
 @inline
-def _bilinear_level(f, it, k, j, wy, i, wx):
-    return (1.0 - wy) * ((1.0 - wx) * f[it, k, j, i] + wx * f[it, k, j, i + 1]) + wy * (
-        (1.0 - wx) * f[it, k, j + 1, i] + wx * f[it, k, j + 1, i + 1]
-    )
+def interp_wind(
+    wind: np.ndarray, it: int, wt: float, k: int, wz: float, j: int, wy: float, i: int, wx: float
+) -> tuple[float, float, float]:
+    """Trilinear-in-space, linear-in-time (u, v, w) from the packed ``wind[nt, nz, ny, nx, 3]``."""
+    uu = 0.0
+    vv = 0.0
+    ww = 0.0
+    for a in range(2):
+        fa = wt if a == 1 else 1.0 - wt
+        for b in range(2):
+            fb = fa * (wz if b == 1 else 1.0 - wz)
+            for c in range(2):
+                fc = fb * (wy if c == 1 else 1.0 - wy)
+                for d in range(2):
+                    f = fc * (wx if d == 1 else 1.0 - wx)
+                    uu += f * wind[it + a, k + b, j + c, i + d, 0]
+                    vv += f * wind[it + a, k + b, j + c, i + d, 1]
+                    ww += f * wind[it + a, k + b, j + c, i + d, 2]
+    return uu, vv, ww
 
 
 @inline
-def interp_volume(
-    f: np.ndarray, it: int, wt: float, k: int, wz: float, j: int, wy: float, i: int, wx: float
-) -> float:
-    """Trilinear-in-space, linear-in-time value of a field f[nt, nz, ny, nx]."""
-    a = (1.0 - wz) * _bilinear_level(f, it, k, j, wy, i, wx) + wz * _bilinear_level(
-        f, it, k + 1, j, wy, i, wx
-    )
-    b = (1.0 - wz) * _bilinear_level(f, it + 1, k, j, wy, i, wx) + wz * _bilinear_level(
-        f, it + 1, k + 1, j, wy, i, wx
-    )
-    return (1.0 - wt) * a + wt * b
-
-
-@inline
-def wind_at(u, v, w, z_levels, t0_met, dt_met, x0, y0, dx, x, y, z, t):
+def wind_at(wind, z_levels, t0_met, dt_met, x0, y0, dx, x, y, z, t):
     """Wind components (m/s) at a point and time: trilinear in space, linear in time."""
-    nt, _, ny, nx = u.shape
+    nt, _, ny, nx, _ = wind.shape
     i, wx = horizontal_index(x, x0, dx, nx)
     j, wy = horizontal_index(y, y0, dx, ny)
     k, wz = level_index(z, z_levels)
     it, wt = time_index(t, t0_met, dt_met, nt)
-    return (
-        interp_volume(u, it, wt, k, wz, j, wy, i, wx),
-        interp_volume(v, it, wt, k, wz, j, wy, i, wx),
-        interp_volume(w, it, wt, k, wz, j, wy, i, wx),
-    )
+    return interp_wind(wind, it, wt, k, wz, j, wy, i, wx)
 
 
 @kernel(parallel=True)
 def advance_particles(
     x, y, z, un, vn, wn, mass, tag, pid, alive, cell,
-    u, v, w, z_levels, t0_met, dt_met, mixing_height, ustar, wstar, inv_L, precip,
+    wind, z_levels, t0_met, dt_met, surface,
     x0, y0, dx, z_top,
     t, dt, step, seed,
     deposition_velocity, wet_a, wet_b, decay_rate,
@@ -186,9 +200,11 @@ def advance_particles(
     """Advance every live particle by one step of ``dt`` seconds from time ``t`` (see module docstring).
 
     Positions in the projected metres of the met grid (``x0``, ``y0``: lower-left corner; ``dx``: cell
-    size; cell centres at x0 + (i + 1/2) dx), heights in m above ground. Met: ``u, v, w[nt, nz, ny, nx]``
-    (m/s) on ``z_levels[nz]`` (m AGL, increasing), at times t0_met + k dt_met (s); surface fields
-    ``mixing_height`` (m), ``ustar``, ``wstar`` (m/s), ``inv_L`` (1/m), ``precip`` (mm/h), each [nt, ny, nx].
+    size; cell centres at x0 + (i + 1/2) dx), heights in m above ground. Met: u, v, w
+    (m/s) on ``z_levels[nz]`` (m AGL, increasing), at times t0_met + k dt_met (s), packed as
+    ``wind[nt, nz, ny, nx, 3]``; surface fields packed as ``surface[nt, ny, nx, 5]`` in the order of
+    :data:`SURFACE_FIELDS` (mixing height m, u* and w* m/s, 1/L 1/m, precipitation mm/h). Packing puts
+    what one particle reads at a grid corner in one cache line.
     Species parameters per species (arrays of length nspecies): ``deposition_velocity`` (m/s),
     ``wet_a`` (s-1), ``wet_b`` (-), ``decay_rate`` (s-1); chemistry indices are -1 when a species is absent,
     rates in s-1. ``budget_blocks[nblocks, N_BUDGET_TERMS, nspecies]`` receives this step's removal per
@@ -197,7 +213,7 @@ def advance_particles(
     """
     n = x.size
     nspecies = mass.shape[0]
-    nt, _, ny, nx = u.shape
+    nt, _, ny, nx, _ = wind.shape
     x_end = x0 + nx * dx
     y_end = y0 + ny * dx
     nblocks = (n + block_size - 1) // block_size
@@ -216,11 +232,8 @@ def advance_particles(
             i, wx = horizontal_index(xp, x0, dx, nx)
             j, wy = horizontal_index(yp, y0, dx, ny)
             it, wt = time_index(t, t0_met, dt_met, nt)
-            h = max(interp_surface(mixing_height, it, wt, j, wy, i, wx), MIN_MIXING_HEIGHT_M)
-            us = interp_surface(ustar, it, wt, j, wy, i, wx)
-            ws = interp_surface(wstar, it, wt, j, wy, i, wx)
-            il = interp_surface(inv_L, it, wt, j, wy, i, wx)
-            rain = interp_surface(precip, it, wt, j, wy, i, wx)
+            h, us, ws, il, rain = interp_surface(surface, it, wt, j, wy, i, wx)
+            h = max(h, MIN_MIXING_HEIGHT_M)
             in_bl = zp <= h
             # 2. horizontal turbulence
             g_u, g_v = normal_pair_scalar(key, counter_scalar(ustep, np.uint64(0)))
@@ -244,9 +257,9 @@ def advance_particles(
                 ut = 0.0
                 vt = 0.0
             # 3. mean advection, Petterssen predictor-corrector
-            u1, v1, w1 = wind_at(u, v, w, z_levels, t0_met, dt_met, x0, y0, dx, xp, yp, zp, t)
+            u1, v1, w1 = wind_at(wind, z_levels, t0_met, dt_met, x0, y0, dx, xp, yp, zp, t)
             u2, v2, w2 = wind_at(
-                u, v, w, z_levels, t0_met, dt_met, x0, y0, dx,
+                wind, z_levels, t0_met, dt_met, x0, y0, dx,
                 xp + u1 * dt, yp + v1 * dt, abs(zp + w1 * dt), t + dt,
             )  # fmt: skip
             xp = xp + (0.5 * (u1 + u2) + ut) * dt
@@ -307,12 +320,22 @@ def advance_particles(
             in_rain = zp <= wet_top_m
             for s in range(nspecies):
                 produced_buffer[s] = 0.0
+            # species often share B (scavenging exponent) and total rate: reuse the last exponential
+            last_b = -1.0
+            rain_factor = 0.0
+            last_k = -1.0
+            loss_fraction = 0.0
             for s in range(nspecies):
                 m = mass[s, p]
                 if m == 0.0:
                     continue
                 k_dry = dry_deposition_rate(deposition_velocity[s], dry_layer_m) if in_dry_layer else 0.0
-                k_wet = wet_scavenging_coefficient(rain, wet_a[s], wet_b[s]) if in_rain else 0.0
+                k_wet = 0.0
+                if in_rain and rain > 0.0 and wet_a[s] > 0.0:
+                    if wet_b[s] != last_b:
+                        last_b = wet_b[s]
+                        rain_factor = wet_scavenging_coefficient(rain, 1.0, last_b)
+                    k_wet = wet_a[s] * rain_factor
                 k_chem = 0.0
                 if s == so2_index:
                     k_chem = so2_rate
@@ -321,12 +344,16 @@ def advance_particles(
                 k_total = k_dry + k_wet + k_chem + decay_rate[s]
                 if k_total <= 0.0:
                     continue
-                loss = first_order_loss(m, k_total, dt)
+                if k_total != last_k:
+                    last_k = k_total
+                    loss_fraction = first_order_loss(1.0, k_total, dt)
+                loss = m * loss_fraction
                 mass[s, p] = m - loss
-                budget_blocks[b, DRY_DEPOSITED, s] += loss * (k_dry / k_total)
-                budget_blocks[b, WET_DEPOSITED, s] += loss * (k_wet / k_total)
-                budget_blocks[b, DECAYED, s] += loss * (decay_rate[s] / k_total)
-                converted = loss * (k_chem / k_total)
+                per_rate = loss / k_total
+                budget_blocks[b, DRY_DEPOSITED, s] += per_rate * k_dry
+                budget_blocks[b, WET_DEPOSITED, s] += per_rate * k_wet
+                budget_blocks[b, DECAYED, s] += per_rate * decay_rate[s]
+                converted = per_rate * k_chem
                 budget_blocks[b, CONVERTED, s] += converted
                 if s == so2_index and sulfate_index >= 0:
                     produced_buffer[sulfate_index] += converted * sulfate_per_so2
@@ -508,6 +535,8 @@ class MetWindow:
     wstar: np.ndarray
     inv_L: np.ndarray
     precip: np.ndarray
+    wind: np.ndarray = field(init=False, repr=False)
+    surface: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         times = np.asarray(self.times, dtype=np.float64)
@@ -535,6 +564,9 @@ class MetWindow:
                     f"met window: {name} must be finite with shape {(shape3[0],) + shape3[2:]}"
                 )
             object.__setattr__(self, name, a)
+        # packed copies for the kernel: one cache line per grid corner
+        object.__setattr__(self, "wind", np.stack([self.u, self.v, self.w], axis=-1).astype(np.float64))
+        object.__setattr__(self, "surface", np.stack([getattr(self, f) for f in SURFACE_FIELDS], axis=-1))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -683,8 +715,7 @@ class ParticleRun:
             state = self.state_arrays()
             advance_particles(
                 *state,
-                met.u, met.v, met.w, met.z_levels, met.times[0], dt_met, met.mixing_height, met.ustar,
-                met.wstar, met.inv_L, met.precip,
+                met.wind, met.z_levels, met.times[0], dt_met, met.surface,
                 self.x0, self.y0, self.dx, self.z_top,
                 t, dt, self.step, self.seed,
                 p.deposition_velocity_m_s, p.wet_a_per_s, p.wet_b, p.decay_per_s,

@@ -41,38 +41,42 @@ def _time_index(t, t0, dt_met, nt):
     return it, min(max(f - it, 0.0), 1.0)
 
 
-def _surface(f, it, wt, j, wy, i, wx):
-    def level(q):
-        return (1.0 - wy) * ((1.0 - wx) * f[q, j, i] + wx * f[q, j, i + 1]) + wy * (
-            (1.0 - wx) * f[q, j + 1, i] + wx * f[q, j + 1, i + 1]
-        )
-
-    return (1.0 - wt) * level(it) + wt * level(it + 1)
-
-
-def _volume(f, it, wt, k, wz, j, wy, i, wx):
-    def level(q, kk):
-        return (1.0 - wy) * ((1.0 - wx) * f[q, kk, j, i] + wx * f[q, kk, j, i + 1]) + wy * (
-            (1.0 - wx) * f[q, kk, j + 1, i] + wx * f[q, kk, j + 1, i + 1]
-        )
-
-    a = (1.0 - wz) * level(it, k) + wz * level(it, k + 1)
-    b = (1.0 - wz) * level(it + 1, k) + wz * level(it + 1, k + 1)
-    return (1.0 - wt) * a + wt * b
+def _surface(surface, it, wt, j, wy, i, wx):
+    out = [0.0] * surface.shape[-1]
+    for a in range(2):
+        fa = wt if a == 1 else 1.0 - wt
+        for c in range(2):
+            fc = fa * (wy if c == 1 else 1.0 - wy)
+            for d in range(2):
+                f = fc * (wx if d == 1 else 1.0 - wx)
+                corner = surface[it + a, j + c, i + d]
+                out = [o + f * corner[:, q] for q, o in enumerate(out)]
+    return out
 
 
-def _wind(u, v, w, z_levels, t0_met, dt_met, x0, y0, dx, x, y, z, t):
-    nt, _, ny, nx = u.shape
+def _wind(wind, z_levels, t0_met, dt_met, x0, y0, dx, x, y, z, t):
+    nt, _, ny, nx, _ = wind.shape
     i, wx = _axis_index(x, x0, dx, nx)
     j, wy = _axis_index(y, y0, dx, ny)
     k, wz = _level_index(z, z_levels)
     it, wt = _time_index(t, t0_met, dt_met, nt)
-    return tuple(_volume(f, it, wt, k, wz, j, wy, i, wx) for f in (u, v, w))
+    out = [0.0, 0.0, 0.0]
+    for a in range(2):
+        fa = wt if a == 1 else 1.0 - wt
+        for b in range(2):
+            fb = fa * (wz if b == 1 else 1.0 - wz)
+            for c in range(2):
+                fc = fb * (wy if c == 1 else 1.0 - wy)
+                for d in range(2):
+                    f = fc * (wx if d == 1 else 1.0 - wx)
+                    corner = wind[it + a, k + b, j + c, i + d]
+                    out = [o + f * corner[:, q] for q, o in enumerate(out)]
+    return out
 
 
 def advance_particles_reference(
     x, y, z, un, vn, wn, mass, tag, pid, alive, cell,
-    u, v, w, z_levels, t0_met, dt_met, mixing_height, ustar, wstar, inv_L, precip,
+    wind, z_levels, t0_met, dt_met, surface,
     x0, y0, dx, z_top,
     t, dt, step, seed,
     deposition_velocity, wet_a, wet_b, decay_rate,
@@ -83,7 +87,7 @@ def advance_particles_reference(
 ):  # fmt: skip
     """One step for all live particles, vectorised (see the kernel); mutates its arguments the same way."""
     nspecies = mass.shape[0]
-    nt, _, ny, nx = u.shape
+    nt, _, ny, nx, _ = wind.shape
     idx = np.flatnonzero(alive)
     if idx.size == 0:
         return
@@ -94,11 +98,8 @@ def advance_particles_reference(
     i, wx = _axis_index(xp, x0, dx, nx)
     j, wy = _axis_index(yp, y0, dx, ny)
     it, wt = _time_index(t, t0_met, dt_met, nt)
-    h = np.maximum(_surface(mixing_height, it, wt, j, wy, i, wx), MIN_MIXING_HEIGHT_M)
-    us = _surface(ustar, it, wt, j, wy, i, wx)
-    ws = _surface(wstar, it, wt, j, wy, i, wx)
-    il = _surface(inv_L, it, wt, j, wy, i, wx)
-    rain = _surface(precip, it, wt, j, wy, i, wx)
+    h, us, ws, il, rain = _surface(surface, it, wt, j, wy, i, wx)
+    h = np.maximum(h, MIN_MIXING_HEIGHT_M)
     in_bl = zp <= h
 
     def normals(draw):
@@ -120,22 +121,9 @@ def advance_particles_reference(
     un[idx] = un_new
     vn[idx] = vn_new
 
-    u1, v1, w1 = _wind(u, v, w, z_levels, t0_met, dt_met, x0, y0, dx, xp, yp, zp, t)
-    u2, v2, w2 = _wind(
-        u,
-        v,
-        w,
-        z_levels,
-        t0_met,
-        dt_met,
-        x0,
-        y0,
-        dx,
-        xp + u1 * dt,
-        yp + v1 * dt,
-        np.abs(zp + w1 * dt),
-        t + dt,
-    )
+    u1, v1, w1 = _wind(wind, z_levels, t0_met, dt_met, x0, y0, dx, xp, yp, zp, t)
+    z_pred = np.abs(zp + w1 * dt)
+    u2, v2, w2 = _wind(wind, z_levels, t0_met, dt_met, x0, y0, dx, xp + u1 * dt, yp + v1 * dt, z_pred, t + dt)
     xp = xp + (0.5 * (u1 + u2) + ut) * dt
     yp = yp + (0.5 * (v1 + v2) + vt) * dt
     zp = np.abs(zp + 0.5 * (w1 + w2) * dt)

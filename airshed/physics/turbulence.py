@@ -61,16 +61,11 @@ def _unstable_vertical(z, h, ust, wst, inv_L):
     # consistent with sigma_w: that is what the well-mixed condition needs.
     above_min = zeta >= ZETA_MIN_GRADIENT
     zeta_c = np.maximum(zeta, ZETA_MIN_GRADIENT)
-    log_zeta = np.log(zeta_c)
-    zeta23 = np.exp(log_zeta * (2.0 / 3.0))
+    cbrt_zeta = np.cbrt(zeta_c)
+    zeta23 = cbrt_zeta * cbrt_zeta
     root = np.sqrt(1.2 * wst * wst * (1.0 - 0.9 * zeta_c) * zeta23 + (1.8 - 1.4 * zeta_c) * ust * ust)
     sigw = root + 0.01
-    dsigw = (
-        0.5
-        / root
-        / h
-        * (-1.4 * ust * ust + wst * wst * (0.8 * np.exp(log_zeta * (-1.0 / 3.0)) - 1.8 * zeta23))
-    ) * above_min
+    dsigw = (0.5 / root / h * (-1.4 * ust * ust + wst * wst * (0.8 / cbrt_zeta - 1.8 * zeta23))) * above_min
     # T_Lw: surface layer (z < |L|), lower mixed layer (z/h < 0.1), upper mixed layer.
     q = np.minimum(z * np.abs(inv_L), 1.0)
     t_surface = 0.1 * z / (sigw * (0.55 - 0.38 * q))
@@ -84,7 +79,7 @@ def _unstable_vertical(z, h, ust, wst, inv_L):
 
 def _unstable_horizontal(z, h, ust, wst, inv_L):
     """sigma_u, sigma_v, T_Lu, T_Lv in unstable conditions (Hanna 1982: sigma_u = u* (12 - 0.5 h/L)^1/3)."""
-    sigu = 0.01 + ust * np.exp(np.log(np.maximum(12.0 - 0.5 * h * inv_L, 1e-12)) / 3.0) + 0.0 * z
+    sigu = 0.01 + ust * np.cbrt(np.maximum(12.0 - 0.5 * h * inv_L, 1e-12)) + 0.0 * z
     tl = 0.15 * h / sigu
     return sigu, sigu, tl, tl
 

@@ -1,0 +1,186 @@
+"""Benchmark of the particle step: Numba kernel vs its NumPy twin, in the same process.
+
+Full step as in ``ParticleRun.advance`` (met interpolation, Petterssen advection, Hanna/Langevin
+turbulence with per-particle vertical sub-steps, reflection, dry/wet removal, chemistry, tagging,
+gridding) for N particles on a synthetic met of the default JJJ 9 km grid size (142 x 125 cells, 10
+levels, 2 time levels, time-dependent, all stability regimes and rain present). The step is dt = 15 s so
+that with FLEXPART's T_Lw >= 30 s and turbulence_step_fraction 0.5 most particles take one vertical
+sub-step; the mean number of sub-steps is reported (work per particle-step scales with it).
+
+    NUMBA_NUM_THREADS=2 python benchmarks/bench_lagrangian.py [--particles 1000000] [--steps 100]
+
+Reports compile time apart, particle-steps/s of kernel and twin, their ratio, max difference of one step
+against the twin, peak memory (max RSS), threads and CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import time
+
+import numba
+import numpy as np
+
+from airshed.jit import thread_info
+from airshed.model import lagrangian as lg
+from airshed.model.lagrangian_reference import accumulate_concentration_reference, advance_particles_reference
+
+NY, NX, NZ, NT = 125, 142, 10, 2
+DX = 9000.0
+SPECIES = ("SO2", "NOx", "PM2.5", "sulfate", "nitrate", "NH3", "NMVOC")
+NTAG = 10
+
+
+def synthetic_met() -> lg.MetWindow:
+    """Time-dependent met with a westerly jet, convergence, a diurnal-like h and all stability regimes."""
+    yy, xx = np.meshgrid(np.arange(NY) / NY, np.arange(NX) / NX, indexing="ij")
+    z = np.array([10.0, 50.0, 100.0, 200.0, 400.0, 700.0, 1000.0, 1500.0, 2500.0, 5000.0])
+    shape = (NT, NZ, NY, NX)
+    prof = (np.log(z / 0.1) / np.log(10.0 / 0.1))[None, :, None, None]
+    u = np.empty(shape)
+    v = np.empty(shape)
+    for t in range(NT):
+        u[t] = prof * (3.0 + 4.0 * np.sin(np.pi * yy + 0.3 * t) + 2.0 * xx)
+        v[t] = prof * (1.5 * np.cos(2 * np.pi * xx + 0.2 * t) - 1.0 * yy)
+    w = 0.01 * np.sin(2 * np.pi * xx)[None, None] * np.ones(shape)
+    s2 = (NT, NY, NX)
+    inv_L = np.broadcast_to(np.linspace(-0.05, 0.03, NX), s2).copy()
+    inv_L[:, :, NX // 3 : NX // 3 + 5] = 1e-5
+    return lg.MetWindow(
+        times=np.array([0.0, 3600.0]),
+        z_levels=z,
+        u=u,
+        v=v,
+        w=w,
+        mixing_height=np.broadcast_to(300.0 + 1200.0 * yy, s2).copy(),
+        ustar=np.broadcast_to(0.2 + 0.4 * xx, s2).copy(),
+        wstar=np.where(inv_L < 0, 1.8, 0.0),
+        inv_L=inv_L,
+        precip=np.broadcast_to(np.where(xx > 0.7, 2.0, 0.0), s2).copy(),
+    )
+
+
+def initial_state(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    r = np.random.default_rng(seed)
+    return dict(
+        x=r.uniform(0.0, NX * DX, n),
+        y=r.uniform(0.0, NY * DX, n),
+        z=np.concatenate([r.uniform(0.0, 100.0, n // 2), r.uniform(0.0, 2500.0, n - n // 2)]),
+        un=r.standard_normal(n),
+        vn=r.standard_normal(n),
+        wn=r.standard_normal(n),
+        mass=r.uniform(0.0, 1.0, (len(SPECIES), n)),
+        tag=r.integers(0, NTAG, n).astype(np.int32),
+        pid=np.arange(n, dtype=np.int64),
+        alive=np.ones(n, dtype=np.bool_),
+        cell=np.full(n, -1, np.int64),
+    )
+
+
+def step_args(state, met, p, t, dt, step, blocks):
+    return (
+        *(state[k] for k in ("x", "y", "z", "un", "vn", "wn", "mass", "tag", "pid", "alive", "cell")),
+        met.wind, met.z_levels, met.times[0], met.times[1] - met.times[0], met.surface,
+        0.0, 0.0, DX, 8000.0, t, dt, step, 12345,
+        p.deposition_velocity_m_s, p.wet_a_per_s, p.wet_b, p.decay_per_s,
+        p.index("SO2"), p.index("sulfate"), p.index("NOx"), p.index("nitrate"),
+        p.so2_to_sulfate_per_s, p.nox_to_nitrate_per_s, 96.0 / 64.0, 62.0 / 46.0,
+        p.dry_layer_m, p.wet_top_m, p.sampling_depth_m, p.turbulence_step_fraction, p.max_substeps,
+        p.tl_min_horizontal_s, p.tl_min_vertical_s, p.k_free_horizontal_m2_s, p.k_free_vertical_m2_s,
+        p.horizontal_turbulence, 0.0, p.block_size, blocks,
+    )  # fmt: skip
+
+
+def run_steps(advance, accumulate, state, met, p, nsteps, dt, acc):
+    n = state["x"].size
+    blocks = np.zeros(((n + p.block_size - 1) // p.block_size, lg.N_BUDGET_TERMS, len(SPECIES)))
+    for k in range(nsteps):
+        blocks[:] = 0.0
+        advance(*step_args(state, met, p, k * dt, dt, k, blocks))
+        accumulate(state["cell"], state["tag"], state["mass"], dt, acc)
+
+
+def mean_substeps(state, met, p, dt) -> float:
+    """Mean number of vertical sub-steps per particle-step at the current positions (mixed-layer ones)."""
+    from airshed.physics.turbulence import hanna_vertical_array
+
+    i = np.clip((state["x"] / DX - 0.5).astype(int), 0, NX - 1)
+    j = np.clip((state["y"] / DX - 0.5).astype(int), 0, NY - 1)
+    h = met.mixing_height[0, j, i]
+    inside = state["z"] <= h
+    _, _, tlw = hanna_vertical_array(
+        state["z"], h, met.ustar[0, j, i], met.wstar[0, j, i], met.inv_L[0, j, i], p.tl_min_vertical_s
+    )
+    nsub = np.where(inside, np.ceil(dt / (p.turbulence_step_fraction * tlw)), 1.0)
+    return float(nsub.mean())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--particles", type=int, default=1_000_000)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--reference-steps", type=int, default=2)
+    ap.add_argument("--dt", type=float, default=15.0)
+    args = ap.parse_args()
+
+    met = synthetic_met()
+    p = lg.LagrangianParameters.for_species(SPECIES, turbulence_step_fraction=0.5)
+    acc = np.zeros((NTAG, len(SPECIES), NY * NX))
+
+    t0 = time.perf_counter()
+    run_steps(lg.advance_particles, lg.accumulate_concentration, initial_state(2000), met, p, 1, args.dt, acc)
+    compile_s = time.perf_counter() - t0
+
+    # one step, kernel vs twin, on the same state
+    check_k = initial_state(200_000, seed=1)
+    check_r = {k: v.copy() for k, v in check_k.items()}
+    acc_k, acc_r = np.zeros_like(acc), np.zeros_like(acc)
+    run_steps(lg.advance_particles, lg.accumulate_concentration, check_k, met, p, 1, args.dt, acc_k)
+    run_steps(
+        advance_particles_reference, accumulate_concentration_reference, check_r, met, p, 1, args.dt, acc_r
+    )
+    max_diff = max(float(np.max(np.abs(check_k[k] - check_r[k]))) for k in ("x", "y", "z", "mass"))
+    acc_diff = float(np.max(np.abs(acc_k - acc_r)) / acc_r.max())
+
+    state = initial_state(args.particles)
+    substeps = mean_substeps(state, met, p, args.dt)
+    t0 = time.perf_counter()
+    run_steps(lg.advance_particles, lg.accumulate_concentration, state, met, p, args.steps, args.dt, acc)
+    kernel_s = time.perf_counter() - t0
+    kernel_rate = args.particles * args.steps / kernel_s
+
+    ref_state = initial_state(args.particles)
+    t0 = time.perf_counter()
+    run_steps(
+        advance_particles_reference, accumulate_concentration_reference, ref_state, met, p,
+        args.reference_steps, args.dt, np.zeros_like(acc),
+    )  # fmt: skip
+    ref_s = time.perf_counter() - t0
+    ref_rate = args.particles * args.reference_steps / ref_s
+
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    print(f"CPU: {cpu} ({platform.machine()}), {thread_info()}")
+    print(f"particles {args.particles:,}, steps {args.steps} (dt {args.dt:g} s), grid {NX}x{NY}x{NZ}x{NT}")
+    print(f"mean vertical sub-steps per particle-step: {substeps:.2f}")
+    print(f"compile (first call, incl. cache load): {compile_s:.2f} s")
+    print(f"kernel: {kernel_s:.2f} s = {kernel_rate / 1e6:.1f} M particle-steps/s")
+    print(
+        f"NumPy twin: {ref_s:.2f} s for {args.reference_steps} steps = {ref_rate / 1e6:.2f} M particle-steps/s"
+    )
+    print(f"speed-up kernel / NumPy twin: {kernel_rate / ref_rate:.1f}x")
+    print(
+        f"one step vs twin (200k particles): max |diff| {max_diff:.2e} (x, y, z m; mass kg), grid rel {acc_diff:.1e}"
+    )
+    print(f"peak memory (max RSS): {rss_gb:.2f} GB; numba {numba.__version__}")
+
+
+if __name__ == "__main__":
+    main()

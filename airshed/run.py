@@ -20,7 +20,9 @@ from pathlib import Path
 import numba
 import numpy as np
 import pandas as pd
+import xarray as xr
 
+from airshed import __version__
 from airshed.config import EMITTED_SPECIES, TRACERS, AirshedConfig, dump_config
 from airshed.errors import AirshedInputError
 from airshed.grids.grid import Grid
@@ -37,6 +39,7 @@ from airshed.jit import thread_info
 from airshed.model.apportionment import receptor_weights, source_receptor_matrix, transboundary_metrics
 from airshed.outputs.netcdf import write_netcdf_atomic
 from airshed.outputs.runfile import OUTPUT_SPECIES, RunArrays, build_run_dataset
+from airshed.scenarios import emission_factors, scenario_named, validate_scenario
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +60,15 @@ def tracer_to_output_matrix(tracers: tuple[str, ...] = TRACERS) -> np.ndarray:
     """(n_output_species, n_tracers) 0/1 matrix: output species = matrix @ tracers.
 
     PM2.5 is the sum of primary PM2.5, sulfate and nitrate; every other output species is one tracer.
+    Tracers a core does not carry (the plume core has no secondary aerosol) give zero rows.
     """
     m = np.zeros((len(OUTPUT_SPECIES), len(tracers)))
     for s, name in enumerate(OUTPUT_SPECIES):
         parts = ("PM2.5", "sulfate", "nitrate") if name == "PM2.5" else (
             ("PM2.5",) if name == "PM2.5_primary" else (name,))
         for p in parts:
-            m[s, tracers.index(p)] = 1.0
+            if p in tracers:
+                m[s, tracers.index(p)] = 1.0
     return m
 
 
@@ -199,6 +204,26 @@ def open_met(cfg: AirshedConfig, grid: Grid) -> tuple[object, list[Path]]:
     return met, list(paths)
 
 
+def regridded_emissions(files: list[Path], grid: Grid) -> xr.Dataset:
+    """Gridded emissions on the model grid, cached on disk by input files (path, size, mtime) and grid.
+
+    Exact polygon regridding of a 0.1 degree inventory takes seconds to tens of seconds; studies rerun
+    the same inventory on the same grid many times (scenarios, zero-out checks, ensembles).
+    """
+    key = json.dumps({"files": [(str(Path(f).resolve()), Path(f).stat().st_size, Path(f).stat().st_mtime_ns)
+                                for f in files],
+                      "grid": [grid.crs.to_wkt(), grid.x0, grid.y0, grid.dx, grid.nx, grid.ny],
+                      "airshed": __version__})
+    path = cache_dir() / "regridded" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.nc"
+    if path.is_file():
+        with xr.open_dataset(path) as cached:
+            return cached.load()
+    ds = read_gridded_emissions(files, grid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_netcdf_atomic(ds, path, compression_level=1)
+    return ds
+
+
 def load_emissions(cfg: AirshedConfig, regions: RegionSet) -> tuple[EmissionSet, list[Path]]:
     """Read gridded and point emissions (and the built-in inventory), tagged by region and sector."""
     e = cfg.emissions
@@ -210,7 +235,7 @@ def load_emissions(cfg: AirshedConfig, regions: RegionSet) -> tuple[EmissionSet,
         point_files.insert(0, csv_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EmissionDataWarning)
-        gridded = read_gridded_emissions(gridded_files, regions.grid) if gridded_files else None
+        gridded = regridded_emissions(gridded_files, regions.grid) if gridded_files else None
         points = merge_point_tables([read_point_sources(p, regions.grid) for p in point_files]) \
             if point_files else None
     for w in caught:
@@ -366,12 +391,12 @@ class PlumeCore:
                 wind_speed=speed[on], wind_direction_deg=direction[on], wind_height=10.0,
                 roughness_length=met["z0"][on], ustar=met["ustar"][on],
                 obukhov_length=met["obukhov_length"][on],
-                mixing_height=np.maximum(met["blh"][on], p.receptor_height + 1.0),
+                mixing_height=np.maximum(met["blh"][on], p.receptor_height_m + 1.0),
                 pg_class=met["pg_class"][on].astype(np.int64), air_temperature=met["t2m"][on],
                 option=self.option, diameter=self.diameter[on], exit_velocity=self.exit_velocity[on],
                 stack_temperature=np.where(self.exit_temperature[on] > 0, self.exit_temperature[on],
                                            met["t2m"][on]),
-                sigma_y0=self.sigma_y0[on], wstar=met["wstar"][on], receptor_height=p.receptor_height,
+                sigma_y0=self.sigma_y0[on], wstar=met["wstar"][on], receptor_height=p.receptor_height_m,
                 decay_rate=c.decay_per_s[name], deposition_velocity=c.dry_deposition_velocity_m_s[name],
                 x_max=p.max_distance_km * 1000.0, sigma_y_cutoff=p.sigma_y_cutoff,
                 min_wind_speed=p.min_wind_speed_m_s,
@@ -472,7 +497,7 @@ def zero_out_mask(emissions: EmissionSet, region: str | None) -> tuple[np.ndarra
 
 
 def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | None = None,
-              progress: bool = True) -> Path:
+              progress: bool = True, scenario: str | None = None) -> Path:
     """Run one study end to end and write its run file; returns the file's path.
 
     Parameters
@@ -485,6 +510,8 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
         Name of a region whose emissions are removed (the brute-force check of the attribution).
     progress
         Show a progress bar.
+    scenario
+        Name of a ``[[scenarios]]`` entry of ``cfg`` whose emission changes are applied (a full scenario run).
     """
     wall0 = time.perf_counter()
     _set_threads(cfg.compute.threads)
@@ -506,6 +533,9 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
                              inputs.population if inputs.population is not None else None)
     acc = TaggedAccumulator(n_periods, len(em.regions), em.nsector, w_pop, w_area, core.tracers)
     fa, fp = zero_out_mask(em, zero_out)
+    chosen = scenario_named(cfg, scenario) if scenario is not None else None
+    if chosen is not None:
+        validate_scenario(chosen, em.regions, cfg.run.start, cfg.run.end)
     emitted = np.zeros((em.ntag, len(EMITTED_SPECIES)))  # kg
     met = MetByDay(inputs.met)
     selected = list(cfg.run.species)
@@ -514,8 +544,10 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
             t0, t1 = edges[k], edges[k + 1]
             mid = t0 + (t1 - t0) / 2
             area_rates, point_rates = em.rates_at(pd.Timestamp(mid))
-            area_rates = emitted_rates(em, area_rates, selected) * fa[:, None]
-            point_rates = emitted_rates(em, point_rates, selected) * fp[:, None]
+            # per source and species: zero-out x scenario (mean factor over the period)
+            sa, sp = emission_factors(chosen, em, t0, t1, edges[0], edges[-1])
+            area_rates = emitted_rates(em, area_rates, selected) * (fa[:, None] * sa)
+            point_rates = emitted_rates(em, point_rates, selected) * (fp[:, None] * sp)
             seconds = period_h * 3600.0
             np.add.at(emitted, em.area_tag, area_rates * seconds)
             np.add.at(emitted, em.point_tag, point_rates * seconds)

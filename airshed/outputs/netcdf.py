@@ -48,6 +48,13 @@ def encoding_for(ds: xr.Dataset, compression_level: int = 4, time_chunk: int = 2
     """
     enc: dict[str, dict] = {}
     for name, var in ds.variables.items():
+        # keep the time encoding the dataset asked for (units, calendar, dtype)
+        kept = {k: var.encoding[k] for k in ("units", "calendar", "dtype") if k in var.encoding}
+        if kept:
+            enc[str(name)] = kept
+        if name in ds.coords or name.endswith("_bnds"):
+            # CF forbids fill values on coordinates and bounds; xarray would add NaN by default
+            enc[str(name)] = {**enc.get(str(name), {}), "_FillValue": None}
         if var.dtype.kind not in "fiu" or var.ndim == 0:
             continue
         e: dict = {"zlib": True, "complevel": compression_level} if compression_level > 0 else {}
@@ -55,10 +62,7 @@ def encoding_for(ds: xr.Dataset, compression_level: int = 4, time_chunk: int = 2
             e["chunksizes"] = tuple(
                 min(time_chunk, var.sizes[d]) if d == "time" else var.sizes[d] for d in var.dims
             )
-        if name in ds.coords or name.endswith("_bnds"):
-            # CF forbids fill values on coordinates and bounds; xarray would add NaN by default
-            e["_FillValue"] = None
-        enc[str(name)] = e
+        enc[str(name)] = {**enc.get(str(name), {}), **e}
     return enc
 
 

@@ -25,6 +25,8 @@ OUTPUT_SPECIES: tuple[str, ...] = (
 )
 """Species in the run file; PM2.5 = PM2.5_primary + sulfate + nitrate."""
 
+PM25_STANDARD_NAME = "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"
+
 BUDGET_TERMS: tuple[str, ...] = ("emitted", "produced", "airborne", "dry_deposited", "wet_deposited",
                                  "converted", "decayed", "left_domain", "residual")
 """Particle mass budget terms: emitted + produced = airborne + dry + wet + converted + decayed + left_domain
@@ -72,10 +74,12 @@ _METRIC_ATTRS = {
     "transboundary_share": ("1", "share of the receptor region's concentration emitted by other regions "
                                  "(1 - own / total)"),
     "import_concentration": ("ug m-3", "concentration in the receptor region caused by other regions"),
-    "import_exposure": ("person ug m-3", "population x concentration caused by other regions"),
-    "export_exposure": ("person ug m-3", "population x concentration this region causes in the other "
-                                         "receptor regions"),
-    "net_export_exposure": ("person ug m-3", "export_exposure - import_exposure (positive: net exporter)"),
+    # exposures are summed over persons (a count, dimensionless): read the values as person ug m-3
+    "import_exposure": ("ug m-3", "population x concentration caused by other regions (person ug m-3)"),
+    "export_exposure": ("ug m-3", "population x concentration this region causes in the other receptor "
+                                  "regions (person ug m-3)"),
+    "net_export_exposure": ("ug m-3", "export_exposure - import_exposure, person ug m-3 (positive: net "
+                                      "exporter)"),
 }
 
 
@@ -109,9 +113,13 @@ def build_run_dataset(
     ds["concentration"] = (("time", "species", "y", "x"), arrays.concentration,
                            dict(units="ug m-3", long_name="hourly mean near-surface mass concentration",
                                 cell_methods="time: mean", **grid_attrs))
+    ds["pm25"] = (("time", "y", "x"), arrays.concentration[:, OUTPUT_SPECIES.index("PM2.5")],
+                  dict(units="ug m-3", standard_name=PM25_STANDARD_NAME,
+                       long_name="hourly mean near-surface PM2.5 (primary + secondary)",
+                       cell_methods="time: mean", **grid_attrs))
     ds["contribution"] = (("source_region", "sector", "species", "y", "x"), arrays.contribution,
                           dict(units="ug m-3", long_name="period-mean concentration caused by emissions of "
-                               "each source region and sector", cell_methods="time: mean", **grid_attrs))
+                               "each source region and sector", **grid_attrs))
     ds["receptor_concentration"] = (("time", "receptor_region", "species"), arrays.receptor_concentration,
                                     dict(units="ug m-3", long_name="population-weighted hourly mean "
                                          "concentration in each receptor region"))

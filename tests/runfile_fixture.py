@@ -21,11 +21,12 @@ from airshed.grids.grid import DEFAULT_BBOX, Grid
 from airshed.grids.regions import build_regions
 from airshed.inputs.population import builtin_population
 from airshed.model.apportionment import receptor_weights, source_receptor_matrix, transboundary_metrics
+from airshed.outputs.runfile import BUDGET_TERMS
 
 SPECIES = ["PM2.5", "PM2.5_primary", "sulfate", "nitrate", "SO2", "NOx", "NH3", "NMVOC"]
 EMITTED = ["SO2", "NOx", "PM2.5", "NH3", "NMVOC"]
 SECTORS = ["power", "industry", "residential", "transport", "agriculture"]
-BUDGET_TERMS = ["emitted", "airborne", "dry_deposited", "wet_deposited", "transformed", "left_domain"]
+TRACERS = [*EMITTED, "sulfate", "nitrate"]
 START = np.datetime64("2017-12-01T00:00")
 HOURS = 48
 
@@ -148,18 +149,26 @@ def synthetic_run_dataset(grid_km: float = 27, *, scenarios: bool = False) -> xr
 
     emission_total = emissions.sum(axis=(3, 4))
     emitted_kg = emission_total.sum(axis=(0, 1)) * 1000.0
-    budget = np.zeros((len(BUDGET_TERMS), len(EMITTED)))
-    shares = {  # dry, wet, transformed, left domain; the rest is airborne
+    # particle-style budget per tracer: emitted + produced = airborne + sinks (terms as the pipeline writes)
+    budget = np.zeros((len(BUDGET_TERMS), len(TRACERS)))
+    shares = {  # dry, wet, converted, left domain; the rest is airborne
         "SO2": (0.25, 0.05, 0.30, 0.15),
         "NOx": (0.10, 0.02, 0.35, 0.20),
         "PM2.5": (0.15, 0.05, 0.0, 0.25),
-        "NH3": (0.30, 0.05, 0.10, 0.15),
-        "NMVOC": (0.05, 0.01, 0.05, 0.30),
+        "NH3": (0.30, 0.05, 0.0, 0.15),
+        "NMVOC": (0.05, 0.01, 0.0, 0.30),
     }
+    term = {t: k for k, t in enumerate(BUDGET_TERMS)}
     for e, name in enumerate(EMITTED):
-        dry, wet, transformed, left = shares[name]
-        budget[:, e] = emitted_kg[e] * np.array([1.0, 1.0 - dry - wet - transformed - left, dry, wet,
-                                                 transformed, left])
+        dry, wet, converted, left = shares[name]
+        m = emitted_kg[e]
+        budget[[term["emitted"], term["dry_deposited"], term["wet_deposited"], term["converted"],
+                term["left_domain"], term["airborne"]], e] = (
+            m, m * dry, m * wet, m * converted, m * left, m * (1.0 - dry - wet - converted - left))
+    for product, precursor, ratio in (("sulfate", "SO2", 96.0 / 64.0), ("nitrate", "NOx", 62.0 / 46.0)):
+        made = budget[term["converted"], EMITTED.index(precursor)] * ratio
+        budget[[term["produced"], term["dry_deposited"], term["airborne"]], TRACERS.index(product)] = (
+            made, 0.1 * made, 0.9 * made)
 
     time_end = START + np.arange(1, HOURS + 1).astype("timedelta64[h]")
     time_bnds = np.stack([time_end - np.timedelta64(1, "h"), time_end], axis=-1)
@@ -174,7 +183,7 @@ def synthetic_run_dataset(grid_km: float = 27, *, scenarios: bool = False) -> xr
         receptor_region=("receptor_region", np.array(receptors), {"long_name": "receptor region"}),
         sector=("sector", np.array(SECTORS), {"long_name": "emission sector"}),
         budget_term=("budget_term", np.array(BUDGET_TERMS), {"long_name": "mass budget term"}),
-        precursor=("precursor", np.array(EMITTED), {"long_name": "emitted precursor of PM2.5"}),
+        tracer=("tracer", np.array(TRACERS), {"long_name": "transported tracer"}),
     )
     ds["time_bnds"] = (("time", "nv"), time_bnds)
     ds = ds.set_coords("time_bnds")
@@ -229,7 +238,7 @@ def synthetic_run_dataset(grid_km: float = 27, *, scenarios: bool = False) -> xr
         ds[key] = (("receptor_region", "species"), per_species(key),
                    {"units": "person ug m-3", "long_name": long_name})
     ds["pm25_source_receptor"] = (
-        ("receptor_region", "source_region", "precursor"),
+        ("receptor_region", "source_region", "emitted_species"),
         pm25_sr,
         {**conc, "long_name": "PM2.5 in each receptor from each source region's emissions of each precursor"},
     )
@@ -243,8 +252,8 @@ def synthetic_run_dataset(grid_km: float = 27, *, scenarios: bool = False) -> xr
     ds["population"] = (("y", "x"), population, {"units": "1", "long_name": "persons per cell", **grid_attrs})
     ds["population_region"] = (("receptor_region",), population_region,
                                {"units": "1", "long_name": "persons in each receptor region"})
-    ds["mass_budget"] = (("budget_term", "emitted_species"), budget,
-                         {"units": "kg", "long_name": "mass budget of each emitted species"})
+    ds["mass_budget"] = (("budget_term", "tracer"), budget,
+                         {"units": "kg", "long_name": "particle mass budget over the run"})
 
     if scenarios:
         names = ["Beijing -30%", "Hebei -30%"]

@@ -176,7 +176,7 @@ def test_performance_split_own_plus_others_is_the_change(files, run_ds, tmp_path
     run_b = run_ds.copy()
     run_b["pm25_source_receptor"] = sr_a * factor[None, :, None]
     run_b["pm25_total"] = run_ds["pm25_total"] + (run_b["pm25_source_receptor"] - sr_a).sum(
-        ("source_region", "precursor"))
+        ("source_region", "emitted_species"))
     file_b = write_netcdf_atomic(run_b, tmp_path / "run_b.nc")
     result = invoke("performance", files["run"], file_b, "--json")
     assert result.exit_code == 0, result.output

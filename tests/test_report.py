@@ -118,7 +118,7 @@ def test_report_holds_the_tables(report, run_ds):
 
 
 def test_mass_budget_closure_row(report):
-    assert "closure (emitted − fates) / emitted" in "".join(report["parser"].text)
+    assert "closure residual / (emitted + produced)" in "".join(report["parser"].text)
 
 
 def test_cooperation_hook(run_ds, tmp_path):

@@ -217,22 +217,20 @@ def _transboundary_section(ds: xr.Dataset, species: str) -> str:
 def _mass_budget_section(ds: xr.Dataset) -> str:
     if "mass_budget" not in ds:
         return ""
-    budget = ds["mass_budget"].transpose("budget_term", "emitted_species")
-    terms, emitted = _names(budget, "budget_term"), _names(budget, "emitted_species")
+    budget = ds["mass_budget"].transpose("budget_term", "tracer")
+    terms, tracers = _names(budget, "budget_term"), _names(budget, "tracer")
     values = budget.values
-    rows = [[f"<th>{_e(t)}</th>", *(_td(values[k, e], ".4g") for e in range(len(emitted)))]
+    rows = [[f"<th>{_e(t)}</th>", *(_td(values[k, e], ".4g") for e in range(len(tracers)))]
             for k, t in enumerate(terms)]
-    if "emitted" in terms and len(terms) > 1:
-        emitted_row = values[terms.index("emitted")]
-        fates = np.delete(values, terms.index("emitted"), axis=0).sum(axis=0)
-        if np.any(fates != 0):
-            closure = np.divide(emitted_row - fates, emitted_row, out=np.full_like(fates, np.nan),
-                                where=emitted_row != 0)
-            rows.append(["<th>closure (emitted − fates) / emitted</th>",
-                         *(_td(c, ".2e") for c in closure)])
+    if {"emitted", "produced", "residual"} <= set(terms):
+        sources = values[terms.index("emitted")] + values[terms.index("produced")]
+        closure = np.divide(values[terms.index("residual")], sources, out=np.full_like(sources, np.nan),
+                            where=sources != 0)
+        rows.append(["<th>closure residual / (emitted + produced)</th>", *(_td(c, ".2e") for c in closure)])
     return (
         '<h2 id="mass-budget">Mass budget (kg)</h2>'
-        + _table(["term", *emitted], rows, raw=True, table_id="mass-budget-table")
+        "<p>emitted + produced = airborne + dry + wet deposited + converted + decayed + left domain.</p>"
+        + _table(["term", *tracers], rows, raw=True, table_id="mass-budget-table")
     )
 
 

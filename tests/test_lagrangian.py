@@ -243,7 +243,7 @@ def test_area_release_fills_the_cell_and_layer():
     run = lg.ParticleRun(0.0, 0.0, 1000.0, 4, 4, 5000.0, 1, p, 3)
     src = area_release_table([1500.0], [2500.0], 1000.0, [0], [[1.0]])
     n = allocate_particles(src.rate, 20000)
-    run._release(src, n, 0.0, 3600.0, 0.0, 3600.0)
+    run.release(src, n, 0.0, 3600.0, 0.0, 3600.0)
     x, y, z = run.x[: run.n], run.y[: run.n], run.z[: run.n]
     assert run.n == 20000
     assert x.min() >= 1000.0 and x.max() <= 2000.0 and y.min() >= 2000.0 and y.max() <= 3000.0

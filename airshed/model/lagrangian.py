@@ -635,7 +635,20 @@ class ParticleRun:
         self.mass[:, : keep.size] = self.mass[:, keep]
         self.n = keep.size
 
-    def _release(self, sources: ReleaseTable, n_per_period, period_start, period, t, dt) -> None:
+    def release(
+        self,
+        sources: ReleaseTable,
+        n_per_period: np.ndarray,
+        period_start: float,
+        period: float,
+        t: float,
+        dt: float,
+    ) -> None:
+        """Release the particles of ``sources`` due in [t, t + dt) (see :mod:`airshed.model.release`).
+
+        ``n_per_period`` particles per source share the source's emission over [period_start,
+        period_start + period); their ids continue the run's count, their random numbers use this step.
+        """
         due = particles_due(n_per_period, period_start, period, t, dt)
         count = int(due.sum())
         if count == 0:
@@ -702,20 +715,27 @@ class ParticleRun:
         nsteps, dt = self.time_step(met, period)
         ns = len(p.species)
         acc = np.zeros((self.ntag, ns, self.ny * self.nx))
-        dt_met = met.times[1] - met.times[0]
         for k in range(nsteps):
             t = t_start + k * dt
             if n_per_period.size:
-                self._release(sources, n_per_period, t_start, period, t, dt)
-            if self.n == 0:
-                self.step += 1
-                continue
+                self.release(sources, n_per_period, t_start, period, t, dt)
+            self.step_once(met, t, dt)
+            if self.n:
+                state = self.state_arrays()
+                accumulate_concentration(state[10], state[7], state[6], dt, acc)
+        volume = self.dx * self.dx * p.sampling_depth_m
+        return (acc * (1e9 / (volume * period))).reshape(self.ntag, ns, self.ny, self.nx)
+
+    def step_once(self, met: MetWindow, t: float, dt: float) -> None:
+        """Advance all particles by one step of ``dt`` s from ``t`` (no release, no gridding)."""
+        p = self.params
+        ns = len(p.species)
+        if self.n:
             nblocks = (self.n + p.block_size - 1) // p.block_size
             blocks = np.zeros((nblocks, N_BUDGET_TERMS, ns))
-            state = self.state_arrays()
             advance_particles(
-                *state,
-                met.wind, met.z_levels, met.times[0], dt_met, met.surface,
+                *self.state_arrays(),
+                met.wind, met.z_levels, met.times[0], met.times[1] - met.times[0], met.surface,
                 self.x0, self.y0, self.dx, self.z_top,
                 t, dt, self.step, self.seed,
                 p.deposition_velocity_m_s, p.wet_a_per_s, p.wet_b, p.decay_per_s,
@@ -728,12 +748,9 @@ class ParticleRun:
                 p.block_size, blocks,
             )  # fmt: skip
             self.removed += blocks.sum(axis=0)
-            accumulate_concentration(state[10], state[7], state[6], dt, acc)
-            self.step += 1
             if self.n > 4096 and np.count_nonzero(self.alive[: self.n]) < self.n // 2:
                 self._compact()
-        volume = self.dx * self.dx * p.sampling_depth_m
-        return (acc * (1e9 / (volume * period))).reshape(self.ntag, ns, self.ny, self.nx)
+        self.step += 1
 
     def airborne(self) -> np.ndarray:
         """Airborne mass per species, kg."""

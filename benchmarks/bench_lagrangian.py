@@ -172,13 +172,10 @@ def main() -> None:
     print(f"mean vertical sub-steps per particle-step: {substeps:.2f}")
     print(f"compile (first call, incl. cache load): {compile_s:.2f} s")
     print(f"kernel: {kernel_s:.2f} s = {kernel_rate / 1e6:.1f} M particle-steps/s")
-    print(
-        f"NumPy twin: {ref_s:.2f} s for {args.reference_steps} steps = {ref_rate / 1e6:.2f} M particle-steps/s"
-    )
+    print(f"NumPy twin: {ref_s:.2f} s, {args.reference_steps} steps = {ref_rate / 1e6:.2f} M steps/s")
     print(f"speed-up kernel / NumPy twin: {kernel_rate / ref_rate:.1f}x")
-    print(
-        f"one step vs twin (200k particles): max |diff| {max_diff:.2e} (x, y, z m; mass kg), grid rel {acc_diff:.1e}"
-    )
+    print(f"one step vs twin (200k particles): max |diff| {max_diff:.2e} (x, y, z m; mass kg)")
+    print(f"gridded concentration vs twin: max relative difference {acc_diff:.1e}")
     print(f"peak memory (max RSS): {rss_gb:.2f} GB; numba {numba.__version__}")
 
 

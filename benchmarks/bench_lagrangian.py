@@ -63,8 +63,9 @@ def synthetic_met() -> lg.MetWindow:
 
 
 def initial_state(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random particles over the domain, ordered by grid cell as ParticleRun keeps them (every 24 steps)."""
     r = np.random.default_rng(seed)
-    return dict(
+    state = dict(
         x=r.uniform(0.0, NX * DX, n),
         y=r.uniform(0.0, NY * DX, n),
         z=np.concatenate([r.uniform(0.0, 100.0, n // 2), r.uniform(0.0, 2500.0, n - n // 2)]),
@@ -77,6 +78,10 @@ def initial_state(n: int, seed: int = 0) -> dict[str, np.ndarray]:
         alive=np.ones(n, dtype=np.bool_),
         cell=np.full(n, -1, np.int64),
     )
+    order = np.argsort(
+        (state["y"] // DX).astype(np.int64) * NX + (state["x"] // DX).astype(np.int64), kind="stable"
+    )
+    return {k: np.ascontiguousarray(v[..., order]) for k, v in state.items()}
 
 
 def step_args(state, met, p, t, dt, step, blocks):

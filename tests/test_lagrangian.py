@@ -264,3 +264,31 @@ def test_bad_inputs_raise_clear_errors():
     run = lg.ParticleRun(0.0, 0.0, 9000.0, 4, 4, 5000.0, 1, lg.LagrangianParameters.for_species(("SO2",)), 1)
     with pytest.raises(AirshedInputError, match="covers"):
         run.advance(calm_met(1), None, 0.0, 7200.0)
+
+
+def test_run_particles_driver_feeds_met_period_by_period():
+    met = varied_met(nt=3)
+    p = params(particles_per_hour=2000)
+    src = point_release_table([20e3], [20e3], [150.0], [1], [[1.0, 0.5, 0.2, 0, 0]])
+
+    def met_for_period(k):  # one hour of met per call, as a pipeline reading hour by hour would
+        return lg.MetWindow(met.times[k : k + 2], met.z_levels, *(getattr(met, f)[k : k + 2] for f in (
+            "u", "v", "w", "mixing_height", "ustar", "wstar", "inv_L", "precip")))  # fmt: skip
+
+    conc, budget = lg.run_particles(
+        met_for_period,
+        lambda k: src,
+        np.array([0.0, 3600.0]),
+        3600.0,
+        (0.0, 0.0, 9000.0, 7, 6),
+        5000.0,
+        2,
+        p,
+        4,
+    )
+    run = lg.ParticleRun(0.0, 0.0, 9000.0, 7, 6, 5000.0, 2, p, 4)
+    manual = np.stack([run.advance(met_for_period(k), src, 3600.0 * k, 3600.0 * (k + 1)) for k in range(2)])
+    assert conc.shape == (2, 2, len(SPECIES), 6, 7)
+    np.testing.assert_array_equal(conc, manual)
+    assert conc[:, 0].sum() == 0.0 and conc[:, 1].sum() > 0.0  # everything is tag 1
+    np.testing.assert_array_equal(budget["emitted"], run.budget()["emitted"])

@@ -39,7 +39,8 @@ def project_year_seconds(
     T = hours * n_species * N_src * (t_prep + N_rec / R_eff), with N_src = point sources
     + area cells * n_sub^2 sub-points, t_prep the per-source preparation time and R_eff the
     footprint-skipping rate in effective (all) pairs per second measured by this script (it depends on
-    the footprint share, i.e. on stability and the domain size in plume widths; the benchmark's 316 km domain is of the same order as JJJ's).
+    the footprint share, i.e. on stability and the domain size in plume widths; the benchmark's 316 km
+    domain is of the same order as JJJ's).
     Species share geometry but each species is one kernel call here, hence the factor n_species.
     """
     n_src = n_point_sources + n_area_cells * n_sub * n_sub

@@ -16,12 +16,14 @@ and D the source-depletion factor (:mod:`airshed.physics.deposition`). V is eval
   direct term at the same receptor by at least exp(-2 (h - H)(h - z_r) / sigma_z^2) (the squared distances
   differ by 4 (h - H)(h - z_r) or more), so with sigma_near^2 = 2 (h - H)(h - z_r) / ln(1e16) the dropped
   images are below 4e-16 of the receptor's own value.
-- middle (sigma_near <= sigma_z < h/2): images n = -2..2 of both families, generated from 3 exponentials per
-  family by exact recurrences; images |n| >= 3 are below exp(-50).
+- middle (sigma_near <= sigma_z < h/2): images n = -2..2 of both families (one exponential each);
+  images |n| >= 3 are below exp(-50).
 - far (sigma_z >= h/2): the Poisson-resummed series whose leading term is the well-mixed plume
   Q exp(-y^2/2 sigma_y^2) / (sqrt(2 pi) u sigma_y h); 6 correction terms (< 1e-26 neglected).
 
-Pairs with x <= x_min (upwind, or closer than x_min, default 1 m) contribute 0.
+Pairs with x <= x_min (upwind, or closer than x_min, default 1 m) contribute 0, and so do pairs whose
+lateral exponent is below :data:`LATERAL_EXPONENT_FLOOR` (-600: < 1e-260 of the centre-line value), which
+keeps subnormal numbers out of the arithmetic.
 
 Footprint skipping (grid kernel, ``skip=True``): for each receptor row only the columns inside the
 trapezoid 0 <= x <= x_max, |y| <= c (a_y x + sigma_y0) are visited, where c = ``sigma_y_cutoff`` and
@@ -30,7 +32,8 @@ value at the same distance (c = 6: 1.5e-8; c = 8: 1.3e-14). ``skip=False`` visit
 
 Each thread owns whole receptor rows (grid) or receptor blocks (points), so there are no write races and
 the result is bit-identical for any thread count. Exponentials and logarithms are the branch-free
-:mod:`airshed.model.fastmath` ones so the inner loops vectorise.
+:mod:`airshed.model.fastmath` ones so the inner loops vectorise; the kernels use airshed.jit's safe
+fastmath flags (nsz, arcp, contract: FMA contraction, ~1.5x measured, results within ~1e-15).
 """
 
 from __future__ import annotations
@@ -100,6 +103,9 @@ FAR_SIGMA_Z_OVER_H = 0.5
 """sigma_z / h from which the resummed (Fourier) series is used."""
 DEFAULT_MIN_WIND_SPEED = 1.0
 """Calm threshold, m/s: plume wind speeds below it are raised to it and counted (ISC3 uses 1 m/s)."""
+LATERAL_EXPONENT_FLOOR = -600.0
+"""Pairs whose lateral-and-decay exponent -y^2/(2 sigma_y^2) - k x/u is below this are exactly 0
+(< 1e-260 of the plume's centre-line value at that distance)."""
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _PI2_HALF = 0.5 * math.pi * math.pi
 
@@ -392,71 +398,90 @@ def _sigma_general(x, a, b, p):
 
 
 @inline
-def _sigmas2(x, s, fast):
-    """(sigma_y^2, sigma_z^2) of source row ``s`` at downwind distance x (dispersion module family)."""
-    if fast:
-        sy2 = _sigma2_integer(x, s[AY], s[BY], s[WY_M2], s[WY_M1], s[WY_0], s[WY_P1]) + s[SY02]
-        sz2 = _sigma2_integer(x, s[AZ], s[BZ], s[WZ_M2], s[WZ_M1], s[WZ_0], s[WZ_P1])
-    else:
-        sy = _sigma_general(x, s[AY], s[BY], s[PY])
-        sy2 = sy * sy + s[SY02]
-        sz = _sigma_general(x, s[AZ], s[BZ], s[PZ]) + _sigma_general(x, s[AZ2], s[BZ2], s[PZ2])
-        sz2 = sz * sz
-    c = s[CZ] * x * x
-    return sy2, sz2 + c * c + s[SZ02]
+def _image_family(lat, d, lid, inv):
+    """Sum of exp(lat - (d + 2 n h)^2 inv) over n = -2..2 (|d| <= h), one exponential per term.
+
+    Each term is exponentiated directly (not by recurrence) so that no product of small factors goes
+    subnormal; fast_exp returns exact 0 below -708.
+    """
+    h2 = 2.0 * lid
+    dm2 = d - 2.0 * h2
+    dm1 = d - h2
+    dp1 = d + h2
+    dp2 = d + 2.0 * h2
+    return (
+        fast_exp(lat - d * d * inv)
+        + fast_exp(lat - dp1 * dp1 * inv)
+        + fast_exp(lat - dm1 * dm1 * inv)
+        + fast_exp(lat - dp2 * dp2 * inv)
+        + fast_exp(lat - dm2 * dm2 * inv)
+    )
 
 
 @inline
-def _log_depletion(x, s, table):
-    """Linear interpolation of the source's ln-depletion table in sqrt(x / x_max)."""
-    n = table.size
-    t = math.sqrt(min(max(x / s[DEPXMAX], 0.0), 1.0)) * (n - 1)
-    k = min(int(t), n - 2)
-    return table[k] + (t - k) * (table[k + 1] - table[k])
+def _pair_value(x, y, zr, x_min, regime, fast, geo, sgy, sgz, cms):
+    """Concentration of one source at one receptor without depletion; regime 0 near, 1 middle, 2 far.
 
-
-@inline
-def _pair(x, y, s, cm, table, zr, x_min, regime, fast, deposit):
-    """Concentration of one source at one receptor; regime 0 near, 1 middle, 2 far (module docstring)."""
+    Source quantities arrive as tuples of scalars, geo = (Q/(2 pi u), H, h, d2c, k/u),
+    sgy = (a, b, p, w_-2, w_-1, w_0, w_1, sigma_y0^2), sgz = (a, b, p, w_-2, w_-1, w_0, w_1, a2, b2, p2, c,
+    sigma_z0^2), cms = c_1..c_6: no array loads in the receptor loop, so stores to the output cannot alias
+    them and the loop vectorises. ``regime`` and ``fast`` are literals at every call site of the grid
+    kernel, so each call compiles to one branch-free loop body.
+    """
+    pref, hgt, lid, d2c, decay = geo
+    ay, by, py, wy_m2, wy_m1, wy_0, wy_p1, sy02 = sgy
+    az, bz, pz, wz_m2, wz_m1, wz_0, wz_p1, az2, bz2, pz2, cz, sz02 = sgz
+    c1, c2, c3, c4, c5, c6 = cms
     xe = max(x, x_min)
-    sy2, sz2 = _sigmas2(xe, s, fast)
-    lat = -0.5 * y * y / sy2 - s[DECAY] * xe
-    if deposit:
-        lat += _log_depletion(xe, s, table)
-    hgt = s[H]
+    if fast:
+        sy2 = _sigma2_integer(xe, ay, by, wy_m2, wy_m1, wy_0, wy_p1) + sy02
+        sz2 = _sigma2_integer(xe, az, bz, wz_m2, wz_m1, wz_0, wz_p1)
+    else:
+        sy = _sigma_general(xe, ay, by, py)
+        sy2 = sy * sy + sy02
+        sz = _sigma_general(xe, az, bz, pz) + _sigma_general(xe, az2, bz2, pz2)
+        sz2 = sz * sz
+    cx = cz * xe * xe
+    sz2 = sz2 + cx * cx + sz02
+    lat_exact = -0.5 * y * y / sy2 - decay * xe
+    # beyond LATERAL_EXPONENT_FLOOR the pair is < 1e-260 of its centre line: set to exactly 0 (below), and
+    # clamp first so no intermediate product becomes subnormal (subnormal arithmetic is ~100x slower)
+    lat = max(lat_exact, LATERAL_EXPONENT_FLOOR)
     if regime == 0:
         inv = 0.5 / sz2
         d1 = zr - hgt
         d2 = zr + hgt
-        v = fast_exp(lat - d1 * d1 * inv) + fast_exp(lat - d2 * d2 * inv)
-        c = s[PREF] / math.sqrt(sy2 * sz2) * v
+        c = pref / math.sqrt(sy2 * sz2) * (fast_exp(lat - d1 * d1 * inv) + fast_exp(lat - d2 * d2 * inv))
     elif regime == 1:
-        h = s[LID]
         inv = 0.5 / sz2
-        v = 0.0
-        for fam in range(2):
-            d = zr - hgt if fam == 0 else s[D2C]
-            t0 = fast_exp(lat - d * d * inv)
-            gp = fast_exp(-4.0 * h * inv * (d + h))
-            gm = fast_exp(-4.0 * h * inv * (h - d))
-            q2 = gp * gm
-            t1 = t0 * gp
-            tm1 = t0 * gm
-            v += t0 + t1 + t1 * gp * q2 + tm1 + tm1 * gm * q2
-        c = s[PREF] / math.sqrt(sy2 * sz2) * v
+        v = _image_family(lat, zr - hgt, lid, inv) + _image_family(lat, d2c, lid, inv)
+        c = pref / math.sqrt(sy2 * sz2) * v
     else:
-        h = s[LID]
-        e1 = fast_exp(-_PI2_HALF * sz2 / (h * h))
+        e1 = fast_exp(-_PI2_HALF * sz2 / (lid * lid))
         e2 = e1 * e1
         e4 = e2 * e2
         e8 = e4 * e4
         e9 = e8 * e1
         e16 = e8 * e8
-        corr = (
-            cm[0] * e1 + cm[1] * e4 + cm[2] * e9 + cm[3] * e16 + cm[4] * (e16 * e9) + cm[5] * (e16 * e16 * e4)
-        )
-        c = s[PREF] * _SQRT_2PI / (h * math.sqrt(sy2)) * fast_exp(lat) * (1.0 + corr)
-    return c if x > x_min else 0.0
+        corr = c1 * e1 + c2 * e4 + c3 * e9 + c4 * e16 + c5 * (e16 * e9) + c6 * (e16 * e16 * e4)
+        c = pref * _SQRT_2PI / (lid * math.sqrt(sy2)) * fast_exp(lat) * (1.0 + corr)
+    return c if (x > x_min and lat_exact > LATERAL_EXPONENT_FLOOR) else 0.0
+
+
+@inline
+def _log_depletion(x, x_max_table, table):
+    """Linear interpolation of a source's ln-depletion table in sqrt(x / x_max)."""
+    n = table.size
+    t = math.sqrt(min(max(x / x_max_table, 0.0), 1.0)) * (n - 1)
+    k = min(int(t), n - 2)
+    return table[k] + (t - k) * (table[k + 1] - table[k])
+
+
+@inline
+def _segment(out, a, b, xa, dxi, yb, dyi, zr, x_min, regime, fast, geo, sgy, sgz, cms):
+    """Write the source's values at receptors a..b-1 of a row (x = xa + i dxi, y = yb + i dyi) into out."""
+    for i in range(a, b):
+        out[i] = _pair_value(xa + i * dxi, yb + i * dyi, zr, x_min, regime, fast, geo, sgy, sgz, cms)
 
 
 @inline
@@ -517,38 +542,24 @@ def _row_footprint(s, xr0, yr, gdx, nx):
     return int(i0), int(max(i0, i1))
 
 
-@inline
-def _row_segment(conc_row, s, cm, table, zr, x_min, xa, dxi, yb, dyi, a, b, regime, fast, deposit):
-    """Accumulate one source into receptors a..b-1 of a row (x = xa + i dxi, y = yb + i dyi)."""
-    for i in range(a, b):
-        conc_row[i] += _pair(xa + i * dxi, yb + i * dyi, s, cm, table, zr, x_min, regime, fast, deposit)
-
-
-@inline
-def _row_all_regimes(conc_row, s, cm, table, zr, x_min, xa, dxi, yb, dyi, i0, i1, fast, deposit):
-    """Split [i0, i1) into near/middle/far ranges and run each as a separate vectorisable loop."""
-    a0, b0 = _regime_range(xa, dxi, -np.inf, s[XNEAR], i0, i1)
-    a1, b1 = _regime_range(xa, dxi, s[XNEAR], s[XFAR], i0, i1)
-    a2, b2 = _regime_range(xa, dxi, s[XFAR], np.inf, i0, i1)
-    _row_segment(conc_row, s, cm, table, zr, x_min, xa, dxi, yb, dyi, a0, b0, 0, fast, deposit)
-    _row_segment(conc_row, s, cm, table, zr, x_min, xa, dxi, yb, dyi, a1, b1, 1, fast, deposit)
-    _row_segment(conc_row, s, cm, table, zr, x_min, xa, dxi, yb, dyi, a2, b2, 2, fast, deposit)
-
-
-@kernel(parallel=True)
+@kernel(parallel=True, fastmath=True)
 def plume_grid_kernel(params, tag, fourier, depletion, zr, x_min, gx0, gy0, gdx, gdy, nx, ny, skip, conc):
     """Add every source's concentration to ``conc[tag, j * nx + i]`` on a regular receptor grid.
 
     Receptor (i, j) lies at (gx0 + i gdx, gy0 + j gdy), height zr. One thread per receptor row (prange).
     ``skip`` restricts each row to the source's footprint trapezoid (module docstring); otherwise dense.
+    Per row and source: three regime loops (near, middle, far) write into a row buffer, an optional
+    depletion loop scales it, and one loop adds it to the tag's row.
     """
     nsrc = params.shape[0]
     deposit = depletion.shape[1] > 0
     for j in prange(ny):
         yr = gy0 + j * gdy
+        buf = np.empty(nx)
         for k in range(nsrc):
             s = params[k]
-            if s[PREF] == 0.0:
+            pref = s[PREF]
+            if pref == 0.0:
                 continue
             if skip:
                 i0, i1 = _row_footprint(s, gx0, yr, gdx, nx)
@@ -563,25 +574,54 @@ def plume_grid_kernel(params, tag, fourier, depletion, zr, x_min, gx0, gy0, gdx,
             dxi = gdx * ex
             yb = -rx0 * ey + ry * ex
             dyi = -gdx * ey
-            row = conc[tag[k], j * nx : (j + 1) * nx]
+            geo = (pref, s[H], s[LID], s[D2C], s[DECAY])
+            sgy = (s[AY], s[BY], s[PY], s[WY_M2], s[WY_M1], s[WY_0], s[WY_P1], s[SY02])
+            sgz = (
+                s[AZ],
+                s[BZ],
+                s[PZ],
+                s[WZ_M2],
+                s[WZ_M1],
+                s[WZ_0],
+                s[WZ_P1],
+                s[AZ2],
+                s[BZ2],
+                s[PZ2],
+                s[CZ],
+                s[SZ02],
+            )
             cm = fourier[k]
-            table = depletion[k]
-            fast = s[FAST] != 0.0
-            # deposit is a loop-invariant run-time flag; fast selects one of two compiled loop families
-            if fast:
-                _row_all_regimes(row, s, cm, table, zr, x_min, xa, dxi, yb, dyi, i0, i1, True, deposit)
+            cms = (cm[0], cm[1], cm[2], cm[3], cm[4], cm[5])
+            a0, b0 = _regime_range(xa, dxi, -np.inf, s[XNEAR], i0, i1)
+            a1, b1 = _regime_range(xa, dxi, s[XNEAR], s[XFAR], i0, i1)
+            a2, b2 = _regime_range(xa, dxi, s[XFAR], np.inf, i0, i1)
+            if s[FAST] != 0.0:
+                _segment(buf, a0, b0, xa, dxi, yb, dyi, zr, x_min, 0, True, geo, sgy, sgz, cms)
+                _segment(buf, a1, b1, xa, dxi, yb, dyi, zr, x_min, 1, True, geo, sgy, sgz, cms)
+                _segment(buf, a2, b2, xa, dxi, yb, dyi, zr, x_min, 2, True, geo, sgy, sgz, cms)
             else:
-                _row_all_regimes(row, s, cm, table, zr, x_min, xa, dxi, yb, dyi, i0, i1, False, deposit)
+                _segment(buf, a0, b0, xa, dxi, yb, dyi, zr, x_min, 0, False, geo, sgy, sgz, cms)
+                _segment(buf, a1, b1, xa, dxi, yb, dyi, zr, x_min, 1, False, geo, sgy, sgz, cms)
+                _segment(buf, a2, b2, xa, dxi, yb, dyi, zr, x_min, 2, False, geo, sgy, sgz, cms)
+            if deposit:
+                table = depletion[k]
+                xt = s[DEPXMAX]
+                for i in range(i0, i1):
+                    buf[i] *= fast_exp(_log_depletion(max(xa + i * dxi, x_min), xt, table))
+            row = conc[tag[k], j * nx : (j + 1) * nx]
+            for i in range(i0, i1):
+                row[i] += buf[i]
 
 
 _POINT_BLOCK = 256
 
 
-@kernel(parallel=True)
+@kernel(parallel=True, fastmath=True)
 def plume_points_kernel(params, tag, fourier, depletion, zr, x_min, rx, ry, conc):
     """Add every source's concentration to ``conc[tag, r]`` at arbitrary receptors (rx, ry), height zr.
 
-    Receptors are processed in blocks of 256 per thread; each pair picks its regime by x.
+    Receptors are processed in blocks of 256 per thread; each pair picks its regime by x (not vectorised:
+    this kernel serves validation and scattered receptors; grids use :func:`plume_grid_kernel`).
     """
     nsrc = params.shape[0]
     nrec = rx.size
@@ -596,13 +636,34 @@ def plume_points_kernel(params, tag, fourier, depletion, zr, x_min, rx, ry, conc
                 continue
             fast = s[FAST] != 0.0
             t = tag[k]
+            cm = fourier[k]
+            geo = (s[PREF], s[H], s[LID], s[D2C], s[DECAY])
+            sgy = (s[AY], s[BY], s[PY], s[WY_M2], s[WY_M1], s[WY_0], s[WY_P1], s[SY02])
+            sgz = (
+                s[AZ],
+                s[BZ],
+                s[PZ],
+                s[WZ_M2],
+                s[WZ_M1],
+                s[WZ_0],
+                s[WZ_P1],
+                s[AZ2],
+                s[BZ2],
+                s[PZ2],
+                s[CZ],
+                s[SZ02],
+            )
+            cms = (cm[0], cm[1], cm[2], cm[3], cm[4], cm[5])
             for r in range(r0, r1):
                 dx = rx[r] - s[XS]
                 dy = ry[r] - s[YS]
                 x = dx * s[EX] + dy * s[EY]
                 y = -dx * s[EY] + dy * s[EX]
                 regime = 0 if x < s[XNEAR] else (1 if x < s[XFAR] else 2)
-                conc[t, r] += _pair(x, y, s, fourier[k], depletion[k], zr, x_min, regime, fast, deposit)
+                c = _pair_value(x, y, zr, x_min, regime, fast, geo, sgy, sgz, cms)
+                if deposit:
+                    c *= fast_exp(_log_depletion(max(x, x_min), s[DEPXMAX], depletion[k]))
+                conc[t, r] += c
 
 
 def _check_tags(prepared: PreparedSources, n_tags: int) -> None:

@@ -2,7 +2,7 @@
 
 It reads the same :class:`~airshed.model.plume.PreparedSources` but evaluates sigma with
 :mod:`airshed.physics.dispersion` (``**`` powers), the lid images by direct sums
-(:func:`~airshed.physics.dispersion.vertical_image_sum`, n = -2..2 where the kernel uses recurrences),
+(:func:`~airshed.physics.dispersion.vertical_image_sum`, n = -2..2, as the kernel),
 the far regime by :func:`~airshed.physics.dispersion.vertical_fourier_sum`, depletion by
 :func:`~airshed.physics.deposition.interpolate_log_depletion`, and ``np.exp``. No footprint skipping.
 """

@@ -1,7 +1,7 @@
 """Linear (first-order) chemistry for the particle model: SO2 -> sulfate and NOx -> nitrate.
 
 Rates are the MESOPUFF II night-time values used as defaults in CALPUFF (Scire, Strimaitis & Yamartino
-2000, *A User's Guide for the CALPUFF Dispersion Model*, Sect. 2.10): 1 %/h for SO2 -> SO4 and 2 %/h for
+2000, *A User's Guide for the CALPUFF Dispersion Model*, Earth Tech): 1 %/h for SO2 -> SO4 and 2 %/h for
 NOx -> NO3. The mass of a precursor that is converted is removed from the precursor in its own units (SO2,
 NOx as NO2) and added to the product in the product's units with the molar-mass ratio, so the budget closes
 separately in precursor and product units.

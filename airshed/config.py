@@ -751,8 +751,11 @@ class LagrangianConfig(_Table):
 class OutputsConfig(_Table):
     """``[outputs]``: what is written besides the NetCDF file."""
 
-    maps: bool = Field(default=False, description="Draw PNG maps of mean concentrations and contributions.")
-    report: bool = Field(default=False, description="Write a Markdown report of the source apportionment.")
+    maps: bool = Field(default=False, description="Also write the run's figures (maps of mean concentration, "
+                       "contributions and transboundary shares; source-receptor heatmap; city bars and time "
+                       "series) as PNG files into '<output stem>_figures/' beside the run file.")
+    report: bool = Field(default=False, description="Also write the self-contained HTML report "
+                         "'<output stem>.html' beside the run file.")
     compression_level: int = Field(
         default=4, ge=0, le=9, description="zlib compression level of the NetCDF variables (integer, 0-9)."
     )

@@ -583,7 +583,26 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
     ds.attrs["wall_time_s"] = round(time.perf_counter() - wall0, 3)
     write_netcdf_atomic(ds, path, cfg.outputs.compression_level, cfg.outputs.time_chunk_hours)
     log.info("wrote %s in %.1f s", path, time.perf_counter() - wall0)
+    write_requested_documents(cfg, path)
     return path
+
+
+def write_requested_documents(cfg: AirshedConfig, run_path: Path) -> None:
+    """Figures and the HTML report of a finished run, when ``[outputs]`` asks for them."""
+    if not (cfg.outputs.maps or cfg.outputs.report):
+        return
+    with xr.open_dataset(run_path) as ds:
+        if cfg.outputs.maps:
+            from airshed.outputs.plots import write_figures
+
+            folder = run_path.with_name(f"{run_path.stem}_figures")
+            folder.mkdir(exist_ok=True)
+            for figure in write_figures(ds, folder):
+                log.info("wrote %s", figure)
+        if cfg.outputs.report:
+            from airshed.outputs.report import write_report
+
+            log.info("wrote %s", write_report(ds, run_path.with_suffix(".html"), run_path=run_path))
 
 
 BUDGET_TOLERANCE = 1e-9

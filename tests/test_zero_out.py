@@ -36,6 +36,13 @@ SMALL_CASE: dict = {
 }
 """The small case, as a config dict (the core is added per test)."""
 
+CORE_TABLES: dict[str, dict] = {
+    # Source depletion by dry deposition costs a per-source table in Python (~10 s per model hour here);
+    # linearity, which is what these tests check, holds with or without it.
+    "plume": {"chemistry": {"dry_deposition_velocity_m_s": 0.0}},
+    "lagrangian": {},
+}
+
 _RUN_DIR = tempfile.TemporaryDirectory(prefix="airshed_zero_out_")
 
 # Common random numbers: the particle core must give every particle the same random path whatever the
@@ -51,7 +58,7 @@ CRN_PENDING = pytest.mark.xfail(
 def small_config(core: str, scenarios: list | None = None, base: dict | None = None, **run) -> AirshedConfig:
     """Config of the small case for ``core`` (``base``: another config dict to override the same way)."""
     data = copy.deepcopy(base) if base is not None else {}
-    for table, values in SMALL_CASE.items():
+    for table, values in (*SMALL_CASE.items(), *CORE_TABLES[core].items()):
         merged = data.setdefault(table, {})
         for key, value in values.items():
             if isinstance(value, dict):

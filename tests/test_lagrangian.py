@@ -13,6 +13,7 @@ from airshed.model.release import (
     allocate_particles,
     area_release_table,
     concatenate_release_tables,
+    particle_ids,
     particles_due,
     point_release_table,
 )
@@ -236,6 +237,68 @@ def test_release_allocation_and_timing():
     np.testing.assert_array_equal(due, n)
     due_uneven = sum(particles_due(n, 0.0, 3600.0, t, 3600.0 / 7) for t in np.arange(7) * 3600.0 / 7)
     np.testing.assert_array_equal(due_uneven, n)
+
+
+def crn_sources(factors=(1.0, 1.0, 1.0)):
+    """Two stacks and a cell source (tags 0, 1, 2), masses scaled by ``factors``, allocation unscaled."""
+    base = concatenate_release_tables(
+        point_release_table(
+            [20e3, 40e3], [20e3, 30e3], [150.0, 80.0], [0, 1], [[1.0, 0.5, 0.2, 0, 0], [0.1, 0, 0, 0, 0]]
+        ),
+        area_release_table([30e3], [25e3], 9e3, [2], [[0.2, 0.2, 0.2, 0.0, 0.0]]),
+    )
+    scaled = base.rate * np.asarray(factors)[:, None]
+    return ReleaseTable(
+        base.x, base.y, base.half_width, base.z_bottom, base.z_top, base.tag, scaled, base.rate
+    )  # fmt: skip
+
+
+def run_hours(sources, hours=2, seed=5, n_per_period=None):
+    met = varied_met(nt=hours + 1)
+    run = lg.ParticleRun(0.0, 0.0, 9000.0, 7, 6, 5000.0, 3, params(particles_per_hour=3000), seed)
+    conc = np.stack(
+        [run.advance(met, sources, 3600.0 * k, 3600.0 * (k + 1), n_per_period) for k in range(hours)]
+    )
+    return conc, run
+
+
+def test_common_random_numbers_zero_out_removes_exactly_the_tagged_contribution():
+    """Zeroing source 1 (allocation unchanged): the same particles move, only their masses change."""
+    base, run_base = run_hours(crn_sources())
+    zero, run_zero = run_hours(crn_sources((1.0, 0.0, 1.0)))
+    np.testing.assert_array_equal(run_base.pid[: run_base.n], run_zero.pid[: run_zero.n])
+    np.testing.assert_array_equal(run_base.x[: run_base.n], run_zero.x[: run_zero.n])
+    assert base[:, 1].max() > 0.0 and zero[:, 1].max() == 0.0
+    np.testing.assert_array_equal(zero[:, [0, 2]], base[:, [0, 2]])  # the other tags: bit-identical
+    # a scaled source scales its tagged field (linear model), to round-off
+    half, _ = run_hours(crn_sources((1.0, 0.5, 1.0)))
+    np.testing.assert_allclose(half[:, 1], 0.5 * base[:, 1], rtol=1e-13, atol=1e-15 * base.max())
+
+
+def test_a_run_over_a_subset_of_sources_moves_its_particles_as_the_full_run():
+    full_table = crn_sources()
+    n_full = allocate_particles(full_table.allocation_rate, 3000)
+    full, run_full = run_hours(full_table)
+    subset = full_table.take([0, 2])
+    np.testing.assert_array_equal(subset.source_id, [0, 2])
+    part, run_part = run_hours(subset, n_per_period=n_full[[0, 2]])
+    np.testing.assert_array_equal(part[:, [0, 2]], full[:, [0, 2]])
+    assert part[:, 1].max() == 0.0
+    ids_full = run_full.pid[: run_full.n][run_full.tag[: run_full.n] != 1]
+    np.testing.assert_array_equal(np.sort(run_part.pid[: run_part.n]), np.sort(ids_full))
+
+
+def test_particle_ids_are_distinct_and_name_period_source_and_index():
+    ids = particle_ids(3, np.array([0, 0, 5, 2**22 - 1]), np.array([0, 1, 0, 2**24 - 1]))
+    assert np.unique(ids).size == 4 and np.all(ids > 0)
+    assert ids[0] == 3 << 46 and ids[2] == (3 << 46) + (5 << 24)
+    with pytest.raises(AirshedInputError, match="particles in one period"):
+        particle_ids(0, np.array([0]), np.array([2**24]))
+    with pytest.raises(AirshedInputError, match="allocation_rate 0"):
+        ReleaseTable([0.0], [0.0], [0.0], [0.0], [0.0], [0], [[1.0]], [[0.0]])
+    with pytest.raises(AirshedInputError, match="distinct"):
+        ReleaseTable([0.0, 1.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0, 0], [[1.0], [1.0]],
+                     source_id=[4, 4])  # fmt: skip
 
 
 def test_area_release_fills_the_cell_and_layer():

@@ -64,7 +64,7 @@ from airshed.model.random import (
     particle_key_scalar,
     uniform_scalar,
 )
-from airshed.model.release import ReleaseTable, allocate_particles, particles_due
+from airshed.model.release import ReleaseTable, allocate_particles, particle_ids, released_before
 from airshed.physics.chemistry import (
     NITRATE_PER_NOX,
     NOX_TO_NITRATE_PER_HOUR,
@@ -391,14 +391,14 @@ def accumulate_concentration(cell, tag, mass, weight, acc):
 def release_particles(
     first, source_index, x, y, z, un, vn, wn, mass, tag, pid, alive, cell,
     src_x, src_y, src_half_width, src_z_bottom, src_z_top, src_tag, src_particle_mass,
-    first_id, step, seed,
+    ids, step, seed,
 ):  # fmt: skip
     """Initialise particles ``first + k`` (k < source_index.size) from sources ``source_index[k]``.
 
     A particle starts at its source: uniformly in the square of half-width ``src_half_width`` (m) around
     (src_x, src_y) and uniformly in height between ``src_z_bottom`` and ``src_z_top`` (m AGL); a point
     source has zero half-width and equal heights. Its masses are ``src_particle_mass[source, :]`` (kg),
-    its id ``first_id + k``; its position draws and initial normalised velocities (N(0, 1), the stationary
+    its id ``ids[k]``; its position draws and initial normalised velocities (N(0, 1), the stationary
     distribution) use the release draw slots of ``step``.
     """
     useed = np.uint64(seed)
@@ -406,7 +406,7 @@ def release_particles(
     for k in prange(source_index.size):
         p = first + k
         s = source_index[k]
-        ident = first_id + k
+        ident = ids[k]
         key = particle_key_scalar(useed, np.uint64(ident))
         ux = uniform_scalar(key, counter_scalar(ustep, np.uint64(RELEASE_FIRST_DRAW)))
         uy = uniform_scalar(key, counter_scalar(ustep, np.uint64(RELEASE_FIRST_DRAW + 1)))
@@ -593,6 +593,10 @@ class ParticleRun:
     ntag : number of source tags
     params : :class:`LagrangianParameters`
     seed : random seed (results are a function of the seed only)
+
+    Each :meth:`advance` call is one emission period; the period count is part of the particle ids
+    (:func:`airshed.model.release.particle_ids`), so runs that advance period by period over the same
+    periods give a particle of a given source the same id and random path (common random numbers).
     """
 
     def __init__(
@@ -607,7 +611,7 @@ class ParticleRun:
         self.params = params
         self.seed = int(seed) % (1 << 64)
         self.step = 0
-        self.next_id = 0
+        self.period_index = 0
         ns = len(params.species)
         self.n = 0
         self._allocate(1024)
@@ -661,10 +665,12 @@ class ParticleRun:
     ) -> None:
         """Release the particles of ``sources`` due in [t, t + dt) (see :mod:`airshed.model.release`).
 
-        ``n_per_period`` particles per source share the source's emission over [period_start,
-        period_start + period); their ids continue the run's count, their random numbers use this step.
+        ``n_per_period`` particles per source share the source's emission (``sources.rate``) over
+        [period_start, period_start + period); their ids are those of (this period, source id, index within
+        the source), their random numbers use this step.
         """
-        due = particles_due(n_per_period, period_start, period, t, dt)
+        first = released_before(n_per_period, period_start, period, t)
+        due = released_before(n_per_period, period_start, period, t + dt) - first
         count = int(due.sum())
         if count == 0:
             return
@@ -673,16 +679,18 @@ class ParticleRun:
         if self.n + count > self.x.size:
             self._allocate(max(2 * self.x.size, self.n + count))
         source_index = np.repeat(np.arange(sources.size), due)
+        starts = np.cumsum(due) - due
+        index_in_source = first[source_index] + np.arange(count) - starts[source_index]
+        ids = particle_ids(self.period_index, sources.source_id[source_index], index_in_source)
         particle_mass = sources.rate * (period / np.maximum(n_per_period, 1))[:, None]
         release_particles(
             self.n, source_index, self.x, self.y, self.z, self.un, self.vn, self.wn, self.mass, self.tag,
             self.pid, self.alive, self.cell,
             sources.x, sources.y, sources.half_width, sources.z_bottom, sources.z_top, sources.tag,
-            particle_mass, self.next_id, self.step, self.seed,
+            particle_mass, ids, self.step, self.seed,
         )  # fmt: skip
         self.emitted += (due[:, None] * particle_mass).sum(axis=0)
         self.n += count
-        self.next_id += count
 
     def state_arrays(self) -> tuple[np.ndarray, ...]:
         """Return views of the live state: x, y, z, un, vn, wn, mass, tag, pid, alive, cell."""
@@ -700,13 +708,20 @@ class ParticleRun:
         return nsteps, period / nsteps
 
     def advance(
-        self, met: MetWindow, sources: ReleaseTable | None, t_start: float, t_end: float
+        self,
+        met: MetWindow,
+        sources: ReleaseTable | None,
+        t_start: float,
+        t_end: float,
+        n_per_period: np.ndarray | None = None,
     ) -> np.ndarray:
         """Release and move particles over [t_start, t_end) s; return conc[ntag, nspecies, ny, nx] in ug/m3.
 
         The concentration is the mean over the period of the particle mass below ``sampling_depth_m``
         per cell volume dx * dx * sampling_depth (residence-time weighted at every step, kg s ->
-        ug m-3). The emission rates of ``sources`` hold over the whole period.
+        ug m-3). The emission rates of ``sources`` hold over the whole period. The particles per source
+        are allocated from ``sources.allocation_rate`` unless ``n_per_period`` gives them (a run over a
+        subset of a study's sources passes the full table's allocation, taken at the subset).
         """
         p = self.params
         if met.shape != (self.ny, self.nx):
@@ -718,15 +733,23 @@ class ParticleRun:
                 f"met window covers [{met.times[0]}, {met.times[-1]}] s, advance asked [{t_start}, {t_end}]"
             )
         period = t_end - t_start
-        n_per_period = np.zeros(0, np.int64)
         if sources is not None and sources.size:
             if sources.rate.shape[1] != len(p.species):
                 raise AirshedInputError(
                     f"release table has {sources.rate.shape[1]} species, expected {len(p.species)}"
                 )
-            n_per_period = allocate_particles(
-                sources.rate, int(round(p.particles_per_hour * period / 3600.0))
-            )
+            if n_per_period is None:
+                n_per_period = allocate_particles(
+                    sources.allocation_rate, int(round(p.particles_per_hour * period / 3600.0))
+                )
+            n_per_period = np.asarray(n_per_period, dtype=np.int64)
+            if n_per_period.shape != (sources.size,) or np.any(n_per_period < 0):
+                raise AirshedInputError(f"n_per_period needs {sources.size} counts >= 0 (one per source)")
+            lost = np.flatnonzero((n_per_period == 0) & (sources.rate.sum(axis=1) > 0.0))
+            if lost.size:
+                raise AirshedInputError(f"sources {lost[:5].tolist()} emit but are allocated no particles")
+        else:
+            n_per_period = np.zeros(0, np.int64)
         nsteps, dt = self.time_step(met, period)
         ns = len(p.species)
         acc = np.zeros((self.ntag, ns, self.ny * self.nx))
@@ -738,6 +761,7 @@ class ParticleRun:
             if self.n:
                 state = self.state_arrays()
                 accumulate_concentration(state[10], state[7], state[6], dt, acc)
+        self.period_index += 1
         volume = self.dx * self.dx * p.sampling_depth_m
         return (acc * (1e9 / (volume * period))).reshape(self.ntag, ns, self.ny, self.nx)
 

@@ -444,9 +444,14 @@ class LagrangianCore:
                                cfg.run.seed)
         self.prow, self.pcol = g.cell_index(self.em.points.x, self.em.points.y)
 
-    def period(self, met0, met1, area_rates: np.ndarray, point_rates: np.ndarray, t0: float, t1: float
-               ) -> np.ndarray:
-        """Mean concentration per tag and tracer over [t0, t1] s, (ntag, ntracer, ny, nx), ug m-3."""
+    def period(self, met0, met1, area_rates: np.ndarray, point_rates: np.ndarray, t0: float, t1: float,
+               allocation_rates: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Mean concentration per tag and tracer over [t0, t1] s, (ntag, ntracer, ny, nx), ug m-3.
+
+        ``allocation_rates`` (area, point; default the rates themselves) are the baseline rates before
+        zero-out and scenario factors: they decide the particles, the factors only their masses (common
+        random numbers, see :mod:`airshed.model.release`).
+        """
         from airshed.model.lagrangian import MetWindow
         from airshed.model.release import area_release_table, concatenate_release_tables, point_release_table
 
@@ -460,14 +465,18 @@ class LagrangianCore:
             precip=both("precip"),
         )
         ntr = len(TRACERS)
-        pad = np.zeros((area_rates.shape[0], ntr - area_rates.shape[1]))
+        area_alloc, point_alloc = (area_rates, point_rates) if allocation_rates is None else allocation_rates
+
+        def padded(rates):  # emitted species first, the secondary tracers are not emitted
+            return np.hstack([rates, np.zeros((rates.shape[0], ntr - rates.shape[1]))])
+
         em = self.em
         tables = [area_release_table(em.area.x, em.area.y, float(self.grid.dx), em.area_tag,
-                                     np.hstack([area_rates, pad]))]
+                                     padded(area_rates), allocation_rate=padded(area_alloc))]
         if em.points.n:
             h = stack_release_height(em.points, met0, self.prow, self.pcol)
-            tables.append(point_release_table(em.points.x, em.points.y, h, em.point_tag,
-                                              np.hstack([point_rates, np.zeros((em.points.n, ntr - 5))])))
+            tables.append(point_release_table(em.points.x, em.points.y, h, em.point_tag, padded(point_rates),
+                                              allocation_rate=padded(point_alloc)))
         return self.run.advance(met, concatenate_release_tables(*tables), t0, t1)
 
     def budget(self) -> dict[str, np.ndarray]:
@@ -546,13 +555,15 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
             area_rates, point_rates = em.rates_at(pd.Timestamp(mid))
             # per source and species: zero-out x scenario (mean factor over the period)
             sa, sp = emission_factors(chosen, em, t0, t1, edges[0], edges[-1])
-            area_rates = emitted_rates(em, area_rates, selected) * (fa[:, None] * sa)
-            point_rates = emitted_rates(em, point_rates, selected) * (fp[:, None] * sp)
+            baseline = emitted_rates(em, area_rates, selected), emitted_rates(em, point_rates, selected)
+            area_rates = baseline[0] * (fa[:, None] * sa)
+            point_rates = baseline[1] * (fp[:, None] * sp)
             seconds = period_h * 3600.0
             np.add.at(emitted, em.area_tag, area_rates * seconds)
             np.add.at(emitted, em.point_tag, point_rates * seconds)
+            common = {"allocation_rates": baseline} if isinstance(core, LagrangianCore) else {}
             tagged = core.period(met.at(t0), met.at(t1), area_rates, point_rates,
-                                 k * seconds, (k + 1) * seconds)
+                                 k * seconds, (k + 1) * seconds, **common)
             acc.add(k, tagged)
             advance()
     budget = core.budget()

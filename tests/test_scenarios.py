@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from test_zero_out import CRN_PENDING, small_config, small_run
+from test_zero_out import small_config, small_run
 from typer.testing import CliRunner
 
 from airshed.cli import app
@@ -454,7 +454,6 @@ def test_plume_full_scenario_run_agrees_with_the_stored_evaluation():
     _compare_full_run("plume", FULL)
 
 
-@CRN_PENDING
 def test_particle_full_scenario_run_agrees_with_the_stored_evaluation():
     """Particle core, whole-run changes: exact once factors scale particle masses, not their number."""
     _compare_full_run("lagrangian", FULL_WHOLE_RUN)

@@ -45,16 +45,6 @@ CORE_TABLES: dict[str, dict] = {
 
 _RUN_DIR = tempfile.TemporaryDirectory(prefix="airshed_zero_out_")
 
-# Common random numbers: the particle core must give every particle the same random path whatever the
-# emission factors (factors scale particle masses, not the particle allocation). Until the pipeline does
-# so, the particle-core zero-out and full-scenario checks fail by the sampling noise (percent level).
-CRN_PENDING = pytest.mark.xfail(
-    strict=True,
-    reason="particle core: emission factors still change the particle allocation (no common random "
-    "numbers yet); the zero-out difference then carries sampling noise",
-)
-
-
 def small_config(core: str, scenarios: list | None = None, base: dict | None = None, **run) -> AirshedConfig:
     """Config of the small case for ``core`` (``base``: another config dict to override the same way)."""
     data = copy.deepcopy(base) if base is not None else {}
@@ -106,7 +96,7 @@ def test_contributions_sum_to_concentration(core):
         assert _rel_max(ds["receptor_contribution"].sum(("source_region", "sector")).values, series) <= 1e-9
 
 
-@pytest.mark.parametrize("core", [pytest.param("plume"), pytest.param("lagrangian", marks=CRN_PENDING)])
+@pytest.mark.parametrize("core", CORES)
 def test_zero_out_removes_exactly_the_tagged_contribution(core):
     with xr.open_dataset(small_run(core)) as base, xr.open_dataset(small_run(core, zero_out=REGION)) as zo:
         assert zo.attrs["zero_out_region"] == REGION

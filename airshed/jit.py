@@ -9,6 +9,16 @@ call), so target, caching, error model and fastmath are set here and nowhere els
 - ``fastmath``: only the flags that do not change results for finite inputs (``nsz``, ``arcp``,
   ``contract``, ``afn`` are *not* all safe); we enable ``{"nsz", "arcp", "contract"}`` where a kernel opts in,
   never ``nnan``/``ninf`` because NaN checks are part of input validation.
+
+Cache staleness hazard (``cache=True``). Numba keys a cached kernel on the source file that defines the
+kernel (its path and modification time), not on the functions it calls from other modules. An
+:func:`inline` helper is compiled into the caller's machine code, so editing a helper in another module
+(e.g. a Hanna profile in ``airshed/physics/turbulence.py`` or ``fast_exp`` in
+``airshed/model/fastmath.py``) leaves ``airshed/model/lagrangian.py``'s cached kernels in use with the
+OLD formula, silently (Numba documents this limitation: "changes in other files are not detected").
+After editing any helper, clear the caches: ``find airshed -name '*.nbi' -o -name '*.nbc' | xargs rm``
+(or point ``NUMBA_CACHE_DIR`` at a fresh folder), or touch the kernel modules. Installed releases are
+unaffected (the files do not change after install); developers and CI working on a checkout are.
 """
 
 from __future__ import annotations

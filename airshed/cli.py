@@ -264,7 +264,7 @@ def run_command(
         typer.Option(
             "--scenario",
             metavar="NAME",
-            help="Apply the emission changes of this [[scenarios]] entry of the config (a full run).",
+            help="Apply the emission changes of this scenario of the config (a full run).",
         ),
     ] = None,
 ) -> None:
@@ -399,7 +399,7 @@ def scenario_command(
         bool, typer.Option("--json", help="Print the results as JSON instead of a table.")
     ] = False,
 ) -> None:
-    """Evaluate the config's [[scenarios]] from a run's stored contributions (seconds, linear chemistry).
+    """Evaluate the config's scenarios from a run's stored contributions (seconds, linear chemistry).
 
     For each scenario and receptor region: baseline and scenario PM2.5 (population-weighted period means),
     the change, and its split into the part from the region's own emission changes and from the others'.
@@ -429,9 +429,9 @@ def scenario_command(
                        "from others' cuts"):
             table.add_column(column, justify="left" if column == "receptor region" else "right")
         for r in (r for r in rows if r.scenario == name):
-            table.add_row(r.receptor_region, f"{r.baseline:.3g}", f"{r.scenario_value:.3g}",
-                          f"{r.change:+.3g}", _cell(r.change_percent), f"{r.change_own:+.3g}",
-                          f"{r.change_others:+.3g}")
+            table.add_row(r.receptor_region, f"{r.baseline:.2f}", f"{r.scenario_value:.2f}",
+                          f"{r.change:+.2f}", f"{r.change_percent:+.1f}", f"{r.change_own:+.2f}",
+                          f"{r.change_others:+.2f}")
         stdout.print(table)
 
 

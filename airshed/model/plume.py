@@ -12,28 +12,43 @@ with sigma_y, sigma_z from :mod:`airshed.physics.dispersion`, V the ground- and 
 and D the source-depletion factor (:mod:`airshed.physics.deposition`). V is evaluated in three regimes of x
 (thresholds per source, so each is a plain vectorisable loop):
 
-- near (sigma_z < sigma_near): the source and its ground image only. Every lid image is smaller than the
-  direct term at the same receptor by at least exp(-2 (h - H)(h - z_r) / sigma_z^2) (the squared distances
-  differ by 4 (h - H)(h - z_r) or more), so with sigma_near^2 = 2 (h - H)(h - z_r) / ln(1e16) the dropped
-  images are below 4e-16 of the receptor's own value.
-- middle (sigma_near <= sigma_z < h/2): images n = -2..2 of both families (one exponential each);
-  images |n| >= 3 are below exp(-50).
-- far (sigma_z >= h/2): the Poisson-resummed series whose leading term is the well-mixed plume
-  Q exp(-y^2/2 sigma_y^2) / (sqrt(2 pi) u sigma_y h); 6 correction terms (< 1e-26 neglected).
+- near (sigma_z < sigma_near): the source and its ground image only (2 exponentials). Every lid image is
+  smaller than the direct term at the same receptor by at least exp(-2 (h - H)(h - z_r) / sigma_z^2) (the
+  squared distances differ by 4 (h - H)(h - z_r) or more), so with sigma_near^2 = 2 (h - H)(h - z_r) /
+  ln(1e16) the dropped images are below 4e-16 of the receptor's own value.
+- middle (sigma_near <= sigma_z < 0.22 h): images d1 = z_r - H, d1 +- 2h, d2 = z_r + H, d2 - 2h
+  (5 exponentials). Each dropped image (d2 + 2h, |n| >= 2) is below exp(-2 h^2 / sigma_z^2) < 1e-18 of a
+  kept one (the squared distances differ by >= 4 h^2).
+- far (sigma_z >= 0.22 h, :data:`airshed.physics.dispersion.FOURIER_SIGMA_Z_OVER_H`): the Poisson-resummed
+  series whose leading term is the well-mixed plume Q exp(-y^2/2 sigma_y^2) / (sqrt(2 pi) u sigma_y h),
+  12 correction terms by Horner's rule in q = exp(-pi^2 sigma_z^2/(2 h^2)) (2 exponentials in all;
+  first neglected term < 3e-18).
 
-Pairs with x <= x_min (upwind, or closer than x_min, default 1 m) contribute 0, and so do pairs whose
-lateral exponent is below :data:`LATERAL_EXPONENT_FLOOR` (-600: < 1e-260 of the centre-line value), which
+Pairs with x <= x_min (upwind, or closer than x_min, default 1 m) are exactly 0 and are not evaluated
+(each row's downwind columns are an index range), and every exponential whose argument (lateral + decay +
+vertical) is below :data:`EXPONENT_FLOOR` (-600: < 1e-260 of the centre-line value) is exactly 0, which
 keeps subnormal numbers out of the arithmetic.
+
+Divisions: with the Briggs options sigma^2 = P/D with polynomial P and D (:func:`_sigma2_rational`), so
+each pair costs one division and one square root.
 
 Footprint skipping (grid kernel, ``skip=True``): for each receptor row only the columns inside the
 trapezoid 0 <= x <= x_max, |y| <= c (a_y x + sigma_y0) are visited, where c = ``sigma_y_cutoff`` and
 sigma_y(x) <= a_y x + sigma_y0 for every option. A skipped pair is below exp(-c^2/2) of the plume centre-line
-value at the same distance (c = 6: 1.5e-8; c = 8: 1.3e-14). ``skip=False`` visits every pair (dense).
+value at the same distance (c = 6: 1.5e-8; c = 8: 1.3e-14). ``skip=False`` evaluates every downwind pair
+(dense).
+
+Species: :func:`prepare_plume_geometry` does everything that does not depend on the species once per hour;
+:func:`plume_sources_for_species` scales it by emission, decay and deposition.
 
 Each thread owns whole receptor rows (grid) or receptor blocks (points), so there are no write races and
 the result is bit-identical for any thread count. Exponentials and logarithms are the branch-free
 :mod:`airshed.model.fastmath` ones so the inner loops vectorise; the kernels use airshed.jit's safe
 fastmath flags (nsz, arcp, contract: FMA contraction, ~1.5x measured, results within ~1e-15).
+
+Compile time: the parallel kernels are thin prange loops around plain (non-parallel) row/pair functions,
+and the row function holds one loop per regime and sigma form (6), with the small scalar formulas inlined
+at Numba IR level and the exponentials inlined by LLVM; each kernel has one type signature.
 """
 
 from __future__ import annotations
@@ -77,37 +92,33 @@ from airshed.physics import plume_rise as rise
     FAST,
     WY_M2,
     WY_M1,
-    WY_0,
-    WY_P1,
     WZ_M2,
     WZ_M1,
-    WZ_0,
-    WZ_P1,
     XNEAR,
     XFAR,
     XMAX,
     WEDGE_A,
     WEDGE_B,
-    D2C,
     DEPXMAX,
-) = range(36)
-NCOL = 36
+    KQ,
+    AMP_FAR,
+) = range(33)
+NCOL = 33
 """Columns of ``PreparedSources.params``: PREF = Q/(2 pi u) (0 for penetrated sources), DECAY = k/u,
-FAST = 1 when sigma^2 is an integer power form (Briggs options), W* its one-hot weights, D2C the
-centred offset of the ground-image family, WEDGE_A/B the footprint slope and offset (c a_y, c sigma_y0)."""
+FAST = 1 when sigma^2 = a^2 x^2 (1 + b x)^(2p) with 2p in {-2, -1, 0} and no second sigma_z term (Briggs
+options but urban A-B sigma_z), WY_M2/WY_M1 (WZ_*) its one-hot weights for 2p = -2/-1, WEDGE_A/B the
+footprint slope and offset (c a_y, c sigma_y0), KQ = pi^2/(2 h^2), AMP_FAR = Q/(sqrt(2 pi) u h)."""
 
 NEAR_IMAGE_TOLERANCE = 1e-16
 """Lid images are dropped while each is below this fraction of the direct term at the receptor."""
 _LN_NEAR = math.log(1.0 / NEAR_IMAGE_TOLERANCE)
-FAR_SIGMA_Z_OVER_H = 0.5
-"""sigma_z / h from which the resummed (Fourier) series is used."""
 DEFAULT_MIN_WIND_SPEED = 1.0
 """Calm threshold, m/s: plume wind speeds below it are raised to it and counted (ISC3 uses 1 m/s)."""
-LATERAL_EXPONENT_FLOOR = -600.0
-"""Pairs whose lateral-and-decay exponent -y^2/(2 sigma_y^2) - k x/u is below this are exactly 0
-(< 1e-260 of the plume's centre-line value at that distance)."""
+EXPONENT_FLOOR = -600.0
+"""Every exponential whose argument (lateral + decay + vertical) is below this is exactly 0 (< 1e-260 of
+the plume's centre-line value at that distance); keeps subnormal numbers out of the arithmetic."""
+LATERAL_EXPONENT_FLOOR = EXPONENT_FLOOR
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
-_PI2_HALF = 0.5 * math.pi * math.pi
 
 
 class PreparedSources(NamedTuple):
@@ -123,6 +134,26 @@ class PreparedSources(NamedTuple):
     n_penetrated: int  # sources whose plume is above the mixing lid (no ground-level contribution)
 
 
+class PlumeGeometry(NamedTuple):
+    """Species-independent part of one met hour (:func:`prepare_plume_geometry`).
+
+    ``params`` holds the columns for a unit emission and unit decay rate (PREF = 1/(2 pi u),
+    AMP_FAR = 1/(sqrt(2 pi) u h), DECAY = 1/u); :func:`plume_sources_for_species` scales them.
+    """
+
+    params: np.ndarray
+    tag: np.ndarray
+    fourier: np.ndarray
+    u: np.ndarray  # plume wind speed, m/s
+    sigma: disp.SigmaParameters
+    sigma_z0: np.ndarray
+    sigma_far: np.ndarray  # sigma_z from which the Fourier series is used, m
+    penetrated: np.ndarray
+    calm: np.ndarray
+    receptor_height: float
+    x_min: float
+
+
 def _as_source_array(name: str, value, n: int, dtype=np.float64) -> np.ndarray:
     arr = np.asarray(value, dtype=dtype)
     if arr.ndim == 0:
@@ -132,14 +163,6 @@ def _as_source_array(name: str, value, n: int, dtype=np.float64) -> np.ndarray:
             f"plume source input '{name}' must be a scalar or have shape ({n},), got {arr.shape}"
         )
     return arr
-
-
-def _one_hot_powers(p2: np.ndarray) -> np.ndarray:
-    """Weights (w_-2, w_-1, w_0, w_1) with g^p2 = w_-2 g^-2 + w_-1 g^-1 + w_0 + w_1 g for integer p2."""
-    w = np.zeros((p2.size, 4))
-    for col, power in enumerate((-2.0, -1.0, 0.0, 1.0)):
-        w[:, col] = p2 == power
-    return w
 
 
 def _invert_sigma_z(
@@ -161,7 +184,7 @@ def _invert_sigma_z(
     with np.errstate(invalid="ignore", over="ignore"):
         reached = sz(hi) >= target
         already = sz(lo) >= target
-        for _ in range(80):
+        for _ in range(60):
             mid = 0.5 * (lo + hi)
             up = sz(mid) >= target
             hi = np.where(up, mid, hi)
@@ -171,10 +194,41 @@ def _invert_sigma_z(
     return np.where(np.isfinite(target), out, np.inf)
 
 
-def prepare_point_sources(
+@kernel()
+def _wind_at_heights(u_ref, z_ref, z, z0, inv_l, out):
+    for i in range(u_ref.size):
+        out[i] = bl.wind_speed_at_height(u_ref[i], z_ref, z[i], z0[i], inv_l[i])
+
+
+def plume_wind_speed(
+    wind_speed: np.ndarray,
+    wind_height: float,
+    height: np.ndarray,
+    roughness_length: np.ndarray,
+    obukhov_length: np.ndarray,
+    floor_height: float | None = None,
+) -> np.ndarray:
+    """Wind speed at each source's height (m/s) by the similarity profile, not below ``floor_height``.
+
+    :func:`airshed.physics.boundary_layer.wind_speed_at_height` from ``wind_speed`` measured at
+    ``wind_height`` m, at max(height, floor_height) (default floor: the anemometer height, the ISC3
+    convention for stacks lower than the measurement). |L| >= 1e5 m is neutral. Arrays of equal length.
+    """
+    z_floor = wind_height if floor_height is None else floor_height
+    b = np.broadcast_arrays(
+        *(np.asarray(a, dtype=np.float64) for a in (wind_speed, height, roughness_length, obukhov_length))
+    )
+    u_ref, z, z0, L = (np.ascontiguousarray(a).ravel() for a in b)
+    with np.errstate(divide="ignore"):
+        inv_l = np.where(np.abs(L) >= bl.NEUTRAL_OBUKHOV_LENGTH_M, 0.0, 1.0 / L)
+    out = np.empty(u_ref.size)
+    _wind_at_heights(u_ref, float(wind_height), np.maximum(z, z_floor), z0, inv_l, out)
+    return out.reshape(b[0].shape)
+
+
+def prepare_plume_geometry(
     x: np.ndarray,
     y: np.ndarray,
-    emission: np.ndarray,
     tag: np.ndarray,
     stack_height: np.ndarray,
     *,
@@ -195,17 +249,232 @@ def prepare_point_sources(
     sigma_z0: np.ndarray = 0.0,
     wstar: np.ndarray | None = None,
     receptor_height: float = 0.0,
-    decay_rate: float = 0.0,
-    deposition_velocity: float = 0.0,
     x_min: float = 1.0,
     x_max: np.ndarray = 1.0e6,
     sigma_y_cutoff: float = 6.0,
     min_wind_speed: float = DEFAULT_MIN_WIND_SPEED,
     wind_floor_height: float | None = None,
+    plume_rise: bool = True,
+    stack_tip_downwash: bool = True,
+) -> PlumeGeometry:
+    """Species-independent per-source quantities of one met hour (wind, rise, sigmas, regimes, images).
+
+    Arguments as :func:`prepare_point_sources` (less emission, decay and deposition); ``plume_rise`` and
+    ``stack_tip_downwash`` switch those parts of
+    :func:`airshed.physics.plume_rise.effective_stack_height`.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = x.size
+    f = {
+        name: _as_source_array(name, val, n)
+        for name, val in dict(
+            y=y,
+            stack_height=stack_height,
+            wind_speed=wind_speed,
+            wind_direction_deg=wind_direction_deg,
+            roughness_length=roughness_length,
+            ustar=ustar,
+            obukhov_length=obukhov_length,
+            mixing_height=mixing_height,
+            air_temperature=air_temperature,
+            diameter=diameter,
+            exit_velocity=exit_velocity,
+            sigma_y0=sigma_y0,
+            sigma_z0=sigma_z0,
+            x_max=x_max,
+            stack_temperature=air_temperature if stack_temperature is None else stack_temperature,
+        ).items()
+    }
+    tag = _as_source_array("tag", tag, n, np.int64)
+    pg = _as_source_array("pg_class", pg_class, n, np.int64)
+    if option not in disp.DISPERSION_OPTIONS.values():
+        raise AirshedInputError(f"dispersion option must be one of {disp.DISPERSION_OPTIONS}, got {option}")
+    if np.any((pg < 1) | (pg > 6)):
+        raise AirshedInputError("pg_class must be 1..6 (A..F)")
+    for name in ("stack_height", "wind_speed", "roughness_length", "diameter", "exit_velocity"):
+        if np.any(~(f[name] >= 0.0)):
+            raise AirshedInputError(f"plume source input '{name}' must be >= 0 and not NaN")
+    if np.any(~(f["mixing_height"] > receptor_height)):
+        raise AirshedInputError("mixing_height must exceed receptor_height for every source")
+    if np.any(tag < 0):
+        raise AirshedInputError("source tags must be >= 0")
+
+    u_stack = plume_wind_speed(
+        f["wind_speed"],
+        wind_height,
+        f["stack_height"],
+        f["roughness_length"],
+        f["obukhov_length"],
+        wind_floor_height,
+    )
+    calm = u_stack < min_wind_speed
+    u = np.maximum(u_stack, min_wind_speed)
+    he, dh = rise.effective_stack_height(
+        f["stack_height"],
+        f["diameter"],
+        f["exit_velocity"],
+        f["stack_temperature"],
+        f["air_temperature"],
+        u,
+        pg,
+        plume_rise=plume_rise,
+        stack_tip_downwash=stack_tip_downwash,
+    )
+    lid = f["mixing_height"]
+    penetrated = he >= lid
+
+    sy0, sz0 = f["sigma_y0"], f["sigma_z0"]
+    if option == disp.BOUNDARY_LAYER:
+        ws = (
+            disp.convective_velocity_from_obukhov(f["ustar"], f["obukhov_length"], lid)
+            if wstar is None
+            else _as_source_array("wstar", wstar, n)
+        )
+        lid_for_sigma = np.where(np.isfinite(lid), lid, 1e4)
+        s_par = rise.pasquill_stability_parameter(pg, f["air_temperature"])
+        par = disp.boundary_layer_sigma_parameters(
+            u, f["ustar"], ws, f["obukhov_length"], lid_for_sigma, f["stack_height"], he, np.sqrt(s_par)
+        )
+        sb = disp.buoyancy_induced_sigma(dh)
+        sy0 = np.sqrt(sy0 * sy0 + sb * sb)
+        sz0 = np.sqrt(sz0 * sz0 + sb * sb)
+    else:
+        par = disp.briggs_sigma_parameters(pg, urban=option == disp.BRIGGS_URBAN)
+
+    p = np.zeros((n, NCOL))
+    theta = np.deg2rad(f["wind_direction_deg"])
+    p[:, XS], p[:, YS] = x, f["y"]
+    p[:, EX], p[:, EY] = -np.sin(theta), -np.cos(theta)
+    p[:, PREF] = np.where(penetrated, 0.0, 1.0 / (2.0 * np.pi * u))
+    p[:, H], p[:, LID] = he, lid
+    p[:, DECAY] = 1.0 / u
+    for col, arr in zip((AY, BY, PY, AZ, BZ, PZ, AZ2, BZ2, PZ2, CZ), par, strict=True):
+        p[:, col] = arr
+    p[:, SY02], p[:, SZ02] = sy0 * sy0, sz0 * sz0
+    py2, pz2 = 2.0 * par.py, 2.0 * par.pz
+    allowed = (-2.0, -1.0, 0.0)
+    p[:, FAST] = np.isin(py2, allowed) & np.isin(pz2, allowed) & (par.az2 == 0.0)
+    p[:, WY_M2], p[:, WY_M1] = py2 == -2.0, py2 == -1.0
+    p[:, WZ_M2], p[:, WZ_M1] = pz2 == -2.0, pz2 == -1.0
+    finite_lid = np.isfinite(lid)
+    with np.errstate(invalid="ignore"):
+        sigma_near = np.where(
+            finite_lid & ~penetrated,
+            np.sqrt(2.0 * np.maximum(lid - he, 0.0) * (lid - receptor_height) / _LN_NEAR),
+            np.inf,
+        )
+    sigma_far = np.where(finite_lid, disp.FOURIER_SIGMA_Z_OVER_H * lid, np.inf)
+    p[:, XFAR] = np.maximum(_invert_sigma_z(sigma_far, par, sz0, x_min), x_min)
+    p[:, XNEAR] = np.minimum(np.maximum(_invert_sigma_z(sigma_near, par, sz0, x_min), x_min), p[:, XFAR])
+    p[:, XMAX] = np.maximum(f["x_max"], x_min)
+    p[:, WEDGE_A] = sigma_y_cutoff * par.ay
+    p[:, WEDGE_B] = sigma_y_cutoff * sy0
+    p[:, DEPXMAX] = p[:, XMAX]
+    with np.errstate(divide="ignore"):
+        p[:, KQ] = np.where(finite_lid, 0.5 * np.pi * np.pi / (lid * lid), 0.0)
+        p[:, AMP_FAR] = np.where(penetrated | ~finite_lid, 0.0, 1.0 / (_SQRT_2PI * u * lid))
+    fourier = disp.vertical_fourier_coefficients(receptor_height, np.minimum(he, lid), lid)
+    return PlumeGeometry(
+        p,
+        tag,
+        np.ascontiguousarray(fourier),
+        u,
+        par,
+        sz0,
+        sigma_far,
+        penetrated,
+        calm,
+        float(receptor_height),
+        float(x_min),
+    )
+
+
+_DEPLETION_CHUNK = 512  # sources per vectorised depletion-table block (bounds the temporary arrays)
+
+
+def _depletion_tables(geo: PlumeGeometry, rows: np.ndarray, deposition_velocity: float) -> np.ndarray:
+    """ln-depletion tables of the sources ``rows`` (ground profile: image sum, Fourier series far out)."""
+    p = geo.params
+    table = np.zeros((rows.size, dep.DEPLETION_TABLE_NODES))
+    for start in range(0, rows.size, _DEPLETION_CHUNK):
+        r = rows[start : start + _DEPLETION_CHUNK]
+        par = disp.SigmaParameters(*(a[r, None] for a in geo.sigma))
+        he, lid = p[r, H, None], p[r, LID, None]
+        coeffs = disp.vertical_fourier_coefficients(0.0, np.minimum(he[:, 0], lid[:, 0]), lid[:, 0])
+        sz0, sigma_far = geo.sigma_z0[r, None], geo.sigma_far[r, None]
+
+        def ground_profile(xx, par=par, he=he, lid=lid, coeffs=coeffs, sz0=sz0, sigma_far=sigma_far):
+            sz = disp.sigma_z_from_parameters(xx, par, slice(None), sz0)
+            with np.errstate(invalid="ignore", over="ignore"):
+                v = np.where(
+                    sz >= sigma_far,
+                    disp.vertical_fourier_sum(sz, lid, coeffs),
+                    disp.vertical_image_sum(0.0, he, lid, sz, n_images=3),
+                )
+            return v / (_SQRT_2PI * sz)
+
+        table[start : start + r.size] = dep.log_depletion_table(
+            p[r, DEPXMAX], geo.x_min, deposition_velocity, geo.u[r], ground_profile
+        )
+    return table
+
+
+def plume_sources_for_species(
+    geometry: PlumeGeometry,
+    emission: np.ndarray,
+    decay_rate: float = 0.0,
+    deposition_velocity: float = 0.0,
+) -> PreparedSources:
+    """Scale a :class:`PlumeGeometry` to one species.
+
+    Emission Q (g/s per source), first-order decay k (s-1) and dry deposition by source depletion at v_d
+    (m/s, :mod:`airshed.physics.deposition`). Sources with Q = 0 are kept but skipped by the kernels
+    (PREF = 0).
+    """
+    n = geometry.params.shape[0]
+    q = _as_source_array("emission", emission, n)
+    if np.any(~(q >= 0.0)):
+        raise AirshedInputError("plume source input 'emission' must be >= 0 and not NaN")
+    if not (decay_rate >= 0.0 and deposition_velocity >= 0.0):
+        raise AirshedInputError("decay_rate and deposition_velocity must be >= 0")
+    p = geometry.params.copy()
+    p[:, PREF] *= q
+    p[:, AMP_FAR] *= q
+    p[:, DECAY] *= decay_rate
+    active = p[:, PREF] > 0.0
+    if deposition_velocity > 0.0:
+        table = np.zeros((n, dep.DEPLETION_TABLE_NODES))
+        rows = np.flatnonzero(active)
+        table[rows] = _depletion_tables(geometry, rows, deposition_velocity)
+    else:
+        table = np.zeros((n, 0))
+    return PreparedSources(
+        p,
+        geometry.tag,
+        geometry.fourier,
+        table,
+        geometry.receptor_height,
+        geometry.x_min,
+        int(np.count_nonzero(geometry.calm)),
+        int(np.count_nonzero(geometry.penetrated & (q > 0))),
+    )
+
+
+def prepare_point_sources(
+    x: np.ndarray,
+    y: np.ndarray,
+    emission: np.ndarray,
+    tag: np.ndarray,
+    stack_height: np.ndarray,
+    *,
+    decay_rate: float = 0.0,
+    deposition_velocity: float = 0.0,
+    **geometry_arguments,
 ) -> PreparedSources:
     """Per-source quantities of one met hour and one species (NumPy; outside the receptor loop).
 
-    Meteorology arguments are per source (sampled by the caller at the source) or scalars.
+    :func:`prepare_plume_geometry` then :func:`plume_sources_for_species`. Meteorology arguments are per
+    source (sampled by the caller at the source) or scalars.
 
     Parameters
     ----------
@@ -229,243 +498,112 @@ def prepare_point_sources(
     x_min : pairs closer than this downwind are 0, m. x_max : farthest distance evaluated (footprint, and
         deposition table range), m. sigma_y_cutoff : footprint half-width in sigma_y.
     min_wind_speed : calm threshold, m/s. wind_floor_height : the plume wind is taken at
-        max(h_s', this), m; default ``wind_height`` (never extrapolate below the anemometer, the ISC3
+        max(h_s, this), m; default ``wind_height`` (never extrapolate below the anemometer, the ISC3
         convention for stacks lower than the measurement height).
+    plume_rise, stack_tip_downwash : switches of :func:`airshed.physics.plume_rise.effective_stack_height`.
     """
-    x = np.asarray(x, dtype=np.float64)
-    n = x.size
-    f = {
-        name: _as_source_array(name, val, n)
-        for name, val in dict(
-            y=y,
-            emission=emission,
-            stack_height=stack_height,
-            wind_speed=wind_speed,
-            wind_direction_deg=wind_direction_deg,
-            roughness_length=roughness_length,
-            ustar=ustar,
-            obukhov_length=obukhov_length,
-            mixing_height=mixing_height,
-            air_temperature=air_temperature,
-            diameter=diameter,
-            exit_velocity=exit_velocity,
-            sigma_y0=sigma_y0,
-            sigma_z0=sigma_z0,
-            x_max=x_max,
-            stack_temperature=air_temperature if stack_temperature is None else stack_temperature,
-        ).items()
-    }
-    tag = _as_source_array("tag", tag, n, np.int64)
-    pg = _as_source_array("pg_class", pg_class, n, np.int64)
-    if option not in disp.DISPERSION_OPTIONS.values():
-        raise AirshedInputError(f"dispersion option must be one of {disp.DISPERSION_OPTIONS}, got {option}")
-    if np.any((pg < 1) | (pg > 6)):
-        raise AirshedInputError("pg_class must be 1..6 (A..F)")
-    for name in ("emission", "stack_height", "wind_speed", "roughness_length", "diameter", "exit_velocity"):
-        if np.any(~(f[name] >= 0.0)):
-            raise AirshedInputError(f"plume source input '{name}' must be >= 0 and not NaN")
-    if np.any(~(f["mixing_height"] > receptor_height)):
-        raise AirshedInputError("mixing_height must exceed receptor_height for every source")
-    if np.any(tag < 0):
-        raise AirshedInputError("source tags must be >= 0")
-
-    inv_l = np.where(
-        np.abs(f["obukhov_length"]) >= bl.NEUTRAL_OBUKHOV_LENGTH_M, 0.0, 1.0 / f["obukhov_length"]
-    )
-    z_floor = wind_height if wind_floor_height is None else wind_floor_height
-
-    def wind_at(z):
-        return np.array(
-            [
-                bl.wind_speed_at_height(
-                    f["wind_speed"][i], wind_height, max(z[i], z_floor), f["roughness_length"][i], inv_l[i]
-                )
-                for i in range(n)
-            ]
-        )
-
-    u_stack = wind_at(f["stack_height"])
-    calm = u_stack < min_wind_speed
-    u_stack = np.maximum(u_stack, min_wind_speed)
-    hs_dw = rise.stack_tip_downwash_height(f["stack_height"], f["diameter"], f["exit_velocity"], u_stack)
-    fb = rise.buoyancy_flux(f["diameter"], f["exit_velocity"], f["stack_temperature"], f["air_temperature"])
-    fm = rise.momentum_flux(f["diameter"], f["exit_velocity"], f["stack_temperature"], f["air_temperature"])
-    stable = pg >= 5
-    dtheta = np.where(pg == 6, rise.STABLE_DTHETA_DZ[6], np.where(pg == 5, rise.STABLE_DTHETA_DZ[5], 0.0))
-    s_par = rise.stability_parameter(f["air_temperature"], dtheta)
-    dh, _ = rise.briggs_final_rise(fb, fm, f["diameter"], f["exit_velocity"], u_stack, stable, s_par)
-    he = hs_dw + dh
-    u = u_stack
-    lid = f["mixing_height"]
-    penetrated = he >= lid
-
-    sy0, sz0 = f["sigma_y0"], f["sigma_z0"]
-    if option == disp.BOUNDARY_LAYER:
-        ws = (
-            disp.convective_velocity_from_obukhov(f["ustar"], f["obukhov_length"], lid)
-            if wstar is None
-            else _as_source_array("wstar", wstar, n)
-        )
-        lid_for_sigma = np.where(np.isfinite(lid), lid, 1e4)
-        par = disp.boundary_layer_sigma_parameters(
-            u, f["ustar"], ws, f["obukhov_length"], lid_for_sigma, f["stack_height"], he, np.sqrt(s_par)
-        )
-        sb = disp.buoyancy_induced_sigma(dh)
-        sy0 = np.sqrt(sy0 * sy0 + sb * sb)
-        sz0 = np.sqrt(sz0 * sz0 + sb * sb)
-    else:
-        par = disp.briggs_sigma_parameters(pg, urban=option == disp.BRIGGS_URBAN)
-
-    p = np.zeros((n, NCOL))
-    theta = np.deg2rad(f["wind_direction_deg"])
-    p[:, XS], p[:, YS] = x, f["y"]
-    p[:, EX], p[:, EY] = -np.sin(theta), -np.cos(theta)
-    p[:, PREF] = np.where(penetrated, 0.0, f["emission"] / (2.0 * np.pi * u))
-    p[:, H], p[:, LID] = he, lid
-    p[:, DECAY] = decay_rate / u
-    for col, arr in zip((AY, BY, PY, AZ, BZ, PZ, AZ2, BZ2, PZ2, CZ), par, strict=True):
-        p[:, col] = arr
-    p[:, SY02], p[:, SZ02] = sy0 * sy0, sz0 * sz0
-    py2, pz2 = 2.0 * par.py, 2.0 * par.pz
-    integer_powers = (
-        np.isin(py2, (-2.0, -1.0, 0.0, 1.0)) & np.isin(pz2, (-2.0, -1.0, 0.0, 1.0)) & (par.az2 == 0.0)
-    )
-    p[:, FAST] = integer_powers
-    p[:, WY_M2 : WY_P1 + 1] = _one_hot_powers(py2)
-    p[:, WZ_M2 : WZ_P1 + 1] = _one_hot_powers(pz2)
-    with np.errstate(invalid="ignore"):
-        sigma_near = np.where(
-            np.isfinite(lid) & ~penetrated,
-            np.sqrt(2.0 * np.maximum(lid - he, 0.0) * (lid - receptor_height) / _LN_NEAR),
-            np.inf,
-        )
-    sigma_far = np.where(np.isfinite(lid), FAR_SIGMA_Z_OVER_H * lid, np.inf)
-    p[:, XNEAR] = np.maximum(_invert_sigma_z(sigma_near, par, sz0, x_min), x_min)
-    p[:, XFAR] = np.maximum(_invert_sigma_z(sigma_far, par, sz0, x_min), p[:, XNEAR])
-    p[:, XMAX] = np.maximum(f["x_max"], x_min)
-    p[:, WEDGE_A] = sigma_y_cutoff * par.ay
-    p[:, WEDGE_B] = sigma_y_cutoff * sy0
-    d2 = receptor_height + he
-    p[:, D2C] = np.where(np.isfinite(lid) & (d2 > lid), d2 - 2.0 * lid, d2)
-    p[:, DEPXMAX] = p[:, XMAX]
-    fourier = disp.vertical_fourier_coefficients(receptor_height, np.minimum(he, lid), lid)
-
-    if deposition_velocity > 0.0:
-        fourier_ground = disp.vertical_fourier_coefficients(0.0, np.minimum(he, lid), lid)
-        table = np.zeros((n, dep.DEPLETION_TABLE_NODES))
-        for i in np.flatnonzero(~penetrated):
-
-            def ground_profile(xx, i=i):
-                sz = disp.sigma_z_from_parameters(xx, par, i, sz0[i])
-                far = sz >= sigma_far[i]
-                v = np.where(
-                    far,
-                    disp.vertical_fourier_sum(sz, lid[i], fourier_ground[i]),
-                    disp.vertical_image_sum(0.0, he[i], lid[i], sz, n_images=3),
-                )
-                return v / (_SQRT_2PI * sz)
-
-            table[i] = dep.log_depletion_table(
-                p[i, DEPXMAX], x_min, deposition_velocity, u[i], ground_profile
-            )
-    else:
-        table = np.zeros((n, 0))
-    return PreparedSources(
-        p,
-        tag,
-        np.ascontiguousarray(fourier),
-        table,
-        float(receptor_height),
-        float(x_min),
-        int(np.count_nonzero(calm)),
-        int(np.count_nonzero(penetrated & (f["emission"] > 0))),
-    )
+    geometry = prepare_plume_geometry(x, y, tag, stack_height, **geometry_arguments)
+    return plume_sources_for_species(geometry, emission, decay_rate, deposition_velocity)
 
 
 # --- Numba kernels ---------------------------------------------------------------------------------------
 @inline
-def _sigma2_integer(x, a, b, w_m2, w_m1, w_0, w_p1):
-    """Return (a x (1 + b x)^p)^2 for 2p in {-2, -1, 0, 1}, branch-free through one-hot weights."""
-    g = 1.0 + b * x
-    ig = 1.0 / g
-    return a * a * x * x * (w_0 + w_p1 * g + ig * (w_m1 + w_m2 * ig))
+def _exp_above_floor(a):
+    """exp(a), or exactly 0 when a <= EXPONENT_FLOOR (keeps subnormal numbers out; branch-free select)."""
+    return fast_exp(a if a > EXPONENT_FLOOR else -1000.0)
 
 
 @inline
-def _sigma_general(x, a, b, p):
-    """Return a x (1 + b x)^p for any real p (fast exp/log)."""
-    return a * x * fast_exp(p * fast_log(1.0 + b * x))
+def _sigma2_rational(x, a, b, w_m2, w_m1, s02):
+    """(P, D) with P / D = (a x (1 + b x)^p)^2 + s02 for 2p in {-2, -1, 0} (one-hot weights w_m2, w_m1).
 
-
-@inline
-def _image_family(lat, d, lid, inv):
-    """Sum of exp(lat - (d + 2 n h)^2 inv) over n = -2..2 (|d| <= h), one exponential per term.
-
-    Each term is exponentiated directly (not by recurrence) so that no product of small factors goes
-    subnormal; fast_exp returns exact 0 below -708.
+    (1 + b x)^(2p) = 1 / D with D = 1 + w_m1 (g - 1) + w_m2 (g^2 - 1), g = 1 + b x, so no division here.
     """
-    h2 = 2.0 * lid
-    dm2 = d - 2.0 * h2
-    dm1 = d - h2
-    dp1 = d + h2
-    dp2 = d + 2.0 * h2
-    return (
-        fast_exp(lat - d * d * inv)
-        + fast_exp(lat - dp1 * dp1 * inv)
-        + fast_exp(lat - dm1 * dm1 * inv)
-        + fast_exp(lat - dp2 * dp2 * inv)
-        + fast_exp(lat - dm2 * dm2 * inv)
+    gm1 = b * x
+    d = 1.0 + gm1 * (w_m1 + w_m2 * (2.0 + gm1))
+    return a * a * x * x + s02 * d, d
+
+
+@inline
+def _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02):
+    """(sigma_y^2, sigma_z^2) of the parametric family for any real powers (fast exp/log)."""
+    sy = ay * x * fast_exp(py * fast_log(1.0 + by * x))
+    sz = az * x * fast_exp(pz * fast_log(1.0 + bz * x)) + az2 * x * fast_exp(pz2 * fast_log(1.0 + bz2 * x))
+    cx = cz * x * x
+    return sy * sy + sy02, sz * sz + cx * cx + sz02
+
+
+@inline
+def _near_value(x, y, py_, dy_, pz_, dz_, pref, decay, d1, d2):
+    """Source and ground image, sigma_y^2 = py_/dy_, sigma_z^2 = pz_/dz_ (one division, one sqrt)."""
+    r = 1.0 / (py_ * pz_)
+    lat = -0.5 * y * y * (dy_ * pz_ * r) - decay * x
+    inv = 0.5 * dz_ * py_ * r
+    v = _exp_above_floor(lat - d1 * d1 * inv) + _exp_above_floor(lat - d2 * d2 * inv)
+    return pref * math.sqrt(dy_ * dz_ * r) * v
+
+
+@inline
+def _middle_value(x, y, py_, dy_, pz_, dz_, pref, decay, d1, d2, h2):
+    """Images d1, d1 +- 2h, d2, d2 - 2h (d1 = z_r - H, d2 = z_r + H, h2 = 2h); the rest < 1e-18 of them."""
+    r = 1.0 / (py_ * pz_)
+    lat = -0.5 * y * y * (dy_ * pz_ * r) - decay * x
+    inv = 0.5 * dz_ * py_ * r
+    a = d1 + h2
+    b = d1 - h2
+    c = d2 - h2
+    v = (
+        _exp_above_floor(lat - d1 * d1 * inv)
+        + _exp_above_floor(lat - a * a * inv)
+        + _exp_above_floor(lat - b * b * inv)
+        + _exp_above_floor(lat - d2 * d2 * inv)
+        + _exp_above_floor(lat - c * c * inv)
     )
+    return pref * math.sqrt(dy_ * dz_ * r) * v
 
 
 @inline
-def _pair_value(x, y, zr, x_min, regime, fast, geo, sgy, sgz, cms):
-    """Concentration of one source at one receptor without depletion; regime 0 near, 1 middle, 2 far.
+def _far_value(x, y, py_, dy_, pz_, dz_, amp, decay, kq, c):
+    """Poisson-resummed images: amp / sigma_y exp(lat) (1 + sum_m c_m q^(m^2)), q = exp(-kq sigma_z^2).
 
-    Source quantities arrive as tuples of scalars, geo = (Q/(2 pi u), H, h, d2c, k/u),
-    sgy = (a, b, p, w_-2, w_-1, w_0, w_1, sigma_y0^2), sgz = (a, b, p, w_-2, w_-1, w_0, w_1, a2, b2, p2, c,
-    sigma_z0^2), cms = c_1..c_6: no array loads in the receptor loop, so stores to the output cannot alias
-    them and the loop vectorises. ``regime`` and ``fast`` are literals at every call site of the grid
-    kernel, so each call compiles to one branch-free loop body.
+    Horner form q (c1 + q^3 (c2 + q^5 (c3 + ...))). q is floored at exp(-600) and the inner powers at
+    q >= 1e-10 (terms m >= 2 are then < 1e-40 of the leading one either way) so no product is subnormal.
     """
-    pref, hgt, lid, d2c, decay = geo
-    ay, by, py, wy_m2, wy_m1, wy_0, wy_p1, sy02 = sgy
-    az, bz, pz, wz_m2, wz_m1, wz_0, wz_p1, az2, bz2, pz2, cz, sz02 = sgz
-    c1, c2, c3, c4, c5, c6 = cms
-    xe = max(x, x_min)
-    if fast:
-        sy2 = _sigma2_integer(xe, ay, by, wy_m2, wy_m1, wy_0, wy_p1) + sy02
-        sz2 = _sigma2_integer(xe, az, bz, wz_m2, wz_m1, wz_0, wz_p1)
-    else:
-        sy = _sigma_general(xe, ay, by, py)
-        sy2 = sy * sy + sy02
-        sz = _sigma_general(xe, az, bz, pz) + _sigma_general(xe, az2, bz2, pz2)
-        sz2 = sz * sz
-    cx = cz * xe * xe
-    sz2 = sz2 + cx * cx + sz02
-    lat_exact = -0.5 * y * y / sy2 - decay * xe
-    # beyond LATERAL_EXPONENT_FLOOR the pair is < 1e-260 of its centre line: set to exactly 0 (below), and
-    # clamp first so no intermediate product becomes subnormal (subnormal arithmetic is ~100x slower)
-    lat = max(lat_exact, LATERAL_EXPONENT_FLOOR)
-    if regime == 0:
-        inv = 0.5 / sz2
-        d1 = zr - hgt
-        d2 = zr + hgt
-        c = pref / math.sqrt(sy2 * sz2) * (fast_exp(lat - d1 * d1 * inv) + fast_exp(lat - d2 * d2 * inv))
-    elif regime == 1:
-        inv = 0.5 / sz2
-        v = _image_family(lat, zr - hgt, lid, inv) + _image_family(lat, d2c, lid, inv)
-        c = pref / math.sqrt(sy2 * sz2) * v
-    else:
-        e1 = fast_exp(-_PI2_HALF * sz2 / (lid * lid))
-        e2 = e1 * e1
-        e4 = e2 * e2
-        e8 = e4 * e4
-        e9 = e8 * e1
-        e16 = e8 * e8
-        corr = c1 * e1 + c2 * e4 + c3 * e9 + c4 * e16 + c5 * (e16 * e9) + c6 * (e16 * e16 * e4)
-        c = pref * _SQRT_2PI / (lid * math.sqrt(sy2)) * fast_exp(lat) * (1.0 + corr)
-    return c if (x > x_min and lat_exact > LATERAL_EXPONENT_FLOOR) else 0.0
+    r = 1.0 / (py_ * dz_)
+    inv_sy2 = dy_ * dz_ * r
+    lat = -0.5 * y * y * inv_sy2 - decay * x
+    q = fast_exp(max(-kq * (pz_ * py_ * r), EXPONENT_FLOOR))
+    qh = max(q, 1e-10)
+    q2 = qh * qh
+    p3 = qh * q2
+    p5 = p3 * q2
+    p7 = p5 * q2
+    p9 = p7 * q2
+    p11 = p9 * q2
+    p13 = p11 * q2
+    p15 = p13 * q2
+    p17 = p15 * q2
+    p19 = p17 * q2
+    p21 = p19 * q2
+    p23 = p21 * q2
+    s = c[10] + p23 * c[11]
+    s = c[9] + p21 * s
+    s = c[8] + p19 * s
+    s = c[7] + p17 * s
+    s = c[6] + p15 * s
+    s = c[5] + p13 * s
+    s = c[4] + p11 * s
+    s = c[3] + p9 * s
+    s = c[2] + p7 * s
+    s = c[1] + p5 * s
+    s = c[0] + p3 * s
+    return amp * math.sqrt(inv_sy2) * _exp_above_floor(lat) * (1.0 + q * s)
+
+
+@inline
+def _coefficients(cm):
+    """Return the FOURIER_TERMS = 12 lid coefficients of one source as a tuple (loaded before the loop)."""
+    return (cm[0], cm[1], cm[2], cm[3], cm[4], cm[5], cm[6], cm[7], cm[8], cm[9], cm[10], cm[11])
 
 
 @inline
@@ -477,16 +615,12 @@ def _log_depletion(x, x_max_table, table):
     return table[k] + (t - k) * (table[k + 1] - table[k])
 
 
-@inline
-def _segment(out, a, b, xa, dxi, yb, dyi, zr, x_min, regime, fast, geo, sgy, sgz, cms):
-    """Write the source's values at receptors a..b-1 of a row (x = xa + i dxi, y = yb + i dyi) into out."""
-    for i in range(a, b):
-        out[i] = _pair_value(xa + i * dxi, yb + i * dyi, zr, x_min, regime, fast, geo, sgy, sgz, cms)
-
-
-@inline
+@kernel()
 def _regime_range(xa, dxi, lo, hi, i0, i1):
-    """Index range [a, b) within [i0, i1) where lo <= xa + i dxi < hi (x linear along the row)."""
+    """Index range [a, b) within [i0, i1) where lo <= xa + i dxi < hi (x linear along the row).
+
+    Adjacent ranges computed with the same boundary value partition [i0, i1) exactly.
+    """
     if dxi > 0.0:
         a = math.ceil(min(max((lo - xa) / dxi, i0), i1))
         b = math.ceil(min(max((hi - xa) / dxi, i0), i1))
@@ -500,7 +634,7 @@ def _regime_range(xa, dxi, lo, hi, i0, i1):
     return int(a), int(max(a, b))
 
 
-@inline
+@kernel()
 def _row_footprint(s, xr0, yr, gdx, nx):
     """Columns [i0, i1) of receptor row y = yr (x = xr0 + i gdx) inside the source's footprint trapezoid."""
     ex, ey = s[EX], s[EY]
@@ -542,90 +676,150 @@ def _row_footprint(s, xr0, yr, gdx, nx):
     return int(i0), int(max(i0, i1))
 
 
-@kernel(parallel=True, fastmath=True)
-def plume_grid_kernel(params, tag, fourier, depletion, zr, x_min, gx0, gy0, gdx, gdy, nx, ny, skip, conc):
-    """Add every source's concentration to ``conc[tag, j * nx + i]`` on a regular receptor grid.
+@kernel(fastmath=True)
+def _source_on_row(buf, s, c, table, a, b, xa, dxi, yb, dyi, zr, x_min):
+    """Write one source's concentration at receptors a..b-1 of a row (x = xa + i dxi, y = yb + i dyi) to buf.
 
-    Receptor (i, j) lies at (gx0 + i gdx, gy0 + j gdy), height zr. One thread per receptor row (prange).
-    ``skip`` restricts each row to the source's footprint trapezoid (module docstring); otherwise dense.
-    Per row and source: three regime loops (near, middle, far) write into a row buffer, an optional
-    depletion loop scales it, and one loop adds it to the tag's row.
+    The columns split into the near / middle / far ranges (x linear along the row); each range is one
+    branch-free loop (fast integer-power sigmas or the general form), which LLVM vectorises.
     """
+    a0, b0 = _regime_range(xa, dxi, -np.inf, s[XNEAR], a, b)
+    a1, b1 = _regime_range(xa, dxi, s[XNEAR], s[XFAR], a, b)
+    a2, b2 = _regime_range(xa, dxi, s[XFAR], np.inf, a, b)
+    pref, decay, amp, kq = s[PREF], s[DECAY], s[AMP_FAR], s[KQ]
+    d1 = zr - s[H]
+    d2 = zr + s[H]
+    h2 = 2.0 * s[LID]
+    ay, by, py, sy02 = s[AY], s[BY], s[PY], s[SY02]
+    az, bz, pz, az2, bz2, pz2, cz, sz02 = s[AZ], s[BZ], s[PZ], s[AZ2], s[BZ2], s[PZ2], s[CZ], s[SZ02]
+    if s[FAST] != 0.0:
+        wy2, wy1, wz2, wz1 = s[WY_M2], s[WY_M1], s[WZ_M2], s[WZ_M1]
+        for i in range(a0, b0):
+            x = max(xa + i * dxi, x_min)
+            cx = cz * x * x
+            py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
+            pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
+            buf[i] = _near_value(x, yb + i * dyi, py_, dy_, pz_, dz_, pref, decay, d1, d2)
+        for i in range(a1, b1):
+            x = max(xa + i * dxi, x_min)
+            cx = cz * x * x
+            py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
+            pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
+            buf[i] = _middle_value(x, yb + i * dyi, py_, dy_, pz_, dz_, pref, decay, d1, d2, h2)
+        for i in range(a2, b2):
+            x = max(xa + i * dxi, x_min)
+            cx = cz * x * x
+            py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
+            pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
+            buf[i] = _far_value(x, yb + i * dyi, py_, dy_, pz_, dz_, amp, decay, kq, c)
+    else:
+        for i in range(a0, b0):
+            x = max(xa + i * dxi, x_min)
+            sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
+            buf[i] = _near_value(x, yb + i * dyi, sy2, 1.0, sz2, 1.0, pref, decay, d1, d2)
+        for i in range(a1, b1):
+            x = max(xa + i * dxi, x_min)
+            sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
+            buf[i] = _middle_value(x, yb + i * dyi, sy2, 1.0, sz2, 1.0, pref, decay, d1, d2, h2)
+        for i in range(a2, b2):
+            x = max(xa + i * dxi, x_min)
+            sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
+            buf[i] = _far_value(x, yb + i * dyi, sy2, 1.0, sz2, 1.0, amp, decay, kq, c)
+    # x <= x_min is exactly 0 (the range was widened by one column for rounding; see _grid_row)
+    for i in range(a, b):
+        x = xa + i * dxi
+        buf[i] = buf[i] if x > x_min else 0.0
+    if table.size > 0:
+        xt = s[DEPXMAX]
+        for i in range(a, b):
+            buf[i] *= fast_exp(_log_depletion(max(xa + i * dxi, x_min), xt, table))
+
+
+@kernel(fastmath=True)
+def _grid_row(params, tag, fourier, depletion, zr, x_min, gx0, yr, gdx, nx, skip, conc, j, buf):
+    """Add every source's concentration on receptor row j (y = yr) to ``conc[tag, j, :]`` (one thread)."""
     nsrc = params.shape[0]
-    deposit = depletion.shape[1] > 0
+    for k in range(nsrc):
+        s = params[k]
+        if s[PREF] == 0.0:
+            continue
+        if skip:
+            i0, i1 = _row_footprint(s, gx0, yr, gdx, nx)
+        else:
+            i0, i1 = 0, nx
+        ex, ey = s[EX], s[EY]
+        rx0 = gx0 - s[XS]
+        ry = yr - s[YS]
+        xa = rx0 * ex + ry * ey
+        dxi = gdx * ex
+        # downwind columns x > x_min only (upwind pairs are exactly 0), widened by one for rounding
+        a, b = _regime_range(xa, dxi, x_min, np.inf, i0, i1)
+        a = max(a - 1, i0)
+        b = min(b + 1, i1)
+        if b <= a:
+            continue
+        yb = -rx0 * ey + ry * ex
+        dyi = -gdx * ey
+        _source_on_row(buf, s, _coefficients(fourier[k]), depletion[k], a, b, xa, dxi, yb, dyi, zr, x_min)
+        out = conc[tag[k], j]
+        for i in range(a, b):
+            out[i] += buf[i]
+
+
+@kernel(parallel=True)
+def plume_grid_kernel(params, tag, fourier, depletion, zr, x_min, gx0, gy0, gdx, gdy, nx, ny, skip, conc):
+    """Add every source's concentration to ``conc[tag, j, i]`` on a regular receptor grid.
+
+    Receptor (i, j) lies at (gx0 + i gdx, gy0 + j gdy), height zr. One thread per receptor row (prange),
+    so the result does not depend on the thread count. ``skip`` restricts each row to the source's
+    footprint trapezoid (module docstring); otherwise every downwind pair is evaluated.
+    """
     for j in prange(ny):
-        yr = gy0 + j * gdy
         buf = np.empty(nx)
-        for k in range(nsrc):
-            s = params[k]
-            pref = s[PREF]
-            if pref == 0.0:
-                continue
-            if skip:
-                i0, i1 = _row_footprint(s, gx0, yr, gdx, nx)
-            else:
-                i0, i1 = 0, nx
-            if i1 <= i0:
-                continue
-            ex, ey = s[EX], s[EY]
-            rx0 = gx0 - s[XS]
-            ry = yr - s[YS]
-            xa = rx0 * ex + ry * ey
-            dxi = gdx * ex
-            yb = -rx0 * ey + ry * ex
-            dyi = -gdx * ey
-            geo = (pref, s[H], s[LID], s[D2C], s[DECAY])
-            sgy = (s[AY], s[BY], s[PY], s[WY_M2], s[WY_M1], s[WY_0], s[WY_P1], s[SY02])
-            sgz = (
-                s[AZ],
-                s[BZ],
-                s[PZ],
-                s[WZ_M2],
-                s[WZ_M1],
-                s[WZ_0],
-                s[WZ_P1],
-                s[AZ2],
-                s[BZ2],
-                s[PZ2],
-                s[CZ],
-                s[SZ02],
-            )
-            cm = fourier[k]
-            cms = (cm[0], cm[1], cm[2], cm[3], cm[4], cm[5])
-            a0, b0 = _regime_range(xa, dxi, -np.inf, s[XNEAR], i0, i1)
-            a1, b1 = _regime_range(xa, dxi, s[XNEAR], s[XFAR], i0, i1)
-            a2, b2 = _regime_range(xa, dxi, s[XFAR], np.inf, i0, i1)
-            if s[FAST] != 0.0:
-                _segment(buf, a0, b0, xa, dxi, yb, dyi, zr, x_min, 0, True, geo, sgy, sgz, cms)
-                _segment(buf, a1, b1, xa, dxi, yb, dyi, zr, x_min, 1, True, geo, sgy, sgz, cms)
-                _segment(buf, a2, b2, xa, dxi, yb, dyi, zr, x_min, 2, True, geo, sgy, sgz, cms)
-            else:
-                _segment(buf, a0, b0, xa, dxi, yb, dyi, zr, x_min, 0, False, geo, sgy, sgz, cms)
-                _segment(buf, a1, b1, xa, dxi, yb, dyi, zr, x_min, 1, False, geo, sgy, sgz, cms)
-                _segment(buf, a2, b2, xa, dxi, yb, dyi, zr, x_min, 2, False, geo, sgy, sgz, cms)
-            if deposit:
-                table = depletion[k]
-                xt = s[DEPXMAX]
-                for i in range(i0, i1):
-                    buf[i] *= fast_exp(_log_depletion(max(xa + i * dxi, x_min), xt, table))
-            row = conc[tag[k], j * nx : (j + 1) * nx]
-            for i in range(i0, i1):
-                row[i] += buf[i]
+        _grid_row(params, tag, fourier, depletion, zr, x_min, gx0, gy0 + j * gdy, gdx, nx, skip, conc, j, buf)
 
 
 _POINT_BLOCK = 256
 
 
-@kernel(parallel=True, fastmath=True)
+@kernel(fastmath=True)
+def _pair_value(s, c, table, x, y, zr, x_min):
+    """Concentration of one source at one receptor (x downwind, y crosswind), regime picked by x."""
+    if x <= x_min:
+        return 0.0
+    if s[FAST] != 0.0:
+        cx = s[CZ] * x * x
+        py_, dy_ = _sigma2_rational(x, s[AY], s[BY], s[WY_M2], s[WY_M1], s[SY02])
+        pz_, dz_ = _sigma2_rational(x, s[AZ], s[BZ], s[WZ_M2], s[WZ_M1], cx * cx + s[SZ02])
+    else:
+        py_, pz_ = _sigma2_general(
+            x, s[AY], s[BY], s[PY], s[SY02], s[AZ], s[BZ], s[PZ], s[AZ2], s[BZ2], s[PZ2], s[CZ], s[SZ02]
+        )
+        dy_ = 1.0
+        dz_ = 1.0
+    d1 = zr - s[H]
+    d2 = zr + s[H]
+    if x < s[XNEAR]:
+        v = _near_value(x, y, py_, dy_, pz_, dz_, s[PREF], s[DECAY], d1, d2)
+    elif x < s[XFAR]:
+        v = _middle_value(x, y, py_, dy_, pz_, dz_, s[PREF], s[DECAY], d1, d2, 2.0 * s[LID])
+    else:
+        v = _far_value(x, y, py_, dy_, pz_, dz_, s[AMP_FAR], s[DECAY], s[KQ], c)
+    if table.size > 0:
+        v *= fast_exp(_log_depletion(x, s[DEPXMAX], table))
+    return v
+
+
+@kernel(parallel=True)
 def plume_points_kernel(params, tag, fourier, depletion, zr, x_min, rx, ry, conc):
     """Add every source's concentration to ``conc[tag, r]`` at arbitrary receptors (rx, ry), height zr.
 
-    Receptors are processed in blocks of 256 per thread; each pair picks its regime by x (not vectorised:
-    this kernel serves validation and scattered receptors; grids use :func:`plume_grid_kernel`).
+    Receptors are processed in blocks of 256 per thread (deterministic for any thread count); each pair
+    picks its regime by x (scalar code: this kernel serves validation and scattered receptors; grids use
+    :func:`plume_grid_kernel`).
     """
     nsrc = params.shape[0]
     nrec = rx.size
-    deposit = depletion.shape[1] > 0
     nblock = (nrec + _POINT_BLOCK - 1) // _POINT_BLOCK
     for blk in prange(nblock):
         r0 = blk * _POINT_BLOCK
@@ -634,36 +828,14 @@ def plume_points_kernel(params, tag, fourier, depletion, zr, x_min, rx, ry, conc
             s = params[k]
             if s[PREF] == 0.0:
                 continue
-            fast = s[FAST] != 0.0
-            t = tag[k]
-            cm = fourier[k]
-            geo = (s[PREF], s[H], s[LID], s[D2C], s[DECAY])
-            sgy = (s[AY], s[BY], s[PY], s[WY_M2], s[WY_M1], s[WY_0], s[WY_P1], s[SY02])
-            sgz = (
-                s[AZ],
-                s[BZ],
-                s[PZ],
-                s[WZ_M2],
-                s[WZ_M1],
-                s[WZ_0],
-                s[WZ_P1],
-                s[AZ2],
-                s[BZ2],
-                s[PZ2],
-                s[CZ],
-                s[SZ02],
-            )
-            cms = (cm[0], cm[1], cm[2], cm[3], cm[4], cm[5])
+            out = conc[tag[k]]
+            c = _coefficients(fourier[k])
             for r in range(r0, r1):
                 dx = rx[r] - s[XS]
                 dy = ry[r] - s[YS]
                 x = dx * s[EX] + dy * s[EY]
                 y = -dx * s[EY] + dy * s[EX]
-                regime = 0 if x < s[XNEAR] else (1 if x < s[XFAR] else 2)
-                c = _pair_value(x, y, zr, x_min, regime, fast, geo, sgy, sgz, cms)
-                if deposit:
-                    c *= fast_exp(_log_depletion(max(x, x_min), s[DEPXMAX], depletion[k]))
-                conc[t, r] += c
+                out[r] += _pair_value(s, c, depletion[k], x, y, zr, x_min)
 
 
 def _check_tags(prepared: PreparedSources, n_tags: int) -> None:
@@ -688,7 +860,7 @@ def plume_concentration_grid(
     x0 = grid.x[0], y0 = grid.y[0]). The total is ``.sum(axis=0)``.
     """
     _check_tags(prepared, n_tags)
-    conc = np.zeros((n_tags, ny * nx))
+    conc = np.zeros((n_tags, int(ny), int(nx)))
     plume_grid_kernel(
         prepared.params,
         prepared.tag,
@@ -705,7 +877,7 @@ def plume_concentration_grid(
         bool(skip),
         conc,
     )
-    return conc
+    return conc.reshape(n_tags, -1)
 
 
 def plume_concentration_points(

@@ -40,30 +40,32 @@ def depletion_table_nodes(x_max: float, n_nodes: int = DEPLETION_TABLE_NODES) ->
 
 
 def log_depletion_table(
-    x_max: float,
+    x_max: np.ndarray,
     x_min: float,
     deposition_velocity: float,
-    u: float,
+    u: np.ndarray,
     ground_profile,
     n_nodes: int = DEPLETION_TABLE_NODES,
 ) -> np.ndarray:
-    """ln(Q(x_k)/Q0) at the table nodes for one source (-; 0 up to x_min).
+    """ln(Q(x_k)/Q0) at the table nodes of each source, shape (nsrc, n_nodes) (-; 0 up to x_min).
 
     Parameters
     ----------
-    x_max : farthest distance tabulated, m. x_min : start of deposition, m.
-    deposition_velocity : v_d, m/s (>= 0). u : plume wind speed, m/s.
-    ground_profile : callable x -> V0(x), m-1, the plume's vertical distribution at z = 0.
+    x_max : (nsrc,) farthest distance tabulated, m. x_min : start of deposition, m.
+    deposition_velocity : v_d, m/s (>= 0). u : (nsrc,) plume wind speed, m/s.
+    ground_profile : callable x (nsrc, k) -> V0(x) (nsrc, k), m-1, the plumes' vertical distribution at z = 0.
     """
-    if deposition_velocity == 0.0 or x_max <= x_min:
-        return np.zeros(n_nodes)
+    x_max = np.atleast_1d(np.asarray(x_max, dtype=np.float64))
+    u = np.broadcast_to(np.asarray(u, dtype=np.float64), x_max.shape)
+    if deposition_velocity == 0.0 or x_max.size == 0:
+        return np.zeros((x_max.size, n_nodes))
     # fine grid uniform in sqrt(x), trapezoid, then cumulative values at the table nodes
     t = np.linspace(0.0, 1.0, (n_nodes - 1) * _SUBSTEPS + 1)
-    x = np.maximum(x_max * t * t, x_min)
+    x = np.maximum(x_max[:, None] * t * t, x_min)
     v0 = ground_profile(x)
-    increments = 0.5 * (v0[1:] + v0[:-1]) * np.diff(x)
-    cumulative = np.concatenate([[0.0], np.cumsum(increments)])
-    return -(deposition_velocity / u) * cumulative[::_SUBSTEPS]
+    increments = 0.5 * (v0[:, 1:] + v0[:, :-1]) * np.diff(x, axis=1)
+    cumulative = np.concatenate([np.zeros((x_max.size, 1)), np.cumsum(increments, axis=1)], axis=1)
+    return -(deposition_velocity / u)[:, None] * cumulative[:, ::_SUBSTEPS]
 
 
 def interpolate_log_depletion(x: np.ndarray, x_max: float, table: np.ndarray) -> np.ndarray:

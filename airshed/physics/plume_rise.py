@@ -97,3 +97,47 @@ def briggs_transitional_rise(x: np.ndarray, fb: float, u: float, final_rise: flo
     """
     x = np.maximum(np.asarray(x, dtype=np.float64), 0.0)
     return np.minimum(1.60 * np.cbrt(fb) * np.cbrt(x) ** 2 / u, final_rise)
+
+
+def pasquill_stability_parameter(pg_class: np.ndarray, air_temp: np.ndarray) -> np.ndarray:
+    """Stability parameter s (s-2) from the Pasquill-Gifford class.
+
+    ISC3's default dtheta/dz for E and F (:data:`STABLE_DTHETA_DZ`), 0 for A-D (ISC3 vol. II eq. 1-12,
+    1-13), through :func:`stability_parameter`.
+    """
+    pg = np.asarray(pg_class)
+    dtheta = np.where(pg == 6, STABLE_DTHETA_DZ[6], np.where(pg == 5, STABLE_DTHETA_DZ[5], 0.0))
+    return stability_parameter(air_temp, dtheta)
+
+
+def effective_stack_height(
+    stack_height: np.ndarray,
+    diameter: np.ndarray,
+    exit_velocity: np.ndarray,
+    stack_temp: np.ndarray,
+    air_temp: np.ndarray,
+    u_stack: np.ndarray,
+    pg_class: np.ndarray,
+    *,
+    plume_rise: bool = True,
+    stack_tip_downwash: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Effective release height H = h_s' + dh (m) and the final rise dh (m) of stacks.
+
+    h_s' is the stack height corrected for stack-tip downwash (:func:`stack_tip_downwash_height`, Briggs
+    1974; ISC3 eq. 1-5) or h_s when ``stack_tip_downwash`` is off; dh is the Briggs final rise
+    (:func:`briggs_final_rise`; stable for Pasquill classes E and F with ISC3's default dtheta/dz, see
+    :func:`pasquill_stability_parameter`), or 0 when ``plume_rise`` is off. u_stack is the wind speed at
+    the stack top (m/s), air_temp in K. Stacks with no diameter or exit velocity get no rise.
+    """
+    hs = np.asarray(stack_height, dtype=np.float64)
+    if stack_tip_downwash:
+        hs = stack_tip_downwash_height(hs, diameter, exit_velocity, u_stack)
+    if not plume_rise:
+        return hs, np.zeros(hs.shape)
+    fb = buoyancy_flux(diameter, exit_velocity, stack_temp, air_temp)
+    fm = momentum_flux(diameter, exit_velocity, stack_temp, air_temp)
+    pg = np.asarray(pg_class)
+    s = pasquill_stability_parameter(pg, air_temp)
+    dh, _ = briggs_final_rise(fb, fm, diameter, exit_velocity, u_stack, pg >= 5, s)
+    return hs + dh, dh

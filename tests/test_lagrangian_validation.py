@@ -80,7 +80,9 @@ def convective_cloud():
     """40,000 particles from a point at 500 m in a convective boundary layer with a 5 m/s wind along x."""
     dt = 20.0
     met = uniform_met(**UNSTABLE, u=5.0)
-    run = released_run(40_000, 500.0, 500.0, dt, ctl=0.1, half=1e5)
+    # ctl = 0.05: the sub-step at which the well-mixed test passes (at 0.1 the lowest 100 m holds ~10 %
+    # too many particles, the size of the tolerance below, so the check would test the sample, not the model)
+    run = released_run(40_000, 500.0, 500.0, dt, ctl=0.05, half=1e5)
     spread = {}
     for k in range(180):
         run.step_once(met, k * dt, dt)

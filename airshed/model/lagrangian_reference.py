@@ -41,36 +41,37 @@ def _time_index(t, t0, dt_met, nt):
     return it, min(max(f - it, 0.0), 1.0)
 
 
-def _surface(surface, it, wt, j, wy, i, wx):
+def _at_time(field, t, t0_met, dt_met):
+    """One time level of ``field[nt, ...]`` linear in time at t (as the kernel computes it per step)."""
+    it, wt = _time_index(t, t0_met, dt_met, field.shape[0])
+    return (1.0 - wt) * field[it] + wt * field[it + 1]
+
+
+def _surface(surface, j, wy, i, wx):
     out = [0.0] * surface.shape[-1]
-    for a in range(2):
-        fa = wt if a == 1 else 1.0 - wt
-        for c in range(2):
-            fc = fa * (wy if c == 1 else 1.0 - wy)
-            for d in range(2):
-                f = fc * (wx if d == 1 else 1.0 - wx)
-                corner = surface[it + a, j + c, i + d]
-                out = [o + f * corner[:, q] for q, o in enumerate(out)]
+    for c in range(2):
+        fc = wy if c == 1 else 1.0 - wy
+        for d in range(2):
+            f = fc * (wx if d == 1 else 1.0 - wx)
+            corner = surface[j + c, i + d]
+            out = [o + f * corner[:, q] for q, o in enumerate(out)]
     return out
 
 
-def _wind(wind, z_levels, t0_met, dt_met, x0, y0, dx, x, y, z, t):
-    nt, _, ny, nx, _ = wind.shape
+def _wind(wind, z_levels, x0, y0, dx, x, y, z):
+    _, ny, nx, _ = wind.shape
     i, wx = _axis_index(x, x0, dx, nx)
     j, wy = _axis_index(y, y0, dx, ny)
     k, wz = _level_index(z, z_levels)
-    it, wt = _time_index(t, t0_met, dt_met, nt)
     out = [0.0, 0.0, 0.0]
-    for a in range(2):
-        fa = wt if a == 1 else 1.0 - wt
-        for b in range(2):
-            fb = fa * (wz if b == 1 else 1.0 - wz)
-            for c in range(2):
-                fc = fb * (wy if c == 1 else 1.0 - wy)
-                for d in range(2):
-                    f = fc * (wx if d == 1 else 1.0 - wx)
-                    corner = wind[it + a, k + b, j + c, i + d]
-                    out = [o + f * corner[:, q] for q, o in enumerate(out)]
+    for b in range(2):
+        fb = wz if b == 1 else 1.0 - wz
+        for c in range(2):
+            fc = fb * (wy if c == 1 else 1.0 - wy)
+            for d in range(2):
+                f = fc * (wx if d == 1 else 1.0 - wx)
+                corner = wind[k + b, j + c, i + d]
+                out = [o + f * corner[:, q] for q, o in enumerate(out)]
     return out
 
 
@@ -97,8 +98,7 @@ def advance_particles_reference(
     xp, yp, zp = x[idx], y[idx], z[idx]
     i, wx = _axis_index(xp, x0, dx, nx)
     j, wy = _axis_index(yp, y0, dx, ny)
-    it, wt = _time_index(t, t0_met, dt_met, nt)
-    h, us, ws, il, rain = _surface(surface, it, wt, j, wy, i, wx)
+    h, us, ws, il, rain = _surface(_at_time(surface, t, t0_met, dt_met), j, wy, i, wx)
     h = np.maximum(h, MIN_MIXING_HEIGHT_M)
     in_bl = zp <= h
 
@@ -121,9 +121,13 @@ def advance_particles_reference(
     un[idx] = un_new
     vn[idx] = vn_new
 
-    u1, v1, w1 = _wind(wind, z_levels, t0_met, dt_met, x0, y0, dx, xp, yp, zp, t)
+    # the kernel keeps the step's wind in float32 (half the cache footprint), and so does its twin
+    u1, v1, w1 = _wind(
+        _at_time(wind, t, t0_met, dt_met).astype(np.float32), z_levels, x0, y0, dx, xp, yp, zp
+    )
     z_pred = np.abs(zp + w1 * dt)
-    u2, v2, w2 = _wind(wind, z_levels, t0_met, dt_met, x0, y0, dx, xp + u1 * dt, yp + v1 * dt, z_pred, t + dt)
+    wind_next = _at_time(wind, t + dt, t0_met, dt_met).astype(np.float32)
+    u2, v2, w2 = _wind(wind_next, z_levels, x0, y0, dx, xp + u1 * dt, yp + v1 * dt, z_pred)
     xp = xp + (0.5 * (u1 + u2) + ut) * dt
     yp = yp + (0.5 * (v1 + v2) + vt) * dt
     zp = np.abs(zp + 0.5 * (w1 + w2) * dt)

@@ -306,27 +306,25 @@ def _direction_from_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.degrees(np.arctan2(-u, -v)) % 360.0
 
 
-def stack_release_height(points, met, row: np.ndarray, col: np.ndarray) -> np.ndarray:
-    """Effective release height of stacks (m): downwash-corrected stack height + Briggs final rise."""
-    from airshed.physics import boundary_layer as bl
+def stack_release_height(points, met, row: np.ndarray, col: np.ndarray, *, plume_rise: bool = True,
+                         stack_tip_downwash: bool = True, min_wind_speed: float = 1.0) -> np.ndarray:
+    """Effective release height of stacks (m): :func:`airshed.physics.plume_rise.effective_stack_height`.
+
+    Wind at the stack top from the 10 m wind by the similarity profile (not below 10 m, floored at
+    ``min_wind_speed``), as the plume core does (:func:`airshed.model.plume.plume_wind_speed`).
+    """
+    from airshed.model.plume import plume_wind_speed
     from airshed.physics import plume_rise as rise
 
     t_air = met["t2m"].values[row, col]
-    z0 = met["z0"].values[row, col]
-    L = met["obukhov_length"].values[row, col]
-    inv_l = np.where(np.abs(L) >= bl.NEUTRAL_OBUKHOV_LENGTH_M, 0.0, 1.0 / L)
     speed10 = np.hypot(met["u10"].values, met["v10"].values)[row, col]
-    z_stack = np.maximum(points.stack_height, 10.0)
-    u_stack = np.maximum([bl.wind_speed_at_height(speed10[i], 10.0, z_stack[i], z0[i], inv_l[i])
-                          for i in range(z_stack.size)], 1.0)
-    pg = met["pg_class"].values[row, col]
-    hs = rise.stack_tip_downwash_height(points.stack_height, points.diameter, points.exit_velocity, u_stack)
-    fb = rise.buoyancy_flux(points.diameter, points.exit_velocity, points.exit_temperature, t_air)
-    fm = rise.momentum_flux(points.diameter, points.exit_velocity, points.exit_temperature, t_air)
-    dtheta = np.where(pg == 6, rise.STABLE_DTHETA_DZ[6], np.where(pg == 5, rise.STABLE_DTHETA_DZ[5], 0.0))
-    s = rise.stability_parameter(t_air, dtheta)
-    dh, _ = rise.briggs_final_rise(fb, fm, points.diameter, points.exit_velocity, u_stack, pg >= 5, s)
-    return hs + dh
+    u_stack = np.maximum(plume_wind_speed(speed10, 10.0, points.stack_height, met["z0"].values[row, col],
+                                          met["obukhov_length"].values[row, col]), min_wind_speed)
+    stack_temp = np.where(points.exit_temperature > 0, points.exit_temperature, t_air)
+    he, _ = rise.effective_stack_height(points.stack_height, points.diameter, points.exit_velocity,
+                                        stack_temp, t_air, u_stack, met["pg_class"].values[row, col],
+                                        plume_rise=plume_rise, stack_tip_downwash=stack_tip_downwash)
+    return he
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -370,42 +368,47 @@ class PlumeCore:
 
         Steady state with the met valid at the end of the hour (hour-ending convention of AERMET).
         """
-        from airshed.model.plume import plume_concentration_grid, prepare_point_sources
+        from airshed.model.plume import (
+            plume_concentration_grid,
+            plume_sources_for_species,
+            prepare_plume_geometry,
+        )
 
         g, p, c = self.grid, self.cfg.plume, self.cfg.chemistry
-        r, k = self.row, self.col
-        met = {name: met1[name].values[r, k] for name in ("u10", "v10", "z0", "ustar", "obukhov_length",
-                                                           "blh", "pg_class", "t2m", "wstar")}
-        speed = np.hypot(met["u10"], met["v10"])
-        direction = _direction_from_deg(met["u10"], met["v10"])
         # area rates are per cell: each sub-point carries 1/n_sub^2; kg/s -> ug/s gives ug/m3
         q_all = np.concatenate([area_rates[self.parent] / self.n_sub2, point_rates]) * 1.0e9
         out = np.zeros((self.ntag, len(self.tracers), g.ny, g.nx))
-        calm = 0
+        on = np.flatnonzero((q_all > 0).any(axis=1))
+        if on.size == 0:
+            return out
+        r, k = self.row[on], self.col[on]
+        met = {name: met1[name].values[r, k] for name in ("u10", "v10", "z0", "ustar", "obukhov_length",
+                                                           "blh", "pg_class", "t2m", "wstar")}
+        # wind, rise, sigmas, regimes: once per hour for every emitting source, shared by the species
+        geometry = prepare_plume_geometry(
+            self.x[on], self.y[on], self.tag[on], self.stack_height[on],
+            wind_speed=np.hypot(met["u10"], met["v10"]),
+            wind_direction_deg=_direction_from_deg(met["u10"], met["v10"]), wind_height=10.0,
+            roughness_length=met["z0"], ustar=met["ustar"], obukhov_length=met["obukhov_length"],
+            mixing_height=np.maximum(met["blh"], p.receptor_height_m + 1.0),
+            pg_class=met["pg_class"].astype(np.int64), air_temperature=met["t2m"], option=self.option,
+            diameter=self.diameter[on], exit_velocity=self.exit_velocity[on],
+            stack_temperature=np.where(self.exit_temperature[on] > 0, self.exit_temperature[on], met["t2m"]),
+            sigma_y0=self.sigma_y0[on], wstar=met["wstar"], receptor_height=p.receptor_height_m,
+            x_max=p.max_distance_km * 1000.0, sigma_y_cutoff=p.sigma_y_cutoff,
+            min_wind_speed=p.min_wind_speed_m_s, plume_rise=p.plume_rise,
+            stack_tip_downwash=p.stack_tip_downwash,
+        )
         for s, name in enumerate(self.tracers):
-            on = q_all[:, s] > 0
-            if not on.any():
+            q = q_all[on, s]
+            if not (q > 0).any():
                 continue
-            prepared = prepare_point_sources(
-                self.x[on], self.y[on], q_all[on, s], self.tag[on], self.stack_height[on],
-                wind_speed=speed[on], wind_direction_deg=direction[on], wind_height=10.0,
-                roughness_length=met["z0"][on], ustar=met["ustar"][on],
-                obukhov_length=met["obukhov_length"][on],
-                mixing_height=np.maximum(met["blh"][on], p.receptor_height_m + 1.0),
-                pg_class=met["pg_class"][on].astype(np.int64), air_temperature=met["t2m"][on],
-                option=self.option, diameter=self.diameter[on], exit_velocity=self.exit_velocity[on],
-                stack_temperature=np.where(self.exit_temperature[on] > 0, self.exit_temperature[on],
-                                           met["t2m"][on]),
-                sigma_y0=self.sigma_y0[on], wstar=met["wstar"][on], receptor_height=p.receptor_height_m,
-                decay_rate=c.decay_per_s[name], deposition_velocity=c.dry_deposition_velocity_m_s[name],
-                x_max=p.max_distance_km * 1000.0, sigma_y_cutoff=p.sigma_y_cutoff,
-                min_wind_speed=p.min_wind_speed_m_s,
-            )
-            calm = max(calm, prepared.n_calm)
+            prepared = plume_sources_for_species(geometry, q, c.decay_per_s[name],
+                                                 c.dry_deposition_velocity_m_s[name])
             conc = plume_concentration_grid(prepared, g.x[0], g.y[0], g.dx, g.dx, g.nx, g.ny, self.ntag,
                                             skip=True)
             out[:, s] = conc.reshape(self.ntag, g.ny, g.nx)
-        self.calm_hours += int(calm > 0)
+        self.calm_hours += int(np.any(geometry.calm))
         return out
 
     def budget(self) -> None:

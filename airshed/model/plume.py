@@ -54,6 +54,7 @@ at Numba IR level and the exponentials inlined by LLVM; each kernel has one type
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -134,7 +135,8 @@ class PreparedSources(NamedTuple):
     n_penetrated: int  # sources whose plume is above the mixing lid (no ground-level contribution)
 
 
-class PlumeGeometry(NamedTuple):
+@dataclass
+class PlumeGeometry:
     """Species-independent part of one met hour (:func:`prepare_plume_geometry`).
 
     ``params`` holds the columns for a unit emission and unit decay rate (PREF = 1/(2 pi u),
@@ -152,6 +154,16 @@ class PlumeGeometry(NamedTuple):
     calm: np.ndarray
     receptor_height: float
     x_min: float
+    _ground_integral: np.ndarray | None = field(default=None, repr=False)
+
+    def ground_integral(self) -> np.ndarray:
+        """Integral of the ground-level vertical profile V0 to each depletion-table node (nsrc, nodes).
+
+        Computed on first use and kept: every species of the hour scales the same table by -v_d/u.
+        """
+        if self._ground_integral is None:
+            self._ground_integral = _ground_integral_tables(self)
+        return self._ground_integral
 
 
 def _as_source_array(name: str, value, n: int, dtype=np.float64) -> np.ndarray:
@@ -392,10 +404,16 @@ def prepare_plume_geometry(
 _DEPLETION_CHUNK = 512  # sources per vectorised depletion-table block (bounds the temporary arrays)
 
 
-def _depletion_tables(geo: PlumeGeometry, rows: np.ndarray, deposition_velocity: float) -> np.ndarray:
-    """ln-depletion tables of the sources ``rows`` (ground profile: image sum, Fourier series far out)."""
+def _ground_integral_tables(geo: PlumeGeometry) -> np.ndarray:
+    """:func:`airshed.physics.deposition.ground_profile_integral_table` of every non-penetrated source.
+
+    Ground profile V0 = V(z = 0) / (sqrt(2 pi) sigma_z): the image sum (n = -3..3) below the Fourier
+    threshold, the Fourier series from it on.
+    """
     p = geo.params
-    table = np.zeros((rows.size, dep.DEPLETION_TABLE_NODES))
+    n = p.shape[0]
+    table = np.zeros((n, dep.DEPLETION_TABLE_NODES))
+    rows = np.flatnonzero(~geo.penetrated)
     for start in range(0, rows.size, _DEPLETION_CHUNK):
         r = rows[start : start + _DEPLETION_CHUNK]
         par = disp.SigmaParameters(*(a[r, None] for a in geo.sigma))
@@ -405,17 +423,15 @@ def _depletion_tables(geo: PlumeGeometry, rows: np.ndarray, deposition_velocity:
 
         def ground_profile(xx, par=par, he=he, lid=lid, coeffs=coeffs, sz0=sz0, sigma_far=sigma_far):
             sz = disp.sigma_z_from_parameters(xx, par, slice(None), sz0)
-            with np.errstate(invalid="ignore", over="ignore"):
-                v = np.where(
-                    sz >= sigma_far,
-                    disp.vertical_fourier_sum(sz, lid, coeffs),
-                    disp.vertical_image_sum(0.0, he, lid, sz, n_images=3),
-                )
+            far = sz >= sigma_far
+            v = np.empty(sz.shape)
+            src, _ = np.nonzero(far)
+            v[far] = disp.vertical_fourier_sum(sz[far], lid[src, 0], coeffs[src])
+            src, _ = np.nonzero(~far)
+            v[~far] = disp.vertical_image_sum(0.0, he[src, 0], lid[src, 0], sz[~far], n_images=3)
             return v / (_SQRT_2PI * sz)
 
-        table[start : start + r.size] = dep.log_depletion_table(
-            p[r, DEPXMAX], geo.x_min, deposition_velocity, geo.u[r], ground_profile
-        )
+        table[r] = dep.ground_profile_integral_table(p[r, DEPXMAX], geo.x_min, ground_profile)
     return table
 
 
@@ -443,9 +459,8 @@ def plume_sources_for_species(
     p[:, DECAY] *= decay_rate
     active = p[:, PREF] > 0.0
     if deposition_velocity > 0.0:
-        table = np.zeros((n, dep.DEPLETION_TABLE_NODES))
-        rows = np.flatnonzero(active)
-        table[rows] = _depletion_tables(geometry, rows, deposition_velocity)
+        scale = np.where(active, -deposition_velocity / geometry.u, 0.0)
+        table = scale[:, None] * geometry.ground_integral()
     else:
         table = np.zeros((n, 0))
     return PreparedSources(
@@ -776,7 +791,22 @@ def plume_grid_kernel(params, tag, fourier, depletion, zr, x_min, gx0, gy0, gdx,
     """
     for j in prange(ny):
         buf = np.empty(nx)
-        _grid_row(params, tag, fourier, depletion, zr, x_min, gx0, gy0 + j * gdy, gdx, nx, skip, conc, j, buf)
+        _grid_row(
+            params,
+            tag,
+            fourier,
+            depletion,
+            zr,
+            x_min,
+            gx0,
+            gy0 + j * gdy,
+            gdx,
+            nx,
+            skip,
+            conc,
+            np.int64(j),
+            buf,
+        )
 
 
 _POINT_BLOCK = 256

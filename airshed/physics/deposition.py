@@ -39,6 +39,31 @@ def depletion_table_nodes(x_max: float, n_nodes: int = DEPLETION_TABLE_NODES) ->
     return x_max * t * t
 
 
+def ground_profile_integral_table(
+    x_max: np.ndarray, x_min: float, ground_profile, n_nodes: int = DEPLETION_TABLE_NODES
+) -> np.ndarray:
+    """Cumulative integral of V0 from x_min to each table node, shape (nsrc, n_nodes) (-; 0 up to x_min).
+
+    It does not depend on v_d or u: ln(Q(x_k)/Q0) = -(v_d / u) times this (:func:`log_depletion_table`),
+    so one table serves every species of an hour. Trapezoid rule on a grid uniform in sqrt(x), 16
+    sub-intervals per table interval.
+
+    Parameters
+    ----------
+    x_max : (nsrc,) farthest distance tabulated, m. x_min : start of deposition, m.
+    ground_profile : callable x (nsrc, k) -> V0(x) (nsrc, k), m-1, the plumes' vertical distribution at z = 0.
+    """
+    x_max = np.atleast_1d(np.asarray(x_max, dtype=np.float64))
+    if x_max.size == 0:
+        return np.zeros((0, n_nodes))
+    t = np.linspace(0.0, 1.0, (n_nodes - 1) * _SUBSTEPS + 1)
+    x = np.maximum(x_max[:, None] * t * t, x_min)
+    v0 = ground_profile(x)
+    increments = 0.5 * (v0[:, 1:] + v0[:, :-1]) * np.diff(x, axis=1)
+    cumulative = np.concatenate([np.zeros((x_max.size, 1)), np.cumsum(increments, axis=1)], axis=1)
+    return cumulative[:, ::_SUBSTEPS]
+
+
 def log_depletion_table(
     x_max: np.ndarray,
     x_min: float,
@@ -53,19 +78,14 @@ def log_depletion_table(
     ----------
     x_max : (nsrc,) farthest distance tabulated, m. x_min : start of deposition, m.
     deposition_velocity : v_d, m/s (>= 0). u : (nsrc,) plume wind speed, m/s.
-    ground_profile : callable x (nsrc, k) -> V0(x) (nsrc, k), m-1, the plumes' vertical distribution at z = 0.
+    ground_profile : callable x (nsrc, k) -> V0(x) (nsrc, k), m-1 (:func:`ground_profile_integral_table`).
     """
     x_max = np.atleast_1d(np.asarray(x_max, dtype=np.float64))
     u = np.broadcast_to(np.asarray(u, dtype=np.float64), x_max.shape)
-    if deposition_velocity == 0.0 or x_max.size == 0:
+    if deposition_velocity == 0.0:
         return np.zeros((x_max.size, n_nodes))
-    # fine grid uniform in sqrt(x), trapezoid, then cumulative values at the table nodes
-    t = np.linspace(0.0, 1.0, (n_nodes - 1) * _SUBSTEPS + 1)
-    x = np.maximum(x_max[:, None] * t * t, x_min)
-    v0 = ground_profile(x)
-    increments = 0.5 * (v0[:, 1:] + v0[:, :-1]) * np.diff(x, axis=1)
-    cumulative = np.concatenate([np.zeros((x_max.size, 1)), np.cumsum(increments, axis=1)], axis=1)
-    return -(deposition_velocity / u)[:, None] * cumulative[:, ::_SUBSTEPS]
+    integral = ground_profile_integral_table(x_max, x_min, ground_profile, n_nodes)
+    return -(deposition_velocity / u)[:, None] * integral
 
 
 def interpolate_log_depletion(x: np.ndarray, x_max: float, table: np.ndarray) -> np.ndarray:

@@ -343,19 +343,24 @@ def vertical_fourier_sum(sigma_z: np.ndarray, h: float, coeffs: np.ndarray) -> n
     sum_n exp(-(d + 2 n h)^2 / (2 s^2)) = sqrt(2 pi) s / (2 h) [1 + 2 sum_m exp(-pi^2 m^2 s^2 / (2 h^2))
     cos(pi m d / h)] (Poisson summation formula; the Jacobi theta-function identity). For both image
     families d = z_r -/+ H the cosines combine to 2 cos(pi m z_r/h) cos(pi m H/h) = ``coeffs[m-1]``, so
-    V = sqrt(2 pi) s / h [1 + sum_m exp(-pi^2 m^2 s^2/(2 h^2)) c_m]. ``coeffs`` is (n_terms,) or, with
-    sigma_z (nsrc, k) and h (nsrc, 1), (nsrc, n_terms). The leading term gives the well-mixed
-    concentration Q / (sqrt(2 pi) u sigma_y h) exp(-y^2/2 sigma_y^2) exactly; at sigma_z = 1.6 h
+    V = sqrt(2 pi) s / h [1 + sum_m exp(-pi^2 m^2 s^2/(2 h^2)) c_m]. ``coeffs`` is (n_terms,) or
+    (..., n_terms) with the leading shape of sigma_z (per-element coefficients). The leading term gives the
+    well-mixed concentration Q / (sqrt(2 pi) u sigma_y h) exp(-y^2/2 sigma_y^2) exactly; at sigma_z = 1.6 h
     (:data:`WELL_MIXED_SIGMA_Z_OVER_H`) the correction is below 7e-6 and it decays as exp(-4.93 s^2/h^2).
     """
     s = np.asarray(sigma_z, dtype=np.float64)
     h = np.asarray(h, dtype=np.float64)
     c = np.asarray(coeffs, dtype=np.float64)
     e = np.exp(-(np.pi**2) * s * s / (2.0 * h * h))
-    corr = np.zeros(np.broadcast(s, h).shape)
-    for m in range(1, c.shape[-1] + 1):
-        cm = c[..., m - 1] if c.ndim == 1 else c[:, m - 1 : m]  # (nsrc, 1) against sigma_z (nsrc, k)
-        corr = corr + cm * e ** (m * m)
+    # e^(m^2) by the recurrence e^(m^2) = e^((m-1)^2) e^(2m-1): multiplications only
+    e2 = e * e
+    odd = e
+    term = e
+    corr = c[..., 0] * term
+    for m in range(2, c.shape[-1] + 1):
+        odd = odd * e2
+        term = term * odd
+        corr = corr + c[..., m - 1] * term
     return np.sqrt(2.0 * np.pi) * s / h * (1.0 + corr)
 
 

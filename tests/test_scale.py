@@ -1,0 +1,119 @@
+"""Scaling out on Dask: partitions, a 2-process LocalCluster against a serial run, killed workers."""
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import cloudpickle
+import dask
+import numpy as np
+import pytest
+import xarray as xr
+from test_run import small_config
+
+from airshed import scale
+from airshed.run import run_study
+
+CLUSTER = {"scheduler": "local-cluster", "workers": 2, "threads": 1, "memory_limit": "2GB"}
+
+
+def float_variables(path: Path) -> dict[str, np.ndarray]:
+    with xr.open_dataset(path) as ds:
+        return {name: ds[name].values for name in ds.data_vars if ds[name].dtype.kind == "f"}
+
+
+def test_work_units_cover_the_run_once():
+    plume = scale.work_units("plume", 50, 14, 24)
+    assert [(u.first, u.stop, u.region) for u in plume] == [(0, 24, None), (24, 48, None), (48, 50, None)]
+    particles = scale.work_units("lagrangian", 50, 14, 24)
+    assert [u.region for u in particles] == list(range(14))
+    assert all((u.first, u.stop) == (0, 50) for u in particles)
+
+
+@pytest.fixture(scope="module")
+def serial_runs(tmp_path_factory):
+    """Serial runs of the small case (plume in 1-hour chunks) that the cluster runs are compared with."""
+    tmp = tmp_path_factory.mktemp("serial")
+    out = {}
+    for core, hours in (("plume", 2), ("lagrangian", 3)):
+        cfg = small_config(tmp, core, hours=hours, compute={"chunk_hours": 1})
+        out[core] = run_study(cfg, output=tmp / f"{core}.nc", progress=False)
+    return out
+
+
+@pytest.mark.parametrize("core", ["lagrangian", "plume"])
+def test_local_cluster_gives_the_serial_result(core, serial_runs, tmp_path):
+    """2 worker processes: bitwise for the particle core (regions), within 1e-12 for the plume (hours)."""
+    hours = 2 if core == "plume" else 3
+    cfg = small_config(tmp_path, core, hours=hours, compute={**CLUSTER, "chunk_hours": 1})
+    path = run_study(cfg, output=tmp_path / "cluster.nc", progress=False)
+    serial, cluster = float_variables(serial_runs[core]), float_variables(path)
+    assert serial.keys() == cluster.keys()
+    assert np.abs(serial["concentration"]).max() > 0
+    for name, a in serial.items():
+        b = cluster[name]
+        if core == "lagrangian":
+            assert np.array_equal(a, b, equal_nan=True), name
+        else:
+            scale_ = np.nanmax(np.abs(a)) if a.size else 0.0
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12 * scale_, err_msg=name)
+
+
+def _kill_first_attempt_of_unit_1(cfg, zero_out, scenario, unit, threads):
+    """Dask task that kills its worker process the first time it runs unit 1 (marker file in the cache)."""
+    from airshed import scale as worker_scale
+
+    marker = Path(os.environ["AIRSHED_CACHE_DIR"]) / f"killed-{os.environ['AIRSHED_KILL_TAG']}"
+    if unit.index == 1 and not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return worker_scale.run_unit_task(cfg, zero_out, scenario, unit, threads)
+
+
+def _always_kill(cfg, zero_out, scenario, unit, threads):
+    """Dask task that kills its worker process whenever it runs unit 1."""
+    from airshed import scale as worker_scale
+
+    if unit.index == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return worker_scale.run_unit_task(cfg, zero_out, scenario, unit, threads)
+
+
+@pytest.fixture
+def by_value(monkeypatch):
+    """Ship this module's task wrappers to the workers by value (they cannot import the test module)."""
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    yield monkeypatch
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+def test_killed_worker_is_retried_and_output_is_unchanged(serial_runs, tmp_path, by_value):
+    """Dask reruns the unit of a killed worker elsewhere; the run file equals the serial one bit for bit."""
+    by_value.setenv("AIRSHED_KILL_TAG", tmp_path.name)
+    by_value.setattr(scale, "run_unit_task", _kill_first_attempt_of_unit_1)
+    cfg = small_config(tmp_path, "plume", hours=2, compute={**CLUSTER, "chunk_hours": 1})
+    path = run_study(cfg, output=tmp_path / "killed.nc", progress=False)
+    assert (Path(os.environ["AIRSHED_CACHE_DIR"]) / f"killed-{tmp_path.name}").exists()
+    serial, retried = float_variables(serial_runs["plume"]), float_variables(path)
+    for name, a in serial.items():
+        assert np.array_equal(a, retried[name], equal_nan=True), name
+
+
+def test_unit_that_keeps_killing_workers_stops_the_run_cleanly(tmp_path, by_value):
+    """Past allowed-failures the run stops with a ClusterError naming the unit; no output file is left."""
+    by_value.setattr(scale, "run_unit_task", _always_kill)
+    cfg = small_config(tmp_path, "plume", hours=2, compute={**CLUSTER, "chunk_hours": 1})
+    out = tmp_path / "never.nc"
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with pytest.raises(scale.ClusterError, match=r"periods 1-1 killed every Dask worker.*memory_limit"):
+            run_study(cfg, output=out, progress=False)
+    assert not out.exists()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(scale, "CONNECT_TIMEOUT_S", 1)
+    cfg = small_config(tmp_path, "plume", hours=1, compute={"scheduler": "tcp://127.0.0.1:9"})
+    with pytest.raises(scale.ClusterError, match=r"tcp://127.0.0.1:9.*no Dask scheduler answered"):
+        run_study(cfg, output=tmp_path / "x.nc", progress=False)

@@ -3,8 +3,13 @@
 1,000 point sources x 316 x 316 receptors (1 km spacing), one met hour, float64. Reports compile (or cache
 load) time apart, dense throughput and its ratio to the NumPy reference in the same process (reference
 run on a subsample of sources and scaled per pair), footprint-skipping throughput in effective pairs/s
-(all source-receptor pairs / wall time), max relative error vs the reference, threads, CPU, peak memory,
-and a projection of a year of hourly met on the default 9 km grid.
+(all source-receptor pairs / wall time), max relative error vs the reference, threads, CPU, load average,
+peak memory, and a projection of a year of hourly met on the default 9 km grid.
+
+Pair counts: "all pairs" = sources x receptors. Upwind pairs (x <= x_min, about half here) are exactly 0
+and neither the kernel nor the reference evaluates them, so the rate per evaluated (downwind) pair is also
+printed. On a shared machine wall times drift with the load; the CPU-time ratio (process CPU seconds,
+kernel on 1 thread vs reference) is printed as well, since it is insensitive to other users.
 
 Usage: NUMBA_NUM_THREADS=2 python benchmarks/bench_plume.py [--sources 1000] [--side 316] [--ref-sources 10]
 """
@@ -12,10 +17,12 @@ Usage: NUMBA_NUM_THREADS=2 python benchmarks/bench_plume.py [--sources 1000] [--
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
 import time
 
+import numba
 import numpy as np
 
 from airshed.jit import thread_info
@@ -73,13 +80,13 @@ def _sources(n, side_m, seed=0):
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sources", type=int, default=1000)
     ap.add_argument("--side", type=int, default=316)
-    ap.add_argument("--ref-sources", type=int, default=10)
+    ap.add_argument("--ref-sources", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     dx = 1000.0
     n, side = args.sources, args.side
     grid = (0.5 * dx, 0.5 * dx, dx, dx, side, side)
@@ -102,6 +109,7 @@ def main() -> None:
             times.append(time.perf_counter() - t)
         return min(times), out
 
+    load_before = os.getloadavg()
     t_dense, dense = best(lambda: pk.plume_concentration_grid(prep, *grid, 40, skip=False))
     t_skip, skipped = best(lambda: pk.plume_concentration_grid(prep, *grid, 40, skip=True))
 
@@ -116,15 +124,29 @@ def main() -> None:
         0,
         0,
     )
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     ref = reference_concentration_grid(sub, *grid, 40)
-    t_ref = time.perf_counter() - t
+    t_ref, c_ref = time.perf_counter() - t, time.process_time() - c
     ker = pk.plume_concentration_grid(sub, *grid, 40, skip=False)
     big = np.abs(ref) > 1e-30 * np.abs(ref).max()
     max_rel = float(np.max(np.abs(ker - ref)[big] / np.abs(ref)[big]))
     ref_rate = m * side * side / t_ref
     dense_rate = pairs / t_dense
     skip_rate = pairs / t_skip
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    c = time.process_time()
+    pk.plume_concentration_grid(prep, *grid, 40, skip=False)
+    c_dense = time.process_time() - c
+    numba.set_num_threads(threads)
+    load_after = os.getloadavg()
+    gx = 0.5 * dx + dx * np.arange(side)
+    px, py = np.meshgrid(gx, gx)
+    p = prep.params
+    downwind = 0
+    for k in range(n):
+        x_down = (px - p[k, pk.XS]) * p[k, pk.EX] + (py - p[k, pk.YS]) * p[k, pk.EY]
+        downwind += int(np.count_nonzero(x_down > prep.x_min))
 
     cpu = platform.processor() or "unknown"
     try:
@@ -140,10 +162,20 @@ def main() -> None:
     print(f"sources {n}, receptors {side}x{side} = {side * side}, pairs {pairs:.3e}, float64, one met hour")
     print(f"per-source preparation: {t_prep:.3f} s ({t_prep / n * 1e6:.1f} us/source)")
     print(f"first call (compile or cache load): {t_compile:.2f} s")
+    print(
+        f"load average (1 min) before/after timing: {load_before[0]:.2f} / {load_after[0]:.2f} "
+        f"on {os.cpu_count()} CPUs"
+    )
     print(f"NumPy reference: {ref_rate / 1e6:.1f} M pairs/s ({m} sources subsample, {t_ref:.2f} s)")
     print(
         f"dense kernel:    {t_dense:.3f} s  {dense_rate / 1e9:.3f} G pairs/s  "
+        f"({downwind / t_dense / 1e9:.3f} G evaluated downwind pairs/s, {downwind / pairs:.0%} of pairs) "
         f"= {dense_rate / ref_rate:.1f}x reference"
+    )
+    print(
+        f"CPU time per pair, dense kernel on 1 thread vs reference: "
+        f"{c_ref / (m * side * side) * 1e9:.1f} ns / {c_dense / pairs * 1e9:.2f} ns "
+        f"= {(c_ref / (m * side * side)) / (c_dense / pairs):.1f}x"
     )
     print(
         f"skipping kernel: {t_skip:.3f} s  {skip_rate / 1e9:.3f} G effective pairs/s "
@@ -156,6 +188,22 @@ def main() -> None:
     year = project_year_seconds(387, n_cells, 2, n_cells, skip_rate, t_prep / n, n_species=5)
     print("year projection, 9 km default grid (387 stacks + 16,492 area cells x 2x2 sub-points, 5 species;")
     print(f"  T = 8760 * n_species * N_src * (t_prep + N_rec / R_eff)): {year / 3600:.1f} h")
+    return {"dense_pairs_per_s": dense_rate, "skip_pairs_per_s": skip_rate, "reference_pairs_per_s": ref_rate,
+            "compile_s": t_compile, "max_relative_error": max_rel, "pairs": pairs}
+
+
+def benchmarks(quick: bool = False) -> list[dict]:
+    """Records for ``airshed bench``: dense and footprint-skipping kernel throughput (pairs/s)."""
+    argv = ["--sources", "100", "--side", "100", "--repeat", "1", "--ref-sources", "5"] if quick else []
+    r = main(argv)
+    ref = r["reference_pairs_per_s"]
+    return [
+        {"name": "plume kernel, dense", "unit": "pairs/s", "value": r["dense_pairs_per_s"],
+         "ratio_vs_reference": r["dense_pairs_per_s"] / ref, "compile_s": r["compile_s"]},
+        {"name": "plume kernel, footprint skipping", "unit": "effective pairs/s",
+         "value": r["skip_pairs_per_s"], "ratio_vs_reference": r["skip_pairs_per_s"] / ref,
+         "compile_s": r["compile_s"]},
+    ]
 
 
 if __name__ == "__main__":

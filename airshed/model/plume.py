@@ -630,7 +630,7 @@ def _log_depletion(x, x_max_table, table):
     return table[k] + (t - k) * (table[k + 1] - table[k])
 
 
-@kernel()
+@inline
 def _regime_range(xa, dxi, lo, hi, i0, i1):
     """Index range [a, b) within [i0, i1) where lo <= xa + i dxi < hi (x linear along the row).
 
@@ -691,16 +691,19 @@ def _row_footprint(s, xr0, yr, gdx, nx):
     return int(i0), int(max(i0, i1))
 
 
-@kernel(fastmath=True)
-def _source_on_row(buf, s, c, table, a, b, xa, dxi, yb, dyi, zr, x_min):
-    """Write one source's concentration at receptors a..b-1 of a row (x = xa + i dxi, y = yb + i dyi) to buf.
+VECTOR_BLOCK = 32
+"""Regime loops run over whole multiples of this many columns (LLVM's AVX-512 loop step, 8 lanes x 4):
+the padding columns are overwritten by the next regime or lie outside the row's range, so no column runs
+through the slow scalar remainder loop."""
 
-    The columns split into the near / middle / far ranges (x linear along the row); each range is one
-    branch-free loop (fast integer-power sigmas or the general form), which LLVM vectorises.
+
+@inline
+def _regime_segment(buf, regime, lo, hi, s, c, xa, dxi, yb, dyi, zr, x_min):
+    """Write one source's values at columns lo..hi-1 of a row (x = xa + i dxi, y = yb + i dyi) into buf.
+
+    ``regime`` 0 near, 1 middle, 2 far; each (regime, sigma form) pair is one branch-free loop, which LLVM
+    vectorises.
     """
-    a0, b0 = _regime_range(xa, dxi, -np.inf, s[XNEAR], a, b)
-    a1, b1 = _regime_range(xa, dxi, s[XNEAR], s[XFAR], a, b)
-    a2, b2 = _regime_range(xa, dxi, s[XFAR], np.inf, a, b)
     pref, decay, amp, kq = s[PREF], s[DECAY], s[AMP_FAR], s[KQ]
     d1 = zr - s[H]
     d2 = zr + s[H]
@@ -709,37 +712,66 @@ def _source_on_row(buf, s, c, table, a, b, xa, dxi, yb, dyi, zr, x_min):
     az, bz, pz, az2, bz2, pz2, cz, sz02 = s[AZ], s[BZ], s[PZ], s[AZ2], s[BZ2], s[PZ2], s[CZ], s[SZ02]
     if s[FAST] != 0.0:
         wy2, wy1, wz2, wz1 = s[WY_M2], s[WY_M1], s[WZ_M2], s[WZ_M1]
-        for i in range(a0, b0):
-            x = max(xa + i * dxi, x_min)
-            cx = cz * x * x
-            py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
-            pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
-            buf[i] = _near_value(x, yb + i * dyi, py_, dy_, pz_, dz_, pref, decay, d1, d2)
-        for i in range(a1, b1):
-            x = max(xa + i * dxi, x_min)
-            cx = cz * x * x
-            py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
-            pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
-            buf[i] = _middle_value(x, yb + i * dyi, py_, dy_, pz_, dz_, pref, decay, d1, d2, h2)
-        for i in range(a2, b2):
-            x = max(xa + i * dxi, x_min)
-            cx = cz * x * x
-            py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
-            pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
-            buf[i] = _far_value(x, yb + i * dyi, py_, dy_, pz_, dz_, amp, decay, kq, c)
-    else:
-        for i in range(a0, b0):
+        if regime == 0:
+            for i in range(lo, hi):
+                x = max(xa + i * dxi, x_min)
+                cx = cz * x * x
+                py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
+                pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
+                buf[i] = _near_value(x, yb + i * dyi, py_, dy_, pz_, dz_, pref, decay, d1, d2)
+        elif regime == 1:
+            for i in range(lo, hi):
+                x = max(xa + i * dxi, x_min)
+                cx = cz * x * x
+                py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
+                pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
+                buf[i] = _middle_value(x, yb + i * dyi, py_, dy_, pz_, dz_, pref, decay, d1, d2, h2)
+        else:
+            for i in range(lo, hi):
+                x = max(xa + i * dxi, x_min)
+                cx = cz * x * x
+                py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
+                pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
+                buf[i] = _far_value(x, yb + i * dyi, py_, dy_, pz_, dz_, amp, decay, kq, c)
+    elif regime == 0:
+        for i in range(lo, hi):
             x = max(xa + i * dxi, x_min)
             sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
             buf[i] = _near_value(x, yb + i * dyi, sy2, 1.0, sz2, 1.0, pref, decay, d1, d2)
-        for i in range(a1, b1):
+    elif regime == 1:
+        for i in range(lo, hi):
             x = max(xa + i * dxi, x_min)
             sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
             buf[i] = _middle_value(x, yb + i * dyi, sy2, 1.0, sz2, 1.0, pref, decay, d1, d2, h2)
-        for i in range(a2, b2):
+    else:
+        for i in range(lo, hi):
             x = max(xa + i * dxi, x_min)
             sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
             buf[i] = _far_value(x, yb + i * dyi, sy2, 1.0, sz2, 1.0, amp, decay, kq, c)
+
+
+@inline
+def _source_on_row(buf, s, c, table, a, b, xa, dxi, yb, dyi, zr, x_min):
+    """Write one source's concentration at receptors a..b-1 of a row (x = xa + i dxi, y = yb + i dyi) to buf.
+
+    The columns split into the near / middle / far ranges (x linear along the row). The ranges are
+    evaluated from left to right, each padded to a multiple of :data:`VECTOR_BLOCK` columns (buf has
+    that many spare entries at its end).
+    """
+    lo0, hi0 = _regime_range(xa, dxi, -np.inf, s[XNEAR], a, b)
+    lo1, hi1 = _regime_range(xa, dxi, s[XNEAR], s[XFAR], a, b)
+    lo2, hi2 = _regime_range(xa, dxi, s[XFAR], np.inf, a, b)
+    for step in range(3):
+        regime = step if dxi >= 0.0 else 2 - step
+        if regime == 0:
+            lo, hi = lo0, hi0
+        elif regime == 1:
+            lo, hi = lo1, hi1
+        else:
+            lo, hi = lo2, hi2
+        if hi > lo:
+            hi = lo + (hi - lo + VECTOR_BLOCK - 1) // VECTOR_BLOCK * VECTOR_BLOCK
+            _regime_segment(buf, regime, lo, hi, s, c, xa, dxi, yb, dyi, zr, x_min)
     # x <= x_min is exactly 0 (the range was widened by one column for rounding; see _grid_row)
     for i in range(a, b):
         x = xa + i * dxi
@@ -790,7 +822,7 @@ def plume_grid_kernel(params, tag, fourier, depletion, zr, x_min, gx0, gy0, gdx,
     footprint trapezoid (module docstring); otherwise every downwind pair is evaluated.
     """
     for j in prange(ny):
-        buf = np.empty(nx)
+        buf = np.empty(nx + VECTOR_BLOCK)
         _grid_row(
             params,
             tag,

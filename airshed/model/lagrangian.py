@@ -59,6 +59,7 @@ from airshed.errors import AirshedInputError
 from airshed.jit import inline, kernel
 from airshed.model.random import (
     RELEASE_FIRST_DRAW,
+    box_muller_vector_scalar,
     counter_scalar,
     normal_pair_scalar,
     particle_key_scalar,
@@ -270,13 +271,28 @@ def advance_particles(
     any_wet = False
     for s in range(nspecies):
         any_wet = any_wet or wet_a[s] > 0.0
+    draw_h = counter_scalar(ustep, np.uint64(0))
+    draw_v = counter_scalar(ustep, np.uint64(2))
     for b in prange(nblocks):
         produced_buffer = np.zeros(nspecies)
         loss_sum = np.zeros((2, nspecies))
-        for p in range(b * block_size, min(n, (b + 1) * block_size)):
+        first = b * block_size
+        last = min(n, (b + 1) * block_size)
+        # the block's normals of draw slots 0-3 in two branch-free (vectorised) passes
+        normals = np.empty((4, last - first))
+        for q in range(last - first):
+            key = particle_key_scalar(useed, np.uint64(pid[first + q]))
+            normals[0, q] = uniform_scalar(key, draw_h)
+            normals[1, q] = uniform_scalar(key, draw_h + np.uint64(1))
+            normals[2, q] = uniform_scalar(key, draw_v)
+            normals[3, q] = uniform_scalar(key, draw_v + np.uint64(1))
+        for q in range(last - first):
+            normals[0, q], normals[1, q] = box_muller_vector_scalar(normals[0, q], normals[1, q])
+            normals[2, q], normals[3, q] = box_muller_vector_scalar(normals[2, q], normals[3, q])
+        for p in range(first, last):
             if not alive[p]:
                 continue
-            key = particle_key_scalar(useed, np.uint64(pid[p]))
+            q = p - first
             xp = x[p]
             yp = y[p]
             zp = z[p]
@@ -287,7 +303,8 @@ def advance_particles(
             h = max(h, MIN_MIXING_HEIGHT_M)
             in_bl = zp <= h
             # 2. horizontal turbulence
-            g_u, g_v = normal_pair_scalar(key, counter_scalar(ustep, np.uint64(0)))
+            g_u = normals[0, q]
+            g_v = normals[1, q]
             ut = 0.0
             vt = 0.0
             if in_bl:
@@ -331,7 +348,11 @@ def advance_particles(
                         remaining = 0.0
                     else:
                         remaining -= dts
-                    if ksub % 2 == 0:
+                    if ksub == 0:
+                        g = normals[2, q]
+                        g_second = normals[3, q]
+                    elif ksub % 2 == 0:
+                        key = particle_key_scalar(useed, np.uint64(pid[p]))
                         g, g_second = normal_pair_scalar(key, counter_scalar(ustep, np.uint64(2 + ksub)))
                     else:
                         g = g_second
@@ -352,7 +373,8 @@ def advance_particles(
                     zp = min(max(zp, 0.0), h)
                 wn[p] = wnp
             else:
-                g, g_second = normal_pair_scalar(key, counter_scalar(ustep, np.uint64(2)))
+                g = normals[2, q]
+                g_second = normals[3, q]
                 zp = abs(zp + np.sqrt(2.0 * k_free_vertical * dt) * g)
                 wn[p] = g_second
             x[p] = xp

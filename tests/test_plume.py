@@ -188,3 +188,54 @@ def test_bad_inputs_are_reported_by_name():
             pg_class=4,
             air_temperature=290.0,
         )
+
+
+def test_species_from_one_geometry_equal_separate_preparation():
+    """One geometry per hour scaled per species equals preparing each species from scratch.
+
+    Area sub-sources sharing a cell's geometry share one depletion integral (and match a lone source).
+    """
+    rng = np.random.default_rng(3)
+    n = 12
+    x, y, _, _, sy0 = pk.area_sources_as_points(rng.uniform(0, 9000, 3), rng.uniform(0, 9000, 3), 1000.0,
+                                                np.ones(3), 2)
+    met = dict(
+        wind_speed=np.repeat(rng.uniform(1, 6, 3), 4),
+        wind_direction_deg=np.repeat(rng.uniform(0, 360, 3), 4),
+        wind_height=10.0,
+        roughness_length=0.2,
+        ustar=0.3,
+        obukhov_length=np.repeat([-50.0, 200.0, 1e6], 4),
+        mixing_height=np.repeat([300.0, 800.0, 1500.0], 4),
+        pg_class=np.repeat([2, 5, 4], 4),
+        air_temperature=285.0,
+        option=disp.BOUNDARY_LAYER,
+        sigma_y0=sy0,
+        receptor_height=1.5,
+        x_max=20000.0,
+    )
+    tag = np.arange(n) % NTAG
+    geometry = pk.prepare_plume_geometry(x, y, tag, 5.0, **met)
+    for q, k, vd in ((rng.uniform(1, 5, n), 1e-5, 0.01), (np.where(np.arange(n) % 3, 2.0, 0.0), 0.0, 0.002)):
+        shared = pk.plume_sources_for_species(geometry, q, k, vd)
+        alone = pk.prepare_point_sources(x, y, q, tag, 5.0, decay_rate=k, deposition_velocity=vd, **met)
+        np.testing.assert_array_equal(shared.params, alone.params)
+        np.testing.assert_allclose(shared.depletion, alone.depletion, rtol=1e-12, atol=0)
+        met_one = {key: (v[:1] if isinstance(v, np.ndarray) else v) for key, v in met.items()}
+        one = pk.prepare_point_sources(
+            x[:1], y[:1], q[:1], tag[:1], 5.0, decay_rate=k, deposition_velocity=vd, **met_one
+        )
+        if q[0] > 0:
+            np.testing.assert_allclose(shared.depletion[0], one.depletion[0], rtol=1e-12, atol=0)
+
+
+def test_effective_stack_height_switches():
+    from airshed.physics import plume_rise as rise
+
+    args = (50.0, 4.0, 3.0, 420.0, 290.0, 6.0, 4)
+    full, dh = rise.effective_stack_height(*args)
+    assert dh > 0 and full == pytest.approx(rise.stack_tip_downwash_height(50.0, 4.0, 3.0, 6.0) + dh)
+    no_rise, zero = rise.effective_stack_height(*args, plume_rise=False)
+    assert zero == 0 and no_rise == pytest.approx(rise.stack_tip_downwash_height(50.0, 4.0, 3.0, 6.0))
+    plain, _ = rise.effective_stack_height(*args, plume_rise=False, stack_tip_downwash=False)
+    assert plain == 50.0

@@ -413,7 +413,13 @@ def _ground_integral_tables(geo: PlumeGeometry) -> np.ndarray:
     p = geo.params
     n = p.shape[0]
     table = np.zeros((n, dep.DEPLETION_TABLE_NODES))
-    rows = np.flatnonzero(~geo.penetrated)
+    # the profile depends on H, h, the sigma_z coefficients and sigma_z0 only: area sub-sources of one
+    # cell share them, so each distinct source is integrated once
+    key = np.column_stack(
+        [p[:, [H, LID, AZ, BZ, PZ, AZ2, BZ2, PZ2, CZ, DEPXMAX]], geo.sigma_z0, geo.sigma_far, geo.penetrated]
+    )
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    rows = first[~geo.penetrated[first]]
     for start in range(0, rows.size, _DEPLETION_CHUNK):
         r = rows[start : start + _DEPLETION_CHUNK]
         par = disp.SigmaParameters(*(a[r, None] for a in geo.sigma))
@@ -432,7 +438,7 @@ def _ground_integral_tables(geo: PlumeGeometry) -> np.ndarray:
             return v / (_SQRT_2PI * sz)
 
         table[r] = dep.ground_profile_integral_table(p[r, DEPXMAX], geo.x_min, ground_profile)
-    return table
+    return table[first[inverse.ravel()]]
 
 
 def plume_sources_for_species(

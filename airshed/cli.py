@@ -561,6 +561,35 @@ def performance_command(
     stdout.print(table)
 
 
+# --- airshed bench -----------------------------------------------------------------------------------
+@app.command("bench")
+def bench_command(
+    quick: Annotated[bool, typer.Option("--quick", help="Small sizes: a smoke run.")] = False,
+    json_file: Annotated[
+        Path | None,
+        typer.Option("--json", metavar="FILE", dir_okay=False,
+                     help="Also write the records (name, unit, value, ratio_vs_reference, peak_memory_mb, "
+                     "threads, cpu, ...) as a JSON list."),
+    ] = None,
+    benchmarks: Annotated[
+        Path | None,
+        typer.Option("--benchmarks", metavar="DIR", file_okay=False,
+                     help="Folder of bench_*.py scripts (default: benchmarks/ of the source checkout)."),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", metavar="NAME", help="Run only this benchmark, e.g. plume (repeatable)."),
+    ] = None,
+) -> None:
+    """Run the benchmarks (kernels and end to end) and print a markdown table."""
+    from airshed.bench import find_benchmarks, markdown_table, run_benchmarks
+
+    records = run_benchmarks(find_benchmarks(benchmarks), quick=quick, only=only)
+    if json_file is not None:
+        json_file.write_text(json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in records], indent=2))
+    typer.echo(markdown_table(records))
+
+
 # --- airshed validate --------------------------------------------------------------------------------
 class CoreChoice(StrEnum):
     """Which dispersion core(s) to validate."""

@@ -122,13 +122,13 @@ def mean_substeps(state, met, p, dt) -> float:
     return float(nsub.mean())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--particles", type=int, default=1_000_000)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--reference-steps", type=int, default=2)
     ap.add_argument("--dt", type=float, default=15.0)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     met = synthetic_met()
     p = lg.LagrangianParameters.for_species(SPECIES, turbulence_step_fraction=0.5)
@@ -182,6 +182,17 @@ def main() -> None:
     print(f"one step vs twin (200k particles): max |diff| {max_diff:.2e} (x, y, z m; mass kg)")
     print(f"gridded concentration vs twin: max relative difference {acc_diff:.1e}")
     print(f"peak memory (max RSS): {rss_gb:.2f} GB; numba {numba.__version__}")
+    return {"kernel_steps_per_s": kernel_rate, "reference_steps_per_s": ref_rate, "compile_s": compile_s,
+            "max_diff": max_diff}
+
+
+def benchmarks(quick: bool = False) -> list[dict]:
+    """Records for ``airshed bench``: particle-steps/s of the full step, ratio to the NumPy twin."""
+    argv = ["--particles", "50000", "--steps", "5", "--reference-steps", "1"] if quick else []
+    r = main(argv)
+    return [{"name": "particle step", "unit": "particle-steps/s", "value": r["kernel_steps_per_s"],
+             "ratio_vs_reference": r["kernel_steps_per_s"] / r["reference_steps_per_s"],
+             "compile_s": r["compile_s"]}]
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ and D the source-depletion factor (:mod:`airshed.physics.deposition`). V is eval
 - far (sigma_z >= 0.22 h, :data:`airshed.physics.dispersion.FOURIER_SIGMA_Z_OVER_H`): the Poisson-resummed
   series whose leading term is the well-mixed plume Q exp(-y^2/2 sigma_y^2) / (sqrt(2 pi) u sigma_y h),
   12 correction terms by Horner's rule in q = exp(-pi^2 sigma_z^2/(2 h^2)) (2 exponentials in all;
-  first neglected term < 3e-18).
+  first neglected term < 3e-18); from sigma_z = 0.42 h on, 6 terms (first neglected term < 1e-18).
 
 Pairs with x <= x_min (upwind, or closer than x_min, default 1 m) are exactly 0 and are not evaluated
 (each row's downwind columns are an index range), and every exponential whose argument (lateral + decay +
@@ -103,12 +103,14 @@ from airshed.physics import plume_rise as rise
     DEPXMAX,
     KQ,
     AMP_FAR,
-) = range(33)
-NCOL = 33
+    XFAR6,
+) = range(34)
+NCOL = 34
 """Columns of ``PreparedSources.params``: PREF = Q/(2 pi u) (0 for penetrated sources), DECAY = k/u,
 FAST = 1 when sigma^2 = a^2 x^2 (1 + b x)^(2p) with 2p in {-2, -1, 0} and no second sigma_z term (Briggs
 options but urban A-B sigma_z), WY_M2/WY_M1 (WZ_*) its one-hot weights for 2p = -2/-1, WEDGE_A/B the
-footprint slope and offset (c a_y, c sigma_y0), KQ = pi^2/(2 h^2), AMP_FAR = Q/(sqrt(2 pi) u h)."""
+footprint slope and offset (c a_y, c sigma_y0), KQ = pi^2/(2 h^2), AMP_FAR = Q/(sqrt(2 pi) u h), XFAR6 the
+distance from which 6 Fourier terms suffice."""
 
 NEAR_IMAGE_TOLERANCE = 1e-16
 """Lid images are dropped while each is below this fraction of the direct term at the receptor."""
@@ -378,6 +380,8 @@ def prepare_plume_geometry(
     sigma_far = np.where(finite_lid, disp.FOURIER_SIGMA_Z_OVER_H * lid, np.inf)
     p[:, XFAR] = np.maximum(_invert_sigma_z(sigma_far, par, sz0, x_min), x_min)
     p[:, XNEAR] = np.minimum(np.maximum(_invert_sigma_z(sigma_near, par, sz0, x_min), x_min), p[:, XFAR])
+    sigma_far6 = np.where(finite_lid, disp.FOURIER_SHORT_SIGMA_Z_OVER_H * lid, np.inf)
+    p[:, XFAR6] = np.maximum(_invert_sigma_z(sigma_far6, par, sz0, x_min), p[:, XFAR])
     p[:, XMAX] = np.maximum(f["x_max"], x_min)
     p[:, WEDGE_A] = sigma_y_cutoff * par.ay
     p[:, WEDGE_B] = sigma_y_cutoff * sy0
@@ -622,6 +626,28 @@ def _far_value(x, y, py_, dy_, pz_, dz_, amp, decay, kq, c):
 
 
 @inline
+def _far_value6(x, y, py_, dy_, pz_, dz_, amp, decay, kq, c):
+    """:func:`_far_value` with the first 6 Fourier terms (sigma_z >= 0.42 h: the rest < 1e-18)."""
+    r = 1.0 / (py_ * dz_)
+    inv_sy2 = dy_ * dz_ * r
+    lat = -0.5 * y * y * inv_sy2 - decay * x
+    q = fast_exp(max(-kq * (pz_ * py_ * r), EXPONENT_FLOOR))
+    qh = max(q, 1e-10)
+    q2 = qh * qh
+    p3 = qh * q2
+    p5 = p3 * q2
+    p7 = p5 * q2
+    p9 = p7 * q2
+    p11 = p9 * q2
+    s = c[4] + p11 * c[5]
+    s = c[3] + p9 * s
+    s = c[2] + p7 * s
+    s = c[1] + p5 * s
+    s = c[0] + p3 * s
+    return amp * math.sqrt(inv_sy2) * _exp_above_floor(lat) * (1.0 + q * s)
+
+
+@inline
 def _coefficients(cm):
     """Return the FOURIER_TERMS = 12 lid coefficients of one source as a tuple (loaded before the loop)."""
     return (cm[0], cm[1], cm[2], cm[3], cm[4], cm[5], cm[6], cm[7], cm[8], cm[9], cm[10], cm[11])
@@ -697,8 +723,8 @@ def _row_footprint(s, xr0, yr, gdx, nx):
     return int(i0), int(max(i0, i1))
 
 
-VECTOR_BLOCK = 32
-"""Regime loops run over whole multiples of this many columns (LLVM's AVX-512 loop step, 8 lanes x 4):
+VECTOR_BLOCK = 8
+"""Regime loops run over whole multiples of this many columns (LLVM's AVX-512 loop step, 8 lanes):
 the padding columns are overwritten by the next regime or lie outside the row's range, so no column runs
 through the slow scalar remainder loop."""
 
@@ -707,8 +733,8 @@ through the slow scalar remainder loop."""
 def _regime_segment(buf, regime, lo, hi, s, c, xa, dxi, yb, dyi, zr, x_min):
     """Write one source's values at columns lo..hi-1 of a row (x = xa + i dxi, y = yb + i dyi) into buf.
 
-    ``regime`` 0 near, 1 middle, 2 far; each (regime, sigma form) pair is one branch-free loop, which LLVM
-    vectorises.
+    ``regime`` 0 near, 1 middle, 2 far (12 Fourier terms), 3 far (6 terms); each (regime, sigma form)
+    pair is one branch-free loop, which LLVM vectorises.
     """
     pref, decay, amp, kq = s[PREF], s[DECAY], s[AMP_FAR], s[KQ]
     d1 = zr - s[H]
@@ -732,13 +758,20 @@ def _regime_segment(buf, regime, lo, hi, s, c, xa, dxi, yb, dyi, zr, x_min):
                 py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
                 pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
                 buf[i] = _middle_value(x, yb + i * dyi, py_, dy_, pz_, dz_, pref, decay, d1, d2, h2)
-        else:
+        elif regime == 2:
             for i in range(lo, hi):
                 x = max(xa + i * dxi, x_min)
                 cx = cz * x * x
                 py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
                 pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
                 buf[i] = _far_value(x, yb + i * dyi, py_, dy_, pz_, dz_, amp, decay, kq, c)
+        else:
+            for i in range(lo, hi):
+                x = max(xa + i * dxi, x_min)
+                cx = cz * x * x
+                py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
+                pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
+                buf[i] = _far_value6(x, yb + i * dyi, py_, dy_, pz_, dz_, amp, decay, kq, c)
     elif regime == 0:
         for i in range(lo, hi):
             x = max(xa + i * dxi, x_min)
@@ -749,32 +782,40 @@ def _regime_segment(buf, regime, lo, hi, s, c, xa, dxi, yb, dyi, zr, x_min):
             x = max(xa + i * dxi, x_min)
             sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
             buf[i] = _middle_value(x, yb + i * dyi, sy2, 1.0, sz2, 1.0, pref, decay, d1, d2, h2)
-    else:
+    elif regime == 2:
         for i in range(lo, hi):
             x = max(xa + i * dxi, x_min)
             sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
             buf[i] = _far_value(x, yb + i * dyi, sy2, 1.0, sz2, 1.0, amp, decay, kq, c)
+    else:
+        for i in range(lo, hi):
+            x = max(xa + i * dxi, x_min)
+            sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
+            buf[i] = _far_value6(x, yb + i * dyi, sy2, 1.0, sz2, 1.0, amp, decay, kq, c)
 
 
 @inline
 def _source_on_row(buf, s, c, table, a, b, xa, dxi, yb, dyi, zr, x_min):
     """Write one source's concentration at receptors a..b-1 of a row (x = xa + i dxi, y = yb + i dyi) to buf.
 
-    The columns split into the near / middle / far ranges (x linear along the row). The ranges are
+    The columns split into the near / middle / far / far-6 ranges (x linear along the row). The ranges are
     evaluated from left to right, each padded to a multiple of :data:`VECTOR_BLOCK` columns (buf has
     that many spare entries at its end).
     """
     lo0, hi0 = _regime_range(xa, dxi, -np.inf, s[XNEAR], a, b)
     lo1, hi1 = _regime_range(xa, dxi, s[XNEAR], s[XFAR], a, b)
-    lo2, hi2 = _regime_range(xa, dxi, s[XFAR], np.inf, a, b)
-    for step in range(3):
-        regime = step if dxi >= 0.0 else 2 - step
+    lo2, hi2 = _regime_range(xa, dxi, s[XFAR], s[XFAR6], a, b)
+    lo3, hi3 = _regime_range(xa, dxi, s[XFAR6], np.inf, a, b)
+    for step in range(4):
+        regime = step if dxi >= 0.0 else 3 - step
         if regime == 0:
             lo, hi = lo0, hi0
         elif regime == 1:
             lo, hi = lo1, hi1
-        else:
+        elif regime == 2:
             lo, hi = lo2, hi2
+        else:
+            lo, hi = lo3, hi3
         if hi > lo:
             hi = lo + (hi - lo + VECTOR_BLOCK - 1) // VECTOR_BLOCK * VECTOR_BLOCK
             _regime_segment(buf, regime, lo, hi, s, c, xa, dxi, yb, dyi, zr, x_min)
@@ -871,8 +912,10 @@ def _pair_value(s, c, table, x, y, zr, x_min):
         v = _near_value(x, y, py_, dy_, pz_, dz_, s[PREF], s[DECAY], d1, d2)
     elif x < s[XFAR]:
         v = _middle_value(x, y, py_, dy_, pz_, dz_, s[PREF], s[DECAY], d1, d2, 2.0 * s[LID])
-    else:
+    elif x < s[XFAR6]:
         v = _far_value(x, y, py_, dy_, pz_, dz_, s[AMP_FAR], s[DECAY], s[KQ], c)
+    else:
+        v = _far_value6(x, y, py_, dy_, pz_, dz_, s[AMP_FAR], s[DECAY], s[KQ], c)
     if table.size > 0:
         v *= fast_exp(_log_depletion(x, s[DEPXMAX], table))
     return v

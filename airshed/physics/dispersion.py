@@ -323,6 +323,10 @@ FOURIER_TERMS = 12
 the first neglected term, 2 exp(-pi^2 169 sigma_z^2 / (2 h^2)), is below 3e-18 of the leading one."""
 FOURIER_SIGMA_Z_OVER_H = 0.22
 """sigma_z / h from which :data:`FOURIER_TERMS` terms of :func:`vertical_fourier_sum` converge to 3e-18."""
+FOURIER_SHORT_TERMS = 6
+"""Terms enough from :data:`FOURIER_SHORT_SIGMA_Z_OVER_H` on (first neglected 2 q^49 < 1e-18)."""
+FOURIER_SHORT_SIGMA_Z_OVER_H = 0.42
+"""sigma_z / h from which the first :data:`FOURIER_SHORT_TERMS` terms converge to 1e-18."""
 
 
 def vertical_fourier_coefficients(

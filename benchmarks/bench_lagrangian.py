@@ -10,12 +10,15 @@ sub-step; the mean number of sub-steps is reported (work per particle-step scale
     NUMBA_NUM_THREADS=2 python benchmarks/bench_lagrangian.py [--particles 1000000] [--steps 100]
 
 Reports compile time apart, particle-steps/s of kernel and twin, their ratio, max difference of one step
-against the twin, peak memory (max RSS), threads and CPU.
+against the twin, peak memory (max RSS), threads and CPU, the 1-minute load average before and after
+(the machine is shared: wall-clock rates drop with the load) and the kernel's CPU time per particle-step
+(process CPU time over all threads; less sensitive to the load than the wall clock).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import resource
 import time
@@ -151,9 +154,13 @@ def main(argv: list[str] | None = None) -> dict:
 
     state = initial_state(args.particles)
     substeps = mean_substeps(state, met, p, args.dt)
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     run_steps(lg.advance_particles, lg.accumulate_concentration, state, met, p, args.steps, args.dt, acc)
+    kernel_cpu_s = time.process_time() - cpu0
     kernel_s = time.perf_counter() - t0
+    load_after = os.getloadavg()[0]
     kernel_rate = args.particles * args.steps / kernel_s
 
     ref_state = initial_state(args.particles)
@@ -177,6 +184,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"mean vertical sub-steps per particle-step: {substeps:.2f}")
     print(f"compile (first call, incl. cache load): {compile_s:.2f} s")
     print(f"kernel: {kernel_s:.2f} s = {kernel_rate / 1e6:.1f} M particle-steps/s")
+    cpu_ns = kernel_cpu_s / (args.particles * args.steps) * 1e9
+    print(f"kernel CPU time: {cpu_ns:.0f} ns per particle-step (all threads together)")
+    print(f"load average (1 min) before / after the kernel run: {load_before:.2f} / {load_after:.2f} "
+          f"on {os.cpu_count()} CPUs")
     print(f"NumPy twin: {ref_s:.2f} s, {args.reference_steps} steps = {ref_rate / 1e6:.2f} M steps/s")
     print(f"speed-up kernel / NumPy twin: {kernel_rate / ref_rate:.1f}x")
     print(f"one step vs twin (200k particles): max |diff| {max_diff:.2e} (x, y, z m; mass kg)")

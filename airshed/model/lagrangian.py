@@ -251,6 +251,7 @@ def advance_particles(
     surface_t = surface_now.reshape((ny, nx, 5))
     # removal outside rain: rate (s-1), loss fraction over dt, and shares of the loss, per (in dry layer, s)
     lf_fixed = np.zeros((2, nspecies))
+    expm1_fixed = np.zeros((2, nspecies))
     dry_share = np.zeros((2, nspecies))
     decay_share = np.zeros((2, nspecies))
     chem_share = np.zeros((2, nspecies))
@@ -263,6 +264,7 @@ def advance_particles(
         for s in range(nspecies):
             k_dry = dry_deposition_rate(deposition_velocity[s], dry_layer_m) if d == 1 else 0.0
             k_total = k_dry + 0.0 + k_chem_of[s] + decay_rate[s]
+            expm1_fixed[d, s] = np.expm1(-k_total * dt)
             if k_total > 0.0:
                 lf_fixed[d, s] = first_order_loss(1.0, k_total, dt)
                 dry_share[d, s] = k_dry / k_total
@@ -409,34 +411,40 @@ def advance_particles(
             else:
                 for s in range(nspecies):
                     produced_buffer[s] = 0.0
-                # species often share B (scavenging exponent) and total rate: reuse the last exponential
+                # exp(-(k_fixed + k_wet) dt) - 1 = e_f (1 + e_w) + e_w with e = expm1(-k dt) (no cancellation,
+                # all terms <= 0): e_f is the step's table, e_w one exponential per distinct (A, B)
+                last_a = -1.0
                 last_b = -1.0
                 rain_factor = 0.0
-                last_k = -1.0
-                loss_fraction = 0.0
+                expm1_wet = 0.0
                 for s in range(nspecies):
                     m = mass[s, p]
                     if m == 0.0:
                         continue
                     k_dry = dry_deposition_rate(deposition_velocity[s], dry_layer_m) if d == 1 else 0.0
                     k_wet = 0.0
+                    expm1_w = 0.0
                     if wet_a[s] > 0.0:
                         if wet_b[s] != last_b:
                             last_b = wet_b[s]
+                            last_a = -1.0
                             rain_factor = wet_scavenging_coefficient(rain, 1.0, last_b)
                         k_wet = wet_a[s] * rain_factor
+                        if wet_a[s] != last_a:
+                            last_a = wet_a[s]
+                            expm1_wet = np.expm1(-k_wet * dt)
+                        expm1_w = expm1_wet
                     k_total = k_dry + k_wet + k_chem_of[s] + decay_rate[s]
                     if k_total <= 0.0:
                         continue
-                    if k_total != last_k:
-                        last_k = k_total
-                        loss_fraction = first_order_loss(1.0, k_total, dt)
+                    loss_fraction = -(expm1_fixed[d, s] * (1.0 + expm1_w) + expm1_w)
                     loss = m * loss_fraction
                     mass[s, p] = m - loss
-                    budget_blocks[b, DRY_DEPOSITED, s] += loss * (k_dry / k_total)
-                    budget_blocks[b, WET_DEPOSITED, s] += loss * (k_wet / k_total)
-                    budget_blocks[b, DECAYED, s] += loss * (decay_rate[s] / k_total)
-                    converted = loss * (k_chem_of[s] / k_total)
+                    loss_per_rate = loss / k_total
+                    budget_blocks[b, DRY_DEPOSITED, s] += loss_per_rate * k_dry
+                    budget_blocks[b, WET_DEPOSITED, s] += loss_per_rate * k_wet
+                    budget_blocks[b, DECAYED, s] += loss_per_rate * decay_rate[s]
+                    converted = loss_per_rate * k_chem_of[s]
                     budget_blocks[b, CONVERTED, s] += converted
                     if s == so2_index and sulfate_index >= 0:
                         produced_buffer[sulfate_index] += converted * sulfate_per_so2

@@ -729,7 +729,7 @@ the padding columns are overwritten by the next regime or lie outside the row's 
 through the slow scalar remainder loop."""
 
 
-@inline
+@kernel(fastmath=True)
 def _regime_segment(buf, regime, lo, hi, s, c, xa, dxi, yb, dyi, zr, x_min):
     """Write one source's values at columns lo..hi-1 of a row (x = xa + i dxi, y = yb + i dyi) into buf.
 

@@ -110,6 +110,14 @@ class TaggedAccumulator:
         self.receptor_contribution[hour] = (self.w_pop @ flat.T).reshape(-1, ntag, out.shape[1])
         self._seen[hour] = True
 
+    def merge(self, part: TaggedAccumulator, first_hour: int, tags: slice) -> None:
+        """Add a work unit's accumulator: its hours start at ``first_hour``, its tags are ``tags`` of ours."""
+        hours = slice(first_hour, first_hour + part.n_hours)
+        self.concentration[hours] += part.concentration
+        self.contribution_sum[tags] += part.contribution_sum
+        self.receptor_contribution[hours, :, tags] += part.receptor_contribution
+        self._seen[hours] |= part._seen
+
     def finish(self, emission_total: np.ndarray, population: np.ndarray, region_fraction: np.ndarray,
                own_source: np.ndarray, mass_budget: np.ndarray | None = None) -> RunArrays:
         """Period means, source-receptor tables and cross-border metrics.
@@ -508,6 +516,109 @@ def zero_out_mask(emissions: EmissionSet, region: str | None) -> tuple[np.ndarra
     return fa, fp
 
 
+@dataclass
+class Study:
+    """What every work unit of a run needs; :func:`prepare_study` rebuilds it identically in any process.
+
+    The core loop runs as work units (:mod:`airshed.scale`): time chunks of the plume core, source
+    regions of the particle core, each fed by :func:`run_periods`.
+    """
+
+    cfg: AirshedConfig
+    inputs: Inputs
+    zero_out: str | None
+    scenario: str | None
+    chosen: object | None
+    period_h: int
+    edges: np.ndarray
+    receptors: list[int]
+    w_pop: np.ndarray
+    w_area: np.ndarray
+    fa: np.ndarray
+    fp: np.ndarray
+
+    @property
+    def emissions(self) -> EmissionSet:
+        """Tagged emissions of the run."""
+        return self.inputs.emissions
+
+    @property
+    def grid(self) -> Grid:
+        """Model grid."""
+        return self.inputs.grid
+
+    @property
+    def n_periods(self) -> int:
+        """Output periods (hours of the plume core, output intervals of the particle core)."""
+        return self.edges.size - 1
+
+    @property
+    def tracers(self) -> tuple[str, ...]:
+        """Tracers the core carries."""
+        return PlumeCore.tracers if self.cfg.run.core == "plume" else LagrangianCore.tracers
+
+    def core(self) -> PlumeCore | LagrangianCore:
+        """Return a fresh core of the configured kind."""
+        return PlumeCore(self.cfg, self.inputs) if self.cfg.run.core == "plume" else \
+            LagrangianCore(self.cfg, self.inputs)
+
+    def accumulator(self, n_periods: int, n_regions: int | None = None) -> TaggedAccumulator:
+        """Return an empty accumulator over ``n_periods`` periods and ``n_regions`` regions (default all)."""
+        em = self.emissions
+        return TaggedAccumulator(n_periods, len(em.regions) if n_regions is None else n_regions, em.nsector,
+                                 self.w_pop, self.w_area, self.tracers)
+
+
+def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str | None = None) -> Study:
+    """Read a run's inputs and derive everything its work units share (see :class:`Study`)."""
+    inputs = read_inputs(cfg)
+    em, grid = inputs.emissions, inputs.grid
+    period_h = cfg.lagrangian.output_interval_h if cfg.run.core == "lagrangian" else 1
+    n_periods = cfg.run.hours // period_h
+    edges = (np.datetime64(cfg.run.start.replace(tzinfo=None), "ns")
+             + np.arange(n_periods + 1) * np.timedelta64(period_h, "h"))
+    fractions = np.asarray(inputs.regions.fractions)
+    receptors = [k for k, n in enumerate(inputs.regions.names) if n != "outside"]
+    w_area = receptor_weights(fractions[receptors], grid.cell_area)
+    w_pop = receptor_weights(fractions[receptors], grid.cell_area,
+                             inputs.population if inputs.population is not None else None)
+    fa, fp = zero_out_mask(em, zero_out)
+    chosen = scenario_named(cfg, scenario) if scenario is not None else None
+    if chosen is not None:
+        validate_scenario(chosen, em.regions, cfg.run.start, cfg.run.end)
+    return Study(cfg, inputs, zero_out, scenario, chosen, period_h, edges, receptors, w_pop, w_area, fa, fp)
+
+
+def run_periods(study: Study, core: PlumeCore | LagrangianCore, acc: TaggedAccumulator, periods: range,
+                tags: slice = slice(None)) -> np.ndarray:
+    """Feed ``periods`` to ``core``; add their fields of ``tags`` to ``acc`` (period ``periods.start`` first).
+
+    Returns the mass emitted over the periods per tag and emitted species, (ntag, E) kg.
+    """
+    cfg, em, edges, chosen = study.cfg, study.emissions, study.edges, study.chosen
+    fa, fp, period_h = study.fa, study.fp, study.period_h
+    emitted = np.zeros((em.ntag, len(EMITTED_SPECIES)))  # kg
+    met = MetByDay(study.inputs.met)
+    selected = list(cfg.run.species)
+    for k in periods:
+        t0, t1 = edges[k], edges[k + 1]
+        mid = t0 + (t1 - t0) / 2
+        area_rates, point_rates = em.rates_at(pd.Timestamp(mid))
+        # per source and species: zero-out x scenario (mean factor over the period)
+        sa, sp = emission_factors(chosen, em, t0, t1, edges[0], edges[-1])
+        baseline = emitted_rates(em, area_rates, selected), emitted_rates(em, point_rates, selected)
+        area_rates = baseline[0] * (fa[:, None] * sa)
+        point_rates = baseline[1] * (fp[:, None] * sp)
+        seconds = period_h * 3600.0
+        np.add.at(emitted, em.area_tag, area_rates * seconds)
+        np.add.at(emitted, em.point_tag, point_rates * seconds)
+        common = {"allocation_rates": baseline} if isinstance(core, LagrangianCore) else {}
+        tagged = core.period(met.at(t0), met.at(t1), area_rates, point_rates,
+                             k * seconds, (k + 1) * seconds, **common)
+        acc.add(k - periods.start, tagged[tags])
+    return emitted
+
+
 def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | None = None,
               progress: bool = True, scenario: str | None = None) -> Path:
     """Run one study end to end and write its run file; returns the file's path.
@@ -530,46 +641,15 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
     path = Path(output) if output is not None else Path(cfg.run.output)
     if not path.parent.is_dir():
         raise AirshedInputError(f"output folder {path.parent} does not exist (run.output / --output)")
-    inputs = read_inputs(cfg)
-    em, grid = inputs.emissions, inputs.grid
-    core = PlumeCore(cfg, inputs) if cfg.run.core == "plume" else LagrangianCore(cfg, inputs)
-    period_h = cfg.lagrangian.output_interval_h if cfg.run.core == "lagrangian" else 1
-    n_periods = cfg.run.hours // period_h
-    edges = (np.datetime64(cfg.run.start.replace(tzinfo=None), "ns")
-             + np.arange(n_periods + 1) * np.timedelta64(period_h, "h"))
+    study = prepare_study(cfg, zero_out, scenario)
+    inputs, em, grid, edges = study.inputs, study.emissions, study.grid, study.edges
     population = inputs.population if inputs.population is not None else np.zeros(grid.shape)
     fractions = np.asarray(inputs.regions.fractions)
-    receptors = [k for k, n in enumerate(inputs.regions.names) if n != "outside"]
-    w_area = receptor_weights(fractions[receptors], grid.cell_area)
-    w_pop = receptor_weights(fractions[receptors], grid.cell_area,
-                             inputs.population if inputs.population is not None else None)
-    acc = TaggedAccumulator(n_periods, len(em.regions), em.nsector, w_pop, w_area, core.tracers)
-    fa, fp = zero_out_mask(em, zero_out)
-    chosen = scenario_named(cfg, scenario) if scenario is not None else None
-    if chosen is not None:
-        validate_scenario(chosen, em.regions, cfg.run.start, cfg.run.end)
-    emitted = np.zeros((em.ntag, len(EMITTED_SPECIES)))  # kg
-    met = MetByDay(inputs.met)
-    selected = list(cfg.run.species)
-    with _progress(progress, n_periods, f"{cfg.run.core} core") as advance:
-        for k in range(n_periods):
-            t0, t1 = edges[k], edges[k + 1]
-            mid = t0 + (t1 - t0) / 2
-            area_rates, point_rates = em.rates_at(pd.Timestamp(mid))
-            # per source and species: zero-out x scenario (mean factor over the period)
-            sa, sp = emission_factors(chosen, em, t0, t1, edges[0], edges[-1])
-            baseline = emitted_rates(em, area_rates, selected), emitted_rates(em, point_rates, selected)
-            area_rates = baseline[0] * (fa[:, None] * sa)
-            point_rates = baseline[1] * (fp[:, None] * sp)
-            seconds = period_h * 3600.0
-            np.add.at(emitted, em.area_tag, area_rates * seconds)
-            np.add.at(emitted, em.point_tag, point_rates * seconds)
-            common = {"allocation_rates": baseline} if isinstance(core, LagrangianCore) else {}
-            tagged = core.period(met.at(t0), met.at(t1), area_rates, point_rates,
-                                 k * seconds, (k + 1) * seconds, **common)
-            acc.add(k, tagged)
-            advance()
-    budget = core.budget()
+    receptors = study.receptors
+    from airshed.scale import run_core
+
+    result = run_core(study, progress)
+    acc, emitted, budget = result.accumulator, result.emitted, result.budget
     mass_budget, budget_error = _check_budget(budget)
     arrays = acc.finish(
         emission_total=emitted.reshape(len(em.regions), em.nsector, -1) / 1000.0,
@@ -586,14 +666,15 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
         "time_coverage_start": cfg.run.start.isoformat(),
         "time_coverage_end": cfg.run.end.isoformat(),
         "zero_out_region": zero_out or "",
+        "scenario": scenario or "",
         "airshed_config": dump_config(cfg),
         "input_files": json.dumps(file_checksums(inputs.input_files)),
-        "calm_hours": getattr(core, "calm_hours", 0),
+        "calm_hours": result.calm_hours,
         "mass_budget_max_relative_error": budget_error,
         **{k: str(v) for k, v in thread_info().items()},
     }
     ds = build_run_dataset(grid, arrays, tuple(inputs.regions.names), tuple(em.sectors), EMITTED_SPECIES,
-                           attrs, budget_tracers=core.tracers if mass_budget is not None else None)
+                           attrs, budget_tracers=study.tracers if mass_budget is not None else None)
     ds.attrs["wall_time_s"] = round(time.perf_counter() - wall0, 3)
     write_netcdf_atomic(ds, path, cfg.outputs.compression_level, cfg.outputs.time_chunk_hours)
     log.info("wrote %s in %.1f s", path, time.perf_counter() - wall0)
@@ -641,16 +722,17 @@ def _check_budget(budget: dict[str, np.ndarray] | None) -> tuple[np.ndarray | No
 class _progress:
     """Rich progress bar over the run's periods (a no-op when ``enabled`` is False)."""
 
-    def __init__(self, enabled: bool, total: int, label: str):
-        self.enabled, self.total, self.label = enabled, total, label
+    def __init__(self, enabled: bool, total: int, label: str, unit: str = "h"):
+        self.enabled, self.total, self.label, self.unit = enabled, total, label, unit
 
     def __enter__(self):
         if not self.enabled:
             return lambda: None
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-                             "{task.total} h"), TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                             TextColumn(f"{{task.completed}}/{{task.total}} {self.unit}"),
+                             TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
         self._bar.__enter__()
         task = self._bar.add_task(self.label, total=self.total)
         return lambda: self._bar.advance(task)

@@ -8,7 +8,8 @@ layer (time steps, release, output intervals, budget) is :class:`ParticleRun` / 
 
 One step of ``dt`` seconds (:func:`advance_particles`), per particle:
 
-1. Boundary-layer scalars h, u*, w*, 1/L and precipitation: bilinear in space, linear in time.
+1. Boundary-layer scalars h, u*, w*, 1/L and precipitation: bilinear in space, linear in time (the
+   fields are interpolated in time once per step for the whole grid, then read at one time level).
 2. Horizontal turbulence: inside the mixed layer an order-1 Markov (Langevin) process for u'/sigma_u and
    v'/sigma_v with the exact exponential update r = exp(-dt/T_L) (Hanna 1982 sigmas and T_L; Stohl et al.
    2005, ACP 5:2461, Sect. 6.1); above it a random displacement with FLEXPART's free-troposphere
@@ -42,7 +43,10 @@ One step of ``dt`` seconds (:func:`advance_particles`), per particle:
 
 Random numbers: draw slots 0-1 of the step for horizontal turbulence, 2, 3, ... for the vertical
 sub-steps (one normal each, in Box-Muller pairs), keyed by (seed, particle id, step)
-(:mod:`airshed.model.random`). Budgets accumulate per block of ``block_size`` particles (fixed,
+(:mod:`airshed.model.random`); slots 0-3 are drawn for a whole block in two vectorised passes before
+the particle loop. Particle ids name (period, source, index within the source), so counterfactual runs
+with scaled emissions move the same particles on the same paths (:mod:`airshed.model.release`).
+Budgets accumulate per block of ``block_size`` particles (fixed,
 independent of the thread count) and are summed in block order, and the gridding sums particles in index
 order, so results are bit-identical for any number of threads.
 """

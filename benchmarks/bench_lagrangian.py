@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"gridded concentration vs twin: max relative difference {acc_diff:.1e}")
     print(f"peak memory (max RSS): {rss_gb:.2f} GB; numba {numba.__version__}")
     return {"kernel_steps_per_s": kernel_rate, "reference_steps_per_s": ref_rate, "compile_s": compile_s,
-            "max_diff": max_diff}
+            "max_diff": max_diff, "kernel_cpu_ns_per_step": cpu_ns, "load_average": load_after}
 
 
 def benchmarks(quick: bool = False) -> list[dict]:

@@ -294,19 +294,30 @@ def file_checksums(paths: list[Path]) -> list[dict[str, str]]:
 # Meteorology by day
 # ---------------------------------------------------------------------------------------------------
 class MetByDay:
-    """Hand out meteorology one day-long window at a time (a month never sits in memory)."""
+    """Hand out meteorology one day-long window at a time, keeping the last few windows read.
 
-    def __init__(self, met, window_hours: int = 24):
+    Work units of one process (the particle core's source regions, run one after the other) walk the same
+    days, so windows are kept (at most ``max_windows``, oldest dropped first) instead of being read and
+    interpolated again by every unit; a month of hourly data never sits in memory at once.
+    """
+
+    def __init__(self, met, window_hours: int = 24, max_windows: int = 8):
         self.met = met
         self.window = np.timedelta64(window_hours, "h")
-        self._ds = None
+        self.max_windows = max_windows
+        self._windows: dict[np.datetime64, xr.Dataset] = {}
 
     def at(self, t: np.datetime64):
-        """Meteorology at time ``t``, reading the window [t, t + window] when ``t`` is not loaded."""
+        """Meteorology at time ``t``, reading the window [t, t + window] when no kept window holds ``t``."""
         t = np.datetime64(t, "ns")
-        if self._ds is None or t not in self._ds.time.values:
-            self._ds = self.met.window(t, min(t + self.window, self.met.times[-1]))
-        return self._ds.sel(time=t)
+        for ds in self._windows.values():
+            if ds.time.values[0] <= t <= ds.time.values[-1]:
+                return ds.sel(time=t)
+        if len(self._windows) >= self.max_windows:
+            self._windows.pop(next(iter(self._windows)))
+        ds = self.met.window(t, min(t + self.window, self.met.times[-1]))
+        self._windows[t] = ds
+        return ds.sel(time=t)
 
 
 def _direction_from_deg(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -536,6 +547,11 @@ class Study:
     w_area: np.ndarray
     fa: np.ndarray
     fp: np.ndarray
+    met: MetByDay | None = None
+
+    def __post_init__(self) -> None:
+        if self.met is None:
+            self.met = MetByDay(self.inputs.met)
 
     @property
     def emissions(self) -> EmissionSet:
@@ -598,7 +614,7 @@ def run_periods(study: Study, core: PlumeCore | LagrangianCore, acc: TaggedAccum
     cfg, em, edges, chosen = study.cfg, study.emissions, study.edges, study.chosen
     fa, fp, period_h = study.fa, study.fp, study.period_h
     emitted = np.zeros((em.ntag, len(EMITTED_SPECIES)))  # kg
-    met = MetByDay(study.inputs.met)
+    met = study.met
     selected = list(cfg.run.species)
     for k in periods:
         t0, t1 = edges[k], edges[k + 1]

@@ -56,7 +56,7 @@ def _check_rows(rows):
 
 
 def test_reduced_validation_runs_each_option_on_a_few_runs():
-    rows = pgv.run_validation(None, ["gaussian"], runs=[5, 17, 28, 43])
+    rows = pgv.run_validation(None, ["plume"], runs=[5, 17, 28, 43])
     _check_rows(rows)
     bl = [
         r
@@ -83,7 +83,7 @@ def test_lagrangian_hook_says_what_is_missing():
 @pytest.mark.validation
 @pytest.mark.skipif(not os.environ.get("AIRSHED_FULL_VALIDATION"), reason="set AIRSHED_FULL_VALIDATION=1")
 def test_full_prairie_grass_boundary_layer_option():
-    rows = pgv.run_validation(None, ["gaussian"])
+    rows = pgv.run_validation(None, ["plume"])
     _check_rows(rows)
     bl = [
         r

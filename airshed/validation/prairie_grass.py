@@ -214,25 +214,25 @@ def run_validation(
 
     Rows: core, option, quantity ("arc_max" | "crosswind_integrated"), stability ("stable" | "unstable" |
     "all"), distance_m (50..800 or "all"), n, FB, NMSE, MG, VG, FAC2 (:mod:`airshed.validation.statistics`).
-    Cores: "gaussian" (each of :data:`PLUME_OPTIONS`) and "lagrangian" (option "particles", through
+    Cores: "plume" (each of :data:`PLUME_OPTIONS`) and "lagrangian" (option "particles", through
     ``airshed.validation.prairie_grass_lagrangian.simulate_run``; NotImplementedError while that is missing).
     """
-    cores = ["gaussian"] if cores is None else list(cores)
-    unknown = set(cores) - {"gaussian", "lagrangian"}
+    cores = ["plume"] if cores is None else list(cores)
+    unknown = set(cores) - {"plume", "lagrangian"}
     if unknown:
-        raise DataError(f"unknown validation core(s) {sorted(unknown)}; expected 'gaussian' or 'lagrangian'")
+        raise DataError(f"unknown validation core(s) {sorted(unknown)}; expected 'plume' or 'lagrangian'")
     arcs, meteo = load_prairie_grass(data_dir)
     observed = observed_arc_statistics(arcs)
     meteo = meteo.set_index("run")
     run_ids = [r for r in sorted(arcs["run"].unique()) if r in meteo.index and (runs is None or r in runs)]
     rows: list[dict] = []
     for core in cores:
-        options = PLUME_OPTIONS if core == "gaussian" else ("particles",)
+        options = PLUME_OPTIONS if core == "plume" else ("particles",)
         for option in options:
             tables = []
             for run in run_ids:
                 run_arcs = arcs[arcs["run"] == run]
-                if core == "gaussian":
+                if core == "plume":
                     mod = model_arc_statistics(
                         run_arcs, _met_for_run(meteo.loc[run]), disp.DISPERSION_OPTIONS[option]
                     )

@@ -184,6 +184,20 @@ class Grid:
         factors = pyproj.Proj(self.crs).get_factors(self.lon, self.lat)
         return np.deg2rad(np.asarray(factors.meridian_convergence))
 
+    def lonlat_bounds(self, n: int = 400) -> tuple[float, float, float, float]:
+        """Smallest lon/lat box (west, south, east, north), degrees, holding the whole domain.
+
+        The domain's edges are sampled at ``n`` points each: on a conic projection the extreme longitudes
+        and latitudes lie along the edges, not at the corners.
+        """
+        xe, ye = self.x_edges, self.y_edges
+        up_x, down_x = np.linspace(xe[0], xe[-1], n), np.linspace(xe[-1], xe[0], n)
+        up_y, down_y = np.linspace(ye[0], ye[-1], n), np.linspace(ye[-1], ye[0], n)
+        xs = np.concatenate([up_x, np.full(n, xe[-1]), down_x, np.full(n, xe[0])])
+        ys = np.concatenate([np.full(n, ye[0]), up_y, np.full(n, ye[-1]), down_y])
+        lon, lat = self.xy_to_lonlat(xs, ys)
+        return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
+
     def contains_xy(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Whether projected points lie inside the domain (edges included)."""
         x = np.asarray(x)

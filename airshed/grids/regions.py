@@ -126,19 +126,10 @@ class RegionSet:
 
 
 def _domain_lonlat_box(grid: Grid) -> shapely.Polygon:
-    n = 100
-    xe, ye = grid.x_edges, grid.y_edges
-    xs = np.concatenate(
-        [np.linspace(xe[0], xe[-1], n), np.full(n, xe[-1]), np.linspace(xe[-1], xe[0], n), np.full(n, xe[0])]
-    )
-    ys = np.concatenate(
-        [np.full(n, ye[0]), np.linspace(ye[0], ye[-1], n), np.full(n, ye[-1]), np.linspace(ye[-1], ye[0], n)]
-    )
-    lon, lat = grid.xy_to_lonlat(xs, ys)
+    west, south, east, north = grid.lonlat_bounds(100)
     m = _DOMAIN_MARGIN_DEG
-    west, east = max(lon.min() - m, -180.0), min(lon.max() + m, 180.0)
-    south, north = max(lat.min() - m, -90.0), min(lat.max() + m, 90.0)
-    return shapely.box(west, south, east, north)
+    return shapely.box(max(west - m, -180.0), max(south - m, -90.0),
+                       min(east + m, 180.0), min(north + m, 90.0))
 
 
 def project_to_grid(grid: Grid, geometries: np.ndarray) -> np.ndarray:

@@ -472,19 +472,6 @@ def _variable_rates(
             yield (sp, sec), values[a, b]
 
 
-def _domain_lonlat_bounds(grid: Grid) -> tuple[float, float, float, float]:
-    n = 400
-    xe, ye = grid.x_edges, grid.y_edges
-    xs = np.concatenate(
-        [np.linspace(xe[0], xe[-1], n), np.full(n, xe[-1]), np.linspace(xe[-1], xe[0], n), np.full(n, xe[0])]
-    )
-    ys = np.concatenate(
-        [np.full(n, ye[0]), np.linspace(ye[0], ye[-1], n), np.full(n, ye[-1]), np.linspace(ye[-1], ye[0], n)]
-    )
-    lon, lat = grid.xy_to_lonlat(xs, ys)
-    return float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max())
-
-
 def source_cell_polygons(
     lon_edges: np.ndarray, lat_edges: np.ndarray, ii: np.ndarray, jj: np.ndarray, grid: Grid
 ) -> np.ndarray:
@@ -522,7 +509,7 @@ def _regrid_field(
     """Regrid rates of ``keys``: returns (model rates (nkey, ny, nx), inside-domain totals (nkey,))."""
     nlat, nlon = field.lat_edges.size - 1, field.lon_edges.size - 1
     stack = np.stack([field.rates[k] for k in keys]).reshape(len(keys), nlat * nlon)
-    west, south, east, north = _domain_lonlat_bounds(grid)
+    west, south, east, north = grid.lonlat_bounds()
     dlon = field.lon_edges[1] - field.lon_edges[0]
     dlat = field.lat_edges[1] - field.lat_edges[0]
     lon_ok = (field.lon_edges[1:] > west - dlon) & (field.lon_edges[:-1] < east + dlon)

@@ -496,7 +496,10 @@ class LagrangianCore:
         tables = [area_release_table(em.area.x, em.area.y, float(self.grid.dx), em.area_tag,
                                      padded(area_rates), allocation_rate=padded(area_alloc))]
         if em.points.n:
-            h = stack_release_height(em.points, met0, self.prow, self.pcol)
+            p = self.cfg.plume
+            h = stack_release_height(em.points, met0, self.prow, self.pcol, plume_rise=p.plume_rise,
+                                     stack_tip_downwash=p.stack_tip_downwash,
+                                     min_wind_speed=p.min_wind_speed_m_s)
             tables.append(point_release_table(em.points.x, em.points.y, h, em.point_tag, padded(point_rates),
                                               allocation_rate=padded(point_alloc)))
         return self.run.advance(met, concatenate_release_tables(*tables), t0, t1)

@@ -109,7 +109,7 @@ class CoreResult:
 class _SourceRegionRun:
     """A :class:`~airshed.model.lagrangian.ParticleRun` that moves one source region's particles.
 
-    Every period's particles are allocated from the full release table (so each source gets the particles
+    Every period's particle shares come from the full release table (so each source gets the particles
     and ids it gets in a run over all sources) and only the region's sources are released.
     """
 
@@ -117,13 +117,10 @@ class _SourceRegionRun:
         self.run, self.region, self.n_sectors = run, region, n_sectors
 
     def advance(self, met, sources, t_start: float, t_end: float) -> np.ndarray:
-        """:meth:`ParticleRun.advance` over the region's sources, with the full table's allocation."""
-        from airshed.model.release import allocate_particles
-
-        budget = int(round(self.run.params.particles_per_hour * (t_end - t_start) / 3600.0))
-        n_per_period = allocate_particles(sources.allocation_rate, budget)
+        """:meth:`ParticleRun.advance` over the region's sources, with the full table's particle shares."""
+        share = self.run.particle_shares(sources, t_end - t_start)
         mine = sources.tag // self.n_sectors == self.region
-        return self.run.advance(met, sources.take(mine), t_start, t_end, n_per_period=n_per_period[mine])
+        return self.run.advance(met, sources.take(mine), t_start, t_end, particle_share=share[mine])
 
     def budget(self) -> dict[str, np.ndarray]:
         """Mass budget of the region's particles, kg per tracer."""

@@ -11,6 +11,7 @@ from airshed.model.release import (
     AREA_RELEASE_DEPTH_M,
     ReleaseTable,
     allocate_particles,
+    allocation_weights,
     area_release_table,
     concatenate_release_tables,
     particle_ids,
@@ -253,11 +254,11 @@ def crn_sources(factors=(1.0, 1.0, 1.0)):
     )  # fmt: skip
 
 
-def run_hours(sources, hours=2, seed=5, n_per_period=None):
+def run_hours(sources, hours=2, seed=5, particle_share=None):
     met = varied_met(nt=hours + 1)
     run = lg.ParticleRun(0.0, 0.0, 9000.0, 7, 6, 5000.0, 3, params(particles_per_hour=3000), seed)
     conc = np.stack(
-        [run.advance(met, sources, 3600.0 * k, 3600.0 * (k + 1), n_per_period) for k in range(hours)]
+        [run.advance(met, sources, 3600.0 * k, 3600.0 * (k + 1), particle_share) for k in range(hours)]
     )
     return conc, run
 
@@ -277,19 +278,19 @@ def test_common_random_numbers_zero_out_removes_exactly_the_tagged_contribution(
 
 def test_a_run_over_a_subset_of_sources_moves_its_particles_as_the_full_run():
     full_table = crn_sources()
-    n_full = allocate_particles(full_table.allocation_rate, 3000)
+    share_full = allocation_weights(full_table.allocation_rate) * 3000
     # 3 hours of 12 steps: particles are sorted by cell at steps 0 and 24 in both runs
     full, run_full = run_hours(full_table, hours=3)
     subset = full_table.take([0, 2])
     np.testing.assert_array_equal(subset.source_id, [0, 2])
-    part, run_part = run_hours(subset, hours=3, n_per_period=n_full[[0, 2]])
+    part, run_part = run_hours(subset, hours=3, particle_share=share_full[[0, 2]])
     np.testing.assert_array_equal(part[:, [0, 2]], full[:, [0, 2]])
     assert part[:, 1].max() == 0.0
     live_full = run_full.alive[: run_full.n] & (run_full.tag[: run_full.n] != 1)
     live_part = run_part.alive[: run_part.n]
-    for name in ("pid", "z"):  # same particles, same order, same paths
-        got = getattr(run_part, name)[: run_part.n][live_part]
-        np.testing.assert_array_equal(got, getattr(run_full, name)[: run_full.n][live_full])
+    for name in ("pid", "z", "mass"):  # same particles, same order, same paths
+        got = getattr(run_part, name)[..., : run_part.n][..., live_part]
+        np.testing.assert_array_equal(got, getattr(run_full, name)[..., : run_full.n][..., live_full])
 
 
 def test_particle_ids_are_distinct_and_name_period_source_and_index():

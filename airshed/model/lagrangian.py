@@ -69,7 +69,13 @@ from airshed.model.random import (
     particle_key_scalar,
     uniform_scalar,
 )
-from airshed.model.release import ReleaseTable, allocate_particles, particle_ids, released_before
+from airshed.model.release import (
+    ParticleCredit,
+    ReleaseTable,
+    allocation_weights,
+    particle_ids,
+    released_before,
+)
 from airshed.physics.chemistry import (
     NITRATE_PER_NOX,
     NOX_TO_NITRATE_PER_HOUR,
@@ -716,6 +722,7 @@ class ParticleRun:
         self._allocate(1024)
         self.emitted = np.zeros(ns)
         self.removed = np.zeros((N_BUDGET_TERMS, ns))
+        self.credit = ParticleCredit(ns)
 
     def _allocate(self, capacity: int) -> None:
         ns = len(self.params.species)
@@ -761,12 +768,14 @@ class ParticleRun:
         period: float,
         t: float,
         dt: float,
+        particle_mass: np.ndarray | None = None,
     ) -> None:
         """Release the particles of ``sources`` due in [t, t + dt) (see :mod:`airshed.model.release`).
 
-        ``n_per_period`` particles per source share the source's emission (``sources.rate``) over
-        [period_start, period_start + period); their ids are those of (this period, source id, index within
-        the source), their random numbers use this step.
+        ``n_per_period`` particles per source are released over [period_start, period_start + period),
+        each with ``particle_mass`` ([nsource, nspecies] kg; default the source's emission over the period,
+        ``sources.rate`` * period, in equal parts); their ids are those of (this period, source id, index
+        within the source), their random numbers use this step.
         """
         first = released_before(n_per_period, period_start, period, t)
         due = released_before(n_per_period, period_start, period, t + dt) - first
@@ -781,7 +790,8 @@ class ParticleRun:
         starts = np.cumsum(due) - due
         index_in_source = first[source_index] + np.arange(count) - starts[source_index]
         ids = particle_ids(self.period_index, sources.source_id[source_index], index_in_source)
-        particle_mass = sources.rate * (period / np.maximum(n_per_period, 1))[:, None]
+        if particle_mass is None:
+            particle_mass = sources.rate * (period / np.maximum(n_per_period, 1))[:, None]
         release_particles(
             self.n, source_index, self.x, self.y, self.z, self.un, self.vn, self.wn, self.mass, self.tag,
             self.pid, self.alive, self.cell,
@@ -806,21 +816,32 @@ class ParticleRun:
         nsteps = max(1, int(np.ceil(period / dt_max - 1e-9)))
         return nsteps, period / nsteps
 
+    def particle_shares(self, sources: ReleaseTable, period: float) -> np.ndarray:
+        """Particles per source for one period of ``period`` s: the budget times the allocation weights.
+
+        Computed from the table's ``allocation_rate`` (:func:`~airshed.model.release.allocation_weights`);
+        pass the full table of a study, so that every source gets the same share in any run.
+        """
+        budget = round(self.params.particles_per_hour * period / 3600.0)
+        return allocation_weights(sources.allocation_rate) * float(budget)
+
     def advance(
         self,
         met: MetWindow,
         sources: ReleaseTable | None,
         t_start: float,
         t_end: float,
-        n_per_period: np.ndarray | None = None,
+        particle_share: np.ndarray | None = None,
     ) -> np.ndarray:
         """Release and move particles over [t_start, t_end) s; return conc[ntag, nspecies, ny, nx] in ug/m3.
 
         The concentration is the mean over the period of the particle mass below ``sampling_depth_m``
         per cell volume dx * dx * sampling_depth (residence-time weighted at every step, kg s ->
-        ug m-3). The emission rates of ``sources`` hold over the whole period. The particles per source
-        are allocated from ``sources.allocation_rate`` unless ``n_per_period`` gives them (a run over a
-        subset of a study's sources passes the full table's allocation, taken at the subset).
+        ug m-3). The emission rates of ``sources`` hold over the whole period. Each source gains
+        ``particle_share`` particles of credit (default :meth:`particle_shares` of ``sources``; a run over
+        a subset of a study's sources passes the full table's shares, taken at the subset) and releases
+        the whole particles of its credit with the mass it emitted since its last release
+        (:class:`~airshed.model.release.ParticleCredit`).
         """
         p = self.params
         if met.shape != (self.ny, self.nx):
@@ -837,16 +858,11 @@ class ParticleRun:
                 raise AirshedInputError(
                     f"release table has {sources.rate.shape[1]} species, expected {len(p.species)}"
                 )
-            if n_per_period is None:
-                n_per_period = allocate_particles(
-                    sources.allocation_rate, int(round(p.particles_per_hour * period / 3600.0))
-                )
-            n_per_period = np.asarray(n_per_period, dtype=np.int64)
-            if n_per_period.shape != (sources.size,) or np.any(n_per_period < 0):
-                raise AirshedInputError(f"n_per_period needs {sources.size} counts >= 0 (one per source)")
-            lost = np.flatnonzero((n_per_period == 0) & (sources.rate.sum(axis=1) > 0.0))
-            if lost.size:
-                raise AirshedInputError(f"sources {lost[:5].tolist()} emit but are allocated no particles")
+            if particle_share is None:
+                particle_share = self.particle_shares(sources, period)
+            n_per_period, particle_mass = self.credit.allocate(
+                sources.source_id, particle_share, sources.rate * period
+            )
         else:
             n_per_period = np.zeros(0, np.int64)
         nsteps, dt = self.time_step(met, period)
@@ -855,7 +871,7 @@ class ParticleRun:
         for k in range(nsteps):
             t = t_start + k * dt
             if n_per_period.size:
-                self.release(sources, n_per_period, t_start, period, t, dt)
+                self.release(sources, n_per_period, t_start, period, t, dt, particle_mass)
             self.step_once(met, t, dt)
             if self.n:
                 state = self.state_arrays()
@@ -903,9 +919,12 @@ class ParticleRun:
         """Mass budget per species (kg): emitted, produced, airborne and each removal term, plus the residual.
 
         emitted + produced = airborne + dry_deposited + wet_deposited + converted + decayed + left_domain;
-        ``residual`` is the left side minus the right side.
+        ``residual`` is the left side minus the right side. Mass emitted but not yet released (pending
+        at its source, :class:`~airshed.model.release.ParticleCredit`) counts as emitted and airborne.
         """
-        out = {"emitted": self.emitted.copy(), "airborne": self.airborne()}
+        # mass emitted but not yet released is held at its source: emitted and airborne
+        pending = self.credit.pending_mass()
+        out = {"emitted": self.emitted + pending, "airborne": self.airborne() + pending}
         for k, name in enumerate(BUDGET_TERM_NAMES):
             out[name] = self.removed[k].copy()
         sinks = sum(out[name] for name in BUDGET_TERM_NAMES if name != "produced")

@@ -11,22 +11,29 @@ an integer tag (region/sector of the apportionment) and emission rates ``rate[ns
   sampling layer): near-surface emissions are assumed mixed through it within one step, as in a
   grid model's first layer.
 - Each emission period (normally one hour) gets a particle budget ``particles_per_period`` shared among
-  the sources in proportion to their share of each species' total, averaged over the species with
-  emissions (so a small SO2 stack is not starved by a large NMVOC area), by largest remainders; every
-  source with any emission gets at least one particle. The particles of a source carry equal masses
-  (rate * period / n) and are released at the times period_start + (k + 1/2) period / n, each at the
-  start of the model step that contains its release time.
+  the sources in proportion to their weight: their share of each species' total, averaged over the
+  species with emissions (so a small SO2 stack is not starved by a large NMVOC area). The budget is
+  honoured however many sources there are, by a deterministic carry-over (:class:`ParticleCredit`):
+  every period a source gains credit budget * weight and releases floor(credit) particles (credit -=
+  released), so a source worth 0.05 particle per period releases one particle every 20 periods. The
+  mass a source emitted since its last release (rate * period summed over those periods, per species)
+  is pending until then and is carried by the particles it releases, in equal parts; mass is conserved
+  exactly per source and species, and pending mass counts as emitted and airborne (held at the source)
+  in the particle budget. The particles of a source in a period are released at the times
+  period_start + (k + 1/2) period / n, each at the start of the model step that contains its release time.
 
 Common random numbers (counterfactual runs). The allocation (particles per source, their release times
 and ids) is computed from ``allocation_rate`` (the baseline emissions) while the particle masses come
 from ``rate`` (the emissions of this run, e.g. a zero-out or a scenario). A run whose emissions are
-scaled source by source therefore moves exactly the same particles along exactly the same random paths
-as the baseline; only their masses change, so (baseline - counterfactual) equals the tagged contribution
-to round-off instead of to the sampling noise. A source whose scaled rate is zero still releases its
-(massless) particles. A particle's id, the key of its random numbers, is a function of (period index,
-``source_id``, index of the particle within its source and period) only (:func:`particle_ids`): a run
-over a subset of the sources (:meth:`ReleaseTable.take`, with the full table's allocation) gives every
-particle the same id and path as the run over all of them.
+scaled source by source therefore moves exactly the same particles along exactly the same random paths as
+the baseline; only their masses change, so (baseline - counterfactual) equals the tagged contribution to
+round-off instead of to the sampling noise. A source whose scaled rate is zero still releases its
+(massless) particles; the pending mass of a source is the mass of ``rate``. A particle's id, the key of
+its random numbers, is a function of (period index, ``source_id``, index of the particle within its
+source and period) only (:func:`particle_ids`): a run over a subset of the sources
+(:meth:`ReleaseTable.take`, with the full table's per-source shares of the budget) gives every particle
+the same id, mass and path as the run over all of them, since the credit and pending mass of a source
+depend on its own share and rate only.
 """
 
 from __future__ import annotations
@@ -115,8 +122,8 @@ class ReleaseTable:
     def take(self, index) -> ReleaseTable:
         """Return the sources ``index`` (indices or a mask), keeping their ``source_id`` and allocation.
 
-        A run over such a subset, given the full table's allocation (``ParticleRun.advance(...,
-        n_per_period=...)``), moves each of its particles exactly as the run over the full table does.
+        A run over such a subset, given the full table's shares of the budget (``ParticleRun.advance(...,
+        particle_share=...)``), moves each of its particles exactly as the run over the full table does.
         """
         return ReleaseTable(
             *(getattr(self, name)[index] for name in ReleaseTable.__dataclass_fields__)
@@ -146,21 +153,32 @@ def concatenate_release_tables(*tables: ReleaseTable) -> ReleaseTable:
     return ReleaseTable(*(np.concatenate([getattr(t, name) for t in tables]) for name in fields))
 
 
-def allocate_particles(rate: np.ndarray, particles_per_period: int) -> np.ndarray:
-    """Return the particles per source for one emission period (int64, >= 1 for each emitting source).
+def allocation_weights(rate: np.ndarray) -> np.ndarray:
+    """Return each source's weight in the particle budget (sums to 1 over the sources; 0 for none emitting).
 
-    Weight of a source = mean over the species with emissions of its share of the species total; the
-    budget is split by largest remainders (ties to the lower index), then every emitting source with no
-    particle gets one (so the total can exceed the budget by the number of very small sources).
+    Weight of a source = mean over the species with emissions of its share of the species total.
     """
     rate = np.asarray(rate, dtype=np.float64)
     totals = rate.sum(axis=0)
     active = totals > 0.0
+    if not np.any(active):
+        return np.zeros(rate.shape[0])
+    return (rate[:, active] / totals[active]).mean(axis=1)
+
+
+def allocate_particles(rate: np.ndarray, particles_per_period: int) -> np.ndarray:
+    """Return particles per source for ONE period on its own (int64, >= 1 for each emitting source).
+
+    The budget is split by :func:`allocation_weights` and largest remainders (ties to the lower index),
+    then every emitting source with no particle gets one, so the total exceeds the budget by up to the
+    number of small sources. Runs over many periods use :class:`ParticleCredit` instead, which honours
+    the budget.
+    """
+    rate = np.asarray(rate, dtype=np.float64)
     n = np.zeros(rate.shape[0], dtype=np.int64)
-    if not np.any(active) or particles_per_period <= 0:
+    if particles_per_period <= 0 or not np.any(rate > 0.0):
         return n
-    weight = (rate[:, active] / totals[active]).mean(axis=1)
-    share = weight * particles_per_period
+    share = allocation_weights(rate) * particles_per_period
     n = np.floor(share).astype(np.int64)
     remainder = int(particles_per_period - n.sum())
     if remainder > 0:
@@ -170,6 +188,70 @@ def allocate_particles(rate: np.ndarray, particles_per_period: int) -> np.ndarra
     n[emitting & (n == 0)] = 1
     n[~emitting] = 0
     return n
+
+
+#: Credit within this much of a whole particle counts as the whole particle, so that a source whose
+#: share is 1/k releases after exactly k periods although k rounded shares may sum to just below 1.
+CREDIT_ROUNDING = 1e-9
+
+
+class ParticleCredit:
+    """Particle credit and pending mass per source id, carried from period to period.
+
+    Every :meth:`allocate` call is one emission period: source ``source_id`` gains ``share`` particles of
+    credit and ``mass`` kg of pending emission per species; it releases floor(credit) particles, which
+    carry its whole pending mass in equal parts. The state of a source depends on its own shares and
+    masses only, so runs over subsets of the sources allocate every source as the full run does.
+    """
+
+    def __init__(self, nspecies: int) -> None:
+        self.credit = np.zeros(0)
+        self.pending = np.zeros((0, int(nspecies)))
+
+    def _grow(self, size: int) -> None:
+        if size > self.credit.size:
+            size = max(size, 2 * self.credit.size)
+            credit, pending = np.zeros(size), np.zeros((size, self.pending.shape[1]))
+            credit[: self.credit.size] = self.credit
+            pending[: self.credit.size] = self.pending
+            self.credit, self.pending = credit, pending
+
+    def allocate(
+        self, source_id: np.ndarray, share: np.ndarray, mass: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Add one period; return particles per source (int64) and the mass per particle (kg, [n, nspecies]).
+
+        ``source_id`` distinct ids, ``share`` this period's particles per source (budget * weight, >= 0),
+        ``mass`` [nsource, nspecies] kg emitted in the period. The mass per particle is 0 for a source
+        releasing nothing (its mass stays pending).
+        """
+        source_id = np.asarray(source_id, dtype=np.int64)
+        share = np.asarray(share, dtype=np.float64)
+        mass = np.asarray(mass, dtype=np.float64)
+        if share.shape != source_id.shape or not np.all(np.isfinite(share)) or np.any(share < 0.0):
+            raise AirshedInputError(
+                f"particle shares need {source_id.size} finite values >= 0 (one per source)"
+            )
+        if mass.shape != (source_id.size, self.pending.shape[1]):
+            raise AirshedInputError(
+                f"particle credit: mass must be [{source_id.size}, {self.pending.shape[1]}], got {mass.shape}"
+            )
+        if source_id.size:
+            self._grow(int(source_id.max()) + 1)
+        credit = self.credit[source_id] + share
+        n = np.floor(credit + CREDIT_ROUNDING).astype(np.int64)
+        self.credit[source_id] = credit - n
+        pending = self.pending[source_id] + mass
+        releasing = n > 0
+        particle_mass = np.zeros_like(pending)
+        particle_mass[releasing] = pending[releasing] / n[releasing, None]
+        pending[releasing] = 0.0
+        self.pending[source_id] = pending
+        return n, particle_mass
+
+    def pending_mass(self) -> np.ndarray:
+        """Mass emitted but not yet released, summed over the sources, kg per species."""
+        return self.pending.sum(axis=0)
 
 
 def released_before(n_per_period: np.ndarray, period_start: float, period: float, time: float) -> np.ndarray:

@@ -29,8 +29,8 @@ def test_budget_honoured_mass_conserved_and_small_sources_released():
         # each releasing source exceeds its share by less than one particle (its credit was < 1) ...
         assert n.sum() < budget + np.count_nonzero(n)
         released += n
-        # ... and the credit held, < 1 per source, is all the run owes the budget
-        assert budget * (k + 1) - rate.shape[0] < released.sum() <= budget * (k + 1)
+        # ... and the credit held, in [0, 1) per source from 1/2 at the start, is all it owes the budget
+        assert abs(released.sum() - budget * (k + 1)) <= rate.shape[0] / 2
         first[(n > 0) & (first < 0)] = k
         carried += n[:, None] * mass
     assert released.sum() < 0.5 * rate.shape[0] * periods  # not one particle per source per period

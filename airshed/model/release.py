@@ -15,7 +15,8 @@ an integer tag (region/sector of the apportionment) and emission rates ``rate[ns
   species with emissions (so a small SO2 stack is not starved by a large NMVOC area). The budget is
   honoured however many sources there are, by a deterministic carry-over (:class:`ParticleCredit`):
   every period a source gains credit budget * weight and releases floor(credit) particles (credit -=
-  released), so a source worth 0.05 particle per period releases one particle every 20 periods. The
+  released; it starts at 1/2), so a source worth 0.05 particle per period releases one particle every
+  20 periods. The
   mass a source emitted since its last release (rate * period summed over those periods, per species)
   is pending until then and is carried by the particles it releases, in equal parts; mass is conserved
   exactly per source and species, and pending mass counts as emitted and airborne (held at the source)
@@ -193,15 +194,20 @@ def allocate_particles(rate: np.ndarray, particles_per_period: int) -> np.ndarra
 #: Credit within this much of a whole particle counts as the whole particle, so that a source whose
 #: share is 1/k releases after exactly k periods although k rounded shares may sum to just below 1.
 CREDIT_ROUNDING = 1e-9
+#: Credit of a source before its first period: half a particle, so that a source has released its summed
+#: shares rounded to the nearest whole particle (not rounded down), and the run releases about the budget
+#: from its first period on instead of owing each source half a particle on average.
+INITIAL_CREDIT = 0.5
 
 
 class ParticleCredit:
     """Particle credit and pending mass per source id, carried from period to period.
 
-    Every :meth:`allocate` call is one emission period: source ``source_id`` gains ``share`` particles of
-    credit and ``mass`` kg of pending emission per species; it releases floor(credit) particles, which
-    carry its whole pending mass in equal parts. The state of a source depends on its own shares and
-    masses only, so runs over subsets of the sources allocate every source as the full run does.
+    Every :meth:`allocate` call is one emission period: source ``source_id`` (starting with
+    ``INITIAL_CREDIT``) gains ``share`` particles of credit and ``mass`` kg of pending emission per
+    species; it releases floor(credit) particles, which carry its whole pending mass in equal parts. The
+    state of a source depends on its own shares and masses only, so runs over subsets of the sources
+    allocate every source as the full run does.
     """
 
     def __init__(self, nspecies: int) -> None:
@@ -211,7 +217,7 @@ class ParticleCredit:
     def _grow(self, size: int) -> None:
         if size > self.credit.size:
             size = max(size, 2 * self.credit.size)
-            credit, pending = np.zeros(size), np.zeros((size, self.pending.shape[1]))
+            credit, pending = np.full(size, INITIAL_CREDIT), np.zeros((size, self.pending.shape[1]))
             credit[: self.credit.size] = self.credit
             pending[: self.credit.size] = self.pending
             self.credit, self.pending = credit, pending

@@ -252,20 +252,22 @@ def load_emissions(cfg: AirshedConfig, regions: RegionSet) -> tuple[EmissionSet,
     return build_emission_set(regions, gridded, points, profiles), gridded_files + point_files
 
 
-def read_inputs(cfg: AirshedConfig) -> Inputs:
-    """Grid, region masks, population, emissions and meteorology of a run."""
-    grid = cfg.grid.build()
-    regions = build_regions(grid, cfg.regions.spec, cfg.regions.name_column)
-    if cfg.regions.population == "builtin":
-        population = builtin_population(grid)
-    elif cfg.regions.population == "none":
-        population = None
-    else:
+def read_inputs(cfg: AirshedConfig, progress: bool = False) -> Inputs:
+    """Grid, region masks, population, emissions and meteorology of a run (a step bar when ``progress``)."""
+    if cfg.regions.population not in ("builtin", "none"):
         raise AirshedInputError(
             f"regions.population = {cfg.regions.population}: reading a population file is not supported yet; "
             "use 'builtin' or 'none'")
-    emissions, emission_files = load_emissions(cfg, regions)
-    met, met_files = open_met(cfg, grid)
+    with _progress(progress, 4, "reading inputs", unit="steps") as advance:
+        grid = cfg.grid.build()
+        regions = build_regions(grid, cfg.regions.spec, cfg.regions.name_column)
+        advance()
+        population = builtin_population(grid) if cfg.regions.population == "builtin" else None
+        advance()
+        emissions, emission_files = load_emissions(cfg, regions)
+        advance()
+        met, met_files = open_met(cfg, grid)
+        advance()
     return Inputs(grid, regions, population, emissions, met, met_files + emission_files)
 
 
@@ -588,9 +590,10 @@ class Study:
                                  self.w_pop, self.w_area, self.tracers)
 
 
-def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str | None = None) -> Study:
+def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str | None = None,
+                  progress: bool = False) -> Study:
     """Read a run's inputs and derive everything its work units share (see :class:`Study`)."""
-    inputs = read_inputs(cfg)
+    inputs = read_inputs(cfg, progress)
     em, grid = inputs.emissions, inputs.grid
     period_h = cfg.lagrangian.output_interval_h if cfg.run.core == "lagrangian" else 1
     n_periods = cfg.run.hours // period_h
@@ -660,7 +663,7 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
     path = Path(output) if output is not None else Path(cfg.run.output)
     if not path.parent.is_dir():
         raise AirshedInputError(f"output folder {path.parent} does not exist (run.output / --output)")
-    study = prepare_study(cfg, zero_out, scenario)
+    study = prepare_study(cfg, zero_out, scenario, progress)
     inputs, em, grid, edges = study.inputs, study.emissions, study.grid, study.edges
     population = inputs.population if inputs.population is not None else np.zeros(grid.shape)
     fractions = np.asarray(inputs.regions.fractions)

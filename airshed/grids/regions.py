@@ -219,7 +219,7 @@ def build_regions(grid: Grid, spec: str | Path, name_column: str | None = None) 
         {"name": list(names)}, geometry=[*boundaries.geometry, shapely.Polygon()], crs="EPSG:4326"
     )
     regions = RegionSet(grid=grid, names=names, fractions=fractions, geometries=geometries)
-    logger.info("region masks %r on %r built in %.2f s", spec, grid, time.perf_counter() - started)
+    logger.debug("region masks %r on %r built in %.2f s", spec, grid, time.perf_counter() - started)
     _cache[key] = regions
     while len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)

@@ -7,18 +7,27 @@ import xarray as xr
 from rich.table import Table
 
 
-def source_receptor_table(ds: xr.Dataset, species: str = "PM2.5") -> Table:
-    """Period-mean concentration in each receptor region (rows) from each source region (columns), ug m-3."""
+def source_receptor_table(ds: xr.Dataset, species: str = "PM2.5", top: int = 4) -> Table:
+    """Who contributes to each receptor region: total, own share and the largest other sources.
+
+    The full matrix is in the run file (``source_receptor``) and the report; a terminal shows its rows
+    as the few largest contributors so that it stays readable with 19 regions.
+    """
     sr = ds["source_receptor"].sel(species=species)
     sources = [str(s) for s in ds["source_region"].values]
-    table = Table(title=f"{species} source-receptor matrix, period mean, population-weighted (ug m-3)")
-    table.add_column("receptor \\ source", style="bold")
-    for s in sources:
-        table.add_column(s[:10], justify="right")
-    table.add_column("total", justify="right", style="bold")
+    table = Table(title=f"{species} by source region: period mean, population-weighted")
+    table.add_column("receptor", style="bold")
+    table.add_column("total ug m-3", justify="right")
+    table.add_column("own %", justify="right")
+    table.add_column(f"largest other sources (% of total), top {top}")
     for r in ds["receptor_region"].values:
         row = sr.sel(receptor_region=r).values
-        table.add_row(str(r), *(f"{v:.2f}" for v in row), f"{row.sum():.2f}")
+        total = row.sum()
+        share = 100.0 * row / total if total > 0 else np.full(row.shape, np.nan)
+        order = [k for k in np.argsort(-row, kind="stable") if sources[k] != str(r) and row[k] > 0][:top]
+        own_pct = share[sources.index(str(r))] if str(r) in sources else 0.0
+        table.add_row(str(r), f"{total:.2f}", f"{own_pct:.0f}",
+                      ", ".join(f"{sources[k]} {share[k]:.0f}" for k in order))
     return table
 
 

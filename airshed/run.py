@@ -700,15 +700,17 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
     ds.attrs["wall_time_s"] = round(time.perf_counter() - wall0, 3)
     write_netcdf_atomic(ds, path, cfg.outputs.compression_level, cfg.outputs.time_chunk_hours)
     log.info("wrote %s in %.1f s", path, time.perf_counter() - wall0)
-    write_requested_documents(cfg, path)
+    write_requested_documents(cfg, path, progress)
     return path
 
 
-def write_requested_documents(cfg: AirshedConfig, run_path: Path) -> None:
+def write_requested_documents(cfg: AirshedConfig, run_path: Path, progress: bool = False) -> None:
     """Figures and the HTML report of a finished run, when ``[outputs]`` asks for them."""
-    if not (cfg.outputs.maps or cfg.outputs.report):
+    steps = int(cfg.outputs.maps) + int(cfg.outputs.report)
+    if not steps:
         return
-    with xr.open_dataset(run_path) as ds:
+    bar = _progress(progress, steps, "figures and report", unit="steps")
+    with xr.open_dataset(run_path) as ds, bar as advance:
         if cfg.outputs.maps:
             from airshed.outputs.plots import write_figures
 
@@ -716,10 +718,12 @@ def write_requested_documents(cfg: AirshedConfig, run_path: Path) -> None:
             folder.mkdir(exist_ok=True)
             for figure in write_figures(ds, folder):
                 log.info("wrote %s", figure)
+            advance()
         if cfg.outputs.report:
             from airshed.outputs.report import write_report
 
             log.info("wrote %s", write_report(ds, run_path.with_suffix(".html"), run_path=run_path))
+            advance()
 
 
 BUDGET_TOLERANCE = 1e-9

@@ -72,7 +72,7 @@ def test_config_show_prints_the_resolved_config(runner, tmp_path):
     assert result.exit_code == 0, result.output
     shown = tomllib.loads(result.stdout)
     assert shown["run"]["output"] == str(EXAMPLE.parent / "jjj_winter.nc")
-    assert shown["lagrangian"]["particles_per_hour"] == 20000
+    assert shown["lagrangian"]["particles_per_hour"] == 5000  # the example's own value
     (tmp_path / "shown.toml").write_text(result.stdout, encoding="utf-8")
     assert load_config(tmp_path / "shown.toml").model_dump() == load_config(EXAMPLE).model_dump()
 

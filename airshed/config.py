@@ -40,6 +40,8 @@ from pydantic import (
 
 from airshed.errors import ConfigError
 from airshed.grids.grid import DEFAULT_BBOX, DEFAULT_PROJ, Grid
+from airshed.physics.chemistry import NOX_TO_NITRATE_PER_HOUR, SO2_TO_SULFATE_PER_HOUR
+from airshed.physics.removal import DRY_DEPOSITION_VELOCITY_M_S, WET_SCAVENGING_A_PER_S, WET_SCAVENGING_B
 
 __all__ = [
     "EMITTED_SPECIES",
@@ -571,17 +573,9 @@ class EmissionsConfig(_Table):
 # ---------------------------------------------------------------------------------------------------
 # [chemistry]
 # ---------------------------------------------------------------------------------------------------
-_DRY_DEPOSITION_M_S = {
-    "SO2": 0.005,
-    "NOx": 0.001,
-    "PM2.5": 0.001,
-    "NH3": 0.005,
-    "NMVOC": 0.0,
-    "sulfate": 0.001,
-    "nitrate": 0.001,
-}
-_WET_A_PER_S = 8.4e-5
-_WET_B = 0.79
+_DRY_DEPOSITION_M_S = DRY_DEPOSITION_VELOCITY_M_S
+_WET_A_PER_S = WET_SCAVENGING_A_PER_S
+_WET_B = WET_SCAVENGING_B
 
 
 def _per_tracer(value: Any, defaults: Mapping[str, float]) -> Any:
@@ -601,14 +595,14 @@ class ChemistryConfig(_Table):
     """
 
     so2_to_sulfate_per_hour: float = Field(
-        default=0.01,
+        default=SO2_TO_SULFATE_PER_HOUR,
         ge=0,
         le=1,
         description="SO2 -> sulfate conversion rate, 1/h; [0, 1]. MESOPUFF II night-time rate as used by "
         "CALPUFF (Scire et al. 2000, CALPUFF user guide).",
     )
     nox_to_nitrate_per_hour: float = Field(
-        default=0.02,
+        default=NOX_TO_NITRATE_PER_HOUR,
         ge=0,
         le=1,
         description="NOx -> nitrate conversion rate, 1/h; [0, 1]. MESOPUFF II night-time rate as used by "

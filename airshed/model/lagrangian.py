@@ -85,6 +85,7 @@ from airshed.physics.chemistry import (
 )
 from airshed.physics.removal import (
     DRY_DEPOSITION_LAYER_M,
+    DRY_DEPOSITION_VELOCITY_M_S,
     WET_SCAVENGING_A_PER_S,
     WET_SCAVENGING_B,
     dry_deposition_rate,
@@ -536,11 +537,6 @@ def release_particles(
 # Orchestration: a thin layer of plain-array bookkeeping above the kernels.
 # --------------------------------------------------------------------------------------------------
 
-#: Default dry-deposition velocities, m/s (the config's [chemistry] defaults).
-DEFAULT_DEPOSITION_VELOCITY_M_S = {
-    "SO2": 0.005, "NOx": 0.001, "PM2.5": 0.001, "sulfate": 0.001,
-    "nitrate": 0.001, "NH3": 0.005, "NMVOC": 0.0,
-}  # fmt: skip
 #: Species that are not scavenged by rain by default.
 NOT_SCAVENGED = frozenset({"NMVOC"})
 
@@ -587,7 +583,7 @@ class LagrangianParameters:
         ``deposition_velocity_m_s`` may be given as a dict by species name; unknown species default to 0.
         """
         species = tuple(species)
-        vd = overrides.pop("deposition_velocity_m_s", DEFAULT_DEPOSITION_VELOCITY_M_S)
+        vd = overrides.pop("deposition_velocity_m_s", DRY_DEPOSITION_VELOCITY_M_S)
         if isinstance(vd, dict):
             vd = [float(vd.get(s, 0.0)) for s in species]
         scavenged = np.array([s not in NOT_SCAVENGED for s in species], dtype=float)

@@ -353,6 +353,16 @@ def obukhov_inverse_for_pasquill_class(pg_class: int, z0: float) -> float:
 
 
 # --- array versions (loops over the scalar helpers, for the input side) ------------------------------
+def _flat_float64(*arrays) -> tuple[list[np.ndarray], tuple[int, ...]]:
+    """Broadcast inputs together; return them as contiguous 1-D float64 arrays and the common shape.
+
+    Every ``*_array`` wrapper below runs a scalar helper in a compiled loop over these flat arrays and
+    reshapes the result back.
+    """
+    b = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in arrays))
+    return [np.ascontiguousarray(a).ravel() for a in b], b[0].shape
+
+
 @kernel(parallel=True)
 def _surface_layer_from_flux_loop(u10, z0, shf, t_k, rho, ustar_in, z_ref, ustar, inv_l):
     for i in prange(u10.size):  # the costliest derived field: up to ~150 profile evaluations a point
@@ -378,12 +388,7 @@ def surface_layer_from_heat_flux(
     Where ``ustar`` is given (not NaN) it is used and only L is computed (:func:`obukhov_length`);
     elsewhere u* comes from :func:`friction_velocity_from_heat_flux`. All inputs broadcast together.
     """
-    arrays = np.broadcast_arrays(
-        *(np.asarray(a, dtype=np.float64) for a in (wind_speed_10m, z0, shf, t_k, rho)),
-        np.asarray(np.nan if ustar is None else ustar, dtype=np.float64),
-    )
-    shape = arrays[0].shape
-    flat = [np.ascontiguousarray(a).ravel() for a in arrays]
+    flat, shape = _flat_float64(wind_speed_10m, z0, shf, t_k, rho, np.nan if ustar is None else ustar)
     us = np.empty(flat[0].size)
     inv_l = np.empty(flat[0].size)
     _surface_layer_from_flux_loop(*flat, float(z_ref), us, inv_l)
@@ -411,12 +416,11 @@ def surface_layer_from_stability(
     :func:`friction_velocity` and :func:`sensible_heat_flux_from_obukhov`; used after a Turner class when
     the met has no fluxes.
     """
-    b = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (wind_speed_10m, z0, inv_L, t_k, rho)))
-    flat = [np.ascontiguousarray(a).ravel() for a in b]
+    flat, shape = _flat_float64(wind_speed_10m, z0, inv_L, t_k, rho)
     us = np.empty(flat[0].size)
     shf = np.empty(flat[0].size)
     _surface_layer_from_stability_loop(*flat, float(z_ref), us, shf)
-    return us.reshape(b[0].shape), shf.reshape(b[0].shape)
+    return us.reshape(shape), shf.reshape(shape)
 
 
 @kernel()
@@ -429,13 +433,10 @@ def convective_velocity_scale_array(
     shf: np.ndarray, mixing_height: np.ndarray, t_k: np.ndarray, rho: np.ndarray
 ) -> np.ndarray:
     """Array version of :func:`convective_velocity_scale` (Deardorff 1970), m/s."""
-    arrays = [
-        np.ascontiguousarray(a, dtype=np.float64).ravel()
-        for a in np.broadcast_arrays(shf, mixing_height, t_k, rho)
-    ]
-    out = np.empty(arrays[0].size)
-    _convective_velocity_loop(*arrays, out)
-    return out.reshape(np.broadcast_shapes(*(np.shape(a) for a in (shf, mixing_height, t_k, rho))))
+    flat, shape = _flat_float64(shf, mixing_height, t_k, rho)
+    out = np.empty(flat[0].size)
+    _convective_velocity_loop(*flat, out)
+    return out.reshape(shape)
 
 
 @kernel()
@@ -448,11 +449,10 @@ def diagnosed_mixing_height_array(
     ustar: np.ndarray, obukhov_l: np.ndarray, lat_deg: np.ndarray
 ) -> np.ndarray:
     """Array version of :func:`diagnosed_mixing_height` (Zilitinkevich 1972 / neutral scaling), m."""
-    b = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (ustar, obukhov_l, lat_deg)))
-    flat = [np.ascontiguousarray(a).ravel() for a in b]
+    flat, shape = _flat_float64(ustar, obukhov_l, lat_deg)
     out = np.empty(flat[0].size)
     _mixing_height_loop(*flat, out)
-    return out.reshape(b[0].shape)
+    return out.reshape(shape)
 
 
 @kernel()
@@ -463,11 +463,10 @@ def _pg_golder_loop(inv_l, z0, out):
 
 def pasquill_class_from_obukhov_array(obukhov_l: np.ndarray, z0: np.ndarray) -> np.ndarray:
     """Array version of :func:`pasquill_class_from_obukhov` taking L (m); int8 classes 1..6 = A..F."""
-    b = np.broadcast_arrays(1.0 / np.asarray(obukhov_l, dtype=np.float64), np.asarray(z0, dtype=np.float64))
-    flat = [np.ascontiguousarray(a).ravel() for a in b]
+    flat, shape = _flat_float64(1.0 / np.asarray(obukhov_l, dtype=np.float64), z0)
     out = np.empty(flat[0].size, dtype=np.int8)
     _pg_golder_loop(*flat, out)
-    return out.reshape(b[0].shape)
+    return out.reshape(shape)
 
 
 @kernel()
@@ -482,14 +481,11 @@ def pasquill_class_turner_array(
     wind_speed_10m: np.ndarray, cloud_cover: np.ndarray, solar_elevation_deg: np.ndarray, z0: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Turner (1964) class (int8 1..6) and the class's representative 1/L (m-1, Golder line) on arrays."""
-    b = np.broadcast_arrays(
-        *(np.asarray(a, dtype=np.float64) for a in (wind_speed_10m, cloud_cover, solar_elevation_deg, z0))
-    )
-    flat = [np.ascontiguousarray(a).ravel() for a in b]
+    flat, shape = _flat_float64(wind_speed_10m, cloud_cover, solar_elevation_deg, z0)
     pg = np.empty(flat[0].size, dtype=np.int8)
     inv_l = np.empty(flat[0].size)
     _pg_turner_loop(*flat, pg, inv_l)
-    return pg.reshape(b[0].shape), inv_l.reshape(b[0].shape)
+    return pg.reshape(shape), inv_l.reshape(shape)
 
 
 @kernel()
@@ -502,11 +498,10 @@ def wind_speed_at_height_array(
     u_ref: np.ndarray, z_ref: float, z: float, z0: np.ndarray, inv_L: np.ndarray
 ) -> np.ndarray:
     """Array version of :func:`wind_speed_at_height` for one pair of heights (m), m/s."""
-    b = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (u_ref, z0, inv_L)))
-    flat = [np.ascontiguousarray(a).ravel() for a in b]
+    flat, shape = _flat_float64(u_ref, z0, inv_L)
     out = np.empty(flat[0].size)
     _wind_profile_loop(flat[0], float(z_ref), float(z), flat[1], flat[2], out)
-    return out.reshape(b[0].shape)
+    return out.reshape(shape)
 
 
 @kernel()
@@ -517,11 +512,10 @@ def _air_density_loop(p, t, out):
 
 def air_density_array(pressure_pa: np.ndarray, t_k: np.ndarray) -> np.ndarray:
     """Array version of :func:`air_density` (ideal gas), kg m-3."""
-    b = np.broadcast_arrays(np.asarray(pressure_pa, dtype=np.float64), np.asarray(t_k, dtype=np.float64))
-    flat = [np.ascontiguousarray(a).ravel() for a in b]
+    flat, shape = _flat_float64(pressure_pa, t_k)
     out = np.empty(flat[0].size)
     _air_density_loop(*flat, out)
-    return out.reshape(b[0].shape)
+    return out.reshape(shape)
 
 
 @kernel()
@@ -534,11 +528,10 @@ def hypsometric_thickness_array(
     p_bottom_pa: np.ndarray, p_top_pa: np.ndarray, t_mean_k: np.ndarray
 ) -> np.ndarray:
     """Array version of :func:`hypsometric_thickness`, m."""
-    b = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (p_bottom_pa, p_top_pa, t_mean_k)))
-    flat = [np.ascontiguousarray(a).ravel() for a in b]
+    flat, shape = _flat_float64(p_bottom_pa, p_top_pa, t_mean_k)
     out = np.empty(flat[0].size)
     _hypsometric_loop(*flat, out)
-    return out.reshape(b[0].shape)
+    return out.reshape(shape)
 
 
 # --- sun position ------------------------------------------------------------------------------------

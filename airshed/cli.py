@@ -287,13 +287,11 @@ def run_command(
 
 def _print_run_summary(path: Path) -> None:
     """Print the source-receptor matrix and the cross-border balance of a finished run."""
-    import xarray as xr
-
     from airshed.outputs.tables import source_receptor_table, transboundary_table
 
     try:
-        ds = xr.open_dataset(path)
-    except (OSError, ValueError):  # a stand-in pipeline (tests) may write no NetCDF
+        ds = _open_run(path)
+    except AirshedInputError:  # a stand-in pipeline (tests) may write no NetCDF
         return
     with ds:
         if "source_receptor" in ds:

@@ -38,7 +38,7 @@ from airshed.inputs.population import builtin_population
 from airshed.jit import thread_info
 from airshed.model.apportionment import receptor_weights, source_receptor_matrix, transboundary_metrics
 from airshed.outputs.netcdf import write_netcdf_atomic
-from airshed.outputs.runfile import OUTPUT_SPECIES, RunArrays, build_run_dataset
+from airshed.outputs.runfile import BUDGET_TERMS, OUTPUT_SPECIES, RunArrays, build_run_dataset
 from airshed.scenarios import emission_factors, scenario_named, validate_scenario
 
 log = logging.getLogger(__name__)
@@ -734,8 +734,6 @@ def _check_budget(budget: dict[str, np.ndarray] | None) -> tuple[np.ndarray | No
     """Budget as a (term, tracer) array and its largest relative residual; fail when it does not close."""
     if budget is None:
         return None, 0.0
-    from airshed.outputs.runfile import BUDGET_TERMS
-
     scale = np.maximum(budget["emitted"] + budget["produced"], 1e-300)
     rel = np.abs(budget["residual"]) / scale
     err = float(rel.max()) if rel.size else 0.0

@@ -1,7 +1,7 @@
 import numpy as np
 
 from airshed.jit import kernel
-from airshed.model.fastmath import fast_exp, fast_log
+from airshed.model.fastmath import fast_exp, fast_exp_above, fast_log
 
 
 @kernel()
@@ -36,3 +36,27 @@ def test_fast_log_matches_numpy():
     _log_loop(x, out)
     ref = np.log(x)
     assert np.max(np.abs(out - ref) / np.maximum(np.abs(ref), 1e-300)) < 1e-15
+
+
+@kernel()
+def _exp_above_loop(x, floor, out):
+    for i in range(x.size):
+        out[i] = fast_exp_above(x[i], floor)
+
+
+def test_fast_exp_above_matches_numpy_over_the_used_range():
+    rng = np.random.default_rng(1)
+    grid = np.linspace(-707.9, 709.0, 400_001)
+    x = np.concatenate([grid, np.linspace(-1.0, 1.0, 100_001), rng.uniform(-708, 709, 200_000)])
+    x = x[x > -708.0]
+    out = np.empty_like(x)
+    _exp_above_loop(x, -708.0, out)
+    assert np.max(np.abs(out / np.exp(x) - 1.0)) < 1e-15
+
+
+def test_fast_exp_above_is_exactly_zero_at_and_below_the_floor():
+    x = np.array([-600.0, -600.0000001, -1e4, -np.inf, -599.9999])
+    out = np.empty(x.size)
+    _exp_above_loop(x, -600.0, out)
+    assert np.all(out[:4] == 0.0)
+    assert out[4] == np.exp(-599.9999) or abs(out[4] / np.exp(-599.9999) - 1.0) < 1e-15

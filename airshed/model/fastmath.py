@@ -14,10 +14,20 @@ plus one integer/float bit cast, so LLVM turns a loop that calls them into AVX-5
 - Both are ordinary (not Numba-IR-inlined) compiled functions: LLVM inlines them into each calling loop
   and vectorises it, while Numba types and compiles them only once (IR inlining of every call site was
   most of the plume kernels' former 100 s compile time). FMA contraction is on (airshed.jit's safe flags).
+- :func:`fast_exp_above`: exp(x), exactly 0 at and below a floor, in fewer operations (the plume kernels'
+  exponential): k = round(x / ln 2) by adding 1.5 * 2**52 + 1023 (the rounding of that addition leaves
+  k + 1023 in the low mantissa bits, which a shift moves into the exponent field: no float-to-integer
+  conversion), the same Cody-Waite reduction, and exp(r) by the degree-11 minimax polynomial for relative
+  error on |r| <= ln2/2 (Remez exchange in 50-digit arithmetic; truncation 3.1e-18, as the degree-13
+  Taylor polynomial). 21 vector operations instead of 28 for ``fast_exp`` plus a floor select. Measured:
+  max relative error vs numpy 2.3e-16 on [-708, 709] (tests/test_plume_fastmath.py).
 - :func:`fast_log`: x = 2**e m with m in [sqrt(1/2), sqrt(2)) from the bit pattern, then
   ln m = 2 atanh(s), s = (m - 1)/(m + 1), |s| <= 0.1716, by its odd series to s**23 (truncation < 1e-18),
   plus e ln2 (split as above). Valid for positive normal x; 0, negatives, inf and NaN are not handled
   (callers pass 1 + b x with b x >= 0).
+- :func:`fast_expm1`: exp(x) - 1 with the reduction of :func:`fast_exp` and the Taylor polynomial of
+  exp(r) - 1 (no leading 1, so no cancellation for small x), then 2**k (exp(r) - 1) + (2**k - 1).
+- :func:`fast_cbrt`: x**(1/3) for positive normal x as exp(ln(x) / 3) refined by one Newton step.
 """
 
 from __future__ import annotations
@@ -36,6 +46,18 @@ _LN2_LO = 1.4286068203094173e-06  # ln 2 - _LN2_HI
 _EXP_LO = -708.0
 _EXP_HI = 709.0
 _SQRT_HALF = 0.7071067811865476
+_ROUND_SHIFT = 6755399441055744.0 + 1023.0  # 1.5 * 2**52 + exponent bias
+# degree-11 minimax polynomial of exp on [-ln2/2, ln2/2] (relative error 3.05e-18); c0 = c1 = 1.0
+_EXP_C2 = 0.5000000000000018
+_EXP_C3 = 0.1666666666666617
+_EXP_C4 = 0.04166666666649277
+_EXP_C5 = 0.00833333333355927
+_EXP_C6 = 0.0013888888951223987
+_EXP_C7 = 0.00019841269432679237
+_EXP_C8 = 2.4801486521427463e-05
+_EXP_C9 = 2.7557622530872255e-06
+_EXP_C10 = 2.7632293279459877e-07
+_EXP_C11 = 2.4994304884817207e-08
 
 
 @intrinsic
@@ -90,6 +112,33 @@ def fast_exp(x: float) -> float:
 
 
 @kernel(fastmath=True)
+def fast_exp_above(x: float, floor: float) -> float:
+    """exp(x) for floor < x <= 709 to ~2 ulp, exactly 0 for x <= floor (floor >= -708); branch-free.
+
+    k = round(x log2 e) by the 1.5 * 2**52 + 1023 shift, Cody-Waite reduction, degree-11 minimax
+    polynomial (module docstring).
+    """
+    xc = min(max(x, floor), _EXP_HI)
+    kd = xc * _LOG2E + _ROUND_SHIFT
+    k = kd - _ROUND_SHIFT
+    r = (xc - k * _LN2_HI) - k * _LN2_LO
+    p = _EXP_C11
+    p = p * r + _EXP_C10
+    p = p * r + _EXP_C9
+    p = p * r + _EXP_C8
+    p = p * r + _EXP_C7
+    p = p * r + _EXP_C6
+    p = p * r + _EXP_C5
+    p = p * r + _EXP_C4
+    p = p * r + _EXP_C3
+    p = p * r + _EXP_C2
+    p = p * r + 1.0
+    p = p * r + 1.0
+    scale = _int64_bits_as_float64(_float64_bits_as_int64(kd) << 52)
+    return p * scale if x > floor else 0.0
+
+
+@kernel(fastmath=True)
 def fast_log(x: float) -> float:
     """ln(x) for positive normal x to ~2 ulp, branch-free (exponent split + atanh series)."""
     bits = _float64_bits_as_int64(x)
@@ -113,3 +162,45 @@ def fast_log(x: float) -> float:
     p = p * s2 + 2.0 / 3.0
     p = p * s2 + 2.0
     return (ef * _LN2_HI + s * p) + ef * _LN2_LO
+
+
+@kernel(fastmath=True)
+def fast_expm1(x: float) -> float:
+    """exp(x) - 1 to a few ulp, branch-free; accurate for small |x| (no cancellation); -1 below -708."""
+    xc = min(max(x, _EXP_LO), _EXP_HI)
+    k = math.floor(xc * _LOG2E + 0.5)
+    r = (xc - k * _LN2_HI) - k * _LN2_LO
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r
+    scale = _int64_bits_as_float64((int(k) + 1023) << 52)
+    return scale * p + (scale - 1.0)
+
+
+def cbrt_over(exp, log):
+    """Cube root of a positive normal x as exp(ln(x) / 3) refined by one Newton step, over ``exp``, ``log``.
+
+    Written once; :func:`fast_cbrt` is it over :func:`fast_exp` and :func:`fast_log` (a kernel that inlines
+    those at the Numba level builds its own over the inlined forms).
+    """
+
+    def cbrt(x: float) -> float:
+        """Cube root of a positive normal x to ~1 ulp, branch-free: exp(ln(x) / 3) and one Newton step."""
+        y = exp(log(x) * (1.0 / 3.0))
+        return y - (y - x / (y * y)) * (1.0 / 3.0)
+
+    return cbrt
+
+
+fast_cbrt = kernel(fastmath=True)(cbrt_over(fast_exp, fast_log))

@@ -62,7 +62,7 @@ from numba import prange
 
 from airshed.errors import AirshedInputError
 from airshed.jit import inline, kernel
-from airshed.model.fastmath import fast_exp, fast_log
+from airshed.model.fastmath import fast_exp, fast_exp_above, fast_log
 from airshed.physics import boundary_layer as bl
 from airshed.physics import deposition as dep
 from airshed.physics import dispersion as disp
@@ -535,7 +535,7 @@ def prepare_point_sources(
 @inline
 def _exp_above_floor(a):
     """exp(a), or exactly 0 when a <= EXPONENT_FLOOR (keeps subnormal numbers out; branch-free select)."""
-    return fast_exp(a if a > EXPONENT_FLOOR else -1000.0)
+    return fast_exp_above(a, EXPONENT_FLOOR)
 
 
 @inline
@@ -591,13 +591,13 @@ def _middle_value(x, y, py_, dy_, pz_, dz_, pref, decay, d1, d2, h2):
 def _far_value(x, y, py_, dy_, pz_, dz_, amp, decay, kq, c):
     """Poisson-resummed images: amp / sigma_y exp(lat) (1 + sum_m c_m q^(m^2)), q = exp(-kq sigma_z^2).
 
-    Horner form q (c1 + q^3 (c2 + q^5 (c3 + ...))). q is floored at exp(-600) and the inner powers at
+    Horner form q (c1 + q^3 (c2 + q^5 (c3 + ...))). q is 0 below exp(-600) and the inner powers use
     q >= 1e-10 (terms m >= 2 are then < 1e-40 of the leading one either way) so no product is subnormal.
     """
     r = 1.0 / (py_ * dz_)
     inv_sy2 = dy_ * dz_ * r
     lat = -0.5 * y * y * inv_sy2 - decay * x
-    q = fast_exp(max(-kq * (pz_ * py_ * r), EXPONENT_FLOOR))
+    q = fast_exp_above(-kq * (pz_ * py_ * r), EXPONENT_FLOOR)
     qh = max(q, 1e-10)
     q2 = qh * qh
     p3 = qh * q2
@@ -631,7 +631,7 @@ def _far_value6(x, y, py_, dy_, pz_, dz_, amp, decay, kq, c):
     r = 1.0 / (py_ * dz_)
     inv_sy2 = dy_ * dz_ * r
     lat = -0.5 * y * y * inv_sy2 - decay * x
-    q = fast_exp(max(-kq * (pz_ * py_ * r), EXPONENT_FLOOR))
+    q = fast_exp_above(-kq * (pz_ * py_ * r), EXPONENT_FLOOR)
     qh = max(q, 1e-10)
     q2 = qh * qh
     p3 = qh * q2
@@ -679,6 +679,25 @@ def _regime_range(xa, dxi, lo, hi, i0, i1):
         a = i0
         b = i1 if inside else i0
     return int(a), int(max(a, b))
+
+
+@inline
+def _downwind_range(xa, dxi, x_min, i0, i1):
+    """Index range [a, b) within [i0, i1) of the columns with xa + i dxi > x_min, exactly.
+
+    x is monotone in i, so the set is one range; the division's rounding is corrected by stepping each end
+    (at most a column or two) until the same expression the regime loops use decides it.
+    """
+    a, b = _regime_range(xa, dxi, x_min, np.inf, i0, i1)
+    while a > i0 and xa + (a - 1) * dxi > x_min:
+        a -= 1
+    while a < b and not xa + a * dxi > x_min:
+        a += 1
+    while b < i1 and xa + b * dxi > x_min:
+        b += 1
+    while b > a and not xa + (b - 1) * dxi > x_min:
+        b -= 1
+    return a, b
 
 
 @kernel()
@@ -819,10 +838,6 @@ def _source_on_row(buf, s, c, table, a, b, xa, dxi, yb, dyi, zr, x_min):
         if hi > lo:
             hi = lo + (hi - lo + VECTOR_BLOCK - 1) // VECTOR_BLOCK * VECTOR_BLOCK
             _regime_segment(buf, regime, lo, hi, s, c, xa, dxi, yb, dyi, zr, x_min)
-    # x <= x_min is exactly 0 (the range was widened by one column for rounding; see _grid_row)
-    for i in range(a, b):
-        x = xa + i * dxi
-        buf[i] = buf[i] if x > x_min else 0.0
     if table.size > 0:
         xt = s[DEPXMAX]
         for i in range(a, b):
@@ -846,10 +861,8 @@ def _grid_row(params, tag, fourier, depletion, zr, x_min, gx0, yr, gdx, nx, skip
         ry = yr - s[YS]
         xa = rx0 * ex + ry * ey
         dxi = gdx * ex
-        # downwind columns x > x_min only (upwind pairs are exactly 0), widened by one for rounding
-        a, b = _regime_range(xa, dxi, x_min, np.inf, i0, i1)
-        a = max(a - 1, i0)
-        b = min(b + 1, i1)
+        # downwind columns x > x_min only (upwind pairs are exactly 0)
+        a, b = _downwind_range(xa, dxi, x_min, i0, i1)
         if b <= a:
             continue
         yb = -rx0 * ey + ry * ex
@@ -860,32 +873,30 @@ def _grid_row(params, tag, fourier, depletion, zr, x_min, gx0, yr, gdx, nx, skip
             out[i] += buf[i]
 
 
+ROW_BLOCKS = 64
+"""Grid rows are dealt to this many blocks (back and forth, :func:`plume_grid_kernel`) for the threads."""
+
+
 @kernel(parallel=True)
 def plume_grid_kernel(params, tag, fourier, depletion, zr, x_min, gx0, gy0, gdx, gdy, nx, ny, skip, conc):
     """Add every source's concentration to ``conc[tag, j, i]`` on a regular receptor grid.
 
-    Receptor (i, j) lies at (gx0 + i gdx, gy0 + j gdy), height zr. One thread per receptor row (prange),
-    so the result does not depend on the thread count. ``skip`` restricts each row to the source's
+    Receptor (i, j) lies at (gx0 + i gdx, gy0 + j gdy), height zr. Each receptor row is computed whole by
+    one thread, so the result does not depend on the thread count. ``skip`` restricts each row to the source's
     footprint trapezoid (module docstring); otherwise every downwind pair is evaluated.
     """
-    for j in prange(ny):
+    # the work per row drifts across the grid (sources upwind of the low rows, say): prange hands each
+    # thread a contiguous run of blocks, so rows are dealt to the blocks back and forth (block b holds rows
+    # b, 2 nb - 1 - b, 2 nb + b, ...) and every run of blocks gets the same mix of light and heavy rows
+    nblock = min(ny, ROW_BLOCKS)
+    for blk in prange(nblock):
         buf = np.empty(nx + VECTOR_BLOCK)
-        _grid_row(
-            params,
-            tag,
-            fourier,
-            depletion,
-            zr,
-            x_min,
-            gx0,
-            gy0 + j * gdy,
-            gdx,
-            nx,
-            skip,
-            conc,
-            np.int64(j),
-            buf,
-        )
+        b = np.int64(blk)
+        for start in range(0, ny, nblock):
+            j = start + (b if (start // nblock) % 2 == 0 else nblock - 1 - b)
+            if j < ny:
+                yr = gy0 + j * gdy
+                _grid_row(params, tag, fourier, depletion, zr, x_min, gx0, yr, gdx, nx, skip, conc, j, buf)
 
 
 _POINT_BLOCK = 256

@@ -743,14 +743,16 @@ def _row_footprint(s, xr0, yr, gdx, nx):
 
 
 VECTOR_BLOCK = 8
-"""Regime loops run over whole multiples of this many columns (LLVM's AVX-512 loop step, 8 lanes):
-the padding columns are overwritten by the next regime or lie outside the row's range, so no column runs
-through the slow scalar remainder loop."""
+"""The regime loops run over whole multiples of this many pairs (LLVM's AVX-512 loop step, 8 lanes; the
+padding pairs repeat the first one and are not added), so no pair runs through the slow scalar remainder."""
+BAND_ROWS = 8
+"""Receptor rows evaluated together: each source's downwind pairs in a band of this many rows are gathered
+per regime into one list and evaluated by one loop (a long loop instead of up to 4 short ones per row)."""
 
 
 @kernel(fastmath=True)
-def _regime_segment(buf, regime, lo, hi, s, c, xa, dxi, yb, dyi, zr, x_min):
-    """Write one source's values at columns lo..hi-1 of a row (x = xa + i dxi, y = yb + i dyi) into buf.
+def _regime_values(regime, n, xs, ys, vals, s, c, zr):
+    """vals[e] = one source's concentration at downwind x = xs[e], crosswind y = ys[e] (m), e < n.
 
     ``regime`` 0 near, 1 middle, 2 far (12 Fourier terms), 3 far (6 terms); each (regime, sigma form)
     pair is one branch-free loop, which LLVM vectorises.
@@ -764,139 +766,177 @@ def _regime_segment(buf, regime, lo, hi, s, c, xa, dxi, yb, dyi, zr, x_min):
     if s[FAST] != 0.0:
         wy2, wy1, wz2, wz1 = s[WY_M2], s[WY_M1], s[WZ_M2], s[WZ_M1]
         if regime == 0:
-            for i in range(lo, hi):
-                x = max(xa + i * dxi, x_min)
+            for e in range(n):
+                x = xs[e]
                 cx = cz * x * x
                 py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
                 pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
-                buf[i] = _near_value(x, yb + i * dyi, py_, dy_, pz_, dz_, pref, decay, d1, d2)
+                vals[e] = _near_value(x, ys[e], py_, dy_, pz_, dz_, pref, decay, d1, d2)
         elif regime == 1:
-            for i in range(lo, hi):
-                x = max(xa + i * dxi, x_min)
+            for e in range(n):
+                x = xs[e]
                 cx = cz * x * x
                 py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
                 pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
-                buf[i] = _middle_value(x, yb + i * dyi, py_, dy_, pz_, dz_, pref, decay, d1, d2, h2)
+                vals[e] = _middle_value(x, ys[e], py_, dy_, pz_, dz_, pref, decay, d1, d2, h2)
         elif regime == 2:
-            for i in range(lo, hi):
-                x = max(xa + i * dxi, x_min)
+            for e in range(n):
+                x = xs[e]
                 cx = cz * x * x
                 py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
                 pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
-                buf[i] = _far_value(x, yb + i * dyi, py_, dy_, pz_, dz_, amp, decay, kq, c)
+                vals[e] = _far_value(x, ys[e], py_, dy_, pz_, dz_, amp, decay, kq, c)
         else:
-            for i in range(lo, hi):
-                x = max(xa + i * dxi, x_min)
+            for e in range(n):
+                x = xs[e]
                 cx = cz * x * x
                 py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
                 pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
-                buf[i] = _far_value6(x, yb + i * dyi, py_, dy_, pz_, dz_, amp, decay, kq, c)
+                vals[e] = _far_value6(x, ys[e], py_, dy_, pz_, dz_, amp, decay, kq, c)
     elif regime == 0:
-        for i in range(lo, hi):
-            x = max(xa + i * dxi, x_min)
+        for e in range(n):
+            x = xs[e]
             sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
-            buf[i] = _near_value(x, yb + i * dyi, sy2, 1.0, sz2, 1.0, pref, decay, d1, d2)
+            vals[e] = _near_value(x, ys[e], sy2, 1.0, sz2, 1.0, pref, decay, d1, d2)
     elif regime == 1:
-        for i in range(lo, hi):
-            x = max(xa + i * dxi, x_min)
+        for e in range(n):
+            x = xs[e]
             sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
-            buf[i] = _middle_value(x, yb + i * dyi, sy2, 1.0, sz2, 1.0, pref, decay, d1, d2, h2)
+            vals[e] = _middle_value(x, ys[e], sy2, 1.0, sz2, 1.0, pref, decay, d1, d2, h2)
     elif regime == 2:
-        for i in range(lo, hi):
-            x = max(xa + i * dxi, x_min)
+        for e in range(n):
+            x = xs[e]
             sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
-            buf[i] = _far_value(x, yb + i * dyi, sy2, 1.0, sz2, 1.0, amp, decay, kq, c)
+            vals[e] = _far_value(x, ys[e], sy2, 1.0, sz2, 1.0, amp, decay, kq, c)
     else:
-        for i in range(lo, hi):
-            x = max(xa + i * dxi, x_min)
+        for e in range(n):
+            x = xs[e]
             sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
-            buf[i] = _far_value6(x, yb + i * dyi, sy2, 1.0, sz2, 1.0, amp, decay, kq, c)
-
-
-@inline
-def _source_on_row(buf, s, c, table, a, b, xa, dxi, yb, dyi, zr, x_min):
-    """Write one source's concentration at receptors a..b-1 of a row (x = xa + i dxi, y = yb + i dyi) to buf.
-
-    The columns split into the near / middle / far / far-6 ranges (x linear along the row). The ranges are
-    evaluated from left to right, each padded to a multiple of :data:`VECTOR_BLOCK` columns (buf has
-    that many spare entries at its end).
-    """
-    lo0, hi0 = _regime_range(xa, dxi, -np.inf, s[XNEAR], a, b)
-    lo1, hi1 = _regime_range(xa, dxi, s[XNEAR], s[XFAR], a, b)
-    lo2, hi2 = _regime_range(xa, dxi, s[XFAR], s[XFAR6], a, b)
-    lo3, hi3 = _regime_range(xa, dxi, s[XFAR6], np.inf, a, b)
-    for step in range(4):
-        regime = step if dxi >= 0.0 else 3 - step
-        if regime == 0:
-            lo, hi = lo0, hi0
-        elif regime == 1:
-            lo, hi = lo1, hi1
-        elif regime == 2:
-            lo, hi = lo2, hi2
-        else:
-            lo, hi = lo3, hi3
-        if hi > lo:
-            hi = lo + (hi - lo + VECTOR_BLOCK - 1) // VECTOR_BLOCK * VECTOR_BLOCK
-            _regime_segment(buf, regime, lo, hi, s, c, xa, dxi, yb, dyi, zr, x_min)
-    if table.size > 0:
-        xt = s[DEPXMAX]
-        for i in range(a, b):
-            buf[i] *= fast_exp(_log_depletion(max(xa + i * dxi, x_min), xt, table))
+            vals[e] = _far_value6(x, ys[e], sy2, 1.0, sz2, 1.0, amp, decay, kq, c)
 
 
 @kernel(fastmath=True)
-def _grid_row(params, tag, fourier, depletion, zr, x_min, gx0, yr, gdx, nx, skip, conc, j, buf):
-    """Add every source's concentration on receptor row j (y = yr) to ``conc[tag, j, :]`` (one thread)."""
+def _grid_band(
+    params, tag, fourier, depletion, zr, x_min, gx0, gy0, gdx, gdy, nx, j0, j1, skip, conc, work, segs
+):
+    """Add every source's concentration on receptor rows j0..j1-1 to ``conc[tag, j, :]`` (one thread).
+
+    Per source: each row's downwind columns (within the footprint when ``skip``) split into the near /
+    middle / far / far-6 ranges (x is linear along a row); their (x, y) are gathered per regime into
+    ``work[0, regime]``, ``work[1, regime]``, evaluated into ``work[2, regime]`` by one loop per regime,
+    and added back to their receptors. ``segs`` records the ranges (row, regime, first column, end,
+    offset in the list).
+    """
     nsrc = params.shape[0]
     for k in range(nsrc):
         s = params[k]
         if s[PREF] == 0.0:
             continue
-        if skip:
-            i0, i1 = _row_footprint(s, gx0, yr, gdx, nx)
-        else:
-            i0, i1 = 0, nx
         ex, ey = s[EX], s[EY]
         rx0 = gx0 - s[XS]
-        ry = yr - s[YS]
-        xa = rx0 * ex + ry * ey
         dxi = gdx * ex
-        # downwind columns x > x_min only (upwind pairs are exactly 0)
-        a, b = _downwind_range(xa, dxi, x_min, i0, i1)
-        if b <= a:
-            continue
-        yb = -rx0 * ey + ry * ex
         dyi = -gdx * ey
-        _source_on_row(buf, s, _coefficients(fourier[k]), depletion[k], a, b, xa, dxi, yb, dyi, zr, x_min)
-        out = conc[tag[k], j]
-        for i in range(a, b):
-            out[i] += buf[i]
-
-
-ROW_BLOCKS = 64
-"""Grid rows are dealt to this many blocks (back and forth, :func:`plume_grid_kernel`) for the threads."""
+        bounds = (-np.inf, s[XNEAR], s[XFAR], s[XFAR6], np.inf)
+        n0 = 0
+        n1 = 0
+        n2 = 0
+        n3 = 0
+        nseg = 0
+        for j in range(j0, j1):
+            yr = gy0 + j * gdy
+            if skip:
+                i0, i1 = _row_footprint(s, gx0, yr, gdx, nx)
+            else:
+                i0, i1 = 0, nx
+            ry = yr - s[YS]
+            xa = rx0 * ex + ry * ey
+            # downwind columns x > x_min only (upwind pairs are exactly 0)
+            a, b = _downwind_range(xa, dxi, x_min, i0, i1)
+            if b <= a:
+                continue
+            yb = -rx0 * ey + ry * ex
+            for regime in range(4):
+                lo, hi = _regime_range(xa, dxi, bounds[regime], bounds[regime + 1], a, b)
+                if hi <= lo:
+                    continue
+                if regime == 0:
+                    off = n0
+                    n0 += hi - lo
+                elif regime == 1:
+                    off = n1
+                    n1 += hi - lo
+                elif regime == 2:
+                    off = n2
+                    n2 += hi - lo
+                else:
+                    off = n3
+                    n3 += hi - lo
+                # views indexed from 0, so LLVM sees non-negative indices and vectorises the copies
+                xv = work[0, regime, off : off + hi - lo]
+                yv = work[1, regime, off : off + hi - lo]
+                for e in range(hi - lo):
+                    xv[e] = xa + (lo + e) * dxi
+                    yv[e] = yb + (lo + e) * dyi
+                segs[nseg, 0] = j
+                segs[nseg, 1] = regime
+                segs[nseg, 2] = lo
+                segs[nseg, 3] = hi
+                segs[nseg, 4] = off
+                nseg += 1
+        if nseg == 0:
+            continue
+        c = _coefficients(fourier[k])
+        table = depletion[k]
+        for regime in range(4):
+            n = n0 if regime == 0 else n1 if regime == 1 else n2 if regime == 2 else n3
+            if n == 0:
+                continue
+            xs = work[0, regime]
+            ys = work[1, regime]
+            vals = work[2, regime]
+            m = (n + VECTOR_BLOCK - 1) // VECTOR_BLOCK * VECTOR_BLOCK
+            for e in range(n, m):
+                xs[e] = xs[0]
+                ys[e] = ys[0]
+            _regime_values(regime, m, xs, ys, vals, s, c, zr)
+            if table.size > 0:
+                xt = s[DEPXMAX]
+                for e in range(n):
+                    vals[e] *= fast_exp(_log_depletion(xs[e], xt, table))
+        t = tag[k]
+        for q in range(nseg):
+            lo = segs[q, 2]
+            hi = segs[q, 3]
+            off = segs[q, 4]
+            out = conc[t, segs[q, 0], lo:hi]
+            vals = work[2, segs[q, 1], off : off + hi - lo]
+            for e in range(hi - lo):
+                out[e] += vals[e]
 
 
 @kernel(parallel=True)
 def plume_grid_kernel(params, tag, fourier, depletion, zr, x_min, gx0, gy0, gdx, gdy, nx, ny, skip, conc):
     """Add every source's concentration to ``conc[tag, j, i]`` on a regular receptor grid.
 
-    Receptor (i, j) lies at (gx0 + i gdx, gy0 + j gdy), height zr. Each receptor row is computed whole by
-    one thread, so the result does not depend on the thread count. ``skip`` restricts each row to the source's
-    footprint trapezoid (module docstring); otherwise every downwind pair is evaluated.
+    Receptor (i, j) lies at (gx0 + i gdx, gy0 + j gdy), height zr. Each band of :data:`BAND_ROWS` receptor
+    rows is computed whole by one thread, so the result does not depend on the thread count. ``skip``
+    restricts each row to the source's footprint trapezoid (module docstring); otherwise every downwind
+    pair is evaluated.
     """
-    # the work per row drifts across the grid (sources upwind of the low rows, say): prange hands each
-    # thread a contiguous run of blocks, so rows are dealt to the blocks back and forth (block b holds rows
-    # b, 2 nb - 1 - b, 2 nb + b, ...) and every run of blocks gets the same mix of light and heavy rows
-    nblock = min(ny, ROW_BLOCKS)
-    for blk in prange(nblock):
-        buf = np.empty(nx + VECTOR_BLOCK)
-        b = np.int64(blk)
-        for start in range(0, ny, nblock):
-            j = start + (b if (start // nblock) % 2 == 0 else nblock - 1 - b)
-            if j < ny:
-                yr = gy0 + j * gdy
-                _grid_row(params, tag, fourier, depletion, zr, x_min, gx0, yr, gdx, nx, skip, conc, j, buf)
+    nband = (ny + BAND_ROWS - 1) // BAND_ROWS
+    for t in prange(nband):
+        # the work per row drifts across the grid (sources upwind of the low rows, say) and prange hands
+        # each thread a contiguous run of t: bands are taken from both ends alternately so every run
+        # gets the same mix of light and heavy bands
+        tt = np.int64(t)
+        band = tt // 2 if tt % 2 == 0 else nband - 1 - tt // 2
+        j0 = band * BAND_ROWS
+        j1 = min(j0 + BAND_ROWS, ny)
+        work = np.empty((3, 4, BAND_ROWS * nx + VECTOR_BLOCK))
+        segs = np.empty((4 * BAND_ROWS, 5), dtype=np.int64)
+        _grid_band(
+            params, tag, fourier, depletion, zr, x_min, gx0, gy0, gdx, gdy, nx, j0, j1, skip, conc, work, segs
+        )
 
 
 _POINT_BLOCK = 256

@@ -37,8 +37,15 @@ from airshed.inputs.meteorology import open_meteorology
 from airshed.inputs.population import builtin_population
 from airshed.jit import thread_info
 from airshed.model.apportionment import receptor_weights, source_receptor_matrix, transboundary_metrics
-from airshed.outputs.netcdf import write_netcdf_atomic
-from airshed.outputs.runfile import BUDGET_TERMS, OUTPUT_SPECIES, RunArrays, build_run_dataset
+from airshed.outputs.netcdf import IncrementalNetCDF, write_netcdf_atomic
+from airshed.outputs.runfile import (
+    BUDGET_TERMS,
+    HOURLY_VARIABLES,
+    OUTPUT_SPECIES,
+    RunSummary,
+    run_file_skeleton,
+    run_summary_dataset,
+)
 from airshed.scenarios import emission_factors, scenario_named, validate_scenario
 
 log = logging.getLogger(__name__)
@@ -73,107 +80,132 @@ def tracer_to_output_matrix(tracers: tuple[str, ...] = TRACERS) -> np.ndarray:
 
 
 class TaggedAccumulator:
-    """Reduce hourly tagged tracer fields to the run file's arrays.
+    """Reduce a work unit's hourly tagged tracer fields to the run file's arrays.
+
+    Every hour gives the total concentration field, the population-weighted receptor-region series per
+    tag and their total; over the hours the accumulator sums the fields per tag (for the period means).
+    Sums over tags are taken region by region (a region's sectors, then the regions in order starting
+    from zero), which is how the units of a run split by source region are merged: so a run over all
+    regions and its split into regions give the same bits. The hourly arrays go to ``hour_sink(hour,
+    concentration, receptor_concentration, receptor_contribution)`` as soon as an hour is done, or are
+    kept (:attr:`hourly`) for a unit that sends them back.
 
     Parameters
     ----------
     n_hours
-        Hours in the run.
+        Hours (periods) of the unit.
     n_regions, n_sectors
-        Tag axis is ``region * n_sectors + sector``.
-    weights_population, weights_area
-        (n_receptor, ny, nx) normalised receptor weights (see :func:`receptor_weights`).
+        Tag axis is ``region * n_sectors + sector`` (regions of the unit).
+    weights_population
+        (n_receptor, ny, nx) normalised population weights of the receptor regions
+        (see :func:`~airshed.model.apportionment.receptor_weights`).
     tracers
         Names of the tracer axis of the fields passed to :meth:`add`.
+    hour_sink
+        Called with each finished hour instead of keeping it.
     """
 
     def __init__(self, n_hours: int, n_regions: int, n_sectors: int, weights_population: np.ndarray,
-                 weights_area: np.ndarray, tracers: tuple[str, ...] = TRACERS):
+                 tracers: tuple[str, ...] = TRACERS, hour_sink=None):
         nq, ny, nx = weights_population.shape
-        ns = len(OUTPUT_SPECIES)
+        ns, ntag = len(OUTPUT_SPECIES), n_regions * n_sectors
         self.n_hours, self.n_regions, self.n_sectors = n_hours, n_regions, n_sectors
         self.to_output = tracer_to_output_matrix(tracers)
         self.w_pop = weights_population.reshape(nq, ny * nx)
-        self.w_area = weights_area
-        self.concentration = np.zeros((n_hours, ns, ny, nx))
-        self.contribution_sum = np.zeros((n_regions * n_sectors, ns, ny, nx))
-        self.receptor_contribution = np.zeros((n_hours, nq, n_regions * n_sectors, ns))
+        self.contribution_sum = np.zeros((ntag, ns, ny, nx))
+        self.receptor_contribution_sum = np.zeros((nq, ntag, ns))
+        self.hour_sink = hour_sink
+        self.hourly = None if hour_sink is not None else (
+            np.zeros((n_hours, ns, ny, nx)), np.zeros((n_hours, nq, ns)), np.zeros((n_hours, nq, ntag, ns)))
         self._seen = np.zeros(n_hours, dtype=bool)
 
     def add(self, hour: int, tagged: np.ndarray) -> None:
         """Add one hour's mean concentration, (n_tags, n_tracers, ny, nx) in ug m-3."""
-        ntag, ntr, ny, nx = tagged.shape
+        ntag, _, ny, nx = tagged.shape
+        K = self.n_sectors
         out = np.tensordot(self.to_output, tagged, axes=([1], [1])).transpose(1, 0, 2, 3)  # (tag, S, y, x)
+        ns = out.shape[1]
         self.contribution_sum += out
-        self.concentration[hour] = out.sum(axis=0)
-        flat = out.reshape(ntag * out.shape[1], ny * nx)
-        self.receptor_contribution[hour] = (self.w_pop @ flat.T).reshape(-1, ntag, out.shape[1])
+        concentration = np.zeros((ns, ny, nx))
+        receptor_contribution = np.empty((self.w_pop.shape[0], ntag, ns))
+        receptor_concentration = np.zeros((self.w_pop.shape[0], ns))
+        for r in range(self.n_regions):
+            part = out[r * K:(r + 1) * K]
+            concentration += part.sum(axis=0)
+            rc = (self.w_pop @ part.reshape(K * ns, ny * nx).T).reshape(-1, K, ns)
+            receptor_contribution[:, r * K:(r + 1) * K] = rc
+            receptor_concentration += rc.sum(axis=1)
+        self.receptor_contribution_sum += receptor_contribution
+        if self.hour_sink is not None:
+            self.hour_sink(hour, concentration, receptor_concentration, receptor_contribution)
+        else:
+            hours = (concentration, receptor_concentration, receptor_contribution)
+            for kept, value in zip(self.hourly, hours, strict=True):
+                kept[hour] = value
         self._seen[hour] = True
 
-    def merge(self, part: TaggedAccumulator, first_hour: int, tags: slice) -> None:
-        """Add a work unit's accumulator: its hours start at ``first_hour``, its tags are ``tags`` of ours."""
-        hours = slice(first_hour, first_hour + part.n_hours)
-        self.concentration[hours] += part.concentration
-        self.contribution_sum[tags] += part.contribution_sum
-        self.receptor_contribution[hours, :, tags] += part.receptor_contribution
-        self._seen[hours] |= part._seen
-
-    def finish(self, emission_total: np.ndarray, population: np.ndarray, region_fraction: np.ndarray,
-               own_source: np.ndarray, mass_budget: np.ndarray | None = None) -> RunArrays:
-        """Period means, source-receptor tables and cross-border metrics.
-
-        Parameters
-        ----------
-        emission_total
-            (R, K, E) tonnes emitted over the run.
-        population
-            (ny, nx) persons per cell.
-        region_fraction
-            (R, ny, nx) region masks (source regions, "outside" included).
-        own_source
-            (Q,) index of each receptor region on the source-region axis.
-        mass_budget
-            Optional (n_terms, E) particle mass budget, kg.
-        """
+    def check_complete(self) -> None:
+        """Fail when an hour of the unit was never added."""
         if not self._seen.all():
             missing = np.flatnonzero(~self._seen)
             raise RuntimeError(f"core returned no result for hours {missing[:5].tolist()} ...")
-        R, K, T = self.n_regions, self.n_sectors, self.n_hours
-        ns = len(OUTPUT_SPECIES)
-        ny, nx = population.shape
-        contribution = (self.contribution_sum / T).reshape(R, K, ns, ny, nx)
-        rc = self.receptor_contribution.reshape(T, -1, R, K, ns)
-        receptor_concentration = rc.sum(axis=(2, 3))
-        sr = rc.mean(axis=0).sum(axis=2)  # (Q, R, S), population-weighted
-        sr_area = source_receptor_matrix(contribution.sum(axis=1), self.w_area)
-        nq = sr.shape[0]
-        pop_region = np.array([(region_fraction[own_source[q]] * population).sum() for q in range(nq)])
-        metrics = {k: np.zeros((nq, ns)) for k in ("transboundary_share", "import_concentration",
-                                                  "import_exposure", "export_exposure",
-                                                  "net_export_exposure")}
-        for s in range(ns):
-            m = transboundary_metrics(sr[:, :, s], own_source, pop_region)
-            for k in metrics:
-                metrics[k][:, s] = m[k]
-        pm25_sr = np.zeros((nq, R, len(EMITTED_SPECIES)))
-        for part in ("PM2.5_primary", "sulfate", "nitrate"):
-            pm25_sr[:, :, EMITTED_SPECIES.index(PRECURSOR_OF[part])] += sr[:, :, OUTPUT_SPECIES.index(part)]
-        return RunArrays(
-            times=np.empty(0),  # set by the caller
-            concentration=self.concentration,
-            contribution=contribution,
-            receptor_concentration=receptor_concentration,
-            receptor_contribution=rc,
-            source_receptor=sr,
-            source_receptor_area=sr_area,
-            metrics=metrics,
-            pm25_source_receptor=pm25_sr,
-            emission_total=emission_total,
-            population=population,
-            population_region=pop_region,
-            region_fraction=region_fraction,
-            mass_budget=mass_budget,
-        )
+
+
+def summarize_run(contribution_sum: np.ndarray, receptor_contribution_sum: np.ndarray, n_hours: int,
+                  n_sectors: int, weights_area: np.ndarray, emission_total: np.ndarray,
+                  population: np.ndarray, region_fraction: np.ndarray, own_source: np.ndarray,
+                  mass_budget: np.ndarray | None = None) -> RunSummary:
+    """Period means, source-receptor tables and cross-border metrics from a run's sums over its hours.
+
+    Parameters
+    ----------
+    contribution_sum
+        (R * K, S, ny, nx) hourly fields per tag summed over the hours, ug m-3.
+    receptor_contribution_sum
+        (Q, R * K, S) population-weighted receptor-region series per tag summed over the hours, ug m-3.
+    n_hours
+        Hours (periods) summed.
+    n_sectors
+        K.
+    weights_area
+        (Q, ny, nx) normalised area weights of the receptor regions.
+    emission_total
+        (R, K, E) tonnes emitted over the run.
+    population
+        (ny, nx) persons per cell.
+    region_fraction
+        (R, ny, nx) region masks (source regions, "outside" included).
+    own_source
+        (Q,) index of each receptor region on the source-region axis.
+    mass_budget
+        Optional (n_terms, E) particle mass budget, kg.
+    """
+    ntag, ns, ny, nx = contribution_sum.shape
+    K, R = n_sectors, ntag // n_sectors
+    contribution = (contribution_sum / n_hours).reshape(R, K, ns, ny, nx)
+    sr = (receptor_contribution_sum / n_hours).reshape(-1, R, K, ns).sum(axis=2)  # (Q, R, S), population
+    sr_area = source_receptor_matrix(contribution.sum(axis=1), weights_area)
+    nq = sr.shape[0]
+    pop_region = np.array([(region_fraction[own_source[q]] * population).sum() for q in range(nq)])
+    metrics = {k: np.zeros((nq, ns)) for k in ("transboundary_share", "import_concentration",
+                                              "import_exposure", "export_exposure", "net_export_exposure")}
+    for s in range(ns):
+        m = transboundary_metrics(sr[:, :, s], own_source, pop_region)
+        for k in metrics:
+            metrics[k][:, s] = m[k]
+    pm25_sr = np.zeros((nq, R, len(EMITTED_SPECIES)))
+    for part in ("PM2.5_primary", "sulfate", "nitrate"):
+        pm25_sr[:, :, EMITTED_SPECIES.index(PRECURSOR_OF[part])] += sr[:, :, OUTPUT_SPECIES.index(part)]
+    return RunSummary(
+        contribution=contribution,
+        source_receptor=sr,
+        source_receptor_area=sr_area,
+        metrics=metrics,
+        pm25_source_receptor=pm25_sr,
+        emission_total=emission_total,
+        population_region=pop_region,
+        mass_budget=mass_budget,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -438,11 +470,18 @@ class PlumeCore:
 
 
 class LagrangianCore:
-    """Tagged particles carried from period to period (state lives in :class:`ParticleRun`)."""
+    """Tagged particles carried from period to period, one :class:`ParticleRun` per source region.
+
+    Each region's particles live in their own run with the region's sectors as tags, and every period all
+    the runs are fed from one release table (with the full table's particle shares): a particle moves
+    exactly as it would in a run over all sources, and a unit of the run (:mod:`airshed.scale`) can hold
+    any set of regions. Period work that does not depend on the region (met window, emission rates,
+    release heights, particle shares) is done once per period for all of them.
+    """
 
     tracers: tuple[str, ...] = TRACERS
 
-    def __init__(self, cfg: AirshedConfig, inputs: Inputs):
+    def __init__(self, cfg: AirshedConfig, inputs: Inputs, regions: range | None = None):
         from airshed.model.lagrangian import LagrangianParameters, ParticleRun
 
         self.cfg, self.grid, self.em = cfg, inputs.grid, inputs.emissions
@@ -464,13 +503,14 @@ class LagrangianCore:
         g = self.grid
         heights = np.asarray(cfg.meteorology.heights_m, dtype=float)
         self.z_levels = heights
-        self.run = ParticleRun(g.x0, g.y0, g.dx, g.nx, g.ny, float(heights[-1]), self.em.ntag, self.params,
-                               cfg.run.seed)
+        self.regions = range(len(self.em.regions)) if regions is None else regions
+        self.runs = [ParticleRun(g.x0, g.y0, g.dx, g.nx, g.ny, float(heights[-1]), self.em.nsector,
+                                 self.params, cfg.run.seed) for _ in self.regions]
         self.prow, self.pcol = g.cell_index(self.em.points.x, self.em.points.y)
 
     def period(self, met0, met1, area_rates: np.ndarray, point_rates: np.ndarray, t0: float, t1: float,
                allocation_rates: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-        """Mean concentration per tag and tracer over [t0, t1] s, (ntag, ntracer, ny, nx), ug m-3.
+        """Mean concentration per tag of the regions and tracer over [t0, t1] s, (ntag, ntr, ny, nx), ug m-3.
 
         ``allocation_rates`` (area, point; default the rates themselves) are the baseline rates before
         zero-out and scenario factors: they decide the particles, the factors only their masses (common
@@ -504,11 +544,24 @@ class LagrangianCore:
                                      min_wind_speed=p.min_wind_speed_m_s)
             tables.append(point_release_table(em.points.x, em.points.y, h, em.point_tag, padded(point_rates),
                                               allocation_rate=padded(point_alloc)))
-        return self.run.advance(met, concatenate_release_tables(*tables), t0, t1)
+        sources = concatenate_release_tables(*tables)
+        share = self.runs[0].particle_shares(sources, t1 - t0)
+        K = em.nsector
+        region_of = sources.tag // K
+        out = np.empty((len(self.regions) * K, ntr, self.grid.ny, self.grid.nx))
+        for i, (r, run) in enumerate(zip(self.regions, self.runs, strict=True)):
+            mine = region_of == r
+            out[i * K:(i + 1) * K] = run.advance(met, sources.take(mine, tag_offset=-r * K), t0, t1,
+                                                 particle_share=share[mine])
+        return out
 
     def budget(self) -> dict[str, np.ndarray]:
-        """Particle mass budget (kg per tracer) so far."""
-        return self.run.budget()
+        """Particle mass budget (kg per tracer) so far: the regions' budgets summed in region order."""
+        total: dict[str, np.ndarray] = {}
+        for run in self.runs:
+            for k, v in run.budget().items():
+                total[k] = total.get(k, np.zeros_like(v)) + v
+        return total
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -578,16 +631,16 @@ class Study:
         """Tracers the core carries."""
         return PlumeCore.tracers if self.cfg.run.core == "plume" else LagrangianCore.tracers
 
-    def core(self) -> PlumeCore | LagrangianCore:
-        """Return a fresh core of the configured kind."""
+    def core(self, regions: range | None = None) -> PlumeCore | LagrangianCore:
+        """Return a fresh core of the configured kind (the particle core moving ``regions``' particles)."""
         return PlumeCore(self.cfg, self.inputs) if self.cfg.run.core == "plume" else \
-            LagrangianCore(self.cfg, self.inputs)
+            LagrangianCore(self.cfg, self.inputs, regions)
 
-    def accumulator(self, n_periods: int, n_regions: int | None = None) -> TaggedAccumulator:
+    def accumulator(self, n_periods: int, n_regions: int | None = None, hour_sink=None) -> TaggedAccumulator:
         """Return an empty accumulator over ``n_periods`` periods and ``n_regions`` regions (default all)."""
         em = self.emissions
         return TaggedAccumulator(n_periods, len(em.regions) if n_regions is None else n_regions, em.nsector,
-                                 self.w_pop, self.w_area, self.tracers)
+                                 self.w_pop, self.tracers, hour_sink)
 
 
 def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str | None = None,
@@ -612,10 +665,11 @@ def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str
 
 
 def run_periods(study: Study, core: PlumeCore | LagrangianCore, acc: TaggedAccumulator, periods: range,
-                tags: slice = slice(None)) -> np.ndarray:
-    """Feed ``periods`` to ``core``; add their fields of ``tags`` to ``acc`` (period ``periods.start`` first).
+                advance=None) -> np.ndarray:
+    """Feed ``periods`` to ``core`` and add its fields to ``acc`` (period ``periods.start`` first).
 
-    Returns the mass emitted over the periods per tag and emitted species, (ntag, E) kg.
+    Returns the mass emitted over the periods per tag and emitted species, (ntag, E) kg, for every tag of
+    the run (a core of some regions only moves their particles). ``advance`` is called after each period.
     """
     cfg, em, edges, chosen = study.cfg, study.emissions, study.edges, study.chosen
     fa, fp, period_h = study.fa, study.fp, study.period_h
@@ -637,7 +691,9 @@ def run_periods(study: Study, core: PlumeCore | LagrangianCore, acc: TaggedAccum
         common = {"allocation_rates": baseline} if isinstance(core, LagrangianCore) else {}
         tagged = core.period(met.at(t0), met.at(t1), area_rates, point_rates,
                              k * seconds, (k + 1) * seconds, **common)
-        acc.add(k - periods.start, tagged[tags])
+        acc.add(k - periods.start, tagged)
+        if advance is not None:
+            advance()
     return emitted
 
 
@@ -664,41 +720,43 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
     if not path.parent.is_dir():
         raise AirshedInputError(f"output folder {path.parent} does not exist (run.output / --output)")
     study = prepare_study(cfg, zero_out, scenario, progress)
-    inputs, em, grid, edges = study.inputs, study.emissions, study.grid, study.edges
+    inputs, em, grid = study.inputs, study.emissions, study.grid
     population = inputs.population if inputs.population is not None else np.zeros(grid.shape)
     fractions = np.asarray(inputs.regions.fractions)
-    receptors = study.receptors
+    skeleton = run_file_skeleton(grid, study.edges, tuple(inputs.regions.names), tuple(em.sectors),
+                                 EMITTED_SPECIES, population, fractions)
     from airshed.scale import run_core
 
-    result = run_core(study, progress)
-    acc, emitted, budget = result.accumulator, result.emitted, result.budget
-    mass_budget, budget_error = _check_budget(budget)
-    arrays = acc.finish(
-        emission_total=emitted.reshape(len(em.regions), em.nsector, -1) / 1000.0,
-        population=population, region_fraction=fractions, own_source=np.array(receptors),
-        mass_budget=mass_budget,
-    )
-    arrays.times = edges
-    attrs = {
-        "run_name": cfg.run.name,
-        "core": cfg.run.core,
-        "seed": cfg.run.seed,
-        "start": cfg.run.start.isoformat(),
-        "end": cfg.run.end.isoformat(),
-        "time_coverage_start": cfg.run.start.isoformat(),
-        "time_coverage_end": cfg.run.end.isoformat(),
-        "zero_out_region": zero_out or "",
-        "scenario": scenario or "",
-        "airshed_config": dump_config(cfg),
-        "input_files": json.dumps(file_checksums(inputs.input_files)),
-        "calm_hours": result.calm_hours,
-        "mass_budget_max_relative_error": budget_error,
-        **{k: str(v) for k, v in thread_info().items()},
-    }
-    ds = build_run_dataset(grid, arrays, tuple(inputs.regions.names), tuple(em.sectors), EMITTED_SPECIES,
-                           attrs, budget_tracers=study.tracers if mass_budget is not None else None)
-    ds.attrs["wall_time_s"] = round(time.perf_counter() - wall0, 3)
-    write_netcdf_atomic(ds, path, cfg.outputs.compression_level, cfg.outputs.time_chunk_hours)
+    with IncrementalNetCDF(path, skeleton, HOURLY_VARIABLES, cfg.outputs.compression_level,
+                           cfg.outputs.time_chunk_hours) as run_file:
+        result = run_core(study, run_file, progress)
+        mass_budget, budget_error = _check_budget(result.budget)
+        summary = summarize_run(
+            result.contribution_sum, result.receptor_contribution_sum, study.n_periods, em.nsector,
+            study.w_area, emission_total=result.emitted.reshape(len(em.regions), em.nsector, -1) / 1000.0,
+            population=population, region_fraction=fractions, own_source=np.array(study.receptors),
+            mass_budget=mass_budget,
+        )
+        attrs = {
+            "run_name": cfg.run.name,
+            "core": cfg.run.core,
+            "seed": cfg.run.seed,
+            "start": cfg.run.start.isoformat(),
+            "end": cfg.run.end.isoformat(),
+            "time_coverage_start": cfg.run.start.isoformat(),
+            "time_coverage_end": cfg.run.end.isoformat(),
+            "zero_out_region": zero_out or "",
+            "scenario": scenario or "",
+            "airshed_config": dump_config(cfg),
+            "input_files": json.dumps(file_checksums(inputs.input_files)),
+            "calm_hours": result.calm_hours,
+            "mass_budget_max_relative_error": budget_error,
+            **{k: str(v) for k, v in thread_info().items()},
+        }
+        rest = run_summary_dataset(summary, skeleton, attrs,
+                                   budget_tracers=study.tracers if mass_budget is not None else None)
+        rest.attrs["wall_time_s"] = round(time.perf_counter() - wall0, 3)
+        run_file.finish(rest)
     log.info("wrote %s in %.1f s", path, time.perf_counter() - wall0)
     write_requested_documents(cfg, path, progress)
     return path

@@ -17,9 +17,11 @@ Work is partitioned where the physics allows, and the partition never changes th
   and random path depend only on (period, source, index within the source) with the particles of every
   period allocated from the full source table (:mod:`airshed.model.release`). So a unit is one source
   region over the whole run: it moves only that region's particles, exactly as a run over all sources
-  moves them. Per-tag sums involve one region's particles only; the total concentration and the mass
-  budget are sums over regions taken in region order, the same fixed blockwise reduction in a serial run
-  and on a cluster, so results are bit-identical for any number or kind of workers.
+  moves them. A serial run is one unit holding every region, each with its own particle state, advanced
+  together period by period (one met window and one release table per period for all). Per-tag sums
+  involve one region's particles only; the total concentration, the receptor totals and the mass budget
+  are sums over regions taken in region order, the same reduction in a serial run and on a cluster, so
+  results are bit-identical for any number or kind of workers.
 - **Members** (zero-out runs, scenarios): one task per member (:func:`run_members`).
 
 Units reduce inside the worker (a :class:`~airshed.run.TaggedAccumulator` over their hours and tags):
@@ -37,7 +39,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numba
@@ -45,6 +47,8 @@ import numpy as np
 
 from airshed.config import EMITTED_SPECIES, AirshedConfig, ComputeConfig, dump_config
 from airshed.errors import AirshedInputError
+from airshed.outputs.netcdf import IncrementalNetCDF
+from airshed.outputs.runfile import OUTPUT_SPECIES
 from airshed.run import Study, TaggedAccumulator, _progress, prepare_study, run_periods, run_study
 
 log = logging.getLogger(__name__)
@@ -60,27 +64,40 @@ class ClusterError(AirshedInputError):
 
 @dataclass(frozen=True)
 class WorkUnit:
-    """Periods ``[first, stop)`` of the run, for one source ``region`` (particle core) or all (None)."""
+    """Periods ``[first, stop)`` of the run, for the source ``regions`` (particle core) or all (None)."""
 
     index: int
     first: int
     stop: int
-    region: int | None = None
+    regions: range | None = None
 
     def describe(self, region_names: list[str] | None = None) -> str:
-        """Say what the unit computes, e.g. ``hours 24-47`` or ``source region Beijing``."""
-        if self.region is None:
+        """Say what the unit computes, e.g. ``periods 24-47`` or ``source region Beijing``."""
+        if self.regions is None:
             return f"periods {self.first}-{self.stop - 1}"
-        name = region_names[self.region] if region_names else str(self.region)
-        return f"source region {name}"
+        names = [region_names[r] if region_names else str(r) for r in self.regions]
+        return f"source region {names[0]}" if len(names) == 1 else f"source regions {', '.join(names)}"
+
+    def tags(self, n_sectors: int) -> slice:
+        """Return the unit's slice of the run's tag axis."""
+        if self.regions is None:
+            return slice(None)
+        return slice(self.regions.start * n_sectors, self.regions.stop * n_sectors)
 
 
-def work_units(core: str, n_periods: int, n_regions: int, chunk_hours: int) -> list[WorkUnit]:
-    """Return the work units: chunks of ``chunk_hours`` periods (plume), one per source region (particles)."""
+def work_units(core: str, n_periods: int, n_regions: int, chunk_hours: int, split_regions: bool = True
+               ) -> list[WorkUnit]:
+    """Return the work units: chunks of ``chunk_hours`` periods (plume), source regions (particles).
+
+    A particle run not sent to Dask (``split_regions`` False) is one unit of all regions: their runs
+    advance period by period together and share each period's met and emissions.
+    """
     if core == "plume":
         starts = range(0, n_periods, chunk_hours)
         return [WorkUnit(i, a, min(a + chunk_hours, n_periods)) for i, a in enumerate(starts)]
-    return [WorkUnit(r, 0, n_periods, r) for r in range(n_regions)]
+    if not split_regions:
+        return [WorkUnit(0, 0, n_periods, range(n_regions))]
+    return [WorkUnit(r, 0, n_periods, range(r, r + 1)) for r in range(n_regions)]
 
 
 @dataclass
@@ -94,37 +111,76 @@ class UnitResult:
     calm_hours: int
 
 
-@dataclass
-class CoreResult:
-    """The merged result of all work units."""
+class RunTotals:
+    """The merge of a run's work units, in unit order, into the run file and the period sums.
 
-    accumulator: TaggedAccumulator
-    emitted: np.ndarray
-    budget: dict[str, np.ndarray] | None = None
-    calm_hours: int = 0
-    units: int = 0
-    unit_seconds: list[float] = field(default_factory=list)
-
-
-class _SourceRegionRun:
-    """A :class:`~airshed.model.lagrangian.ParticleRun` that moves one source region's particles.
-
-    Every period's particle shares come from the full release table (so each source gets the particles
-    and ids it gets in a run over all sources) and only the region's sources are released.
+    Hours computed for every tag (plume time chunks, a particle run over all regions) go to the run file
+    as soon as they arrive. Units of some source regions each hold a part of every hour: their hourly
+    totals are added in region order and written when the last unit is in.
     """
 
-    def __init__(self, run, region: int, n_sectors: int):
-        self.run, self.region, self.n_sectors = run, region, n_sectors
+    def __init__(self, study: Study, run_file: IncrementalNetCDF):
+        em = study.emissions
+        ns, nq = len(OUTPUT_SPECIES), len(study.receptors)
+        self.run_file, self.n_sectors, self.n_hours = run_file, em.nsector, study.n_periods
+        self.contribution_sum = np.zeros((em.ntag, ns, *study.grid.shape))
+        self.receptor_contribution_sum = np.zeros((nq, em.ntag, ns))
+        self.emitted = np.zeros((em.ntag, len(EMITTED_SPECIES)))
+        self.budget: dict[str, np.ndarray] | None = None
+        self.calm_hours = 0
+        self.units = 0
+        self._partial: tuple[np.ndarray, ...] | None = None
 
-    def advance(self, met, sources, t_start: float, t_end: float) -> np.ndarray:
-        """:meth:`ParticleRun.advance` over the region's sources, with the full table's particle shares."""
-        share = self.run.particle_shares(sources, t_end - t_start)
-        mine = sources.tag // self.n_sectors == self.region
-        return self.run.advance(met, sources.take(mine), t_start, t_end, particle_share=share[mine])
+    def write_hours(self, first: int, concentration: np.ndarray, receptor_concentration: np.ndarray,
+                    receptor_contribution: np.ndarray) -> None:
+        """Write hours ``first, first + 1, ...`` of every tag to the run file."""
+        n, nq, _, ns = receptor_contribution.shape
+        self.run_file.write("concentration", first, concentration)
+        self.run_file.write("pm25", first, concentration[:, OUTPUT_SPECIES.index("PM2.5")])
+        self.run_file.write("receptor_concentration", first, receptor_concentration)
+        self.run_file.write("receptor_contribution", first,
+                            receptor_contribution.reshape(n, nq, -1, self.n_sectors, ns))
 
-    def budget(self) -> dict[str, np.ndarray]:
-        """Mass budget of the region's particles, kg per tracer."""
-        return self.run.budget()
+    def write_hour(self, hour: int, *fields: np.ndarray) -> None:
+        """Write one finished hour (the hour sink of a unit over all tags)."""
+        self.write_hours(hour, *(f[None] for f in fields))
+
+    def merge(self, result: UnitResult) -> None:
+        """Add a finished unit (units arrive in unit order)."""
+        unit, acc = result.unit, result.accumulator
+        tags = unit.tags(self.n_sectors)
+        acc.check_complete()
+        self.contribution_sum[tags] += acc.contribution_sum
+        self.receptor_contribution_sum[:, tags] += acc.receptor_contribution_sum
+        if acc.hourly is not None:
+            if acc.contribution_sum.shape[0] == self.contribution_sum.shape[0]:
+                self.write_hours(unit.first, *acc.hourly)
+            else:
+                concentration, receptor_concentration, receptor_contribution = acc.hourly
+                if self._partial is None:
+                    nq, ns = receptor_concentration.shape[1:]
+                    self._partial = (np.zeros((self.n_hours, *concentration.shape[1:])),
+                                     np.zeros((self.n_hours, nq, ns)),
+                                     np.zeros((self.n_hours, nq, self.contribution_sum.shape[0], ns)))
+                hours = slice(unit.first, unit.stop)
+                self._partial[0][hours] += concentration
+                self._partial[1][hours] += receptor_concentration
+                self._partial[2][hours, :, tags] = receptor_contribution
+        self.emitted[tags] += result.emitted
+        if result.budget is not None:
+            if self.budget is None:
+                self.budget = {k: np.zeros_like(v) for k, v in result.budget.items()}
+            for k, v in result.budget.items():
+                self.budget[k] += v
+        self.calm_hours += result.calm_hours
+        self.units += 1
+
+    def close(self) -> RunTotals:
+        """Write the hours that region units added up; return self."""
+        if self._partial is not None:
+            self.write_hours(0, *self._partial)
+            self._partial = None
+        return self
 
 
 @contextmanager
@@ -167,23 +223,20 @@ def _openblas_thread_functions():
     return None, None
 
 
-def run_unit(study: Study, unit: WorkUnit) -> UnitResult:
-    """Run one work unit in this process."""
+def run_unit(study: Study, unit: WorkUnit, hour_sink=None, advance=None) -> UnitResult:
+    """Run one work unit in this process.
+
+    ``hour_sink`` receives each finished hour (see :class:`~airshed.run.TaggedAccumulator`) instead of the
+    unit keeping them; ``advance`` is called after each period (a progress bar).
+    """
     with single_threaded_blas():
-        return _run_unit(study, unit)
-
-
-def _run_unit(study: Study, unit: WorkUnit) -> UnitResult:
-    em = study.emissions
-    core = study.core()
-    if unit.region is None:
-        tags, n_regions = slice(0, em.ntag), None
-    else:
-        tags, n_regions = slice(unit.region * em.nsector, (unit.region + 1) * em.nsector), 1
-        core.run = _SourceRegionRun(core.run, unit.region, em.nsector)
-    acc = study.accumulator(unit.stop - unit.first, n_regions)
-    emitted = run_periods(study, core, acc, range(unit.first, unit.stop), tags)
-    return UnitResult(unit, acc, emitted[tags], core.budget(), int(getattr(core, "calm_hours", 0)))
+        core = study.core(unit.regions)
+        n_regions = None if unit.regions is None else len(unit.regions)
+        sink = None if hour_sink is None else (lambda hour, *fields: hour_sink(unit.first + hour, *fields))
+        acc = study.accumulator(unit.stop - unit.first, n_regions, sink)
+        emitted = run_periods(study, core, acc, range(unit.first, unit.stop), advance)
+        tags = unit.tags(study.emissions.nsector)
+        return UnitResult(unit, acc, emitted[tags], core.budget(), int(getattr(core, "calm_hours", 0)))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -287,40 +340,29 @@ def _results_on_cluster(client, study: Study, units: list[WorkUnit]) -> Iterator
             future.cancel()
 
 
-def _merge(total: CoreResult, result: UnitResult, n_sectors: int) -> None:
-    unit = result.unit
-    tags = slice(None) if unit.region is None else \
-        slice(unit.region * n_sectors, (unit.region + 1) * n_sectors)
-    total.accumulator.merge(result.accumulator, unit.first, tags)
-    total.emitted[tags] += result.emitted
-    if result.budget is not None:
-        if total.budget is None:
-            total.budget = {k: np.zeros_like(v) for k, v in result.budget.items()}
-        for k, v in result.budget.items():
-            total.budget[k] += v
-    total.calm_hours += result.calm_hours
-    total.units += 1
-
-
-def run_core(study: Study, progress: bool = True) -> CoreResult:
-    """Run every work unit of ``study`` where ``[compute]`` says and merge them in unit order."""
+def run_core(study: Study, run_file: IncrementalNetCDF, progress: bool = True) -> RunTotals:
+    """Run the work units of ``study`` where ``[compute]`` says; merge them in order into ``run_file``."""
     cfg, em = study.cfg, study.emissions
-    units = work_units(cfg.run.core, study.n_periods, len(em.regions), cfg.compute.chunk_hours)
-    total = CoreResult(study.accumulator(study.n_periods), np.zeros((em.ntag, len(EMITTED_SPECIES))))
+    serial = cfg.compute.scheduler == SERIAL
+    units = work_units(cfg.run.core, study.n_periods, len(em.regions), cfg.compute.chunk_hours,
+                       split_regions=not serial)
+    totals = RunTotals(study, run_file)
+    if serial:
+        with _progress(progress, study.n_periods, f"{cfg.run.core} core", unit="periods") as advance:
+            for u in units:
+                # the particle run over all regions writes every hour as soon as it is done; plume chunks
+                # are written a chunk at a time when merged
+                sink = None if u.regions is None else totals.write_hour
+                totals.merge(run_unit(study, u, sink, advance))
+        return totals.close()
     label = f"{cfg.run.core} core, {len(units)} units ({cfg.compute.scheduler})"
     with _progress(progress, len(units), label, unit="units") as advance:
-        if cfg.compute.scheduler == SERIAL:
-            results = (run_unit(study, u) for u in units)
-            for result in results:
-                _merge(total, result, em.nsector)
+        _remember(study)  # the threads scheduler reuses this process's inputs
+        with dask_client(cfg.compute) as client:
+            for result in _results_on_cluster(client, study, units):
+                totals.merge(result)
                 advance()
-        else:
-            _remember(study)  # the threads scheduler reuses this process's inputs
-            with dask_client(cfg.compute) as client:
-                for result in _results_on_cluster(client, study, units):
-                    _merge(total, result, em.nsector)
-                    advance()
-    return total
+    return totals.close()
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -128,24 +128,50 @@ def bench_maps(path: Path, folder: Path) -> dict:
     return {"name": "map rendering", "unit": "figures/s", "value": len(figures) / seconds, "wall_s": seconds}
 
 
+def _growth(records: list[dict], what: str, sizes: list[float], threads: int) -> dict:
+    """Exponent b of wall time ~ size^b (least squares in log-log) over the records of one thread count.
+
+    b = 1 is linear cost growth; b < 1 means a fixed cost per call still weighs on the small sizes.
+    """
+    times = [r["wall_s"] / r["calls"] for r in records if r["threads"] == threads]
+    b = float(np.polyfit(np.log(sizes), np.log(times), 1)[0])
+    return {"name": f"{what}: exponent b of time ~ size^b, {threads} thread(s)", "unit": "-", "value": b,
+            "wall_s": sum(r["wall_s"] for r in records if r["threads"] == threads)}
+
+
+def _thread_speedup(records: list[dict], what: str) -> dict:
+    """Wall time on 1 thread / on 2 threads at the largest size."""
+    largest = max(r["size"] for r in records)
+    one, two = (next(r["wall_s"] / r["calls"] for r in records if r["size"] == largest and r["threads"] == t)
+                for t in (1, 2))
+    return {"name": f"{what}: speed-up 2 threads vs 1 at the largest size", "unit": "x", "value": one / two,
+            "wall_s": 0.0}
+
+
 def bench_plume_scaling() -> list[dict]:
-    """Plume kernel wall time vs sources x receptors (two decades), 1 and 2 Numba threads."""
+    """Plume kernel wall time vs sources x receptors (two decades and a half), 1 and 2 Numba threads."""
     import bench_plume as bp
 
     out = []
-    for sources, side in ((30, 58), (100, 100), (300, 183), (1000, 316)):
+    cases = ((30, 58), (100, 100), (300, 183), (1000, 316))
+    for sources, side in cases:
+        prep = bp._sources(sources, side * 1000.0)
+        grid = (500.0, 500.0, 1000.0, 1000.0, side, side)
+        pairs = sources * side * side
+        calls = max(1, round(3e8 / pairs))  # at least ~0.3 s of work per size
         for threads in (1, 2):
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-            prep = bp._sources(sources, side * 1000.0)
-            grid = (500.0, 500.0, 1000.0, 1000.0, side, side)
             bp.pk.plume_concentration_grid(prep, *grid, 40, skip=True)
             t0 = time.perf_counter()
-            bp.pk.plume_concentration_grid(prep, *grid, 40, skip=True)
+            for _ in range(calls):
+                bp.pk.plume_concentration_grid(prep, *grid, 40, skip=True)
             s = time.perf_counter() - t0
             out.append({"name": f"plume scaling {sources} x {side * side} pairs, {threads} thread(s)",
-                        "unit": "effective pairs/s", "value": sources * side * side / s, "wall_s": s})
+                        "unit": "effective pairs/s", "value": pairs * calls / s, "wall_s": s, "calls": calls,
+                        "size": pairs, "threads": threads})
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    return out
+    sizes = [float(s * side * side) for s, side in cases]
+    return out + [_growth(out, "plume scaling", sizes, t) for t in (1, 2)] + [_thread_speedup(out, "plume")]
 
 
 def bench_particle_scaling() -> list[dict]:
@@ -156,17 +182,23 @@ def bench_particle_scaling() -> list[dict]:
     p = bl.lg.LagrangianParameters.for_species(bl.SPECIES)
     acc = np.zeros((bl.NTAG, len(bl.SPECIES), bl.NY * bl.NX))
     out = []
-    for n in (10_000, 100_000, 1_000_000):
+    counts = (10_000, 100_000, 1_000_000)
+    for n in counts:
+        steps = max(5, 5_000_000 // n)  # at least 5 M particle-steps per size
         for threads in (1, 2):
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
             state = bl.initial_state(n)
             t0 = time.perf_counter()
-            bl.run_steps(bl.lg.advance_particles, bl.lg.accumulate_concentration, state, met, p, 5, 15.0, acc)
+            bl.run_steps(bl.lg.advance_particles, bl.lg.accumulate_concentration, state, met, p, steps, 15.0,
+                         acc)
             s = time.perf_counter() - t0
             out.append({"name": f"particle scaling {n:,} particles, {threads} thread(s)",
-                        "unit": "particle-steps/s", "value": n * 5 / s, "wall_s": s})
+                        "unit": "particle-steps/s", "value": n * steps / s, "wall_s": s, "calls": steps,
+                        "size": n, "threads": threads})
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    return out
+    sizes = [float(n) for n in counts]
+    return out + [_growth(out, "particle scaling", sizes, t) for t in (1, 2)] + \
+        [_thread_speedup(out, "particles")]
 
 
 def bench_dask_scaling(folder: Path) -> list[dict]:

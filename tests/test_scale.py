@@ -25,10 +25,12 @@ def float_variables(path: Path) -> dict[str, np.ndarray]:
 
 def test_work_units_cover_the_run_once():
     plume = scale.work_units("plume", 50, 14, 24)
-    assert [(u.first, u.stop, u.region) for u in plume] == [(0, 24, None), (24, 48, None), (48, 50, None)]
+    assert [(u.first, u.stop, u.regions) for u in plume] == [(0, 24, None), (24, 48, None), (48, 50, None)]
     particles = scale.work_units("lagrangian", 50, 14, 24)
-    assert [u.region for u in particles] == list(range(14))
+    assert [u.regions for u in particles] == [range(r, r + 1) for r in range(14)]
     assert all((u.first, u.stop) == (0, 50) for u in particles)
+    together = scale.work_units("lagrangian", 50, 14, 24, split_regions=False)
+    assert [(u.first, u.stop, u.regions) for u in together] == [(0, 50, range(14))]
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +119,25 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
     cfg = small_config(tmp_path, "plume", hours=1, compute={"scheduler": "tcp://127.0.0.1:9"})
     with pytest.raises(scale.ClusterError, match=r"tcp://127.0.0.1:9.*no Dask scheduler answered"):
         run_study(cfg, output=tmp_path / "x.nc", progress=False)
+
+
+@pytest.mark.parametrize(("core", "chunk", "expected"), [("lagrangian", 24, [0, 1, 2]), ("plume", 2, [0, 2])])
+def test_serial_runs_write_hours_as_they_are_done(core, chunk, expected, tmp_path, monkeypatch):
+    """The particle run writes each hour when it ends; the plume run each time chunk when merged."""
+    from airshed.outputs.netcdf import IncrementalNetCDF
+
+    written: list[tuple[str, int, int]] = []
+    write = IncrementalNetCDF.write
+
+    def recording_write(self, name, first, values):
+        written.append((name, first, values.shape[0]))
+        write(self, name, first, values)
+
+    monkeypatch.setattr(IncrementalNetCDF, "write", recording_write)
+    hours = 3 if core == "lagrangian" else 4
+    cfg = small_config(tmp_path, core, hours=hours, compute={"chunk_hours": chunk})
+    path = run_study(cfg, output=tmp_path / "run.nc", progress=False)
+    assert [first for name, first, _ in written if name == "concentration"] == expected
+    assert sum(n for name, _, n in written if name == "concentration") == hours
+    with xr.open_dataset(path) as ds:
+        assert not np.isnan(ds["concentration"].values).any()

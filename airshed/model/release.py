@@ -116,19 +116,22 @@ class ReleaseTable:
             raise AirshedInputError(
                 f"release table: source_id needs one value per source in [0, 2**{SOURCE_ID_BITS})"
             )
-        if np.unique(ids).size != ids.size:
+        # tables are built every period: the ids of a study's tables and subsets increase, so check that
+        # first (O(n)) and sort only otherwise
+        if ids.size > 1 and not np.all(ids[1:] > ids[:-1]) and np.unique(ids).size != ids.size:
             raise AirshedInputError("release table: source_id values must be distinct")
         object.__setattr__(self, "source_id", ids)
 
-    def take(self, index) -> ReleaseTable:
+    def take(self, index, tag_offset: int = 0) -> ReleaseTable:
         """Return the sources ``index`` (indices or a mask), keeping their ``source_id`` and allocation.
 
         A run over such a subset, given the full table's shares of the budget (``ParticleRun.advance(...,
         particle_share=...)``), moves each of its particles exactly as the run over the full table does.
+        ``tag_offset`` is added to the tags (e.g. to number one region's tags from 0).
         """
-        return ReleaseTable(
-            *(getattr(self, name)[index] for name in ReleaseTable.__dataclass_fields__)
-        )
+        fields = {name: getattr(self, name)[index] for name in ReleaseTable.__dataclass_fields__}
+        fields["tag"] = fields["tag"] + tag_offset
+        return ReleaseTable(**fields)
 
 
 def point_release_table(x, y, release_height, tag, rate, allocation_rate=None) -> ReleaseTable:

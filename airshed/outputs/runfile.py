@@ -25,8 +25,6 @@ OUTPUT_SPECIES: tuple[str, ...] = (
 )
 """Species in the run file; PM2.5 = PM2.5_primary + sulfate + nitrate."""
 
-PM25_STANDARD_NAME = "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"
-
 BUDGET_TERMS: tuple[str, ...] = ("emitted", "produced", "airborne", "dry_deposited", "wet_deposited",
                                  "converted", "decayed", "left_domain", "residual")
 """Particle mass budget terms: emitted + produced = airborne + dry + wet + converted + decayed + left_domain
@@ -46,28 +44,44 @@ _SPECIES_LONG_NAME = {
 
 
 @dataclass
-class RunArrays:
-    """Everything a run computed, as plain arrays (float64 unless noted).
+class RunSummary:
+    """What a run computed over the whole period, as plain arrays (float64 unless noted).
 
-    Shapes use T hours, S output species, R source regions (incl. "outside"), Q receptor regions,
-    K sectors, E emitted species.
+    The hourly variables (:data:`HOURLY_VARIABLES`) are written hour by hour while the run goes
+    (:class:`~airshed.outputs.netcdf.IncrementalNetCDF`); these are the rest. Shapes use S output species,
+    R source regions (incl. "outside"), Q receptor regions, K sectors, E emitted species.
     """
 
-    times: np.ndarray  # (T + 1,) datetime64 hour edges
-    concentration: np.ndarray  # (T, S, ny, nx) ug m-3
     contribution: np.ndarray  # (R, K, S, ny, nx) ug m-3, period mean
-    receptor_concentration: np.ndarray  # (T, Q, S)
-    receptor_contribution: np.ndarray  # (T, Q, R, K, S)
     source_receptor: np.ndarray  # (Q, R, S) population-weighted
     source_receptor_area: np.ndarray  # (Q, R, S)
     metrics: dict[str, np.ndarray]  # each (Q, S): transboundary_share, import/export...
     pm25_source_receptor: np.ndarray  # (Q, R, E)
     emission_total: np.ndarray  # (R, K, E) tonnes over the run
-    population: np.ndarray  # (ny, nx)
     population_region: np.ndarray  # (Q,)
-    region_fraction: np.ndarray  # (R, ny, nx)
     mass_budget: np.ndarray | None = None  # (len(BUDGET_TERMS), n_tracers) kg
     extra: dict[str, xr.DataArray] = field(default_factory=dict)
+
+
+PM25_STANDARD_NAME = "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"
+_GRID_ATTRS = dict(GRID_VARIABLE_ATTRS, coordinates="lat lon")
+
+HOURLY_VARIABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "concentration": (("time", "species", "y", "x"),
+                      dict(units="ug m-3", long_name="hourly mean near-surface mass concentration",
+                           cell_methods="time: mean", **_GRID_ATTRS)),
+    "pm25": (("time", "y", "x"),
+             dict(units="ug m-3", standard_name=PM25_STANDARD_NAME,
+                  long_name="hourly mean near-surface PM2.5 (primary + secondary)", cell_methods="time: mean",
+                  **_GRID_ATTRS)),
+    "receptor_concentration": (("time", "receptor_region", "species"),
+                               dict(units="ug m-3", long_name="population-weighted hourly mean concentration "
+                                    "in each receptor region")),
+    "receptor_contribution": (("time", "receptor_region", "source_region", "sector", "species"),
+                              dict(units="ug m-3", long_name="population-weighted hourly mean concentration "
+                                   "in each receptor region caused by each tag")),
+}
+"""Variables along time, written hour by hour during a run: dimensions and attributes."""
 
 
 _METRIC_ATTRS = {
@@ -83,18 +97,18 @@ _METRIC_ATTRS = {
 }
 
 
-def build_run_dataset(
+def run_file_skeleton(
     grid: Grid,
-    arrays: RunArrays,
+    times: np.ndarray,
     region_names: tuple[str, ...],
     sectors: tuple[str, ...],
     emitted_species: tuple[str, ...],
-    attrs: dict[str, str | int | float],
-    budget_tracers: tuple[str, ...] | None = None,
+    population: np.ndarray,
+    region_fraction: np.ndarray,
 ) -> xr.Dataset:
-    """Assemble the run file from a run's arrays (see module docstring and README for the layout)."""
+    """Coordinates and fixed fields of a run file, known before the run (``times``: T + 1 hour edges)."""
     ds = grid_to_dataset(grid)
-    t_edges = arrays.times.astype("datetime64[s]")
+    t_edges = times.astype("datetime64[s]")
     receptor_names = tuple(n for n in region_names if n != "outside")
     ds = ds.assign_coords(
         time=("time", t_edges[1:], {"standard_name": "time", "long_name": "end of the averaging hour",
@@ -109,60 +123,61 @@ def build_run_dataset(
         sector=("sector", np.array(sectors, dtype=object), {"long_name": "emission sector"}),
     )
     ds["time_bnds"] = (("time", "nv"), np.stack([t_edges[:-1], t_edges[1:]], axis=-1))
-    grid_attrs = dict(GRID_VARIABLE_ATTRS, coordinates="lat lon")
-    ds["concentration"] = (("time", "species", "y", "x"), arrays.concentration,
-                           dict(units="ug m-3", long_name="hourly mean near-surface mass concentration",
-                                cell_methods="time: mean", **grid_attrs))
-    ds["pm25"] = (("time", "y", "x"), arrays.concentration[:, OUTPUT_SPECIES.index("PM2.5")],
-                  dict(units="ug m-3", standard_name=PM25_STANDARD_NAME,
-                       long_name="hourly mean near-surface PM2.5 (primary + secondary)",
-                       cell_methods="time: mean", **grid_attrs))
-    ds["contribution"] = (("source_region", "sector", "species", "y", "x"), arrays.contribution,
+    ds["population"] = (("y", "x"), population,
+                        dict(units="1", long_name="resident population per cell", **_GRID_ATTRS))
+    ds["region_fraction"] = (("source_region", "y", "x"), region_fraction,
+                             dict(units="1", standard_name="area_fraction",
+                                  long_name="fraction of each cell's area inside each region", **_GRID_ATTRS))
+    ds["time"].encoding.update(units="hours since 1970-01-01 00:00:00", calendar="standard", dtype="float64")
+    ds["time_bnds"].encoding.update(units="hours since 1970-01-01 00:00:00", calendar="standard",
+                                    dtype="float64")
+    return ds
+
+
+def run_summary_dataset(
+    summary: RunSummary,
+    skeleton: xr.Dataset,
+    attrs: dict[str, str | int | float],
+    budget_tracers: tuple[str, ...] | None = None,
+) -> xr.Dataset:
+    """Return the period variables of a run file and its global attributes (see the module docstring)."""
+    ds = xr.Dataset(coords={name: skeleton[name] for name in
+                            ("species", "emitted_species", "source_region", "receptor_region", "sector")})
+    ds = ds.assign_coords(y=skeleton["y"], x=skeleton["x"])
+    ds["contribution"] = (("source_region", "sector", "species", "y", "x"), summary.contribution,
                           dict(units="ug m-3", long_name="period-mean concentration caused by emissions of "
-                               "each source region and sector", **grid_attrs))
-    ds["receptor_concentration"] = (("time", "receptor_region", "species"), arrays.receptor_concentration,
-                                    dict(units="ug m-3", long_name="population-weighted hourly mean "
-                                         "concentration in each receptor region"))
-    ds["receptor_contribution"] = (("time", "receptor_region", "source_region", "sector", "species"),
-                                   arrays.receptor_contribution,
-                                   dict(units="ug m-3", long_name="population-weighted hourly mean "
-                                        "concentration in each receptor region caused by each tag"))
-    ds["source_receptor"] = (("receptor_region", "source_region", "species"), arrays.source_receptor,
+                               "each source region and sector", **_GRID_ATTRS))
+    ds["source_receptor"] = (("receptor_region", "source_region", "species"), summary.source_receptor,
                              dict(units="ug m-3", long_name="period-mean population-weighted concentration "
                                   "in each receptor region caused by each source region"))
     ds["source_receptor_area"] = (("receptor_region", "source_region", "species"),
-                                  arrays.source_receptor_area,
+                                  summary.source_receptor_area,
                                   dict(units="ug m-3", long_name="period-mean area-weighted concentration "
                                        "in each receptor region caused by each source region"))
     for name, (units, long_name) in _METRIC_ATTRS.items():
-        ds[name] = (("receptor_region", "species"), arrays.metrics[name],
+        ds[name] = (("receptor_region", "species"), summary.metrics[name],
                     {"units": units, "long_name": long_name})
     ds["pm25_source_receptor"] = (("receptor_region", "source_region", "emitted_species"),
-                                  arrays.pm25_source_receptor,
+                                  summary.pm25_source_receptor,
                                   dict(units="ug m-3", long_name="period-mean population-weighted PM2.5 in "
                                        "each receptor region caused by each source region's emissions of "
                                        "each precursor"))
-    ds["pm25_total"] = (("receptor_region",), arrays.source_receptor[:, :, 0].sum(axis=1),
+    ds["pm25_total"] = (("receptor_region",), summary.source_receptor[:, :, 0].sum(axis=1),
                         dict(units="ug m-3", long_name="period-mean population-weighted PM2.5"))
-    ds["emission_total"] = (("source_region", "sector", "emitted_species"), arrays.emission_total,
+    ds["emission_total"] = (("source_region", "sector", "emitted_species"), summary.emission_total,
                             dict(units="t", long_name="mass emitted over the run period"))
-    ds["population"] = (("y", "x"), arrays.population,
-                        dict(units="1", long_name="resident population per cell", **grid_attrs))
-    ds["population_region"] = (("receptor_region",), arrays.population_region,
+    ds["population_region"] = (("receptor_region",), summary.population_region,
                                dict(units="1", long_name="resident population of each receptor region "
                                     "inside the domain"))
-    ds["region_fraction"] = (("source_region", "y", "x"), arrays.region_fraction,
-                             dict(units="1", standard_name="area_fraction",
-                                  long_name="fraction of each cell's area inside each region", **grid_attrs))
-    if arrays.mass_budget is not None:
+    if summary.mass_budget is not None:
         ds = ds.assign_coords(
             budget_term=("budget_term", np.array(BUDGET_TERMS, dtype=object),
                          {"long_name": "mass budget term"}),
             tracer=("tracer", np.array(budget_tracers, dtype=object), {"long_name": "transported tracer"}),
         )
-        ds["mass_budget"] = (("budget_term", "tracer"), arrays.mass_budget,
+        ds["mass_budget"] = (("budget_term", "tracer"), summary.mass_budget,
                              dict(units="kg", long_name="particle mass budget over the run"))
-    for name, da in arrays.extra.items():
+    for name, da in summary.extra.items():
         ds[name] = da
     ds.attrs.update(
         Conventions="CF-1.8",
@@ -172,7 +187,4 @@ def build_run_dataset(
         species_long_names="; ".join(f"{k}: {v}" for k, v in _SPECIES_LONG_NAME.items()),
         **attrs,
     )
-    ds["time"].encoding.update(units="hours since 1970-01-01 00:00:00", calendar="standard", dtype="float64")
-    ds["time_bnds"].encoding.update(units="hours since 1970-01-01 00:00:00", calendar="standard",
-                                    dtype="float64")
     return ds

@@ -57,10 +57,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import prange
+from numba import carray, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from airshed.errors import AirshedInputError
 from airshed.jit import inline, kernel
+from airshed.model import fastmath
 from airshed.model.random import (
     RELEASE_FIRST_DRAW,
     box_muller_vector_scalar,
@@ -89,14 +92,12 @@ from airshed.physics.removal import (
     WET_SCAVENGING_A_PER_S,
     WET_SCAVENGING_B,
     dry_deposition_rate,
-    first_order_loss,
-    wet_scavenging_coefficient,
+    scavenging_formula,
 )
 from airshed.physics.turbulence import (
     FLEXPART_TL_MIN_HORIZONTAL_S,
     FLEXPART_TL_MIN_VERTICAL_S,
-    hanna_horizontal,
-    hanna_vertical,
+    branch_free_profiles,
 )
 
 #: Budget terms, axis 1 of the per-block budget array (all per species, kg).
@@ -110,6 +111,16 @@ SORT_INTERVAL_STEPS = 24
 #: Smallest mixing height used by the turbulence, m (guards against h = 0 in the input).
 MIN_MIXING_HEIGHT_M = 10.0
 
+# The branch-free exp/log/cbrt of airshed.model.fastmath (a few ulp from NumPy's) inlined into the
+# particle loops at the Numba level: as calls (LLVM left them out of line in these large loops) they kept
+# the loops scalar. The Hanna profiles and the scavenging coefficient over them, so those loops vectorise.
+fast_exp = inline(fastmath.fast_exp.py_func)
+fast_expm1 = inline(fastmath.fast_expm1.py_func)
+fast_log = inline(fastmath.fast_log.py_func)
+fast_cbrt = inline(fastmath.cbrt_over(fast_exp, fast_log))
+hanna_vertical_fast, hanna_horizontal_fast = branch_free_profiles(fast_exp, fast_log, fast_cbrt)
+wet_coefficient_fast = inline(scavenging_formula(fast_exp, fast_log))
+
 
 @inline
 def horizontal_index(x: float, x0: float, dx: float, n: int) -> tuple[int, float]:
@@ -121,18 +132,44 @@ def horizontal_index(x: float, x0: float, dx: float, n: int) -> tuple[int, float
 
 
 @inline
-def level_index(z: float, z_levels: np.ndarray) -> tuple[int, float]:
-    """Lower level index and weight for linear interpolation in height (constant outside the levels).
+def level_indices(z: np.ndarray, n: int, z_levels: np.ndarray, out: np.ndarray) -> None:
+    """Lower level index for linear interpolation in height of ``z[q]``, q < n (inner levels at or below z).
 
-    The index counts the inner levels at or below z: a fixed loop without data-dependent branches
-    (a search loop's mispredicted exits cost more than the few compares).
+    The loop over levels is outside the loop over particles, which then vectorises (a per-particle search
+    loop would keep the whole particle loop scalar).
     """
-    nz = z_levels.size
-    k = 0
-    for q in range(1, nz - 1):
-        k += z_levels[q] <= z
+    for q in range(n):
+        out[q] = 0
+    for lev in range(1, z_levels.size - 1):
+        z_lev = z_levels[lev]
+        for q in range(n):
+            out[q] += z_lev <= z[q]
+
+
+@inline
+def level_weight(z: float, k: int, z_levels: np.ndarray) -> float:
+    """Weight of level k + 1 at height z (clamped to [0, 1]: constant outside the levels)."""
     w = (z - z_levels[k]) / (z_levels[k + 1] - z_levels[k])
-    return k, min(max(w, 0.0), 1.0)
+    return min(max(w, 0.0), 1.0)
+
+
+@inline
+def block_sum(a: np.ndarray, n: int) -> float:
+    """Sum of ``a[:n]`` in eight interleaved partial sums: a fixed order, and a loop that vectorises."""
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    n8 = n - n % 8
+    for q in range(0, n8, 8):
+        s0 += a[q]
+        s1 += a[q + 1]
+        s2 += a[q + 2]
+        s3 += a[q + 3]
+        s4 += a[q + 4]
+        s5 += a[q + 5]
+        s6 += a[q + 6]
+        s7 += a[q + 7]
+    for q in range(n8, n):
+        s0 += a[q]
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
 @inline
@@ -197,13 +234,309 @@ def interp_wind(
 
 
 @inline
-def wind_at(wind, z_levels, x0, y0, dx, x, y, z):
-    """Wind components (m/s) at a point from one time level ``wind[nz, ny, nx, 3]``: trilinear."""
-    _, ny, nx, _ = wind.shape
-    i, wx = horizontal_index(x, x0, dx, nx)
-    j, wy = horizontal_index(y, y0, dx, ny)
-    k, wz = level_index(z, z_levels)
-    return interp_wind(wind, k, wz, j, wy, i, wx)
+def vertical_substep(
+    wn: float, z: float, h: float, g: float, dts: float, sigw: float, dsigw: float, tlw: float,
+    inv_density_scale_height: float,
+) -> tuple[float, float]:
+    """One Langevin sub-step of dts for w_n = w'/sigma_w and z in the mixed layer [0, h] (see step 4).
+
+    r = exp(-dts/T_Lw); w_n' = r w_n + sqrt(1 - r^2) g + T_Lw (1 - r)(d sigma_w/dz - sigma_w/H_rho);
+    z' = z + w_n' sigma_w dts, reflected (position and velocity sign) at the ground and at h.
+    Returns (w_n', z').
+    """
+    rw = fast_exp(-dts / tlw)
+    wnp = rw * wn + np.sqrt(1.0 - rw * rw) * g + tlw * (1.0 - rw) * (dsigw - sigw * inv_density_scale_height)
+    zp = z + wnp * sigw * dts
+    below = zp < 0.0
+    zp = -zp if below else zp
+    wnp = -wnp if below else wnp
+    above = zp > h
+    zp = 2.0 * h - zp if above else zp
+    wnp = -wnp if above else wnp
+    return wnp, min(max(zp, 0.0), h)
+
+
+#: Particles per pass of the step (stack buffers of N_SCRATCH rows of this length; 32 KB in all).
+CHUNK = 128
+# Rows of the per-chunk scratch buffer (the later rows reuse the predictor's once it is done with them).
+R_X, R_Y, R_Z, R_UN, R_VN, R_WN, R_LIVE, R_G0, R_G1, R_G2, R_G3 = range(11)
+R_H, R_USTAR, R_WSTAR, R_INV_L, R_RAIN, R_REMAINING, R_GONE, R_STAYS, R_DRY, R_WET = range(11, 21)
+R_U1, R_V1, R_W1, R_UT, R_VT, R_XQ, R_YQ, R_ZQ = range(21, 29)
+R_K_WET, R_EXPM1_WET, R_LOSS_PER_RATE, R_DRY_LOSS_PER_RATE, R_WET_LOSS, R_LEFT = range(21, 27)
+R_SULFATE_PRODUCED, R_NITRATE_PRODUCED = 27, 28
+N_SCRATCH = 29
+SCRATCH_SIZE = N_SCRATCH * CHUNK
+LEVELS_SIZE = 2 * CHUNK
+
+
+@intrinsic
+def stack_buffer(typingctx, length, dtype):
+    """Pointer to ``length`` (a compile-time constant) elements of ``dtype`` on the stack of the caller.
+
+    Wrapped by ``numba.carray``: block-local buffers that LLVM knows alias no argument array.
+    """
+    if not isinstance(length, types.IntegerLiteral) or not isinstance(dtype, types.NumberClass):
+        return None
+    element = dtype.instance_type
+    count = length.literal_value
+
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once(builder, context.get_value_type(element), size=count)
+
+    return types.CPointer(element)(length, dtype), codegen
+
+
+
+
+@kernel()
+def advance_chunk(
+    first, nc,
+    x, y, z, un, vn, wn, mass, pid, alive, cell,
+    wind_t, wind_t_next, surface_t, z_levels, x0, y0, dx, x_end, y_end, z_top, nx, ny,
+    dt, useed, ustep, draw_h, draw_v,
+    wet_a, wet_b, decay_rate, any_wet, k_chem_of, k_dry_of, k_fixed, expm1_fixed,
+    so2_index, sulfate_index, nox_index, nitrate_index, so2_rate, nox_rate, sulfate_per_so2,
+    nitrate_per_nox, dry_layer_m, wet_top_m, sampling_depth, ctl, max_substeps, tl_min_horizontal,
+    tl_min_vertical, s_free_horizontal, s_free_vertical, horizontal_turbulence,
+    inv_density_scale_height, budget,
+):  # fmt: skip
+    """One step of particles ``first`` to ``first + nc - 1`` (nc <= CHUNK) in passes over the stack buffers.
+
+    Each pass is a branch-free loop that vectorises; dead particles go through the arithmetic but their
+    state is written back unchanged. Removal is added to ``budget[N_BUDGET_TERMS, nspecies]``.
+    The chunk's state and intermediates live in stack buffers: LLVM knows they alias no argument array,
+    so the passes vectorise without run-time alias checks.
+    """
+    nspecies = mass.shape[0]
+    scratch = carray(stack_buffer(SCRATCH_SIZE, np.float64), (N_SCRATCH, CHUNK))
+    levels = carray(stack_buffer(LEVELS_SIZE, np.int64), (2, CHUNK))
+    # views of the chunk, indexed from 0 (an index known to be >= 0 keeps the accesses contiguous)
+    last = first + nc
+    x = x[first:last]
+    y = y[first:last]
+    z = z[first:last]
+    un = un[first:last]
+    vn = vn[first:last]
+    wn = wn[first:last]
+    pid = pid[first:last]
+    alive = alive[first:last]
+    cell = cell[first:last]
+    # the chunk's state, and its normals of draw slots 0-3 (Box-Muller pairs)
+    for q in range(nc):
+        scratch[R_X, q] = x[q]
+        scratch[R_Y, q] = y[q]
+        scratch[R_Z, q] = z[q]
+        scratch[R_UN, q] = un[q]
+        scratch[R_VN, q] = vn[q]
+        scratch[R_WN, q] = wn[q]
+        scratch[R_LIVE, q] = 1.0 if alive[q] else 0.0
+    for q in range(nc):
+        key = particle_key_scalar(useed, np.uint64(pid[q]))
+        scratch[R_G0, q] = uniform_scalar(key, draw_h)
+        scratch[R_G1, q] = uniform_scalar(key, draw_h + np.uint64(1))
+        scratch[R_G2, q] = uniform_scalar(key, draw_v)
+        scratch[R_G3, q] = uniform_scalar(key, draw_v + np.uint64(1))
+    for q in range(nc):
+        scratch[R_G0, q], scratch[R_G1, q] = box_muller_vector_scalar(scratch[R_G0, q], scratch[R_G1, q])
+        scratch[R_G2, q], scratch[R_G3, q] = box_muller_vector_scalar(scratch[R_G2, q], scratch[R_G3, q])
+    # 1.-3. boundary-layer scalars, horizontal turbulence, predictor wind
+    level_indices(scratch[R_Z], nc, z_levels, levels[0])
+    for q in range(nc):
+        live = scratch[R_LIVE, q] > 0.5
+        xp = scratch[R_X, q]
+        yp = scratch[R_Y, q]
+        zp = scratch[R_Z, q]
+        i, wx = horizontal_index(xp, x0, dx, nx)
+        j, wy = horizontal_index(yp, y0, dx, ny)
+        h, us, ws, il, rain = interp_surface(surface_t, j, wy, i, wx)
+        h = max(h, MIN_MIXING_HEIGHT_M)
+        in_bl = zp <= h
+        g_u = scratch[R_G0, q]
+        g_v = scratch[R_G1, q]
+        sigu, sigv, tlu, tlv = hanna_horizontal_fast(zp, h, us, ws, il, tl_min_horizontal)
+        ru = fast_exp(-dt / tlu)
+        rv = fast_exp(-dt / tlv)
+        un_new = ru * scratch[R_UN, q] + np.sqrt(1.0 - ru * ru) * g_u if in_bl else g_u
+        vn_new = rv * scratch[R_VN, q] + np.sqrt(1.0 - rv * rv) * g_v if in_bl else g_v
+        ut = sigu * un_new if in_bl else s_free_horizontal * g_u
+        vt = sigv * vn_new if in_bl else s_free_horizontal * g_v
+        if not horizontal_turbulence:
+            ut = 0.0
+            vt = 0.0
+        scratch[R_UN, q] = un_new if live else scratch[R_UN, q]
+        scratch[R_VN, q] = vn_new if live else scratch[R_VN, q]
+        k = levels[0, q]
+        u1, v1, w1 = interp_wind(wind_t, k, level_weight(zp, k, z_levels), j, wy, i, wx)
+        scratch[R_H, q] = h
+        scratch[R_USTAR, q] = us
+        scratch[R_WSTAR, q] = ws
+        scratch[R_INV_L, q] = il
+        scratch[R_RAIN, q] = rain
+        scratch[R_U1, q] = u1
+        scratch[R_V1, q] = v1
+        scratch[R_W1, q] = w1
+        scratch[R_UT, q] = ut
+        scratch[R_VT, q] = vt
+        scratch[R_XQ, q] = xp + u1 * dt
+        scratch[R_YQ, q] = yp + v1 * dt
+        scratch[R_ZQ, q] = abs(zp + w1 * dt)
+    # 3. corrector wind; 4./5. the first vertical sub-step in the mixed layer, the free step above it
+    level_indices(scratch[R_ZQ], nc, z_levels, levels[1])
+    for q in range(nc):
+        live = scratch[R_LIVE, q] > 0.5
+        zp = scratch[R_Z, q]
+        h = scratch[R_H, q]
+        in_bl = zp <= h
+        i, wx = horizontal_index(scratch[R_XQ, q], x0, dx, nx)
+        j, wy = horizontal_index(scratch[R_YQ, q], y0, dx, ny)
+        k = levels[1, q]
+        u2, v2, w2 = interp_wind(wind_t_next, k, level_weight(scratch[R_ZQ, q], k, z_levels), j, wy, i, wx)
+        xp = scratch[R_X, q] + (0.5 * (scratch[R_U1, q] + u2) + scratch[R_UT, q]) * dt
+        yp = scratch[R_Y, q] + (0.5 * (scratch[R_V1, q] + v2) + scratch[R_VT, q]) * dt
+        zp = abs(zp + 0.5 * (scratch[R_W1, q] + w2) * dt)
+        g = scratch[R_G2, q]
+        zb = min(zp, h)
+        sigw, dsigw, tlw = hanna_vertical_fast(
+            zb, h, scratch[R_USTAR, q], scratch[R_WSTAR, q], scratch[R_INV_L, q], tl_min_vertical
+        )
+        dts = ctl * tlw
+        last_sub = (dts >= dt * (1.0 - 1e-9)) | (max_substeps == 1)
+        remaining = 0.0 if last_sub else dt - dts
+        dts = dt if last_sub else dts
+        wnp, zb = vertical_substep(
+            scratch[R_WN, q], zb, h, g, dts, sigw, dsigw, tlw, inv_density_scale_height
+        )
+        z_new = zb if in_bl else abs(zp + s_free_vertical * g)
+        wn_new = wnp if in_bl else scratch[R_G3, q]
+        scratch[R_X, q] = xp if live else scratch[R_X, q]
+        scratch[R_Y, q] = yp if live else scratch[R_Y, q]
+        scratch[R_Z, q] = z_new if live else scratch[R_Z, q]
+        scratch[R_WN, q] = wn_new if live else scratch[R_WN, q]
+        scratch[R_REMAINING, q] = remaining if live & in_bl else 0.0
+    # further vertical sub-steps (a particle whose T_Lw is short against dt), particle by particle
+    for q in range(nc):
+        remaining = scratch[R_REMAINING, q]
+        if remaining <= 0.0:
+            continue
+        h = scratch[R_H, q]
+        zp = scratch[R_Z, q]
+        wnp = scratch[R_WN, q]
+        g_second = scratch[R_G3, q]
+        ksub = 1
+        while remaining > 0.0:
+            sigw, dsigw, tlw = hanna_vertical_fast(
+                zp, h, scratch[R_USTAR, q], scratch[R_WSTAR, q], scratch[R_INV_L, q], tl_min_vertical
+            )
+            dts = ctl * tlw
+            if dts >= remaining * (1.0 - 1e-9) or ksub == max_substeps - 1:
+                dts = remaining
+                remaining = 0.0
+            else:
+                remaining -= dts
+            if ksub % 2 == 0:
+                key = particle_key_scalar(useed, np.uint64(pid[q]))
+                g, g_second = normal_pair_scalar(key, counter_scalar(ustep, np.uint64(2 + ksub)))
+            else:
+                g = g_second
+            ksub += 1
+            wnp, zp = vertical_substep(wnp, zp, h, g, dts, sigw, dsigw, tlw, inv_density_scale_height)
+        scratch[R_Z, q] = zp
+        scratch[R_WN, q] = wnp
+    # 6. leaving the domain; which particles stay, and of those which are in the dry layer and in rain
+    n_wet = 0
+    for q in range(nc):
+        live = scratch[R_LIVE, q] > 0.5
+        xp = scratch[R_X, q]
+        yp = scratch[R_Y, q]
+        zp = scratch[R_Z, q]
+        gone = live & ((xp < x0) | (xp >= x_end) | (yp < y0) | (yp >= y_end) | (zp > z_top))
+        stays = live & ~gone
+        wet = stays & any_wet & (scratch[R_RAIN, q] > 0.0) & (zp <= wet_top_m)
+        n_wet += wet
+        scratch[R_GONE, q] = 1.0 if gone else 0.0
+        scratch[R_STAYS, q] = 1.0 if stays else 0.0
+        scratch[R_DRY, q] = 1.0 if zp < dry_layer_m else 0.0
+        scratch[R_WET, q] = 1.0 if wet else 0.0
+    # write the state back, array by array (one stored array per loop: no run-time alias checks)
+    for q in range(nc):
+        x[q] = scratch[R_X, q]
+    for q in range(nc):
+        y[q] = scratch[R_Y, q]
+    for q in range(nc):
+        z[q] = scratch[R_Z, q]
+    for q in range(nc):
+        un[q] = scratch[R_UN, q]
+    for q in range(nc):
+        vn[q] = scratch[R_VN, q]
+    for q in range(nc):
+        wn[q] = scratch[R_WN, q]
+    for q in range(nc):
+        alive[q] = alive[q] & (scratch[R_GONE, q] < 0.5)
+    # 8. output cell of the particles that stay (-1 above the sampling depth or gone)
+    for q in range(nc):
+        xp = scratch[R_X, q]
+        yp = scratch[R_Y, q]
+        flat = int(np.floor((yp - y0) / dx)) * nx + int(np.floor((xp - x0) / dx))
+        sampled = flat if scratch[R_Z, q] < sampling_depth else -1
+        cell[q] = sampled if scratch[R_STAYS, q] > 0.5 else (-1 if scratch[R_GONE, q] > 0.5 else cell[q])
+    # 7. removal and chemistry, simultaneous first-order losses, species by species. With
+    # e = expm1(-k dt), exp(-(k_fixed + k_wet) dt) - 1 = e_f (1 + e_w) + e_w (no cancellation, all
+    # terms <= 0); e_w is computed once per distinct scavenging (A, B).
+    rows_a = -1.0
+    rows_b = -1.0
+    for s in range(nspecies):
+        a = wet_a[s] if n_wet > 0 else 0.0
+        wb = wet_b[s] if a > 0.0 else 0.0
+        if a != rows_a or wb != rows_b:
+            for q in range(nc):
+                k_wet = wet_coefficient_fast(scratch[R_RAIN, q], a, wb) if scratch[R_WET, q] > 0.5 else 0.0
+                scratch[R_K_WET, q] = k_wet
+                scratch[R_EXPM1_WET, q] = fast_expm1(-k_wet * dt)
+            rows_a = a
+            rows_b = wb
+        ef0 = expm1_fixed[0, s]
+        ef1 = expm1_fixed[1, s]
+        k0 = k_fixed[0, s]
+        k1 = k_fixed[1, s]
+        ms = mass[s, first:last]
+        for q in range(nc):
+            m = ms[q]
+            dry = scratch[R_DRY, q] > 0.5
+            k_wet = scratch[R_K_WET, q]
+            ew = scratch[R_EXPM1_WET, q]
+            ef = ef1 if dry else ef0
+            k_total = (k1 if dry else k0) + k_wet
+            loss = m * -(ef * (1.0 + ew) + ew) if scratch[R_STAYS, q] > 0.5 else 0.0
+            gone = scratch[R_GONE, q] > 0.5
+            ms[q] = 0.0 if gone else m - loss
+            loss_per_rate = loss / k_total if k_total > 0.0 else 0.0
+            scratch[R_LOSS_PER_RATE, q] = loss_per_rate
+            scratch[R_DRY_LOSS_PER_RATE, q] = loss_per_rate if dry else 0.0
+            scratch[R_WET_LOSS, q] = loss_per_rate * k_wet
+            scratch[R_LEFT, q] = m if gone else 0.0
+        per_rate = block_sum(scratch[R_LOSS_PER_RATE], nc)
+        budget[DRY_DEPOSITED, s] += k_dry_of[s] * block_sum(scratch[R_DRY_LOSS_PER_RATE], nc)
+        budget[WET_DEPOSITED, s] += block_sum(scratch[R_WET_LOSS], nc)
+        budget[DECAYED, s] += decay_rate[s] * per_rate
+        budget[CONVERTED, s] += k_chem_of[s] * per_rate
+        budget[LEFT_DOMAIN, s] += block_sum(scratch[R_LEFT], nc)
+        if s == so2_index and sulfate_index >= 0:
+            for q in range(nc):
+                scratch[R_SULFATE_PRODUCED, q] = scratch[R_LOSS_PER_RATE, q] * so2_rate * sulfate_per_so2
+        if s == nox_index and nitrate_index >= 0:
+            for q in range(nc):
+                scratch[R_NITRATE_PRODUCED, q] = scratch[R_LOSS_PER_RATE, q] * nox_rate * nitrate_per_nox
+    # converted precursor mass joins its product after the losses (removed from the next step on)
+    if so2_index >= 0 and sulfate_index >= 0:
+        ms = mass[sulfate_index, first:last]
+        for q in range(nc):
+            ms[q] += scratch[R_SULFATE_PRODUCED, q]
+        budget[PRODUCED, sulfate_index] += block_sum(scratch[R_SULFATE_PRODUCED], nc)
+    if nox_index >= 0 and nitrate_index >= 0:
+        ms = mass[nitrate_index, first:last]
+        for q in range(nc):
+            ms[q] += scratch[R_NITRATE_PRODUCED, q]
+        budget[PRODUCED, nitrate_index] += block_sum(scratch[R_NITRATE_PRODUCED], nc)
 
 
 @kernel(parallel=True)
@@ -260,222 +593,41 @@ def advance_particles(
     wind_t = wind_now.reshape((nz, ny, nx, 3))
     wind_t_next = wind_next.reshape((nz, ny, nx, 3))
     surface_t = surface_now.reshape((ny, nx, 5))
-    # removal outside rain: rate (s-1), loss fraction over dt, and shares of the loss, per (in dry layer, s)
-    lf_fixed = np.zeros((2, nspecies))
-    expm1_fixed = np.zeros((2, nspecies))
-    dry_share = np.zeros((2, nspecies))
-    decay_share = np.zeros((2, nspecies))
-    chem_share = np.zeros((2, nspecies))
+    # removal outside rain per (in dry layer, species): total rate k (s-1) and expm1(-k dt)
     k_chem_of = np.zeros(nspecies)
     if so2_index >= 0:
         k_chem_of[so2_index] = so2_rate
     if nox_index >= 0:
         k_chem_of[nox_index] = nox_rate
-    for d in range(2):
-        for s in range(nspecies):
-            k_dry = dry_deposition_rate(deposition_velocity[s], dry_layer_m) if d == 1 else 0.0
-            k_total = k_dry + 0.0 + k_chem_of[s] + decay_rate[s]
-            expm1_fixed[d, s] = np.expm1(-k_total * dt)
-            if k_total > 0.0:
-                lf_fixed[d, s] = first_order_loss(1.0, k_total, dt)
-                dry_share[d, s] = k_dry / k_total
-                decay_share[d, s] = decay_rate[s] / k_total
-                chem_share[d, s] = k_chem_of[s] / k_total
+    k_dry_of = np.zeros(nspecies)
+    k_fixed = np.zeros((2, nspecies))
+    expm1_fixed = np.zeros((2, nspecies))
+    for s in range(nspecies):
+        k_dry_of[s] = dry_deposition_rate(deposition_velocity[s], dry_layer_m)
+        for d in range(2):
+            k_fixed[d, s] = (k_dry_of[s] if d == 1 else 0.0) + k_chem_of[s] + decay_rate[s]
+            expm1_fixed[d, s] = np.expm1(-k_fixed[d, s] * dt)
     any_wet = False
     for s in range(nspecies):
         any_wet = any_wet or wet_a[s] > 0.0
+    s_free_horizontal = np.sqrt(2.0 * k_free_horizontal / dt)
+    s_free_vertical = np.sqrt(2.0 * k_free_vertical * dt)
     draw_h = counter_scalar(ustep, np.uint64(0))
     draw_v = counter_scalar(ustep, np.uint64(2))
     for b in prange(nblocks):
-        produced_buffer = np.zeros(nspecies)
-        loss_sum = np.zeros((2, nspecies))
-        first = b * block_size
-        last = min(n, (b + 1) * block_size)
-        # the block's normals of draw slots 0-3 in two branch-free (vectorised) passes
-        normals = np.empty((4, last - first))
-        for q in range(last - first):
-            key = particle_key_scalar(useed, np.uint64(pid[first + q]))
-            normals[0, q] = uniform_scalar(key, draw_h)
-            normals[1, q] = uniform_scalar(key, draw_h + np.uint64(1))
-            normals[2, q] = uniform_scalar(key, draw_v)
-            normals[3, q] = uniform_scalar(key, draw_v + np.uint64(1))
-        for q in range(last - first):
-            normals[0, q], normals[1, q] = box_muller_vector_scalar(normals[0, q], normals[1, q])
-            normals[2, q], normals[3, q] = box_muller_vector_scalar(normals[2, q], normals[3, q])
-        for p in range(first, last):
-            if not alive[p]:
-                continue
-            q = p - first
-            xp = x[p]
-            yp = y[p]
-            zp = z[p]
-            # 1. boundary-layer scalars at the start position
-            i, wx = horizontal_index(xp, x0, dx, nx)
-            j, wy = horizontal_index(yp, y0, dx, ny)
-            h, us, ws, il, rain = interp_surface(surface_t, j, wy, i, wx)
-            h = max(h, MIN_MIXING_HEIGHT_M)
-            in_bl = zp <= h
-            # 2. horizontal turbulence
-            g_u = normals[0, q]
-            g_v = normals[1, q]
-            ut = 0.0
-            vt = 0.0
-            if in_bl:
-                sigu, sigv, tlu, tlv = hanna_horizontal(zp, h, us, ws, il, tl_min_horizontal)
-                ru = np.exp(-dt / tlu)
-                rv = ru if tlv == tlu else np.exp(-dt / tlv)  # equal except in stable conditions
-                un[p] = ru * un[p] + np.sqrt(1.0 - ru * ru) * g_u
-                vn[p] = rv * vn[p] + np.sqrt(1.0 - rv * rv) * g_v
-                ut = sigu * un[p]
-                vt = sigv * vn[p]
-            else:
-                s_free = np.sqrt(2.0 * k_free_horizontal / dt)
-                un[p] = g_u
-                vn[p] = g_v
-                ut = s_free * g_u
-                vt = s_free * g_v
-            if not horizontal_turbulence:
-                ut = 0.0
-                vt = 0.0
-            # 3. mean advection, Petterssen predictor-corrector
-            k, wz = level_index(zp, z_levels)
-            u1, v1, w1 = interp_wind(wind_t, k, wz, j, wy, i, wx)
-            u2, v2, w2 = wind_at(
-                wind_t_next, z_levels, x0, y0, dx, xp + u1 * dt, yp + v1 * dt, abs(zp + w1 * dt)
-            )
-            xp = xp + (0.5 * (u1 + u2) + ut) * dt
-            yp = yp + (0.5 * (v1 + v2) + vt) * dt
-            zp = abs(zp + 0.5 * (w1 + w2) * dt)
-            # 4./5. vertical turbulence
-            if in_bl:
-                zp = min(zp, h)
-                wnp = wn[p]
-                g_second = 0.0
-                remaining = dt
-                ksub = 0
-                while remaining > 0.0:
-                    sigw, dsigw, tlw = hanna_vertical(zp, h, us, ws, il, tl_min_vertical)
-                    dts = ctl * tlw
-                    if dts >= remaining * (1.0 - 1e-9) or ksub == max_substeps - 1:
-                        dts = remaining
-                        remaining = 0.0
-                    else:
-                        remaining -= dts
-                    if ksub == 0:
-                        g = normals[2, q]
-                        g_second = normals[3, q]
-                    elif ksub % 2 == 0:
-                        key = particle_key_scalar(useed, np.uint64(pid[p]))
-                        g, g_second = normal_pair_scalar(key, counter_scalar(ustep, np.uint64(2 + ksub)))
-                    else:
-                        g = g_second
-                    ksub += 1
-                    rw = np.exp(-dts / tlw)
-                    wnp = (
-                        rw * wnp
-                        + np.sqrt(1.0 - rw * rw) * g
-                        + tlw * (1.0 - rw) * (dsigw - sigw * inv_density_scale_height)
-                    )
-                    zp = zp + wnp * sigw * dts
-                    if zp < 0.0:
-                        zp = -zp
-                        wnp = -wnp
-                    if zp > h:
-                        zp = 2.0 * h - zp
-                        wnp = -wnp
-                    zp = min(max(zp, 0.0), h)
-                wn[p] = wnp
-            else:
-                g = normals[2, q]
-                g_second = normals[3, q]
-                zp = abs(zp + np.sqrt(2.0 * k_free_vertical * dt) * g)
-                wn[p] = g_second
-            x[p] = xp
-            y[p] = yp
-            z[p] = zp
-            # 6. leaving the domain
-            if xp < x0 or xp >= x_end or yp < y0 or yp >= y_end or zp > z_top:
-                for s in range(nspecies):
-                    budget_blocks[b, LEFT_DOMAIN, s] += mass[s, p]
-                    mass[s, p] = 0.0
-                alive[p] = False
-                cell[p] = -1
-                continue
-            # 7. removal and chemistry, simultaneous first-order losses
-            d = 1 if zp < dry_layer_m else 0
-            if not (any_wet and rain > 0.0 and zp <= wet_top_m):
-                # no scavenging: rates from the step's table, removal summed per block
-                for s in range(nspecies):
-                    m = mass[s, p]
-                    loss = m * lf_fixed[d, s]
-                    mass[s, p] = m - loss
-                    loss_sum[d, s] += loss
-                    produced_buffer[s] = loss * chem_share[d, s]
-                if so2_index >= 0 and sulfate_index >= 0:
-                    produced = produced_buffer[so2_index] * sulfate_per_so2
-                    mass[sulfate_index, p] += produced
-                    budget_blocks[b, PRODUCED, sulfate_index] += produced
-                if nox_index >= 0 and nitrate_index >= 0:
-                    produced = produced_buffer[nox_index] * nitrate_per_nox
-                    mass[nitrate_index, p] += produced
-                    budget_blocks[b, PRODUCED, nitrate_index] += produced
-            else:
-                for s in range(nspecies):
-                    produced_buffer[s] = 0.0
-                # exp(-(k_fixed + k_wet) dt) - 1 = e_f (1 + e_w) + e_w with e = expm1(-k dt) (no cancellation,
-                # all terms <= 0): e_f is the step's table, e_w one exponential per distinct (A, B)
-                last_a = -1.0
-                last_b = -1.0
-                rain_factor = 0.0
-                expm1_wet = 0.0
-                for s in range(nspecies):
-                    m = mass[s, p]
-                    if m == 0.0:
-                        continue
-                    k_dry = dry_deposition_rate(deposition_velocity[s], dry_layer_m) if d == 1 else 0.0
-                    k_wet = 0.0
-                    expm1_w = 0.0
-                    if wet_a[s] > 0.0:
-                        if wet_b[s] != last_b:
-                            last_b = wet_b[s]
-                            last_a = -1.0
-                            rain_factor = wet_scavenging_coefficient(rain, 1.0, last_b)
-                        k_wet = wet_a[s] * rain_factor
-                        if wet_a[s] != last_a:
-                            last_a = wet_a[s]
-                            expm1_wet = np.expm1(-k_wet * dt)
-                        expm1_w = expm1_wet
-                    k_total = k_dry + k_wet + k_chem_of[s] + decay_rate[s]
-                    if k_total <= 0.0:
-                        continue
-                    loss_fraction = -(expm1_fixed[d, s] * (1.0 + expm1_w) + expm1_w)
-                    loss = m * loss_fraction
-                    mass[s, p] = m - loss
-                    loss_per_rate = loss / k_total
-                    budget_blocks[b, DRY_DEPOSITED, s] += loss_per_rate * k_dry
-                    budget_blocks[b, WET_DEPOSITED, s] += loss_per_rate * k_wet
-                    budget_blocks[b, DECAYED, s] += loss_per_rate * decay_rate[s]
-                    converted = loss_per_rate * k_chem_of[s]
-                    budget_blocks[b, CONVERTED, s] += converted
-                    if s == so2_index and sulfate_index >= 0:
-                        produced_buffer[sulfate_index] += converted * sulfate_per_so2
-                    elif s == nox_index and nitrate_index >= 0:
-                        produced_buffer[nitrate_index] += converted * nitrate_per_nox
-                for s in range(nspecies):
-                    if produced_buffer[s] != 0.0:
-                        mass[s, p] += produced_buffer[s]
-                        budget_blocks[b, PRODUCED, s] += produced_buffer[s]
-            # 8. output cell
-            if zp < sampling_depth:
-                cell[p] = int(np.floor((yp - y0) / dx)) * nx + int(np.floor((xp - x0) / dx))
-            else:
-                cell[p] = -1
-        for d in range(2):
-            for s in range(nspecies):
-                loss = loss_sum[d, s]
-                budget_blocks[b, DRY_DEPOSITED, s] += loss * dry_share[d, s]
-                budget_blocks[b, DECAYED, s] += loss * decay_share[d, s]
-                budget_blocks[b, CONVERTED, s] += loss * chem_share[d, s]
+        for first in range(b * block_size, min(n, (b + 1) * block_size), CHUNK):
+            nc = min(CHUNK, n - first, (b + 1) * block_size - first)
+            advance_chunk(
+                first, nc,
+                x, y, z, un, vn, wn, mass, pid, alive, cell,
+                wind_t, wind_t_next, surface_t, z_levels, x0, y0, dx, x_end, y_end, z_top, nx, ny,
+                dt, useed, ustep, draw_h, draw_v,
+                wet_a, wet_b, decay_rate, any_wet, k_chem_of, k_dry_of, k_fixed, expm1_fixed,
+                so2_index, sulfate_index, nox_index, nitrate_index, so2_rate, nox_rate, sulfate_per_so2,
+                nitrate_per_nox, dry_layer_m, wet_top_m, sampling_depth, ctl, max_substeps, tl_min_horizontal,
+                tl_min_vertical, s_free_horizontal, s_free_vertical, horizontal_turbulence,
+                inv_density_scale_height, budget_blocks[b],
+            )  # fmt: skip
 
 
 @kernel(parallel=True)

@@ -37,16 +37,25 @@ def dry_deposition_rate(deposition_velocity: float, layer_depth: float) -> float
     return deposition_velocity / layer_depth
 
 
-@inline
-def wet_scavenging_coefficient(precip_mm_per_h: float, a_per_s: float, b: float) -> float:
-    """Below-cloud scavenging coefficient Lambda = A P^B, s-1 (Maryon et al. 1996; NAME).
+def scavenging_formula(exp=np.exp, log=np.log):
+    """Lambda = A P^B over given ``exp`` and ``log`` (NumPy's, or vectorisable ones for kernels).
 
-    ``precip_mm_per_h`` is the precipitation rate P (mm/h); A (s-1) and B (-) are per species
-    (8.4e-5 s-1 and 0.79 for soluble gases and aerosol in NAME). Zero for P <= 0.
+    Written without branches on P (zero for P <= 0 by a select), so a loop that calls it vectorises.
     """
-    if precip_mm_per_h <= 0.0:
-        return 0.0
-    return a_per_s * np.exp(b * np.log(precip_mm_per_h))
+
+    def coefficient(precip_mm_per_h, a_per_s, b):
+        """Below-cloud scavenging coefficient Lambda = A P^B, s-1 (Maryon et al. 1996; NAME).
+
+        ``precip_mm_per_h`` is the precipitation rate P (mm/h); A (s-1) and B (-) are per species
+        (8.4e-5 s-1 and 0.79 for soluble gases and aerosol in NAME). Zero for P <= 0.
+        """
+        rate = a_per_s * exp(b * log(max(precip_mm_per_h, 1e-300)))
+        return rate if precip_mm_per_h > 0.0 else 0.0
+
+    return coefficient
+
+
+wet_scavenging_coefficient = inline(scavenging_formula())
 
 
 @inline

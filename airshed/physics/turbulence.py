@@ -39,66 +39,80 @@ FLEXPART_TL_MIN_VERTICAL_S = 30.0
 NEUTRAL, UNSTABLE, STABLE = 0, 1, 2
 
 
-def _neutral_vertical(z, ust):
-    """sigma_w, d sigma_w/dz, T_Lw in neutral conditions (Hanna 1982, f = 1e-4 s-1)."""
-    s0 = 1.3 * ust * np.exp(-2.0e-4 * z / ust)
-    sigw = s0 + 0.01
-    return sigw, -2.0e-4 / ust * s0, 0.5 * z / sigw / (1.0 + 1.5e-3 * z / ust)
+def regime_formulas(exp=np.exp, log=np.log, cbrt=np.cbrt):
+    """Return the six regime formulas (neutral/unstable/stable x vertical/horizontal) over exp, log, cbrt.
+
+    Written once; the defaults (NumPy's) serve arrays and the branchy scalar helpers, and
+    :func:`branch_free_profiles` builds vectorisable scalar forms over faster functions.
+    """
+
+    def _neutral_vertical(z, ust):
+        """sigma_w, d sigma_w/dz, T_Lw in neutral conditions (Hanna 1982, f = 1e-4 s-1)."""
+        s0 = 1.3 * ust * exp(-2.0e-4 * z / ust)
+        sigw = s0 + 0.01
+        return sigw, -2.0e-4 / ust * s0, 0.5 * z / sigw / (1.0 + 1.5e-3 * z / ust)
+
+    def _neutral_horizontal(z, ust):
+        """sigma_u, sigma_v, T_Lu, T_Lv in neutral conditions (Hanna 1982; sigma_v = sigma_w)."""
+        sigu = 0.01 + 2.0 * ust * exp(-3.0e-4 * z / ust)
+        sigv = 0.01 + 1.3 * ust * exp(-2.0e-4 * z / ust)
+        tl = 0.5 * z / sigv / (1.0 + 1.5e-3 * z / ust)
+        return sigu, sigv, tl, tl
+
+    def _unstable_vertical(z, h, ust, wst, inv_L):
+        """sigma_w, d sigma_w/dz, T_Lw in unstable conditions (Hanna 1982; zeta = z/h in [0, 1])."""
+        zeta = z / h
+        # Below zeta_min sigma_w is held at its zeta_min value, so the drift (exactly d sigma_w/dz) stays
+        # consistent with sigma_w: that is what the well-mixed condition needs.
+        above_min = zeta >= ZETA_MIN_GRADIENT
+        zeta_c = np.maximum(zeta, ZETA_MIN_GRADIENT)
+        cbrt_zeta = cbrt(zeta_c)
+        zeta23 = cbrt_zeta * cbrt_zeta
+        root = np.sqrt(1.2 * wst * wst * (1.0 - 0.9 * zeta_c) * zeta23 + (1.8 - 1.4 * zeta_c) * ust * ust)
+        sigw = root + 0.01
+        dsigw = (
+            0.5 / root / h * (-1.4 * ust * ust + wst * wst * (0.8 / cbrt_zeta - 1.8 * zeta23))
+        ) * above_min
+        # T_Lw: surface layer (z < |L|), lower mixed layer (z/h < 0.1), upper mixed layer.
+        q = np.minimum(z * np.abs(inv_L), 1.0)
+        t_surface = 0.1 * z / (sigw * (0.55 - 0.38 * q))
+        t_lower = 0.59 * z / sigw
+        t_upper = 0.15 * h / sigw * (1.0 - exp(-5.0 * zeta))
+        in_surface = z * np.abs(inv_L) < 1.0
+        in_lower = zeta < 0.1
+        tlw = t_surface * in_surface + (1 - in_surface) * (t_lower * in_lower + t_upper * (1 - in_lower))
+        return sigw, dsigw, tlw
+
+    def _unstable_horizontal(z, h, ust, wst, inv_L):
+        """sigma_u, sigma_v, T_Lu, T_Lv when unstable (Hanna 1982: sigma_u = u* (12 - 0.5 h/L)^1/3)."""
+        sigu = 0.01 + ust * cbrt(np.maximum(12.0 - 0.5 * h * inv_L, 1e-12)) + 0.0 * z
+        tl = 0.15 * h / sigu
+        return sigu, sigu, tl, tl
+
+    def _stable_vertical(z, h, ust):
+        """sigma_w, d sigma_w/dz, T_Lw in stable conditions (Hanna 1982)."""
+        zeta = z / h
+        sigw = 0.01 + 1.3 * ust * (1.0 - zeta)
+        return sigw, -1.3 * ust / h + 0.0 * zeta, 0.1 * h / sigw * exp(0.8 * log(np.maximum(zeta, 1e-300)))
+
+    def _stable_horizontal(z, h, ust):
+        """sigma_u, sigma_v, T_Lu, T_Lv in stable conditions (Hanna 1982)."""
+        zeta = z / h
+        sigu = 0.01 + 2.0 * ust * (1.0 - zeta)
+        sigv = 0.01 + 1.3 * ust * (1.0 - zeta)
+        tlu = 0.15 * h / sigu * np.sqrt(zeta)
+        return sigu, sigv, tlu, 0.467 * tlu
+
+    return (
+        _neutral_vertical, _neutral_horizontal, _unstable_vertical, _unstable_horizontal, _stable_vertical,
+        _stable_horizontal,
+    )  # fmt: skip
 
 
-def _neutral_horizontal(z, ust):
-    """sigma_u, sigma_v, T_Lu, T_Lv in neutral conditions (Hanna 1982; sigma_v = sigma_w)."""
-    sigu = 0.01 + 2.0 * ust * np.exp(-3.0e-4 * z / ust)
-    sigv = 0.01 + 1.3 * ust * np.exp(-2.0e-4 * z / ust)
-    tl = 0.5 * z / sigv / (1.0 + 1.5e-3 * z / ust)
-    return sigu, sigv, tl, tl
-
-
-def _unstable_vertical(z, h, ust, wst, inv_L):
-    """sigma_w, d sigma_w/dz, T_Lw in unstable conditions (Hanna 1982; zeta = z/h in [0, 1])."""
-    zeta = z / h
-    # Below zeta_min sigma_w is held at its zeta_min value, so the drift (exactly d sigma_w/dz) stays
-    # consistent with sigma_w: that is what the well-mixed condition needs.
-    above_min = zeta >= ZETA_MIN_GRADIENT
-    zeta_c = np.maximum(zeta, ZETA_MIN_GRADIENT)
-    cbrt_zeta = np.cbrt(zeta_c)
-    zeta23 = cbrt_zeta * cbrt_zeta
-    root = np.sqrt(1.2 * wst * wst * (1.0 - 0.9 * zeta_c) * zeta23 + (1.8 - 1.4 * zeta_c) * ust * ust)
-    sigw = root + 0.01
-    dsigw = (0.5 / root / h * (-1.4 * ust * ust + wst * wst * (0.8 / cbrt_zeta - 1.8 * zeta23))) * above_min
-    # T_Lw: surface layer (z < |L|), lower mixed layer (z/h < 0.1), upper mixed layer.
-    q = np.minimum(z * np.abs(inv_L), 1.0)
-    t_surface = 0.1 * z / (sigw * (0.55 - 0.38 * q))
-    t_lower = 0.59 * z / sigw
-    t_upper = 0.15 * h / sigw * (1.0 - np.exp(-5.0 * zeta))
-    in_surface = z * np.abs(inv_L) < 1.0
-    in_lower = zeta < 0.1
-    tlw = t_surface * in_surface + (1 - in_surface) * (t_lower * in_lower + t_upper * (1 - in_lower))
-    return sigw, dsigw, tlw
-
-
-def _unstable_horizontal(z, h, ust, wst, inv_L):
-    """sigma_u, sigma_v, T_Lu, T_Lv in unstable conditions (Hanna 1982: sigma_u = u* (12 - 0.5 h/L)^1/3)."""
-    sigu = 0.01 + ust * np.cbrt(np.maximum(12.0 - 0.5 * h * inv_L, 1e-12)) + 0.0 * z
-    tl = 0.15 * h / sigu
-    return sigu, sigu, tl, tl
-
-
-def _stable_vertical(z, h, ust):
-    """sigma_w, d sigma_w/dz, T_Lw in stable conditions (Hanna 1982)."""
-    zeta = z / h
-    sigw = 0.01 + 1.3 * ust * (1.0 - zeta)
-    return sigw, -1.3 * ust / h + 0.0 * zeta, 0.1 * h / sigw * np.exp(0.8 * np.log(np.maximum(zeta, 1e-300)))
-
-
-def _stable_horizontal(z, h, ust):
-    """sigma_u, sigma_v, T_Lu, T_Lv in stable conditions (Hanna 1982)."""
-    zeta = z / h
-    sigu = 0.01 + 2.0 * ust * (1.0 - zeta)
-    sigv = 0.01 + 1.3 * ust * (1.0 - zeta)
-    tlu = 0.15 * h / sigu * np.sqrt(zeta)
-    return sigu, sigv, tlu, 0.467 * tlu
-
+(
+    _neutral_vertical, _neutral_horizontal, _unstable_vertical, _unstable_horizontal, _stable_vertical,
+    _stable_horizontal,
+) = regime_formulas()  # fmt: skip
 
 _neutral_vertical_s = inline(_neutral_vertical)
 _neutral_horizontal_s = inline(_neutral_horizontal)
@@ -188,3 +202,43 @@ def hanna_horizontal_array(z, h, ustar, wstar, inv_L, tl_min: float):
     s = _stable_horizontal(zc, h, ust)
     out = [np.where(regime == NEUTRAL, n[k], np.where(regime == UNSTABLE, u[k], s[k])) for k in range(4)]
     return out[0], out[1], np.maximum(out[2], tl_min), np.maximum(out[3], tl_min)
+
+
+def branch_free_profiles(exp, log, cbrt):
+    """Numba scalar forms of :func:`hanna_vertical` and :func:`hanna_horizontal` without branches.
+
+    All three regimes are evaluated with the given ``exp``, ``log`` and ``cbrt`` (e.g. the branch-free
+    :mod:`airshed.model.fastmath` ones) and the regime's values are selected, so a loop over particles
+    that calls them vectorises. Same formulas and regime rule as the branchy forms; values agree to the
+    accuracy of the functions passed (a few ulp).
+    """
+    nv, nh, uv, uh, sv, sh = (inline(f) for f in regime_formulas(exp, log, cbrt))
+
+    def vertical(z, h, ustar, wstar, inv_L, tl_min):
+        ust = max(ustar, USTAR_MIN)
+        zc = min(max(z, 0.0), h)
+        neutral = h * abs(inv_L) < 1.0
+        unstable = inv_L < 0.0
+        sn, dn, tn = nv(zc, ust)
+        su, du, tu = uv(zc, h, ust, wstar, inv_L)
+        ss, ds, ts = sv(zc, h, ust)
+        sigw = sn if neutral else (su if unstable else ss)
+        dsigw = dn if neutral else (du if unstable else ds)
+        tlw = tn if neutral else (tu if unstable else ts)
+        return sigw, dsigw, max(tlw, tl_min)
+
+    def horizontal(z, h, ustar, wstar, inv_L, tl_min):
+        ust = max(ustar, USTAR_MIN)
+        zc = min(max(z, 0.0), h)
+        neutral = h * abs(inv_L) < 1.0
+        unstable = inv_L < 0.0
+        un, vn, tun, tvn = nh(zc, ust)
+        uu, vu, tuu, tvu = uh(zc, h, ust, wstar, inv_L)
+        us, vs, tus, tvs = sh(zc, h, ust)
+        sigu = un if neutral else (uu if unstable else us)
+        sigv = vn if neutral else (vu if unstable else vs)
+        tlu = tun if neutral else (tuu if unstable else tus)
+        tlv = tvn if neutral else (tvu if unstable else tvs)
+        return sigu, sigv, max(tlu, tl_min), max(tlv, tl_min)
+
+    return inline(vertical), inline(horizontal)

@@ -539,14 +539,21 @@ def _exp_above_floor(a):
 
 
 @inline
-def _sigma2_rational(x, a, b, w_m2, w_m1, s02):
-    """(P, D) with P / D = (a x (1 + b x)^p)^2 + s02 for 2p in {-2, -1, 0} (one-hot weights w_m2, w_m1).
+def _sigma2_rational(x, x2, a2, d1, d2, s02):
+    """(P, D) with P / D = (a x (1 + b x)^p)^2 + s02 for 2p in {-2, -1, 0}; x2 = x^2, a2 = a^2.
 
-    (1 + b x)^(2p) = 1 / D with D = 1 + w_m1 (g - 1) + w_m2 (g^2 - 1), g = 1 + b x, so no division here.
+    (1 + b x)^(2p) = 1 / D with D = 1 + w_m1 (g - 1) + w_m2 (g^2 - 1) = 1 + x (d1 + d2 x), g = 1 + b x,
+    one-hot weights w_m2, w_m1 and d1 = b (w_m1 + 2 w_m2), d2 = b^2 w_m2 (:func:`_rational_coefficients`),
+    so no division here.
     """
-    gm1 = b * x
-    d = 1.0 + gm1 * (w_m1 + w_m2 * (2.0 + gm1))
-    return a * a * x * x + s02 * d, d
+    d = 1.0 + x * (d1 + d2 * x)
+    return a2 * x2 + s02 * d, d
+
+
+@inline
+def _rational_coefficients(a, b, w_m2, w_m1):
+    """(a^2, d1, d2) of :func:`_sigma2_rational` for one source."""
+    return a * a, b * (w_m1 + 2.0 * w_m2), b * b * w_m2
 
 
 @inline
@@ -561,19 +568,21 @@ def _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02):
 @inline
 def _near_value(x, y, py_, dy_, pz_, dz_, pref, decay, d1, d2):
     """Source and ground image, sigma_y^2 = py_/dy_, sigma_z^2 = pz_/dz_ (one division, one sqrt)."""
-    r = 1.0 / (py_ * pz_)
-    lat = -0.5 * y * y * (dy_ * pz_ * r) - decay * x
-    inv = 0.5 * dz_ * py_ * r
+    hr = 0.5 / (py_ * pz_)
+    ky = dy_ * pz_ * hr  # 1 / (2 sigma_y^2)
+    inv = dz_ * py_ * hr  # 1 / (2 sigma_z^2)
+    lat = -(y * y) * ky - decay * x
     v = _exp_above_floor(lat - d1 * d1 * inv) + _exp_above_floor(lat - d2 * d2 * inv)
-    return pref * math.sqrt(dy_ * dz_ * r) * v
+    return pref * math.sqrt(4.0 * ky * inv) * v
 
 
 @inline
 def _middle_value(x, y, py_, dy_, pz_, dz_, pref, decay, d1, d2, h2):
     """Images d1, d1 +- 2h, d2, d2 - 2h (d1 = z_r - H, d2 = z_r + H, h2 = 2h); the rest < 1e-18 of them."""
-    r = 1.0 / (py_ * pz_)
-    lat = -0.5 * y * y * (dy_ * pz_ * r) - decay * x
-    inv = 0.5 * dz_ * py_ * r
+    hr = 0.5 / (py_ * pz_)
+    ky = dy_ * pz_ * hr  # 1 / (2 sigma_y^2)
+    inv = dz_ * py_ * hr  # 1 / (2 sigma_z^2)
+    lat = -(y * y) * ky - decay * x
     a = d1 + h2
     b = d1 - h2
     c = d2 - h2
@@ -584,7 +593,7 @@ def _middle_value(x, y, py_, dy_, pz_, dz_, pref, decay, d1, d2, h2):
         + _exp_above_floor(lat - d2 * d2 * inv)
         + _exp_above_floor(lat - c * c * inv)
     )
-    return pref * math.sqrt(dy_ * dz_ * r) * v
+    return pref * math.sqrt(4.0 * ky * inv) * v
 
 
 @inline
@@ -594,10 +603,10 @@ def _far_value(x, y, py_, dy_, pz_, dz_, amp, decay, kq, c):
     Horner form q (c1 + q^3 (c2 + q^5 (c3 + ...))). q is 0 below exp(-600) and the inner powers use
     q >= 1e-10 (terms m >= 2 are then < 1e-40 of the leading one either way) so no product is subnormal.
     """
-    r = 1.0 / (py_ * dz_)
-    inv_sy2 = dy_ * dz_ * r
-    lat = -0.5 * y * y * inv_sy2 - decay * x
-    q = fast_exp_above(-kq * (pz_ * py_ * r), EXPONENT_FLOOR)
+    hr = 0.5 / (py_ * dz_)
+    ky = dy_ * dz_ * hr  # 1 / (2 sigma_y^2)
+    lat = -(y * y) * ky - decay * x
+    q = fast_exp_above(pz_ * py_ * hr * (-2.0 * kq), EXPONENT_FLOOR)
     qh = max(q, 1e-10)
     q2 = qh * qh
     p3 = qh * q2
@@ -622,16 +631,16 @@ def _far_value(x, y, py_, dy_, pz_, dz_, amp, decay, kq, c):
     s = c[2] + p7 * s
     s = c[1] + p5 * s
     s = c[0] + p3 * s
-    return amp * math.sqrt(inv_sy2) * _exp_above_floor(lat) * (1.0 + q * s)
+    return amp * math.sqrt(2.0 * ky) * _exp_above_floor(lat) * (1.0 + q * s)
 
 
 @inline
 def _far_value6(x, y, py_, dy_, pz_, dz_, amp, decay, kq, c):
     """:func:`_far_value` with the first 6 Fourier terms (sigma_z >= 0.42 h: the rest < 1e-18)."""
-    r = 1.0 / (py_ * dz_)
-    inv_sy2 = dy_ * dz_ * r
-    lat = -0.5 * y * y * inv_sy2 - decay * x
-    q = fast_exp_above(-kq * (pz_ * py_ * r), EXPONENT_FLOOR)
+    hr = 0.5 / (py_ * dz_)
+    ky = dy_ * dz_ * hr  # 1 / (2 sigma_y^2)
+    lat = -(y * y) * ky - decay * x
+    q = fast_exp_above(pz_ * py_ * hr * (-2.0 * kq), EXPONENT_FLOOR)
     qh = max(q, 1e-10)
     q2 = qh * qh
     p3 = qh * q2
@@ -644,7 +653,7 @@ def _far_value6(x, y, py_, dy_, pz_, dz_, amp, decay, kq, c):
     s = c[2] + p7 * s
     s = c[1] + p5 * s
     s = c[0] + p3 * s
-    return amp * math.sqrt(inv_sy2) * _exp_above_floor(lat) * (1.0 + q * s)
+    return amp * math.sqrt(2.0 * ky) * _exp_above_floor(lat) * (1.0 + q * s)
 
 
 @inline
@@ -663,32 +672,28 @@ def _log_depletion(x, x_max_table, table):
 
 
 @inline
-def _regime_range(xa, dxi, lo, hi, i0, i1):
-    """Index range [a, b) within [i0, i1) where lo <= xa + i dxi < hi (x linear along the row).
+def _split_column(xa, dxi, inv_dxi, v, a, b):
+    """Where x = xa + i dxi crosses v in the columns [a, b) (x linear along the row; inv_dxi = 1 / dxi).
 
-    Adjacent ranges computed with the same boundary value partition [i0, i1) exactly.
+    dxi >= 0: the first column with x >= v (b if none); dxi < 0: the first column with x < v (b if none).
+    Neighbouring regimes split at the same value, so their ranges partition [a, b) exactly.
     """
     if dxi > 0.0:
-        a = math.ceil(min(max((lo - xa) / dxi, i0), i1))
-        b = math.ceil(min(max((hi - xa) / dxi, i0), i1))
-    elif dxi < 0.0:
-        a = math.floor(min(max((hi - xa) / dxi, i0 - 1.0), i1 - 1.0)) + 1
-        b = math.floor(min(max((lo - xa) / dxi, i0 - 1.0), i1 - 1.0)) + 1
-    else:
-        inside = lo <= xa < hi
-        a = i0
-        b = i1 if inside else i0
-    return int(a), int(max(a, b))
+        return int(math.ceil(min(max((v - xa) * inv_dxi, a), b)))
+    if dxi < 0.0:
+        return int(math.floor(min(max((v - xa) * inv_dxi, a - 1.0), b - 1.0))) + 1
+    return a if xa >= v else b
 
 
 @inline
-def _downwind_range(xa, dxi, x_min, i0, i1):
+def _downwind_range(xa, dxi, inv_dxi, x_min, i0, i1):
     """Index range [a, b) within [i0, i1) of the columns with xa + i dxi > x_min, exactly.
 
-    x is monotone in i, so the set is one range; the division's rounding is corrected by stepping each end
-    (at most a column or two) until the same expression the regime loops use decides it.
+    x is monotone in i, so the set is one range; the rounding of the split is corrected by stepping each
+    end (at most a column or two) until the same expression the regime loops use decides it.
     """
-    a, b = _regime_range(xa, dxi, x_min, np.inf, i0, i1)
+    cut = _split_column(xa, dxi, inv_dxi, x_min, i0, i1)
+    a, b = (cut, i1) if dxi >= 0.0 else (i0, cut)
     while a > i0 and xa + (a - 1) * dxi > x_min:
         a -= 1
     while a < b and not xa + a * dxi > x_min:
@@ -764,34 +769,36 @@ def _regime_values(regime, n, xs, ys, vals, s, c, zr):
     ay, by, py, sy02 = s[AY], s[BY], s[PY], s[SY02]
     az, bz, pz, az2, bz2, pz2, cz, sz02 = s[AZ], s[BZ], s[PZ], s[AZ2], s[BZ2], s[PZ2], s[CZ], s[SZ02]
     if s[FAST] != 0.0:
-        wy2, wy1, wz2, wz1 = s[WY_M2], s[WY_M1], s[WZ_M2], s[WZ_M1]
+        ay2, dy1, dy2 = _rational_coefficients(ay, by, s[WY_M2], s[WY_M1])
+        az2_, dz1, dz2 = _rational_coefficients(az, bz, s[WZ_M2], s[WZ_M1])
+        cz2 = cz * cz
         if regime == 0:
             for e in range(n):
                 x = xs[e]
-                cx = cz * x * x
-                py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
-                pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
+                x2 = x * x
+                py_, dy_ = _sigma2_rational(x, x2, ay2, dy1, dy2, sy02)
+                pz_, dz_ = _sigma2_rational(x, x2, az2_, dz1, dz2, cz2 * x2 * x2 + sz02)
                 vals[e] = _near_value(x, ys[e], py_, dy_, pz_, dz_, pref, decay, d1, d2)
         elif regime == 1:
             for e in range(n):
                 x = xs[e]
-                cx = cz * x * x
-                py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
-                pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
+                x2 = x * x
+                py_, dy_ = _sigma2_rational(x, x2, ay2, dy1, dy2, sy02)
+                pz_, dz_ = _sigma2_rational(x, x2, az2_, dz1, dz2, cz2 * x2 * x2 + sz02)
                 vals[e] = _middle_value(x, ys[e], py_, dy_, pz_, dz_, pref, decay, d1, d2, h2)
         elif regime == 2:
             for e in range(n):
                 x = xs[e]
-                cx = cz * x * x
-                py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
-                pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
+                x2 = x * x
+                py_, dy_ = _sigma2_rational(x, x2, ay2, dy1, dy2, sy02)
+                pz_, dz_ = _sigma2_rational(x, x2, az2_, dz1, dz2, cz2 * x2 * x2 + sz02)
                 vals[e] = _far_value(x, ys[e], py_, dy_, pz_, dz_, amp, decay, kq, c)
         else:
             for e in range(n):
                 x = xs[e]
-                cx = cz * x * x
-                py_, dy_ = _sigma2_rational(x, ay, by, wy2, wy1, sy02)
-                pz_, dz_ = _sigma2_rational(x, az, bz, wz2, wz1, cx * cx + sz02)
+                x2 = x * x
+                py_, dy_ = _sigma2_rational(x, x2, ay2, dy1, dy2, sy02)
+                pz_, dz_ = _sigma2_rational(x, x2, az2_, dz1, dz2, cz2 * x2 * x2 + sz02)
                 vals[e] = _far_value6(x, ys[e], py_, dy_, pz_, dz_, amp, decay, kq, c)
     elif regime == 0:
         for e in range(n):
@@ -836,7 +843,7 @@ def _grid_band(
         rx0 = gx0 - s[XS]
         dxi = gdx * ex
         dyi = -gdx * ey
-        bounds = (-np.inf, s[XNEAR], s[XFAR], s[XFAR6], np.inf)
+        inv_dxi = 1.0 / dxi if dxi != 0.0 else 0.0
         n0 = 0
         n1 = 0
         n2 = 0
@@ -851,12 +858,19 @@ def _grid_band(
             ry = yr - s[YS]
             xa = rx0 * ex + ry * ey
             # downwind columns x > x_min only (upwind pairs are exactly 0)
-            a, b = _downwind_range(xa, dxi, x_min, i0, i1)
+            a, b = _downwind_range(xa, dxi, inv_dxi, x_min, i0, i1)
             if b <= a:
                 continue
             yb = -rx0 * ey + ry * ex
+            # regime r holds XNEAR, XFAR, XFAR6 bounds[r] <= x < bounds[r + 1]: columns [s_r, s_r+1) when x
+            # grows along the row, [s_r+1, s_r) when it falls
+            s1 = _split_column(xa, dxi, inv_dxi, s[XNEAR], a, b)
+            s2 = _split_column(xa, dxi, inv_dxi, s[XFAR], a, b)
+            s3 = _split_column(xa, dxi, inv_dxi, s[XFAR6], a, b)
+            cuts = (a, s1, s2, s3, b) if dxi >= 0.0 else (b, s1, s2, s3, a)
             for regime in range(4):
-                lo, hi = _regime_range(xa, dxi, bounds[regime], bounds[regime + 1], a, b)
+                lo = min(cuts[regime], cuts[regime + 1])
+                hi = max(cuts[regime], cuts[regime + 1])
                 if hi <= lo:
                     continue
                 if regime == 0:
@@ -948,9 +962,11 @@ def _pair_value(s, c, table, x, y, zr, x_min):
     if x <= x_min:
         return 0.0
     if s[FAST] != 0.0:
-        cx = s[CZ] * x * x
-        py_, dy_ = _sigma2_rational(x, s[AY], s[BY], s[WY_M2], s[WY_M1], s[SY02])
-        pz_, dz_ = _sigma2_rational(x, s[AZ], s[BZ], s[WZ_M2], s[WZ_M1], cx * cx + s[SZ02])
+        x2 = x * x
+        ay2, dy1, dy2 = _rational_coefficients(s[AY], s[BY], s[WY_M2], s[WY_M1])
+        az2, dz1, dz2 = _rational_coefficients(s[AZ], s[BZ], s[WZ_M2], s[WZ_M1])
+        py_, dy_ = _sigma2_rational(x, x2, ay2, dy1, dy2, s[SY02])
+        pz_, dz_ = _sigma2_rational(x, x2, az2, dz1, dz2, s[CZ] * s[CZ] * x2 * x2 + s[SZ02])
     else:
         py_, pz_ = _sigma2_general(
             x, s[AY], s[BY], s[PY], s[SY02], s[AZ], s[BZ], s[PZ], s[AZ2], s[BZ2], s[PZ2], s[CZ], s[SZ02]

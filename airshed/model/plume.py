@@ -104,13 +104,15 @@ from airshed.physics import plume_rise as rise
     KQ,
     AMP_FAR,
     XFAR6,
-) = range(34)
-NCOL = 34
+    RATIONAL_Z,
+) = range(35)
+NCOL = 35
 """Columns of ``PreparedSources.params``: PREF = Q/(2 pi u) (0 for penetrated sources), DECAY = k/u,
 FAST = 1 when sigma^2 = a^2 x^2 (1 + b x)^(2p) with 2p in {-2, -1, 0} and no second sigma_z term (Briggs
 options but urban A-B sigma_z), WY_M2/WY_M1 (WZ_*) its one-hot weights for 2p = -2/-1, WEDGE_A/B the
 footprint slope and offset (c a_y, c sigma_y0), KQ = pi^2/(2 h^2), AMP_FAR = Q/(sqrt(2 pi) u h), XFAR6 the
-distance from which 6 Fourier terms suffice."""
+distance from which 6 Fourier terms suffice, RATIONAL_Z = 1 when sigma_z alone has the FAST form (the
+convective boundary-layer option: sigma_y keeps its general power)."""
 
 NEAR_IMAGE_TOLERANCE = 1e-16
 """Lid images are dropped while each is below this fraction of the direct term at the receptor."""
@@ -367,7 +369,8 @@ def prepare_plume_geometry(
     p[:, SY02], p[:, SZ02] = sy0 * sy0, sz0 * sz0
     py2, pz2 = 2.0 * par.py, 2.0 * par.pz
     allowed = (-2.0, -1.0, 0.0)
-    p[:, FAST] = np.isin(py2, allowed) & np.isin(pz2, allowed) & (par.az2 == 0.0)
+    p[:, RATIONAL_Z] = np.isin(pz2, allowed) & (par.az2 == 0.0)
+    p[:, FAST] = np.isin(py2, allowed) & (p[:, RATIONAL_Z] != 0.0)
     p[:, WY_M2], p[:, WY_M1] = py2 == -2.0, py2 == -1.0
     p[:, WZ_M2], p[:, WZ_M1] = pz2 == -2.0, pz2 == -1.0
     finite_lid = np.isfinite(lid)
@@ -557,10 +560,16 @@ def _rational_coefficients(a, b, w_m2, w_m1):
 
 
 @inline
+def _power_1p(b, x, p):
+    """(1 + b x)^p for b x >= 0 (fast exp/log)."""
+    return fast_exp_above(p * fast_log(1.0 + b * x), -708.0)
+
+
+@inline
 def _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02):
     """(sigma_y^2, sigma_z^2) of the parametric family for any real powers (fast exp/log)."""
-    sy = ay * x * fast_exp(py * fast_log(1.0 + by * x))
-    sz = az * x * fast_exp(pz * fast_log(1.0 + bz * x)) + az2 * x * fast_exp(pz2 * fast_log(1.0 + bz2 * x))
+    sy = ay * x * _power_1p(by, x, py)
+    sz = az * x * _power_1p(bz, x, pz) + az2 * x * _power_1p(bz2, x, pz2)
     cx = cz * x * x
     return sy * sy + sy02, sz * sz + cx * cx + sz02
 
@@ -759,8 +768,9 @@ per regime into one list and evaluated by one loop (a long loop instead of up to
 def _regime_values(regime, n, xs, ys, vals, s, c, zr):
     """vals[e] = one source's concentration at downwind x = xs[e], crosswind y = ys[e] (m), e < n.
 
-    ``regime`` 0 near, 1 middle, 2 far (12 Fourier terms), 3 far (6 terms); each (regime, sigma form)
-    pair is one branch-free loop, which LLVM vectorises.
+    ``regime`` 0 near, 1 middle, 2 far (12 Fourier terms), 3 far (6 terms); sigma forms: both rational
+    (FAST), rational sigma_z with a general sigma_y power (RATIONAL_Z: one exp and one log per pair), general
+    (three of each). Each (regime, sigma form) pair is one branch-free loop, which LLVM vectorises.
     """
     pref, decay, amp, kq = s[PREF], s[DECAY], s[AMP_FAR], s[KQ]
     d1 = zr - s[H]
@@ -800,26 +810,58 @@ def _regime_values(regime, n, xs, ys, vals, s, c, zr):
                 py_, dy_ = _sigma2_rational(x, x2, ay2, dy1, dy2, sy02)
                 pz_, dz_ = _sigma2_rational(x, x2, az2_, dz1, dz2, cz2 * x2 * x2 + sz02)
                 vals[e] = _far_value6(x, ys[e], py_, dy_, pz_, dz_, amp, decay, kq, c)
-    elif regime == 0:
-        for e in range(n):
-            x = xs[e]
-            sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
-            vals[e] = _near_value(x, ys[e], sy2, 1.0, sz2, 1.0, pref, decay, d1, d2)
-    elif regime == 1:
-        for e in range(n):
-            x = xs[e]
-            sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
-            vals[e] = _middle_value(x, ys[e], sy2, 1.0, sz2, 1.0, pref, decay, d1, d2, h2)
-    elif regime == 2:
-        for e in range(n):
-            x = xs[e]
-            sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
-            vals[e] = _far_value(x, ys[e], sy2, 1.0, sz2, 1.0, amp, decay, kq, c)
+    elif s[RATIONAL_Z] != 0.0:
+        az2_, dz1, dz2 = _rational_coefficients(az, bz, s[WZ_M2], s[WZ_M1])
+        cz2 = cz * cz
+        if regime == 0:
+            for e in range(n):
+                x = xs[e]
+                x2 = x * x
+                sy2 = ay * ay * x2 * _power_1p(by, x, 2.0 * py) + sy02
+                pz_, dz_ = _sigma2_rational(x, x2, az2_, dz1, dz2, cz2 * x2 * x2 + sz02)
+                vals[e] = _near_value(x, ys[e], sy2, 1.0, pz_, dz_, pref, decay, d1, d2)
+        elif regime == 1:
+            for e in range(n):
+                x = xs[e]
+                x2 = x * x
+                sy2 = ay * ay * x2 * _power_1p(by, x, 2.0 * py) + sy02
+                pz_, dz_ = _sigma2_rational(x, x2, az2_, dz1, dz2, cz2 * x2 * x2 + sz02)
+                vals[e] = _middle_value(x, ys[e], sy2, 1.0, pz_, dz_, pref, decay, d1, d2, h2)
+        elif regime == 2:
+            for e in range(n):
+                x = xs[e]
+                x2 = x * x
+                sy2 = ay * ay * x2 * _power_1p(by, x, 2.0 * py) + sy02
+                pz_, dz_ = _sigma2_rational(x, x2, az2_, dz1, dz2, cz2 * x2 * x2 + sz02)
+                vals[e] = _far_value(x, ys[e], sy2, 1.0, pz_, dz_, amp, decay, kq, c)
+        else:
+            for e in range(n):
+                x = xs[e]
+                x2 = x * x
+                sy2 = ay * ay * x2 * _power_1p(by, x, 2.0 * py) + sy02
+                pz_, dz_ = _sigma2_rational(x, x2, az2_, dz1, dz2, cz2 * x2 * x2 + sz02)
+                vals[e] = _far_value6(x, ys[e], sy2, 1.0, pz_, dz_, amp, decay, kq, c)
     else:
-        for e in range(n):
-            x = xs[e]
-            sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
-            vals[e] = _far_value6(x, ys[e], sy2, 1.0, sz2, 1.0, amp, decay, kq, c)
+        if regime == 0:
+            for e in range(n):
+                x = xs[e]
+                sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
+                vals[e] = _near_value(x, ys[e], sy2, 1.0, sz2, 1.0, pref, decay, d1, d2)
+        elif regime == 1:
+            for e in range(n):
+                x = xs[e]
+                sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
+                vals[e] = _middle_value(x, ys[e], sy2, 1.0, sz2, 1.0, pref, decay, d1, d2, h2)
+        elif regime == 2:
+            for e in range(n):
+                x = xs[e]
+                sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
+                vals[e] = _far_value(x, ys[e], sy2, 1.0, sz2, 1.0, amp, decay, kq, c)
+        else:
+            for e in range(n):
+                x = xs[e]
+                sy2, sz2 = _sigma2_general(x, ay, by, py, sy02, az, bz, pz, az2, bz2, pz2, cz, sz02)
+                vals[e] = _far_value6(x, ys[e], sy2, 1.0, sz2, 1.0, amp, decay, kq, c)
 
 
 @kernel(fastmath=True)

@@ -11,7 +11,8 @@ and neither the kernel nor the reference evaluates them, so the rate per evaluat
 printed. On a shared machine wall times drift with the load; the CPU-time ratio (process CPU seconds,
 kernel on 1 thread vs reference) is printed as well, since it is insensitive to other users.
 
-Usage: NUMBA_NUM_THREADS=2 python benchmarks/bench_plume.py [--sources 1000] [--side 316] [--ref-sources 10]
+Usage: NUMBA_NUM_THREADS=2 python benchmarks/bench_plume.py [--sources 1000] [--side 316] [--ref-sources 40]
+[--dispersion briggs-rural|briggs-urban|boundary-layer] [--obukhov-length -200]
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def project_year_seconds(
     return hours * n_species * n_src * (prep_s_per_source + n_receptors / effective_pairs_per_s)
 
 
-def _sources(n, side_m, seed=0):
+def _sources(n, side_m, seed=0, option=disp.BRIGGS_RURAL, obukhov_length=-200.0):
     rng = np.random.default_rng(seed)
     return pk.prepare_point_sources(
         rng.uniform(0, side_m, n),
@@ -67,11 +68,11 @@ def _sources(n, side_m, seed=0):
         wind_height=10.0,
         roughness_length=0.3,
         ustar=0.4,
-        obukhov_length=-200.0,
+        obukhov_length=obukhov_length,
         mixing_height=1000.0,
         pg_class=4,
         air_temperature=290.0,
-        option=disp.BRIGGS_RURAL,
+        option=option,
         diameter=rng.uniform(1, 6, n),
         exit_velocity=rng.uniform(5, 20, n),
         stack_temperature=rng.uniform(350, 450, n),
@@ -86,13 +87,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--side", type=int, default=316)
     ap.add_argument("--ref-sources", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--dispersion", choices=sorted(disp.DISPERSION_OPTIONS), default="briggs-rural")
+    ap.add_argument("--obukhov-length", type=float, default=-200.0, help="m (boundary-layer option)")
     args = ap.parse_args(argv)
+    option = disp.DISPERSION_OPTIONS[args.dispersion]
     dx = 1000.0
     n, side = args.sources, args.side
     grid = (0.5 * dx, 0.5 * dx, dx, dx, side, side)
     small = _sources(2, 10 * dx, seed=1)  # also loads the boundary-layer helpers before timing preparation
     t0 = time.perf_counter()
-    prep = _sources(n, side * dx)
+    prep = _sources(n, side * dx, option=option, obukhov_length=args.obukhov_length)
     t_prep = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -159,7 +163,10 @@ def main(argv: list[str] | None = None) -> dict:
         f"CPU: {cpu}; threads: {info['numba_threads']} ({info['numba_threading_layer']}), "
         f"numba {info['numba_version']}"
     )
-    print(f"sources {n}, receptors {side}x{side} = {side * side}, pairs {pairs:.3e}, float64, one met hour")
+    print(
+        f"sources {n}, receptors {side}x{side} = {side * side}, pairs {pairs:.3e}, float64, one met hour, "
+        f"dispersion {args.dispersion} (L = {args.obukhov_length:g} m)"
+    )
     print(f"per-source preparation: {t_prep:.3f} s ({t_prep / n * 1e6:.1f} us/source)")
     print(f"first call (compile or cache load): {t_compile:.2f} s")
     print(

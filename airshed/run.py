@@ -121,9 +121,10 @@ class TaggedAccumulator:
 
     def add(self, hour: int, tagged: np.ndarray) -> None:
         """Add one hour's mean concentration, (n_tags, n_tracers, ny, nx) in ug m-3."""
-        ntag, _, ny, nx = tagged.shape
+        ntag, ntr, ny, nx = tagged.shape
         K = self.n_sectors
-        out = np.tensordot(self.to_output, tagged, axes=([1], [1])).transpose(1, 0, 2, 3)  # (tag, S, y, x)
+        # (S, tracers) @ (tag, tracers, cells): one small product per tag, contiguous (tag, S, cells)
+        out = np.matmul(self.to_output, tagged.reshape(ntag, ntr, ny * nx)).reshape(ntag, -1, ny, nx)
         ns = out.shape[1]
         self.contribution_sum += out
         concentration = np.zeros((ns, ny, nx))

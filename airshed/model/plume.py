@@ -119,10 +119,11 @@ from airshed.physics import plume_rise as rise
     RATIONAL_Z,
 ) = range(35)
 NCOL = 35
-"""Columns of ``PreparedSources.params``: PREF = Q/(2 pi u) (0 for penetrated sources), DECAY = k/u,
+"""Columns of ``PreparedSources.params``: PREF = f Q/(2 pi u) (f the fraction of the plume trapped below the
+lid, 0 for penetrated sources), DECAY = k/u,
 FAST = 1 when sigma^2 = a^2 x^2 (1 + b x)^(2p) with 2p in {-2, -1, 0} and no second sigma_z term (Briggs
 options but urban A-B sigma_z), WY_M2/WY_M1 (WZ_*) its one-hot weights for 2p = -2/-1, WEDGE_A/B the
-footprint slope and offset (c a_y, c sigma_y0), KQ = pi^2/(2 h^2), AMP_FAR = Q/(sqrt(2 pi) u h), XFAR6 the
+footprint slope and offset (c a_y, c sigma_y0), KQ = pi^2/(2 h^2), AMP_FAR = f Q/(sqrt(2 pi) u h), XFAR6 the
 distance from which 6 Fourier terms suffice, RATIONAL_Z = 1 when sigma_z alone has the FAST form (the
 convective boundary-layer option: sigma_y keeps its general power)."""
 
@@ -155,8 +156,9 @@ class PreparedSources(NamedTuple):
 class PlumeGeometry:
     """Species-independent part of one met hour (:func:`prepare_plume_geometry`).
 
-    ``params`` holds the columns for a unit emission and unit decay rate (PREF = 1/(2 pi u),
-    AMP_FAR = 1/(sqrt(2 pi) u h), DECAY = 1/u); :func:`plume_sources_for_species` scales them.
+    ``params`` holds the columns for a unit emission and unit decay rate (PREF = f/(2 pi u),
+    AMP_FAR = f/(sqrt(2 pi) u h), DECAY = 1/u, f the fraction of the plume below the lid, ``trapped``);
+    :func:`plume_sources_for_species` scales them.
     """
 
     params: np.ndarray
@@ -166,8 +168,9 @@ class PlumeGeometry:
     sigma: disp.SigmaParameters
     sigma_z0: np.ndarray
     sigma_far: np.ndarray  # sigma_z from which the Fourier series is used, m
-    penetrated: np.ndarray
+    penetrated: np.ndarray  # whole plume above the mixing lid
     calm: np.ndarray
+    trapped: np.ndarray  # fraction of the plume's mass in the mixed layer (1 - lid penetration)
     receptor_height: float
     x_min: float
     _ground_integral: np.ndarray | None = field(default=None, repr=False)
@@ -284,6 +287,8 @@ def prepare_plume_geometry(
     wind_floor_height: float | None = None,
     plume_rise: bool = True,
     stack_tip_downwash: bool = True,
+    lid_penetration: bool = True,
+    lid_dtheta_dz: float = rise.LID_DTHETA_DZ,
 ) -> PlumeGeometry:
     """Species-independent per-source quantities of one met hour (wind, rise, sigmas, regimes, images).
 
@@ -349,7 +354,17 @@ def prepare_plume_geometry(
         stack_tip_downwash=stack_tip_downwash,
     )
     lid = f["mixing_height"]
-    penetrated = he >= lid
+    trapped = np.where(he < lid, 1.0, 0.0)
+    if lid_penetration and plume_rise and option == disp.BOUNDARY_LAYER:
+        # convective hours: AERMOD's partial penetration of the capping inversion; the trapped fraction
+        # mixes below the lid (its height capped there), the penetrated rest gives no ground-level value
+        convective = (f["obukhov_length"] < 0.0) & np.isfinite(lid)
+        ta = f["air_temperature"]
+        fb = rise.buoyancy_flux(f["diameter"], f["exit_velocity"], f["stack_temperature"], ta)
+        pen = rise.lid_penetration_fraction(fb, u, he - dh, lid, ta, lid_dtheta_dz)
+        trapped = np.where(convective, 1.0 - pen, trapped)
+        he = np.where(convective, np.minimum(he, lid), he)
+    penetrated = trapped == 0.0
 
     sy0, sz0 = f["sigma_y0"], f["sigma_z0"]
     if option == disp.BOUNDARY_LAYER:
@@ -373,7 +388,7 @@ def prepare_plume_geometry(
     theta = np.deg2rad(f["wind_direction_deg"])
     p[:, XS], p[:, YS] = x, f["y"]
     p[:, EX], p[:, EY] = -np.sin(theta), -np.cos(theta)
-    p[:, PREF] = np.where(penetrated, 0.0, 1.0 / (2.0 * np.pi * u))
+    p[:, PREF] = np.where(penetrated, 0.0, trapped / (2.0 * np.pi * u))
     p[:, H], p[:, LID] = he, lid
     p[:, DECAY] = 1.0 / u
     for col, arr in zip((AY, BY, PY, AZ, BZ, PZ, AZ2, BZ2, PZ2, CZ), par, strict=True):
@@ -403,7 +418,7 @@ def prepare_plume_geometry(
     p[:, DEPXMAX] = p[:, XMAX]
     with np.errstate(divide="ignore"):
         p[:, KQ] = np.where(finite_lid, 0.5 * np.pi * np.pi / (lid * lid), 0.0)
-        p[:, AMP_FAR] = np.where(penetrated | ~finite_lid, 0.0, 1.0 / (_SQRT_2PI * u * lid))
+        p[:, AMP_FAR] = np.where(penetrated | ~finite_lid, 0.0, trapped / (_SQRT_2PI * u * lid))
     fourier = disp.vertical_fourier_coefficients(receptor_height, np.minimum(he, lid), lid)
     return PlumeGeometry(
         p,
@@ -415,6 +430,7 @@ def prepare_plume_geometry(
         sigma_far,
         penetrated,
         calm,
+        trapped,
         float(receptor_height),
         float(x_min),
     )
@@ -541,6 +557,12 @@ def prepare_point_sources(
         max(h_s, this), m; default ``wind_height`` (never extrapolate below the anemometer, the ISC3
         convention for stacks lower than the measurement height).
     plume_rise, stack_tip_downwash : switches of :func:`airshed.physics.plume_rise.effective_stack_height`.
+    lid_penetration : boundary-layer option, convective hours (L < 0): the fraction of a buoyant plume
+        that penetrates the capping inversion (:func:`airshed.physics.plume_rise.lid_penetration_fraction`,
+        AERMOD) is removed and the trapped rest mixes below the lid (effective height capped at h); the
+        penetrated part gives no ground-level concentration (AERMOD's penetrated source, which re-enters
+        the mixed layer downwind, is not modelled). Otherwise, and with this off, a plume is wholly trapped
+        (H < h) or wholly above the lid. lid_dtheta_dz : potential-temperature gradient above the lid, K/m.
     """
     geometry = prepare_plume_geometry(x, y, tag, stack_height, **geometry_arguments)
     return plume_sources_for_species(geometry, emission, decay_rate, deposition_velocity)

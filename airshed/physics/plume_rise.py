@@ -88,6 +88,51 @@ def briggs_final_rise(
     return np.where(buoyant, dh_b, dh_m), np.where(buoyant & (fb > 0.0), xf, 0.0)
 
 
+LID_DTHETA_DZ = 0.005
+"""Default potential-temperature gradient in the stable layer capping a convective boundary layer, K/m
+(AERMOD's value for its urban pseudo-penetration when no sounding gives one; AERMET takes the gradient
+above z_i from the morning sounding)."""
+
+
+def lid_penetration_fraction(
+    buoyancy_flux: np.ndarray,
+    u_stack: np.ndarray,
+    stack_height: np.ndarray,
+    mixing_height: np.ndarray,
+    air_temp: np.ndarray,
+    dtheta_dz_above: np.ndarray = LID_DTHETA_DZ,
+) -> np.ndarray:
+    """Fraction of a buoyant plume that penetrates the inversion capping a convective boundary layer.
+
+    AERMOD (Cimorelli et al. 2005, J. Appl. Meteorol. 44:682, section 5; US EPA 2004, EPA-454/R-03-004,
+    section 5.2, code PENFCT): with dh_h = z_i - h_s the depth of the mixed layer above the stack top,
+    N_h^2 = g (dtheta/dz) / theta above z_i (theta taken as the air temperature, the mixed layer being
+    well mixed in theta), the penetration parameter P_s = F_b / (u N_h^2 dh_h^3) and the equilibrium rise
+    in the stable layer dh_eq = dh_h (2.6^3 P_s + (2/3)^3)^(1/3) (Berkowicz et al. 1986), the penetrated
+    fraction is
+
+        0                        for dh_h >= 1.5 dh_eq  (plume trapped),
+        1.5 - dh_h / dh_eq       in between,
+        1                        for dh_h <= 0.5 dh_eq,
+
+    and 1 for stacks at or above z_i. AERMOD's trapped fraction is f_p = 1 - this. A plume without
+    buoyancy (F_b = 0) has dh_eq = 2/3 dh_h and stays in the mixed layer. Arrays of one value per
+    source; F_b in m4 s-3 (:func:`buoyancy_flux`), u m/s, heights m, temperature K, gradient K/m.
+    """
+    fb, u, hs, zi, ta = (
+        np.asarray(a, dtype=np.float64)
+        for a in (buoyancy_flux, u_stack, stack_height, mixing_height, air_temp)
+    )
+    dh_h = zi - hs
+    below = dh_h > 0.0
+    n2 = stability_parameter(ta, dtheta_dz_above)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ps = fb / (u * n2 * np.where(below, dh_h, 1.0) ** 3)
+        ratio = np.cbrt(2.6**3 * ps + (2.0 / 3.0) ** 3)  # dh_eq / dh_h
+        fraction = np.clip(1.5 - 1.0 / ratio, 0.0, 1.0)
+    return np.where(below, fraction, 1.0)
+
+
 def briggs_transitional_rise(x: np.ndarray, fb: float, u: float, final_rise: float) -> np.ndarray:
     """Gradual (transitional) buoyant rise dh(x) = 1.60 F_b^1/3 x^2/3 / u, capped at the final rise (m).
 

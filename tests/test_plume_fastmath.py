@@ -1,7 +1,7 @@
 import numpy as np
 
 from airshed.jit import kernel
-from airshed.model.fastmath import fast_exp, fast_exp_above, fast_log
+from airshed.model.fastmath import fast_exp, fast_exp_above, fast_ln, fast_log
 
 
 @kernel()
@@ -60,3 +60,21 @@ def test_fast_exp_above_is_exactly_zero_at_and_below_the_floor():
     _exp_above_loop(x, -600.0, out)
     assert np.all(out[:4] == 0.0)
     assert out[4] == np.exp(-599.9999) or abs(out[4] / np.exp(-599.9999) - 1.0) < 1e-15
+
+
+@kernel()
+def _ln_loop(x, out):
+    for i in range(x.size):
+        out[i] = fast_ln(x[i])
+
+
+def test_fast_ln_matches_numpy():
+    rng = np.random.default_rng(2)
+    x = np.concatenate([np.exp(rng.uniform(-700.0, 700.0, 200_000)), np.linspace(0.5, 2.0, 100_001),
+                        1.0 + rng.uniform(0.0, 1e6, 100_000)])
+    out = np.empty_like(x)
+    _ln_loop(x, out)
+    ref = np.log(x)
+    assert np.max(np.abs(out - ref) / np.maximum(np.abs(ref), 1e-300)) < 1e-15
+    assert np.max(np.abs(out - ref)) < 1e-15 * np.max(np.abs(ref))
+

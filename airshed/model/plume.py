@@ -74,7 +74,7 @@ from numba import prange
 
 from airshed.errors import AirshedInputError
 from airshed.jit import inline, kernel
-from airshed.model.fastmath import fast_exp, fast_exp_above, fast_log
+from airshed.model.fastmath import fast_exp, fast_exp_above, fast_ln
 from airshed.physics import boundary_layer as bl
 from airshed.physics import deposition as dep
 from airshed.physics import dispersion as disp
@@ -596,7 +596,7 @@ def _rational_coefficients(a, b, w_m2, w_m1):
 @inline
 def _power_1p(b, x, p):
     """(1 + b x)^p for b x >= 0 (fast exp/log)."""
-    return fast_exp_above(p * fast_log(1.0 + b * x), -708.0)
+    return fast_exp_above(p * fast_ln(1.0 + b * x), -708.0)
 
 
 @inline

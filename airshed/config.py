@@ -699,6 +699,12 @@ class PlumeConfig(_Table):
     stack_tip_downwash: bool = Field(
         default=True, description="Apply Briggs stack-tip downwash when exit velocity < 1.5 x wind speed."
     )
+    lid_penetration: bool = Field(
+        default=True,
+        description="Boundary-layer option, convective hours: the share of a buoyant plume that penetrates "
+        "the capping inversion (AERMOD, Cimorelli et al. 2005) leaves the mixed layer; the rest stays "
+        "trapped below the lid. The penetrated part's later re-entry is not modelled (biased low then).",
+    )
 
 
 class LagrangianConfig(_Table):

@@ -451,7 +451,7 @@ class PlumeCore:
             sigma_y0=self.sigma_y0[on], wstar=met["wstar"], receptor_height=p.receptor_height_m,
             x_max=p.max_distance_km * 1000.0, sigma_y_cutoff=p.sigma_y_cutoff,
             min_wind_speed=p.min_wind_speed_m_s, plume_rise=p.plume_rise,
-            stack_tip_downwash=p.stack_tip_downwash,
+            stack_tip_downwash=p.stack_tip_downwash, lid_penetration=p.lid_penetration,
         )
         for s, name in enumerate(self.tracers):
             q = q_all[on, s]

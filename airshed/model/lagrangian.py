@@ -323,27 +323,31 @@ def advance_chunk(
     pid = pid[first:last]
     alive = alive[first:last]
     cell = cell[first:last]
-    # the chunk's state, and its normals of draw slots 0-3 (Box-Muller pairs)
-    for q in range(nc):
-        scratch[R_X, q] = x[q]
-        scratch[R_Y, q] = y[q]
-        scratch[R_Z, q] = z[q]
-        scratch[R_UN, q] = un[q]
-        scratch[R_VN, q] = vn[q]
-        scratch[R_WN, q] = wn[q]
-        scratch[R_LIVE, q] = 1.0 if alive[q] else 0.0
-    for q in range(nc):
-        key = particle_key_scalar(useed, np.uint64(pid[q]))
+    # the chunk's state, padded to CHUNK with dead particles: every pass below runs over the whole
+    # buffer, a loop of fixed length that LLVM vectorises without a scalar remainder, so each particle
+    # takes the same instructions wherever it sits in a chunk (bit-identical for any partition)
+    for q in range(CHUNK):
+        inside = q < nc
+        scratch[R_X, q] = x[q] if inside else x0
+        scratch[R_Y, q] = y[q] if inside else y0
+        scratch[R_Z, q] = z[q] if inside else 0.0
+        scratch[R_UN, q] = un[q] if inside else 0.0
+        scratch[R_VN, q] = vn[q] if inside else 0.0
+        scratch[R_WN, q] = wn[q] if inside else 0.0
+        scratch[R_LIVE, q] = 1.0 if inside and alive[q] else 0.0
+    # normals of draw slots 0-3 (Box-Muller pairs)
+    for q in range(CHUNK):
+        key = particle_key_scalar(useed, np.uint64(pid[q] if q < nc else 0))
         scratch[R_G0, q] = uniform_scalar(key, draw_h)
         scratch[R_G1, q] = uniform_scalar(key, draw_h + np.uint64(1))
         scratch[R_G2, q] = uniform_scalar(key, draw_v)
         scratch[R_G3, q] = uniform_scalar(key, draw_v + np.uint64(1))
-    for q in range(nc):
+    for q in range(CHUNK):
         scratch[R_G0, q], scratch[R_G1, q] = box_muller_vector_scalar(scratch[R_G0, q], scratch[R_G1, q])
         scratch[R_G2, q], scratch[R_G3, q] = box_muller_vector_scalar(scratch[R_G2, q], scratch[R_G3, q])
     # 1.-3. boundary-layer scalars, horizontal turbulence, predictor wind
-    level_indices(scratch[R_Z], nc, z_levels, levels[0])
-    for q in range(nc):
+    level_indices(scratch[R_Z], CHUNK, z_levels, levels[0])
+    for q in range(CHUNK):
         live = scratch[R_LIVE, q] > 0.5
         xp = scratch[R_X, q]
         yp = scratch[R_Y, q]
@@ -383,8 +387,8 @@ def advance_chunk(
         scratch[R_YQ, q] = yp + v1 * dt
         scratch[R_ZQ, q] = abs(zp + w1 * dt)
     # 3. corrector wind; 4./5. the first vertical sub-step in the mixed layer, the free step above it
-    level_indices(scratch[R_ZQ], nc, z_levels, levels[1])
-    for q in range(nc):
+    level_indices(scratch[R_ZQ], CHUNK, z_levels, levels[1])
+    for q in range(CHUNK):
         live = scratch[R_LIVE, q] > 0.5
         zp = scratch[R_Z, q]
         h = scratch[R_H, q]
@@ -446,7 +450,7 @@ def advance_chunk(
         scratch[R_WN, q] = wnp
     # 6. leaving the domain; which particles stay, and of those which are in the dry layer and in rain
     n_wet = 0
-    for q in range(nc):
+    for q in range(CHUNK):
         live = scratch[R_LIVE, q] > 0.5
         xp = scratch[R_X, q]
         yp = scratch[R_Y, q]
@@ -475,12 +479,13 @@ def advance_chunk(
     for q in range(nc):
         alive[q] = alive[q] & (scratch[R_GONE, q] < 0.5)
     # 8. output cell of the particles that stay (-1 above the sampling depth or gone)
-    for q in range(nc):
+    for q in range(CHUNK):
         xp = scratch[R_X, q]
         yp = scratch[R_Y, q]
         flat = int(np.floor((yp - y0) / dx)) * nx + int(np.floor((xp - x0) / dx))
         sampled = flat if scratch[R_Z, q] < sampling_depth else -1
-        cell[q] = sampled if scratch[R_STAYS, q] > 0.5 else (-1 if scratch[R_GONE, q] > 0.5 else cell[q])
+        if q < nc:
+            cell[q] = sampled if scratch[R_STAYS, q] > 0.5 else (-1 if scratch[R_GONE, q] > 0.5 else cell[q])
     # 7. removal and chemistry, simultaneous first-order losses, species by species. With
     # e = expm1(-k dt), exp(-(k_fixed + k_wet) dt) - 1 = e_f (1 + e_w) + e_w (no cancellation, all
     # terms <= 0); e_w is computed once per distinct scavenging (A, B).
@@ -490,7 +495,7 @@ def advance_chunk(
         a = wet_a[s] if n_wet > 0 else 0.0
         wb = wet_b[s] if a > 0.0 else 0.0
         if a != rows_a or wb != rows_b:
-            for q in range(nc):
+            for q in range(CHUNK):
                 k_wet = wet_coefficient_fast(scratch[R_RAIN, q], a, wb) if scratch[R_WET, q] > 0.5 else 0.0
                 scratch[R_K_WET, q] = k_wet
                 scratch[R_EXPM1_WET, q] = fast_expm1(-k_wet * dt)
@@ -501,8 +506,8 @@ def advance_chunk(
         k0 = k_fixed[0, s]
         k1 = k_fixed[1, s]
         ms = mass[s, first:last]
-        for q in range(nc):
-            m = ms[q]
+        for q in range(CHUNK):
+            m = ms[q] if q < nc else 0.0
             dry = scratch[R_DRY, q] > 0.5
             k_wet = scratch[R_K_WET, q]
             ew = scratch[R_EXPM1_WET, q]
@@ -510,35 +515,38 @@ def advance_chunk(
             k_total = (k1 if dry else k0) + k_wet
             loss = m * -(ef * (1.0 + ew) + ew) if scratch[R_STAYS, q] > 0.5 else 0.0
             gone = scratch[R_GONE, q] > 0.5
-            ms[q] = 0.0 if gone else m - loss
+            if q < nc:
+                ms[q] = 0.0 if gone else m - loss
             loss_per_rate = loss / k_total if k_total > 0.0 else 0.0
             scratch[R_LOSS_PER_RATE, q] = loss_per_rate
             scratch[R_DRY_LOSS_PER_RATE, q] = loss_per_rate if dry else 0.0
             scratch[R_WET_LOSS, q] = loss_per_rate * k_wet
             scratch[R_LEFT, q] = m if gone else 0.0
-        per_rate = block_sum(scratch[R_LOSS_PER_RATE], nc)
-        budget[DRY_DEPOSITED, s] += k_dry_of[s] * block_sum(scratch[R_DRY_LOSS_PER_RATE], nc)
-        budget[WET_DEPOSITED, s] += block_sum(scratch[R_WET_LOSS], nc)
+        per_rate = block_sum(scratch[R_LOSS_PER_RATE], CHUNK)
+        budget[DRY_DEPOSITED, s] += k_dry_of[s] * block_sum(scratch[R_DRY_LOSS_PER_RATE], CHUNK)
+        budget[WET_DEPOSITED, s] += block_sum(scratch[R_WET_LOSS], CHUNK)
         budget[DECAYED, s] += decay_rate[s] * per_rate
         budget[CONVERTED, s] += k_chem_of[s] * per_rate
-        budget[LEFT_DOMAIN, s] += block_sum(scratch[R_LEFT], nc)
+        budget[LEFT_DOMAIN, s] += block_sum(scratch[R_LEFT], CHUNK)
         if s == so2_index and sulfate_index >= 0:
-            for q in range(nc):
+            for q in range(CHUNK):
                 scratch[R_SULFATE_PRODUCED, q] = scratch[R_LOSS_PER_RATE, q] * so2_rate * sulfate_per_so2
         if s == nox_index and nitrate_index >= 0:
-            for q in range(nc):
+            for q in range(CHUNK):
                 scratch[R_NITRATE_PRODUCED, q] = scratch[R_LOSS_PER_RATE, q] * nox_rate * nitrate_per_nox
     # converted precursor mass joins its product after the losses (removed from the next step on)
     if so2_index >= 0 and sulfate_index >= 0:
         ms = mass[sulfate_index, first:last]
-        for q in range(nc):
-            ms[q] += scratch[R_SULFATE_PRODUCED, q]
-        budget[PRODUCED, sulfate_index] += block_sum(scratch[R_SULFATE_PRODUCED], nc)
+        for q in range(CHUNK):
+            if q < nc:
+                ms[q] += scratch[R_SULFATE_PRODUCED, q]
+        budget[PRODUCED, sulfate_index] += block_sum(scratch[R_SULFATE_PRODUCED], CHUNK)
     if nox_index >= 0 and nitrate_index >= 0:
         ms = mass[nitrate_index, first:last]
-        for q in range(nc):
-            ms[q] += scratch[R_NITRATE_PRODUCED, q]
-        budget[PRODUCED, nitrate_index] += block_sum(scratch[R_NITRATE_PRODUCED], nc)
+        for q in range(CHUNK):
+            if q < nc:
+                ms[q] += scratch[R_NITRATE_PRODUCED, q]
+        budget[PRODUCED, nitrate_index] += block_sum(scratch[R_NITRATE_PRODUCED], CHUNK)
 
 
 @kernel(parallel=True)

@@ -57,6 +57,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from llvmlite import ir
 from numba import carray, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -154,22 +155,16 @@ def level_weight(z: float, k: int, z_levels: np.ndarray) -> float:
 
 
 @inline
-def block_sum(a: np.ndarray, n: int) -> float:
-    """Sum of ``a[:n]`` in eight interleaved partial sums: a fixed order, and a loop that vectorises."""
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    n8 = n - n % 8
-    for q in range(0, n8, 8):
-        s0 += a[q]
-        s1 += a[q + 1]
-        s2 += a[q + 2]
-        s3 += a[q + 3]
-        s4 += a[q + 4]
-        s5 += a[q + 5]
-        s6 += a[q + 6]
-        s7 += a[q + 7]
-    for q in range(n8, n):
-        s0 += a[q]
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+def chunk_sum(a: np.ndarray) -> float:
+    """Sum of ``a[:CHUNK]`` in eight interleaved partial sums (a fixed order); overwrites ``a[:8]`` with them.
+
+    Accumulating in place gives the SLP vectoriser eight adjacent stores to combine, so the partial sums
+    take one vector add per eight elements (a running scalar sum would take one add per element).
+    """
+    for q0 in range(8, CHUNK, 8):
+        for lane in range(8):
+            a[lane] += a[q0 + lane]
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
 
 
 @inline
@@ -213,11 +208,38 @@ def interp_surface(
     return out0, out1, out2, out3, out4
 
 
+@intrinsic
+def load_float32_pair(typingctx, array, index):
+    """``(array[index], array[index + 1])`` of a 1-D float32 array, read as one 64-bit load.
+
+    In a vectorised loop this is one 64-bit gather instead of two 32-bit ones (gathers cost per element).
+    """
+    if not (isinstance(array, types.Array) and array.dtype == types.float32 and array.ndim == 1):
+        return None
+    if not isinstance(index, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        address = builder.gep(data, [args[1]])
+        bits = builder.load(builder.bitcast(address, ir.IntType(64).as_pointer()), align=4)
+        low = builder.bitcast(builder.trunc(bits, ir.IntType(32)), ir.FloatType())
+        shifted = builder.lshr(bits, ir.Constant(ir.IntType(64), 32))
+        high = builder.bitcast(builder.trunc(shifted, ir.IntType(32)), ir.FloatType())
+        return context.make_tuple(builder, signature.return_type, [low, high])
+
+    return types.UniTuple(types.float32, 2)(array, types.intp), codegen
+
+
 @inline
 def interp_wind(
-    wind: np.ndarray, k: int, wz: float, j: int, wy: float, i: int, wx: float
+    wind: np.ndarray, nx: int, ny: int, k: int, wz: float, j: int, wy: float, i: int, wx: float
 ) -> tuple[float, float, float]:
-    """Trilinear (u, v, w) from the packed, time-interpolated ``wind[nz, ny, nx, 3]``."""
+    """Trilinear (u, v, w) from the time-interpolated wind, float32 in rows ``[nz, ny, 3, nx]`` (flat).
+
+    Each row holds u, v, w one after the other, so the two x-neighbours of a component are adjacent and
+    read as one pair (:func:`load_float32_pair`).
+    """
     uu = 0.0
     vv = 0.0
     ww = 0.0
@@ -225,12 +247,29 @@ def interp_wind(
         fb = wz if b == 1 else 1.0 - wz
         for c in range(2):
             fc = fb * (wy if c == 1 else 1.0 - wy)
-            for d in range(2):
-                f = fc * (wx if d == 1 else 1.0 - wx)
-                uu += f * wind[k + b, j + c, i + d, 0]
-                vv += f * wind[k + b, j + c, i + d, 1]
-                ww += f * wind[k + b, j + c, i + d, 2]
+            f0 = fc * (1.0 - wx)
+            f1 = fc * wx
+            base = ((k + b) * ny + j + c) * 3 * nx + i
+            u0, u1 = load_float32_pair(wind, base)
+            v0, v1 = load_float32_pair(wind, base + nx)
+            w0, w1 = load_float32_pair(wind, base + 2 * nx)
+            uu += f0 * u0
+            vv += f0 * v0
+            ww += f0 * w0
+            uu += f1 * u1
+            vv += f1 * v1
+            ww += f1 * w1
     return uu, vv, ww
+
+
+@inline
+def interpolate_wind_in_time(flat: np.ndarray, t: float, t0: float, dt_met: float, out: np.ndarray) -> None:
+    """Fill the row ``out[3 * nx]`` (u, v, w one after the other) from ``flat[nt, nx * 3]`` linear in time."""
+    it, wt = time_index(t, t0, dt_met, flat.shape[0])
+    nx = out.size // 3
+    for comp in range(3):
+        for i in range(nx):
+            out[comp * nx + i] = (1.0 - wt) * flat[it, 3 * i + comp] + wt * flat[it + 1, 3 * i + comp]
 
 
 @inline
@@ -372,7 +411,7 @@ def advance_chunk(
         scratch[R_UN, q] = un_new if live else scratch[R_UN, q]
         scratch[R_VN, q] = vn_new if live else scratch[R_VN, q]
         k = levels[0, q]
-        u1, v1, w1 = interp_wind(wind_t, k, level_weight(zp, k, z_levels), j, wy, i, wx)
+        u1, v1, w1 = interp_wind(wind_t, nx, ny, k, level_weight(zp, k, z_levels), j, wy, i, wx)
         scratch[R_H, q] = h
         scratch[R_USTAR, q] = us
         scratch[R_WSTAR, q] = ws
@@ -396,7 +435,8 @@ def advance_chunk(
         i, wx = horizontal_index(scratch[R_XQ, q], x0, dx, nx)
         j, wy = horizontal_index(scratch[R_YQ, q], y0, dx, ny)
         k = levels[1, q]
-        u2, v2, w2 = interp_wind(wind_t_next, k, level_weight(scratch[R_ZQ, q], k, z_levels), j, wy, i, wx)
+        wz = level_weight(scratch[R_ZQ, q], k, z_levels)
+        u2, v2, w2 = interp_wind(wind_t_next, nx, ny, k, wz, j, wy, i, wx)
         xp = scratch[R_X, q] + (0.5 * (scratch[R_U1, q] + u2) + scratch[R_UT, q]) * dt
         yp = scratch[R_Y, q] + (0.5 * (scratch[R_V1, q] + v2) + scratch[R_VT, q]) * dt
         zp = abs(zp + 0.5 * (scratch[R_W1, q] + w2) * dt)
@@ -495,10 +535,16 @@ def advance_chunk(
         a = wet_a[s] if n_wet > 0 else 0.0
         wb = wet_b[s] if a > 0.0 else 0.0
         if a != rows_a or wb != rows_b:
-            for q in range(CHUNK):
-                k_wet = wet_coefficient_fast(scratch[R_RAIN, q], a, wb) if scratch[R_WET, q] > 0.5 else 0.0
-                scratch[R_K_WET, q] = k_wet
-                scratch[R_EXPM1_WET, q] = fast_expm1(-k_wet * dt)
+            if a > 0.0:
+                for q in range(CHUNK):
+                    k_wet = wet_coefficient_fast(scratch[R_RAIN, q], a, wb)
+                    k_wet = k_wet if scratch[R_WET, q] > 0.5 else 0.0
+                    scratch[R_K_WET, q] = k_wet
+                    scratch[R_EXPM1_WET, q] = fast_expm1(-k_wet * dt)
+            else:  # no scavenging: zeros, without evaluating the (vectorised, so unconditional) formula
+                for q in range(CHUNK):
+                    scratch[R_K_WET, q] = 0.0
+                    scratch[R_EXPM1_WET, q] = 0.0
             rows_a = a
             rows_b = wb
         ef0 = expm1_fixed[0, s]
@@ -522,31 +568,31 @@ def advance_chunk(
             scratch[R_DRY_LOSS_PER_RATE, q] = loss_per_rate if dry else 0.0
             scratch[R_WET_LOSS, q] = loss_per_rate * k_wet
             scratch[R_LEFT, q] = m if gone else 0.0
-        per_rate = block_sum(scratch[R_LOSS_PER_RATE], CHUNK)
-        budget[DRY_DEPOSITED, s] += k_dry_of[s] * block_sum(scratch[R_DRY_LOSS_PER_RATE], CHUNK)
-        budget[WET_DEPOSITED, s] += block_sum(scratch[R_WET_LOSS], CHUNK)
-        budget[DECAYED, s] += decay_rate[s] * per_rate
-        budget[CONVERTED, s] += k_chem_of[s] * per_rate
-        budget[LEFT_DOMAIN, s] += block_sum(scratch[R_LEFT], CHUNK)
         if s == so2_index and sulfate_index >= 0:
             for q in range(CHUNK):
                 scratch[R_SULFATE_PRODUCED, q] = scratch[R_LOSS_PER_RATE, q] * so2_rate * sulfate_per_so2
         if s == nox_index and nitrate_index >= 0:
             for q in range(CHUNK):
                 scratch[R_NITRATE_PRODUCED, q] = scratch[R_LOSS_PER_RATE, q] * nox_rate * nitrate_per_nox
+        per_rate = chunk_sum(scratch[R_LOSS_PER_RATE])
+        budget[DRY_DEPOSITED, s] += k_dry_of[s] * chunk_sum(scratch[R_DRY_LOSS_PER_RATE])
+        budget[WET_DEPOSITED, s] += chunk_sum(scratch[R_WET_LOSS])
+        budget[DECAYED, s] += decay_rate[s] * per_rate
+        budget[CONVERTED, s] += k_chem_of[s] * per_rate
+        budget[LEFT_DOMAIN, s] += chunk_sum(scratch[R_LEFT])
     # converted precursor mass joins its product after the losses (removed from the next step on)
     if so2_index >= 0 and sulfate_index >= 0:
         ms = mass[sulfate_index, first:last]
         for q in range(CHUNK):
             if q < nc:
                 ms[q] += scratch[R_SULFATE_PRODUCED, q]
-        budget[PRODUCED, sulfate_index] += block_sum(scratch[R_SULFATE_PRODUCED], CHUNK)
+        budget[PRODUCED, sulfate_index] += chunk_sum(scratch[R_SULFATE_PRODUCED])
     if nox_index >= 0 and nitrate_index >= 0:
         ms = mass[nitrate_index, first:last]
         for q in range(CHUNK):
             if q < nc:
                 ms[q] += scratch[R_NITRATE_PRODUCED, q]
-        budget[PRODUCED, nitrate_index] += block_sum(scratch[R_NITRATE_PRODUCED], CHUNK)
+        budget[PRODUCED, nitrate_index] += chunk_sum(scratch[R_NITRATE_PRODUCED])
 
 
 @kernel(parallel=True)
@@ -592,16 +638,16 @@ def advance_particles(
     # met at t (wind and surface) and t + dt (wind), in parallel over rows of the grid
     wind_rows = wind.reshape((nt, nz * ny, nx * 3))
     surface_rows = surface.reshape((nt, ny, nx * 5))
-    wind_now = np.empty((nz * ny, nx * 3), np.float32)
-    wind_next = np.empty((nz * ny, nx * 3), np.float32)
+    wind_now = np.empty((nz * ny, 3 * nx), np.float32)
+    wind_next = np.empty((nz * ny, 3 * nx), np.float32)
     surface_now = np.empty((ny, nx * 5))
     for r in prange(nz * ny):
-        interpolate_in_time(wind_rows[:, r], t, t0_met, dt_met, wind_now[r])
-        interpolate_in_time(wind_rows[:, r], t + dt, t0_met, dt_met, wind_next[r])
+        interpolate_wind_in_time(wind_rows[:, r], t, t0_met, dt_met, wind_now[r])
+        interpolate_wind_in_time(wind_rows[:, r], t + dt, t0_met, dt_met, wind_next[r])
         if r < ny:
             interpolate_in_time(surface_rows[:, r], t, t0_met, dt_met, surface_now[r])
-    wind_t = wind_now.reshape((nz, ny, nx, 3))
-    wind_t_next = wind_next.reshape((nz, ny, nx, 3))
+    wind_t = wind_now.reshape(nz * ny * 3 * nx)
+    wind_t_next = wind_next.reshape(nz * ny * 3 * nx)
     surface_t = surface_now.reshape((ny, nx, 5))
     # removal outside rain per (in dry layer, species): total rate k (s-1) and expm1(-k dt)
     k_chem_of = np.zeros(nspecies)

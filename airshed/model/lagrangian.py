@@ -551,23 +551,42 @@ def advance_chunk(
         ef1 = expm1_fixed[1, s]
         k0 = k_fixed[0, s]
         k1 = k_fixed[1, s]
+        # loss / k as loss * (1/k): the reciprocal of the fixed rates once per species, so a particle's
+        # share of the loss is the same whether or not its chunk holds particles in rain
+        inv0 = 1.0 / k0 if k0 > 0.0 else 0.0
+        inv1 = 1.0 / k1 if k1 > 0.0 else 0.0
         ms = mass[s, first:last]
-        for q in range(CHUNK):
-            m = ms[q] if q < nc else 0.0
-            dry = scratch[R_DRY, q] > 0.5
-            k_wet = scratch[R_K_WET, q]
-            ew = scratch[R_EXPM1_WET, q]
-            ef = ef1 if dry else ef0
-            k_total = (k1 if dry else k0) + k_wet
-            loss = m * -(ef * (1.0 + ew) + ew) if scratch[R_STAYS, q] > 0.5 else 0.0
-            gone = scratch[R_GONE, q] > 0.5
-            if q < nc:
-                ms[q] = 0.0 if gone else m - loss
-            loss_per_rate = loss / k_total if k_total > 0.0 else 0.0
-            scratch[R_LOSS_PER_RATE, q] = loss_per_rate
-            scratch[R_DRY_LOSS_PER_RATE, q] = loss_per_rate if dry else 0.0
-            scratch[R_WET_LOSS, q] = loss_per_rate * k_wet
-            scratch[R_LEFT, q] = m if gone else 0.0
+        if rows_a > 0.0:  # scavenged, and particles of this chunk are in rain
+            for q in range(CHUNK):
+                m = ms[q] if q < nc else 0.0
+                dry = scratch[R_DRY, q] > 0.5
+                k_wet = scratch[R_K_WET, q]
+                ew = scratch[R_EXPM1_WET, q]
+                ef = ef1 if dry else ef0
+                inv_k = inv1 if dry else inv0
+                inv_k = 1.0 / ((k1 if dry else k0) + k_wet) if scratch[R_WET, q] > 0.5 else inv_k
+                loss = m * -(ef * (1.0 + ew) + ew) if scratch[R_STAYS, q] > 0.5 else 0.0
+                gone = scratch[R_GONE, q] > 0.5
+                if q < nc:
+                    ms[q] = 0.0 if gone else m - loss
+                loss_per_rate = loss * inv_k
+                scratch[R_LOSS_PER_RATE, q] = loss_per_rate
+                scratch[R_DRY_LOSS_PER_RATE, q] = loss_per_rate if dry else 0.0
+                scratch[R_WET_LOSS, q] = loss_per_rate * k_wet
+                scratch[R_LEFT, q] = m if gone else 0.0
+            budget[WET_DEPOSITED, s] += chunk_sum(scratch[R_WET_LOSS])
+        else:  # the same without scavenging (e_w = 0)
+            for q in range(CHUNK):
+                m = ms[q] if q < nc else 0.0
+                dry = scratch[R_DRY, q] > 0.5
+                loss = m * -(ef1 if dry else ef0) if scratch[R_STAYS, q] > 0.5 else 0.0
+                gone = scratch[R_GONE, q] > 0.5
+                if q < nc:
+                    ms[q] = 0.0 if gone else m - loss
+                loss_per_rate = loss * (inv1 if dry else inv0)
+                scratch[R_LOSS_PER_RATE, q] = loss_per_rate
+                scratch[R_DRY_LOSS_PER_RATE, q] = loss_per_rate if dry else 0.0
+                scratch[R_LEFT, q] = m if gone else 0.0
         if s == so2_index and sulfate_index >= 0:
             for q in range(CHUNK):
                 scratch[R_SULFATE_PRODUCED, q] = scratch[R_LOSS_PER_RATE, q] * so2_rate * sulfate_per_so2
@@ -576,7 +595,6 @@ def advance_chunk(
                 scratch[R_NITRATE_PRODUCED, q] = scratch[R_LOSS_PER_RATE, q] * nox_rate * nitrate_per_nox
         per_rate = chunk_sum(scratch[R_LOSS_PER_RATE])
         budget[DRY_DEPOSITED, s] += k_dry_of[s] * chunk_sum(scratch[R_DRY_LOSS_PER_RATE])
-        budget[WET_DEPOSITED, s] += chunk_sum(scratch[R_WET_LOSS])
         budget[DECAYED, s] += decay_rate[s] * per_rate
         budget[CONVERTED, s] += k_chem_of[s] * per_rate
         budget[LEFT_DOMAIN, s] += chunk_sum(scratch[R_LEFT])

@@ -43,12 +43,20 @@ One step of ``dt`` seconds (:func:`advance_particles`), per particle:
 
 Random numbers: draw slots 0-1 of the step for horizontal turbulence, 2, 3, ... for the vertical
 sub-steps (one normal each, in Box-Muller pairs), keyed by (seed, particle id, step)
-(:mod:`airshed.model.random`); slots 0-3 are drawn for a whole block in two vectorised passes before
-the particle loop. Particle ids name (period, source, index within the source), so counterfactual runs
-with scaled emissions move the same particles on the same paths (:mod:`airshed.model.release`).
-Budgets accumulate per block of ``block_size`` particles (fixed,
-independent of the thread count) and are summed in block order, and the gridding sums particles in index
-order, so results are bit-identical for any number of threads.
+(:mod:`airshed.model.random`). Particle ids name (period, source, index within the source), so
+counterfactual runs with scaled emissions move the same particles on the same paths
+(:mod:`airshed.model.release`).
+
+How the step is computed: threads take blocks of ``block_size`` particles; a block is stepped in chunks
+of :data:`CHUNK` particles (:func:`advance_chunk`) by passes that each vectorise (AVX-512 on the
+machines we measured): the chunk's state is copied to stack buffers (which LLVM knows alias nothing),
+and each pass is a branch-free loop of fixed length over the chunk (a partial chunk is padded with dead
+particles, so every particle takes the same instructions wherever it sits: results are bit-identical
+for any partition). The Hanna profiles evaluate all three regimes and select one, with the branch-free
+exp/log/cbrt of :mod:`airshed.model.fastmath` (a few ulp from NumPy's); only the vertical sub-steps
+after the first run particle by particle. Budgets accumulate per block (fixed, independent of the
+thread count) and are summed in block order, and the gridding sums particles in index order, so
+results are bit-identical for any number of threads.
 """
 
 from __future__ import annotations
@@ -642,8 +650,7 @@ def advance_particles(
     Work done once per step, not per particle: the met linear in time at t and t + dt (the particles
     then read one time level; the step's wind is stored in float32, which halves its cache footprint at
     a relative rounding of 6e-8, far below the accuracy of any wind field), and the removal rates and
-    loss fractions of particles outside rain (a table over in/out of the dry-deposition layer and
-    species; their removal is summed per block and split into budget terms at the block's end).
+    expm1(-k dt) outside rain per (in/out of the dry-deposition layer, species).
     """
     n = x.size
     nspecies = mass.shape[0]

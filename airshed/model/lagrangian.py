@@ -184,20 +184,13 @@ def time_index(t: float, t0: float, dt_met: float, nt: int) -> tuple[int, float]
 
 
 @inline
-def interpolate_in_time(flat: np.ndarray, t: float, t0: float, dt_met: float, out: np.ndarray) -> None:
-    """Fill ``out[m]`` with ``flat[nt, m]`` linear in time at t: (1 - w) flat[it] + w flat[it + 1]."""
-    it, wt = time_index(t, t0, dt_met, flat.shape[0])
-    for q in range(out.size):
-        out[q] = (1.0 - wt) * flat[it, q] + wt * flat[it + 1, q]
-
-
-@inline
 def interp_surface(
-    surface: np.ndarray, j: int, wy: float, i: int, wx: float
+    surface: np.ndarray, nx: int, j: int, wy: float, i: int, wx: float
 ) -> tuple[float, float, float, float, float]:
-    """Bilinear values of the packed, time-interpolated surface fields ``surface[ny, nx, 5]``.
+    """Bilinear surface fields from the time-interpolated ones, float32 in rows ``[ny, 5, nx]`` (flat).
 
-    Returns (h, u*, w*, 1/L, precipitation), the order of :data:`SURFACE_FIELDS`.
+    Returns (h, u*, w*, 1/L, precipitation), the order of :data:`SURFACE_FIELDS`; a field's two
+    x-neighbours are read as one pair (:func:`load_float32_pair`).
     """
     out0 = 0.0
     out1 = 0.0
@@ -206,13 +199,24 @@ def interp_surface(
     out4 = 0.0
     for c in range(2):
         fc = wy if c == 1 else 1.0 - wy
-        for d in range(2):
-            f = fc * (wx if d == 1 else 1.0 - wx)
-            out0 += f * surface[j + c, i + d, 0]
-            out1 += f * surface[j + c, i + d, 1]
-            out2 += f * surface[j + c, i + d, 2]
-            out3 += f * surface[j + c, i + d, 3]
-            out4 += f * surface[j + c, i + d, 4]
+        f0 = fc * (1.0 - wx)
+        f1 = fc * wx
+        base = (j + c) * 5 * nx + i
+        a0, a1 = load_float32_pair(surface, base)
+        b0, b1 = load_float32_pair(surface, base + nx)
+        c0, c1 = load_float32_pair(surface, base + 2 * nx)
+        d0, d1 = load_float32_pair(surface, base + 3 * nx)
+        e0, e1 = load_float32_pair(surface, base + 4 * nx)
+        out0 += f0 * a0
+        out1 += f0 * b0
+        out2 += f0 * c0
+        out3 += f0 * d0
+        out4 += f0 * e0
+        out0 += f1 * a1
+        out1 += f1 * b1
+        out2 += f1 * c1
+        out3 += f1 * d1
+        out4 += f1 * e1
     return out0, out1, out2, out3, out4
 
 
@@ -271,13 +275,18 @@ def interp_wind(
 
 
 @inline
-def interpolate_wind_in_time(flat: np.ndarray, t: float, t0: float, dt_met: float, out: np.ndarray) -> None:
-    """Fill the row ``out[3 * nx]`` (u, v, w one after the other) from ``flat[nt, nx * 3]`` linear in time."""
+def interpolate_fields_in_time(
+    flat: np.ndarray, nfields: int, t: float, t0: float, dt_met: float, out: np.ndarray
+) -> None:
+    """Fill ``out[nfields * nx]`` (field after field) from ``flat[nt, nx * nfields]`` linear in time at t.
+
+    ``flat`` keeps a point's fields together; ``out`` keeps a field's points together, in its precision.
+    """
     it, wt = time_index(t, t0, dt_met, flat.shape[0])
-    nx = out.size // 3
-    for comp in range(3):
+    nx = out.size // nfields
+    for f in range(nfields):
         for i in range(nx):
-            out[comp * nx + i] = (1.0 - wt) * flat[it, 3 * i + comp] + wt * flat[it + 1, 3 * i + comp]
+            out[f * nx + i] = (1.0 - wt) * flat[it, nfields * i + f] + wt * flat[it + 1, nfields * i + f]
 
 
 @inline
@@ -401,7 +410,7 @@ def advance_chunk(
         zp = scratch[R_Z, q]
         i, wx = horizontal_index(xp, x0, dx, nx)
         j, wy = horizontal_index(yp, y0, dx, ny)
-        h, us, ws, il, rain = interp_surface(surface_t, j, wy, i, wx)
+        h, us, ws, il, rain = interp_surface(surface_t, nx, j, wy, i, wx)
         h = max(h, MIN_MIXING_HEIGHT_M)
         in_bl = zp <= h
         g_u = scratch[R_G0, q]
@@ -648,8 +657,9 @@ def advance_particles(
     ``step`` (uint64). Mutates the state arrays in place.
 
     Work done once per step, not per particle: the met linear in time at t and t + dt (the particles
-    then read one time level; the step's wind is stored in float32, which halves its cache footprint at
-    a relative rounding of 6e-8, far below the accuracy of any wind field), and the removal rates and
+    then read one time level; the step's wind and surface fields are stored in float32, which halves
+    their cache footprint and the gathers that read them at a relative rounding of 6e-8, far below the
+    accuracy of any met field), and the removal rates and
     expm1(-k dt) outside rain per (in/out of the dry-deposition layer, species).
     """
     n = x.size
@@ -665,15 +675,15 @@ def advance_particles(
     surface_rows = surface.reshape((nt, ny, nx * 5))
     wind_now = np.empty((nz * ny, 3 * nx), np.float32)
     wind_next = np.empty((nz * ny, 3 * nx), np.float32)
-    surface_now = np.empty((ny, nx * 5))
+    surface_now = np.empty((ny, 5 * nx), np.float32)
     for r in prange(nz * ny):
-        interpolate_wind_in_time(wind_rows[:, r], t, t0_met, dt_met, wind_now[r])
-        interpolate_wind_in_time(wind_rows[:, r], t + dt, t0_met, dt_met, wind_next[r])
+        interpolate_fields_in_time(wind_rows[:, r], 3, t, t0_met, dt_met, wind_now[r])
+        interpolate_fields_in_time(wind_rows[:, r], 3, t + dt, t0_met, dt_met, wind_next[r])
         if r < ny:
-            interpolate_in_time(surface_rows[:, r], t, t0_met, dt_met, surface_now[r])
+            interpolate_fields_in_time(surface_rows[:, r], 5, t, t0_met, dt_met, surface_now[r])
     wind_t = wind_now.reshape(nz * ny * 3 * nx)
     wind_t_next = wind_next.reshape(nz * ny * 3 * nx)
-    surface_t = surface_now.reshape((ny, nx, 5))
+    surface_t = surface_now.reshape(ny * 5 * nx)
     # removal outside rain per (in dry layer, species): total rate k (s-1) and expm1(-k dt)
     k_chem_of = np.zeros(nspecies)
     if so2_index >= 0:

@@ -98,7 +98,9 @@ def advance_particles_reference(
     xp, yp, zp = x[idx], y[idx], z[idx]
     i, wx = _axis_index(xp, x0, dx, nx)
     j, wy = _axis_index(yp, y0, dx, ny)
-    h, us, ws, il, rain = _surface(_at_time(surface, t, t0_met, dt_met), j, wy, i, wx)
+    # the kernel keeps the step's surface fields in float32, and so does its twin
+    surface_t = _at_time(surface, t, t0_met, dt_met).astype(np.float32)
+    h, us, ws, il, rain = _surface(surface_t, j, wy, i, wx)
     h = np.maximum(h, MIN_MIXING_HEIGHT_M)
     in_bl = zp <= h
 

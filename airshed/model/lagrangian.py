@@ -740,16 +740,21 @@ def accumulate_concentration(cell, tag, mass, weight, acc):
         counts[b + 1] = count
     offsets = np.cumsum(counts)
     sampled = np.empty(offsets[nblocks], np.int64)
+    target = np.empty(offsets[nblocks], np.int64)  # flat index of acc[tag, 0, cell]
+    nspecies = mass.shape[0]
+    ncell = acc.shape[2]
     for b in prange(nblocks):
         k = offsets[b]
         for p in range(b * ACCUMULATE_BLOCK, min(n, (b + 1) * ACCUMULATE_BLOCK)):
             if cell[p] >= 0:
                 sampled[k] = p
+                target[k] = tag[p] * nspecies * ncell + cell[p]
                 k += 1
-    for s in prange(mass.shape[0]):
+    flat = acc.reshape(acc.size)
+    for s in prange(nspecies):
+        row = mass[s]
         for k in range(sampled.size):
-            p = sampled[k]
-            acc[tag[p], s, cell[p]] += mass[s, p] * weight
+            flat[target[k] + s * ncell] += row[sampled[k]] * weight
 
 
 @kernel(parallel=True)

@@ -527,7 +527,7 @@ class LagrangianCore:
         met = MetWindow(
             times=np.array([t0, t1]), z_levels=self.z_levels, u=both("u"), v=both("v"), w=both("w"),
             mixing_height=both("blh"), ustar=both("ustar"), wstar=both("wstar"), inv_L=1.0 / L,
-            precip=both("precip"),
+            precip=both("precip"), share_step_met=len(self.runs) > 1,
         )
         ntr = len(TRACERS)
         area_alloc, point_alloc = (area_rates, point_rates) if allocation_rates is None else allocation_rates

@@ -322,7 +322,9 @@ R_H, R_USTAR, R_WSTAR, R_INV_L, R_RAIN, R_REMAINING, R_GONE, R_STAYS, R_DRY, R_W
 R_U1, R_V1, R_W1, R_UT, R_VT, R_XQ, R_YQ, R_ZQ = range(21, 29)
 R_K_WET, R_EXPM1_WET, R_LOSS_PER_RATE, R_DRY_LOSS_PER_RATE, R_WET_LOSS, R_LEFT = range(21, 27)
 R_SULFATE_PRODUCED, R_NITRATE_PRODUCED = 27, 28
-N_SCRATCH = 29
+# rows of the packed vertical sub-steps (contiguous; rows of the predictor/corrector, free by then)
+P_Z, P_WN, P_H, P_USTAR, P_WSTAR, P_INV_L, P_REMAINING, P_G, P_G_SECOND = range(21, 30)
+N_SCRATCH = 30
 SCRATCH_SIZE = N_SCRATCH * CHUNK
 LEVELS_SIZE = 2 * CHUNK
 
@@ -479,35 +481,71 @@ def advance_chunk(
         scratch[R_Z, q] = z_new if live else scratch[R_Z, q]
         scratch[R_WN, q] = wn_new if live else scratch[R_WN, q]
         scratch[R_REMAINING, q] = remaining if live & in_bl else 0.0
-    # further vertical sub-steps (a particle whose T_Lw is short against dt), particle by particle
-    for q in range(nc):
-        remaining = scratch[R_REMAINING, q]
-        if remaining <= 0.0:
-            continue
-        h = scratch[R_H, q]
-        zp = scratch[R_Z, q]
-        wnp = scratch[R_WN, q]
-        g_second = scratch[R_G3, q]
-        ksub = 1
-        while remaining > 0.0:
+    # further vertical sub-steps (particles whose T_Lw is short against dt), in rounds: the particles
+    # with time left are packed at the front of rows (gathered from the chunk, in chunk order), a round
+    # advances each by its own sub-step in one vectorised pass, then the finished ones are dropped from
+    # the pack. Normals: an even round draws a new pair (slots 2 + ksub and 3 + ksub), an odd one takes
+    # the pair's second. (Rows R_G0, R_G1 and R_U1... are free once the corrector pass is done.)
+    packed = levels[0]
+    na = 0
+    for q in range(CHUNK):
+        packed[na] = q
+        na += scratch[R_REMAINING, q] > 0.0
+    for a in range(na):
+        q = packed[a]
+        scratch[P_Z, a] = scratch[R_Z, q]
+        scratch[P_WN, a] = scratch[R_WN, q]
+        scratch[P_H, a] = scratch[R_H, q]
+        scratch[P_USTAR, a] = scratch[R_USTAR, q]
+        scratch[P_WSTAR, a] = scratch[R_WSTAR, q]
+        scratch[P_INV_L, a] = scratch[R_INV_L, q]
+        scratch[P_REMAINING, a] = scratch[R_REMAINING, q]
+        scratch[P_G_SECOND, a] = scratch[R_G3, q]
+    ksub = 1
+    while na > 0:
+        row_g = P_G_SECOND
+        if ksub % 2 == 0:
+            row_g = P_G
+            draw = counter_scalar(ustep, np.uint64(2 + ksub))
+            for a in range(na):
+                key = particle_key_scalar(useed, np.uint64(pid[packed[a]]))
+                scratch[P_G, a] = uniform_scalar(key, draw)
+                scratch[P_G_SECOND, a] = uniform_scalar(key, draw + np.uint64(1))
+            for a in range(na):
+                g, g_second = box_muller_vector_scalar(scratch[P_G, a], scratch[P_G_SECOND, a])
+                scratch[P_G, a] = g
+                scratch[P_G_SECOND, a] = g_second
+        final_round = ksub == max_substeps - 1
+        for a in range(na):
+            remaining = scratch[P_REMAINING, a]
+            h = scratch[P_H, a]
             sigw, dsigw, tlw = hanna_vertical_fast(
-                zp, h, scratch[R_USTAR, q], scratch[R_WSTAR, q], scratch[R_INV_L, q], tl_min_vertical
+                scratch[P_Z, a], h, scratch[P_USTAR, a], scratch[P_WSTAR, a], scratch[P_INV_L, a],
+                tl_min_vertical,
             )
             dts = ctl * tlw
-            if dts >= remaining * (1.0 - 1e-9) or ksub == max_substeps - 1:
-                dts = remaining
-                remaining = 0.0
-            else:
-                remaining -= dts
-            if ksub % 2 == 0:
-                key = particle_key_scalar(useed, np.uint64(pid[q]))
-                g, g_second = normal_pair_scalar(key, counter_scalar(ustep, np.uint64(2 + ksub)))
-            else:
-                g = g_second
-            ksub += 1
-            wnp, zp = vertical_substep(wnp, zp, h, g, dts, sigw, dsigw, tlw, inv_density_scale_height)
-        scratch[R_Z, q] = zp
-        scratch[R_WN, q] = wnp
+            last_sub = (dts >= remaining * (1.0 - 1e-9)) | final_round
+            dts = remaining if last_sub else dts
+            wn_new, z_new = vertical_substep(
+                scratch[P_WN, a], scratch[P_Z, a], h, scratch[row_g, a], dts, sigw, dsigw, tlw,
+                inv_density_scale_height,
+            )
+            scratch[P_Z, a] = z_new
+            scratch[P_WN, a] = wn_new
+            scratch[P_REMAINING, a] = 0.0 if last_sub else remaining - dts
+        for a in range(na):
+            q = packed[a]
+            scratch[R_Z, q] = scratch[P_Z, a]
+            scratch[R_WN, q] = scratch[P_WN, a]
+        kept = 0
+        for a in range(na):
+            goes_on = scratch[P_REMAINING, a] > 0.0
+            packed[kept] = packed[a]
+            for row in range(P_Z, P_G_SECOND + 1):
+                scratch[row, kept] = scratch[row, a]
+            kept += goes_on
+        na = kept
+        ksub += 1
     # 6. leaving the domain; which particles stay, and of those which are in the dry layer and in rain
     n_wet = 0
     for q in range(CHUNK):
@@ -634,46 +672,15 @@ def advance_chunk(
 
 
 @kernel(parallel=True)
-def advance_particles(
-    x, y, z, un, vn, wn, mass, tag, pid, alive, cell,
-    wind, z_levels, t0_met, dt_met, surface,
-    x0, y0, dx, z_top,
-    t, dt, step, seed,
-    deposition_velocity, wet_a, wet_b, decay_rate,
-    so2_index, sulfate_index, nox_index, nitrate_index, so2_rate, nox_rate, sulfate_per_so2, nitrate_per_nox,
-    dry_layer_m, wet_top_m, sampling_depth, ctl, max_substeps, tl_min_horizontal, tl_min_vertical,
-    k_free_horizontal, k_free_vertical, horizontal_turbulence, inv_density_scale_height,
-    block_size, budget_blocks,
-):  # fmt: skip
-    """Advance every live particle by one step of ``dt`` seconds from time ``t`` (see module docstring).
+def met_at_step(wind, surface, t0_met, dt_met, t, dt):
+    """Return the met a step reads, linear in time: wind at t and t + dt, surface fields at t (float32).
 
-    Positions in the projected metres of the met grid (``x0``, ``y0``: lower-left corner; ``dx``: cell
-    size; cell centres at x0 + (i + 1/2) dx), heights in m above ground. Met: u, v, w
-    (m/s) on ``z_levels[nz]`` (m AGL, increasing), at times t0_met + k dt_met (s), packed as
-    ``wind[nt, nz, ny, nx, 3]``; surface fields packed as ``surface[nt, ny, nx, 5]`` in the order of
-    :data:`SURFACE_FIELDS` (mixing height m, u* and w* m/s, 1/L 1/m, precipitation mm/h). Packing puts
-    what one particle reads at a grid corner in one cache line.
-    Species parameters per species (arrays of length nspecies): ``deposition_velocity`` (m/s),
-    ``wet_a`` (s-1), ``wet_b`` (-), ``decay_rate`` (s-1); chemistry indices are -1 when a species is absent,
-    rates in s-1. ``budget_blocks[nblocks, N_BUDGET_TERMS, nspecies]`` receives this step's removal per
-    block of ``block_size`` particles (kg). Random numbers are keyed by ``seed`` (uint64), ``pid`` and
-    ``step`` (uint64). Mutates the state arrays in place.
-
-    Work done once per step, not per particle: the met linear in time at t and t + dt (the particles
-    then read one time level; the step's wind and surface fields are stored in float32, which halves
-    their cache footprint and the gathers that read them at a relative rounding of 6e-8, far below the
-    accuracy of any met field), and the removal rates and
-    expm1(-k dt) outside rain per (in/out of the dry-deposition layer, species).
+    ``wind[nt, nz, ny, nx, 3]`` and ``surface[nt, ny, nx, 5]`` at times t0_met + k dt_met (s), as in
+    :func:`advance_particles`. Returns flat ``wind_t``, ``wind_t_next`` (rows [nz, ny, 3, nx]) and
+    ``surface_t`` (rows [ny, 5, nx]); computed in parallel over the grid rows. Every particle set stepped
+    over the same met and times (the source regions of a run) can share them.
     """
-    n = x.size
-    nspecies = mass.shape[0]
     nt, nz, ny, nx, _ = wind.shape
-    x_end = x0 + nx * dx
-    y_end = y0 + ny * dx
-    nblocks = (n + block_size - 1) // block_size
-    useed = np.uint64(seed)
-    ustep = np.uint64(step)
-    # met at t (wind and surface) and t + dt (wind), in parallel over rows of the grid
     wind_rows = wind.reshape((nt, nz * ny, nx * 3))
     surface_rows = surface.reshape((nt, ny, nx * 5))
     wind_now = np.empty((nz * ny, 3 * nx), np.float32)
@@ -684,9 +691,30 @@ def advance_particles(
         interpolate_fields_in_time(wind_rows[:, r], 3, t + dt, t0_met, dt_met, wind_next[r])
         if r < ny:
             interpolate_fields_in_time(surface_rows[:, r], 5, t, t0_met, dt_met, surface_now[r])
-    wind_t = wind_now.reshape(nz * ny * 3 * nx)
-    wind_t_next = wind_next.reshape(nz * ny * 3 * nx)
-    surface_t = surface_now.reshape(ny * 5 * nx)
+    size = nz * ny * 3 * nx
+    return wind_now.reshape(size), wind_next.reshape(size), surface_now.reshape(ny * 5 * nx)
+
+
+@kernel(parallel=True)
+def advance_particles_in_step_met(
+    x, y, z, un, vn, wn, mass, tag, pid, alive, cell,
+    wind_t, wind_t_next, surface_t, nz, ny, nx, z_levels,
+    x0, y0, dx, z_top,
+    t, dt, step, seed,
+    deposition_velocity, wet_a, wet_b, decay_rate,
+    so2_index, sulfate_index, nox_index, nitrate_index, so2_rate, nox_rate, sulfate_per_so2, nitrate_per_nox,
+    dry_layer_m, wet_top_m, sampling_depth, ctl, max_substeps, tl_min_horizontal, tl_min_vertical,
+    k_free_horizontal, k_free_vertical, horizontal_turbulence, inv_density_scale_height,
+    block_size, budget_blocks,
+):  # fmt: skip
+    """:func:`advance_particles` given the step's met from :func:`met_at_step` (grid of nz x ny x nx)."""
+    n = x.size
+    nspecies = mass.shape[0]
+    x_end = x0 + nx * dx
+    y_end = y0 + ny * dx
+    nblocks = (n + block_size - 1) // block_size
+    useed = np.uint64(seed)
+    ustep = np.uint64(step)
     # removal outside rain per (in dry layer, species): total rate k (s-1) and expm1(-k dt)
     k_chem_of = np.zeros(nspecies)
     if so2_index >= 0:
@@ -722,6 +750,50 @@ def advance_particles(
                 tl_min_vertical, s_free_horizontal, s_free_vertical, horizontal_turbulence,
                 inv_density_scale_height, budget_blocks[b],
             )  # fmt: skip
+
+
+def advance_particles(
+    x, y, z, un, vn, wn, mass, tag, pid, alive, cell,
+    wind, z_levels, t0_met, dt_met, surface,
+    x0, y0, dx, z_top,
+    t, dt, step, seed,
+    deposition_velocity, wet_a, wet_b, decay_rate,
+    so2_index, sulfate_index, nox_index, nitrate_index, so2_rate, nox_rate, sulfate_per_so2, nitrate_per_nox,
+    dry_layer_m, wet_top_m, sampling_depth, ctl, max_substeps, tl_min_horizontal, tl_min_vertical,
+    k_free_horizontal, k_free_vertical, horizontal_turbulence, inv_density_scale_height,
+    block_size, budget_blocks,
+):  # fmt: skip
+    """Advance every live particle by one step of ``dt`` seconds from time ``t`` (see module docstring).
+
+    Positions in the projected metres of the met grid (``x0``, ``y0``: lower-left corner; ``dx``: cell
+    size; cell centres at x0 + (i + 1/2) dx), heights in m above ground. Met: u, v, w
+    (m/s) on ``z_levels[nz]`` (m AGL, increasing), at times t0_met + k dt_met (s), packed as
+    ``wind[nt, nz, ny, nx, 3]``; surface fields packed as ``surface[nt, ny, nx, 5]`` in the order of
+    :data:`SURFACE_FIELDS` (mixing height m, u* and w* m/s, 1/L 1/m, precipitation mm/h). Packing puts
+    what one particle reads at a grid corner in one cache line.
+    Species parameters per species (arrays of length nspecies): ``deposition_velocity`` (m/s),
+    ``wet_a`` (s-1), ``wet_b`` (-), ``decay_rate`` (s-1); chemistry indices are -1 when a species is absent,
+    rates in s-1. ``budget_blocks[nblocks, N_BUDGET_TERMS, nspecies]`` receives this step's removal per
+    block of ``block_size`` particles (kg). Random numbers are keyed by ``seed`` (uint64), ``pid`` and
+    ``step`` (uint64). Mutates the state arrays in place.
+
+    Work done once per step, not per particle: the met linear in time at t and t + dt (the particles
+    then read one time level; the step's wind and surface fields are stored in float32, which halves
+    their cache footprint and the gathers that read them at a relative rounding of 6e-8, far below the
+    accuracy of any met field), and the removal rates and
+    expm1(-k dt) outside rain per (in/out of the dry-deposition layer, species).
+    """
+    _, nz, ny, nx, _ = wind.shape
+    advance_particles_in_step_met(
+        x, y, z, un, vn, wn, mass, tag, pid, alive, cell,
+        *met_at_step(wind, surface, t0_met, dt_met, t, dt), nz, ny, nx, z_levels,
+        x0, y0, dx, z_top, t, dt, step, seed,
+        deposition_velocity, wet_a, wet_b, decay_rate,
+        so2_index, sulfate_index, nox_index, nitrate_index, so2_rate, nox_rate, sulfate_per_so2,
+        nitrate_per_nox, dry_layer_m, wet_top_m, sampling_depth, ctl, max_substeps, tl_min_horizontal,
+        tl_min_vertical, k_free_horizontal, k_free_vertical, horizontal_turbulence, inv_density_scale_height,
+        block_size, budget_blocks,
+    )  # fmt: skip
 
 
 @kernel(parallel=True)
@@ -896,7 +968,9 @@ class MetWindow:
 
     ``u, v, w``: [nt, nz, ny, nx] m/s on ``z_levels`` (m above ground, increasing) at cell centres of the
     particle grid; ``mixing_height`` (m), ``ustar``, ``wstar`` (m/s), ``inv_L`` (1/m), ``precip`` (mm/h):
-    [nt, ny, nx].
+    [nt, ny, nx]. With ``share_step_met`` the met of each step (:meth:`step_met`) is computed once and
+    kept for every particle set stepped over this window (the source regions of a run, moved one after
+    the other over the same steps).
     """
 
     times: np.ndarray
@@ -909,8 +983,10 @@ class MetWindow:
     wstar: np.ndarray
     inv_L: np.ndarray
     precip: np.ndarray
+    share_step_met: bool = False
     wind: np.ndarray = field(init=False, repr=False)
     surface: np.ndarray = field(init=False, repr=False)
+    _step_met: dict = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         times = np.asarray(self.times, dtype=np.float64)
@@ -946,6 +1022,16 @@ class MetWindow:
     def shape(self) -> tuple[int, int]:
         """Horizontal shape (ny, nx)."""
         return self.u.shape[2], self.u.shape[3]
+
+    def step_met(self, t: float, dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the met read by a step from ``t`` to ``t + dt`` s (:func:`met_at_step`)."""
+        key = (float(t), float(dt))
+        found = self._step_met.get(key)
+        if found is None:
+            found = met_at_step(self.wind, self.surface, self.times[0], self.times[1] - self.times[0], t, dt)
+            if self.share_step_met:
+                self._step_met[key] = found
+        return found
 
 
 class ParticleRun:
@@ -1150,9 +1236,9 @@ class ParticleRun:
         if self.n:
             nblocks = (self.n + p.block_size - 1) // p.block_size
             blocks = np.zeros((nblocks, N_BUDGET_TERMS, ns))
-            advance_particles(
+            advance_particles_in_step_met(
                 *self.state_arrays(),
-                met.wind, met.z_levels, met.times[0], met.times[1] - met.times[0], met.surface,
+                *met.step_met(t, dt), met.u.shape[1], self.ny, self.nx, met.z_levels,
                 self.x0, self.y0, self.dx, self.z_top,
                 t, dt, self.step, self.seed,
                 p.deposition_velocity_m_s, p.wet_a_per_s, p.wet_b, p.decay_per_s,

@@ -40,6 +40,7 @@ import math
 
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from airshed.jit import kernel
@@ -238,3 +239,110 @@ def fast_ln(x: float) -> float:
     p = p * s2 + _LN_C1
     p = p * s2 + 2.0
     return (ef * _LN2_HI + s * p) + ef * _LN2_LO
+
+
+# --------------------------------------------------------------------------------------------------
+# Explicitly fused variants (for the particle kernel). FMA contraction left to LLVM (fastmath
+# ``contract``) is decided per compilation, so two compilations of one kernel can round differently;
+# an explicit ``llvm.fma.f64`` is a single rounding wherever it is compiled (IEEE 754 fusedMultiplyAdd),
+# so results are the same in every compilation. They differ from the unfused functions above in the
+# last bits only; the plume kernels keep those.
+# --------------------------------------------------------------------------------------------------
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """Return a * b + c rounded once (``llvm.fma.f64``; one vector instruction on FMA CPUs).
+
+    Integer arguments are converted to float64 first (as ``a * b + c`` would).
+    """
+    if not all(isinstance(v, (types.Float, types.Integer)) for v in (a, b, c)):
+        return None
+    sig = types.float64(a, b, c)
+
+    def codegen(context, builder, signature, args):
+        double = ir.DoubleType()
+        args = [context.cast(builder, v, t, types.float64) for v, t in zip(args, signature.args, strict=True)]
+        fnty = ir.FunctionType(double, [double, double, double])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.fma.f64")
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+def fast_exp_fma_py(x: float) -> float:
+    """:func:`fast_exp` with its Horner steps and Cody-Waite reduction fused (:func:`fma`)."""
+    xc = min(max(x, _EXP_LO), _EXP_HI)
+    k = math.floor(xc * _LOG2E + 0.5)
+    r = fma(-k, _LN2_LO, fma(-k, _LN2_HI, xc))
+    p = 1.0 / 6227020800.0
+    p = fma(p, r, 1.0 / 479001600.0)
+    p = fma(p, r, 1.0 / 39916800.0)
+    p = fma(p, r, 1.0 / 3628800.0)
+    p = fma(p, r, 1.0 / 362880.0)
+    p = fma(p, r, 1.0 / 40320.0)
+    p = fma(p, r, 1.0 / 5040.0)
+    p = fma(p, r, 1.0 / 720.0)
+    p = fma(p, r, 1.0 / 120.0)
+    p = fma(p, r, 1.0 / 24.0)
+    p = fma(p, r, 1.0 / 6.0)
+    p = fma(p, r, 0.5)
+    p = fma(p, r, 1.0)
+    p = fma(p, r, 1.0)
+    scale = _int64_bits_as_float64((int(k) + 1023) << 52)
+    result = p * scale
+    return result if x >= _EXP_LO else 0.0
+
+
+def fast_expm1_fma_py(x: float) -> float:
+    """:func:`fast_expm1` with its Horner steps, reduction and reconstruction fused (:func:`fma`)."""
+    xc = min(max(x, _EXP_LO), _EXP_HI)
+    k = math.floor(xc * _LOG2E + 0.5)
+    r = fma(-k, _LN2_LO, fma(-k, _LN2_HI, xc))
+    p = 1.0 / 6227020800.0
+    p = fma(p, r, 1.0 / 479001600.0)
+    p = fma(p, r, 1.0 / 39916800.0)
+    p = fma(p, r, 1.0 / 3628800.0)
+    p = fma(p, r, 1.0 / 362880.0)
+    p = fma(p, r, 1.0 / 40320.0)
+    p = fma(p, r, 1.0 / 5040.0)
+    p = fma(p, r, 1.0 / 720.0)
+    p = fma(p, r, 1.0 / 120.0)
+    p = fma(p, r, 1.0 / 24.0)
+    p = fma(p, r, 1.0 / 6.0)
+    p = fma(p, r, 0.5)
+    p = fma(p, r, 1.0)
+    p = p * r
+    scale = _int64_bits_as_float64((int(k) + 1023) << 52)
+    return fma(scale, p, scale - 1.0)
+
+
+def fast_log_fma_py(x: float) -> float:
+    """:func:`fast_log` with its Horner steps and the final e ln 2 + s p fused (:func:`fma`)."""
+    bits = _float64_bits_as_int64(x)
+    e = ((bits >> 52) & 0x7FF) - 1023
+    m = _int64_bits_as_float64((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
+    big = m > 2.0 * _SQRT_HALF
+    m = m * 0.5 if big else m
+    ef = float(e + 1) if big else float(e)
+    s = (m - 1.0) / (m + 1.0)
+    s2 = s * s
+    p = 2.0 / 23.0
+    p = fma(p, s2, 2.0 / 21.0)
+    p = fma(p, s2, 2.0 / 19.0)
+    p = fma(p, s2, 2.0 / 17.0)
+    p = fma(p, s2, 2.0 / 15.0)
+    p = fma(p, s2, 2.0 / 13.0)
+    p = fma(p, s2, 2.0 / 11.0)
+    p = fma(p, s2, 2.0 / 9.0)
+    p = fma(p, s2, 2.0 / 7.0)
+    p = fma(p, s2, 2.0 / 5.0)
+    p = fma(p, s2, 2.0 / 3.0)
+    p = fma(p, s2, 2.0)
+    return fma(ef, _LN2_LO, fma(s, p, ef * _LN2_HI))
+
+
+fast_exp_fma = kernel()(fast_exp_fma_py)
+fast_expm1_fma = kernel()(fast_expm1_fma_py)
+fast_log_fma = kernel()(fast_log_fma_py)
+fast_cbrt_fma = kernel()(cbrt_over(fast_exp_fma, fast_log_fma))

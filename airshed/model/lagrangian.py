@@ -52,11 +52,14 @@ of :data:`CHUNK` particles (:func:`advance_chunk`) by passes that each vectorise
 machines we measured): the chunk's state is copied to stack buffers (which LLVM knows alias nothing),
 and each pass is a branch-free loop of fixed length over the chunk (a partial chunk is padded with dead
 particles, so every particle takes the same instructions wherever it sits: results are bit-identical
-for any partition). The Hanna profiles evaluate all three regimes and select one, with the branch-free
-exp/log/cbrt of :mod:`airshed.model.fastmath` (a few ulp from NumPy's); only the vertical sub-steps
-after the first run particle by particle. Budgets accumulate per block (fixed, independent of the
-thread count) and are summed in block order, and the gridding sums particles in index order, so
-results are bit-identical for any number of threads.
+for any partition). The Hanna profiles are evaluated only for the stability regimes present in the
+chunk (particles are sorted by cell, so a chunk mostly holds one), each regime in its own branch-free pass
+whose values the chunk's particles of that regime take (the later packed sub-steps evaluate all three
+and select), with the branch-free exp/log/cbrt of :mod:`airshed.model.fastmath` (a few ulp from NumPy's)
+whose polynomials use explicit fused multiply-adds (the same rounding in every compilation). A
+particle's values do not depend on the other particles of its chunk. Budgets accumulate per block
+(fixed, independent of the thread count) and are summed in block order, and the gridding sums particles
+in index order, so results are bit-identical for any number of threads.
 """
 
 from __future__ import annotations
@@ -106,7 +109,12 @@ from airshed.physics.removal import (
 from airshed.physics.turbulence import (
     FLEXPART_TL_MIN_HORIZONTAL_S,
     FLEXPART_TL_MIN_VERTICAL_S,
+    NEUTRAL,
+    STABLE,
+    UNSTABLE,
     branch_free_profiles,
+    hanna_regime,
+    regime_profiles,
 )
 
 #: Budget terms, axis 1 of the per-block budget array (all per species, kg).
@@ -123,11 +131,17 @@ MIN_MIXING_HEIGHT_M = 10.0
 # The branch-free exp/log/cbrt of airshed.model.fastmath (a few ulp from NumPy's) inlined into the
 # particle loops at the Numba level: as calls (LLVM left them out of line in these large loops) they kept
 # the loops scalar. The Hanna profiles and the scavenging coefficient over them, so those loops vectorise.
-fast_exp = inline(fastmath.fast_exp.py_func)
-fast_expm1 = inline(fastmath.fast_expm1.py_func)
-fast_log = inline(fastmath.fast_log.py_func)
+# Their polynomials are evaluated with explicit fused multiply-adds (fastmath's *_fma forms): fewer
+# instructions than separate multiplies and adds, and, unlike FMA contraction left to LLVM, the same
+# rounding in every compilation of the kernel (bit-identical results across processes and partitions).
+fast_exp = inline(fastmath.fast_exp_fma_py)
+fast_expm1 = inline(fastmath.fast_expm1_fma_py)
+fast_log = inline(fastmath.fast_log_fma_py)
 fast_cbrt = inline(fastmath.cbrt_over(fast_exp, fast_log))
 hanna_vertical_fast, hanna_horizontal_fast = branch_free_profiles(fast_exp, fast_log, fast_cbrt)
+(vertical_neutral, vertical_unstable, vertical_stable), (
+    horizontal_neutral, horizontal_unstable, horizontal_stable
+) = regime_profiles(fast_exp, fast_log, fast_cbrt)
 wet_coefficient_fast = inline(scavenging_formula(fast_exp, fast_log))
 
 
@@ -324,7 +338,10 @@ R_K_WET, R_EXPM1_WET, R_LOSS_PER_RATE, R_DRY_LOSS_PER_RATE, R_WET_LOSS, R_LEFT =
 R_SULFATE_PRODUCED, R_NITRATE_PRODUCED = 27, 28
 # rows of the packed vertical sub-steps (contiguous; rows of the predictor/corrector, free by then)
 P_Z, P_WN, P_H, P_USTAR, P_WSTAR, P_INV_L, P_REMAINING, P_G, P_G_SECOND = range(21, 30)
-N_SCRATCH = 30
+# rows of the chunk's stability regime and of its profiles (horizontal in pass 1, vertical in pass 2)
+R_REGIME, R_SIG_U, R_SIG_V, R_TL_U, R_TL_V = range(30, 35)
+R_SIG_W, R_DSIG_W, R_TL_W = R_SIG_U, R_SIG_V, R_TL_U
+N_SCRATCH = 35
 SCRATCH_SIZE = N_SCRATCH * CHUNK
 LEVELS_SIZE = 2 * CHUNK
 
@@ -407,6 +424,58 @@ def advance_chunk(
         scratch[R_G0, q], scratch[R_G1, q] = box_muller_vector_scalar(scratch[R_G0, q], scratch[R_G1, q])
         scratch[R_G2, q], scratch[R_G3, q] = box_muller_vector_scalar(scratch[R_G2, q], scratch[R_G3, q])
     # 1.-3. boundary-layer scalars, horizontal turbulence, predictor wind
+    n_neutral = 0
+    n_unstable = 0
+    n_stable = 0
+    for q in range(CHUNK):
+        i, wx = horizontal_index(scratch[R_X, q], x0, dx, nx)
+        j, wy = horizontal_index(scratch[R_Y, q], y0, dx, ny)
+        h, us, ws, il, rain = interp_surface(surface_t, nx, j, wy, i, wx)
+        h = max(h, MIN_MIXING_HEIGHT_M)
+        regime = hanna_regime(h, il)
+        n_neutral += regime == NEUTRAL
+        n_unstable += regime == UNSTABLE
+        n_stable += regime == STABLE
+        scratch[R_REGIME, q] = regime
+        scratch[R_H, q] = h
+        scratch[R_USTAR, q] = us
+        scratch[R_WSTAR, q] = ws
+        scratch[R_INV_L, q] = il
+        scratch[R_RAIN, q] = rain
+    # the Hanna profiles of the regimes present in the chunk only (particles close in space share one)
+    if n_neutral > 0:
+        for q in range(CHUNK):
+            sigu, sigv, tlu, tlv = horizontal_neutral(
+                scratch[R_Z, q], scratch[R_H, q], scratch[R_USTAR, q], scratch[R_WSTAR, q],
+                scratch[R_INV_L, q], tl_min_horizontal,
+            )
+            pick = scratch[R_REGIME, q] == NEUTRAL
+            scratch[R_SIG_U, q] = sigu if pick else scratch[R_SIG_U, q]
+            scratch[R_SIG_V, q] = sigv if pick else scratch[R_SIG_V, q]
+            scratch[R_TL_U, q] = tlu if pick else scratch[R_TL_U, q]
+            scratch[R_TL_V, q] = tlv if pick else scratch[R_TL_V, q]
+    if n_unstable > 0:
+        for q in range(CHUNK):
+            sigu, sigv, tlu, tlv = horizontal_unstable(
+                scratch[R_Z, q], scratch[R_H, q], scratch[R_USTAR, q], scratch[R_WSTAR, q],
+                scratch[R_INV_L, q], tl_min_horizontal,
+            )
+            pick = scratch[R_REGIME, q] == UNSTABLE
+            scratch[R_SIG_U, q] = sigu if pick else scratch[R_SIG_U, q]
+            scratch[R_SIG_V, q] = sigv if pick else scratch[R_SIG_V, q]
+            scratch[R_TL_U, q] = tlu if pick else scratch[R_TL_U, q]
+            scratch[R_TL_V, q] = tlv if pick else scratch[R_TL_V, q]
+    if n_stable > 0:
+        for q in range(CHUNK):
+            sigu, sigv, tlu, tlv = horizontal_stable(
+                scratch[R_Z, q], scratch[R_H, q], scratch[R_USTAR, q], scratch[R_WSTAR, q],
+                scratch[R_INV_L, q], tl_min_horizontal,
+            )
+            pick = scratch[R_REGIME, q] == STABLE
+            scratch[R_SIG_U, q] = sigu if pick else scratch[R_SIG_U, q]
+            scratch[R_SIG_V, q] = sigv if pick else scratch[R_SIG_V, q]
+            scratch[R_TL_U, q] = tlu if pick else scratch[R_TL_U, q]
+            scratch[R_TL_V, q] = tlv if pick else scratch[R_TL_V, q]
     level_indices(scratch[R_Z], CHUNK, z_levels, levels[0])
     for q in range(CHUNK):
         live = scratch[R_LIVE, q] > 0.5
@@ -415,12 +484,14 @@ def advance_chunk(
         zp = scratch[R_Z, q]
         i, wx = horizontal_index(xp, x0, dx, nx)
         j, wy = horizontal_index(yp, y0, dx, ny)
-        h, us, ws, il, rain = interp_surface(surface_t, nx, j, wy, i, wx)
-        h = max(h, MIN_MIXING_HEIGHT_M)
+        h = scratch[R_H, q]
         in_bl = zp <= h
         g_u = scratch[R_G0, q]
         g_v = scratch[R_G1, q]
-        sigu, sigv, tlu, tlv = hanna_horizontal_fast(zp, h, us, ws, il, tl_min_horizontal)
+        sigu = scratch[R_SIG_U, q]
+        sigv = scratch[R_SIG_V, q]
+        tlu = scratch[R_TL_U, q]
+        tlv = scratch[R_TL_V, q]
         ru = fast_exp(-dt / tlu)
         rv = fast_exp(-dt / tlv)
         un_new = ru * scratch[R_UN, q] + np.sqrt(1.0 - ru * ru) * g_u if in_bl else g_u
@@ -434,11 +505,6 @@ def advance_chunk(
         scratch[R_VN, q] = vn_new if live else scratch[R_VN, q]
         k = levels[0, q]
         u1, v1, w1 = interp_wind(wind_t, nx, ny, k, level_weight(zp, k, z_levels), j, wy, i, wx)
-        scratch[R_H, q] = h
-        scratch[R_USTAR, q] = us
-        scratch[R_WSTAR, q] = ws
-        scratch[R_INV_L, q] = il
-        scratch[R_RAIN, q] = rain
         scratch[R_U1, q] = u1
         scratch[R_V1, q] = v1
         scratch[R_W1, q] = w1
@@ -448,25 +514,59 @@ def advance_chunk(
         scratch[R_YQ, q] = yp + v1 * dt
         scratch[R_ZQ, q] = abs(zp + w1 * dt)
     # 3. corrector wind; 4./5. the first vertical sub-step in the mixed layer, the free step above it
+    # (the corrected position replaces the predicted one in rows R_XQ, R_YQ, R_ZQ)
     level_indices(scratch[R_ZQ], CHUNK, z_levels, levels[1])
     for q in range(CHUNK):
-        live = scratch[R_LIVE, q] > 0.5
-        zp = scratch[R_Z, q]
-        h = scratch[R_H, q]
-        in_bl = zp <= h
         i, wx = horizontal_index(scratch[R_XQ, q], x0, dx, nx)
         j, wy = horizontal_index(scratch[R_YQ, q], y0, dx, ny)
         k = levels[1, q]
         wz = level_weight(scratch[R_ZQ, q], k, z_levels)
         u2, v2, w2 = interp_wind(wind_t_next, nx, ny, k, wz, j, wy, i, wx)
-        xp = scratch[R_X, q] + (0.5 * (scratch[R_U1, q] + u2) + scratch[R_UT, q]) * dt
-        yp = scratch[R_Y, q] + (0.5 * (scratch[R_V1, q] + v2) + scratch[R_VT, q]) * dt
-        zp = abs(zp + 0.5 * (scratch[R_W1, q] + w2) * dt)
+        scratch[R_XQ, q] = scratch[R_X, q] + (0.5 * (scratch[R_U1, q] + u2) + scratch[R_UT, q]) * dt
+        scratch[R_YQ, q] = scratch[R_Y, q] + (0.5 * (scratch[R_V1, q] + v2) + scratch[R_VT, q]) * dt
+        scratch[R_ZQ, q] = abs(scratch[R_Z, q] + 0.5 * (scratch[R_W1, q] + w2) * dt)
+    if n_neutral > 0:
+        for q in range(CHUNK):
+            sigw, dsigw, tlw = vertical_neutral(
+                min(scratch[R_ZQ, q], scratch[R_H, q]), scratch[R_H, q], scratch[R_USTAR, q],
+                scratch[R_WSTAR, q], scratch[R_INV_L, q], tl_min_vertical,
+            )
+            pick = scratch[R_REGIME, q] == NEUTRAL
+            scratch[R_SIG_W, q] = sigw if pick else scratch[R_SIG_W, q]
+            scratch[R_DSIG_W, q] = dsigw if pick else scratch[R_DSIG_W, q]
+            scratch[R_TL_W, q] = tlw if pick else scratch[R_TL_W, q]
+    if n_unstable > 0:
+        for q in range(CHUNK):
+            sigw, dsigw, tlw = vertical_unstable(
+                min(scratch[R_ZQ, q], scratch[R_H, q]), scratch[R_H, q], scratch[R_USTAR, q],
+                scratch[R_WSTAR, q], scratch[R_INV_L, q], tl_min_vertical,
+            )
+            pick = scratch[R_REGIME, q] == UNSTABLE
+            scratch[R_SIG_W, q] = sigw if pick else scratch[R_SIG_W, q]
+            scratch[R_DSIG_W, q] = dsigw if pick else scratch[R_DSIG_W, q]
+            scratch[R_TL_W, q] = tlw if pick else scratch[R_TL_W, q]
+    if n_stable > 0:
+        for q in range(CHUNK):
+            sigw, dsigw, tlw = vertical_stable(
+                min(scratch[R_ZQ, q], scratch[R_H, q]), scratch[R_H, q], scratch[R_USTAR, q],
+                scratch[R_WSTAR, q], scratch[R_INV_L, q], tl_min_vertical,
+            )
+            pick = scratch[R_REGIME, q] == STABLE
+            scratch[R_SIG_W, q] = sigw if pick else scratch[R_SIG_W, q]
+            scratch[R_DSIG_W, q] = dsigw if pick else scratch[R_DSIG_W, q]
+            scratch[R_TL_W, q] = tlw if pick else scratch[R_TL_W, q]
+    for q in range(CHUNK):
+        live = scratch[R_LIVE, q] > 0.5
+        h = scratch[R_H, q]
+        in_bl = scratch[R_Z, q] <= h
+        xp = scratch[R_XQ, q]
+        yp = scratch[R_YQ, q]
+        zp = scratch[R_ZQ, q]
         g = scratch[R_G2, q]
         zb = min(zp, h)
-        sigw, dsigw, tlw = hanna_vertical_fast(
-            zb, h, scratch[R_USTAR, q], scratch[R_WSTAR, q], scratch[R_INV_L, q], tl_min_vertical
-        )
+        sigw = scratch[R_SIG_W, q]
+        dsigw = scratch[R_DSIG_W, q]
+        tlw = scratch[R_TL_W, q]
         dts = ctl * tlw
         last_sub = (dts >= dt * (1.0 - 1e-9)) | (max_substeps == 1)
         remaining = 0.0 if last_sub else dt - dts

@@ -242,3 +242,43 @@ def branch_free_profiles(exp, log, cbrt):
         return sigu, sigv, max(tlu, tl_min), max(tlv, tl_min)
 
     return inline(vertical), inline(horizontal)
+
+
+def regime_profiles(exp, log, cbrt):
+    """Numba scalar forms of the Hanna profiles for one known regime each, over ``exp``, ``log``, ``cbrt``.
+
+    Returns ``(vertical, horizontal)``, each a tuple (neutral, unstable, stable) of functions with the
+    arguments and results of :func:`hanna_vertical` / :func:`hanna_horizontal` (same clipping of z, u*
+    floor and time-scale floors) that evaluate only their regime's formulas. A kernel that knows which
+    regimes occur among a group of particles (:func:`hanna_regime`) evaluates just those, each in a
+    branch-free loop, and selects: the values are those of :func:`branch_free_profiles` bit for bit.
+    """
+    nv, nh, uv, uh, sv, sh = (inline(f) for f in regime_formulas(exp, log, cbrt))
+
+    def vertical_neutral(z, h, ustar, wstar, inv_L, tl_min):
+        sigw, dsigw, tlw = nv(min(max(z, 0.0), h), max(ustar, USTAR_MIN))
+        return sigw, dsigw, max(tlw, tl_min)
+
+    def vertical_unstable(z, h, ustar, wstar, inv_L, tl_min):
+        sigw, dsigw, tlw = uv(min(max(z, 0.0), h), h, max(ustar, USTAR_MIN), wstar, inv_L)
+        return sigw, dsigw, max(tlw, tl_min)
+
+    def vertical_stable(z, h, ustar, wstar, inv_L, tl_min):
+        sigw, dsigw, tlw = sv(min(max(z, 0.0), h), h, max(ustar, USTAR_MIN))
+        return sigw, dsigw, max(tlw, tl_min)
+
+    def horizontal_neutral(z, h, ustar, wstar, inv_L, tl_min):
+        sigu, sigv, tlu, tlv = nh(min(max(z, 0.0), h), max(ustar, USTAR_MIN))
+        return sigu, sigv, max(tlu, tl_min), max(tlv, tl_min)
+
+    def horizontal_unstable(z, h, ustar, wstar, inv_L, tl_min):
+        sigu, sigv, tlu, tlv = uh(min(max(z, 0.0), h), h, max(ustar, USTAR_MIN), wstar, inv_L)
+        return sigu, sigv, max(tlu, tl_min), max(tlv, tl_min)
+
+    def horizontal_stable(z, h, ustar, wstar, inv_L, tl_min):
+        sigu, sigv, tlu, tlv = sh(min(max(z, 0.0), h), h, max(ustar, USTAR_MIN))
+        return sigu, sigv, max(tlu, tl_min), max(tlv, tl_min)
+
+    vertical = (inline(vertical_neutral), inline(vertical_unstable), inline(vertical_stable))
+    horizontal = (inline(horizontal_neutral), inline(horizontal_unstable), inline(horizontal_stable))
+    return vertical, horizontal

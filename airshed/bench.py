@@ -17,6 +17,7 @@ import os
 import platform
 import resource
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from airshed.errors import AirshedInputError
@@ -78,12 +79,14 @@ def run_benchmarks(folder: Path, quick: bool = False, only: list[str] | None = N
         if not paths:
             raise AirshedInputError(f"--only {only}: no such benchmark in {folder}")
     records: list[dict] = []
+    # a fresh (spawned, non-daemonic) process per script: its compile times and peak memory are its own,
+    # and it may start processes itself (the Dask LocalCluster benchmarks)
     context = multiprocessing.get_context("spawn")
     for path in paths:
         if "def benchmarks(" not in path.read_text():
             continue
-        with context.Pool(1) as pool:
-            records += pool.apply(_run_module, (str(path), quick))
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            records += pool.submit(_run_module, str(path), quick).result()
     return [{k: r.get(k) for k in RECORD_KEYS} for r in records]
 
 

@@ -95,7 +95,7 @@ def bench_default_case(quick: bool, folder: Path) -> tuple[list[dict], Path]:
     seconds = time.perf_counter() - t0
     name = "quick case (27 km, 3 h)" if quick else "default JJJ case (examples/jjj.toml)"
     return [{"name": name, "unit": "simulated hours/s", "value": cfg.run.hours / seconds,
-             "wall_s": seconds}], path
+             "wall_s": seconds, "threads": numba.get_num_threads()}], path
 
 
 def bench_netcdf(path: Path, folder: Path) -> dict:
@@ -136,7 +136,7 @@ def _growth(records: list[dict], what: str, sizes: list[float], threads: int) ->
     times = [r["wall_s"] / r["calls"] for r in records if r["threads"] == threads]
     b = float(np.polyfit(np.log(sizes), np.log(times), 1)[0])
     return {"name": f"{what}: exponent b of time ~ size^b, {threads} thread(s)", "unit": "-", "value": b,
-            "wall_s": sum(r["wall_s"] for r in records if r["threads"] == threads)}
+            "wall_s": sum(r["wall_s"] for r in records if r["threads"] == threads), "threads": threads}
 
 
 def _thread_speedup(records: list[dict], what: str) -> dict:
@@ -145,7 +145,7 @@ def _thread_speedup(records: list[dict], what: str) -> dict:
     one, two = (next(r["wall_s"] / r["calls"] for r in records if r["size"] == largest and r["threads"] == t)
                 for t in (1, 2))
     return {"name": f"{what}: speed-up 2 threads vs 1 at the largest size", "unit": "x", "value": one / two,
-            "wall_s": 0.0}
+            "wall_s": 0.0, "threads": 2}
 
 
 def bench_plume_scaling() -> list[dict]:
@@ -211,8 +211,8 @@ def bench_dask_scaling(folder: Path) -> list[dict]:
         t0 = time.perf_counter()
         run_study(cfg, output=folder / f"dask{workers}.nc", progress=False)
         s = time.perf_counter() - t0
-        out.append({"name": f"default case, LocalCluster {workers} worker(s)", "unit": "simulated hours/s",
-                    "value": cfg.run.hours / s, "wall_s": s})
+        out.append({"name": f"default case, LocalCluster {workers} worker(s) x 1 thread",
+                    "unit": "simulated hours/s", "value": cfg.run.hours / s, "wall_s": s, "threads": workers})
     return out
 
 

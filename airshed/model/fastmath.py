@@ -43,7 +43,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from airshed.jit import kernel
+from airshed.jit import inline, kernel
 
 _LOG2E = 1.4426950408889634
 _LN2_HI = 0.693145751953125  # ln 2 rounded to 11 significant bits: k * _LN2_HI is exact for |k| < 2**42
@@ -99,9 +99,13 @@ def _float64_bits_as_int64(typingctx, value):
     return sig, codegen
 
 
-@kernel(fastmath=True)
-def fast_exp(x: float) -> float:
-    """exp(x) to ~2 ulp, branch-free (Cody-Waite reduction + degree-13 Taylor polynomial); 0 below -708."""
+@inline
+def _exp_reduced(x: float) -> tuple[float, float, float]:
+    """Cody-Waite reduction x = k ln 2 + r and q = expm1(r) / r (Taylor, degree 12, Horner form).
+
+    exp(x) = 2^k (1 + r q) and expm1(x) = 2^k r q + (2^k - 1); shared by :func:`fast_exp` and
+    :func:`fast_expm1` (x clamped to the finite range first).
+    """
     xc = min(max(x, _EXP_LO), _EXP_HI)
     k = math.floor(xc * _LOG2E + 0.5)
     r = (xc - k * _LN2_HI) - k * _LN2_LO
@@ -118,6 +122,13 @@ def fast_exp(x: float) -> float:
     p = p * r + 1.0 / 6.0
     p = p * r + 0.5
     p = p * r + 1.0
+    return k, r, p
+
+
+@kernel(fastmath=True)
+def fast_exp(x: float) -> float:
+    """exp(x) to ~2 ulp, branch-free (Cody-Waite reduction + degree-13 Taylor polynomial); 0 below -708."""
+    k, r, p = _exp_reduced(x)
     p = p * r + 1.0
     scale = _int64_bits_as_float64((int(k) + 1023) << 52)
     result = p * scale
@@ -180,22 +191,7 @@ def fast_log(x: float) -> float:
 @kernel(fastmath=True)
 def fast_expm1(x: float) -> float:
     """exp(x) - 1 to a few ulp, branch-free; accurate for small |x| (no cancellation); -1 below -708."""
-    xc = min(max(x, _EXP_LO), _EXP_HI)
-    k = math.floor(xc * _LOG2E + 0.5)
-    r = (xc - k * _LN2_HI) - k * _LN2_LO
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
+    k, r, p = _exp_reduced(x)
     p = p * r
     scale = _int64_bits_as_float64((int(k) + 1023) << 52)
     return scale * p + (scale - 1.0)
@@ -270,8 +266,9 @@ def fma(typingctx, a, b, c):
     return sig, codegen
 
 
-def fast_exp_fma_py(x: float) -> float:
-    """:func:`fast_exp` with its Horner steps and Cody-Waite reduction fused (:func:`fma`)."""
+@inline
+def _exp_reduced_fma(x: float) -> tuple[float, float, float]:
+    """:func:`_exp_reduced` with the reduction and the Horner steps fused (:func:`fma`)."""
     xc = min(max(x, _EXP_LO), _EXP_HI)
     k = math.floor(xc * _LOG2E + 0.5)
     r = fma(-k, _LN2_LO, fma(-k, _LN2_HI, xc))
@@ -288,6 +285,12 @@ def fast_exp_fma_py(x: float) -> float:
     p = fma(p, r, 1.0 / 6.0)
     p = fma(p, r, 0.5)
     p = fma(p, r, 1.0)
+    return k, r, p
+
+
+def fast_exp_fma_py(x: float) -> float:
+    """:func:`fast_exp` with its Horner steps and Cody-Waite reduction fused (:func:`fma`)."""
+    k, r, p = _exp_reduced_fma(x)
     p = fma(p, r, 1.0)
     scale = _int64_bits_as_float64((int(k) + 1023) << 52)
     result = p * scale
@@ -296,22 +299,7 @@ def fast_exp_fma_py(x: float) -> float:
 
 def fast_expm1_fma_py(x: float) -> float:
     """:func:`fast_expm1` with its Horner steps, reduction and reconstruction fused (:func:`fma`)."""
-    xc = min(max(x, _EXP_LO), _EXP_HI)
-    k = math.floor(xc * _LOG2E + 0.5)
-    r = fma(-k, _LN2_LO, fma(-k, _LN2_HI, xc))
-    p = 1.0 / 6227020800.0
-    p = fma(p, r, 1.0 / 479001600.0)
-    p = fma(p, r, 1.0 / 39916800.0)
-    p = fma(p, r, 1.0 / 3628800.0)
-    p = fma(p, r, 1.0 / 362880.0)
-    p = fma(p, r, 1.0 / 40320.0)
-    p = fma(p, r, 1.0 / 5040.0)
-    p = fma(p, r, 1.0 / 720.0)
-    p = fma(p, r, 1.0 / 120.0)
-    p = fma(p, r, 1.0 / 24.0)
-    p = fma(p, r, 1.0 / 6.0)
-    p = fma(p, r, 0.5)
-    p = fma(p, r, 1.0)
+    k, r, p = _exp_reduced_fma(x)
     p = p * r
     scale = _int64_bits_as_float64((int(k) + 1023) << 52)
     return fma(scale, p, scale - 1.0)

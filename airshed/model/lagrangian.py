@@ -346,6 +346,49 @@ SCRATCH_SIZE = N_SCRATCH * CHUNK
 LEVELS_SIZE = 2 * CHUNK
 
 
+def _regime_passes(horizontal_profile, vertical_profile, regime):
+    """Return the passes over a chunk that keep one stability regime's Hanna profiles for its particles.
+
+    The horizontal pass reads z, h, u*, w*, 1/L and writes sigma_u, sigma_v, T_Lu, T_Lv; the vertical one
+    reads the corrector height (capped at h) and writes sigma_w, d sigma_w/dz, T_Lw. Particles of other
+    regimes keep their values, so running the passes of the regimes present gives every particle its own.
+    """
+
+    @inline
+    def horizontal_pass(scratch, tl_min):
+        for q in range(CHUNK):
+            sigu, sigv, tlu, tlv = horizontal_profile(
+                scratch[R_Z, q], scratch[R_H, q], scratch[R_USTAR, q], scratch[R_WSTAR, q],
+                scratch[R_INV_L, q], tl_min,
+            )
+            pick = scratch[R_REGIME, q] == regime
+            scratch[R_SIG_U, q] = sigu if pick else scratch[R_SIG_U, q]
+            scratch[R_SIG_V, q] = sigv if pick else scratch[R_SIG_V, q]
+            scratch[R_TL_U, q] = tlu if pick else scratch[R_TL_U, q]
+            scratch[R_TL_V, q] = tlv if pick else scratch[R_TL_V, q]
+
+    @inline
+    def vertical_pass(scratch, tl_min):
+        for q in range(CHUNK):
+            sigw, dsigw, tlw = vertical_profile(
+                min(scratch[R_ZQ, q], scratch[R_H, q]), scratch[R_H, q], scratch[R_USTAR, q],
+                scratch[R_WSTAR, q], scratch[R_INV_L, q], tl_min,
+            )
+            pick = scratch[R_REGIME, q] == regime
+            scratch[R_SIG_W, q] = sigw if pick else scratch[R_SIG_W, q]
+            scratch[R_DSIG_W, q] = dsigw if pick else scratch[R_DSIG_W, q]
+            scratch[R_TL_W, q] = tlw if pick else scratch[R_TL_W, q]
+
+    return horizontal_pass, vertical_pass
+
+
+horizontal_pass_neutral, vertical_pass_neutral = _regime_passes(horizontal_neutral, vertical_neutral, NEUTRAL)
+horizontal_pass_unstable, vertical_pass_unstable = _regime_passes(
+    horizontal_unstable, vertical_unstable, UNSTABLE
+)
+horizontal_pass_stable, vertical_pass_stable = _regime_passes(horizontal_stable, vertical_stable, STABLE)
+
+
 @intrinsic
 def stack_buffer(typingctx, length, dtype):
     """Pointer to ``length`` (a compile-time constant) elements of ``dtype`` on the stack of the caller.
@@ -444,38 +487,11 @@ def advance_chunk(
         scratch[R_RAIN, q] = rain
     # the Hanna profiles of the regimes present in the chunk only (particles close in space share one)
     if n_neutral > 0:
-        for q in range(CHUNK):
-            sigu, sigv, tlu, tlv = horizontal_neutral(
-                scratch[R_Z, q], scratch[R_H, q], scratch[R_USTAR, q], scratch[R_WSTAR, q],
-                scratch[R_INV_L, q], tl_min_horizontal,
-            )
-            pick = scratch[R_REGIME, q] == NEUTRAL
-            scratch[R_SIG_U, q] = sigu if pick else scratch[R_SIG_U, q]
-            scratch[R_SIG_V, q] = sigv if pick else scratch[R_SIG_V, q]
-            scratch[R_TL_U, q] = tlu if pick else scratch[R_TL_U, q]
-            scratch[R_TL_V, q] = tlv if pick else scratch[R_TL_V, q]
+        horizontal_pass_neutral(scratch, tl_min_horizontal)
     if n_unstable > 0:
-        for q in range(CHUNK):
-            sigu, sigv, tlu, tlv = horizontal_unstable(
-                scratch[R_Z, q], scratch[R_H, q], scratch[R_USTAR, q], scratch[R_WSTAR, q],
-                scratch[R_INV_L, q], tl_min_horizontal,
-            )
-            pick = scratch[R_REGIME, q] == UNSTABLE
-            scratch[R_SIG_U, q] = sigu if pick else scratch[R_SIG_U, q]
-            scratch[R_SIG_V, q] = sigv if pick else scratch[R_SIG_V, q]
-            scratch[R_TL_U, q] = tlu if pick else scratch[R_TL_U, q]
-            scratch[R_TL_V, q] = tlv if pick else scratch[R_TL_V, q]
+        horizontal_pass_unstable(scratch, tl_min_horizontal)
     if n_stable > 0:
-        for q in range(CHUNK):
-            sigu, sigv, tlu, tlv = horizontal_stable(
-                scratch[R_Z, q], scratch[R_H, q], scratch[R_USTAR, q], scratch[R_WSTAR, q],
-                scratch[R_INV_L, q], tl_min_horizontal,
-            )
-            pick = scratch[R_REGIME, q] == STABLE
-            scratch[R_SIG_U, q] = sigu if pick else scratch[R_SIG_U, q]
-            scratch[R_SIG_V, q] = sigv if pick else scratch[R_SIG_V, q]
-            scratch[R_TL_U, q] = tlu if pick else scratch[R_TL_U, q]
-            scratch[R_TL_V, q] = tlv if pick else scratch[R_TL_V, q]
+        horizontal_pass_stable(scratch, tl_min_horizontal)
     level_indices(scratch[R_Z], CHUNK, z_levels, levels[0])
     for q in range(CHUNK):
         live = scratch[R_LIVE, q] > 0.5
@@ -526,35 +542,11 @@ def advance_chunk(
         scratch[R_YQ, q] = scratch[R_Y, q] + (0.5 * (scratch[R_V1, q] + v2) + scratch[R_VT, q]) * dt
         scratch[R_ZQ, q] = abs(scratch[R_Z, q] + 0.5 * (scratch[R_W1, q] + w2) * dt)
     if n_neutral > 0:
-        for q in range(CHUNK):
-            sigw, dsigw, tlw = vertical_neutral(
-                min(scratch[R_ZQ, q], scratch[R_H, q]), scratch[R_H, q], scratch[R_USTAR, q],
-                scratch[R_WSTAR, q], scratch[R_INV_L, q], tl_min_vertical,
-            )
-            pick = scratch[R_REGIME, q] == NEUTRAL
-            scratch[R_SIG_W, q] = sigw if pick else scratch[R_SIG_W, q]
-            scratch[R_DSIG_W, q] = dsigw if pick else scratch[R_DSIG_W, q]
-            scratch[R_TL_W, q] = tlw if pick else scratch[R_TL_W, q]
+        vertical_pass_neutral(scratch, tl_min_vertical)
     if n_unstable > 0:
-        for q in range(CHUNK):
-            sigw, dsigw, tlw = vertical_unstable(
-                min(scratch[R_ZQ, q], scratch[R_H, q]), scratch[R_H, q], scratch[R_USTAR, q],
-                scratch[R_WSTAR, q], scratch[R_INV_L, q], tl_min_vertical,
-            )
-            pick = scratch[R_REGIME, q] == UNSTABLE
-            scratch[R_SIG_W, q] = sigw if pick else scratch[R_SIG_W, q]
-            scratch[R_DSIG_W, q] = dsigw if pick else scratch[R_DSIG_W, q]
-            scratch[R_TL_W, q] = tlw if pick else scratch[R_TL_W, q]
+        vertical_pass_unstable(scratch, tl_min_vertical)
     if n_stable > 0:
-        for q in range(CHUNK):
-            sigw, dsigw, tlw = vertical_stable(
-                min(scratch[R_ZQ, q], scratch[R_H, q]), scratch[R_H, q], scratch[R_USTAR, q],
-                scratch[R_WSTAR, q], scratch[R_INV_L, q], tl_min_vertical,
-            )
-            pick = scratch[R_REGIME, q] == STABLE
-            scratch[R_SIG_W, q] = sigw if pick else scratch[R_SIG_W, q]
-            scratch[R_DSIG_W, q] = dsigw if pick else scratch[R_DSIG_W, q]
-            scratch[R_TL_W, q] = tlw if pick else scratch[R_TL_W, q]
+        vertical_pass_stable(scratch, tl_min_vertical)
     for q in range(CHUNK):
         live = scratch[R_LIVE, q] > 0.5
         h = scratch[R_H, q]

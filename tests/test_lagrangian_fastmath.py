@@ -47,14 +47,20 @@ def test_fast_expm1_and_cbrt_match_numpy():
     np.testing.assert_array_equal(out, [-1.0, -1.0, 0.0])
 
 
-def test_branch_free_hanna_profiles_equal_the_regime_by_regime_form():
-    r = np.random.default_rng(3)
-    n = 30_000
+def boundary_layer_states(seed: int, n: int):
+    """Random (z, h, u*, w*, 1/L): heights below ground to above h, every stability, |L| 3 m to 1e6 m."""
+    r = np.random.default_rng(seed)
     h = r.uniform(50.0, 2500.0, n)
     z = r.uniform(-10.0, 1.1, n) * h
     ust = r.uniform(0.0, 1.0, n)
     wst = r.uniform(0.0, 3.0, n)
     inv_l = r.choice([-1.0, 1.0], n) * 10.0 ** r.uniform(-6.0, -0.5, n)
+    return z, h, ust, wst, inv_l
+
+
+def test_branch_free_hanna_profiles_equal_the_regime_by_regime_form():
+    n = 30_000
+    z, h, ust, wst, inv_l = boundary_layer_states(3, n)
     out = np.empty((7, n))
     _profiles_loop(z, h, ust, wst, inv_l, out)
     ref = (
@@ -140,13 +146,8 @@ def _regime_profiles_loop(z, h, ust, wst, inv_l, out):
 
 def test_regime_by_regime_profiles_equal_the_branch_free_ones_bit_for_bit():
     # the step evaluates only the regimes present in a chunk; a particle's values must not depend on that
-    r = np.random.default_rng(5)
     n = 20_000
-    h = r.uniform(50.0, 2500.0, n)
-    z = r.uniform(-10.0, 1.1, n) * h
-    ust = r.uniform(0.0, 1.0, n)
-    wst = r.uniform(0.0, 3.0, n)
-    inv_l = r.choice([-1.0, 1.0], n) * 10.0 ** r.uniform(-6.0, -0.5, n)
+    z, h, ust, wst, inv_l = boundary_layer_states(5, n)
     out = np.empty((7, n))
     ref = np.empty((7, n))
     _regime_profiles_loop(z, h, ust, wst, inv_l, out)

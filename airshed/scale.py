@@ -128,7 +128,6 @@ class RunTotals:
         self.emitted = np.zeros((em.ntag, len(EMITTED_SPECIES)))
         self.budget: dict[str, np.ndarray] | None = None
         self.calm_hours = 0
-        self.units = 0
         self._partial: tuple[np.ndarray, ...] | None = None
 
     def write_hours(self, first: int, concentration: np.ndarray, receptor_concentration: np.ndarray,
@@ -173,7 +172,6 @@ class RunTotals:
             for k, v in result.budget.items():
                 self.budget[k] += v
         self.calm_hours += result.calm_hours
-        self.units += 1
 
     def close(self) -> RunTotals:
         """Write the hours that region units added up; return self."""

@@ -40,7 +40,12 @@ from pydantic import (
 
 from airshed.errors import ConfigError
 from airshed.grids.grid import DEFAULT_BBOX, DEFAULT_PROJ, Grid
-from airshed.physics.chemistry import NOX_TO_NITRATE_PER_HOUR, SO2_TO_SULFATE_PER_HOUR
+from airshed.physics.mechanism import (
+    EMITTED_SPECIES,
+    NOX_TO_NITRATE_PER_HOUR,
+    SO2_TO_SULFATE_PER_HOUR,
+    TRACERS,
+)
 from airshed.physics.removal import DRY_DEPOSITION_VELOCITY_M_S, WET_SCAVENGING_A_PER_S, WET_SCAVENGING_B
 
 __all__ = [
@@ -66,12 +71,8 @@ __all__ = [
     "parse_config",
 ]
 
-EmittedSpecies = Literal["SO2", "NOx", "PM2.5", "NH3", "NMVOC"]
-Tracer = Literal["SO2", "NOx", "PM2.5", "NH3", "NMVOC", "sulfate", "nitrate"]
-EMITTED_SPECIES: tuple[str, ...] = get_args(EmittedSpecies)
-"""Species emitted by sources, in the order used throughout airshed."""
-TRACERS: tuple[str, ...] = get_args(Tracer)
-"""Every transported tracer: the emitted species plus secondary sulfate and nitrate."""
+EmittedSpecies = Literal[EMITTED_SPECIES]  # the mechanism's (airshed.physics.mechanism)
+Tracer = Literal[TRACERS]
 
 REGION_SETS = ("provinces", "jjj-cities")
 """Built-in region sets (province outlines; the 13 Jing-Jin-Ji prefecture-level cities)."""

@@ -46,37 +46,19 @@ from airshed.outputs.runfile import (
     run_file_skeleton,
     run_summary_dataset,
 )
+from airshed.physics.mechanism import default_mechanism
 from airshed.scenarios import emission_factors, scenario_named, validate_scenario
 
 log = logging.getLogger(__name__)
 
-PRECURSOR_OF: dict[str, str | None] = {
-    "PM2.5": None,  # a sum of the three below, each with its own precursor
-    "PM2.5_primary": "PM2.5",
-    "sulfate": "SO2",
-    "nitrate": "NOx",
-    "SO2": "SO2",
-    "NOx": "NOx",
-    "NH3": "NH3",
-    "NMVOC": "NMVOC",
-}
-"""The emitted species whose emissions make each output species (linear chemistry)."""
+MECHANISM = default_mechanism()
+PRECURSOR_OF: dict[str, str | None] = {name: MECHANISM.precursor_of(name) for name in OUTPUT_SPECIES}
+"""The emitted species whose emissions make each output species (None: PM2.5, a sum of several)."""
 
 
 def tracer_to_output_matrix(tracers: tuple[str, ...] = TRACERS) -> np.ndarray:
-    """(n_output_species, n_tracers) 0/1 matrix: output species = matrix @ tracers.
-
-    PM2.5 is the sum of primary PM2.5, sulfate and nitrate; every other output species is one tracer.
-    Tracers a core does not carry (the plume core has no secondary aerosol) give zero rows.
-    """
-    m = np.zeros((len(OUTPUT_SPECIES), len(tracers)))
-    for s, name in enumerate(OUTPUT_SPECIES):
-        parts = ("PM2.5", "sulfate", "nitrate") if name == "PM2.5" else (
-            ("PM2.5",) if name == "PM2.5_primary" else (name,))
-        for p in parts:
-            if p in tracers:
-                m[s, tracers.index(p)] = 1.0
-    return m
+    """(n_output_species, n_tracers) 0/1 matrix: output species = matrix @ tracers (the mechanism's)."""
+    return MECHANISM.output_matrix(tracers)
 
 
 class TaggedAccumulator:

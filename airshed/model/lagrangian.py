@@ -91,12 +91,11 @@ from airshed.model.release import (
     particle_ids,
     released_before,
 )
-from airshed.physics.chemistry import (
+from airshed.physics.mechanism import (
     NITRATE_PER_NOX,
     NOX_TO_NITRATE_PER_HOUR,
     SO2_TO_SULFATE_PER_HOUR,
     SULFATE_PER_SO2,
-    per_hour_to_per_second,
 )
 from airshed.physics.removal import (
     DRY_DEPOSITION_LAYER_M,
@@ -989,8 +988,8 @@ class LagrangianParameters:
     wet_a_per_s: np.ndarray
     wet_b: np.ndarray
     decay_per_s: np.ndarray
-    so2_to_sulfate_per_s: float = per_hour_to_per_second(SO2_TO_SULFATE_PER_HOUR)
-    nox_to_nitrate_per_s: float = per_hour_to_per_second(NOX_TO_NITRATE_PER_HOUR)
+    so2_to_sulfate_per_s: float = SO2_TO_SULFATE_PER_HOUR / 3600.0
+    nox_to_nitrate_per_s: float = NOX_TO_NITRATE_PER_HOUR / 3600.0
     particles_per_hour: int = 100_000
     max_time_step_s: float = 300.0
     cfl: float = 0.5

@@ -19,11 +19,7 @@ import xarray as xr
 from airshed import __version__
 from airshed.grids.cf import GRID_VARIABLE_ATTRS, grid_to_dataset
 from airshed.grids.grid import Grid
-
-OUTPUT_SPECIES: tuple[str, ...] = (
-    "PM2.5", "PM2.5_primary", "sulfate", "nitrate", "SO2", "NOx", "NH3", "NMVOC"
-)
-"""Species in the run file; PM2.5 = PM2.5_primary + sulfate + nitrate."""
+from airshed.physics.mechanism import OUTPUT_SPECIES
 
 BUDGET_TERMS: tuple[str, ...] = ("emitted", "produced", "airborne", "dry_deposited", "wet_deposited",
                                  "converted", "decayed", "left_domain", "residual")

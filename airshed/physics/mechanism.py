@@ -1,0 +1,233 @@
+"""The chemistry mechanism: one table of species, first-order conversions, removal and output composition.
+
+Both cores take their chemistry from here (InMAP's ``Mechanism`` interface is the model: Tessum, Hill &
+Marshall 2017, PLoS ONE 12:e0176131): which species are emitted, which tracers are carried, which
+first-order conversions turn a precursor into a product (rate and mass yield), how every tracer is
+removed (dry deposition velocity, below-cloud scavenging A P^B, decay), and how the run file's output
+species are composed from tracers (PM2.5 = primary PM2.5 + sulfate + nitrate).
+
+The chemistry is linear by design: every process is first order in the tracer's own mass, so every
+tagged contribution scales exactly with its tag's emissions and tagging equals zero-out (README,
+"Tagging, zero-out and scenarios").
+
+Default rates are the MESOPUFF II night-time values used as defaults in CALPUFF (Scire, Strimaitis &
+Yamartino 2000, *A User's Guide for the CALPUFF Dispersion Model*, Earth Tech): 1 %/h for SO2 -> SO4 and
+2 %/h for NOx -> NO3. Converted precursor mass is removed in the precursor's units (SO2, NOx as NO2) and
+added to the product in the product's units with the molar-mass ratio (one S or N atom each), so each
+mass budget closes in its own units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+import numpy as np
+
+from airshed.physics.removal import DRY_DEPOSITION_VELOCITY_M_S, WET_SCAVENGING_A_PER_S, WET_SCAVENGING_B
+
+#: Species emitted by sources, in the order used throughout airshed.
+EMITTED_SPECIES: tuple[str, ...] = ("SO2", "NOx", "PM2.5", "NH3", "NMVOC")
+#: Every transported tracer: the emitted species, then the secondary products.
+TRACERS: tuple[str, ...] = (*EMITTED_SPECIES, "sulfate", "nitrate")
+#: Species of the run file, each a sum of tracers (:attr:`Mechanism.output_composition`).
+OUTPUT_SPECIES: tuple[str, ...] = (
+    "PM2.5", "PM2.5_primary", "sulfate", "nitrate", "SO2", "NOx", "NH3", "NMVOC"
+)
+
+#: Molar masses, g/mol (SO4, SO2, NO3, NO2).
+MOLAR_MASS_G_MOL: Mapping[str, float] = MappingProxyType(
+    {"sulfate": 96.0, "SO2": 64.0, "nitrate": 62.0, "NOx": 46.0}
+)
+#: Mass of product per mass of precursor converted (one S or one N atom each).
+SULFATE_PER_SO2 = MOLAR_MASS_G_MOL["sulfate"] / MOLAR_MASS_G_MOL["SO2"]
+NITRATE_PER_NOX = MOLAR_MASS_G_MOL["nitrate"] / MOLAR_MASS_G_MOL["NOx"]
+#: MESOPUFF II night-time conversion rates (CALPUFF defaults, Scire et al. 2000), 1/h.
+SO2_TO_SULFATE_PER_HOUR = 0.01
+NOX_TO_NITRATE_PER_HOUR = 0.02
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A first-order conversion ``precursor -> product`` at ``rate_per_s`` with mass yield ``yield_``.
+
+    d(precursor)/dt = -k precursor; d(product)/dt = +k * yield_ * precursor (k = ``rate_per_s``, s-1;
+    ``yield_`` is product mass per precursor mass converted).
+    """
+
+    precursor: str
+    product: str
+    rate_per_s: float
+    yield_: float
+    reference: str = ""
+
+
+_PER_TRACER_TABLES = (
+    "dry_deposition_velocity_m_s", "wet_scavenging_a_per_s", "wet_scavenging_b", "decay_per_s"
+)
+
+
+def _mapping(values: Mapping[str, float]) -> Mapping[str, float]:
+    return MappingProxyType(dict(values))
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    """Species, first-order conversions, removal per tracer and output composition (see module docstring).
+
+    Per-tracer tables (``dry_deposition_velocity_m_s``, ``wet_scavenging_a_per_s``, ``wet_scavenging_b``,
+    ``decay_per_s``) are keyed by tracer name and hold every tracer of :attr:`tracers`.
+    """
+
+    emitted: tuple[str, ...] = EMITTED_SPECIES
+    tracers: tuple[str, ...] = TRACERS
+    conversions: tuple[Conversion, ...] = ()
+    dry_deposition_velocity_m_s: Mapping[str, float] = field(default_factory=dict)
+    wet_scavenging_a_per_s: Mapping[str, float] = field(default_factory=dict)
+    wet_scavenging_b: Mapping[str, float] = field(default_factory=dict)
+    decay_per_s: Mapping[str, float] = field(default_factory=dict)
+    output_species: tuple[str, ...] = OUTPUT_SPECIES
+    output_composition: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in _PER_TRACER_TABLES:
+            table = getattr(self, name)
+            missing = [t for t in self.tracers if t not in table]
+            if missing:
+                raise ValueError(f"mechanism: {name} has no value for {', '.join(missing)}")
+            if any(not np.isfinite(table[t]) or table[t] < 0 for t in self.tracers):
+                raise ValueError(f"mechanism: {name} needs finite values >= 0")
+            object.__setattr__(self, name, _mapping({t: float(table[t]) for t in self.tracers}))
+        for c in self.conversions:
+            if c.precursor not in self.tracers or c.product not in self.tracers or c.precursor == c.product:
+                raise ValueError(f"mechanism: conversion {c.precursor} -> {c.product} needs two tracers")
+            if not (np.isfinite(c.rate_per_s) and c.rate_per_s >= 0 and np.isfinite(c.yield_)
+                    and c.yield_ > 0):
+                raise ValueError(f"mechanism: {c.precursor} -> {c.product} needs rate >= 0 and yield > 0")
+        if set(self.output_composition) != set(self.output_species):
+            raise ValueError("mechanism: output_composition must list every output species")
+        for name, parts in self.output_composition.items():
+            if not parts or any(p not in self.tracers for p in parts):
+                raise ValueError(f"mechanism: output species {name} is composed of unknown tracers {parts}")
+        object.__setattr__(self, "output_composition", MappingProxyType(dict(self.output_composition)))
+
+    # -- derived tables -------------------------------------------------------------------------------
+    def tracer_index(self, name: str) -> int:
+        """Index of a tracer, -1 when the mechanism does not carry it."""
+        return self.tracers.index(name) if name in self.tracers else -1
+
+    def per_tracer(self, table: str) -> np.ndarray:
+        """One of the per-tracer tables as an array in tracer order (e.g. ``"decay_per_s"``)."""
+        values = getattr(self, table)
+        return np.array([values[t] for t in self.tracers], dtype=np.float64)
+
+    def conversion_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Conversions as plain arrays for kernels: (precursor index, product index, rate s-1, yield)."""
+        src = np.array([self.tracers.index(c.precursor) for c in self.conversions], dtype=np.int64)
+        dst = np.array([self.tracers.index(c.product) for c in self.conversions], dtype=np.int64)
+        rate = np.array([c.rate_per_s for c in self.conversions], dtype=np.float64)
+        yld = np.array([c.yield_ for c in self.conversions], dtype=np.float64)
+        return src, dst, rate, yld
+
+    def conversion_rate_of(self, tracer: str) -> float:
+        """Total first-order conversion rate out of ``tracer``, s-1."""
+        return float(sum(c.rate_per_s for c in self.conversions if c.precursor == tracer))
+
+    def emitted_origin(self, tracer: str) -> str:
+        """Return the emitted species whose emissions make ``tracer`` (itself, or its precursor's)."""
+        if tracer in self.emitted:
+            return tracer
+        sources = [c.precursor for c in self.conversions if c.product == tracer]
+        origins = {self.emitted_origin(s) for s in sources}
+        if len(origins) != 1:
+            raise ValueError(f"mechanism: tracer {tracer} has no single emitted origin ({sorted(origins)})")
+        return origins.pop()
+
+    def precursor_of(self, output: str) -> str | None:
+        """Return the emitted species that makes an output species; None for a sum of several (PM2.5)."""
+        origins = {self.emitted_origin(t) for t in self.output_composition[output]}
+        return origins.pop() if len(origins) == 1 else None
+
+    def output_matrix(self, tracers: tuple[str, ...] | None = None) -> np.ndarray:
+        """(n_output_species, n_tracers) 0/1 matrix: output species = matrix @ tracers.
+
+        ``tracers`` (default: the mechanism's) names the tracer axis; tracers missing from it give zeros.
+        """
+        tracers = self.tracers if tracers is None else tracers
+        m = np.zeros((len(self.output_species), len(tracers)))
+        for s, name in enumerate(self.output_species):
+            for part in self.output_composition[name]:
+                if part in tracers:
+                    m[s, tracers.index(part)] = 1.0
+        return m
+
+    def with_overrides(self, *, conversion_rates_per_s: Mapping[tuple[str, str], float] | None = None,
+                       **tables: Mapping[str, float]) -> Mechanism:
+        """Return a copy with some conversion rates ``{(precursor, product): k}`` and tables replaced."""
+        conversions = self.conversions
+        if conversion_rates_per_s:
+            known = {(c.precursor, c.product) for c in conversions}
+            unknown = set(conversion_rates_per_s) - known
+            if unknown:
+                raise ValueError(f"mechanism: no conversion {sorted(unknown)}")
+            conversions = tuple(
+                replace(c, rate_per_s=float(conversion_rates_per_s.get((c.precursor, c.product),
+                                                                      c.rate_per_s)))
+                for c in conversions
+            )
+        merged = {name: {**getattr(self, name), **value} for name, value in tables.items()}
+        return replace(self, conversions=conversions, **merged)
+
+
+def default_mechanism() -> Mechanism:
+    """Airshed's linear mechanism: SO2 -> sulfate, NOx -> nitrate, with the documented default removal.
+
+    Dry deposition: typical velocities over land (Seinfeld & Pandis 2016, ch. 19). Below-cloud scavenging
+    A P^B of the UK Met Office NAME model (Maryon et al. 1996) for every tracer. No decay.
+    """
+    return Mechanism(
+        conversions=(
+            Conversion("SO2", "sulfate", SO2_TO_SULFATE_PER_HOUR / 3600.0, SULFATE_PER_SO2,
+                       "MESOPUFF II night-time rate, CALPUFF default (Scire et al. 2000)"),
+            Conversion("NOx", "nitrate", NOX_TO_NITRATE_PER_HOUR / 3600.0, NITRATE_PER_NOX,
+                       "MESOPUFF II night-time rate, CALPUFF default (Scire et al. 2000)"),
+        ),
+        dry_deposition_velocity_m_s=DRY_DEPOSITION_VELOCITY_M_S,
+        wet_scavenging_a_per_s=dict.fromkeys(TRACERS, WET_SCAVENGING_A_PER_S),
+        wet_scavenging_b=dict.fromkeys(TRACERS, WET_SCAVENGING_B),
+        decay_per_s=dict.fromkeys(TRACERS, 0.0),
+        output_composition={
+            "PM2.5": ("PM2.5", "sulfate", "nitrate"),
+            "PM2.5_primary": ("PM2.5",),
+            "sulfate": ("sulfate",),
+            "nitrate": ("nitrate",),
+            "SO2": ("SO2",),
+            "NOx": ("NOx",),
+            "NH3": ("NH3",),
+            "NMVOC": ("NMVOC",),
+        },
+    )
+
+
+def first_order_chain(t: np.ndarray, rate: float, yield_: float, precursor_loss: float,
+                      product_loss: float) -> tuple[np.ndarray, np.ndarray]:
+    """Precursor and product mass after time ``t`` (s) from unit precursor mass: the closed form.
+
+    With a precursor lost at ``precursor_loss`` (s-1, conversion included) and converted at ``rate``
+    (s-1) into a product lost at ``product_loss`` (s-1) with mass ``yield_`` (Bateman 1910):
+
+    P(t) = exp(-a t),   S(t) = y k (exp(-a t) - exp(-b t)) / (b - a)   (a = precursor_loss, b = product_loss),
+
+    and S(t) = y k t exp(-a t) when a = b (the limit, taken when |b - a| t is below 1e-8).
+    """
+    t = np.asarray(t, dtype=np.float64)
+    a, b = float(precursor_loss), float(product_loss)
+    p = np.exp(-a * t)
+    d = b - a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # exp(-a t) - exp(-b t) = exp(-a t) * (1 - exp(-d t)) = -exp(-a t) * expm1(-d t): no cancellation
+        s_far = -yield_ * rate * p * np.expm1(-d * t) / d
+    s_near = yield_ * rate * t * p * (1.0 - 0.5 * d * t)
+    s = np.where(np.abs(d * t) < 1e-8, s_near, s_far)
+    return p, s

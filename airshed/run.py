@@ -475,8 +475,9 @@ class LagrangianCore:
             wet_a_per_s=[c.wet_scavenging_a_per_s[s] for s in TRACERS],
             wet_b=[c.wet_scavenging_b[s] for s in TRACERS],
             decay_per_s=[c.decay_per_s[s] for s in TRACERS],
-            so2_to_sulfate_per_s=c.so2_to_sulfate_per_hour / 3600.0,
-            nox_to_nitrate_per_s=c.nox_to_nitrate_per_hour / 3600.0,
+            conversions=MECHANISM.with_overrides(conversion_rates_per_s={
+                ("SO2", "sulfate"): c.so2_to_sulfate_per_hour / 3600.0,
+                ("NOx", "nitrate"): c.nox_to_nitrate_per_hour / 3600.0}).conversions,
             particles_per_hour=lg.particles_per_hour * lg.output_interval_h,
             max_time_step_s=lg.max_time_step_s,
             cfl=lg.cfl,

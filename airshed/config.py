@@ -744,6 +744,24 @@ class LagrangianConfig(_Table):
         default=True,
         description="Add horizontal turbulent velocities (false: advection and vertical mixing only).",
     )
+    turbulence: Literal["hanna", "similarity"] = Field(
+        default="similarity",
+        description="Boundary-layer turbulence: 'similarity' (surface-layer similarity blended into the "
+        "Hanna 1982 mixed-layer profiles, skewed convective boundary layer for -h/L > 5) or 'hanna' "
+        "(Hanna 1982 profiles as in FLEXPART).",
+    )
+    mesoscale_motions: bool = Field(
+        default=True,
+        description="Add the horizontal motions the meteorology does not resolve (NAME-style unresolved "
+        "mesoscale velocities, scaled to the met's grid length).",
+    )
+    met_resolution_km: float | None = Field(
+        default=None,
+        gt=0,
+        le=500,
+        description="Grid length of the meteorology for the unresolved mesoscale motions, km; (0, 500]. "
+        "Leave out to use grid.cell_km (set it when coarser met, e.g. ERA5 at about 28 km, is regridded).",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -465,7 +465,7 @@ class LagrangianCore:
     tracers: tuple[str, ...] = TRACERS
 
     def __init__(self, cfg: AirshedConfig, inputs: Inputs, regions: range | None = None):
-        from airshed.model.lagrangian import LagrangianParameters, ParticleRun
+        from airshed.model.lagrangian import LagrangianParameters, ParticleRun, turbulence_keys
 
         self.cfg, self.grid, self.em = cfg, inputs.grid, inputs.emissions
         c, lg = cfg.chemistry, cfg.lagrangian
@@ -483,6 +483,9 @@ class LagrangianCore:
             cfl=lg.cfl,
             sampling_depth_m=lg.sampling_depth_m,
             horizontal_turbulence=lg.horizontal_turbulence,
+            **turbulence_keys(lg.turbulence, cfg.meteorology.roughness_length_m,
+                              1e3 * (lg.met_resolution_km or cfg.grid.cell_km) if lg.mesoscale_motions
+                              else None),
         )
         g = self.grid
         heights = np.asarray(cfg.meteorology.heights_m, dtype=float)

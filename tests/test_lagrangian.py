@@ -50,7 +50,8 @@ def random_state(n, nx, ny, dx, species=5, seed=1):
     return dict(
         x=r.uniform(-0.2 * dx, (nx + 0.2) * dx, n), y=r.uniform(0.0, ny * dx, n), z=z,
         un=r.standard_normal(n), vn=r.standard_normal(n), wn=r.standard_normal(n),
-        mass=r.uniform(0.0, 2.0, (species, n)), tag=r.integers(0, 3, n).astype(np.int32),
+        um=r.standard_normal(n), vm=r.standard_normal(n), mass=r.uniform(0.0, 2.0, (species, n)),
+        tag=r.integers(0, 3, n).astype(np.int32),
         pid=np.arange(n, dtype=np.int64) * 3 + 11, alive=r.uniform(size=n) < 0.95,
         cell=np.full(n, -1, np.int64),
     )  # fmt: skip
@@ -62,7 +63,7 @@ def step_args(state, met, params, dx, t=1800.0, dt=120.0, step=7, seed=99, z_top
     n = state["x"].size
     nblocks = nblocks if nblocks is not None else (n + p.block_size - 1) // p.block_size
     blocks = np.zeros((nblocks, lg.N_BUDGET_TERMS, len(p.species)))
-    particles = lg.Particles(*(state[k] for k in lg.Particles._fields))
+    particles = lg.Particles(*(state[k] for k in lg.Particles._fields[:-1]), n)
     nz = met.z_levels.size
     grid = lg.Grid(0.0, 0.0, dx, met.shape[1], met.shape[0], nz, met.z_levels, z_top, p.sampling_depth_m)
     turbulence = p.turbulence()._replace(inv_density_scale_height=1.0 / 8000.0)
@@ -75,7 +76,8 @@ def step_args(state, met, params, dx, t=1800.0, dt=120.0, step=7, seed=99, z_top
 
 def params(**kw):
     base = dict(
-        decay_per_s=np.array([0.0, 0.0, 1e-5, 0.0, 0.0]), tl_min_vertical_s=2.0, tl_min_horizontal_s=5.0
+        decay_per_s=np.array([0.0, 0.0, 1e-5, 0.0, 0.0]), tl_min_vertical_s=2.0, tl_min_horizontal_s=5.0,
+        mesoscale_sigma_m_s=0.8, mesoscale_time_scale_s=1.2e4, min_profile_height_m=1.0,
     )
     base.update(kw)
     return lg.LagrangianParameters.for_species(SPECIES, **base)
@@ -85,20 +87,24 @@ def copy_state(state):
     return {k: v.copy() for k, v in state.items()}
 
 
-def test_kernel_matches_numpy_reference_one_step():
+@pytest.mark.parametrize(("scheme", "dt"), [("similarity", 120.0), ("similarity", 15.0), ("hanna", 120.0)])
+def test_kernel_matches_numpy_reference_one_step(scheme, dt):
+    # every regime (skewed convective columns included, -h/L up to 75), rain, mesoscale motions
     dx = 9000.0
     met = varied_met()
-    p = params(block_size=256)
+    p = params(block_size=256, turbulence_scheme=scheme)
     s_kernel = random_state(5000, 7, 6, dx)
     s_ref = copy_state(s_kernel)
-    args_k, blocks_k = step_args(s_kernel, met, p, dx)
-    args_r, blocks_r = step_args(s_ref, met, p, dx)
-    lg.advance_particles(*args_k)
+    args_k, blocks_k = step_args(s_kernel, met, p, dx, dt=dt)
+    args_r, blocks_r = step_args(s_ref, met, p, dx, dt=dt)
+    substeps = lg.advance_particles(*args_k)
     advance_particles_reference(*args_r)
+    assert substeps >= np.count_nonzero(s_kernel["alive"]) // 2
     assert not np.all(s_kernel["alive"]) and np.any(s_kernel["cell"] >= 0)  # some left, some sampled
     np.testing.assert_array_equal(s_kernel["alive"], s_ref["alive"])
     np.testing.assert_array_equal(s_kernel["cell"], s_ref["cell"])
-    for name in ("x", "y", "z", "un", "vn", "wn", "mass"):
+    for name in ("x", "y", "z", "un", "vn", "wn", "um", "vm", "mass"):
+        assert np.all(np.isfinite(s_kernel[name])), name
         np.testing.assert_allclose(
             s_kernel[name], s_ref[name], rtol=1e-12, atol=1e-12 * np.abs(s_ref[name]).max()
         )
@@ -120,13 +126,15 @@ def test_step_is_bit_identical_for_any_partition_of_particles(split):
     args, blocks_whole = step_args(whole, met, p, dx)
     lg.advance_particles(*args)
     sub_blocks = []
+    stepped = []
     for sl in (slice(0, split), slice(split, None)):
-        chunk = {k: (v[:, sl] if k == "mass" else v[sl]) for k, v in parts.items()}
+        chunk = {k: np.ascontiguousarray(v[..., sl]) for k, v in parts.items()}
         a, b = step_args(chunk, met, p, dx)
         lg.advance_particles(*a)
         sub_blocks.append(b)
+        stepped.append(chunk)
     for name in whole:
-        np.testing.assert_array_equal(whole[name], parts[name])
+        np.testing.assert_array_equal(whole[name], np.concatenate([c[name] for c in stepped], axis=-1))
     total = sum(b.sum(axis=0) for b in sub_blocks)
     if split % p.block_size == 0:
         np.testing.assert_array_equal(np.concatenate(sub_blocks), blocks_whole)

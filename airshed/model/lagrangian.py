@@ -97,6 +97,7 @@ from airshed.model.particle_records import (
     Turbulence,
 )
 from airshed.model.random import (
+    MESOSCALE_DRAW,
     RELEASE_FIRST_DRAW,
     box_muller_vector_scalar,
     counter_scalar,
@@ -112,6 +113,7 @@ from airshed.model.release import (
     released_before,
 )
 from airshed.physics.mechanism import Conversion, default_mechanism
+from airshed.physics.mesoscale import unresolved_time_scale, unresolved_velocity_sigma
 from airshed.physics.removal import (
     DRY_DEPOSITION_LAYER_M,
     DRY_DEPOSITION_VELOCITY_M_S,
@@ -120,6 +122,8 @@ from airshed.physics.removal import (
     dry_deposition_rate,
     scavenging_formula,
 )
+from airshed.physics.similarity import ROUGHNESS_SUBLAYER_OVER_Z0, similarity_formulas
+from airshed.physics.skewed_cbl import SKEWED_FROM_H_OVER_L, skewed_formulas, transition
 from airshed.physics.turbulence import (
     FLEXPART_TL_MIN_HORIZONTAL_S,
     FLEXPART_TL_MIN_VERTICAL_S,
@@ -141,6 +145,17 @@ SURFACE_FIELDS = ("mixing_height", "ustar", "wstar", "inv_L", "precip")
 SORT_INTERVAL_STEPS = 24
 #: Smallest mixing height used by the turbulence, m (guards against h = 0 in the input).
 MIN_MIXING_HEIGHT_M = 10.0
+#: Vertical turbulence schemes (``Turbulence.scheme``): Hanna (1982) profiles as in FLEXPART, or surface-layer
+#: similarity blended into them with a skewed convective boundary layer (:mod:`airshed.physics.similarity`).
+HANNA, SIMILARITY = 0, 1
+TURBULENCE_SCHEMES = ("hanna", "similarity")
+#: The skewed convective sub-step (explicit Euler) is taken when dts <= this x T_Lw and |w_n| stays within
+#: SKEWED_MAX_WN standard deviations (NaN fails the test); else the exact Gaussian update is kept.
+SKEWED_MAX_STEP_OVER_TL = 0.5
+SKEWED_MAX_WN = 10.0
+#: Height from which T_Lw is floored at ``tl_min_vertical_s`` (FLEXPART's 30 s), m: below it the vertical
+#: sub-steps follow the surface layer's own short time scales.
+TL_FLOOR_HEIGHT_M = 50.0
 
 # The branch-free exp/log/cbrt of airshed.model.fastmath (a few ulp from NumPy's) inlined into the
 # particle loops at the Numba level: as calls (LLVM left them out of line in these large loops) they kept
@@ -157,6 +172,19 @@ hanna_vertical_fast, hanna_horizontal_fast = branch_free_profiles(fast_exp, fast
     horizontal_neutral, horizontal_unstable, horizontal_stable
 ) = regime_profiles(fast_exp, fast_log, fast_cbrt)
 wet_coefficient_fast = inline(scavenging_formula(fast_exp, fast_log))
+
+
+@inline
+def select_scalar(condition, a, b):
+    """Return ``a`` where ``condition`` else ``b``, on scalars (the physics formulas' ``select``)."""
+    return a if condition else b
+
+
+(similarity_neutral, similarity_unstable, similarity_stable) = similarity_formulas(
+    fast_exp, fast_log, fast_cbrt, select_scalar, inline
+)
+skewed_bi_gaussian, skewed_drift = skewed_formulas(fast_exp, fast_cbrt, select_scalar, inline)
+skewness_transition = inline(transition)
 
 
 @inline
@@ -335,20 +363,27 @@ class ChunkState(NamedTuple):
     un: np.ndarray
     vn: np.ndarray
     wn: np.ndarray
+    um: np.ndarray
+    vm: np.ndarray
     live: np.ndarray
 
 
 class ChunkDraws(NamedTuple):
-    """Standard normals of the step: a pair for the horizontal velocities, a pair for the vertical one."""
+    """Standard normals of the step: pairs for the horizontal, the vertical and the mesoscale velocities."""
 
     horizontal_u: np.ndarray
     horizontal_v: np.ndarray
     vertical: np.ndarray
     vertical_second: np.ndarray
+    mesoscale_u: np.ndarray
+    mesoscale_v: np.ndarray
 
 
 class ChunkSurface(NamedTuple):
-    """Boundary-layer scalars at the particles: h (m), u*, w* (m/s), 1/L (1/m), rain (mm/h), regime."""
+    """Boundary-layer scalars at the particles and the weight of the skewed convective PDF.
+
+    h (m), u*, w* (m/s), 1/L (1/m), rain (mm/h), Hanna regime, skewness weight (0: Gaussian).
+    """
 
     h: np.ndarray
     ustar: np.ndarray
@@ -356,6 +391,7 @@ class ChunkSurface(NamedTuple):
     inv_L: np.ndarray
     rain: np.ndarray
     regime: np.ndarray
+    skew: np.ndarray
 
 
 class ChunkHorizontal(NamedTuple):
@@ -383,11 +419,16 @@ class ChunkAdvection(NamedTuple):
 
 
 class ChunkVertical(NamedTuple):
-    """First vertical sub-step: sigma_w (m/s), d sigma_w/dz (1/s), T_Lw (s), time left after it (s)."""
+    """First vertical sub-step: sigma_w, its gradient, T_Lw, the similarity blend, the time left.
+
+    sigma_w (m/s), d sigma_w/dz (1/s), T_Lw (s), blend weight b and db/dz (1/m), time left after it (s).
+    """
 
     sig_w: np.ndarray
     dsig_w: np.ndarray
     tl_w: np.ndarray
+    b: np.ndarray
+    db: np.ndarray
     remaining: np.ndarray
 
 
@@ -401,6 +442,7 @@ class ChunkPacked(NamedTuple):
     ustar: np.ndarray
     wstar: np.ndarray
     inv_L: np.ndarray
+    skew: np.ndarray
     remaining: np.ndarray
     g: np.ndarray
     g_second: np.ndarray
@@ -456,6 +498,18 @@ def index_buffer():
 
 
 @inline
+def reflect(wn: float, z: float, h: float) -> tuple[float, float]:
+    """Perfect reflection (position and velocity sign) at the ground and at h; returns (w_n, z) in [0, h]."""
+    below = z < 0.0
+    z = -z if below else z
+    wn = -wn if below else wn
+    above = z > h
+    z = 2.0 * h - z if above else z
+    wn = -wn if above else wn
+    return wn, min(max(z, 0.0), h)
+
+
+@inline
 def vertical_substep(
     wn: float, z: float, h: float, g: float, dts: float, sigw: float, dsigw: float, tlw: float,
     inv_density_scale_height: float,
@@ -468,23 +522,95 @@ def vertical_substep(
     """
     rw = fast_exp(-dts / tlw)
     wnp = rw * wn + np.sqrt(1.0 - rw * rw) * g + tlw * (1.0 - rw) * (dsigw - sigw * inv_density_scale_height)
-    zp = z + wnp * sigw * dts
-    below = zp < 0.0
-    zp = -zp if below else zp
-    wnp = -wnp if below else wnp
-    above = zp > h
-    zp = 2.0 * h - zp if above else zp
-    wnp = -wnp if above else wnp
-    return wnp, min(max(zp, 0.0), h)
+    return reflect(wnp, z + wnp * sigw * dts, h)
 
 
-def _regime_passes(horizontal_profile, vertical_profile, regime):
-    """Return the passes over a chunk that keep one stability regime's Hanna profiles for its particles.
+@inline
+def skewed_substep(
+    wn: float, z: float, h: float, wstar: float, skew: float, g: float, dts: float, sigw: float,
+    dsigw: float, tlw: float, b: float, db: float, inv_density_scale_height: float,
+) -> tuple[float, float]:
+    """One sub-step of dts in a skewed convective boundary layer (:mod:`airshed.physics.skewed_cbl`).
 
-    The horizontal pass reads the start height, h, u*, w*, 1/L and writes sigma_u, sigma_v, T_Lu, T_Lv; the
-    vertical one reads the height after advection (capped at h) and writes sigma_w, d sigma_w/dz, T_Lw.
-    Particles of other regimes keep their values, so running the passes of the regimes present gives
-    every particle its own.
+    Euler step of dw_n = drift dt + sqrt(2/T_Lw) dW with Thomson's (1987) well-mixed drift for the
+    bi-Gaussian PDF of Luhar, Hibberd & Hurley (1996) (``skew`` the transition weight of -h/L);
+    z' = z + w_n' sigma_w dts, reflected at the ground and at h. Returns (w_n', z').
+    """
+    pdf = skewed_bi_gaussian(z, h, wstar, skew, sigw, dsigw, b, db)
+    drift = skewed_drift(wn, pdf, sigw, dsigw, tlw, inv_density_scale_height)
+    wnp = wn + drift * dts + np.sqrt(2.0 * dts / tlw) * g
+    return reflect(wnp, z + wnp * sigw * dts, h)
+
+
+def _hanna_vertical(profile):
+    """Return the vertical profile of one Hanna regime with the kernel's height rules (:class:`Turbulence`).
+
+    Evaluated at max(z, ``min_profile_height``) with a zero gradient below it; T_Lw floored at
+    ``tl_min_vertical`` from ``tl_floor_height`` up. Returns (sigma_w, d sigma_w/dz, T_Lw, b, db) with
+    b = db = 0 (no similarity blend).
+    """
+
+    @inline
+    def vertical(z, h, ustar, wstar, inv_L, turbulence):
+        tl_min = turbulence.tl_min_vertical if z >= turbulence.tl_floor_height else 0.0
+        sigw, dsigw, tlw = profile(max(z, turbulence.min_profile_height), h, ustar, wstar, inv_L, tl_min)
+        return sigw, dsigw if z >= turbulence.min_profile_height else 0.0, tlw, 0.0, 0.0
+
+    return vertical
+
+
+def _similarity_vertical(profile):
+    """Return the similarity profile of a Hanna regime (:mod:`airshed.physics.similarity`), floor rule."""
+
+    @inline
+    def vertical(z, h, ustar, wstar, inv_L, turbulence):
+        sigw, dsigw, tlw, b, db = profile(z, h, ustar, wstar, inv_L, turbulence.min_profile_height)
+        tl_min = turbulence.tl_min_vertical if z >= turbulence.tl_floor_height else 0.0
+        return sigw, dsigw, max(tlw, tl_min), b, db
+
+    return vertical
+
+
+hanna_vertical_regimes = tuple(
+    _hanna_vertical(f) for f in (vertical_neutral, vertical_unstable, vertical_stable)
+)
+similarity_vertical_regimes = tuple(
+    _similarity_vertical(f) for f in (similarity_neutral, similarity_unstable, similarity_stable)
+)
+
+
+def _all_regimes(neutral, unstable, stable):
+    """Return the vertical profile of any regime, branch-free: all three evaluated, the right one kept."""
+
+    @inline
+    def vertical(z, h, ustar, wstar, inv_L, turbulence):
+        is_neutral = h * abs(inv_L) < 1.0
+        is_unstable = inv_L < 0.0
+        n = neutral(z, h, ustar, wstar, inv_L, turbulence)
+        u = unstable(z, h, ustar, wstar, inv_L, turbulence)
+        st = stable(z, h, ustar, wstar, inv_L, turbulence)
+        return (
+            n[0] if is_neutral else (u[0] if is_unstable else st[0]),
+            n[1] if is_neutral else (u[1] if is_unstable else st[1]),
+            n[2] if is_neutral else (u[2] if is_unstable else st[2]),
+            n[3] if is_neutral else (u[3] if is_unstable else st[3]),
+            n[4] if is_neutral else (u[4] if is_unstable else st[4]),
+        )
+
+    return vertical
+
+
+hanna_vertical_any = _all_regimes(*hanna_vertical_regimes)
+similarity_vertical_any = _all_regimes(*similarity_vertical_regimes)
+
+
+def _regime_passes(horizontal_profile, hanna_vertical, similarity_vertical, regime):
+    """Return the passes over a chunk that keep one stability regime's profiles for its particles.
+
+    The horizontal pass (Hanna 1982, both schemes) reads the start height, h, u*, w*, 1/L and writes
+    sigma_u, sigma_v, T_Lu, T_Lv; the vertical one reads the height after advection (capped at h) and
+    writes sigma_w, d sigma_w/dz, T_Lw, b, db of the turbulence scheme. Particles of other regimes keep
+    their values, so running the passes of the regimes present gives every particle its own.
     """
 
     @inline
@@ -499,26 +625,45 @@ def _regime_passes(horizontal_profile, vertical_profile, regime):
             horizontal.tl_u[q] = tlu if pick else horizontal.tl_u[q]
             horizontal.tl_v[q] = tlv if pick else horizontal.tl_v[q]
 
+    def scheme_pass(profile):
+        @inline
+        def vertical_pass(z, surface, vertical, turbulence):
+            for q in range(CHUNK):
+                sigw, dsigw, tlw, b, db = profile(
+                    min(z[q], surface.h[q]), surface.h[q], surface.ustar[q], surface.wstar[q],
+                    surface.inv_L[q], turbulence,
+                )
+                pick = surface.regime[q] == regime
+                vertical.sig_w[q] = sigw if pick else vertical.sig_w[q]
+                vertical.dsig_w[q] = dsigw if pick else vertical.dsig_w[q]
+                vertical.tl_w[q] = tlw if pick else vertical.tl_w[q]
+                vertical.b[q] = b if pick else vertical.b[q]
+                vertical.db[q] = db if pick else vertical.db[q]
+
+        return vertical_pass
+
+    hanna_pass = scheme_pass(hanna_vertical)
+    similarity_pass = scheme_pass(similarity_vertical)
+
     @inline
-    def vertical_pass(z, surface, vertical, tl_min):
-        for q in range(CHUNK):
-            sigw, dsigw, tlw = vertical_profile(
-                min(z[q], surface.h[q]), surface.h[q], surface.ustar[q], surface.wstar[q], surface.inv_L[q],
-                tl_min,
-            )
-            pick = surface.regime[q] == regime
-            vertical.sig_w[q] = sigw if pick else vertical.sig_w[q]
-            vertical.dsig_w[q] = dsigw if pick else vertical.dsig_w[q]
-            vertical.tl_w[q] = tlw if pick else vertical.tl_w[q]
+    def vertical_pass(z, surface, vertical, turbulence):
+        if turbulence.scheme == SIMILARITY:
+            similarity_pass(z, surface, vertical, turbulence)
+        else:
+            hanna_pass(z, surface, vertical, turbulence)
 
     return horizontal_pass, vertical_pass
 
 
-horizontal_pass_neutral, vertical_pass_neutral = _regime_passes(horizontal_neutral, vertical_neutral, NEUTRAL)
-horizontal_pass_unstable, vertical_pass_unstable = _regime_passes(
-    horizontal_unstable, vertical_unstable, UNSTABLE
+horizontal_pass_neutral, vertical_pass_neutral = _regime_passes(
+    horizontal_neutral, hanna_vertical_regimes[NEUTRAL], similarity_vertical_regimes[NEUTRAL], NEUTRAL
 )
-horizontal_pass_stable, vertical_pass_stable = _regime_passes(horizontal_stable, vertical_stable, STABLE)
+horizontal_pass_unstable, vertical_pass_unstable = _regime_passes(
+    horizontal_unstable, hanna_vertical_regimes[UNSTABLE], similarity_vertical_regimes[UNSTABLE], UNSTABLE
+)
+horizontal_pass_stable, vertical_pass_stable = _regime_passes(
+    horizontal_stable, hanna_vertical_regimes[STABLE], similarity_vertical_regimes[STABLE], STABLE
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -538,6 +683,8 @@ def load_chunk(particles, first, nc, grid, state):
     un = particles.un[first:first + nc]
     vn = particles.vn[first:first + nc]
     wn = particles.wn[first:first + nc]
+    um = particles.um[first:first + nc]
+    vm = particles.vm[first:first + nc]
     alive = particles.alive[first:first + nc]
     for q in range(CHUNK):
         inside = q < nc
@@ -547,15 +694,28 @@ def load_chunk(particles, first, nc, grid, state):
         state.un[q] = un[q] if inside else 0.0
         state.vn[q] = vn[q] if inside else 0.0
         state.wn[q] = wn[q] if inside else 0.0
+        state.um[q] = um[q] if inside else 0.0
+        state.vm[q] = vm[q] if inside else 0.0
         state.live[q] = 1.0 if inside and alive[q] else 0.0
 
 
 @inline
-def draw_step_normals(pid, nc, step, draws):
+def draw_step_normals(pid, nc, step, turbulence, draws):
     """Draw the step's first normals: slots 0-1 (horizontal) and 2-3 (vertical), by Box-Muller.
 
-    Keyed by (seed, particle id, step, slot) (:mod:`airshed.model.random`); padding particles use id 0.
+    With unresolved mesoscale motions, also the pair of slots :data:`MESOSCALE_DRAW`. Keyed by (seed,
+    particle id, step, slot) (:mod:`airshed.model.random`); padding particles use id 0.
     """
+    if turbulence.mesoscale_sigma > 0.0:
+        draw_m = counter_scalar(step.index, np.uint64(MESOSCALE_DRAW))
+        for q in range(CHUNK):
+            key = particle_key_scalar(step.seed, np.uint64(pid[q] if q < nc else 0))
+            draws.mesoscale_u[q] = uniform_scalar(key, draw_m)
+            draws.mesoscale_v[q] = uniform_scalar(key, draw_m + np.uint64(1))
+        for q in range(CHUNK):
+            draws.mesoscale_u[q], draws.mesoscale_v[q] = box_muller_vector_scalar(
+                draws.mesoscale_u[q], draws.mesoscale_v[q]
+            )
     draw_h = counter_scalar(step.index, np.uint64(0))
     draw_v = counter_scalar(step.index, np.uint64(2))
     for q in range(CHUNK):
@@ -574,14 +734,18 @@ def draw_step_normals(pid, nc, step, draws):
 
 
 @inline
-def read_surface(state, met, grid, surface):
-    """1. Boundary-layer scalars at the particles (bilinear) and their Hanna regime.
+def read_surface(state, met, grid, turbulence, surface):
+    """1. Boundary-layer scalars at the particles (bilinear), their Hanna regime and skewness weight.
 
-    Returns the number of particles in each regime (neutral, unstable, stable).
+    The weight of the skewed convective PDF (similarity scheme, -h/L > 5; :mod:`airshed.physics.skewed_cbl`)
+    is zero elsewhere. Returns the number of particles in each regime (neutral, unstable, stable) and the
+    number with a skewed PDF.
     """
+    similarity = turbulence.scheme == SIMILARITY
     n_neutral = 0
     n_unstable = 0
     n_stable = 0
+    n_skewed = 0
     for q in range(CHUNK):
         i, wx = horizontal_index(state.x[q], grid.x0, grid.dx, grid.nx)
         j, wy = horizontal_index(state.y[q], grid.y0, grid.dx, grid.ny)
@@ -597,7 +761,12 @@ def read_surface(state, met, grid, surface):
         surface.wstar[q] = ws
         surface.inv_L[q] = il
         surface.rain[q] = rain
-    return n_neutral, n_unstable, n_stable
+        minus_h_over_L = -h * il
+        skew = skewness_transition(minus_h_over_L) if minus_h_over_L > SKEWED_FROM_H_OVER_L else 0.0
+        skewed = similarity & (skew > 0.0)
+        surface.skew[q] = skew if skewed else 0.0
+        n_skewed += skewed
+    return n_neutral, n_unstable, n_stable, n_skewed
 
 
 @inline
@@ -606,7 +775,7 @@ def horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes
 
     The Hanna profiles of the regimes present in the chunk only (particles close in space share one).
     """
-    n_neutral, n_unstable, n_stable = regimes
+    n_neutral, n_unstable, n_stable, _ = regimes
     if n_neutral > 0:
         horizontal_pass_neutral(state.z, surface, horizontal, turbulence.tl_min_horizontal)
     if n_unstable > 0:
@@ -632,6 +801,28 @@ def horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes
         state.vn[q] = vn_new if live else state.vn[q]
         horizontal.ut[q] = ut
         horizontal.vt[q] = vt
+    if turbulence.mesoscale_sigma > 0.0:
+        mesoscale_velocities(state, draws, horizontal, turbulence, dt)
+
+
+@inline
+def mesoscale_velocities(state, draws, horizontal, turbulence, dt):
+    """2b. Unresolved mesoscale velocities (:mod:`airshed.physics.mesoscale`), added to the turbulent ones.
+
+    An Ornstein-Uhlenbeck process for (u_m, v_m) / sigma_m with the exact update r = exp(-dt / T_m), at
+    every height.
+    """
+    rm = fast_exp(-dt / turbulence.mesoscale_time)
+    sm = np.sqrt(1.0 - rm * rm)
+    sigma = turbulence.mesoscale_sigma
+    for q in range(CHUNK):
+        live = state.live[q] > 0.5
+        um_new = rm * state.um[q] + sm * draws.mesoscale_u[q]
+        vm_new = rm * state.vm[q] + sm * draws.mesoscale_v[q]
+        horizontal.ut[q] += sigma * um_new
+        horizontal.vt[q] += sigma * vm_new
+        state.um[q] = um_new if live else state.um[q]
+        state.vm[q] = vm_new if live else state.vm[q]
 
 
 @inline
@@ -670,6 +861,100 @@ def advect(state, horizontal, met, grid, advection, dt):
         advection.z_new[q] = abs(state.z[q] + 0.5 * (advection.w1[q] + w2) * dt)
 
 
+def _substep(skewed):
+    """Return a vertical sub-step; with ``skewed``, the skewed convective one where the weight is > 0.
+
+    The skewed (Euler) step is taken only when it is short against T_Lw (dts <= T_Lw / 2, as every
+    regular sub-step of ``step_fraction`` <= 1/2 is; a last sub-step forced by ``max_substeps`` may be
+    longer) and its result is a finite w_n within 10 sigma_w; otherwise the exact Gaussian update, which
+    relaxes to the stationary N(0, 1) for any step, is kept.
+    """
+
+    @inline
+    def substep(wn, z, h, ustar, wstar, inv_L, skew, g, dts, sigw, dsigw, tlw, b, db, turbulence):
+        inv_hrho = turbulence.inv_density_scale_height
+        wn_g, z_g = vertical_substep(wn, z, h, g, dts, sigw, dsigw, tlw, inv_hrho)
+        if not skewed:
+            return wn_g, z_g
+        wn_s, z_s = skewed_substep(wn, z, h, wstar, skew, g, dts, sigw, dsigw, tlw, b, db, inv_hrho)
+        pick = (skew > 0.0) & (dts <= SKEWED_MAX_STEP_OVER_TL * tlw) & (abs(wn_s) <= SKEWED_MAX_WN)
+        return wn_s if pick else wn_g, z_s if pick else z_g
+
+    return substep
+
+
+def _first_substep_pass(substep):
+    """Return the pass of the first vertical sub-step of the chunk (and of the free step above h)."""
+
+    @inline
+    def first_pass(state, surface, draws, advection, vertical, turbulence, dt):
+        ctl = turbulence.step_fraction
+        max_substeps = turbulence.max_substeps
+        s_free = np.sqrt(2.0 * turbulence.k_free_vertical * dt)
+        substeps = 0
+        for q in range(CHUNK):
+            live = state.live[q] > 0.5
+            h = surface.h[q]
+            in_bl = state.z[q] <= h
+            substeps += live & in_bl
+            xp = advection.x_new[q]
+            yp = advection.y_new[q]
+            zp = advection.z_new[q]
+            g = draws.vertical[q]
+            zb = min(zp, h)
+            tlw = vertical.tl_w[q]
+            dts = ctl * tlw
+            last_sub = (dts >= dt * (1.0 - 1e-9)) | (max_substeps == 1)
+            remaining = 0.0 if last_sub else dt - dts
+            dts = dt if last_sub else dts
+            wnp, zb = substep(state.wn[q], zb, h, surface.ustar[q], surface.wstar[q], surface.inv_L[q],
+                              surface.skew[q], g, dts, vertical.sig_w[q], vertical.dsig_w[q], tlw,
+                              vertical.b[q], vertical.db[q], turbulence)
+            z_new = zb if in_bl else abs(zp + s_free * g)
+            wn_new = wnp if in_bl else draws.vertical_second[q]
+            state.x[q] = xp if live else state.x[q]
+            state.y[q] = yp if live else state.y[q]
+            state.z[q] = z_new if live else state.z[q]
+            state.wn[q] = wn_new if live else state.wn[q]
+            vertical.remaining[q] = remaining if live & in_bl else 0.0
+        return substeps
+
+    return first_pass
+
+
+def _packed_round(profile, substep):
+    """One round of sub-steps of the packed particles, their profiles of any regime evaluated branch-free."""
+
+    @inline
+    def packed_round(packed, g_row, na, turbulence, final_round):
+        ctl = turbulence.step_fraction
+        for a in range(na):
+            remaining = packed.remaining[a]
+            h = packed.h[a]
+            sigw, dsigw, tlw, b, db = profile(
+                packed.z[a], h, packed.ustar[a], packed.wstar[a], packed.inv_L[a], turbulence
+            )
+            dts = ctl * tlw
+            last_sub = (dts >= remaining * (1.0 - 1e-9)) | final_round
+            dts = remaining if last_sub else dts
+            wn_new, z_new = substep(packed.wn[a], packed.z[a], h, packed.ustar[a], packed.wstar[a],
+                                    packed.inv_L[a], packed.skew[a], g_row[a], dts, sigw, dsigw, tlw, b, db,
+                                    turbulence)
+            packed.z[a] = z_new
+            packed.wn[a] = wn_new
+            packed.remaining[a] = 0.0 if last_sub else remaining - dts
+
+    return packed_round
+
+
+substep_gaussian, substep_skewed = _substep(False), _substep(True)
+first_pass_gaussian = _first_substep_pass(substep_gaussian)
+first_pass_skewed = _first_substep_pass(substep_skewed)
+packed_round_hanna = _packed_round(hanna_vertical_any, substep_gaussian)
+packed_round_similarity = _packed_round(similarity_vertical_any, substep_gaussian)
+packed_round_skewed = _packed_round(similarity_vertical_any, substep_skewed)
+
+
 @inline
 def vertical_turbulence(state, surface, draws, advection, vertical, packed, turbulence, regimes, pid, step):
     """4./5. Vertical turbulence and the move to the new position.
@@ -677,44 +962,20 @@ def vertical_turbulence(state, surface, draws, advection, vertical, packed, turb
     Mixed-layer particles (z <= h at the start) take Langevin sub-steps of ``step_fraction`` T_Lw with
     reflection at the ground and at h; the first in one vectorised pass, the rest in packed rounds. The
     others take one random displacement with ``k_free_vertical``. Writes x, y, z, w_n of the state.
+    Particles with a skewed convective PDF (``surface.skew`` > 0) take the skewed sub-step; the chunk runs
+    its costlier passes only when it holds such particles. Returns the number of sub-steps taken.
     """
-    dt = step.dt
-    ctl = turbulence.step_fraction
-    max_substeps = turbulence.max_substeps
-    tl_min = turbulence.tl_min_vertical
-    inv_hrho = turbulence.inv_density_scale_height
-    s_free = np.sqrt(2.0 * turbulence.k_free_vertical * dt)
-    n_neutral, n_unstable, n_stable = regimes
+    n_neutral, n_unstable, n_stable, n_skewed = regimes
     if n_neutral > 0:
-        vertical_pass_neutral(advection.z_new, surface, vertical, tl_min)
+        vertical_pass_neutral(advection.z_new, surface, vertical, turbulence)
     if n_unstable > 0:
-        vertical_pass_unstable(advection.z_new, surface, vertical, tl_min)
+        vertical_pass_unstable(advection.z_new, surface, vertical, turbulence)
     if n_stable > 0:
-        vertical_pass_stable(advection.z_new, surface, vertical, tl_min)
-    for q in range(CHUNK):
-        live = state.live[q] > 0.5
-        h = surface.h[q]
-        in_bl = state.z[q] <= h
-        xp = advection.x_new[q]
-        yp = advection.y_new[q]
-        zp = advection.z_new[q]
-        g = draws.vertical[q]
-        zb = min(zp, h)
-        sigw = vertical.sig_w[q]
-        dsigw = vertical.dsig_w[q]
-        tlw = vertical.tl_w[q]
-        dts = ctl * tlw
-        last_sub = (dts >= dt * (1.0 - 1e-9)) | (max_substeps == 1)
-        remaining = 0.0 if last_sub else dt - dts
-        dts = dt if last_sub else dts
-        wnp, zb = vertical_substep(state.wn[q], zb, h, g, dts, sigw, dsigw, tlw, inv_hrho)
-        z_new = zb if in_bl else abs(zp + s_free * g)
-        wn_new = wnp if in_bl else draws.vertical_second[q]
-        state.x[q] = xp if live else state.x[q]
-        state.y[q] = yp if live else state.y[q]
-        state.z[q] = z_new if live else state.z[q]
-        state.wn[q] = wn_new if live else state.wn[q]
-        vertical.remaining[q] = remaining if live & in_bl else 0.0
+        vertical_pass_stable(advection.z_new, surface, vertical, turbulence)
+    if n_skewed > 0:
+        substeps = first_pass_skewed(state, surface, draws, advection, vertical, turbulence, step.dt)
+    else:
+        substeps = first_pass_gaussian(state, surface, draws, advection, vertical, turbulence, step.dt)
     # further vertical sub-steps (particles whose T_Lw is short against dt), in rounds: the particles
     # with time left are packed at the front of the buffers (gathered from the chunk, in chunk order), a
     # round advances each by its own sub-step in one vectorised pass, then the finished ones are dropped
@@ -732,10 +993,13 @@ def vertical_turbulence(state, surface, draws, advection, vertical, packed, turb
         packed.ustar[a] = surface.ustar[q]
         packed.wstar[a] = surface.wstar[q]
         packed.inv_L[a] = surface.inv_L[q]
+        packed.skew[a] = surface.skew[q]
         packed.remaining[a] = vertical.remaining[q]
         packed.g_second[a] = draws.vertical_second[q]
+    similarity = turbulence.scheme == SIMILARITY
     ksub = 1
     while na > 0:
+        substeps += na
         if ksub % 2 == 0:
             draw = counter_scalar(step.index, np.uint64(2 + ksub))
             for a in range(na):
@@ -747,21 +1011,13 @@ def vertical_turbulence(state, surface, draws, advection, vertical, packed, turb
                 packed.g[a] = g
                 packed.g_second[a] = g_second
         g_row = packed.g if ksub % 2 == 0 else packed.g_second
-        final_round = ksub == max_substeps - 1
-        for a in range(na):
-            remaining = packed.remaining[a]
-            h = packed.h[a]
-            sigw, dsigw, tlw = hanna_vertical_fast(
-                packed.z[a], h, packed.ustar[a], packed.wstar[a], packed.inv_L[a], tl_min
-            )
-            dts = ctl * tlw
-            last_sub = (dts >= remaining * (1.0 - 1e-9)) | final_round
-            dts = remaining if last_sub else dts
-            wn_new, z_new = vertical_substep(packed.wn[a], packed.z[a], h, g_row[a], dts, sigw, dsigw, tlw,
-                                             inv_hrho)
-            packed.z[a] = z_new
-            packed.wn[a] = wn_new
-            packed.remaining[a] = 0.0 if last_sub else remaining - dts
+        final_round = ksub == turbulence.max_substeps - 1
+        if n_skewed > 0:
+            packed_round_skewed(packed, g_row, na, turbulence, final_round)
+        elif similarity:
+            packed_round_similarity(packed, g_row, na, turbulence, final_round)
+        else:
+            packed_round_hanna(packed, g_row, na, turbulence, final_round)
         for a in range(na):
             q = packed.index[a]
             state.z[q] = packed.z[a]
@@ -776,12 +1032,14 @@ def vertical_turbulence(state, surface, draws, advection, vertical, packed, turb
             packed.ustar[kept] = packed.ustar[a]
             packed.wstar[kept] = packed.wstar[a]
             packed.inv_L[kept] = packed.inv_L[a]
+            packed.skew[kept] = packed.skew[a]
             packed.remaining[kept] = packed.remaining[a]
             packed.g[kept] = packed.g[a]
             packed.g_second[kept] = packed.g_second[a]
             kept += goes_on
         na = kept
         ksub += 1
+    return substeps
 
 
 @inline
@@ -819,6 +1077,8 @@ def store_chunk(particles, first, nc, state, fate):
     un = particles.un[first:first + nc]
     vn = particles.vn[first:first + nc]
     wn = particles.wn[first:first + nc]
+    um = particles.um[first:first + nc]
+    vm = particles.vm[first:first + nc]
     alive = particles.alive[first:first + nc]
     for q in range(nc):
         x[q] = state.x[q]
@@ -832,6 +1092,10 @@ def store_chunk(particles, first, nc, state, fate):
         vn[q] = state.vn[q]
     for q in range(nc):
         wn[q] = state.wn[q]
+    for q in range(nc):
+        um[q] = state.um[q]
+    for q in range(nc):
+        vm[q] = state.vm[q]
     for q in range(nc):
         alive[q] = alive[q] & (fate.gone[q] < 0.5)
 
@@ -954,36 +1218,41 @@ def advance_chunk(first, nc, particles, met, grid, step, turbulence, removal, ch
     Each process is a branch-free pass (or a few) over the chunk's named stack buffers (LLVM knows they
     alias no argument array, so the passes vectorise without run-time alias checks); dead particles go
     through the arithmetic but their state is written back unchanged. Removal is added to
-    ``budget[N_BUDGET_TERMS, nspecies]``.
+    ``budget[N_BUDGET_TERMS, nspecies]``. Returns the number of vertical sub-steps taken.
     """
     state = ChunkState(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
-                       real_buffer(), real_buffer())
-    draws = ChunkDraws(real_buffer(), real_buffer(), real_buffer(), real_buffer())
+                       real_buffer(), real_buffer(), real_buffer(), real_buffer())
+    draws = ChunkDraws(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
+                       real_buffer())
     surface = ChunkSurface(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
-                           real_buffer())
+                           real_buffer(), real_buffer())
     horizontal = ChunkHorizontal(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
                                  real_buffer())
     advection = ChunkAdvection(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
                                real_buffer(), index_buffer(), index_buffer())
-    vertical = ChunkVertical(real_buffer(), real_buffer(), real_buffer(), real_buffer())
+    vertical = ChunkVertical(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
+                             real_buffer())
     packed = ChunkPacked(index_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
-                         real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer())
+                         real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
+                         real_buffer())
     fate = ChunkFate(real_buffer(), real_buffer(), real_buffer(), real_buffer())
     losses = ChunkRemoval(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
                           real_buffer())
     produced = carray(stack_buffer(_PRODUCED_SIZE, np.float64), (MAX_CONVERSIONS, CHUNK))
     pid = particles.pid[first:first + nc]
     load_chunk(particles, first, nc, grid, state)
-    draw_step_normals(pid, nc, step, draws)
-    regimes = read_surface(state, met, grid, surface)
+    draw_step_normals(pid, nc, step, turbulence, draws)
+    regimes = read_surface(state, met, grid, turbulence, surface)
     horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes, step.dt)
     advect(state, horizontal, met, grid, advection, step.dt)
-    vertical_turbulence(state, surface, draws, advection, vertical, packed, turbulence, regimes, pid, step)
+    substeps = vertical_turbulence(state, surface, draws, advection, vertical, packed, turbulence, regimes,
+                                   pid, step)
     n_wet = particle_fate(state, surface, fate, grid, removal, rates.any_wet)
     store_chunk(particles, first, nc, state, fate)
     sampled_cells(particles, first, nc, state, fate, grid)
     remove_and_convert(particles, first, nc, surface, fate, losses, produced, removal, chemistry, rates,
                        n_wet, step.dt, budget)
+    return substeps
 
 
 @kernel(parallel=True)
@@ -1033,15 +1302,20 @@ def step_rates(removal, chemistry, nspecies, dt):
 @kernel(parallel=True)
 def advance_particles_in_step_met(particles, met, grid, step, turbulence, removal, chemistry, block_size,
                                   budget_blocks):
-    """:func:`advance_particles` given the step's met (:class:`StepMet` from :func:`met_at_step`)."""
-    n = particles.x.size
+    """:func:`advance_particles` given the step's met (:class:`StepMet` from :func:`met_at_step`).
+
+    Returns the number of vertical sub-steps taken by the mixed-layer particles.
+    """
+    n = particles.n
     rates = step_rates(removal, chemistry, particles.mass.shape[0], step.dt)
     nblocks = (n + block_size - 1) // block_size
+    substeps = np.zeros(nblocks, np.int64)
     for b in prange(nblocks):
         for first in range(b * block_size, min(n, (b + 1) * block_size), CHUNK):
             nc = min(CHUNK, n - first, (b + 1) * block_size - first)
-            advance_chunk(first, nc, particles, met, grid, step, turbulence, removal, chemistry, rates,
-                          budget_blocks[b])
+            substeps[b] += advance_chunk(first, nc, particles, met, grid, step, turbulence, removal,
+                                         chemistry, rates, budget_blocks[b])
+    return substeps.sum()
 
 
 def advance_particles(particles, met, grid, step, turbulence, removal, chemistry, block_size, budget_blocks):
@@ -1053,7 +1327,8 @@ def advance_particles(particles, met, grid, step, turbulence, removal, chemistry
     ``step`` (time, length, index and seed: random numbers are keyed by seed, particle id and step),
     ``turbulence``, ``removal`` and ``chemistry`` (:class:`Chemistry`: chemistry indices and rates of the
     first-order conversions). ``budget_blocks[nblocks, N_BUDGET_TERMS, nspecies]`` receives this step's
-    removal per block of ``block_size`` particles (kg).
+    removal per block of ``block_size`` particles (kg). Returns the number of vertical sub-steps taken by
+    the mixed-layer particles (the work of the step beyond one pass per particle).
 
     Work done once per step, not per particle: the met linear in time at t and t + dt (the particles
     then read one time level; the step's wind and surface fields are stored in float32, which halves
@@ -1062,8 +1337,8 @@ def advance_particles(particles, met, grid, step, turbulence, removal, chemistry
     dry-deposition layer, species).
     """
     step_met = met_at_step(met.wind, met.surface, met.t0, met.dt, step.t, step.dt)
-    advance_particles_in_step_met(particles, step_met, grid, step, turbulence, removal, chemistry,
-                                  block_size, budget_blocks)
+    return advance_particles_in_step_met(particles, step_met, grid, step, turbulence, removal, chemistry,
+                                         block_size, budget_blocks)
 
 
 @kernel(parallel=True)
@@ -1104,20 +1379,26 @@ def accumulate_concentration(cell, tag, mass, weight, acc):
 
 @kernel(parallel=True)
 def release_particles(
-    first, source_index, x, y, z, un, vn, wn, mass, tag, pid, alive, cell,
+    first, source_index, particles,
     src_x, src_y, src_half_width, src_z_bottom, src_z_top, src_tag, src_particle_mass,
     ids, step, seed,
 ):  # fmt: skip
-    """Initialise particles ``first + k`` (k < source_index.size) from sources ``source_index[k]``.
+    """Initialise particles ``first + k`` (k < source_index.size) of ``particles`` from ``source_index[k]``.
 
     A particle starts at its source: uniformly in the square of half-width ``src_half_width`` (m) around
     (src_x, src_y) and uniformly in height between ``src_z_bottom`` and ``src_z_top`` (m AGL); a point
     source has zero half-width and equal heights. Its masses are ``src_particle_mass[source, :]`` (kg),
-    its id ``ids[k]``; its position draws and initial normalised velocities (N(0, 1), the stationary
-    distribution) use the release draw slots of ``step``.
+    its id ``ids[k]``; its position draws and initial normalised velocities (turbulent and mesoscale,
+    N(0, 1), the stationary distribution of the Gaussian ones) use the release draw slots of ``step``.
     """
     useed = np.uint64(seed)
     ustep = np.uint64(step)
+    # the arrays bound to names before the parallel loop: numba 0.68 drops stores made through a record's
+    # fields inside a prange body
+    x, y, z, un, vn, wn, um, vm = (particles.x, particles.y, particles.z, particles.un, particles.vn,
+                                   particles.wn, particles.um, particles.vm)
+    mass, tag, pid = particles.mass, particles.tag, particles.pid
+    alive, cell = particles.alive, particles.cell
     for k in prange(source_index.size):
         p = first + k
         s = source_index[k]
@@ -1127,13 +1408,16 @@ def release_particles(
         uy = uniform_scalar(key, counter_scalar(ustep, np.uint64(RELEASE_FIRST_DRAW + 1)))
         uz = uniform_scalar(key, counter_scalar(ustep, np.uint64(RELEASE_FIRST_DRAW + 2)))
         g_u, g_v = normal_pair_scalar(key, counter_scalar(ustep, np.uint64(RELEASE_FIRST_DRAW + 3)))
-        g_w, _ = normal_pair_scalar(key, counter_scalar(ustep, np.uint64(RELEASE_FIRST_DRAW + 5)))
+        g_w, g_um = normal_pair_scalar(key, counter_scalar(ustep, np.uint64(RELEASE_FIRST_DRAW + 5)))
+        g_vm, _ = normal_pair_scalar(key, counter_scalar(ustep, np.uint64(RELEASE_FIRST_DRAW + 7)))
         x[p] = src_x[s] + (2.0 * ux - 1.0) * src_half_width[s]
         y[p] = src_y[s] + (2.0 * uy - 1.0) * src_half_width[s]
         z[p] = src_z_bottom[s] + uz * (src_z_top[s] - src_z_bottom[s])
         un[p] = g_u
         vn[p] = g_v
         wn[p] = g_w
+        um[p] = g_um
+        vm[p] = g_vm
         for q in range(mass.shape[0]):
             mass[q, p] = src_particle_mass[s, q]
         tag[p] = src_tag[s]
@@ -1173,10 +1457,13 @@ class LagrangianParameters:
     particles_per_hour: int = 100_000
     max_time_step_s: float = 300.0
     cfl: float = 0.5
+    turbulence_scheme: str = "similarity"
     turbulence_step_fraction: float = 0.5
-    max_substeps: int = 64
+    max_substeps: int = 256
     tl_min_horizontal_s: float = FLEXPART_TL_MIN_HORIZONTAL_S
     tl_min_vertical_s: float = FLEXPART_TL_MIN_VERTICAL_S
+    tl_floor_height_m: float = TL_FLOOR_HEIGHT_M
+    min_profile_height_m: float = 1.0
     sampling_depth_m: float = 50.0
     dry_layer_m: float = DRY_DEPOSITION_LAYER_M
     wet_top_m: float = np.inf
@@ -1184,6 +1471,8 @@ class LagrangianParameters:
     k_free_vertical_m2_s: float = 0.1
     horizontal_turbulence: bool = True
     density_scale_height_m: float = 0.0
+    mesoscale_sigma_m_s: float = 0.0
+    mesoscale_time_scale_s: float = 3600.0
     block_size: int = 1024
 
     @classmethod
@@ -1219,13 +1508,26 @@ class LagrangianParameters:
             raise AirshedInputError(
                 "lagrangian parameters: cfl and turbulence_step_fraction must be in (0, 1]"
             )
-        if not (1 <= self.max_substeps < RELEASE_FIRST_DRAW - 2):
+        if not (1 <= self.max_substeps < MESOSCALE_DRAW - 2):
             raise AirshedInputError(
-                f"lagrangian parameters: max_substeps must be in [1, {RELEASE_FIRST_DRAW - 3}]"
+                f"lagrangian parameters: max_substeps must be in [1, {MESOSCALE_DRAW - 3}]"
+            )
+        if not (self.mesoscale_sigma_m_s >= 0.0 and self.mesoscale_time_scale_s > 0.0):
+            raise AirshedInputError(
+                "lagrangian parameters: mesoscale_sigma_m_s must be >= 0 and mesoscale_time_scale_s > 0"
             )
         if self.max_time_step_s <= 0.0 or self.sampling_depth_m <= 0.0 or self.dry_layer_m <= 0.0:
             raise AirshedInputError(
                 "lagrangian parameters: time step, sampling depth and dry layer must be > 0"
+            )
+        if self.turbulence_scheme not in TURBULENCE_SCHEMES:
+            raise AirshedInputError(
+                f"lagrangian parameters: turbulence_scheme {self.turbulence_scheme!r} is not one of "
+                f"{TURBULENCE_SCHEMES}"
+            )
+        if not (self.min_profile_height_m > 0.0 and self.tl_floor_height_m >= 0.0):
+            raise AirshedInputError(
+                "lagrangian parameters: min_profile_height_m must be > 0 and tl_floor_height_m >= 0"
             )
         object.__setattr__(self, "conversions", tuple(self.conversions))
         if len(self.conversions) > MAX_CONVERSIONS:
@@ -1242,9 +1544,12 @@ class LagrangianParameters:
         """Return the kernel's :class:`~airshed.model.particle_records.Turbulence` record."""
         inv_h = 1.0 / self.density_scale_height_m if self.density_scale_height_m > 0.0 else 0.0
         return Turbulence(
-            float(self.turbulence_step_fraction), int(self.max_substeps), float(self.tl_min_horizontal_s),
-            float(self.tl_min_vertical_s), float(self.k_free_horizontal_m2_s),
+            TURBULENCE_SCHEMES.index(self.turbulence_scheme), float(self.turbulence_step_fraction),
+            int(self.max_substeps), float(self.tl_min_horizontal_s), float(self.tl_min_vertical_s),
+            float(self.tl_floor_height_m), float(self.min_profile_height_m),
+            float(self.k_free_horizontal_m2_s),
             float(self.k_free_vertical_m2_s), bool(self.horizontal_turbulence), float(inv_h),
+            float(self.mesoscale_sigma_m_s), float(self.mesoscale_time_scale_s),
         )
 
     def removal(self) -> Removal:
@@ -1261,6 +1566,24 @@ class LagrangianParameters:
             np.array([c.rate_per_s for c in kept], dtype=np.float64),
             np.array([c.yield_ for c in kept], dtype=np.float64),
         )
+
+
+def turbulence_keys(scheme: str, roughness_length_m: float, met_grid_length_m: float | None) -> dict:
+    """Return the turbulence keys of :class:`LagrangianParameters` for a run.
+
+    ``scheme`` (``"hanna"`` or ``"similarity"``); the lowest height of the vertical profiles at the top
+    of the roughness sublayer, :data:`~airshed.physics.similarity.ROUGHNESS_SUBLAYER_OVER_Z0` roughness
+    lengths; the unresolved mesoscale velocity and its time scale for the met's grid length (m;
+    :mod:`airshed.physics.mesoscale`), or none when ``met_grid_length_m`` is None.
+    """
+    keys = {
+        "turbulence_scheme": scheme,
+        "min_profile_height_m": ROUGHNESS_SUBLAYER_OVER_Z0 * roughness_length_m,
+    }
+    if met_grid_length_m is not None:
+        keys["mesoscale_sigma_m_s"] = unresolved_velocity_sigma(met_grid_length_m)
+        keys["mesoscale_time_scale_s"] = unresolved_time_scale(met_grid_length_m)
+    return keys
 
 
 @dataclass(frozen=True)
@@ -1377,6 +1700,10 @@ class ParticleRun:
         self.emitted = np.zeros(ns)
         self.removed = np.zeros((N_BUDGET_TERMS, ns))
         self.credit = ParticleCredit(ns)
+        # work counters: particle-steps and particle-seconds stepped (slots, live or not), vertical sub-steps
+        self.particle_steps = 0
+        self.particle_seconds = 0.0
+        self.substeps = 0
         self._turbulence, self._removal = params.turbulence(), params.removal()
         self._chemistry = params.chemistry()
 
@@ -1386,6 +1713,7 @@ class ParticleRun:
         arrays = {
             "x": np.zeros(capacity), "y": np.zeros(capacity), "z": np.zeros(capacity),
             "un": np.zeros(capacity), "vn": np.zeros(capacity), "wn": np.zeros(capacity),
+            "um": np.zeros(capacity), "vm": np.zeros(capacity),
             "mass": np.zeros((ns, capacity)), "tag": np.zeros(capacity, np.int32),
             "pid": np.zeros(capacity, np.int64), "alive": np.zeros(capacity, np.bool_),
             "cell": np.full(capacity, -1, np.int64),
@@ -1410,7 +1738,7 @@ class ParticleRun:
             keep = keep[np.argsort(iy * self.nx + ix, kind="stable")]
         elif keep.size == self.n:
             return
-        for name in ("x", "y", "z", "un", "vn", "wn", "tag", "pid", "alive", "cell"):
+        for name in ("x", "y", "z", "un", "vn", "wn", "um", "vm", "tag", "pid", "alive", "cell"):
             a = getattr(self, name)
             a[: keep.size] = a[keep]
         self.mass[:, : keep.size] = self.mass[:, keep]
@@ -1449,21 +1777,31 @@ class ParticleRun:
         if particle_mass is None:
             particle_mass = sources.rate * (period / np.maximum(n_per_period, 1))[:, None]
         release_particles(
-            self.n, source_index, self.x, self.y, self.z, self.un, self.vn, self.wn, self.mass, self.tag,
-            self.pid, self.alive, self.cell,
+            self.n, source_index, Particles(*self._arrays(), self.x.size),
             sources.x, sources.y, sources.half_width, sources.z_bottom, sources.z_top, sources.tag,
             particle_mass, ids, self.step, self.seed,
         )  # fmt: skip
         self.emitted += (due[:, None] * particle_mass).sum(axis=0)
         self.n += count
 
+    def _arrays(self) -> tuple[np.ndarray, ...]:
+        """Return the whole state arrays (capacity, not only the live part) in :class:`Particles` order."""
+        return tuple(getattr(self, name) for name in Particles._fields[:-1])
+
     def state_arrays(self) -> tuple[np.ndarray, ...]:
-        """Return views of the live state: x, y, z, un, vn, wn, mass, tag, pid, alive, cell."""
+        """Return views of the live state in the order of :class:`Particles`.
+
+        (x, y, z, un, vn, wn, um, vm, mass, tag, pid, alive, cell)
+        """
         n = self.n
-        return (
-            self.x[:n], self.y[:n], self.z[:n], self.un[:n], self.vn[:n], self.wn[:n], self.mass[:, :n],
-            self.tag[:n], self.pid[:n], self.alive[:n], self.cell[:n],
-        )  # fmt: skip
+        return tuple(a[..., :n] for a in self._arrays())
+
+    def particles(self) -> Particles:
+        """Return the state as the kernels' :class:`~airshed.model.particle_records.Particles` record.
+
+        The whole arrays (contiguous, so every call has the same types) with ``n`` the slots in use.
+        """
+        return Particles(*self._arrays(), self.n)
 
     def time_step(self, met: MetWindow, period: float) -> tuple[int, float]:
         """Return the number of steps and the step (s) for a period: dt <= max_time_step_s, cfl dx/|u|."""
@@ -1530,8 +1868,8 @@ class ParticleRun:
                 self.release(sources, n_per_period, t_start, period, t, dt, particle_mass)
             self.step_once(met, t, dt)
             if self.n:
-                state = self.state_arrays()
-                accumulate_concentration(state[10], state[7], state[6], dt, acc)
+                n = self.n
+                accumulate_concentration(self.cell[:n], self.tag[:n], self.mass[:, :n], dt, acc)
         self.period_index += 1
         volume = self.dx * self.dx * p.sampling_depth_m
         return (acc * (1e9 / (volume * period))).reshape(self.ntag, ns, self.ny, self.nx)
@@ -1546,10 +1884,12 @@ class ParticleRun:
             grid = Grid(self.x0, self.y0, self.dx, self.nx, self.ny, met.z_levels.size, met.z_levels,
                         self.z_top, float(p.sampling_depth_m))
             step = Step(float(t), float(dt), np.uint64(self.step), np.uint64(self.seed))
-            advance_particles_in_step_met(
-                Particles(*self.state_arrays()), met.step_met(t, dt), grid, step, self._turbulence,
+            self.substeps += advance_particles_in_step_met(
+                self.particles(), met.step_met(t, dt), grid, step, self._turbulence,
                 self._removal, self._chemistry, p.block_size, blocks,
             )
+            self.particle_steps += self.n
+            self.particle_seconds += self.n * dt
             self.removed += blocks.sum(axis=0)
             # Sorting at fixed steps, whatever the particle count, keeps the relative order of any subset
             # of the particles (a source region's) the same as in a run over all of them (the sort is

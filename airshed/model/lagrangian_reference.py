@@ -13,14 +13,47 @@ from airshed.model.lagrangian import (
     CONVERTED,
     DECAYED,
     DRY_DEPOSITED,
+    HANNA,
     LEFT_DOMAIN,
     MIN_MIXING_HEIGHT_M,
     N_BUDGET_TERMS,
     PRODUCED,
+    SKEWED_MAX_STEP_OVER_TL,
+    SKEWED_MAX_WN,
     WET_DEPOSITED,
 )
-from airshed.model.random import _counter, _normal_pair, _particle_key
-from airshed.physics.turbulence import hanna_horizontal_array, hanna_vertical_array
+from airshed.model.random import MESOSCALE_DRAW, _counter, _normal_pair, _particle_key
+from airshed.physics.similarity import similarity_formulas
+from airshed.physics.skewed_cbl import SKEWED_FROM_H_OVER_L, skewed_formulas, transition
+from airshed.physics.turbulence import NEUTRAL, STABLE, UNSTABLE, hanna_horizontal_array, hanna_vertical_array
+
+_SIMILARITY = similarity_formulas()
+_BI_GAUSSIAN, _SKEWED_DRIFT = skewed_formulas()
+
+
+def _vertical_profiles(z, h, us, ws, il, turbulence):
+    """sigma_w, d sigma_w/dz, T_Lw, b, db of the turbulence scheme at z <= h (the kernel's height rules)."""
+    tl_min = np.where(z >= turbulence.tl_floor_height, turbulence.tl_min_vertical, 0.0)
+    if turbulence.scheme == HANNA:
+        z_eval = np.maximum(z, turbulence.min_profile_height)
+        sig, dsig, tl = hanna_vertical_array(z_eval, h, us, ws, il, tl_min)
+        dsig = np.where(z >= turbulence.min_profile_height, dsig, 0.0)
+        return sig, dsig, tl, np.zeros_like(sig), np.zeros_like(sig)
+    regime = np.where(h * np.abs(il) < 1.0, NEUTRAL, np.where(il < 0.0, UNSTABLE, STABLE))
+    with np.errstate(all="ignore"):  # every regime's formula on every particle, the particle's selected
+        out = [f(z, h, us, ws, il, turbulence.min_profile_height) for f in _SIMILARITY]
+    sig, dsig, tl, b, db = (np.select([regime == r for r in range(3)], [o[k] for o in out]) for k in range(5))
+    return sig, dsig, np.maximum(tl, tl_min), b, db
+
+
+def _reflect(wn, z, h):
+    below = z < 0.0
+    z = np.where(below, -z, z)
+    wn = np.where(below, -wn, wn)
+    above = z > h
+    z = np.where(above, 2.0 * h - z, z)
+    wn = np.where(above, -wn, wn)
+    return wn, np.minimum(np.maximum(z, 0.0), h)
 
 
 def _axis_index(x, x0, dx, n):
@@ -78,7 +111,11 @@ def _wind(wind, z_levels, x0, y0, dx, x, y, z):
 def advance_particles_reference(particles, met, grid, step, turbulence, removal, chemistry, block_size,
                                 budget_blocks):
     """One step for all live particles, vectorised (see the kernel); mutates its arguments the same way."""
-    x, y, z, un, vn, wn, mass, tag, pid, alive, cell = particles
+    x, y, z, un, vn, wn, um, vm, mass, tag, pid, alive, cell, n = particles
+    x, y, z, un, vn, wn, um, vm, tag, pid, alive, cell = (
+        a[:n] for a in (x, y, z, un, vn, wn, um, vm, tag, pid, alive, cell)
+    )
+    mass = mass[:, :n]
     wind, surface, t0_met, dt_met = met
     x0, y0, dx, nx, ny = grid.x0, grid.y0, grid.dx, grid.nx, grid.ny
     z_levels, z_top = grid.z_levels, grid.z_top
@@ -117,6 +154,16 @@ def advance_particles_reference(particles, met, grid, step, turbulence, removal,
         vt = np.zeros_like(vt)
     un[idx] = un_new
     vn[idx] = vn_new
+    if turbulence.mesoscale_sigma > 0.0:
+        g_um, g_vm = normals(MESOSCALE_DRAW)
+        rm = np.exp(-dt / turbulence.mesoscale_time)
+        sm = np.sqrt(1.0 - rm * rm)
+        um_new = rm * um[idx] + sm * g_um
+        vm_new = rm * vm[idx] + sm * g_vm
+        ut = ut + turbulence.mesoscale_sigma * um_new
+        vt = vt + turbulence.mesoscale_sigma * vm_new
+        um[idx] = um_new
+        vm[idx] = vm_new
 
     # the kernel keeps the step's wind in float32 (half the cache footprint), and so does its twin
     u1, v1, w1 = _wind(
@@ -137,9 +184,12 @@ def advance_particles_reference(particles, met, grid, step, turbulence, removal,
     ctl, max_substeps = turbulence.step_fraction, turbulence.max_substeps
     inv_density_scale_height = turbulence.inv_density_scale_height
     ksub = 0
+    minus_h_over_l = -h * il
+    skew = np.where(minus_h_over_l > SKEWED_FROM_H_OVER_L, transition(minus_h_over_l), 0.0)
+    skew = skew if turbulence.scheme != HANNA else np.zeros_like(skew)
     while np.any(remaining > 0.0):
         active = remaining > 0.0
-        sigw, dsigw, tlw = hanna_vertical_array(zp, h, us, ws, il, turbulence.tl_min_vertical)
+        sigw, dsigw, tlw, b, db = _vertical_profiles(zp, h, us, ws, il, turbulence)
         dts = ctl * tlw
         last = (dts >= remaining * (1.0 - 1e-9)) | (ksub == max_substeps - 1)
         dts = np.where(last, remaining, dts)
@@ -155,14 +205,16 @@ def advance_particles_reference(particles, met, grid, step, turbulence, removal,
             + np.sqrt(1.0 - rw * rw) * g
             + tlw * (1.0 - rw) * (dsigw - sigw * inv_density_scale_height)
         )
-        z_new = zp + w_new * sigw * dts
-        below = z_new < 0.0
-        z_new = np.where(below, -z_new, z_new)
-        w_new = np.where(below, -w_new, w_new)
-        above = z_new > h
-        z_new = np.where(above, 2.0 * h - z_new, z_new)
-        w_new = np.where(above, -w_new, w_new)
-        z_new = np.minimum(np.maximum(z_new, 0.0), h)
+        w_new, z_new = _reflect(w_new, zp + w_new * sigw * dts, h)
+        if np.any(skew > 0.0):
+            with np.errstate(all="ignore"):
+                pdf = _BI_GAUSSIAN(zp, h, ws, skew, sigw, dsigw, b, db)
+                drift = _SKEWED_DRIFT(wnp, pdf, sigw, dsigw, tlw, inv_density_scale_height)
+                w_skew = wnp + drift * dts + np.sqrt(2.0 * dts / tlw) * g
+            w_skew, z_skew = _reflect(w_skew, zp + w_skew * sigw * dts, h)
+            pick = (skew > 0.0) & (dts <= SKEWED_MAX_STEP_OVER_TL * tlw) & (np.abs(w_skew) <= SKEWED_MAX_WN)
+            w_new = np.where(pick, w_skew, w_new)
+            z_new = np.where(pick, z_skew, z_new)
         zp = np.where(active, z_new, zp)
         wnp = np.where(active, w_new, wnp)
     g, g_second = normals(2)

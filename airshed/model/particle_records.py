@@ -20,9 +20,12 @@ class Particles(NamedTuple):
     """The particle state, structure of arrays (every array has one value per particle slot).
 
     ``x``, ``y``: projected position, m; ``z``: height above ground, m; ``un``, ``vn``, ``wn``: turbulent
-    velocities normalised by their standard deviations (u'/sigma_u, v'/sigma_v, w'/sigma_w); ``mass``:
+    velocities normalised by their standard deviations (u'/sigma_u, v'/sigma_v, w'/sigma_w); ``um``,
+    ``vm``: unresolved mesoscale velocities over their standard deviation; ``mass``:
     [nspecies, n] kg; ``tag``: source tag; ``pid``: particle id (the key of its random numbers);
-    ``alive``; ``cell``: flat index of the output cell while in the sampling layer, else -1.
+    ``alive``; ``cell``: flat index of the output cell while in the sampling layer, else -1. ``n``: the
+    slots in use (the arrays may hold more: a run's arrays grow by doubling, and the kernels are
+    compiled once for whole contiguous arrays).
     """
 
     x: np.ndarray
@@ -31,11 +34,14 @@ class Particles(NamedTuple):
     un: np.ndarray
     vn: np.ndarray
     wn: np.ndarray
+    um: np.ndarray
+    vm: np.ndarray
     mass: np.ndarray
     tag: np.ndarray
     pid: np.ndarray
     alive: np.ndarray
     cell: np.ndarray
+    n: int
 
 
 class Met(NamedTuple):
@@ -96,21 +102,30 @@ class Step(NamedTuple):
 class Turbulence(NamedTuple):
     """Boundary-layer and free-troposphere turbulence (see :mod:`airshed.model.lagrangian`, steps 2, 4, 5).
 
+    ``scheme``: vertical profiles, :data:`~airshed.model.lagrangian.HANNA` or ``SIMILARITY``;
     ``step_fraction``: vertical sub-step as a fraction of T_Lw; ``max_substeps``: most vertical sub-steps
-    per step; ``tl_min_horizontal``, ``tl_min_vertical``: floors on the Lagrangian time scales, s;
+    per step; ``tl_min_horizontal``, ``tl_min_vertical``: floors on the Lagrangian time scales, s (the
+    vertical one from ``tl_floor_height`` (m) up, none below); ``min_profile_height``: the vertical
+    profiles are held at their value at this height below it, m (the top of the roughness sublayer);
     ``k_free_horizontal``, ``k_free_vertical``: diffusivities above the mixed layer, m2/s; ``horizontal``:
     horizontal turbulent velocities on or off; ``inv_density_scale_height``: 1/H_rho of the density
-    correction of the drift, 1/m (0 = off).
+    correction of the drift, 1/m (0 = off); ``mesoscale_sigma`` (m/s, 0 = off) and ``mesoscale_time``
+    (s): the unresolved mesoscale velocities (:mod:`airshed.physics.mesoscale`).
     """
 
+    scheme: int
     step_fraction: float
     max_substeps: int
     tl_min_horizontal: float
     tl_min_vertical: float
+    tl_floor_height: float
+    min_profile_height: float
     k_free_horizontal: float
     k_free_vertical: float
     horizontal: bool
     inv_density_scale_height: float
+    mesoscale_sigma: float
+    mesoscale_time: float
 
 
 class Removal(NamedTuple):

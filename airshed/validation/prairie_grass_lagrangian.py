@@ -14,9 +14,11 @@ Meteorology is used as given, with the conventions of :mod:`airshed.validation.p
   (:func:`airshed.physics.boundary_layer.wind_speed_at_height`) on levels from 0.1 m to 2 km (constant
   below 0.1 m), along x; no mean vertical wind;
 - w* from u*, L and h (Deardorff, through the heat flux that gives L);
-- turbulence: Hanna (1982) profiles as in the 3-D model, with time-scale floors lowered to
-  ``TL_MIN_S`` (the FLEXPART floors of 10/30 s are meant for regional scales and would make the
-  near-source plume ballistic) and vertical sub-steps of ``TURBULENCE_STEP_FRACTION`` T_Lw;
+- turbulence: the model's scheme (``turbulence``: the 3-D model's default, or ``"hanna"``) with its
+  default floors and height rules: profiles held below the roughness sublayer (20 z0 = 0.16 m), no
+  floor on T_Lw below 50 m, FLEXPART's 10 s floor on T_Lu and T_Lv (the observed crosswind spread of the
+  stable runs implies T_Lv of about 10 s near the ground, where Hanna's stable formula gives about 2 s);
+  vertical sub-steps of ``TURBULENCE_STEP_FRACTION`` T_Lw;
 - no deposition (the observations are not corrected for SO2 loss either).
 
 Nothing is tuned to the observations: N, the bins and the numerical parameters are fixed here.
@@ -30,12 +32,12 @@ import pandas as pd
 from airshed.model.lagrangian import LagrangianParameters, MetWindow, ParticleRun
 from airshed.model.release import point_release_table
 from airshed.physics import boundary_layer as bl
+from airshed.physics.similarity import ROUGHNESS_SUBLAYER_OVER_Z0
 
 PARTICLES = 20_000
 ARC_HALF_WIDTH = 0.05
 ANGLE_BIN_DEG = 2.0
 SAMPLER_HALF_DEPTH_M = 0.75
-TL_MIN_S = 0.2
 TURBULENCE_STEP_FRACTION = 0.25
 MAX_SUBSTEPS = 400
 TIME_STEP_S = 1.0
@@ -74,7 +76,8 @@ def _met_window(m: dict, duration: float) -> MetWindow:
     )  # fmt: skip
 
 
-def simulate_run(run: int, run_arcs: pd.DataFrame, met_row: pd.Series, seed: int = 1958) -> pd.DataFrame:
+def simulate_run(run: int, run_arcs: pd.DataFrame, met_row: pd.Series, seed: int = 1958,
+                 turbulence: str | None = None) -> pd.DataFrame:
     """Modelled arc maximum (mg/m3) and crosswind integral CY (mg/m2) per arc distance of one run.
 
     Parameters
@@ -83,11 +86,14 @@ def simulate_run(run: int, run_arcs: pd.DataFrame, met_row: pd.Series, seed: int
     run_arcs : the run's rows of the arcs table (Q_g_s, release_height_m, sampler_height_m, distance_m)
     met_row : the run's row of the meteorology table (L_m, ustar_m_s, h_i_m, wind_speed_m_s)
     seed : base random seed
+    turbulence : turbulence scheme (``"similarity"`` or ``"hanna"``); default the model's
 
     Returns
     -------
     DataFrame with columns distance_m, cmax_mod, cy_mod.
     """
+    from airshed.validation import prairie_grass as pg
+
     q_mg_s = float(run_arcs["Q_g_s"].iloc[0]) * 1000.0
     z_source = float(run_arcs["release_height_m"].iloc[0])
     z_sampler = float(run_arcs["sampler_height_m"].iloc[0])
@@ -97,10 +103,12 @@ def simulate_run(run: int, run_arcs: pd.DataFrame, met_row: pd.Series, seed: int
     duration = 2.0 * distances.max() * (1.0 + ARC_HALF_WIDTH) / max(u_slow, 0.3)
     half_size = 5.0 * distances.max()
     met = _met_window(m, duration)
+    scheme = {} if turbulence is None else {"turbulence_scheme": turbulence}
     params = LagrangianParameters.for_species(
         ("SO2",), deposition_velocity_m_s=[0.0], wet_a_per_s=[0.0], max_time_step_s=TIME_STEP_S,
         turbulence_step_fraction=TURBULENCE_STEP_FRACTION, max_substeps=MAX_SUBSTEPS,
-        tl_min_horizontal_s=TL_MIN_S, tl_min_vertical_s=TL_MIN_S, sampling_depth_m=1.0,
+        sampling_depth_m=1.0,
+        min_profile_height_m=ROUGHNESS_SUBLAYER_OVER_Z0 * pg.ROUGHNESS_LENGTH_M, **scheme,
     )  # fmt: skip
     sim = ParticleRun(
         -half_size, -half_size, half_size, 2, 2, LEVELS_M[-1], 1, params, seed * 1000 + int(run)

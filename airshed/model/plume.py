@@ -29,10 +29,18 @@ Pairs with x <= x_min (upwind, or closer than x_min, default 1 m) are exactly 0 
 vertical) is below :data:`EXPONENT_FLOOR` (-600: < 1e-260 of the centre-line value) is exactly 0, which
 keeps subnormal numbers out of the arithmetic.
 
+Convective hours of the boundary-layer option (:mod:`airshed.physics.convective`): the vertical
+distribution has two components (updrafts and downdrafts), each a reflected Gaussian with its own weight,
+spread sigma_zj = x (a_j + b x) and centre line Psi_j = H + slope_j x (column TWO_COMP). A centre line may
+leave [0, h]; the image sum is even and 2h-periodic in Psi, so the image regimes fold Psi into [0, h] and
+keep the bound above, and the Fourier regimes take c_m = 2 cos(pi m z_r/h) cos(pi m Psi_j/h) per pair, with
+one branch-free cosine (:func:`_cos_pi`) and the Chebyshev recurrence for the multiples. A ground-level
+release has one component at a fixed height (column POLY_Z) and takes the regimes above.
+
 Divisions: with the Briggs options sigma^2 = P/D with polynomial P and D (:func:`_sigma2_rational`), so
-each pair costs one division and one square root. The convective boundary-layer option has a rational
-sigma_z too and only its sigma_y power needs an exp and a log (column RATIONAL_Z); other powers (stable
-boundary layer) take three of each.
+each pair costs one division and one square root. The convective boundary-layer option has a polynomial
+sigma_z and only its sigma_y power needs an exp and a log; other powers (stable boundary layer) take three
+of each.
 
 Footprint skipping (grid kernel, ``skip=True``): for each receptor row only the columns inside the
 trapezoid 0 <= x <= x_max, |y| <= c (a_y x + sigma_y0) are visited, where c = ``sigma_y_cutoff`` and
@@ -640,6 +648,8 @@ def prepare_point_sources(
         penetrated part gives no ground-level concentration (AERMOD's penetrated source, which re-enters
         the mixed layer downwind, is not modelled). Otherwise, and with this off, a plume is wholly trapped
         (H < h) or wholly above the lid. lid_dtheta_dz : potential-temperature gradient above the lid, K/m.
+    sigma_v : boundary-layer option: measured lateral turbulence, m/s (> 0; AERMOD's on-site sigma_v, or
+        sigma_theta u with sigma_theta in radians), used instead of the u*/w* estimate; None: estimated.
     """
     geometry = prepare_plume_geometry(x, y, tag, stack_height, **geometry_arguments)
     return plume_sources_for_species(geometry, emission, decay_rate, deposition_velocity)

@@ -117,19 +117,27 @@ def effective_layer(
 def layer_mean_sigma_w(
     z_lo: np.ndarray, z_hi: np.ndarray, ustar: np.ndarray, wstar: np.ndarray, h: np.ndarray
 ) -> np.ndarray:
-    """Mean of :func:`aermod_sigma_w_profile` over [z_lo, z_hi] (32-point Gauss-Legendre), m/s.
+    """Mean of :func:`aermod_sigma_w_profile` over [z_lo, z_hi], m/s.
 
-    AERMOD averages sigma_w itself (not its variance) over the layer (routine ANYAVG). A layer of zero
-    thickness gives the value at that height. Not below :data:`SIGMA_W_MIN`.
+    AERMOD averages sigma_w itself (not its variance) over the layer (routine ANYAVG). The layer is cut
+    where the profile changes form (0.1 h, h) and each piece integrated by 32-point Gauss-Legendre. A layer
+    of zero thickness gives the value at that height. Not below :data:`SIGMA_W_MIN`.
     """
     z_lo, z_hi, ustar, wstar, h = np.broadcast_arrays(
         *(np.asarray(a, dtype=np.float64) for a in (z_lo, z_hi, ustar, wstar, h))
     )
-    half = 0.5 * (z_hi - z_lo)
-    mid = 0.5 * (z_hi + z_lo)
-    z = mid[..., None] + half[..., None] * _GAUSS_NODES
-    sw = aermod_sigma_w_profile(z, ustar[..., None], wstar[..., None], h[..., None])
-    return np.maximum(0.5 * np.sum(_GAUSS_WEIGHTS * sw, axis=-1), SIGMA_W_MIN)
+    cuts = [z_lo, np.clip(SURFACE_LAYER_FRACTION * h, z_lo, z_hi), np.clip(h, z_lo, z_hi), z_hi]
+    total = np.zeros(z_lo.shape)
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        half = 0.5 * (hi - lo)
+        z = (0.5 * (hi + lo))[..., None] + half[..., None] * _GAUSS_NODES
+        sw = aermod_sigma_w_profile(z, ustar[..., None], wstar[..., None], h[..., None])
+        total = total + half * np.sum(_GAUSS_WEIGHTS * sw, axis=-1)
+    thick = z_hi - z_lo
+    at = aermod_sigma_w_profile(z_lo, ustar, wstar, h)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(thick > 0.0, total / thick, at)
+    return np.maximum(mean, SIGMA_W_MIN)
 
 
 def vertical_velocity_skewness(

@@ -381,16 +381,19 @@ def reflected_gaussian_density(
     (:func:`vertical_fourier_sum`, c_m = 2 cos(pi m z_r/h) cos(pi m psi/h)) from there on. ``h = inf``:
     ground reflection only. Arrays broadcast.
     """
-    psi, s, h = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (psi, sigma_z, h)))
+    z_r, psi, s, h = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (z_r, psi, sigma_z, h)))
     lidded = np.isfinite(h)
     period = np.where(lidded, 2.0 * h, 1.0)
     folded = np.where(lidded, np.abs(psi - period * np.round(psi / period)), psi)
     far = lidded & (s >= FOURIER_SIGMA_Z_OVER_H * np.where(lidded, h, 0.0))
     v = np.empty(s.shape)
     near = ~far
-    v[near] = vertical_image_sum(z_r, folded[near], h[near], s[near], n_images=n_images)
+    v[near] = vertical_image_sum(z_r[near], folded[near], h[near], s[near], n_images=n_images)
     if far.any():
-        coeffs = vertical_fourier_coefficients(z_r, folded[far], h[far])
+        m = np.arange(1, FOURIER_TERMS + 1)
+        hf = h[far][:, None]
+        coeffs = 2.0 * np.cos(np.pi * m * z_r[far][:, None] / hf)
+        coeffs = coeffs * np.cos(np.pi * m * folded[far][:, None] / hf)
         v[far] = vertical_fourier_sum(s[far], h[far], coeffs)
     return v / (np.sqrt(2.0 * np.pi) * s)
 

@@ -4,8 +4,8 @@ The vertical distribution of a plume below the convective mixing height h is the
 reflected Gaussians, the updraft (j = 1) and downdraft (j = 2) components of the bi-Gaussian PDF of the
 vertical velocity (Weil, Corio & Brower 1997, J. Appl. Meteorol. 36:982; AERMOD: Cimorelli et al. 2005,
 J. Appl. Meteorol. 44:682, and US EPA 2004, *AERMOD: Description of Model Formulation*, EPA-454/R-03-004,
-section 5.2). Component j has weight lambda_j, a centre line that moves with the component's mean velocity,
-Psi_j(x) = H + wbar_j x / u, and spread sigma_zj(x):
+section 5.2.1, eqs. 53 and 59-62). Component j has weight lambda_j, a centre line that moves with the
+component's mean velocity, Psi_j(x) = H + wbar_j x / u, and spread sigma_zj(x):
 
     C_z(z_r) = sum_j lambda_j / (sqrt(2 pi) sigma_zj) sum_n exp(-(z_r -/+ Psi_j + 2 n h)^2 / (2 sigma_zj^2))
 
@@ -16,18 +16,20 @@ convective arc maxima near the source by a factor of about 1.5 (the anchor in th
 surface-layer part follows Lagrangian similarity (:func:`surface_layer_sigma_z_coefficients`) and is
 blended linearly with the mixed-layer part by the source's height in the surface layer,
 f = min(H / (0.1 h), 1) (the interpolation AERMOD uses between its surface and elevated stable sigma_z,
-EPA 2004 section 5.5.2):
+EPA 2004 section 5.5.1.2):
 
     sigma_zj(x) = (1 - f) sigma_zs(x) + f sigma_wj x / u,      Psi_j(x) = H + f wbar_j x / u.
 
 A ground-level release (f = 0) is one reflected Gaussian with the surface-layer spread; a release above the
-surface layer (f = 1) is AERMOD's direct source with alpha_b = 1 (EPA 2004 eq. 85-86 form
-sigma_zej = sigma_wj x / u). The plume's reflection at the lid (AERMOD's indirect source) is the image
-series at z = h; the lofting of a buoyant indirect source (AERMOD's Delta h_i) is not modelled.
+surface layer (f = 1) is AERMOD's direct source with alpha_b = 1 (EPA 2004 section 5.5.1.2, the elevated
+sigma_zej = sigma_wj x / u of Weil et al. 1997). The plume's reflection at the lid (AERMOD's indirect
+source) is the image series at z = h; the lofting of a buoyant indirect source (AERMOD's Delta h_i) is not
+modelled.
 
-Turbulence is AERMOD's: sigma_w from its convective and mechanical profiles, averaged over the layer the
-plume crosses on its way to the receptors (:func:`effective_layer`, EPA 2004 section 5.1 'effective
-parameters'), and the skewness of w from AERMOD's third moment.
+Turbulence is AERMOD's: sigma_w from its convective and mechanical profiles (EPA 2004 section 4.1.5,
+eq. 34), averaged over the layer the plume crosses on its way to the receptors (:func:`effective_layer`,
+AERMOD's effective parameters of the inhomogeneous boundary layer, routine IBLVAL), and the skewness of w
+from AERMOD's third moment.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ PDF_R = 2.0
 """R = sigma_wj / |wbar_j|, the ratio of each component's spread to its mean velocity (Weil et al. 1997;
 AERMOD routine CRCALC)."""
 SURFACE_LAYER_FRACTION = 0.1
-"""A source is in the surface layer when H < 0.1 h (AERMOD's SURFAC flag, EPA 2004 section 5.2)."""
+"""A source is in the surface layer when H < 0.1 h (AERMOD's SURFAC flag, EPA 2004 section 5.5.1.2)."""
 EFFECTIVE_LAYER_MIN_TOP_M = 5.0
 """Effective parameters of near-surface plumes are averaged up to at least 5 m (AERMOD routine IBLVAL)."""
 SIGMA_W_MIN = 0.02
@@ -104,9 +106,10 @@ def effective_layer(
     """Bottom and top of the layer the plume crosses between source and receptors, m (z_lo, z_hi).
 
     AERMOD averages the turbulence over the layer between the plume centroid and the receptor once the
-    plume reaches it, and over at least the lowest 5 m for near-surface plumes and receptors (EPA 2004
-    section 5.1, routine IBLVAL). Here: z_lo = min(H, z_r), z_hi = min(max(H, z_r, 5 m), h), the limit of
-    that layer at the distances where the plume reaches the receptor height.
+    plume reaches it, and over at least the lowest 5 m for near-surface plumes and receptors (routine
+    IBLVAL, the effective parameters of EPA 2004). Here: z_lo = min(H, z_r) and
+    z_hi = min(max(H, z_r, 5 m), h), the limit of that layer at the distances where the plume reaches the
+    receptor height.
     """
     he, h = np.broadcast_arrays(np.asarray(release_height, dtype=np.float64), np.asarray(h, dtype=np.float64))
     z_lo = np.minimum(he, receptor_height)
@@ -145,7 +148,7 @@ def vertical_velocity_skewness(
 ) -> np.ndarray:
     """Skewness S = wbar3 / sigma_w^3 of the vertical velocity seen by a plume released at H (-).
 
-    Third moment (EPA 2004 section 5.2, routine SKCALC): wbar3 = 1.25 w*^3 H/h for a source in the surface
+    Third moment (EPA 2004 section 5.2.1, routine SKCALC): wbar3 = 1.25 w*^3 H/h for a source in the surface
     layer (H < 0.1 h), 0.125 w*^3 above; continuous at H = 0.1 h.
     """
     he, wstar, sigma_w, h = np.broadcast_arrays(
@@ -159,7 +162,7 @@ def vertical_velocity_skewness(
 def bigaussian_pdf(skewness: np.ndarray, r: float = PDF_R) -> BiGaussianPDF:
     """Bi-Gaussian PDF of w with zero mean, unit variance and skewness S: weights, means and spreads.
 
-    Weil et al. (1997); EPA (2004) section 5.2, routines ALCALC, BECALC, AACALC, BBCALC, LLCALC:
+    Weil et al. (1997); EPA (2004) eqs. 53 and 62, routines ALCALC, BECALC, AACALC, BBCALC, LLCALC:
     alpha = (1 + R^2)/(1 + 3 R^2), beta = 1 + R^2,
     wbar_{1,2}/sigma_w = alpha S/2 +/- (1/2) sqrt(alpha^2 S^2 + 4/beta), sigma_w1 = R wbar_1,
     sigma_w2 = -R wbar_2, lambda_1 = wbar_2/(wbar_2 - wbar_1), lambda_2 = 1 - lambda_1.

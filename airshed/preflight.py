@@ -65,14 +65,15 @@ class MemoryEstimate:
         return self.particle_bytes + self.field_bytes
 
     def describe(self) -> str:
-        """E.g. ``~5.2 GB (1.2e+08 particles x 130 B x 3 + 0.4 GB of fields)``."""
-        parts = f"{self.particles:.3g} particles x {self.bytes_per_particle:.0f} B x {GROWTH_FACTOR:g}" \
+        """E.g. ``~5.2 GB (12,000,000 particles x 125 B x 3 + 410 MB of fields)``."""
+        parts = f"{self.particles:,} particles x {self.bytes_per_particle:.0f} B x {GROWTH_FACTOR:g}" \
             if self.particles else "no particles"
-        return f"~{self.total / 1e9:.2f} GB ({parts} + {self.field_bytes / 1e9:.2f} GB of fields)"
+        return f"~{_gb(self.total)} ({parts} + {_gb(self.field_bytes)} of fields)"
 
 
 def _gb(n: float) -> str:
-    return f"{n / 1e9:.2f} GB"
+    """Format a size in GB, or in MB below 1 GB."""
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
 
 
 def output_path(cfg: AirshedConfig, output: Path | None = None) -> Path:

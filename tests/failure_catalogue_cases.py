@@ -894,7 +894,7 @@ CASES: list[Case] = [
             (
                 "memory",
                 "1e8 particles per hour for 2 days",
-                r"needs an estimated .* GB .* of memory, more than",
+                r"needs an estimated ~[\d.]+ GB \([\d,]+ particles x \d+ B x 3 .* of memory, more than",
                 _memory,
             ),
         )

@@ -7,8 +7,10 @@ atomic within a file system).
 
 After any failure the temporary file is removed: an exception, Ctrl-C (SIGINT), and SIGTERM or SIGHUP
 (what ``timeout``, Slurm and a closing terminal send), which become :class:`Terminated` while an output is
-open (:func:`termination_as_exception`). Signals are held back while the clean-up runs, and an error while
-closing a broken file (a full disk) is not allowed to stop the removal. A full disk is reported as bad
+open (:func:`termination_as_exception`). A signal whose exception got lost on the way (raised inside a C
+callback) is raised again at the next write, and never lets a file be published. Signals are held back
+while the clean-up runs, and an error while closing a broken file (a full disk) is not allowed to stop
+the removal. A full disk is reported as bad
 input (:class:`DiskFullError`: the folder, the space free and the space the file needs), not as a bug.
 """
 
@@ -20,6 +22,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -40,28 +43,69 @@ class DiskFullError(AirshedInputError):
     """No space left for an output file (the message names the folder, the space free and needed)."""
 
 
+_received: list[int] = []
+"""Signals received while an output was open. The handler also raises, but an exception raised in a signal
+handler can be lost (it runs inside whatever the main thread was doing: a ctypes callback of Numba's
+compiler prints "Exception ignored" and goes on); :func:`raise_if_interrupted` raises it again at the
+next write and before anything is published."""
+
+
 def _raise_terminated(signum: int, frame) -> None:
+    _received.append(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Terminated(signum)
+
+
+def raise_if_interrupted() -> None:
+    """Raise the exception of a signal received meanwhile whose first raise was lost."""
+    if _received:
+        signum = _received[0]
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(signum)
 
 
 @contextlib.contextmanager
 def termination_as_exception() -> Iterator[None]:
     """While the block runs, SIGTERM and SIGHUP raise :class:`Terminated` (so ``finally`` blocks clean up).
 
+    SIGINT keeps raising KeyboardInterrupt. The signals are also remembered, for :func:`raise_if_interrupted`.
     Only in the main thread, and only for signals whose handler is the default one (a handler someone else
     installed, or SIG_IGN as under ``nohup``, is left alone); the previous handlers come back afterwards.
     """
     installed = []
     if threading.current_thread() is threading.main_thread():
-        for sig in TERMINATING_SIGNALS:
-            if signal.getsignal(sig) is signal.SIG_DFL:
+        for sig in (signal.SIGINT, *TERMINATING_SIGNALS):
+            default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+            if signal.getsignal(sig) is default:
                 signal.signal(sig, _raise_terminated)
-                installed.append(sig)
+                installed.append((sig, default))
+    if installed:  # the outermost output of this process: start afresh
+        _received.clear()
+        previous_hook = sys.unraisablehook
+        sys.unraisablehook = _quiet_about_lost_signals(previous_hook)
     try:
         yield
     finally:
-        for sig in installed:
-            signal.signal(sig, signal.SIG_DFL)
+        for sig, default in installed:
+            signal.signal(sig, default)
+        if installed:
+            _received.clear()
+            sys.unraisablehook = previous_hook
+
+
+def _quiet_about_lost_signals(previous):
+    """Return an unraisable hook that drops the signal exceptions a C callback swallowed (remembered)."""
+
+    def hook(unraisable) -> None:
+        if isinstance(unraisable.exc_value, Terminated | KeyboardInterrupt) and _received:
+            log.debug("a signal's exception was lost in %r; raised again at the next write",
+                      unraisable.object)
+            return
+        previous(unraisable)
+
+    return hook
 
 
 @contextlib.contextmanager
@@ -159,6 +203,7 @@ def atomic_path(path: Path, needed_bytes: int | None = None) -> Iterator[Path]:
         tmp_path = temporary_beside(path)
         try:
             yield tmp_path
+            raise_if_interrupted()
             publish(tmp_path, Path(path))
         except Exception as exc:
             if not isinstance(exc, AirshedInputError) and disk_full(exc, tmp_path.parent):
@@ -262,6 +307,7 @@ class IncrementalNetCDF:
 
     def write(self, name: str, first: int, values: np.ndarray) -> None:
         """Write ``values`` along time from index ``first`` (its other dimensions whole)."""
+        raise_if_interrupted()
         try:
             self._nc[name][first:first + values.shape[0]] = values
         except Exception as exc:
@@ -274,8 +320,10 @@ class IncrementalNetCDF:
         rest = rest.drop_vars([name for name in rest.variables if name in self._names])
         enc = encoding_for(rest, self.compression_level, self.time_chunk)
         try:
+            raise_if_interrupted()
             self._close(quietly=False)
             rest.to_netcdf(self.tmp, mode="a", format="NETCDF4", engine="netcdf4", encoding=enc)
+            raise_if_interrupted()
             publish(self.tmp, self.path)
         except Exception as exc:
             self.discard()

@@ -7,8 +7,8 @@ of a parallel loop, 2 threads next to one busy process were *slower* than 1 (the
 core the working thread needs). airshed sets a wait policy before Numba starts its threads
 (:func:`airshed.jit.apply_thread_wait_policy`); this script measures it against libgomp's default.
 
-Every measurement runs in a fresh spawned process (the wait policy is read once, when the OpenMP runtime
-loads), optionally next to one competing process that spins in a Python loop. Work per measurement:
+Every measurement runs in a fresh process (the wait policy is read once, when the OpenMP runtime loads),
+optionally next to one competing process that spins in a Python loop. Work per measurement:
 
 - particle step (``benchmarks/bench_lagrangian.py``): 300,000 particles x 30 steps of 15 s on the
   synthetic 142 x 125 x 10 met of the default grid size (the reproduction in issue 13);
@@ -20,14 +20,15 @@ threads), and the 1-minute load average before and after. ``airshed bench`` reco
 rates of every configuration and the ratio "2 threads / 1 thread with a busy competitor" for libgomp's
 default spinning and for airshed's policy (goal: >= 1, i.e. 2 threads not slower than 1).
 
-    python benchmarks/bench_threads_under_load.py [--quick] [--policies default airshed passive spin10k]
+    python benchmarks/bench_threads_under_load.py [--quick] [--repeat 3] [--policies default airshed ...]
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
+import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,15 +46,8 @@ POLICIES: dict[str, dict[str, str]] = {
 _POLICY_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_THREADING_LAYER")
 
 
-def _busy() -> None:
-    """The competing process: one core busy in a Python loop until terminated."""
-    x = 0
-    while True:
-        x += 1
-
-
-def _measure(kernel: str, threads: int, quick: bool, queue) -> None:
-    """Run one kernel in this (fresh) process; put wall, CPU and work done on ``queue``."""
+def _measure(kernel: str, threads: int, quick: bool) -> dict:
+    """Run one kernel in this (fresh) process; return wall and CPU time and the work done."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import numba
     import numpy as np
@@ -103,48 +97,42 @@ def _measure(kernel: str, threads: int, quick: bool, queue) -> None:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     work()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    queue.put(
-        {
-            "units": units,
-            "unit": unit,
-            "wall_s": wall,
-            "cpu_s": cpu,
-            "load_before": load_before,
-            "load_after": os.getloadavg()[0],
-            **thread_info(),
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
-            "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", ""),
-        }
-    )
+    return {
+        "units": units,
+        "unit": unit,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+        **thread_info(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", ""),
+    }
 
 
 def measure(kernel: str, threads: int, policy: str, competitor: bool, quick: bool) -> dict:
     """One measurement in a fresh process with ``policy``'s environment, next to a busy process or not."""
-    context = multiprocessing.get_context("spawn")
-    saved = {k: os.environ.get(k) for k in _POLICY_VARIABLES}
-    for k in _POLICY_VARIABLES:
-        os.environ.pop(k, None)
-    os.environ.update(POLICIES[policy])
+    env = {k: v for k, v in os.environ.items() if k not in _POLICY_VARIABLES} | POLICIES[policy]
     busy = None
     try:
-        if competitor:
-            busy = context.Process(target=_busy, daemon=True)
-            busy.start()
+        if competitor:  # one core busy in a Python loop until terminated
+            busy = subprocess.Popen([sys.executable, "-c", "x = 0\nwhile True: x += 1"])
             time.sleep(0.5)  # let it take its core
-        queue = context.Queue()
-        child = context.Process(target=_measure, args=(kernel, threads, quick, queue))
-        child.start()
-        result = queue.get(timeout=1800)
-        child.join()
+        child = subprocess.run(
+            [sys.executable, __file__, "--child", kernel, str(threads)] + (["--quick"] if quick else []),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
     finally:
         if busy is not None:
             busy.terminate()
-            busy.join()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+            busy.wait()
+    if child.returncode != 0:
+        raise RuntimeError(f"measurement {kernel}/{threads}/{policy} failed: {child.stderr[-2000:]}")
+    result = json.loads(child.stdout.strip().splitlines()[-1])
     rate = result["units"] / result["wall_s"]
     return {
         **result,
@@ -157,19 +145,27 @@ def measure(kernel: str, threads: int, policy: str, competitor: bool, quick: boo
     }
 
 
-def run_matrix(policies: list[str], quick: bool, kernels=("particle", "plume")) -> list[dict]:
-    """Every kernel x policy x competitor x threads (1, 2), in that nesting order."""
+def run_matrix(
+    policies: list[str], quick: bool, kernels=("particle", "plume"), repeat: int = 1
+) -> list[dict]:
+    """Every kernel x policy x competitor x threads (1, 2); each the run of median rate of ``repeat``."""
     out = []
     for kernel in kernels:
         for policy in policies:
             for competitor in (False, True):
                 for threads in (1, 2):
-                    r = measure(kernel, threads, policy, competitor, quick)
+                    runs = sorted(
+                        (measure(kernel, threads, policy, competitor, quick) for _ in range(repeat)),
+                        key=lambda r: r["rate"],
+                    )
+                    r = runs[len(runs) // 2]
                     busy = "yes" if competitor else "no "
+                    rates = ", ".join(f"{x['rate'] / 1e6:.3g}" for x in runs)
+                    spread = f" (of {rates})" if repeat > 1 else ""
                     print(
                         f"{kernel:8s} {policy:9s} busy={busy} threads={threads} "
-                        f"{r['rate'] / 1e6:9.2f} M {r['unit']}/s  CPU {r['cpu_ns_per_unit']:8.2f} ns/unit  "
-                        f"layer {r['numba_threading_layer']}  "
+                        f"{r['rate'] / 1e6:9.2f} M {r['unit']}/s{spread}  CPU {r['cpu_ns_per_unit']:8.2f} "
+                        f"ns/unit  layer {r['numba_threading_layer']}  "
                         f"load {r['load_before']:.2f}->{r['load_after']:.2f}",
                         flush=True,
                     )
@@ -187,7 +183,7 @@ def _pick(rows: list[dict], kernel: str, policy: str, competitor: bool, threads:
 
 def benchmarks(quick: bool = False) -> list[dict]:
     """Records for ``airshed bench``: rates per configuration and the 2-vs-1-thread ratios under load."""
-    rows = run_matrix(["default", "airshed"], quick)
+    rows = run_matrix(["default", "airshed"], quick, repeat=1 if quick else 3)
     records = []
     label = {"default": "libgomp default spin", "airshed": "airshed wait policy"}
     for r in rows:
@@ -224,9 +220,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     ap.add_argument("--policies", nargs="+", default=["default", "airshed"], choices=sorted(POLICIES))
     ap.add_argument("--kernels", nargs="+", default=["particle", "plume"], choices=["particle", "plume"])
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="measurements per configuration (the median is kept)"
+    )
+    ap.add_argument("--child", nargs=2, metavar=("KERNEL", "THREADS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child:  # one measurement, in this fresh process: print it as JSON
+        print(json.dumps(_measure(args.child[0], int(args.child[1]), args.quick)))
+        return
     print(f"{os.cpu_count()} logical CPUs; load average {os.getloadavg()}")
-    rows = run_matrix(args.policies, args.quick, tuple(args.kernels))
+    rows = run_matrix(args.policies, args.quick, tuple(args.kernels), args.repeat)
     for kernel in args.kernels:
         for policy in args.policies:
             one, two = (_pick(rows, kernel, policy, True, t) for t in (1, 2))

@@ -147,8 +147,9 @@ class MetSource:
         elif "ustar" not in has:
             out["ustar"] = "from the 10 m wind and the heat flux by Monin-Obukhov similarity (iterated)"
         if "blh" not in has:
-            out["blh"] = ("diagnosed from u* and L: Zilitinkevich (1972) stable, neutral 0.3 u*/|f| "
-                          f"(floored at {MIN_MIXING_HEIGHT_M:g} m)")
+            out["blh"] = ("diagnosed from u* and L: 0.3 u*/|f|, or Zilitinkevich's (1972) 0.4 sqrt(u* L/|f|) "
+                          "when stable and lower; in convective hours this is a lower estimate; floored at "
+                          f"{MIN_MIXING_HEIGHT_M:g} m")
         if "z0" not in has:
             out["z0"] = (f"the configured meteorology.roughness_length_m = {self.roughness_length_m:g} m "
                          "everywhere")

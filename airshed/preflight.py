@@ -307,6 +307,6 @@ def validate_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: st
     check_free_space(path, size)
     est = check_memory(cfg, len(names))
     log.debug("validated the study in %.1f s", (datetime.now() - started).total_seconds())
-    return [("regions", f"{len(names) - 1} + outside: {', '.join(names[:-1])}"), ("met coverage", met),
+    return [("region names", f"{len(names) - 1} + outside: {', '.join(names[:-1])}"), ("met coverage", met),
             ("run file", f"{path}: writable, up to {size / 1e6:,.0f} MB uncompressed"),
             ("memory", f"estimated {est.describe()}")]

@@ -164,9 +164,26 @@ class LatLonReader:
         """Bilinear weights from this source's lon/lat grid to ``grid``."""
         return regular_latlon_interpolator(self.lat, self.lon, grid, "lat", "lon", self.refs["u10"].where)
 
+    def _used_keys(self) -> list[str]:
+        """Return the canonical keys :meth:`load` reads (others found in the files are not used)."""
+        surface = ("u10", "v10", "t2m", "blh", "ustar", "cloud_cover", "surface_pressure", "z0", "shf",
+                   "precip")
+        used = [k for k in surface if k in self.refs]
+        if "u" in self.refs:
+            used += ["u", "v"]
+            if not self._levels_are_heights:
+                used += [next(k for k in ("geopotential_height", "geopotential") if k in self.refs)]
+                used += [k for k in ("surface_geopotential", "surface_height") if k in self.refs][:1]
+            if "w" in self.refs:
+                used.append("w")
+            elif "omega" in self.refs and "t" in self.refs and not self._levels_are_heights:
+                used += ["omega", "t"]
+        return used
+
     def check_units(self) -> None:
-        """Check every variable's units before any data is read (as :meth:`load` will convert them)."""
-        for key, ref in self.refs.items():
+        """Check the units of every variable :meth:`load` will read, before any data is read."""
+        for key in self._used_keys():
+            ref = self.refs[key]
             canonical = CF_VARIABLES[key][1]
             alternative = {"shf": "J m-2", "precip": "mm"}.get(key)
             try:

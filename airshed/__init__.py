@@ -11,4 +11,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0+unknown"
 
+# The Numba/OpenMP thread policy must be set before any kernel starts its threads (see airshed.jit).
+from airshed import jit as _jit  # noqa: E402,F401
+
 __all__ = ["__version__"]

@@ -28,11 +28,12 @@ from typer.core import TyperGroup
 
 from airshed import __version__
 from airshed.config import AirshedConfig, dump_config, load_config
-from airshed.errors import AirshedInputError
+from airshed.errors import AirshedInputError, Terminated
 
 EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 # Consoles resolve sys.stdout / sys.stderr when they print, so output redirection (and tests) work.
 stdout = Console(highlight=False)
@@ -59,6 +60,12 @@ class _AirshedGroup(TyperGroup):
         except AirshedInputError as exc:
             _print_error(f"error: {exc}")
             raise typer.Exit(EXIT_BAD_INPUT) from None
+        except Terminated as exc:  # SIGTERM/SIGHUP while writing: the unfinished files are gone already
+            _print_error(f"error: {exc}; unfinished output files were removed")
+            raise typer.Exit(exc.code) from None
+        except KeyboardInterrupt:  # Ctrl-C: the same clean-up ran on the way out
+            _print_error("error: interrupted (SIGINT); unfinished output files were removed")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:
             options = ctx.obj if isinstance(ctx.obj, _Options) else _Options()
             if options.verbose:
@@ -140,15 +147,31 @@ ConfigFile = Annotated[Path, typer.Argument(help="TOML run configuration (see ex
 
 # --- airshed config ----------------------------------------------------------------------------------
 @config_app.command("validate")
-def config_validate(file: ConfigFile) -> None:
-    """Check a run configuration: print OK and a summary, or one line naming the problem (exit 2)."""
+def config_validate(
+    file: ConfigFile,
+    zero_out: Annotated[str | None, typer.Option(
+        "--zero-out", metavar="REGION", help="Also check a region for `airshed run --zero-out`.")] = None,
+    scenario: Annotated[str | None, typer.Option(
+        "--scenario", metavar="NAME", help="Also check a scenario for `airshed run --scenario`.")] = None,
+) -> None:
+    """Check a run configuration: print OK and a summary, or one line naming the problem (exit 2).
+
+    Checks everything a run would reject before computing: the schema, region names of scenarios (and
+    --zero-out), the met files' variables, units and coverage of the domain and period, the emission
+    files, the population, the output folder, disk space and memory.
+    """
+    from airshed.preflight import validate_study
+
     cfg = load_config(file)
     grid = cfg.grid.build()
+    checked = validate_study(cfg, zero_out=zero_out, scenario=scenario)
     stdout.print(Text(f"OK: {file} is a valid airshed configuration", style="bold green"), soft_wrap=True)
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
     for key, value in _summary(cfg, grid_text=f"{grid.nx} x {grid.ny} cells of {cfg.grid.cell_km:g} km"):
+        table.add_row(key, value)
+    for key, value in checked:
         table.add_row(key, value)
     stdout.print(table)
 
@@ -303,17 +326,14 @@ def _print_run_summary(path: Path) -> None:
 RunFile = Annotated[Path, typer.Argument(help="Run NetCDF file written by `airshed run`.", dir_okay=False)]
 
 
-def _open_run(path: Path):
-    """Open a run file, naming it in a one-line error when it is missing or not NetCDF."""
-    import xarray as xr
+_TABLES = ("pm25_source_receptor", "pm25_total", "emission_total", "population_region")
 
-    path = path.expanduser()
-    if not path.is_file():
-        raise AirshedInputError(f"run file {path} not found")
-    try:
-        return xr.open_dataset(path)
-    except (OSError, ValueError) as exc:
-        raise AirshedInputError(f"cannot read run file {path} as NetCDF: {exc}") from None
+
+def _open_run(path: Path, needs: tuple[str, ...] | None = None):
+    """Open a run file: one-line error when it is missing, not NetCDF, not airshed's or lacks ``needs``."""
+    from airshed.outputs.runfile import RUN_FILE_VARIABLES, open_run_file
+
+    return open_run_file(path, RUN_FILE_VARIABLES if needs is None else needs)
 
 
 class FigureFormat(StrEnum):
@@ -408,7 +428,7 @@ def scenario_command(
     if not cfg.scenarios:
         raise AirshedInputError(f"{config}: no [[scenarios]] tables to evaluate")
     chosen = [scenario_named(cfg, n) for n in names] if names else list(cfg.scenarios)
-    with _open_run(run_file) as ds:
+    with _open_run(run_file, ("receptor_contribution",)) as ds:
         result = evaluate_scenarios(ds, chosen)
     rows = pm25_summary(result)
     if as_json:
@@ -465,7 +485,7 @@ def cooperate_command(
     from airshed.outputs.report import COOPERATION_SUFFIX
 
     rules = load_policy(policy.expanduser())
-    with _open_run(run_file) as ds:
+    with _open_run(run_file, _TABLES) as ds:
         result = cooperate(ds, rules, workers=workers, origin=str(policy))
     data = {**_json_tree(result.to_json_dict()), "run_file": str(run_file), "policy_file": str(policy)}
     text = json.dumps(data, indent=2, allow_nan=False) + "\n"
@@ -525,7 +545,7 @@ def performance_command(
     """Split each region's PM2.5 change from run A to run B into its own emissions' part and others'."""
     from airshed.cooperation import performance_split
 
-    with _open_run(run_a) as ds_a, _open_run(run_b) as ds_b:
+    with _open_run(run_a, _TABLES) as ds_a, _open_run(run_b, _TABLES) as ds_b:
         split = performance_split(ds_a, ds_b)
         pm25_a = ds_a["pm25_total"].sel(receptor_region=split["receptor_region"]).values
         pm25_b = ds_b["pm25_total"].sel(receptor_region=split["receptor_region"]).values

@@ -10,6 +10,15 @@ call), so target, caching, error model and fastmath are set here and nowhere els
   ``contract``, ``afn`` are *not* all safe); we enable ``{"nsz", "arcp", "contract"}`` where a kernel opts in,
   never ``nnan``/``ninf`` because NaN checks are part of input validation.
 
+Threads under load (:func:`apply_thread_wait_policy`, called when ``airshed`` is imported). Numba's
+default threading layer here is OpenMP (libgomp). libgomp's threads spin (300,000 iterations by default)
+while they wait for the next parallel loop; when another process holds a core, the spinning thread takes the
+core the working one needs, and 2 threads ran the particle step at 0.56x the speed of 1 thread next to one
+busy process (benchmarks/bench_threads_under_load.py). Sleeping waits (``OMP_WAIT_POLICY=PASSIVE``) keep the
+CPU time per particle-step at the 1-thread value and 2 threads faster than 1 under load. The runtime reads
+the variable once, when it loads (at the first parallel kernel call), so it is set at import; a value the
+user set (``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT``, ``KMP_BLOCKTIME``) is kept.
+
 Cache staleness hazard (``cache=True``). Numba keys a cached kernel on the source file that defines the
 kernel (its path and modification time), not on the functions it calls from other modules. An
 :func:`inline` helper is compiled into the caller's machine code, so editing a helper in another module
@@ -30,6 +39,39 @@ from typing import Any
 import numba
 
 SAFE_FASTMATH = frozenset({"nsz", "arcp", "contract"})
+THREAD_WAIT_POLICY = "PASSIVE"
+"""``OMP_WAIT_POLICY`` airshed sets unless the user chose one: waiting threads sleep instead of spinning."""
+_USER_WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+
+
+def openmp_runtime_loaded() -> bool:
+    """Whether an OpenMP runtime (libgomp, libiomp, libomp) is already loaded into this process."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return any(name in line for line in maps for name in ("libgomp", "libiomp", "libomp."))
+    except OSError:
+        return False
+
+
+def apply_thread_wait_policy() -> str:
+    """Make OpenMP threads sleep rather than spin while they wait, unless the user chose a wait policy.
+
+    Must run before the OpenMP runtime loads (Numba loads it at the first parallel kernel call); airshed
+    calls it when the package is imported. Returns what was done, for the run file's provenance:
+    ``"passive"``, ``"user: OMP_WAIT_POLICY=..."``, or ``"too late: ..."`` when a runtime was already loaded
+    by another library (the setting then has no effect in this process).
+    """
+    chosen = [f"{k}={os.environ[k]}" for k in _USER_WAIT_SETTINGS if k in os.environ]
+    if chosen:
+        return "user: " + ", ".join(chosen)
+    if openmp_runtime_loaded():
+        return "too late: an OpenMP runtime was loaded before airshed (threads keep spinning)"
+    os.environ["OMP_WAIT_POLICY"] = THREAD_WAIT_POLICY
+    return THREAD_WAIT_POLICY.lower()
+
+
+WAIT_POLICY = apply_thread_wait_policy()
+"""What :func:`apply_thread_wait_policy` did when this module was first imported."""
 
 
 def kernel(parallel: bool = False, fastmath: bool = False) -> Callable[[Callable[..., Any]], Any]:
@@ -54,4 +96,5 @@ def thread_info() -> dict[str, Any]:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet
         layer = os.environ.get("NUMBA_THREADING_LAYER", "default")
-    return {"numba_threads": n, "numba_threading_layer": layer, "numba_version": numba.__version__}
+    return {"numba_threads": n, "numba_threading_layer": layer, "numba_version": numba.__version__,
+            "thread_wait_policy": WAIT_POLICY}

@@ -34,6 +34,7 @@ from airshed.inputs.emissions.points import EmissionDataWarning, merge_point_tab
 from airshed.inputs.emissions.sources import EmissionSet, build_emission_set
 from airshed.inputs.emissions.temporal import TemporalProfiles
 from airshed.inputs.meteorology import open_meteorology
+from airshed.inputs.meteorology.common import check_period
 from airshed.inputs.population import builtin_population
 from airshed.jit import thread_info
 from airshed.model.apportionment import receptor_weights, source_receptor_matrix, transboundary_metrics
@@ -47,6 +48,7 @@ from airshed.outputs.runfile import (
     run_summary_dataset,
 )
 from airshed.physics.mechanism import default_mechanism
+from airshed.preflight import preflight_run
 from airshed.scenarios import emission_factors, scenario_named, validate_scenario
 
 log = logging.getLogger(__name__)
@@ -635,6 +637,7 @@ def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str
     n_periods = cfg.run.hours // period_h
     edges = (np.datetime64(cfg.run.start.replace(tzinfo=None), "ns")
              + np.arange(n_periods + 1) * np.timedelta64(period_h, "h"))
+    check_period(inputs.met.times, edges[0], edges[-1], inputs.met.label)  # the whole run, before computing
     fractions = np.asarray(inputs.regions.fractions)
     receptors = [k for k, n in enumerate(inputs.regions.names) if n != "outside"]
     w_area = receptor_weights(fractions[receptors], grid.cell_area)
@@ -699,9 +702,7 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
     """
     wall0 = time.perf_counter()
     _set_threads(cfg.compute.threads)
-    path = Path(output) if output is not None else Path(cfg.run.output)
-    if not path.parent.is_dir():
-        raise AirshedInputError(f"output folder {path.parent} does not exist (run.output / --output)")
+    path = preflight_run(cfg, output)  # output writable, disk space and memory, before any input is read
     study = prepare_study(cfg, zero_out, scenario, progress)
     inputs, em, grid = study.inputs, study.emissions, study.grid
     population = inputs.population if inputs.population is not None else np.zeros(grid.shape)
@@ -734,6 +735,8 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
             "input_files": json.dumps(file_checksums(inputs.input_files)),
             "calm_hours": result.calm_hours,
             "mass_budget_max_relative_error": budget_error,
+            "met_derived": json.dumps(getattr(inputs.met, "derived", {})),
+            "met_adjustments": json.dumps(result.met_adjustments.totals()),
             **{k: str(v) for k, v in thread_info().items()},
         }
         rest = run_summary_dataset(summary, skeleton, attrs,

@@ -39,7 +39,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numba
@@ -47,6 +47,7 @@ import numpy as np
 
 from airshed.config import EMITTED_SPECIES, AirshedConfig, ComputeConfig, dump_config
 from airshed.errors import AirshedInputError
+from airshed.inputs.meteorology.plausibility import AdjustmentLog
 from airshed.outputs.netcdf import IncrementalNetCDF
 from airshed.outputs.runfile import OUTPUT_SPECIES
 from airshed.run import Study, TaggedAccumulator, _progress, prepare_study, run_periods, run_study
@@ -109,6 +110,7 @@ class UnitResult:
     emitted: np.ndarray
     budget: dict[str, np.ndarray] | None
     calm_hours: int
+    met_adjustments: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 class RunTotals:
@@ -128,6 +130,7 @@ class RunTotals:
         self.emitted = np.zeros((em.ntag, len(EMITTED_SPECIES)))
         self.budget: dict[str, np.ndarray] | None = None
         self.calm_hours = 0
+        self.met_adjustments = AdjustmentLog()
         self._partial: tuple[np.ndarray, ...] | None = None
 
     def write_hours(self, first: int, concentration: np.ndarray, receptor_concentration: np.ndarray,
@@ -172,6 +175,7 @@ class RunTotals:
             for k, v in result.budget.items():
                 self.budget[k] += v
         self.calm_hours += result.calm_hours
+        self.met_adjustments.merge(result.met_adjustments)
 
     def close(self) -> RunTotals:
         """Write the hours that region units added up; return self."""
@@ -234,7 +238,9 @@ def run_unit(study: Study, unit: WorkUnit, hour_sink=None, advance=None) -> Unit
         acc = study.accumulator(unit.stop - unit.first, n_regions, sink)
         emitted = run_periods(study, core, acc, range(unit.first, unit.stop), advance)
         tags = unit.tags(study.emissions.nsector)
-        return UnitResult(unit, acc, emitted[tags], core.budget(), int(getattr(core, "calm_hours", 0)))
+        met_log = getattr(study.inputs.met, "adjustments", None)
+        return UnitResult(unit, acc, emitted[tags], core.budget(), int(getattr(core, "calm_hours", 0)),
+                          dict(met_log.counts) if met_log is not None else {})
 
 
 # ---------------------------------------------------------------------------------------------------

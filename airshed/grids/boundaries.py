@@ -149,11 +149,35 @@ def _read_user_file(path: Path, name_column: str | None) -> gpd.GeoDataFrame:
         raise DataError(
             f"boundary file {str(path)!r}: region name {OUTSIDE!r} is reserved for the rest of the domain"
         )
-    geoms = shapely.make_valid(frame.geometry.to_numpy())
+    geoms = _repaired(frame.geometry.to_numpy(), names.to_numpy(), path)
     # rows sharing a name form one region, in order of first appearance
     order = list(dict.fromkeys(names))
     merged = [shapely.union_all(geoms[(names == name).to_numpy()]) for name in order]
     return gpd.GeoDataFrame({"name": order}, geometry=_resolve_overlaps(merged, order, path), crs="EPSG:4326")
+
+
+def _repaired(geoms: np.ndarray, names: np.ndarray, path: Path) -> np.ndarray:
+    """Repair invalid polygons (self-intersections, bow-ties) with ``shapely.make_valid``, with a warning.
+
+    The warning names the region and the first defect and says what was done: the polygon is rebuilt from
+    its rings (a bow-tie becomes its two lobes, each counted once) and the area it covers changes from
+    the signed shoelace area of the broken ring to the area of the repaired polygon.
+    """
+    invalid = ~shapely.is_valid(geoms)
+    repaired = shapely.make_valid(geoms)
+    # keep only the polygonal parts (make_valid may add the collapsed edges as lines)
+    repaired = np.array([g if g.geom_type in ("Polygon", "MultiPolygon")
+                         else shapely.union_all([p for p in shapely.get_parts(g)
+                                                 if p.geom_type in ("Polygon", "MultiPolygon")])
+                         for g in repaired], dtype=object)
+    for k in np.flatnonzero(invalid):
+        logger.warning(
+            "boundary file %s: region %r has an invalid polygon (%s); repaired with shapely.make_valid: "
+            "area %.4g deg2 before (as drawn), %.4g deg2 after; check the outline",
+            path, str(names[k]), shapely.is_valid_reason(geoms[k]), shapely.area(geoms[k]),
+            shapely.area(repaired[k]),
+        )
+    return repaired
 
 
 def _resolve_overlaps(geoms: list[shapely.Geometry], names: list[str], path: Path) -> list[shapely.Geometry]:

@@ -230,8 +230,14 @@ def write_figures(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise AirshedInputError(f"figure folder {out_dir} exists and is not a folder")
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for spec in figure_specs(ds, species):
-        written.append(save_figure(spec.draw(ds), out_dir / f"{spec.stem}.{fmt}", fmt))
+    try:
+        for spec in figure_specs(ds, species):
+            written.append(save_figure(spec.draw(ds), out_dir / f"{spec.stem}.{fmt}", fmt))
+    except BaseException:
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # a failed first drawing leaves no empty folder behind
+        raise
     return written

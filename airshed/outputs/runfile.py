@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from airshed import __version__
+from airshed.errors import AirshedInputError
 from airshed.grids.cf import GRID_VARIABLE_ATTRS, grid_to_dataset
 from airshed.grids.grid import Grid
 from airshed.physics.mechanism import OUTPUT_SPECIES
@@ -80,17 +81,31 @@ HOURLY_VARIABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
 """Variables along time, written hour by hour during a run: dimensions and attributes."""
 
 
+EXPOSURE_UNITS = "count ug m-3"
+"""Units of the exposures: persons (a count; UDUNITS' ``count``) times ug m-3. Run files of format 1 said
+``ug m-3`` for the same numbers, which a CF reader takes for a concentration."""
+
 _METRIC_ATTRS = {
     "transboundary_share": ("1", "share of the receptor region's concentration emitted by other regions "
                                  "(1 - own / total)"),
     "import_concentration": ("ug m-3", "concentration in the receptor region caused by other regions"),
-    # exposures are summed over persons (a count, dimensionless): read the values as person ug m-3
-    "import_exposure": ("ug m-3", "population x concentration caused by other regions (person ug m-3)"),
-    "export_exposure": ("ug m-3", "population x concentration this region causes in the other receptor "
-                                  "regions (person ug m-3)"),
-    "net_export_exposure": ("ug m-3", "export_exposure - import_exposure, person ug m-3 (positive: net "
-                                      "exporter)"),
+    "import_exposure": (EXPOSURE_UNITS, "population exposure to other regions' emissions: persons x "
+                                        "concentration caused by other regions (person ug m-3)"),
+    "export_exposure": (EXPOSURE_UNITS, "population exposure this region causes in the other receptor "
+                                        "regions: persons x concentration (person ug m-3)"),
+    "net_export_exposure": (EXPOSURE_UNITS, "export_exposure - import_exposure, persons x concentration "
+                                            "(person ug m-3; positive: net exporter)"),
 }
+_EXPOSURE_COMMENT = ("a sum over persons of the concentration each person breathes: the units are persons "
+                     "(count) x ug m-3, not a concentration; divide by population_region for a mean")
+
+RUN_FILE_FORMAT = 2
+"""Version of the run-file layout this airshed writes (global attribute ``run_file_format``).
+
+1: files written before the attribute existed (exposures labelled ``ug m-3``); read as they are.
+2: ``run_file_format`` and ``airshed_version`` attributes, exposures in :data:`EXPOSURE_UNITS`.
+A file of a newer format than this is refused with a message naming both versions."""
+READABLE_FORMATS = (1, 2)
 
 
 def run_file_skeleton(
@@ -152,7 +167,8 @@ def run_summary_dataset(
                                        "in each receptor region caused by each source region"))
     for name, (units, long_name) in _METRIC_ATTRS.items():
         ds[name] = (("receptor_region", "species"), summary.metrics[name],
-                    {"units": units, "long_name": long_name})
+                    {"units": units, "long_name": long_name}
+                    | ({"comment": _EXPOSURE_COMMENT} if units == EXPOSURE_UNITS else {}))
     ds["pm25_source_receptor"] = (("receptor_region", "source_region", "emitted_species"),
                                   summary.pm25_source_receptor,
                                   dict(units="ug m-3", long_name="period-mean population-weighted PM2.5 in "
@@ -179,8 +195,84 @@ def run_summary_dataset(
         Conventions="CF-1.8",
         title=f"airshed run {attrs.get('run_name', '')}: concentration and source apportionment",
         source=f"airshed {__version__}",
+        airshed_version=__version__,
+        run_file_format=RUN_FILE_FORMAT,
         history=f"{datetime.now().astimezone().isoformat(timespec='seconds')}: airshed {__version__} run",
         species_long_names="; ".join(f"{k}: {v}" for k, v in _SPECIES_LONG_NAME.items()),
         **attrs,
     )
+    return ds
+
+
+RUN_FILE_VARIABLES = ("concentration", "contribution", "source_receptor", "transboundary_share",
+                      "import_concentration", "receptor_concentration", "region_fraction", "time_bnds")
+"""Variables every complete run file holds (what ``airshed plot`` and ``airshed report`` read)."""
+
+
+def run_file_format(ds: xr.Dataset, origin: str, needs: tuple[str, ...] = ()) -> int:
+    """Return the run-file format of ``ds``; AirshedInputError when it is not a run file airshed can read.
+
+    Files without ``run_file_format`` but with airshed's provenance (``source = "airshed ..."`` or the
+    ``airshed_config`` attribute) were written before the attribute existed: format 1. So is a file without
+    either that holds every variable in ``needs`` (the tables a command reads, written by another tool).
+    A missing variable of ``needs`` is an error naming it.
+    """
+    raw = ds.attrs.get("run_file_format")
+    missing = [name for name in needs if name not in ds.variables]
+    if raw is None:
+        provenance = str(ds.attrs.get("source", "")).startswith("airshed") or "airshed_config" in ds.attrs
+        if not provenance and (missing or not needs):
+            found = str(ds.attrs.get("source") or ds.attrs.get("title") or "")[:60]
+            lacks = f"run file has no {', '.join(missing)}: " if missing else ""
+            said = f"; source/title {found!r}" if found else ""
+            raise AirshedInputError(
+                f"{origin}: {lacks}it is not an airshed run file (no run_file_format attribute and no "
+                f"airshed provenance{said}); `airshed run` writes run files"
+            )
+        fmt = 1
+    else:
+        try:
+            fmt = int(raw)
+        except (TypeError, ValueError):
+            raise AirshedInputError(f"{origin}: run_file_format = {raw!r} is not an integer") from None
+        if fmt not in READABLE_FORMATS:
+            writer = ds.attrs.get("airshed_version", "an unknown version")
+            newer = "upgrade airshed (pip install -U airshed)" if fmt > RUN_FILE_FORMAT else "rerun the study"
+            raise AirshedInputError(
+                f"{origin} was written by airshed {writer} in run-file format {fmt}; this airshed "
+                f"({__version__}) reads formats {', '.join(map(str, READABLE_FORMATS))}: {newer}"
+            )
+    if missing:
+        raise AirshedInputError(
+            f"run file {origin}: variable(s) {', '.join(map(repr, missing))} missing; it is not a complete "
+            "airshed run file (write it with `airshed run`)"
+        )
+    return fmt
+
+
+def open_run_file(path, needs: tuple[str, ...] = RUN_FILE_VARIABLES) -> xr.Dataset:
+    """Open a run file, checking that it is one airshed can read and that it holds ``needs``.
+
+    Raises AirshedInputError (one line naming the file) for a missing file or folder, a file that is not
+    NetCDF, not an airshed run file, of an unreadable format version, or without a needed variable.
+    """
+    from pathlib import Path
+
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise AirshedInputError(f"run file {path} is a folder; give the NetCDF file written by `airshed run`")
+    if not path.is_file():
+        raise AirshedInputError(f"run file {path} not found")
+    try:
+        ds = xr.open_dataset(path)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "did not find a match" in reason:  # xarray found no backend that recognises the bytes
+            reason = "it is not a NetCDF (HDF5 or classic) file"
+        raise AirshedInputError(f"cannot read run file {path} as NetCDF: {reason}") from None
+    try:
+        run_file_format(ds, str(path), needs)
+    except BaseException:
+        ds.close()
+        raise
     return ds

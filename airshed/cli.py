@@ -198,7 +198,7 @@ def _summary(cfg: AirshedConfig, grid_text: str) -> list[tuple[str, str]]:
         ("core", cfg.run.core),
         ("species", ", ".join(cfg.run.species)),
         ("grid", grid_text),
-        ("regions", str(cfg.regions.spec)),
+        ("regions", cfg.regions.label),
         ("meteorology", met_text),
         ("emissions", f"{inventory}, {emissions.temporal_profiles} time profiles"),
         ("seed", str(cfg.run.seed)),
@@ -242,7 +242,7 @@ def grid_command(file: ConfigFile) -> None:
     stdout.print(info)
 
     areas = regions.area_km2()
-    table = Table(title=f"regions: {cfg.regions.spec}", title_justify="left")
+    table = Table(title=f"regions: {cfg.regions.label}", title_justify="left")
     table.add_column("region")
     table.add_column("area in domain (km²)", justify="right")
     table.add_column("cells touched", justify="right")

@@ -38,8 +38,10 @@ from pydantic import (
     model_validator,
 )
 
-from airshed.errors import ConfigError
-from airshed.grids.grid import DEFAULT_BBOX, DEFAULT_PROJ, Grid
+from airshed.errors import AirshedInputError, ConfigError
+from airshed.grids import builtin_case
+from airshed.grids.boundaries import BUILTIN_SETS, boundaries_bbox, division_name, resolve_divisions
+from airshed.grids.grid import Grid, fitted_projection
 from airshed.physics.mechanism import (
     EMITTED_SPECIES,
     NOX_TO_NITRATE_PER_HOUR,
@@ -74,8 +76,8 @@ __all__ = [
 EmittedSpecies = Literal[EMITTED_SPECIES]  # the mechanism's (airshed.physics.mechanism)
 Tracer = Literal[TRACERS]
 
-REGION_SETS = ("provinces", "jjj-cities")
-"""Built-in region sets (province outlines; the 13 Jing-Jin-Ji prefecture-level cities)."""
+REGION_SETS = tuple(BUILTIN_SETS)
+"""Built-in region sets of the built-in Jing-Jin-Ji case (see airshed.grids.builtin_case)."""
 REGION_FILE_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp")
 LOCAL_SCHEDULERS = ("serial", "threads", "local-cluster")
 
@@ -243,12 +245,13 @@ class RunConfig(_Table):
 class GridConfig(_Table):
     """``[grid]``: the projected model grid covering a lon/lat box."""
 
-    bbox: list[float] = Field(
-        default_factory=lambda: list(DEFAULT_BBOX),
+    bbox: list[float] | None = Field(
+        default=None,
         min_length=4,
         max_length=4,
         description="Lon/lat box to cover, [west, south, east, north] in degrees (WGS84); west < east, "
-        "south < north, latitudes in [-90, 90], longitudes in [-180, 360].",
+        "south < north, latitudes in [-90, 90], longitudes in [-180, 360]. Default: the regions' "
+        "bounding box plus 1 degree on every side (the built-in case's box for its built-in region sets).",
     )
     cell_km: float = Field(
         default=9.0,
@@ -256,10 +259,12 @@ class GridConfig(_Table):
         le=100,
         description="Cell size, km (square cells on the projection plane); 0 < cell_km <= 100.",
     )
-    projection: str = Field(
-        default=DEFAULT_PROJ,
-        description="Projected CRS in metres: a PROJ string, 'EPSG:nnnn', or an EPSG code as an integer "
-        "(default: Lambert conformal conic, lat_1=25 lat_2=47 lat_0=39 lon_0=116.5).",
+    projection: str | None = Field(
+        default=None,
+        description="Projected CRS in metres: a PROJ string, 'EPSG:nnnn', or an EPSG code as an integer. "
+        "Default: a Lambert conformal conic fitted to bbox (standard parallels at 1/6 and 5/6 of its "
+        "latitude span); for the built-in region sets the built-in case's cone (lat_1=25 lat_2=47 "
+        "lat_0=39 lon_0=116.5).",
     )
 
     @field_validator("bbox")
@@ -305,8 +310,24 @@ class GridConfig(_Table):
 
     def build(self) -> Grid:
         """Build the model grid (the smallest cell-aligned grid covering ``bbox``)."""
+        if self.bbox is None:
+            raise AirshedInputError("`grid.bbox` is not set (a loaded config fills it in from the regions)")
         west, south, east, north = self.bbox
         return Grid.from_bbox(west, south, east, north, self.cell_km, crs=self.projection)
+
+    def resolve(self, regions: RegionsConfig) -> None:
+        """Fill in a missing ``bbox`` and ``projection`` from the regions (see their descriptions)."""
+        builtin = regions.builtin_set
+        if self.bbox is None:
+            if builtin:
+                self.bbox = list(builtin_case.BBOX)
+            else:
+                try:
+                    self.bbox = list(boundaries_bbox(regions.spec, regions.name_column, margin_deg=1.0))
+                except AirshedInputError as exc:
+                    raise ValueError(f"`grid.bbox` is not given and the regions give none: {exc}") from None
+        if self.projection is None:
+            self.projection = builtin_case.PROJECTION if builtin else fitted_projection(*self.bbox)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -315,11 +336,19 @@ class GridConfig(_Table):
 class RegionsConfig(_Table):
     """``[regions]``: the source regions that concentrations are apportioned to."""
 
-    set: str = Field(
-        default="provinces",
-        description="Region set: 'provinces' (Beijing, Tianjin, Hebei and neighbouring provinces), "
-        "'jjj-cities' (Beijing, Tianjin and the 11 Hebei prefecture-level cities), or the path of a "
-        "GeoJSON / GeoPackage / shapefile of polygons (relative to the config folder).",
+    set: str | None = Field(
+        default=None,
+        description="Region set (default 'provinces' unless 'divisions' is given): the path of a GeoJSON "
+        "/ GeoPackage / shapefile of polygons (relative to the config folder), or a built-in set of the "
+        "built-in Jing-Jin-Ji case: 'provinces' (Beijing, Tianjin, Hebei and neighbouring provinces), "
+        "'jjj-cities' (Beijing, Tianjin and the 11 Hebei prefecture-level cities).",
+    )
+    divisions: list[int | str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Regions chosen among the provinces and prefecture-level divisions of China, by "
+        "administrative code (310000) or English or Chinese name ('Jiangsu', '浙江'); see "
+        "airshed/data/china_divisions.csv. Divisions must not contain one another. Replaces 'set'.",
     )
     name_column: str | None = Field(
         default=None,
@@ -327,8 +356,8 @@ class RegionsConfig(_Table):
     )
     population: str = Field(
         default="builtin",
-        description="Population for exposure weighting: 'builtin' (7th census 2020, JJJ cities and "
-        "provinces), 'none', or the path of a CSV file (relative to the config folder).",
+        description="Population for exposure weighting: 'builtin' (7th census 2020: the 31 provinces, "
+        "Hebei's cities), 'none', or the path of a CSV file (relative to the config folder).",
     )
 
     @field_validator("set", mode="before")
@@ -347,21 +376,52 @@ class RegionsConfig(_Table):
     def _population_keyword_or_file(cls, value: Any, info: ValidationInfo) -> Any:
         return _keyword_or_file(value, info, ("builtin", "none"))
 
+    @field_validator("divisions")
+    @classmethod
+    def _known_divisions(cls, value: list[int | str] | None) -> list[int] | None:
+        if value is None:
+            return value
+        try:
+            return list(resolve_divisions(value))
+        except AirshedInputError as exc:
+            raise ValueError(str(exc)) from None
+
     @model_validator(mode="after")
     def _name_column_for_files(self) -> RegionsConfig:
+        if self.divisions is not None and self.set is not None:
+            raise ValueError("give either `regions.set` or `regions.divisions`, not both")
+        if self.divisions is None and self.set is None:
+            self.set = "provinces"
+        if self.divisions is not None and self.name_column:
+            raise ValueError("`regions.name_column` is for a region file; divisions take their names from "
+                             "airshed/data/china_divisions.csv")
         if self.is_file and not self.name_column:
             raise ValueError("`regions.name_column` is required when `regions.set` is a file")
         return self
 
     @property
-    def is_file(self) -> bool:
-        """Whether the region set is a user file rather than a built-in set."""
-        return self.set not in REGION_SETS
+    def builtin_set(self) -> bool:
+        """Whether the regions are a built-in set of the built-in Jing-Jin-Ji case."""
+        return self.divisions is None and self.set in REGION_SETS
 
     @property
-    def spec(self) -> str | Path:
-        """What to pass to ``airshed.grids.regions.build_regions``: a built-in name or a file path."""
-        return Path(self.set) if self.is_file else self.set
+    def is_file(self) -> bool:
+        """Whether the region set is a user file rather than divisions or a built-in set."""
+        return self.divisions is None and self.set not in REGION_SETS
+
+    @property
+    def spec(self) -> str | Path | tuple[int, ...]:
+        """What to pass to ``airshed.grids.regions.build_regions``: adcodes, a built-in name or a file."""
+        if self.divisions is not None:
+            return tuple(int(code) for code in self.divisions)
+        return Path(str(self.set)) if self.is_file else str(self.set)
+
+    @property
+    def label(self) -> str:
+        """Say what the regions are, for summaries: the divisions' names, the set's name or the file."""
+        if self.divisions is not None:
+            return ", ".join(f"{division_name(int(c))} ({c})" for c in self.divisions)
+        return str(self.spec)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -974,6 +1034,7 @@ class AirshedConfig(_Table):
 
     @model_validator(mode="after")
     def _consistent_tables(self) -> AirshedConfig:
+        self.grid.resolve(self.regions)
         hours = (self.run.end - self.run.start).total_seconds() / 3600.0
         if self.meteorology.format == "builtin" and hours > self.meteorology.builtin.days * 24 + 1e-9:
             raise ValueError(

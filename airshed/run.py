@@ -279,7 +279,8 @@ def read_inputs(cfg: AirshedConfig, progress: bool = False) -> Inputs:
         grid = cfg.grid.build()
         regions = build_regions(grid, cfg.regions.spec, cfg.regions.name_column)
         advance()
-        population = builtin_population(grid) if cfg.regions.population == "builtin" else None
+        population = (builtin_population(grid, cfg.regions.spec) if cfg.regions.population == "builtin"
+                      else None)
         advance()
         emissions, emission_files = load_emissions(cfg, regions)
         advance()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -172,7 +173,19 @@ def test_cooperate_example_policy_on_the_jjj_run(files):
     assert data["individually_rational"] == {"shapley": True, "chander_tulkens": True}
     assert len(data["health"]["acute"]["receptors"]) == 18 and data["health"]["chronic"] is None
     table = invoke("cooperate", files["run"], "--policy", EXAMPLE)
-    assert table.exit_code == 0 and f"Game: {data['game']}" in table.stdout
+    assert table.exit_code == 0 and "Game: gamma-characteristic-function" in table.stdout
+    html = build_report_html(_light(files), cooperation=data, species=())
+    assert escape(data["game"]) in html and "Characteristic function." in html
+    assert "Chander-Tulkens net cost" in html
+    assert 'id="fig-cooperation-transfers"' in html
+
+
+def _light(files):
+    import xarray as xr
+
+    with xr.open_dataset(files["run"]) as ds:
+        return ds.drop_vars(["contribution", "transboundary_share", "source_receptor",
+                             "receptor_contribution", "concentration"]).load()
 
 
 def test_cooperate_unattainable_targets_exit_2_with_one_line(files, tmp_path):

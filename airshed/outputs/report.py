@@ -332,11 +332,11 @@ def plot_cooperation_transfers(data: dict) -> Figure | None:
     gamma game, Shapley and polluter pays in the target game; positive = receives). Right: the transfers
     of ``transfers_rule`` as payments from payers (left column) to receivers (right column), pooled as in
     :func:`pooled_payments`; arrow width is proportional to the payment. Returns None when ``data`` lacks
-    the players or has fewer than one set of transfers (e.g. a hand-written summary).
+    the players or two allocations to compare (e.g. a hand-written summary).
     """
     players = data.get("players")
     sets = _transfer_sets(data)
-    if not (isinstance(players, list) and players and sets):
+    if not (isinstance(players, list) and players and len(sets) >= 2):
         return None
     rule = data.get("transfers_rule", next(iter(sets)))
     rule = rule if rule in sets else next(iter(sets))

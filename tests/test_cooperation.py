@@ -449,7 +449,7 @@ def test_target_example_policy_on_a_jjj_shaped_run():
     problem = build_problem(run_tables(jjj_shaped_run()), policy, str(TARGET_EXAMPLE))
     assert problem.players == JJJ_CITIES  # the neighbouring provinces stay at baseline
     plan = solve_plan(problem, np.ones(len(JJJ_CITIES), dtype=bool))
-    assert plan.cost_yuan >= 0.0 and plan.fractions.max() <= 0.8
+    assert plan.cost_yuan >= 0.0 and plan.fractions.max() <= 0.8 + 1e-6  # HiGHS' feasibility tolerance
     # Beijing uses its own SO2 curve (max 0.6), the others the default (max 0.8)
     assert problem.max_fraction[0, 0] == pytest.approx(0.6)
     assert problem.max_fraction[1, 0] == pytest.approx(0.8)

@@ -101,15 +101,16 @@ def abatement_table(data: dict, precursors: list[str]) -> Table:
 def gamma_outcome_table(data: dict, scale: float, unit: str, basis: str) -> Table:
     """Abatement cost, damage and PM2.5 of each region, non-cooperative (Nash) and cooperative."""
     table = Table(title=f"Outcomes: Nash equilibrium vs grand coalition ({unit} {basis})")
+    md_scale, md_unit = money_unit(*data["marginal_damage_yuan_per_ugm3"].values())
     for col in ("region", "Nash: abatement", "Nash: damage", "Nash: PM2.5", "joint: abatement",
-                "joint: damage", "joint: PM2.5", "marginal damage per ug/m3"):
+                "joint: damage", "joint: PM2.5", f"marginal damage ({md_unit} per ug/m3)"):
         table.add_column(col, justify="left" if col == "region" else "right")
     for region in data["players"]:
         n, c = data["nash"][region], data["cooperative"]["regions"][region]
         table.add_row(region, _fmt(n["abatement_cost_yuan"], scale), _fmt(n["damage_yuan"], scale),
                       f"{n['pm25_ugm3']:.1f}", _fmt(c["abatement_cost_yuan"], scale),
                       _fmt(c["damage_yuan"], scale), f"{c['pm25_ugm3']:.1f}",
-                      _fmt(data["marginal_damage_yuan_per_ugm3"][region], scale))
+                      _fmt(data["marginal_damage_yuan_per_ugm3"][region], md_scale))
     table.caption = (
         f"sum of Nash costs {_fmt(data['nash_total_cost_yuan'], scale)}, grand coalition "
         f"{_fmt(data['grand_coalition_value_yuan'], scale)}, surplus of cooperation "
@@ -166,19 +167,20 @@ def health_table(health: dict, part: str) -> Table:
 def render_tables(result: CooperationResult) -> list[Table]:
     """Tables summarising ``result``, the game's description first.
 
-    Money is shown in one unit per table (billion, million or thousand yuan), per run period or per year
-    as the policy's ``cost_basis`` says.
+    Money is shown in one unit (billion, million or thousand yuan, the largest that keeps the largest
+    region's figure at least 1), per run period or per year as the policy's ``cost_basis`` says.
     """
     data = result.to_json_dict()
     basis = "per run period" if data["cost_basis"] == "period" else "per year"
     precursors = list(next(iter(data["cooperative"]["regions"].values()))["abatement"])
     tables = [game_table(data)]
+    # one unit per table, chosen so that the largest region's figure is at least 1
+    scale, unit = money_unit(*(v["total_cost_yuan"] for v in data["nash"].values()),
+                             *data["shapley"].values())
     if data["game_kind"] == "gamma":
-        scale, unit = money_unit(data["nash_total_cost_yuan"], data["grand_coalition_value_yuan"])
         own = {r: v["total_cost_yuan"] for r, v in data["cooperative"]["regions"].items()}
         tables.append(gamma_outcome_table(data, scale, unit, basis))
     else:
-        scale, unit = money_unit(data["nash_total_cost_yuan"], data["cooperative"]["total_cost_yuan"])
         own = {r: v["abatement_cost_yuan"] for r, v in data["cooperative"]["regions"].items()}
         tables.append(target_table(data, scale, unit, basis))
     tables += [allocation_table(data, own, scale, unit, basis), abatement_table(data, precursors)]

@@ -461,7 +461,7 @@ def cooperate_command(
     policy: Annotated[
         Path,
         typer.Option("--policy", "-p", metavar="POLICY.toml", dir_okay=False,
-                     help="Targets, abatement cost curves and options (see examples/policy_jjj.toml)."),
+                     help="The game, abatement cost curves and options (see examples/policy_jjj.toml)."),
     ],
     json_out: Annotated[
         str | None,
@@ -476,10 +476,14 @@ def cooperate_command(
     workers: Annotated[
         int | None,
         typer.Option("--workers", min=1, metavar="N",
-                     help="Processes for the coalition LPs (default: every CPU available)."),
+                     help="Processes for the target game's coalition LPs (default: every CPU available)."),
     ] = None,
 ) -> None:
-    """Who should pay for cleaner air: least-cost joint abatement, Shapley shares, core, transfers."""
+    """Who should cut and who should pay: the policy's cooperation game, its allocations, core and transfers.
+
+    The gamma game (Chander-Tulkens) weighs abatement cost against health damage; the target game shares
+    the least cost of meeting PM2.5 targets. The first table names the game and its assumptions.
+    """
     from airshed.cooperation import cooperate, load_policy, render_tables
     from airshed.outputs.netcdf import atomic_path
     from airshed.outputs.report import COOPERATION_SUFFIX

@@ -127,29 +127,44 @@ def _rel_max(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max()) / scale
 
 
+def _true_inventory(run: TaggedRun) -> np.ndarray:
+    """The "true" factors (R, K, E) of the twin's first trial: one draw from the stated distribution."""
+    table = read_inventory_uncertainty().for_sectors(run.sectors)
+    return sample_factors(table, len(run.regions), 1, seed=TRUTH_SEED)[0]
+
+
+def _full_run(core: str, run: TaggedRun, factors: np.ndarray, name: str = "member"):
+    """The small case run in full with emissions ``factors`` times the inventory's (cached per session)."""
+    scenario = factors_as_scenario(factors, run.regions, run.sectors, name=name)
+    return small_run(core, scenarios=[scenario.model_dump(mode="json")], scenario=name)
+
+
+TRUTH_SEED = 100_000
+
+
 @pytest.mark.parametrize("core", ["plume", "lagrangian"])
 def test_members_by_reweighting_equal_a_full_rerun_with_the_same_factors(core):
     """1e-9: re-weighting the stored contributions is the model run with the member's emissions."""
     with xr.open_dataset(small_run(core)) as ds:
         run = TaggedRun.from_dataset(ds)
-    factors = draw_factors(run, 3, seed=2024, correlation=0.3)
-    member = factors[2]
+    member = _true_inventory(run)
     assert np.ptp(member) > 0.1  # a genuinely different inventory
-    scenario = factors_as_scenario(member, run.regions, run.sectors, name="member")
-    full_path = small_run(core, scenarios=[scenario.model_dump(mode="json")], scenario="member")
-    with xr.open_dataset(full_path) as full:
+    with xr.open_dataset(_full_run(core, run, member)) as full:
         series = full["receptor_concentration"].transpose("time", "receptor_region", "species").values
         sr_full = full["source_receptor"].transpose("receptor_region", "source_region", "species").values
         share_full = full["transboundary_share"].transpose("receptor_region", "species").values
         emitted = full["emission_total"].transpose("source_region", "sector", "emitted_species").values
-        tables = member_run_tables(run, member)
         pm25_sr = full["pm25_source_receptor"].transpose("receptor_region", "source_region",
                                                          "emitted_species").values
+    tables = member_run_tables(run, member)
     assert _rel_max(run.receptor_series(member[None])[0], series) <= 1e-9
     assert _rel_max(run.source_receptor(member[None])[0], sr_full) <= 1e-9
     np.testing.assert_allclose(tables["transboundary_share"].values, share_full, rtol=1e-9, atol=1e-12)
     assert _rel_max(tables["pm25_source_receptor"].values, pm25_sr) <= 1e-9
     np.testing.assert_allclose(tables["emission_total"].values, emitted, rtol=1e-12)
+    # correlated members re-weight the same way (one factor per sector and species everywhere)
+    shared = draw_factors(run, 1, seed=7, correlation=1.0)[0]
+    assert np.all(shared == shared[:1])
 
 
 def test_inventory_members_api_reads_like_a_run_file():
@@ -242,7 +257,7 @@ def _coverage(run: TaggedRun, sigma_scale: float = 1.0, trials: int = 120, membe
     pm = run.species.index("PM2.5")
     inside = []
     for trial in range(trials):
-        truth = sample_factors(table, len(run.regions), 1, seed=100_000 + trial)
+        truth = sample_factors(table, len(run.regions), 1, seed=TRUTH_SEED + trial)
         ensemble = sample_factors(narrow, len(run.regions), members, seed=trial)
         for f, keep in ((truth, "truth"), (ensemble, "ensemble")):
             sr = run.source_receptor(f)[..., pm:pm + 1]
@@ -266,11 +281,8 @@ def test_synthetic_twin_intervals_cover_the_truth_as_often_as_they_promise():
         run = TaggedRun.from_dataset(ds)
     # the truth of the first trial computed by the model itself (a full run with the true emissions) is
     # the re-weighted truth the trials use
-    table = read_inventory_uncertainty().for_sectors(run.sectors)
-    truth = sample_factors(table, len(run.regions), 1, seed=100_000)[0]
-    scenario = factors_as_scenario(truth, run.regions, run.sectors, name="truth")
-    full = small_run(core, scenarios=[scenario.model_dump(mode="json")], scenario="truth")
-    with xr.open_dataset(full) as t:
+    truth = _true_inventory(run)
+    with xr.open_dataset(_full_run(core, run, truth)) as t:
         modelled = t["source_receptor"].transpose("receptor_region", "source_region", "species").values
     assert _rel_max(run.source_receptor(truth[None])[0], modelled) <= 1e-9
 

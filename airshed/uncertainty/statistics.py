@@ -32,6 +32,8 @@ __all__ = [
     "ensemble_quantiles",
     "jackknife",
     "particles_for_cv",
+    "rank_probabilities",
+    "same_ranking_share",
     "variance_by_source",
 ]
 
@@ -172,3 +174,42 @@ def particles_for_cv(particles_per_hour: float, coefficient_of_variation: np.nda
     """
     worst = float(np.nanmax(np.asarray(coefficient_of_variation, dtype=np.float64)))
     return float(particles_per_hour * (worst / target) ** 2)
+
+
+def _descending_ranks(values: np.ndarray) -> np.ndarray:
+    """Rank of each entry along the last axis, 0 = largest (ties broken by position, stable)."""
+    order = np.argsort(-np.asarray(values, dtype=np.float64), axis=-1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(order.shape[-1]), axis=-1)
+    return ranks
+
+
+def same_ranking_share(members: np.ndarray, reference: np.ndarray | None = None) -> float:
+    """Share of members that rank the players as the reference does (e.g. who pays most, second, ...).
+
+    Parameters
+    ----------
+    members
+        (N, players) a result per member and player (a payment, a Shapley share).
+    reference
+        (players,) the result to compare with (the run's own, point estimate); default the members'
+        medians.
+
+    Returns
+    -------
+    float
+        The fraction of members whose descending order of the players is exactly the reference's.
+    """
+    members = np.asarray(members, dtype=np.float64)
+    reference = np.median(members, axis=0) if reference is None else np.asarray(reference, dtype=np.float64)
+    return float(np.mean(np.all(_descending_ranks(members) == _descending_ranks(reference), axis=-1)))
+
+
+def rank_probabilities(members: np.ndarray) -> np.ndarray:
+    """(players, ranks) probability over the members that each player holds each rank (0 = largest)."""
+    ranks = _descending_ranks(np.asarray(members, dtype=np.float64))
+    n, players = ranks.shape
+    out = np.zeros((players, players))
+    for p in range(players):
+        out[p] = np.bincount(ranks[:, p], minlength=players) / n
+    return out

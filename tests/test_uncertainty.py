@@ -341,3 +341,55 @@ def test_scenario_command_reports_median_and_range(tmp_path):
                                env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     assert "change 5-95 %" in table.stdout
+
+
+# --- the report and the command line ------------------------------------------------------------------
+def test_report_and_console_show_the_transboundary_share_with_its_interval(tmp_path):
+    from runfile_fixture import synthetic_run_dataset
+
+    from airshed.outputs.report import build_report_html
+    from airshed.outputs.tables import transboundary_table
+
+    ds = synthetic_run_dataset(27)
+    path = tmp_path / "synthetic.nc"
+    ds.to_netcdf(path)
+    result = CliRunner().invoke(app, ["uncertainty", str(path), "--members", "300", "--seed", "3"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "added 300 inventory members" in result.stdout and "5-95 %" in result.stdout
+    with xr.open_dataset(path) as run:
+        assert run.attrs["uncertainty_seed"] == 3
+        share = run["transboundary_share"].sel(species="PM2.5", receptor_region="Beijing").item()
+        q = run["transboundary_share_quantile"].sel(species="PM2.5", receptor_region="Beijing").values
+        html = build_report_html(run, species=("PM2.5",))
+        console = transboundary_table(run)
+    assert q[0] < q[2]
+    headline = (f"<b>Beijing</b>: {100 * share:.1f} % of its PM2.5 came from other regions (90 % interval "
+                f"{100 * q[0]:.1f}–{100 * q[2]:.1f} %")
+    assert headline in html
+    assert "90 % interval (%)" in html and "over 300 members" in html
+    assert console.caption.endswith("over 300 inventory members")
+    # a run file without the ensemble: no interval, and a file without a config is refused
+    assert "90 % interval" not in build_report_html(ds, species=("PM2.5",))
+    bare = tmp_path / "bare.nc"
+    no_config = ds.copy()
+    no_config.attrs = {}
+    no_config.to_netcdf(bare)
+    refused = CliRunner().invoke(app, ["uncertainty", str(bare)])
+    assert refused.exit_code == 2 and "holds no readable airshed_config" in refused.stderr
+
+
+def test_run_adds_the_ensemble_when_the_config_asks(tmp_path):
+    """``airshed run`` with members > 0 calls this on its finished file (run.py, before the report)."""
+    from airshed.uncertainty.ensemble import add_inventory_ensemble
+
+    path = tmp_path / "run.nc"
+    with xr.open_dataset(small_run("plume")) as ds:
+        ds.load().to_netcdf(path)
+    cfg = small_config("plume")
+    uncertainty = cfg.uncertainty.model_copy(update={"members": 64, "seed": 9})
+    cfg = cfg.model_copy(update={"uncertainty": uncertainty})
+    part = add_inventory_ensemble(path, cfg)
+    with xr.open_dataset(path) as ds:
+        xr.testing.assert_allclose(ds["source_receptor_quantile"], part["source_receptor_quantile"])
+        assert ds.attrs["uncertainty_members"] == 64 and ds.attrs["uncertainty_seed"] == 9

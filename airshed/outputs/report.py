@@ -212,8 +212,9 @@ def _transboundary_section(ds: xr.Dataset, species: str) -> str:
               "import (µg m⁻³)", "import exposure (10⁶ person µg m⁻³)", "export exposure (10⁶ person µg m⁻³)",
               "net export (10⁶ person µg m⁻³)"]
     headline = ""
-    if interval is not None and np.isfinite(population).any():
-        r = int(np.nanargmax(population))  # the most populous receptor region (Beijing in the JJJ case)
+    if interval is not None and ("Beijing" in receptors or np.isfinite(population).any()):
+        # the capital the JJJ studies ask about, else the most populous receptor region
+        r = receptors.index("Beijing") if "Beijing" in receptors else int(np.nanargmax(population))
         headline = (
             f'<p id="transboundary-headline"><b>{_e(receptors[r])}</b>: {100.0 * share[r]:.1f} % of its '
             f"{_e(species)} came from other regions (90 % interval {100.0 * interval[0, r]:.1f}–"

@@ -393,3 +393,44 @@ def test_run_adds_the_ensemble_when_the_config_asks(tmp_path):
     with xr.open_dataset(path) as ds:
         xr.testing.assert_allclose(ds["source_receptor_quantile"], part["source_receptor_quantile"])
         assert ds.attrs["uncertainty_members"] == 64 and ds.attrs["uncertainty_seed"] == 9
+
+
+def test_meteorology_members_and_sampling_plug_into_the_same_statistics():
+    """Two "meteorology members" (the run and a copy with its transport changed) x inventory members."""
+    from airshed.uncertainty.ensemble import ensemble_statistics
+
+    with xr.open_dataset(small_run("plume")) as ds:
+        base = ds.load()
+    other = base.copy(deep=True)
+    rng = np.random.default_rng(0)
+    # another transport: every tag's receptor contributions scaled by a smooth factor per receptor region
+    scale = rng.uniform(0.7, 1.3, other.sizes["receptor_region"])
+    other["receptor_contribution"] = other["receptor_contribution"] * xr.DataArray(
+        scale, dims="receptor_region")
+    ens = InventoryEnsemble(300, seed=4)
+    both = ensemble_statistics([base, other], ens)
+    alone = [inventory_ensemble(d, ens) for d in (base, other)]
+    var = both["source_receptor_variance"].sel(species="PM2.5")
+    assert both.attrs["uncertainty_sources_sampled"] == "inventory, meteorology"
+    assert both.attrs["uncertainty_meteorology_members"] == 2
+    # inventory part: the mean of the members' inventory variances; meteorology part: the variance of
+    # their inventory means (law of total variance)
+    inv = [a["source_receptor_variance"].sel(species="PM2.5", uncertainty_source="inventory") for a in alone]
+    xr.testing.assert_allclose(var.sel(uncertainty_source="inventory"), (inv[0] + inv[1]) / 2)
+    run = [TaggedRun.from_dataset(d) for d in (base, other)]
+    factors = draw_factors(run[0], 300, seed=4)
+    pm = run[0].species.index("PM2.5")
+    means = np.stack([r.source_receptor(factors)[..., pm].mean(axis=0) for r in run])
+    np.testing.assert_allclose(var.sel(uncertainty_source="meteorology").values, means.var(axis=0, ddof=1),
+                               rtol=1e-9, atol=1e-15)
+    assert np.all(np.isnan(var.sel(uncertainty_source="sampling")))
+    # sampling variances (from particle classes) plug in per meteorology member
+    q, r, s = run[0].mean.shape[0], run[0].mean.shape[1], run[0].mean.shape[3]
+    sampling = [{"source_receptor": np.full((q, r, s), 0.01), "transboundary_share": np.full((q, s), 1e-4)}
+                for _ in range(2)]
+    with_noise = ensemble_statistics([base, other], ens, sampling=sampling)
+    sv = with_noise["source_receptor_variance"].sel(species="PM2.5")
+    np.testing.assert_allclose(sv.sel(uncertainty_source="sampling").values, 0.01)
+    np.testing.assert_allclose(sv.sel(uncertainty_source="meteorology").values,
+                               var.sel(uncertainty_source="meteorology").values - 0.01, rtol=1e-9, atol=1e-12)
+    assert with_noise.attrs["uncertainty_sources_sampled"] == "inventory, meteorology, sampling"

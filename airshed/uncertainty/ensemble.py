@@ -26,12 +26,14 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from airshed.errors import AirshedInputError
 from airshed.outputs.netcdf import encoding_for, publish, temporary_beside
 from airshed.uncertainty.members import TaggedRun, draw_factors
 from airshed.uncertainty.statistics import (
@@ -44,7 +46,7 @@ from airshed.uncertainty.statistics import (
 log = logging.getLogger(__name__)
 
 __all__ = ["ENSEMBLE_VARIABLES", "InventoryEnsemble", "add_inventory_ensemble", "add_to_run_file",
-           "inventory_ensemble"]
+           "ensemble_statistics", "inventory_ensemble"]
 
 ENSEMBLE_VARIABLES = ("source_receptor_quantile", "transboundary_share_quantile",
                       "receptor_concentration_quantile", "source_receptor_variance",
@@ -87,30 +89,73 @@ def inventory_ensemble(ds: xr.Dataset, ensemble: InventoryEnsemble) -> xr.Datase
         The variables of the module docstring, with their attributes and the ``uncertainty_*`` global
         attributes.
     """
+    return ensemble_statistics([ds], ensemble)
+
+
+def ensemble_statistics(runs: Sequence[xr.Dataset], ensemble: InventoryEnsemble,
+                        sampling: Sequence[Mapping[str, np.ndarray]] | None = None) -> xr.Dataset:
+    """Quantiles and variance by source over meteorology members x inventory members.
+
+    Parameters
+    ----------
+    runs
+        The run files of the meteorology members (one: no meteorology ensemble). They must share regions,
+        sectors, species and hours; every member is re-weighted by the same inventory members (a crossed
+        ensemble), so the inventory and meteorology parts of the variance separate
+        (:func:`~airshed.uncertainty.statistics.variance_by_source`).
+    ensemble
+        The inventory members (at least 2).
+    sampling
+        Optional, per meteorology member: the variance of its Monte Carlo estimate of
+        ``source_receptor`` (Q, R, S) and ``transboundary_share`` (Q, S) under those keys, from particle
+        classes (:func:`~airshed.uncertainty.statistics.batch_means`); None when not assessed.
+
+    Returns
+    -------
+    xarray.Dataset
+        The variables of the module docstring (quantiles over all M x N members together).
+    """
     if ensemble.members < 2:
         raise ValueError(f"an ensemble needs at least 2 members, got {ensemble.members}")
-    run = TaggedRun.from_dataset(ds)
-    factors = draw_factors(run, ensemble.members, ensemble.seed, ensemble.correlation, ensemble.inventory)
-    sr = run.source_receptor(factors)  # (N, Q, R, S)
-    share = run.metrics(sr)["transboundary_share"]  # (N, Q, S)
-    T = run.hourly.shape[0]
+    if not runs:
+        raise ValueError("no run to take the ensemble of")
+    if sampling is not None and len(sampling) != len(runs):
+        raise ValueError(f"{len(sampling)} sampling variances for {len(runs)} meteorology members")
+    tagged = [TaggedRun.from_dataset(ds) for ds in runs]
+    first = tagged[0]
+    for j, other in enumerate(tagged[1:], start=1):
+        if (other.regions, other.sectors, other.species, other.receptors) != (
+                first.regions, first.sectors, first.species, first.receptors) or \
+                other.hourly.shape != first.hourly.shape:
+            raise AirshedInputError(f"meteorology member {j}: regions, sectors, species or hours differ from "
+                                    "member 0; members must be runs of one study")
+    factors = draw_factors(first, ensemble.members, ensemble.seed, ensemble.correlation, ensemble.inventory)
+    sr = np.stack([run.source_receptor(factors) for run in tagged])  # (M, N, Q, R, S)
+    share = np.stack([run.metrics(m)["transboundary_share"] for run, m in zip(tagged, sr, strict=True)])
+    T = first.hourly.shape[0]
     series_q = np.concatenate([
-        ensemble_quantiles(run.receptor_series(factors, slice(t, t + _HOURS_PER_BLOCK)))
+        ensemble_quantiles(np.stack([run.receptor_series(factors, slice(t, t + _HOURS_PER_BLOCK))
+                                     for run in tagged]), axis=(0, 1))
         for t in range(0, T, _HOURS_PER_BLOCK)
     ], axis=1)
-    sr_var = variance_by_source(sr[None])
-    share_var = variance_by_source(share[None])
+    sr_var = variance_by_source(sr, None if sampling is None else [s["source_receptor"] for s in sampling])
+    share_var = variance_by_source(share, None if sampling is None else
+                                   [s["transboundary_share"] for s in sampling])
+    sampled = ", ".join(["inventory", *(["meteorology"] if len(runs) > 1 else []),
+                         *(["sampling"] if sampling is not None else [])])
     q, src = ("quantile",), ("uncertainty_source",)
     dims_sr = ("receptor_region", "source_region", "species")
     dims_share = ("receptor_region", "species")
-    sampled = "inventory"
-    note = f"over {ensemble.members} members sampling: {sampled}"
+    total = len(runs) * ensemble.members
+    note = (f"over {total} members ({len(runs)} meteorology x {ensemble.members} inventory); "
+            f"sampled: {sampled}")
+    ds = runs[0]
     out = xr.Dataset(
         {
-            "source_receptor_quantile": (q + dims_sr, ensemble_quantiles(sr), {
+            "source_receptor_quantile": (q + dims_sr, ensemble_quantiles(sr, axis=(0, 1)), {
                 "units": "ug m-3", "long_name": "quantiles of the period-mean population-weighted "
                 "concentration in each receptor region caused by each source region", "comment": note}),
-            "transboundary_share_quantile": (q + dims_share, ensemble_quantiles(share), {
+            "transboundary_share_quantile": (q + dims_share, ensemble_quantiles(share, axis=(0, 1)), {
                 "units": "1", "long_name": "quantiles of the transboundary share (1 - own / total)",
                 "comment": note}),
             "receptor_concentration_quantile": (q + ("time",) + dims_share, series_q, {
@@ -134,13 +179,14 @@ def inventory_ensemble(ds: xr.Dataset, ensemble: InventoryEnsemble) -> xr.Datase
         },
         attrs={
             "uncertainty_members": ensemble.members,
+            "uncertainty_meteorology_members": len(runs),
             "uncertainty_seed": ensemble.seed,
             "uncertainty_correlation": ensemble.correlation,
             "uncertainty_inventory": ensemble.inventory,
             "uncertainty_sources_sampled": sampled,
             "uncertainty_method": "inventory members: lognormal emission factors per (source region, sector, "
-                                  "emitted species) re-weighting the stored tagged contributions "
-                                  "(airshed.uncertainty)",
+                                  "emitted species) re-weighting the stored tagged contributions of each "
+                                  "meteorology member's run (airshed.uncertainty)",
         },
     )
     return out

@@ -474,21 +474,11 @@ def uncertainty_command(
     Re-weights the run's stored tagged contributions by lognormal emission factors (no rerun; thousands of
     members in seconds) and prints each receptor region's transboundary share with its 90 % interval.
     """
-    import tomllib
-
-    from airshed.config import parse_config
     from airshed.outputs.tables import transboundary_table
-    from airshed.uncertainty.ensemble import InventoryEnsemble, add_inventory_ensemble
+    from airshed.uncertainty.ensemble import InventoryEnsemble, add_inventory_ensemble, config_of_run
 
     with _open_run(run_file) as ds:
-        text = str(ds.attrs.get("airshed_config", ""))
-    try:
-        cfg = parse_config(tomllib.loads(text)) if text else None
-    except (tomllib.TOMLDecodeError, AirshedInputError):
-        cfg = None
-    if cfg is None:
-        raise AirshedInputError(f"run file {run_file} holds no readable airshed_config attribute; rerun it "
-                                "with this version of airshed")
+        cfg = config_of_run(ds, str(run_file))
     u = cfg.uncertainty
     ensemble = InventoryEnsemble(members or u.members or 1000, u.seed if seed is None else seed,
                                  u.correlation if correlation is None else correlation, str(u.inventory))

@@ -46,7 +46,7 @@ from airshed.uncertainty.statistics import (
 log = logging.getLogger(__name__)
 
 __all__ = ["ENSEMBLE_VARIABLES", "InventoryEnsemble", "add_inventory_ensemble", "add_to_run_file",
-           "ensemble_statistics", "inventory_ensemble"]
+           "config_of_run", "ensemble_statistics", "inventory_ensemble"]
 
 ENSEMBLE_VARIABLES = ("source_receptor_quantile", "transboundary_share_quantile",
                       "receptor_concentration_quantile", "source_receptor_variance",
@@ -237,3 +237,25 @@ def add_inventory_ensemble(path: Path, cfg, ensemble: InventoryEnsemble | None =
     log.info("added %d inventory members' quantiles to %s in %.1f s", ensemble.members, path,
              time.perf_counter() - wall0)
     return part
+
+
+def config_of_run(ds: xr.Dataset, where: str = "run file"):
+    """Return the validated config a run file was made with (its ``airshed_config`` attribute).
+
+    Raises
+    ------
+    AirshedInputError
+        When the attribute is missing or no longer a valid config, naming ``where``.
+    """
+    import tomllib
+
+    from airshed.config import parse_config
+
+    text = str(ds.attrs.get("airshed_config", ""))
+    if text:
+        try:
+            return parse_config(tomllib.loads(text))
+        except (tomllib.TOMLDecodeError, AirshedInputError):
+            pass
+    raise AirshedInputError(f"{where} holds no readable airshed_config attribute; rerun it with this version "
+                            "of airshed")

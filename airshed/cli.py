@@ -428,8 +428,14 @@ def scenario_command(
     if not cfg.scenarios:
         raise AirshedInputError(f"{config}: no [[scenarios]] tables to evaluate")
     chosen = [scenario_named(cfg, n) for n in names] if names else list(cfg.scenarios)
+    ranges = None
     with _open_run(run_file, ("receptor_contribution",)) as ds:
         result = evaluate_scenarios(ds, chosen)
+        if cfg.uncertainty.members:  # each change as median and 5-95 % range over the inventory members
+            from airshed.uncertainty.ensemble import InventoryEnsemble
+            from airshed.uncertainty.scenarios import scenario_ensemble, scenario_ranges
+
+            ranges = scenario_ranges(scenario_ensemble(ds, chosen, InventoryEnsemble.from_config(cfg)))
     rows = pm25_summary(result)
     if as_json:
         typer.echo(json.dumps([{
@@ -437,20 +443,71 @@ def scenario_command(
             "pm25_scenario_ug_m3": r.scenario_value, "change_ug_m3": r.change,
             "change_percent": _jsonable(r.change_percent), "change_from_own_ug_m3": r.change_own,
             "change_from_others_ug_m3": r.change_others,
+            **({k: _jsonable(v) for k, v in ranges[(r.scenario, r.receptor_region)].items()}
+               if ranges else {}),
         } for r in rows], indent=2))
         return
     descriptions = {s.name: s.description for s in chosen}
+    extra = ("change median", "change 5-95 %") if ranges else ()
     for name in dict.fromkeys(r.scenario for r in rows):
+        caption = descriptions[name] or ""
+        if ranges:
+            caption += (" " if caption else "") + (f"Median and 5-95 % range over "
+                                                   f"{cfg.uncertainty.members} inventory members.")
         table = Table(title=f"scenario {name}: PM2.5, ug m-3 (period mean, population-weighted)",
-                      title_justify="left", caption=descriptions[name] or None, caption_justify="left")
+                      title_justify="left", caption=caption or None, caption_justify="left")
         for column in ("receptor region", "baseline", "scenario", "change", "change %", "from own cuts",
-                       "from others' cuts"):
+                       "from others' cuts", *extra):
             table.add_column(column, justify="left" if column == "receptor region" else "right")
         for r in (r for r in rows if r.scenario == name):
-            table.add_row(r.receptor_region, f"{r.baseline:.2f}", f"{r.scenario_value:.2f}",
-                          f"{r.change:+.2f}", f"{r.change_percent:+.1f}", f"{r.change_own:+.2f}",
-                          f"{r.change_others:+.2f}")
+            cells = [r.receptor_region, f"{r.baseline:.2f}", f"{r.scenario_value:.2f}", f"{r.change:+.2f}",
+                     f"{r.change_percent:+.1f}", f"{r.change_own:+.2f}", f"{r.change_others:+.2f}"]
+            if ranges:
+                q = ranges[(r.scenario, r.receptor_region)]
+                cells += [f"{q['change_ug_m3_p50']:+.2f}",
+                          f"{q['change_ug_m3_p05']:+.2f} to {q['change_ug_m3_p95']:+.2f}"]
+            table.add_row(*cells)
         stdout.print(table)
+
+
+# --- airshed uncertainty -----------------------------------------------------------------------------
+@app.command("uncertainty")
+def uncertainty_command(
+    ctx: typer.Context,
+    run_file: RunFile,
+    members: Annotated[
+        int | None,
+        typer.Option("--members", min=2, metavar="N", help="Inventory members (default: the run's "
+                     "[uncertainty] members, else 1000)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, help="Seed of the factors (default: the run's).")
+    ] = None,
+    correlation: Annotated[
+        float | None,
+        typer.Option("--correlation", min=0.0, max=1.0, help="Correlation of a sector's factors across "
+                     "regions, 0..1 (default: the run's)."),
+    ] = None,
+) -> None:
+    """Add (or recompute) the inventory ensemble of a run: quantiles of every attribution, in the run file.
+
+    Re-weights the run's stored tagged contributions by lognormal emission factors (no rerun; thousands of
+    members in seconds) and prints each receptor region's transboundary share with its 90 % interval.
+    """
+    from airshed.outputs.tables import transboundary_table
+    from airshed.uncertainty.ensemble import InventoryEnsemble, add_inventory_ensemble, config_of_run
+
+    with _open_run(run_file) as ds:
+        cfg = config_of_run(ds, str(run_file))
+    u = cfg.uncertainty
+    ensemble = InventoryEnsemble(members or u.members or 1000, u.seed if seed is None else seed,
+                                 u.correlation if correlation is None else correlation, str(u.inventory))
+    add_inventory_ensemble(run_file.expanduser(), cfg, ensemble)
+    if not _options(ctx).quiet:
+        with _open_run(run_file) as ds:
+            stdout.print(transboundary_table(ds))
+        stdout.print(Text(f"added {ensemble.members} inventory members to {run_file}", style="green"),
+                     soft_wrap=True)
 
 
 # --- airshed cooperate / performance ----------------------------------------------------------------

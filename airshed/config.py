@@ -61,6 +61,8 @@ __all__ = [
     "EmissionsConfig",
     "GridConfig",
     "LagrangianConfig",
+    "MetEnsembleConfig",
+    "MetOffsetConfig",
     "MeteorologyConfig",
     "OutputsConfig",
     "PlumeConfig",
@@ -68,6 +70,7 @@ __all__ = [
     "RunConfig",
     "ScenarioChangeConfig",
     "ScenarioConfig",
+    "UncertaintyConfig",
     "dump_config",
     "load_config",
     "parse_config",
@@ -128,6 +131,31 @@ def _keyword_or_file(value: Any, info: ValidationInfo, keywords: tuple[str, ...]
     hint = difflib.get_close_matches(value, keywords, n=1)
     did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
     raise ValueError(f"expected {options} or the path of an existing file (no file at {path}){did_you_mean}")
+
+
+def _expand_globs(value: Any, info: ValidationInfo) -> Any:
+    """Resolve paths or glob patterns ('**' allowed) against the config folder; each must match a file."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str | Path) for v in value):
+        return value
+    base = _config_dir(info)
+    files: list[Path] = []
+    for pattern in value:
+        path = Path(pattern).expanduser()
+        literal = path if path.is_absolute() else base / path
+        if literal.is_file():
+            matches = [str(literal)]
+        else:
+            full = str(path) if path.is_absolute() else str(Path(glob.escape(str(base))) / path)
+            matches = sorted(m for m in glob.glob(full, recursive=True) if Path(m).is_file())
+        if not matches:
+            raise ValueError(f"{str(pattern)!r} matches no file (looked in {literal.parent})")
+        for match in matches:
+            resolved = Path(match).resolve()
+            if resolved not in files:
+                files.append(resolved)
+    return files
 
 
 def _to_utc_datetime(value: Any) -> Any:
@@ -493,6 +521,29 @@ class BuiltinMeteorologyConfig(_Table):
         return self
 
 
+class MetOffsetConfig(_Table):
+    """``[meteorology.offset]``: read the meteorology displaced, as a member of HYSPLIT's offset ensemble.
+
+    HYSPLIT's meteorological grid ensemble offsets the meteorological data by one grid point horizontally
+    and 0.01 sigma (about 250 m) vertically, all 27 combinations (Draxler et al., HYSPLIT User's Guide;
+    see :mod:`airshed.inputs.meteorology.offsets`). All zero (the default) reads the meteorology as it is.
+    """
+
+    x_grid_points: int = Field(
+        default=0, ge=-5, le=5,
+        description="Meteorology taken this many of its own grid points east (negative: west); -5..5.",
+    )
+    y_grid_points: int = Field(
+        default=0, ge=-5, le=5,
+        description="Meteorology taken this many of its own grid points north (negative: south); -5..5.",
+    )
+    height_m: float = Field(
+        default=0.0, ge=-2000.0, le=2000.0,
+        description="3-D winds taken this many metres higher (negative: lower; at least at the lowest "
+        "level), m; HYSPLIT's 0.01 sigma is about 250 m; -2000..2000.",
+    )
+
+
 class MeteorologyConfig(_Table):
     """``[meteorology]``: where the winds, turbulence and mixing heights come from."""
 
@@ -527,31 +578,15 @@ class MeteorologyConfig(_Table):
         default_factory=BuiltinMeteorologyConfig,
         description="Parameters of the built-in idealised episode (used when format is 'builtin').",
     )
+    offset: MetOffsetConfig = Field(
+        default_factory=MetOffsetConfig,
+        description="Displacement of the meteorology for an offset-ensemble member (default none).",
+    )
 
     @field_validator("paths", mode="before")
     @classmethod
     def _expand_globs(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str | Path) for v in value):
-            return value
-        base = _config_dir(info)
-        files: list[Path] = []
-        for pattern in value:
-            path = Path(pattern).expanduser()
-            literal = path if path.is_absolute() else base / path
-            if literal.is_file():
-                matches = [str(literal)]
-            else:
-                full = str(path) if path.is_absolute() else str(Path(glob.escape(str(base))) / path)
-                matches = sorted(m for m in glob.glob(full, recursive=True) if Path(m).is_file())
-            if not matches:
-                raise ValueError(f"{str(pattern)!r} matches no file (looked in {literal.parent})")
-            for match in matches:
-                resolved = Path(match).resolve()
-                if resolved not in files:
-                    files.append(resolved)
-        return files
+        return _expand_globs(value, info)
 
     @field_validator("heights_m")
     @classmethod
@@ -872,6 +907,101 @@ class ComputeConfig(_Table):
 
 
 # ---------------------------------------------------------------------------------------------------
+# [uncertainty]
+# ---------------------------------------------------------------------------------------------------
+UNCERTAINTY_SOURCES = ("inventory",)
+"""Sources ``airshed run`` samples; meteorology and particle sampling join them with member runs."""
+
+
+class MetEnsembleConfig(_Table):
+    """``[uncertainty.meteorology]``: the meteorology members (each a full run; see airshed.uncertainty)."""
+
+    ensemble: Literal["none", "offsets", "members"] = Field(
+        default="none",
+        description="'none'; 'offsets' (HYSPLIT's 27 members: the meteorology displaced by -1, 0, +1 grid "
+        "points in x and y and -1, 0, +1 vertical offsets); 'members' (one run per entry of member_paths, "
+        "e.g. the ERA5 ensemble members).",
+    )
+    horizontal_grid_points: int = Field(
+        default=1, ge=1, le=5, description="Horizontal offset of the 'offsets' ensemble, meteorology grid "
+        "points (HYSPLIT: 1); 1..5.",
+    )
+    vertical_offset_m: float = Field(
+        default=250.0, ge=0.0, le=2000.0,
+        description="Vertical offset of the 'offsets' ensemble, m (HYSPLIT: 0.01 sigma, about 250 m); "
+        "0..2000 (0: the 9 horizontal members only).",
+    )
+    member_paths: list[list[Path]] = Field(
+        default_factory=list, strict=False,
+        description="For ensemble = 'members': the meteorology files (paths or globs, relative to the config "
+        "folder) of each member, one list per member, read with meteorology.format.",
+    )
+
+    @field_validator("member_paths", mode="before")
+    @classmethod
+    def _expand_member_globs(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [_expand_globs(member, info) for member in value]
+
+    @model_validator(mode="after")
+    def _paths_for_members(self) -> MetEnsembleConfig:
+        if self.ensemble == "members" and len(self.member_paths) < 2:
+            raise ValueError("`uncertainty.meteorology.member_paths` needs at least two members (one list of "
+                             "files each) when `uncertainty.meteorology.ensemble` is 'members'")
+        if self.ensemble != "members" and self.member_paths:
+            raise ValueError("`uncertainty.meteorology.member_paths` is only read when "
+                             "`uncertainty.meteorology.ensemble` is 'members'")
+        return self
+
+
+class UncertaintyConfig(_Table):
+    """``[uncertainty]``: ensembles that give every attribution a range (5, 50, 95 % quantiles).
+
+    Inventory members re-weight the run's stored tagged contributions by lognormal emission factors per
+    (source region, sector, species) (:mod:`airshed.uncertainty.inventory`): no rerun, thousands of members
+    in seconds. The quantiles are added to the run file (README, "Uncertainty").
+    """
+
+    members: int = Field(
+        default=0, ge=0, le=100000,
+        description="Inventory members (integer, 0 = no uncertainty analysis); 1000 gives quantiles to about "
+        "1 % of the spread; 0..100000.",
+    )
+    sources: list[Literal[UNCERTAINTY_SOURCES]] = Field(
+        default_factory=lambda: list(UNCERTAINTY_SOURCES), min_length=1,
+        description="Uncertainty sources sampled by `airshed run`: 'inventory'.",
+    )
+    seed: int = Field(default=0, ge=0, description="Seed of the members' random factors (integer >= 0).")
+    correlation: float = Field(
+        default=0.0, ge=0.0, le=1.0,
+        description="Correlation of the factors of one sector and species across source regions, 0..1 "
+        "(1: one factor per sector and species everywhere, as when the emission factors are shared).",
+    )
+    inventory: str = Field(
+        default="builtin",
+        description="Lognormal 95 % intervals per sector and species: 'builtin' (Zhao et al. 2011, ACP "
+        "11:2295, China 2005) or the path of a CSV file of the same columns (relative to the config folder).",
+    )
+    meteorology: MetEnsembleConfig = Field(
+        default_factory=MetEnsembleConfig, description="Meteorology members (each a full run)."
+    )
+
+    @field_validator("inventory", mode="before")
+    @classmethod
+    def _inventory_keyword_or_file(cls, value: Any, info: ValidationInfo) -> Any:
+        return _keyword_or_file(value, info, ("builtin",))
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_unique(cls, value: list[str]) -> list[str]:
+        repeated = sorted({s for s in value if value.count(s) > 1})
+        if repeated:
+            raise ValueError(f"expected each source once, {', '.join(repeated)} repeated")
+        return value
+
+
+# ---------------------------------------------------------------------------------------------------
 # [[scenarios]]
 # ---------------------------------------------------------------------------------------------------
 ALL = "all"
@@ -1026,6 +1156,9 @@ class AirshedConfig(_Table):
     lagrangian: LagrangianConfig = Field(default_factory=LagrangianConfig, description="Lagrangian core.")
     outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="Extra outputs.")
     compute: ComputeConfig = Field(default_factory=ComputeConfig, description="Parallel execution.")
+    uncertainty: UncertaintyConfig = Field(
+        default_factory=UncertaintyConfig, description="Ensembles: quantiles of every attribution."
+    )
     scenarios: list[ScenarioConfig] = Field(
         default_factory=list, description="Emission-change scenarios ([[scenarios]] tables); default none."
     )
@@ -1047,6 +1180,9 @@ class AirshedConfig(_Table):
             raise ValueError(
                 f"the run lasts {hours:g} h, not a multiple of `lagrangian.output_interval_h` ({interval} h)"
             )
+        if self.uncertainty.meteorology.ensemble == "members" and self.meteorology.format == "builtin":
+            raise ValueError("`uncertainty.meteorology.ensemble` = 'members' needs member meteorology files: "
+                             "set `meteorology.format` to the members' format (e.g. 'era5')")
         self._check_scenarios()
         return self
 

@@ -35,6 +35,7 @@ from airshed.inputs.emissions.sources import EmissionSet, build_emission_set
 from airshed.inputs.emissions.temporal import TemporalProfiles
 from airshed.inputs.meteorology import open_meteorology
 from airshed.inputs.meteorology.common import check_period
+from airshed.inputs.meteorology.offsets import MetOffset, OffsetMetSource
 from airshed.inputs.population import builtin_population
 from airshed.jit import thread_info
 from airshed.model.apportionment import receptor_weights, source_receptor_matrix, transboundary_metrics
@@ -226,7 +227,8 @@ def open_met(cfg: AirshedConfig, grid: Grid) -> tuple[object, list[Path]]:
         paths, fmt = list(m.paths), m.format
     met = open_meteorology(fmt, paths, grid, m.heights_m, variables=dict(m.variables) or None,
                            roughness_length_m=m.roughness_length_m)
-    return met, list(paths)
+    offset = MetOffset(**m.offset.model_dump())
+    return (met if offset.is_zero else OffsetMetSource(met, offset)), list(paths)
 
 
 def regridded_emissions(files: list[Path], grid: Grid) -> xr.Dataset:
@@ -745,6 +747,10 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
         rest.attrs["wall_time_s"] = round(time.perf_counter() - wall0, 3)
         run_file.finish(rest)
     log.info("wrote %s in %.1f s", path, time.perf_counter() - wall0)
+    if cfg.uncertainty.members:
+        from airshed.uncertainty.ensemble import add_inventory_ensemble
+
+        add_inventory_ensemble(path, cfg)
     write_requested_documents(cfg, path, progress)
     return path
 

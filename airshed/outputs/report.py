@@ -197,21 +197,47 @@ def _transboundary_section(ds: xr.Dataset, species: str) -> str:
                   if "population_region" in ds else np.full(len(receptors), np.nan))
     share, imp, imp_exp = col("transboundary_share"), col("import_concentration"), col("import_exposure")
     exp_exp, net = col("export_exposure"), col("net_export_exposure")
+    interval = _share_interval(ds, species, receptors)
     rows = [
         [f"<th>{_e(name)}</th>", _td(population[r] / 1e6, ".2f"), _td(total[r], ".1f"),
-         _td(100.0 * share[r], ".1f"), _td(imp[r], ".1f"), _td(imp_exp[r] / 1e6, ".1f"),
-         _td(exp_exp[r] / 1e6, ".1f"), _td(net[r] / 1e6, "+.1f")]
+         _td(100.0 * share[r], ".1f"),
+         *([_td(f"{100.0 * interval[0, r]:.1f}–{100.0 * interval[1, r]:.1f}")] if interval is not None
+           else []),
+         _td(imp[r], ".1f"), _td(imp_exp[r] / 1e6, ".1f"), _td(exp_exp[r] / 1e6, ".1f"),
+         _td(net[r] / 1e6, "+.1f")]
         for r, name in enumerate(receptors)
     ]
     header = ["receptor region", "population (million)", f"{species} (µg m⁻³)", "transboundary share (%)",
+              *(["90 % interval (%)"] if interval is not None else []),
               "import (µg m⁻³)", "import exposure (10⁶ person µg m⁻³)", "export exposure (10⁶ person µg m⁻³)",
               "net export (10⁶ person µg m⁻³)"]
+    headline = ""
+    if interval is not None and ("Beijing" in receptors or np.isfinite(population).any()):
+        # the capital the JJJ studies ask about, else the most populous receptor region
+        r = receptors.index("Beijing") if "Beijing" in receptors else int(np.nanargmax(population))
+        headline = (
+            f'<p id="transboundary-headline"><b>{_e(receptors[r])}</b>: {100.0 * share[r]:.1f} % of its '
+            f"{_e(species)} came from other regions (90 % interval {100.0 * interval[0, r]:.1f}–"
+            f"{100.0 * interval[1, r]:.1f} %, from the inventory's uncertainty over "
+            f"{_e(ds.attrs.get('uncertainty_members', '?'))} members).</p>"
+        )
+    sampled = _e(ds.attrs.get("uncertainty_sources_sampled", "?"))
+    note = (" The 90 % interval spans the 5 and 95 % quantiles over the uncertainty ensemble (sources "
+            f"sampled: {sampled}; README, “Uncertainty”)." if interval is not None else "")
     return (
-        f'<h2 id="transboundary">Transboundary pollution: {_e(species)}</h2>'
-        '<p class="note">Transboundary share = 1 − own / total. Import = what other regions cause in the '
+        f'<h2 id="transboundary">Transboundary pollution: {_e(species)}</h2>' + headline
+        + '<p class="note">Transboundary share = 1 − own / total. Import = what other regions cause in the '
         "receptor; exposures are population × concentration; net export = export − import (positive: a net "
-        "exporter).</p>" + _table(header, rows, raw=True, table_id="transboundary-table")
+        f"exporter).{note}</p>" + _table(header, rows, raw=True, table_id="transboundary-table")
     )
+
+
+def _share_interval(ds: xr.Dataset, species: str, receptors: Sequence[str]) -> np.ndarray | None:
+    """(2, Q) 5 and 95 % quantiles of the transboundary share, None without an ensemble in the file."""
+    if "transboundary_share_quantile" not in ds:
+        return None
+    q = ds["transboundary_share_quantile"].sel(species=species, receptor_region=list(receptors))
+    return np.stack([q.sel(quantile=level).values for level in (0.05, 0.95)])
 
 
 def _mass_budget_section(ds: xr.Dataset) -> str:

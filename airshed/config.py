@@ -21,7 +21,7 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -38,13 +38,18 @@ from pydantic import (
     model_validator,
 )
 
+from airshed.cores import core_class, core_names
 from airshed.errors import ConfigError
 from airshed.grids.grid import DEFAULT_BBOX, DEFAULT_PROJ, Grid
+from airshed.inputs.meteorology.formats import MET_FORMATS
+from airshed.physics.dispersion_schemes import DISPERSION_SCHEMES
 from airshed.physics.mechanism import (
     EMITTED_SPECIES,
     NOX_TO_NITRATE_PER_HOUR,
     SO2_TO_SULFATE_PER_HOUR,
     TRACERS,
+    Mechanism,
+    default_mechanism,
 )
 from airshed.physics.removal import DRY_DEPOSITION_VELOCITY_M_S, WET_SCAVENGING_A_PER_S, WET_SCAVENGING_B
 
@@ -128,6 +133,21 @@ def _keyword_or_file(value: Any, info: ValidationInfo, keywords: tuple[str, ...]
     raise ValueError(f"expected {options} or the path of an existing file (no file at {path}){did_you_mean}")
 
 
+def _one_of(names: Sequence[str]) -> str:
+    """Write allowed values as pydantic's Literal errors do: ``'a', 'b' or 'c'``."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def _registered(value: Any, names: Sequence[str]) -> Any:
+    """Accept a name of a registry (a core, a met format, a dispersion scheme); else say which are valid."""
+    if not isinstance(value, str) or value in names:
+        return value  # a non-string gets pydantic's type error
+    hint = difflib.get_close_matches(value, names, n=1, cutoff=0.5)
+    did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise ValueError(f"expected {_one_of(names)}{did_you_mean}")
+
+
 def _to_utc_datetime(value: Any) -> Any:
     """Accept TOML date-times, dates and ISO 8601 strings; anything else is a clear error."""
     if isinstance(value, datetime):
@@ -166,9 +186,9 @@ class RunConfig(_Table):
         description="End of the simulated period (exclusive), ISO 8601 date-time on a whole hour, UTC; "
         "must be after start.",
     )
-    core: Literal["plume", "lagrangian"] = Field(
-        description="Dispersion core: 'plume' (steady Gaussian plume, hour by hour) or 'lagrangian' "
-        "(stochastic Lagrangian particles).",
+    core: str = Field(
+        description="Dispersion core, a name of the registry airshed.cores.CORES: 'plume' (steady Gaussian "
+        "plume, hour by hour) or 'lagrangian' (stochastic Lagrangian particles).",
     )
     seed: int = Field(
         default=0,
@@ -187,6 +207,11 @@ class RunConfig(_Table):
         min_length=1,
         description="Emitted species to simulate: a subset of SO2, NOx, PM2.5, NH3, NMVOC (default all).",
     )
+
+    @field_validator("core")
+    @classmethod
+    def _registered_core(cls, value: str) -> str:
+        return _registered(value, core_names())
 
     @field_validator("name")
     @classmethod
@@ -436,10 +461,11 @@ class BuiltinMeteorologyConfig(_Table):
 class MeteorologyConfig(_Table):
     """``[meteorology]``: where the winds, turbulence and mixing heights come from."""
 
-    format: Literal["era5", "wrf", "cf", "builtin"] = Field(
+    format: str = Field(
         default="builtin",
-        description="Meteorology source: 'era5' (ECMWF ERA5 NetCDF), 'wrf' (WRF wrfout), 'cf' (any CF "
-        "NetCDF, variable names mapped with 'variables') or 'builtin' (idealised winter-haze episode).",
+        description="Meteorology source, a name of the registry airshed.inputs.meteorology.MET_FORMATS: "
+        "'era5' (ECMWF ERA5 NetCDF), 'wrf' (WRF wrfout), 'cf' (any CF NetCDF, variable names mapped with "
+        "'variables') or 'builtin' (idealised winter-haze episode).",
     )
     paths: list[Path] = Field(
         default_factory=list,
@@ -467,6 +493,11 @@ class MeteorologyConfig(_Table):
         default_factory=BuiltinMeteorologyConfig,
         description="Parameters of the built-in idealised episode (used when format is 'builtin').",
     )
+
+    @field_validator("format")
+    @classmethod
+    def _registered_format(cls, value: str) -> str:
+        return _registered(value, tuple(MET_FORMATS))
 
     @field_validator("paths", mode="before")
     @classmethod
@@ -503,9 +534,12 @@ class MeteorologyConfig(_Table):
 
     @model_validator(mode="after")
     def _paths_match_format(self) -> MeteorologyConfig:
-        if self.format == "builtin" and self.paths:
-            raise ValueError("`meteorology.paths` must be empty when `meteorology.format` is 'builtin'")
-        if self.format != "builtin" and not self.paths:
+        generated = MET_FORMATS[self.format].generate is not None  # a built-in source writes its files
+        if generated and self.paths:
+            raise ValueError(
+                f"`meteorology.paths` must be empty when `meteorology.format` is {self.format!r}"
+            )
+        if not generated and not self.paths:
             raise ValueError(f"`meteorology.paths` is required when `meteorology.format` is {self.format!r}")
         return self
 
@@ -655,6 +689,17 @@ class ChemistryConfig(_Table):
     def _canonical_order(cls, value: dict[str, float]) -> dict[str, float]:
         return {tracer: value[tracer] for tracer in TRACERS}
 
+    def mechanism(self) -> Mechanism:
+        """Return the chemistry these settings describe: the default mechanism with their rates and tables."""
+        return default_mechanism().with_overrides(
+            conversion_rates_per_s={("SO2", "sulfate"): self.so2_to_sulfate_per_hour / 3600.0,
+                                    ("NOx", "nitrate"): self.nox_to_nitrate_per_hour / 3600.0},
+            dry_deposition_velocity_m_s=self.dry_deposition_velocity_m_s,
+            wet_scavenging_a_per_s=self.wet_scavenging_a_per_s,
+            wet_scavenging_b=self.wet_scavenging_b,
+            decay_per_s=self.decay_per_s,
+        )
+
 
 # ---------------------------------------------------------------------------------------------------
 # [plume] and [lagrangian]
@@ -662,10 +707,11 @@ class ChemistryConfig(_Table):
 class PlumeConfig(_Table):
     """``[plume]``: the steady Gaussian-plume core."""
 
-    dispersion: Literal["briggs-rural", "briggs-urban", "boundary-layer"] = Field(
+    dispersion: str = Field(
         default="boundary-layer",
-        description="Dispersion parameters: 'briggs-rural' / 'briggs-urban' (Pasquill-Gifford classes, "
-        "Briggs 1973 fits) or 'boundary-layer' (from u*, w* and L, AERMOD-style).",
+        description="Dispersion scheme, a name of the registry airshed.physics.dispersion_schemes."
+        "DISPERSION_SCHEMES: 'briggs-rural' / 'briggs-urban' (Pasquill-Gifford classes, Briggs 1973 fits) "
+        "or 'boundary-layer' (from u*, w* and L, AERMOD-style).",
     )
     min_wind_speed_m_s: float = Field(
         default=0.5,
@@ -706,6 +752,11 @@ class PlumeConfig(_Table):
         "the capping inversion (AERMOD, Cimorelli et al. 2005) leaves the mixed layer; the rest stays "
         "trapped below the lid. The penetrated part's later re-entry is not modelled (biased low then).",
     )
+
+    @field_validator("dispersion")
+    @classmethod
+    def _registered_scheme(cls, value: str) -> str:
+        return _registered(value, tuple(DISPERSION_SCHEMES))
 
 
 class LagrangianConfig(_Table):
@@ -981,11 +1032,7 @@ class AirshedConfig(_Table):
                 f"is longer than the built-in meteorology (`meteorology.builtin.days` = "
                 f"{self.meteorology.builtin.days:g}); shorten the run or raise `meteorology.builtin.days`"
             )
-        interval = self.lagrangian.output_interval_h
-        if self.run.core == "lagrangian" and hours % interval:
-            raise ValueError(
-                f"the run lasts {hours:g} h, not a multiple of `lagrangian.output_interval_h` ({interval} h)"
-            )
+        core_class(self.run.core).check_config(self)
         self._check_scenarios()
         return self
 

@@ -33,8 +33,10 @@ from datetime import datetime
 import numpy as np
 import xarray as xr
 
-from airshed.config import ALL, EMITTED_SPECIES, AirshedConfig, ScenarioChangeConfig, ScenarioConfig
+from airshed.config import ALL, AirshedConfig, ScenarioChangeConfig, ScenarioConfig
+from airshed.cores import core_class
 from airshed.errors import AirshedInputError
+from airshed.physics.mechanism import EMITTED_SPECIES, default_mechanism
 
 __all__ = [
     "SCENARIO_VARIABLES",
@@ -194,17 +196,29 @@ def hourly_factor_table(scenario: ScenarioConfig, regions: Sequence[str], sector
 # ---------------------------------------------------------------------------------------------------
 # evaluation from a run file
 # ---------------------------------------------------------------------------------------------------
-def _precursor_index(species: Sequence[str]) -> dict[str, int]:
-    """Position along EMITTED_SPECIES of each output species' precursor (PM2.5 itself: none)."""
-    from airshed.run import PRECURSOR_OF
+MECHANISM = default_mechanism()
+"""Composition of the run file's species (which emitted species each comes from): the default mechanism's."""
 
+
+def _precursor_index(species: Sequence[str]) -> dict[str, int]:
+    """Position along the emitted species of each output species' precursor (PM2.5, a sum: none)."""
     out = {}
     for s in species:
-        if s not in PRECURSOR_OF:
-            raise AirshedInputError(f"run file: unknown species {s!r} (expected {', '.join(PRECURSOR_OF)})")
-        if PRECURSOR_OF[s] is not None:
-            out[s] = EMITTED_SPECIES.index(PRECURSOR_OF[s])
+        if s not in MECHANISM.output_species:
+            raise AirshedInputError(
+                f"run file: unknown species {s!r} (expected {', '.join(MECHANISM.output_species)})")
+        precursor = MECHANISM.precursor_of(s)
+        if precursor is not None:
+            out[s] = MECHANISM.emitted.index(precursor)
     return out
+
+
+def _periods_independent(core: str) -> bool:
+    """Whether a run file's core computes every period from that period's emissions alone."""
+    try:
+        return core_class(core).periods_independent
+    except KeyError:  # a core not registered in this process: assume it carries emissions over
+        return False
 
 
 def _check_run_file(ds: xr.Dataset) -> None:
@@ -264,9 +278,10 @@ def evaluate_scenarios(ds: xr.Dataset, scenarios: Sequence[ScenarioConfig]) -> x
     own = np.array([regions.index(q) for q in receptors])
     is_own = np.zeros((len(receptors), len(regions)), bool)
     is_own[np.arange(len(receptors)), own] = True
-    pm_parts = [species.index(p) for p in ("PM2.5_primary", "sulfate", "nitrate") if p in species]
-    if "PM2.5" in species and len(pm_parts) != 3:
-        raise AirshedInputError("run file: species PM2.5 without all of PM2.5_primary, sulfate and nitrate")
+    parts = [part for part, _ in MECHANISM.components("PM2.5")]
+    pm_parts = [species.index(p) for p in parts if p in species]
+    if "PM2.5" in species and len(pm_parts) != len(parts):
+        raise AirshedInputError(f"run file: species PM2.5 without all of {', '.join(parts)}")
 
     names, conc, d_own, d_others, series = [], [], [], [], []
     for scenario in scenarios:
@@ -274,7 +289,7 @@ def evaluate_scenarios(ds: xr.Dataset, scenarios: Sequence[ScenarioConfig]) -> x
         for j, change in enumerate(scenario.changes):
             whole_run = (change.start is None or _as_seconds(change.start) <= start) and (
                 change.end is None or _as_seconds(change.end) >= end)
-            if core != "plume" and not whole_run:
+            if not _periods_independent(core) and not whole_run:
                 raise AirshedInputError(
                     f"scenario {scenario.name!r}, change {j}: its window covers only part of a "
                     f"{core or 'particle'}-core run, whose stored contributions are not split by emission "

@@ -64,7 +64,8 @@ def bench_met(quick: bool) -> dict:
     from airshed.config import GridConfig
     from airshed.inputs.builtin_met import BuiltinMetParameters, ensure_builtin_met
     from airshed.inputs.meteorology import open_meteorology
-    from airshed.run import MetByDay, cache_dir
+    from airshed.pipeline.inputs import cache_dir
+    from airshed.pipeline.study import MetByDay
 
     days = 2.0 if quick else 30.0
     grid = GridConfig().build()

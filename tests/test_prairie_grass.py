@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 
+from airshed.physics.dispersion_schemes import DISPERSION_SCHEMES
 from airshed.validation import prairie_grass as pgv
 from airshed.validation.statistics import performance_measures
 
@@ -50,7 +51,7 @@ def _check_rows(rows):
     for r in rows:
         assert set(r) == keys
     allrow = [r for r in rows if r["stability"] == "all" and r["distance_m"] == "all"]
-    assert {r["option"] for r in allrow} == set(pgv.PLUME_OPTIONS)
+    assert {r["option"] for r in allrow} == set(DISPERSION_SCHEMES)
     for r in allrow:
         assert np.isfinite(r["FB"]) and 0.0 <= r["FAC2"] <= 1.0
 

@@ -13,6 +13,8 @@ import xarray as xr
 from test_run import small_config
 
 from airshed import scale
+from airshed.cores import core_class
+from airshed.pipeline.units import work_units
 from airshed.run import run_study
 
 CLUSTER = {"scheduler": "local-cluster", "workers": 2, "threads": 1, "memory_limit": "2GB"}
@@ -24,12 +26,12 @@ def float_variables(path: Path) -> dict[str, np.ndarray]:
 
 
 def test_work_units_cover_the_run_once():
-    plume = scale.work_units("plume", 50, 14, 24)
+    plume = work_units(core_class("plume"), 50, 14, 24)
     assert [(u.first, u.stop, u.regions) for u in plume] == [(0, 24, None), (24, 48, None), (48, 50, None)]
-    particles = scale.work_units("lagrangian", 50, 14, 24)
+    particles = work_units(core_class("lagrangian"), 50, 14, 24)
     assert [u.regions for u in particles] == [range(r, r + 1) for r in range(14)]
     assert all((u.first, u.stop) == (0, 50) for u in particles)
-    together = scale.work_units("lagrangian", 50, 14, 24, split_regions=False)
+    together = work_units(core_class("lagrangian"), 50, 14, 24, split_regions=False)
     assert [(u.first, u.stop, u.regions) for u in together] == [(0, 50, range(14))]
 
 

@@ -21,6 +21,7 @@ import xarray as xr
 
 import airshed.run as pipeline
 from airshed.config import AirshedConfig, parse_config
+from airshed.cores.plume import PlumeCore
 from airshed.outputs.netcdf import write_netcdf_atomic
 
 HOURS = 6
@@ -138,7 +139,7 @@ def test_interrupted_run_leaves_no_file(tmp_path, monkeypatch):
             raise RuntimeError("simulated crash in hour 3")
         return np.zeros((self.ntag, len(self.tracers), *self.grid.shape))  # hours 1-2 "succeed"
 
-    monkeypatch.setattr(pipeline.PlumeCore, "period", failing_period)
+    monkeypatch.setattr(PlumeCore, "period", failing_period)
     target = tmp_path / "run.nc"
     with pytest.raises(RuntimeError, match="hour 3"):
         pipeline.run_study(small_config("plume"), output=target, progress=False)

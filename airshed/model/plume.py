@@ -79,6 +79,7 @@ from airshed.physics import boundary_layer as bl
 from airshed.physics import deposition as dep
 from airshed.physics import dispersion as disp
 from airshed.physics import plume_rise as rise
+from airshed.physics.dispersion_schemes import DispersionScheme, SigmaInputs, dispersion_scheme
 
 # --- column layout of the prepared source matrix -------------------------------------------------------
 (
@@ -272,7 +273,7 @@ def prepare_plume_geometry(
     mixing_height: np.ndarray,
     pg_class: np.ndarray,
     air_temperature: np.ndarray,
-    option: int = disp.BRIGGS_RURAL,
+    option: str | DispersionScheme = "briggs-rural",
     diameter: np.ndarray = 0.0,
     exit_velocity: np.ndarray = 0.0,
     stack_temperature: np.ndarray | None = None,
@@ -320,8 +321,7 @@ def prepare_plume_geometry(
     }
     tag = _as_source_array("tag", tag, n, np.int64)
     pg = _as_source_array("pg_class", pg_class, n, np.int64)
-    if option not in disp.DISPERSION_OPTIONS.values():
-        raise AirshedInputError(f"dispersion option must be one of {disp.DISPERSION_OPTIONS}, got {option}")
+    scheme = dispersion_scheme(option)
     if np.any((pg < 1) | (pg > 6)):
         raise AirshedInputError("pg_class must be 1..6 (A..F)")
     for name in ("stack_height", "wind_speed", "roughness_length", "diameter", "exit_velocity"):
@@ -355,7 +355,7 @@ def prepare_plume_geometry(
     )
     lid = f["mixing_height"]
     trapped = np.where(he < lid, 1.0, 0.0)
-    if lid_penetration and plume_rise and option == disp.BOUNDARY_LAYER:
+    if lid_penetration and plume_rise and scheme.convective_lid_penetration:
         # convective hours: AERMOD's partial penetration of the capping inversion; the trapped fraction
         # mixes below the lid (its height capped there), the penetrated rest gives no ground-level value
         convective = (f["obukhov_length"] < 0.0) & np.isfinite(lid)
@@ -367,22 +367,15 @@ def prepare_plume_geometry(
     penetrated = trapped == 0.0
 
     sy0, sz0 = f["sigma_y0"], f["sigma_z0"]
-    if option == disp.BOUNDARY_LAYER:
-        ws = (
-            disp.convective_velocity_from_obukhov(f["ustar"], f["obukhov_length"], lid)
-            if wstar is None
-            else _as_source_array("wstar", wstar, n)
-        )
-        lid_for_sigma = np.where(np.isfinite(lid), lid, 1e4)
-        s_par = rise.pasquill_stability_parameter(pg, f["air_temperature"])
-        par = disp.boundary_layer_sigma_parameters(
-            u, f["ustar"], ws, f["obukhov_length"], lid_for_sigma, f["stack_height"], he, np.sqrt(s_par)
-        )
-        sb = disp.buoyancy_induced_sigma(dh)
+    sigma_inputs = SigmaInputs(
+        pg, u, f["ustar"], None if wstar is None else _as_source_array("wstar", wstar, n),
+        f["obukhov_length"], lid, f["air_temperature"], f["stack_height"], he, dh,
+    )
+    par = scheme.sigma_parameters(sigma_inputs)
+    if scheme.initial_spread is not None:
+        sb = scheme.initial_spread(sigma_inputs)
         sy0 = np.sqrt(sy0 * sy0 + sb * sb)
         sz0 = np.sqrt(sz0 * sz0 + sb * sb)
-    else:
-        par = disp.briggs_sigma_parameters(pg, urban=option == disp.BRIGGS_URBAN)
 
     p = np.zeros((n, NCOL))
     theta = np.deg2rad(f["wind_direction_deg"])
@@ -544,7 +537,8 @@ def prepare_point_sources(
     roughness_length : z0, m. ustar : u*, m/s. obukhov_length : L, m (+-inf or |L| >= 1e5 neutral).
     mixing_height : h, m (np.inf: no lid). pg_class : Pasquill-Gifford class 1..6 (A..F), used by the
         Briggs options and for stable plume rise (classes E, F) in all options.
-    air_temperature : K. option : :data:`airshed.physics.dispersion.DISPERSION_OPTIONS` code.
+    air_temperature : K. option : a dispersion scheme or the name it is registered under
+        (:data:`airshed.physics.dispersion_schemes.DISPERSION_SCHEMES`).
     diameter, exit_velocity, stack_temperature : stack parameters (m, m/s, K) for plume rise; defaults give
         no rise (area/volume sources). sigma_y0, sigma_z0 : initial spreads, m.
     wstar : convective velocity, m/s (default from u*, L, h by

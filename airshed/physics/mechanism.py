@@ -134,6 +134,11 @@ class Mechanism:
         """Total first-order conversion rate out of ``tracer``, s-1."""
         return float(sum(c.rate_per_s for c in self.conversions if c.precursor == tracer))
 
+    def conversion_rate(self, precursor: str, product: str) -> float:
+        """Rate of the conversion ``precursor -> product``, s-1 (0 when the mechanism has none)."""
+        rates = [c.rate_per_s for c in self.conversions if (c.precursor, c.product) == (precursor, product)]
+        return rates[0] if rates else 0.0
+
     def emitted_origin(self, tracer: str) -> str:
         """Return the emitted species whose emissions make ``tracer`` (itself, or its precursor's)."""
         if tracer in self.emitted:
@@ -148,6 +153,17 @@ class Mechanism:
         """Return the emitted species that makes an output species; None for a sum of several (PM2.5)."""
         origins = {self.emitted_origin(t) for t in self.output_composition[output]}
         return origins.pop() if len(origins) == 1 else None
+
+    def components(self, output: str) -> tuple[tuple[str, str], ...]:
+        """Parts of an output species: (output species of one tracer, its emitted origin) per tracer summed.
+
+        E.g. PM2.5 -> (("PM2.5_primary", "PM2.5"), ("sulfate", "SO2"), ("nitrate", "NOx")).
+        """
+        single = {parts[0]: name for name, parts in self.output_composition.items() if len(parts) == 1}
+        missing = [t for t in self.output_composition[output] if t not in single]
+        if missing:
+            raise ValueError(f"mechanism: no output species holds only {', '.join(missing)}")
+        return tuple((single[t], self.emitted_origin(t)) for t in self.output_composition[output])
 
     def output_matrix(self, tracers: tuple[str, ...] | None = None) -> np.ndarray:
         """(n_output_species, n_tracers) 0/1 matrix: output species = matrix @ tracers.

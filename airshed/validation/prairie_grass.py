@@ -37,7 +37,7 @@ import pandas as pd
 from airshed.errors import DataError
 from airshed.model import plume as pk
 from airshed.physics import boundary_layer as bl
-from airshed.physics import dispersion as disp
+from airshed.physics.dispersion_schemes import DISPERSION_SCHEMES
 from airshed.validation.statistics import performance_measures
 
 ARCS_FILE = "prairie_grass_arcs_long.csv"
@@ -46,7 +46,6 @@ ROUGHNESS_LENGTH_M = 0.008
 WIND_HEIGHT_M = 2.0
 LATITUDE_DEG = 42.49333
 DISTANCES_M = (50, 100, 200, 400, 800)
-PLUME_OPTIONS = ("briggs-rural", "briggs-urban", "boundary-layer")
 _ARC_STEP_DEG = 0.25
 
 
@@ -128,7 +127,7 @@ def _met_for_run(m: pd.Series) -> dict:
     }
 
 
-def model_arc_statistics(run_arcs: pd.DataFrame, met: dict, option: int) -> pd.DataFrame:
+def model_arc_statistics(run_arcs: pd.DataFrame, met: dict, option: str) -> pd.DataFrame:
     """Modelled arc maximum (mg/m3) and CY (mg/m2) for one run and one plume option."""
     q = float(run_arcs["Q_g_s"].iloc[0])
     hs = float(run_arcs["release_height_m"].iloc[0])
@@ -214,8 +213,9 @@ def run_validation(
 
     Rows: core, option, quantity ("arc_max" | "crosswind_integrated"), stability ("stable" | "unstable" |
     "all"), distance_m (50..800 or "all"), n, FB, NMSE, MG, VG, FAC2 (:mod:`airshed.validation.statistics`).
-    Cores: "plume" (each of :data:`PLUME_OPTIONS`) and "lagrangian" (option "particles", through
-    ``airshed.validation.prairie_grass_lagrangian.simulate_run``; NotImplementedError while that is missing).
+    Cores: "plume" (each dispersion scheme of
+    :data:`~airshed.physics.dispersion_schemes.DISPERSION_SCHEMES`) and "lagrangian" (option "particles",
+    through ``airshed.validation.prairie_grass_lagrangian.simulate_run``).
     """
     cores = ["plume"] if cores is None else list(cores)
     unknown = set(cores) - {"plume", "lagrangian"}
@@ -227,14 +227,14 @@ def run_validation(
     run_ids = [r for r in sorted(arcs["run"].unique()) if r in meteo.index and (runs is None or r in runs)]
     rows: list[dict] = []
     for core in cores:
-        options = PLUME_OPTIONS if core == "plume" else ("particles",)
+        options = tuple(DISPERSION_SCHEMES) if core == "plume" else ("particles",)
         for option in options:
             tables = []
             for run in run_ids:
                 run_arcs = arcs[arcs["run"] == run]
                 if core == "plume":
                     mod = model_arc_statistics(
-                        run_arcs, _met_for_run(meteo.loc[run]), disp.DISPERSION_OPTIONS[option]
+                        run_arcs, _met_for_run(meteo.loc[run]), option
                     )
                 else:
                     mod = _lagrangian_arc_statistics(int(run), run_arcs, meteo.loc[run])

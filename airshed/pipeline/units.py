@@ -1,0 +1,140 @@
+"""Work units: how a run splits into independent pieces of work, and running one in this process.
+
+Work is partitioned where the physics allows, and the partition never changes the result:
+
+- A core whose periods are independent (the plume core: every hour is a steady state) is split into
+  chunks of ``chunk_hours`` consecutive periods. Hourly fields are concatenated; the period sums are
+  added in chunk order. A serial run uses the same chunks, so any assignment of chunks to workers gives
+  the serial result to the last bit.
+- A core that carries state (the particle core) is split by source region: particles never interact,
+  tagging makes contributions additive, and a particle's id and random path depend only on (period,
+  source, index within the source) with the particles of every period allocated from the full source
+  table (:mod:`airshed.model.release`). So a unit is one source region over the whole run. A run that is
+  not sent to Dask is one unit holding every region, each with its own particle state, advanced together
+  period by period (one met window and one release table per period for all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from airshed.cores import Core
+from airshed.pipeline.reduction import HourlyFields, HourSink, TaggedAccumulator
+from airshed.pipeline.study import Study, run_periods
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """Periods ``[first, stop)`` of the run, for the source ``regions`` (a core with state) or all (None)."""
+
+    index: int
+    first: int
+    stop: int
+    regions: range | None = None
+
+    def describe(self, region_names: list[str] | None = None) -> str:
+        """Say what the unit computes, e.g. ``periods 24-47`` or ``source region Beijing``."""
+        if self.regions is None:
+            return f"periods {self.first}-{self.stop - 1}"
+        names = [region_names[r] if region_names else str(r) for r in self.regions]
+        return f"source region {names[0]}" if len(names) == 1 else f"source regions {', '.join(names)}"
+
+    def tags(self, n_sectors: int) -> slice:
+        """Return the unit's slice of the run's tag axis."""
+        if self.regions is None:
+            return slice(None)
+        return slice(self.regions.start * n_sectors, self.regions.stop * n_sectors)
+
+
+def work_units(core: type[Core], n_periods: int, n_regions: int, chunk_hours: int, split_regions: bool = True
+               ) -> list[WorkUnit]:
+    """Return the work units: chunks of ``chunk_hours`` periods, or source regions (see module docstring).
+
+    A run of a core with state that is not sent to Dask (``split_regions`` False) is one unit of all
+    regions: their states advance period by period together and share each period's met and emissions.
+    """
+    if core.periods_independent:
+        starts = range(0, n_periods, chunk_hours)
+        return [WorkUnit(i, a, min(a + chunk_hours, n_periods)) for i, a in enumerate(starts)]
+    if not split_regions:
+        return [WorkUnit(0, 0, n_periods, range(n_regions))]
+    return [WorkUnit(r, 0, n_periods, range(r, r + 1)) for r in range(n_regions)]
+
+
+@dataclass
+class UnitResult:
+    """What a work unit sends back: its reduced fields, emitted mass of its tags, budget, calm hours.
+
+    ``budget`` is per tracer of ``tracers`` (the core's), kg for each budget term, or None.
+    """
+
+    unit: WorkUnit
+    accumulator: TaggedAccumulator
+    emitted: np.ndarray
+    tracers: tuple[str, ...]
+    budget: dict[str, np.ndarray] | None
+    calm_hours: int
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run the block with one OpenBLAS thread (restored after).
+
+    OpenBLAS splits a matrix product differently for different thread counts, which changes the last bits
+    of the receptor-region sums; Dask starts workers with one BLAS thread, the main process has one per
+    core. Units run with one BLAS thread everywhere, so a unit gives the same bits wherever it runs. (The
+    OpenBLAS bundled with NumPy is found among the process's loaded libraries; elsewhere this is a no-op.)
+    """
+    get, set_ = _openblas_thread_functions()
+    if get is None:
+        yield
+        return
+    before = get()
+    set_(1)
+    try:
+        yield
+    finally:
+        set_(before)
+
+
+def _openblas_thread_functions():
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
+    except OSError:
+        return None, None
+    for path in paths:
+        lib = ctypes.CDLL(path)
+        for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("openblas", "")):
+            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+            set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+            if get is not None and set_ is not None:
+                set_.argtypes = [ctypes.c_int]
+                return get, set_
+    return None, None
+
+
+def run_unit(study: Study, unit: WorkUnit, hour_sink: HourSink | None = None,
+             advance: Callable[[], None] | None = None) -> UnitResult:
+    """Run one work unit in this process.
+
+    ``hour_sink`` receives each finished hour (see :class:`~airshed.pipeline.reduction.TaggedAccumulator`)
+    instead of the unit keeping them; ``advance`` is called after each period (a progress bar).
+    """
+    with single_threaded_blas():
+        core = study.core(unit.regions)
+        n_regions = None if unit.regions is None else len(unit.regions)
+        sink = None
+        if hour_sink is not None:
+            def sink(hour: int, fields: HourlyFields) -> None:
+                hour_sink(unit.first + hour, fields)
+        acc = study.accumulator(unit.stop - unit.first, core.tracers, n_regions, sink)
+        emitted = run_periods(study, core, acc, range(unit.first, unit.stop), advance)
+        tags = unit.tags(study.emissions.nsector)
+        return UnitResult(unit, acc, emitted[tags], core.tracers, core.budget(), core.calm_hours)

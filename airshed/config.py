@@ -51,11 +51,8 @@ from airshed.physics.mechanism import (
     Mechanism,
     default_mechanism,
 )
-from airshed.physics.removal import DRY_DEPOSITION_VELOCITY_M_S, WET_SCAVENGING_A_PER_S, WET_SCAVENGING_B
 
 __all__ = [
-    "EMITTED_SPECIES",
-    "TRACERS",
     "AirshedConfig",
     "BuiltinEmissionsConfig",
     "BuiltinMeteorologyConfig",
@@ -608,9 +605,12 @@ class EmissionsConfig(_Table):
 # ---------------------------------------------------------------------------------------------------
 # [chemistry]
 # ---------------------------------------------------------------------------------------------------
-_DRY_DEPOSITION_M_S = DRY_DEPOSITION_VELOCITY_M_S
-_WET_A_PER_S = WET_SCAVENGING_A_PER_S
-_WET_B = WET_SCAVENGING_B
+_DEFAULT = default_mechanism()  # every [chemistry] default is this mechanism's
+
+
+def _defaults(table: str) -> dict[str, float]:
+    """One of the default mechanism's per-tracer tables, as a dict in tracer order."""
+    return dict(getattr(_DEFAULT, table))
 
 
 def _per_tracer(value: Any, defaults: Mapping[str, float]) -> Any:
@@ -644,43 +644,43 @@ class ChemistryConfig(_Table):
         "CALPUFF (Scire et al. 2000).",
     )
     dry_deposition_velocity_m_s: dict[Tracer, Annotated[float, Field(ge=0, le=0.1)]] = Field(
-        default_factory=lambda: dict(_DRY_DEPOSITION_M_S),
+        default_factory=lambda: _defaults("dry_deposition_velocity_m_s"),
         description="Dry deposition velocity per tracer, m/s; [0, 0.1]. Typical values (Seinfeld & Pandis "
         "2016, ch. 19).",
     )
     wet_scavenging_a_per_s: dict[Tracer, Annotated[float, Field(ge=0, le=0.01)]] = Field(
-        default_factory=lambda: dict.fromkeys(TRACERS, _WET_A_PER_S),
+        default_factory=lambda: _defaults("wet_scavenging_a_per_s"),
         description="Coefficient A of the scavenging rate A*P**B (P: precipitation, mm/h), 1/s per "
         "(mm/h)**B; [0, 0.01]. Maryon et al. 1996 (UK Met Office NAME).",
     )
     wet_scavenging_b: dict[Tracer, Annotated[float, Field(ge=0, le=2)]] = Field(
-        default_factory=lambda: dict.fromkeys(TRACERS, _WET_B),
+        default_factory=lambda: _defaults("wet_scavenging_b"),
         description="Exponent B of the scavenging rate A*P**B, dimensionless; [0, 2]. Maryon et al. 1996.",
     )
     decay_per_s: dict[Tracer, Annotated[float, Field(ge=0, le=0.01)]] = Field(
-        default_factory=lambda: dict.fromkeys(TRACERS, 0.0),
+        default_factory=lambda: _defaults("decay_per_s"),
         description="First-order decay rate per tracer (other losses), 1/s; [0, 0.01].",
     )
 
     @field_validator("dry_deposition_velocity_m_s", mode="before")
     @classmethod
     def _fill_dry(cls, value: Any) -> Any:
-        return _per_tracer(value, _DRY_DEPOSITION_M_S)
+        return _per_tracer(value, _defaults("dry_deposition_velocity_m_s"))
 
     @field_validator("wet_scavenging_a_per_s", mode="before")
     @classmethod
     def _fill_wet_a(cls, value: Any) -> Any:
-        return _per_tracer(value, dict.fromkeys(TRACERS, _WET_A_PER_S))
+        return _per_tracer(value, _defaults("wet_scavenging_a_per_s"))
 
     @field_validator("wet_scavenging_b", mode="before")
     @classmethod
     def _fill_wet_b(cls, value: Any) -> Any:
-        return _per_tracer(value, dict.fromkeys(TRACERS, _WET_B))
+        return _per_tracer(value, _defaults("wet_scavenging_b"))
 
     @field_validator("decay_per_s", mode="before")
     @classmethod
     def _fill_decay(cls, value: Any) -> Any:
-        return _per_tracer(value, dict.fromkeys(TRACERS, 0.0))
+        return _per_tracer(value, _defaults("decay_per_s"))
 
     @field_validator(
         "dry_deposition_velocity_m_s", "wet_scavenging_a_per_s", "wet_scavenging_b", "decay_per_s"
@@ -691,7 +691,7 @@ class ChemistryConfig(_Table):
 
     def mechanism(self) -> Mechanism:
         """Return the chemistry these settings describe: the default mechanism with their rates and tables."""
-        return default_mechanism().with_overrides(
+        return _DEFAULT.with_overrides(
             conversion_rates_per_s={("SO2", "sulfate"): self.so2_to_sulfate_per_hour / 3600.0,
                                     ("NOx", "nitrate"): self.nox_to_nitrate_per_hour / 3600.0},
             dry_deposition_velocity_m_s=self.dry_deposition_velocity_m_s,

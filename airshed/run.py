@@ -63,7 +63,7 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
     population = inputs.population if inputs.population is not None else np.zeros(grid.shape)
     fractions = np.asarray(inputs.regions.fractions)
     skeleton = run_file_skeleton(grid, study.edges, tuple(inputs.regions.names), tuple(em.sectors),
-                                 mechanism.emitted, population, fractions)
+                                 mechanism, population, fractions)
 
     with IncrementalNetCDF(path, skeleton, HOURLY_VARIABLES, cfg.outputs.compression_level,
                            cfg.outputs.time_chunk_hours) as run_file:
@@ -91,7 +91,7 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
             "mass_budget_max_relative_error": budget_error,
             **{k: str(v) for k, v in thread_info().items()},
         }
-        rest = run_summary_dataset(summary, skeleton, attrs,
+        rest = run_summary_dataset(summary, skeleton, attrs, mechanism,
                                    budget_tracers=result.tracers if mass_budget is not None else None)
         rest.attrs["wall_time_s"] = round(time.perf_counter() - wall0, 3)
         run_file.finish(rest)

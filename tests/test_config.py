@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 
 from airshed.config import (
-    EMITTED_SPECIES,
-    TRACERS,
     AirshedConfig,
     dump_config,
     load_config,
@@ -18,6 +16,7 @@ from airshed.config import (
 )
 from airshed.errors import AirshedInputError, ConfigError
 from airshed.grids.grid import DEFAULT_PROJ
+from airshed.physics.mechanism import EMITTED_SPECIES, TRACERS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "jjj.toml"
 

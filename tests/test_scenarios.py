@@ -16,10 +16,10 @@ from test_zero_out import small_config, small_run
 from typer.testing import CliRunner
 
 from airshed.cli import app
-from airshed.config import EMITTED_SPECIES, dump_config, parse_config
+from airshed.config import dump_config, parse_config
 from airshed.errors import AirshedInputError, ConfigError
 from airshed.inputs.emissions.sources import AreaSources, EmissionSet, PointSources
-from airshed.outputs.runfile import OUTPUT_SPECIES
+from airshed.physics.mechanism import EMITTED_SPECIES, OUTPUT_SPECIES
 from airshed.scenarios import (
     emission_factors,
     evaluate_scenarios,

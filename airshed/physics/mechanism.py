@@ -25,7 +25,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from airshed.physics.removal import DRY_DEPOSITION_VELOCITY_M_S, WET_SCAVENGING_A_PER_S, WET_SCAVENGING_B
+from airshed.physics.removal import WET_SCAVENGING_A_PER_S, WET_SCAVENGING_B
 
 #: Species emitted by sources, in the order used throughout airshed.
 EMITTED_SPECIES: tuple[str, ...] = ("SO2", "NOx", "PM2.5", "NH3", "NMVOC")
@@ -46,6 +46,23 @@ NITRATE_PER_NOX = MOLAR_MASS_G_MOL["nitrate"] / MOLAR_MASS_G_MOL["NOx"]
 #: MESOPUFF II night-time conversion rates (CALPUFF defaults, Scire et al. 2000), 1/h.
 SO2_TO_SULFATE_PER_HOUR = 0.01
 NOX_TO_NITRATE_PER_HOUR = 0.02
+#: Default dry-deposition velocities per tracer, m/s: typical values for gases and fine aerosol over land
+#: (Seinfeld and Pandis 2016, ch. 19).
+DRY_DEPOSITION_VELOCITY_M_S: Mapping[str, float] = MappingProxyType({
+    "SO2": 0.005, "NOx": 0.001, "PM2.5": 0.001, "NH3": 0.005, "NMVOC": 0.0,
+    "sulfate": 0.001, "nitrate": 0.001,
+})  # fmt: skip
+#: What each output species is, for the run file's ``species_long_names``.
+OUTPUT_LONG_NAMES: Mapping[str, str] = MappingProxyType({
+    "PM2.5": "PM2.5 (primary + secondary sulfate + secondary nitrate)",
+    "PM2.5_primary": "primary PM2.5",
+    "sulfate": "secondary sulfate aerosol (as SO4)",
+    "nitrate": "secondary nitrate aerosol (as NO3)",
+    "SO2": "sulfur dioxide",
+    "NOx": "nitrogen oxides (as NO2)",
+    "NH3": "ammonia",
+    "NMVOC": "non-methane volatile organic compounds",
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,7 @@ class Mechanism:
     decay_per_s: Mapping[str, float] = field(default_factory=dict)
     output_species: tuple[str, ...] = OUTPUT_SPECIES
     output_composition: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    output_long_names: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in _PER_TRACER_TABLES:
@@ -111,6 +129,8 @@ class Mechanism:
             if not parts or any(p not in self.tracers for p in parts):
                 raise ValueError(f"mechanism: output species {name} is composed of unknown tracers {parts}")
         object.__setattr__(self, "output_composition", MappingProxyType(dict(self.output_composition)))
+        names = {s: self.output_long_names.get(s, s) for s in self.output_species}
+        object.__setattr__(self, "output_long_names", MappingProxyType(names))
 
     # -- derived tables -------------------------------------------------------------------------------
     def tracer_index(self, name: str) -> int:
@@ -213,6 +233,7 @@ def default_mechanism() -> Mechanism:
         wet_scavenging_a_per_s=dict.fromkeys(TRACERS, WET_SCAVENGING_A_PER_S),
         wet_scavenging_b=dict.fromkeys(TRACERS, WET_SCAVENGING_B),
         decay_per_s=dict.fromkeys(TRACERS, 0.0),
+        output_long_names=OUTPUT_LONG_NAMES,
         output_composition={
             "PM2.5": ("PM2.5", "sulfate", "nitrate"),
             "PM2.5_primary": ("PM2.5",),

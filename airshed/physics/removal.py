@@ -18,12 +18,6 @@ DRY_DEPOSITION_LAYER_M = 30.0
 #: A in s-1, B dimensionless, P in mm/h.
 WET_SCAVENGING_A_PER_S = 8.4e-5
 WET_SCAVENGING_B = 0.79
-#: Default dry-deposition velocities per tracer, m/s: typical values for gases and fine aerosol over land
-#: (Seinfeld and Pandis 2016, ch. 19); the config's [chemistry] defaults.
-DRY_DEPOSITION_VELOCITY_M_S = {
-    "SO2": 0.005, "NOx": 0.001, "PM2.5": 0.001, "NH3": 0.005, "NMVOC": 0.0,
-    "sulfate": 0.001, "nitrate": 0.001,
-}  # fmt: skip
 
 
 @inline

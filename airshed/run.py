@@ -25,6 +25,7 @@ from airshed.pipeline.accumulation import check_budget, summarize_run
 from airshed.pipeline.inputs import file_checksums
 from airshed.pipeline.progress import ProgressBar
 from airshed.pipeline.study import prepare_study
+from airshed.pipeline.units import single_threaded_blas
 from airshed.scale import run_core
 
 log = logging.getLogger(__name__)
@@ -69,12 +70,13 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
                            cfg.outputs.time_chunk_hours) as run_file:
         result = run_core(study, run_file, progress)
         mass_budget, budget_error = check_budget(result.budget)
-        summary = summarize_run(
-            result.contribution_sum, result.receptor_contribution_sum, study.n_periods, em.nsector,
-            study.w_area, emission_total=result.emitted.reshape(len(em.regions), em.nsector, -1) / 1000.0,
-            population=population, region_fraction=fractions, own_source=np.array(study.receptors),
-            mechanism=mechanism, mass_budget=mass_budget,
-        )
+        with single_threaded_blas():
+            summary = summarize_run(
+                result.contribution_sum, result.receptor_contribution_sum, study.n_periods, em.nsector,
+                study.w_area, emission_total=result.emitted.reshape(len(em.regions), em.nsector, -1) / 1000.0,
+                population=population, region_fraction=fractions, own_source=np.array(study.receptors),
+                mechanism=mechanism, mass_budget=mass_budget,
+            )
         attrs = {
             "run_name": cfg.run.name,
             "core": cfg.run.core,

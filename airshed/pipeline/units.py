@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from airshed.cores import Core
 from airshed.pipeline.reduction import HourlyFields, HourSink, TaggedAccumulator
@@ -82,42 +83,16 @@ class UnitResult:
 
 @contextmanager
 def single_threaded_blas() -> Iterator[None]:
-    """Run the block with one OpenBLAS thread (restored after).
+    """Run the block with one BLAS thread (restored after; ``threadpoolctl``).
 
-    OpenBLAS splits a matrix product differently for different thread counts, which changes the last bits
-    of the receptor-region sums; Dask starts workers with one BLAS thread, the main process has one per
-    core. Units run with one BLAS thread everywhere, so a unit gives the same bits wherever it runs. (The
-    OpenBLAS bundled with NumPy is found among the process's loaded libraries; elsewhere this is a no-op.)
+    OpenBLAS and MKL split a matrix product differently for different thread counts, which changes the
+    last bits of the receptor-region sums; Dask starts workers with one BLAS thread, the main process has
+    one per core. Every product of a run is taken with one BLAS thread, so it gives the same bits in any
+    process (measured: with the process's default threads, the area-weighted source-receptor matrix of
+    the same run differed by 1 ulp from one run to the next).
     """
-    get, set_ = _openblas_thread_functions()
-    if get is None:
+    with threadpool_limits(limits=1, user_api="blas"):
         yield
-        return
-    before = get()
-    set_(1)
-    try:
-        yield
-    finally:
-        set_(before)
-
-
-def _openblas_thread_functions():
-    import ctypes
-
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line})
-    except OSError:
-        return None, None
-    for path in paths:
-        lib = ctypes.CDLL(path)
-        for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("openblas", "")):
-            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-            set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-            if get is not None and set_ is not None:
-                set_.argtypes = [ctypes.c_int]
-                return get, set_
-    return None, None
 
 
 def run_unit(study: Study, unit: WorkUnit, hour_sink: HourSink | None = None,

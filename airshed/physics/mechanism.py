@@ -52,6 +52,14 @@ DRY_DEPOSITION_VELOCITY_M_S: Mapping[str, float] = MappingProxyType({
     "SO2": 0.005, "NOx": 0.001, "PM2.5": 0.001, "NH3": 0.005, "NMVOC": 0.0,
     "sulfate": 0.001, "nitrate": 0.001,
 })  # fmt: skip
+#: Tracers that rain does not scavenge. NMVOC: anthropogenic NMVOC mass is mostly alkanes, alkenes and
+#: aromatics (Li M. et al. 2014, Atmos. Chem. Phys. 14:5617, speciation of the Asian inventory), with
+#: Henry's law constants of 1e-3 to 1e-1 mol L-1 atm-1 (Sander 2015, Atmos. Chem. Phys. 15:4399); falling
+#: drops come to equilibrium with so little of such a gas that below-cloud scavenging is negligible
+#: (Seinfeld & Pandis 2016, ch. 20), and NAME's A P^B was derived for aerosol and soluble gases (Maryon et
+#: al. 1996). (NO and NO2 are hardly more soluble, and CALPUFF's default scavenging coefficient for NOx is
+#: 0; NOx keeps NAME's coefficient here as before, a choice to review.)
+NOT_SCAVENGED: frozenset[str] = frozenset({"NMVOC"})
 #: What each output species is, for the run file's ``species_long_names``.
 OUTPUT_LONG_NAMES: Mapping[str, str] = MappingProxyType({
     "PM2.5": "PM2.5 (primary + secondary sulfate + secondary nitrate)",
@@ -220,7 +228,8 @@ def default_mechanism() -> Mechanism:
     """Airshed's linear mechanism: SO2 -> sulfate, NOx -> nitrate, with the documented default removal.
 
     Dry deposition: typical velocities over land (Seinfeld & Pandis 2016, ch. 19). Below-cloud scavenging
-    A P^B of the UK Met Office NAME model (Maryon et al. 1996) for every tracer. No decay.
+    A P^B of the UK Met Office NAME model (Maryon et al. 1996) for every tracer but those of
+    :data:`NOT_SCAVENGED` (NMVOC). No decay.
     """
     return Mechanism(
         conversions=(
@@ -230,7 +239,7 @@ def default_mechanism() -> Mechanism:
                        "MESOPUFF II night-time rate, CALPUFF default (Scire et al. 2000)"),
         ),
         dry_deposition_velocity_m_s=DRY_DEPOSITION_VELOCITY_M_S,
-        wet_scavenging_a_per_s=dict.fromkeys(TRACERS, WET_SCAVENGING_A_PER_S),
+        wet_scavenging_a_per_s={t: 0.0 if t in NOT_SCAVENGED else WET_SCAVENGING_A_PER_S for t in TRACERS},
         wet_scavenging_b=dict.fromkeys(TRACERS, WET_SCAVENGING_B),
         decay_per_s=dict.fromkeys(TRACERS, 0.0),
         output_long_names=OUTPUT_LONG_NAMES,

@@ -442,6 +442,12 @@ def _compare_full_run(core: str, scenarios: list) -> None:
         scale = float(np.abs(series).max())
         assert scale > 0
         assert float(np.abs(got - series).max()) <= 1e-9 * scale
+        # the secondary species too, each against its own scale (both cores form them)
+        for species in ("sulfate", "nitrate"):
+            s = list(b["species"].values).index(species)
+            own = float(np.abs(series[..., s]).max())
+            assert own > 1e-6 * scale
+            assert float(np.abs(got[..., s] - series[..., s]).max()) <= 1e-9 * own
         # the scenario run emitted what the factors say (Hebei power: -30 % throughout)
         hebei_power = dict(source_region="Hebei", sector="power", emitted_species=["SO2", "NOx", "NMVOC"])
         emitted = b["emission_total"].sel(hebei_power).values

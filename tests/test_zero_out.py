@@ -114,6 +114,11 @@ def test_zero_out_removes_exactly_the_tagged_contribution(core):
         tagged_series = base["receptor_contribution"].sel(source_region=REGION).sum("sector").values
         series = (base["receptor_concentration"] - zo["receptor_concentration"]).values
         assert _rel_max(series, tagged_series) <= 1e-6
+        # the secondary species too, each against its own scale (both cores form them)
+        for species in ("sulfate", "nitrate"):
+            own = tagged[list(base["species"].values).index(species)]
+            assert float(np.abs(own).max()) > 0
+            assert _rel_max(difference[list(base["species"].values).index(species)], own) <= 1e-6
         # and nothing else changed: the other regions' contributions are those of the baseline
         others = [r for r in base["source_region"].values if r != REGION]
         assert _rel_max(zo["contribution"].sel(source_region=others).values,

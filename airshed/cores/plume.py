@@ -1,4 +1,9 @@
-"""The Gaussian-plume core: hour by hour steady plumes from every area sub-source and stack."""
+"""The Gaussian-plume core: hour by hour steady plumes from every area sub-source and stack.
+
+The core carries the mechanism's tracers: every emitted species in its own plume, lost at its first-order
+rate and by dry deposition, and every product of a conversion formed in its precursor's plume along the
+travel time (:mod:`airshed.model.plume_chemistry`).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,13 @@ import xarray as xr
 
 from airshed.cores import PeriodEmissions
 from airshed.model.plume import (
+    PreparedSources,
     area_sources_as_points,
     plume_concentration_grid,
     plume_sources_for_species,
     prepare_plume_geometry,
 )
+from airshed.model.plume_chemistry import chain_log_table, plume_sources_for_product
 from airshed.physics.dispersion_schemes import dispersion_scheme
 
 if TYPE_CHECKING:
@@ -48,7 +55,11 @@ class PlumeCore:
     def __init__(self, cfg: AirshedConfig, inputs: Inputs, mechanism: Mechanism,
                  regions: range | None = None):
         self.cfg, self.grid, self.mechanism = cfg, inputs.grid, mechanism
-        self.tracers = mechanism.emitted
+        self.tracers = mechanism.tracers
+        for c in mechanism.conversions:
+            if c.precursor not in mechanism.emitted:
+                raise ValueError(f"the plume core forms products of emitted species only, not of "
+                                 f"{c.precursor} ({c.precursor} -> {c.product})")
         self.scheme = dispersion_scheme(cfg.plume.dispersion)
         em = inputs.emissions
         n_sub = cfg.plume.area_source_subcells
@@ -75,7 +86,9 @@ class PlumeCore:
                ) -> np.ndarray:
         """Hourly mean concentration per tag and tracer (ntag, ntracer, ny, nx), ug m-3.
 
-        Steady state with the met valid at the end of the hour (hour-ending convention of AERMET).
+        Steady state with the met valid at the end of the hour (hour-ending convention of AERMET). Every
+        tracer is lost along the plume at its first-order rate (decay, conversion into products) and by dry
+        deposition (source depletion); each conversion forms its product in the precursor's plume.
         """
         g, p, m = self.grid, self.cfg.plume, self.mechanism
         # area rates are per cell: each sub-point carries 1/n_sub^2; kg/s -> ug/s gives ug/m3
@@ -102,17 +115,31 @@ class PlumeCore:
             min_wind_speed=p.min_wind_speed_m_s, plume_rise=p.plume_rise,
             stack_tip_downwash=p.stack_tip_downwash, lid_penetration=p.lid_penetration,
         )
-        for s, name in enumerate(self.tracers):
-            q = q_all[on, s]
-            if not (q > 0).any():
-                continue
-            prepared = plume_sources_for_species(geometry, q, m.decay_per_s[name],
-                                                 m.dry_deposition_velocity_m_s[name])
+        loss = {name: self.first_order_loss(name, on.size) for name in self.tracers}
+
+        def add(tracer: str, prepared: PreparedSources) -> None:
             conc = plume_concentration_grid(prepared, g.x[0], g.y[0], g.dx, g.dx, g.nx, g.ny, self.ntag,
                                             skip=True)
-            out[:, s] = conc.reshape(self.ntag, g.ny, g.nx)
+            out[:, self.tracers.index(tracer)] += conc.reshape(self.ntag, g.ny, g.nx)
+
+        vd = m.dry_deposition_velocity_m_s
+        for e, name in enumerate(m.emitted):
+            q = q_all[on, e]
+            if (q > 0).any():
+                add(name, plume_sources_for_species(geometry, q, loss[name], vd[name]))
+        for c in m.conversions:
+            q = q_all[on, m.emitted.index(c.precursor)]
+            if c.rate_per_s > 0.0 and (q > 0).any():
+                table = chain_log_table(geometry, c.rate_per_s, c.yield_, loss[c.precursor], loss[c.product],
+                                        vd[c.precursor], vd[c.product])
+                add(c.product, plume_sources_for_product(geometry, q, table))
         self.calm_hours += int(np.any(geometry.calm))
         return out
+
+    def first_order_loss(self, tracer: str, n_sources: int) -> np.ndarray:
+        """First-order loss of a tracer along each source's plume, s-1: decay and conversions out of it."""
+        m = self.mechanism
+        return np.full(n_sources, m.decay_per_s[tracer] + m.conversion_rate_of(tracer))
 
     def budget(self) -> None:
         """Return None: the plume core keeps no mass budget."""

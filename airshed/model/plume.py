@@ -472,20 +472,20 @@ def _ground_integral_tables(geo: PlumeGeometry) -> np.ndarray:
 def plume_sources_for_species(
     geometry: PlumeGeometry,
     emission: np.ndarray,
-    decay_rate: float = 0.0,
+    decay_rate: float | np.ndarray = 0.0,
     deposition_velocity: float = 0.0,
 ) -> PreparedSources:
     """Scale a :class:`PlumeGeometry` to one species.
 
-    Emission Q (g/s per source), first-order decay k (s-1) and dry deposition by source depletion at v_d
-    (m/s, :mod:`airshed.physics.deposition`). Sources with Q = 0 are kept but skipped by the kernels
-    (PREF = 0).
+    Emission Q (g/s per source), first-order loss k (s-1; one value or one per source: decay, wet
+    scavenging, conversion) and dry deposition by source depletion at v_d (m/s,
+    :mod:`airshed.physics.deposition`). Sources with Q = 0 are kept but skipped by the kernels (PREF = 0).
     """
     n = geometry.params.shape[0]
     q = _as_source_array("emission", emission, n)
     if np.any(~(q >= 0.0)):
         raise AirshedInputError("plume source input 'emission' must be >= 0 and not NaN")
-    if not (decay_rate >= 0.0 and deposition_velocity >= 0.0):
+    if not (np.all(np.asarray(decay_rate) >= 0.0) and deposition_velocity >= 0.0):
         raise AirshedInputError("decay_rate and deposition_velocity must be >= 0")
     p = geometry.params.copy()
     p[:, PREF] *= q

@@ -256,8 +256,8 @@ def default_mechanism() -> Mechanism:
     )
 
 
-def first_order_chain(t: np.ndarray, rate: float, yield_: float, precursor_loss: float,
-                      product_loss: float) -> tuple[np.ndarray, np.ndarray]:
+def first_order_chain(t: np.ndarray, rate: float, yield_: float, precursor_loss: float | np.ndarray,
+                      product_loss: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Precursor and product mass after time ``t`` (s) from unit precursor mass: the closed form.
 
     With a precursor lost at ``precursor_loss`` (s-1, conversion included) and converted at ``rate``
@@ -265,15 +265,60 @@ def first_order_chain(t: np.ndarray, rate: float, yield_: float, precursor_loss:
 
     P(t) = exp(-a t),   S(t) = y k (exp(-a t) - exp(-b t)) / (b - a)   (a = precursor_loss, b = product_loss),
 
-    and S(t) = y k t exp(-a t) when a = b (the limit, taken when |b - a| t is below 1e-8).
+    and S(t) = y k t exp(-a t) when a = b (the limit, taken when |b - a| t is below 1e-8). The losses may
+    be arrays broadcasting against ``t``.
     """
     t = np.asarray(t, dtype=np.float64)
-    a, b = float(precursor_loss), float(product_loss)
+    a, b = np.asarray(precursor_loss, dtype=np.float64), np.asarray(product_loss, dtype=np.float64)
     p = np.exp(-a * t)
-    d = b - a
+    # S = y k exp(-m t) (1 - exp(-d t)) / d with m = min(a, b), d = |b - a|: no cancellation, no overflow
+    m, d = np.minimum(a, b), np.abs(b - a)
+    slow = np.exp(-m * t)
     with np.errstate(divide="ignore", invalid="ignore"):
-        # exp(-a t) - exp(-b t) = exp(-a t) * (1 - exp(-d t)) = -exp(-a t) * expm1(-d t): no cancellation
-        s_far = -yield_ * rate * p * np.expm1(-d * t) / d
-    s_near = yield_ * rate * t * p * (1.0 - 0.5 * d * t)
-    s = np.where(np.abs(d * t) < 1e-8, s_near, s_far)
+        s_far = -yield_ * rate * slow * np.expm1(-d * t) / d
+    s_near = yield_ * rate * t * slow * (1.0 - 0.5 * d * t)
+    s = np.where(d * t < 1e-8, s_near, s_far)
     return p, s
+
+
+def _relative_expm1(z: np.ndarray) -> np.ndarray:
+    """(exp(z) - 1) / z, 1 at z = 0, without cancellation."""
+    z = np.asarray(z, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.abs(z) < 1e-12, 1.0 + 0.5 * z, np.expm1(z) / z)
+
+
+def first_order_chain_with_ratio(t: np.ndarray, rate: float, yield_: float, precursor_loss: np.ndarray,
+                                 product_loss: np.ndarray, log_ratio: np.ndarray) -> np.ndarray:
+    """Product of the first-order chain when the precursor has an extra loss relative to the product.
+
+    S(t) = y k integral_0^t exp(-a tau) rho(tau) exp(-b (t - tau)) d tau: the product from unit precursor
+    mass when the precursor's mass is further multiplied by rho(tau) relative to the product's (rho = 1:
+    :func:`first_order_chain`). Used for a plume whose precursor and product deposit at different
+    velocities (rho = D_P / D_S, :mod:`airshed.model.plume_chemistry`).
+
+    Parameters
+    ----------
+    t
+        Increasing times along the last axis, s, starting at 0.
+    rate, yield_
+        Conversion rate k (s-1) and mass yield y.
+    precursor_loss, product_loss
+        a and b, s-1 (arrays broadcasting against ``t[..., 0]``, or scalars).
+    log_ratio
+        ln rho at the times ``t`` (same shape), taken linear in t between them: exact for constant rho,
+        and the step recursion S(t_j+1) = exp(-b dt) S(t_j) + (the interval's integral) never
+        exponentiates a growing argument.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    lr = np.broadcast_to(np.asarray(log_ratio, dtype=np.float64), t.shape)
+    a = np.broadcast_to(np.asarray(precursor_loss, dtype=np.float64), t.shape[:-1] + (1,))[..., 0]
+    b = np.broadcast_to(np.asarray(product_loss, dtype=np.float64), t.shape[:-1] + (1,))[..., 0]
+    out = np.zeros(t.shape)
+    for j in range(t.shape[-1] - 1):
+        dt = t[..., j + 1] - t[..., j]
+        start = -a * t[..., j] + lr[..., j] - b * dt  # the integrand at t_j, carried to t_j+1
+        end = -a * t[..., j + 1] + lr[..., j + 1]
+        interval = dt * np.exp(start) * _relative_expm1(end - start)
+        out[..., j + 1] = np.exp(-b * dt) * out[..., j] + yield_ * rate * interval
+    return out

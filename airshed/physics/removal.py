@@ -56,3 +56,14 @@ wet_scavenging_coefficient = inline(scavenging_formula())
 def first_order_loss(mass: float, rate: float, dt: float) -> float:
     """Mass removed over dt by a first-order loss at ``rate`` (s-1): m (1 - exp(-k dt)), in mass units."""
     return -mass * np.expm1(-rate * dt)
+
+
+def wet_scavenging_rates(precip_mm_per_h: np.ndarray, a_per_s: float, b: float) -> np.ndarray:
+    """Lambda = A P^B (s-1) for an array of precipitation rates (mm/h): :func:`scavenging_formula`, NumPy.
+
+    Evaluated once per distinct rate (sources in one met cell share it); 0 where P <= 0.
+    """
+    precip = np.asarray(precip_mm_per_h, dtype=np.float64)
+    values, inverse = np.unique(precip, return_inverse=True)
+    coefficient = scavenging_formula()
+    return np.array([coefficient(float(p), a_per_s, b) for p in values])[inverse].reshape(precip.shape)

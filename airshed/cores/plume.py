@@ -22,6 +22,7 @@ from airshed.model.plume import (
 )
 from airshed.model.plume_chemistry import chain_log_table, plume_sources_for_product
 from airshed.physics.dispersion_schemes import dispersion_scheme
+from airshed.physics.removal import wet_scavenging_rates
 
 if TYPE_CHECKING:
     from airshed.config import AirshedConfig
@@ -87,8 +88,9 @@ class PlumeCore:
         """Hourly mean concentration per tag and tracer (ntag, ntracer, ny, nx), ug m-3.
 
         Steady state with the met valid at the end of the hour (hour-ending convention of AERMET). Every
-        tracer is lost along the plume at its first-order rate (decay, conversion into products) and by dry
-        deposition (source depletion); each conversion forms its product in the precursor's plume.
+        tracer is lost along the plume at its first-order rate (decay, conversion into products, wet
+        scavenging: :meth:`first_order_loss`) and by dry deposition (source depletion); each conversion
+        forms its product in the precursor's plume.
         """
         g, p, m = self.grid, self.cfg.plume, self.mechanism
         # area rates are per cell: each sub-point carries 1/n_sub^2; kg/s -> ug/s gives ug/m3
@@ -99,7 +101,7 @@ class PlumeCore:
             return out
         r, k = self.row[on], self.col[on]
         met = {name: met1[name].values[r, k] for name in ("u10", "v10", "z0", "ustar", "obukhov_length",
-                                                           "blh", "pg_class", "t2m", "wstar")}
+                                                           "blh", "pg_class", "t2m", "wstar", "precip")}
         # wind, rise, sigmas, regimes: once per hour for every emitting source, shared by the species
         geometry = prepare_plume_geometry(
             self.x[on], self.y[on], self.tag[on], self.stack_height[on],
@@ -115,7 +117,7 @@ class PlumeCore:
             min_wind_speed=p.min_wind_speed_m_s, plume_rise=p.plume_rise,
             stack_tip_downwash=p.stack_tip_downwash, lid_penetration=p.lid_penetration,
         )
-        loss = {name: self.first_order_loss(name, on.size) for name in self.tracers}
+        loss = {name: self.first_order_loss(name, met["precip"]) for name in self.tracers}
 
         def add(tracer: str, prepared: PreparedSources) -> None:
             conc = plume_concentration_grid(prepared, g.x[0], g.y[0], g.dx, g.dx, g.nx, g.ny, self.ntag,
@@ -136,10 +138,19 @@ class PlumeCore:
         self.calm_hours += int(np.any(geometry.calm))
         return out
 
-    def first_order_loss(self, tracer: str, n_sources: int) -> np.ndarray:
-        """First-order loss of a tracer along each source's plume, s-1: decay and conversions out of it."""
+    def first_order_loss(self, tracer: str, precipitation: np.ndarray) -> np.ndarray:
+        """First-order loss of a tracer along each source's plume, s-1.
+
+        Decay, conversions out of the tracer, and below-cloud scavenging A P^B at the precipitation rate P
+        of the source's cell (mm/h), taken as uniform along the plume for the hour: the wet depletion
+        exp(-Lambda x/u) of ISC3's wet deposition (US EPA 1995, ISC3 User's Guide vol. II,
+        EPA-454/B-95-003b) with the mechanism's NAME coefficients, the Lambda the particle core applies to
+        each particle.
+        """
         m = self.mechanism
-        return np.full(n_sources, m.decay_per_s[tracer] + m.conversion_rate_of(tracer))
+        a, b = m.wet_scavenging_a_per_s[tracer], m.wet_scavenging_b[tracer]
+        wet = wet_scavenging_rates(precipitation, a, b)
+        return m.decay_per_s[tracer] + m.conversion_rate_of(tracer) + wet
 
     def budget(self) -> None:
         """Return None: the plume core keeps no mass budget."""

@@ -26,9 +26,9 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from airshed import __version__
 from airshed.config import AirshedConfig, dump_config, load_config
 from airshed.errors import AirshedInputError
+from airshed.version import __version__
 
 EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1
@@ -269,7 +269,7 @@ def run_command(
     ] = None,
 ) -> None:
     """Run the dispersion model for a configuration and write the NetCDF output."""
-    from airshed.run import run_study
+    from airshed.runner import run_study
 
     cfg = load_config(config)
     target = output.expanduser().resolve() if output is not None else None
@@ -304,16 +304,10 @@ RunFile = Annotated[Path, typer.Argument(help="Run NetCDF file written by `airsh
 
 
 def _open_run(path: Path):
-    """Open a run file, naming it in a one-line error when it is missing or not NetCDF."""
-    import xarray as xr
+    """Open a run file, naming it in a one-line error when it is missing or not a run file."""
+    from airshed.api import open_run
 
-    path = path.expanduser()
-    if not path.is_file():
-        raise AirshedInputError(f"run file {path} not found")
-    try:
-        return xr.open_dataset(path)
-    except (OSError, ValueError) as exc:
-        raise AirshedInputError(f"cannot read run file {path} as NetCDF: {exc}") from None
+    return open_run(path)
 
 
 class FigureFormat(StrEnum):

@@ -71,6 +71,7 @@ __all__ = [
     "dump_config",
     "load_config",
     "parse_config",
+    "read_config_file",
 ]
 
 EmittedSpecies = Literal[EMITTED_SPECIES]  # the mechanism's (airshed.physics.mechanism)
@@ -83,11 +84,22 @@ LOCAL_SCHEDULERS = ("serial", "threads", "local-cluster")
 
 
 class _Table(BaseModel):
-    """Base of every config table: unknown keys are errors and values are not silently coerced."""
+    """Base of every config table: unknown keys are errors and values are not silently coerced.
+
+    Assignments are validated too (``cfg.grid.cell_km = 0`` raises :class:`~airshed.errors.ConfigError`
+    naming the key); checks that span tables run when the whole config is validated again
+    (:func:`airshed.api.configure`, which :func:`airshed.api.run` calls).
+    """
 
     # strict: a TOML string "5" is not a number and 1 is not a boolean; Path and datetime fields opt out
     # (Field(strict=False)) because TOML gives them as strings.
-    model_config = ConfigDict(extra="forbid", strict=True, validate_default=False)
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=False, validate_assignment=True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise ConfigError(_describe_validation_error(exc, _table_key(type(self)))) from None
 
 
 def _config_dir(info: ValidationInfo) -> Path:
@@ -1088,6 +1100,12 @@ def load_config(path: str | Path) -> AirshedConfig:
         (full key path, value and expectation named; unknown keys come with the nearest valid key).
     """
     path = Path(path).expanduser()
+    return parse_config(read_config_file(path), config_dir=path.resolve().parent, source=path)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file into nested dicts, unvalidated (:class:`ConfigError` if unreadable)."""
+    path = Path(path).expanduser()
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -1095,12 +1113,11 @@ def load_config(path: str | Path) -> AirshedConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_toml_error_message(path, exc)) from None
-    return parse_config(data, config_dir=path.resolve().parent, source=path)
 
 
 def parse_config(
@@ -1210,8 +1227,22 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _describe_validation_error(exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False)
+def _table_key(table: type[BaseModel]) -> tuple[str, ...]:
+    """Key path of a config table class from the top level (``("meteorology", "builtin")``), () if none."""
+    todo: list[tuple[type[BaseModel], tuple[str, ...]]] = [(AirshedConfig, ())]
+    while todo:
+        cls, path = todo.pop()
+        if cls is table:
+            return path
+        for name, field in cls.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                todo.append((annotation, (*path, name)))
+    return ()
+
+
+def _describe_validation_error(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+    errors = [{**e, "loc": (*prefix, *e["loc"])} for e in exc.errors(include_url=False)]
     message = _describe_error(errors[0])
     if len(errors) > 1:
         more = len(errors) - 1
@@ -1222,7 +1253,7 @@ def _describe_validation_error(exc: ValidationError) -> str:
 def _describe_error(error: Mapping[str, Any]) -> str:
     loc = tuple(error["loc"])
     kind = error["type"]
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "no_such_attribute"):
         parent, name = loc[:-1], str(loc[-1])
         table = _table_model_at(parent)
         valid = list(table.model_fields) if table is not None else []

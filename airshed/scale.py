@@ -1,6 +1,6 @@
 """Scale a run out: where its work units run (this process or Dask workers) and the merge of their results.
 
-Only the pipeline knows Dask (this module, :mod:`airshed.run` and the config's memory-size check); kernels,
+Only the pipeline knows Dask (this module, :mod:`airshed.runner` and the config's memory-size check); kernels,
 readers and writers never do. ``[compute] scheduler`` picks where the work units
 (:mod:`airshed.pipeline.units`) run: ``"serial"`` (in this process, one after the other), ``"threads"``
 (threads of this process), ``"local-cluster"`` (``workers`` processes on this machine, each limited to

@@ -19,7 +19,7 @@ from airshed.errors import ConfigError
 from airshed.model import plume as pk
 from airshed.physics import dispersion as disp
 from airshed.physics.dispersion_schemes import DISPERSION_SCHEMES, DispersionScheme
-from airshed.run import run_study
+from airshed.runner import run_study
 
 
 # --- a core: the ventilated box ------------------------------------------------------------------------

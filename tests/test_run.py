@@ -9,7 +9,7 @@ import xarray as xr
 from cf_check import cf_failures
 
 from airshed.config import parse_config
-from airshed.run import run_study
+from airshed.runner import run_study
 
 
 def small_config(tmp_path: Path, core: str, hours: int = 3, **tables) -> object:

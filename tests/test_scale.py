@@ -15,7 +15,7 @@ from test_run import small_config
 from airshed import scale
 from airshed.cores import core_class
 from airshed.pipeline.units import work_units
-from airshed.run import run_study
+from airshed.runner import run_study
 
 CLUSTER = {"scheduler": "local-cluster", "workers": 2, "threads": 1, "memory_limit": "2GB"}
 

@@ -399,10 +399,11 @@ def test_scenario_command_bad_input_exits_2(files, tmp_path):
 
 
 def test_run_with_an_unknown_scenario_fails_before_running(files, monkeypatch):
-    import airshed.run
+    import airshed.runner
 
     config, _ = files
-    monkeypatch.setattr(airshed.run, "run_study", lambda *a, **k: pytest.fail("the pipeline must not start"))
+    monkeypatch.setattr(airshed.runner, "run_study",
+                        lambda *a, **k: pytest.fail("the pipeline must not start"))
     result = CliRunner().invoke(app, ["run", str(config), "--scenario", "nope"], env=WIDE)
     assert result.exit_code == 2 and "unknown scenario 'nope'" in result.stderr
 

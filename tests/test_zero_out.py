@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-import airshed.run as pipeline
+import airshed.runner as pipeline
 from airshed.config import AirshedConfig, parse_config
 from airshed.cores.plume import PlumeCore
 from airshed.outputs.netcdf import write_netcdf_atomic

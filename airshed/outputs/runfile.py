@@ -16,10 +16,10 @@ from datetime import datetime
 import numpy as np
 import xarray as xr
 
-from airshed import __version__
 from airshed.grids.cf import GRID_VARIABLE_ATTRS, grid_to_dataset
 from airshed.grids.grid import Grid
 from airshed.physics.mechanism import Mechanism
+from airshed.version import __version__
 
 BUDGET_TERMS: tuple[str, ...] = ("emitted", "produced", "airborne", "dry_deposited", "wet_deposited",
                                  "converted", "decayed", "left_domain", "residual")

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from airshed import __version__
 from airshed.config import AirshedConfig
 from airshed.errors import AirshedInputError
 from airshed.grids.grid import Grid
@@ -32,6 +31,7 @@ from airshed.inputs.meteorology.formats import met_format
 from airshed.inputs.population import builtin_population
 from airshed.outputs.netcdf import write_netcdf_atomic
 from airshed.pipeline.progress import ProgressBar
+from airshed.version import __version__
 
 log = logging.getLogger(__name__)
 

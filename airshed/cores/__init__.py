@@ -3,7 +3,7 @@
 A core turns one period's emissions and meteorology into near-surface concentrations per tag (source
 region x sector) and tracer. The pipeline never asks which core it runs: everything it needs to know is
 in the contract below. A new core is one module holding a class that satisfies :class:`Core` plus one
-line in :data:`CORES` (or a call to :func:`register_core`); ``run.core`` then accepts its name.
+line in :data:`CORES`; ``run.core`` then accepts its name.
 
 The registry holds import paths (``"package.module:Class"``, like entry points), so reading a config does
 not import the kernels of every core.
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from airshed.physics.mechanism import Mechanism
     from airshed.pipeline.inputs import Inputs
 
-__all__ = ["CORES", "Core", "PeriodEmissions", "core_class", "core_names", "register_core"]
+__all__ = ["CORES", "Core", "PeriodEmissions", "core_class", "core_names"]
 
 
 class PeriodEmissions(NamedTuple):
@@ -99,15 +99,9 @@ CORES: dict[str, str | type[Core]] = {
     "plume": "airshed.cores.plume:PlumeCore",
     "lagrangian": "airshed.cores.lagrangian:LagrangianCore",
 }
-"""Registered cores: ``run.core`` name -> ``"module:Class"`` (replaced by the class once imported)."""
-
-
-def register_core(name: str, core: str | type[Core]) -> None:
-    """Register a core under ``name``: an import path ``"module:Class"`` or the class itself.
-
-    Dask workers in other processes see a core registered by an import path, or by a module they import.
-    """
-    CORES[name] = core
+"""Registered cores: ``run.core`` name -> ``"module:Class"`` (replaced by the class once imported) or
+the class itself. Dask workers in other processes see a core registered by an import path, or by a
+module they import."""
 
 
 def core_names() -> tuple[str, ...]:

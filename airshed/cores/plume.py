@@ -67,7 +67,6 @@ class PlumeCore:
         ax, ay, _, parent, sy0 = area_sources_as_points(em.area.x, em.area.y, float(self.grid.dx),
                                                         np.zeros(em.area.n), n_sub)
         prow, pcol = self.grid.cell_index(em.points.x, em.points.y)
-        self.n_area_points = ax.size
         self.parent, self.n_sub2 = parent, n_sub * n_sub
         self.x = np.concatenate([ax, em.points.x])
         self.y = np.concatenate([ay, em.points.y])

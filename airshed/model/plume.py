@@ -136,7 +136,6 @@ DEFAULT_MIN_WIND_SPEED = 1.0
 EXPONENT_FLOOR = -600.0
 """Every exponential whose argument (lateral + decay + vertical) is below this is exactly 0 (< 1e-260 of
 the plume's centre-line value at that distance); keeps subnormal numbers out of the arithmetic."""
-LATERAL_EXPONENT_FLOOR = EXPONENT_FLOOR
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 

@@ -4,7 +4,7 @@ A scheme turns per-source boundary-layer and plume quantities (:class:`SigmaInpu
 of the parametric sigma_y / sigma_z family of :mod:`airshed.physics.dispersion`, which the plume kernels
 evaluate without knowing the scheme. It may add an initial spread (buoyancy-induced dispersion) and may
 ask for the convective lid-penetration treatment of the plume core. A new scheme is one module holding
-its sigma function plus one line in :data:`DISPERSION_SCHEMES` (or a call to :func:`register_dispersion`).
+its sigma function plus one line in :data:`DISPERSION_SCHEMES`.
 """
 
 from __future__ import annotations
@@ -95,11 +95,6 @@ DISPERSION_SCHEMES: dict[str, DispersionScheme] = {
                                        convective_lid_penetration=True),
 }
 """Registered schemes: ``plume.dispersion`` name -> scheme."""
-
-
-def register_dispersion(name: str, scheme: DispersionScheme) -> None:
-    """Register a dispersion scheme under ``name`` (then a valid ``plume.dispersion``)."""
-    DISPERSION_SCHEMES[name] = scheme
 
 
 def dispersion_scheme(option: str | DispersionScheme) -> DispersionScheme:

@@ -141,10 +141,6 @@ class Mechanism:
         object.__setattr__(self, "output_long_names", MappingProxyType(names))
 
     # -- derived tables -------------------------------------------------------------------------------
-    def tracer_index(self, name: str) -> int:
-        """Index of a tracer, -1 when the mechanism does not carry it."""
-        return self.tracers.index(name) if name in self.tracers else -1
-
     def per_tracer(self, table: str) -> np.ndarray:
         """One of the per-tracer tables as an array in tracer order (e.g. ``"decay_per_s"``)."""
         values = getattr(self, table)

@@ -49,15 +49,6 @@ def scavenging_formula(exp=np.exp, log=np.log):
     return coefficient
 
 
-wet_scavenging_coefficient = inline(scavenging_formula())
-
-
-@inline
-def first_order_loss(mass: float, rate: float, dt: float) -> float:
-    """Mass removed over dt by a first-order loss at ``rate`` (s-1): m (1 - exp(-k dt)), in mass units."""
-    return -mass * np.expm1(-rate * dt)
-
-
 def wet_scavenging_rates(precip_mm_per_h: np.ndarray, a_per_s: float, b: float) -> np.ndarray:
     """Lambda = A P^B (s-1) for an array of precipitation rates (mm/h): :func:`scavenging_formula`, NumPy.
 

@@ -64,10 +64,9 @@ class TaggedAccumulator:
         self.contribution_sum = np.zeros((ntag, ns, ny, nx))
         self.receptor_contribution_sum = np.zeros((nq, ntag, ns))
         self.hour_sink = hour_sink
+        shapes = ((ns, ny, nx), (nq, ns), (nq, ntag, ns))
         self.hourly: dict[str, np.ndarray] | None = None if hour_sink is not None else {
-            "concentration": np.zeros((n_hours, ns, ny, nx)),
-            "receptor_concentration": np.zeros((n_hours, nq, ns)),
-            "receptor_contribution": np.zeros((n_hours, nq, ntag, ns)),
+            name: np.zeros((n_hours, *shape)) for name, shape in zip(HOURLY_FIELDS, shapes, strict=True)
         }
         self._seen = np.zeros(n_hours, dtype=bool)
 
@@ -89,8 +88,8 @@ class TaggedAccumulator:
             receptor_contribution[:, r * K:(r + 1) * K] = rc
             receptor_concentration += rc.sum(axis=1)
         self.receptor_contribution_sum += receptor_contribution
-        fields = {"concentration": concentration, "receptor_concentration": receptor_concentration,
-                  "receptor_contribution": receptor_contribution}
+        fields = dict(zip(HOURLY_FIELDS, (concentration, receptor_concentration, receptor_contribution),
+                          strict=True))
         if self.hour_sink is not None:
             self.hour_sink(hour, fields)
         else:

@@ -4,7 +4,7 @@ A reader opens the files of one source and hands out raw fields in canonical nam
 source grid (the table in :mod:`airshed.inputs.meteorology.cf`); :class:`~airshed.inputs.meteorology.
 dataset.MetSource` interpolates them onto the model grid and derives the boundary layer, the same for
 every format. A new format is one module holding a reader (a class satisfying :class:`MetReader`) plus
-one line in :data:`MET_FORMATS` (or a call to :func:`register_met_format`); ``meteorology.format`` then
+one line in :data:`MET_FORMATS`; ``meteorology.format`` then
 accepts its name.
 """
 
@@ -80,11 +80,6 @@ MET_FORMATS: dict[str, MetFormat] = {
                          lambda paths, _: open_era5(paths), generate_builtin_met),
 }
 """Registered formats: ``meteorology.format`` name -> format."""
-
-
-def register_met_format(name: str, met_format: MetFormat) -> None:
-    """Register a meteorology format under ``name`` (then a valid ``meteorology.format``)."""
-    MET_FORMATS[name] = met_format
 
 
 def met_format(name: str) -> MetFormat:

@@ -94,12 +94,16 @@ def dask_client(compute: ComputeConfig) -> Iterator[object]:
         raise ValueError("the serial scheduler runs without a Dask client")
     if compute.scheduler in (THREADS, LOCAL_CLUSTER):
         processes = compute.scheduler == LOCAL_CLUSTER
+        # worker processes compile into Numba caches of their own (numba issue 4807; airshed.jit)
+        mode = os.environ.get("AIRSHED_NUMBA_CACHE", "per-process")
+        env = {"AIRSHED_NUMBA_CACHE": mode} if processes else {}
         cluster = LocalCluster(
             n_workers=compute.workers if processes else 1,
             threads_per_worker=1 if processes else compute.workers,
             processes=processes,
             memory_limit=compute.memory_limit,
             dashboard_address=":0",  # a free port: never the 8787 of another cluster
+            **({"env": env} if env else {}),
         )
         with cluster, Client(cluster) as client:
             yield client

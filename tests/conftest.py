@@ -3,6 +3,10 @@
 Every test session gets its own cache folder for regenerated built-in inputs (met episode, inventory,
 regridded emissions), so tests never read or write the user's ~/.cache/airshed.
 
+The built-in case in small (27 km grid, a few hours): :func:`builtin_case_config` (a config per test
+folder) and :func:`small_config` / :func:`small_run` (the zero-out and scenario case, run files cached for
+the session and shared by the test modules that compare against them).
+
 :class:`UniformMetReader` is a meteorology reader in the sense of
 :class:`airshed.inputs.meteorology.formats.MetReader`: constant, horizontally uniform met read from a small
 JSON file (OpenDrift's constant reader plays the same part). Registered as format ``"uniform"`` by the
@@ -12,17 +16,21 @@ which analytic solutions hold.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import math
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from airshed.config import parse_config
+from airshed.config import AirshedConfig, parse_config
 from airshed.inputs.meteorology.formats import MET_FORMATS, MetFormat
 from airshed.inputs.meteorology.regrid import HorizontalInterpolator
+from airshed.runner import run_study
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -131,3 +139,76 @@ def single_stack_config(folder: Path, core: str, *, hours: int = 6, met: dict | 
     for key, value in tables.items():
         data.setdefault(key, {}).update(value)
     return parse_config(data, config_dir=folder)
+
+
+# --- the built-in case, small ----------------------------------------------------------------------
+def builtin_case_config(tmp_path: Path, core: str, hours: int = 3, **tables) -> AirshedConfig:
+    """The built-in case on a 27 km grid for ``hours`` (province regions); ``tables`` update config tables."""
+    data = {
+        "run": {"name": f"small_{core}", "start": "2017-12-01T00:00:00",
+                "end": f"2017-12-01T{hours:02d}:00:00", "core": core, "seed": 7},
+        "grid": {"cell_km": 27.0},
+        "regions": {"set": "provinces"},
+        "meteorology": {"format": "builtin"},
+        "emissions": {"inventory": "builtin"},
+        "lagrangian": {"particles_per_hour": 4000},
+        "plume": {"area_source_subcells": 1},
+    }
+    for k, v in tables.items():
+        data.setdefault(k, {}).update(v)
+    return parse_config(data, config_dir=tmp_path)
+
+
+SMALL_HOURS = 6
+SMALL_CASE: dict = {
+    "run": {"name": "small", "start": "2017-12-01T00:00:00", "end": f"2017-12-01T{SMALL_HOURS:02d}:00:00",
+            "seed": 11},
+    "grid": {"cell_km": 27.0},
+    "regions": {"set": "provinces", "population": "builtin"},
+    "meteorology": {"format": "builtin"},
+    "emissions": {"inventory": "builtin", "builtin": {"year": 2017}},
+    "lagrangian": {"particles_per_hour": 2000},
+    "plume": {"area_source_subcells": 1},
+}
+"""The small case, as a config dict (the core is added per test)."""
+
+CORE_TABLES: dict[str, dict] = {
+    # Source depletion by dry deposition costs a per-source table in Python (~10 s per model hour here);
+    # linearity, which is what these tests check, holds with or without it.
+    "plume": {"chemistry": {"dry_deposition_velocity_m_s": 0.0}},
+    "lagrangian": {},
+}
+
+SMALL_RUN_DIR = tempfile.TemporaryDirectory(prefix="airshed_zero_out_")
+
+
+def small_config(core: str, scenarios: list | None = None, base: dict | None = None, **run) -> AirshedConfig:
+    """Config of the small case for ``core`` (``base``: another config dict to override the same way)."""
+    data = copy.deepcopy(base) if base is not None else {}
+    for table, values in (*SMALL_CASE.items(), *CORE_TABLES[core].items()):
+        merged = data.setdefault(table, {})
+        for key, value in values.items():
+            if isinstance(value, dict):
+                merged.setdefault(key, {}).update(value)
+            else:
+                merged[key] = value
+    data["run"].update(core=core, **run)
+    data.pop("outputs", None)
+    if scenarios is not None:
+        data["scenarios"] = scenarios
+    return parse_config(data, config_dir=SMALL_RUN_DIR.name)
+
+
+@functools.cache
+def _cached_run(core: str, zero_out: str | None, scenarios_json: str, scenario: str | None) -> Path:
+    scenarios = json.loads(scenarios_json) or None
+    cfg = small_config(core, scenarios)
+    name = f"{core}_{zero_out or 'base'}_{scenario or 'none'}.nc"
+    return run_study(cfg, output=Path(SMALL_RUN_DIR.name) / name, zero_out=zero_out, progress=False,
+                     **({"scenario": scenario} if scenario else {}))
+
+
+def small_run(core: str, zero_out: str | None = None, scenarios: list | None = None,
+              scenario: str | None = None) -> Path:
+    """Run file of the small case (computed once per session and arguments)."""
+    return _cached_run(core, zero_out, json.dumps(scenarios or []), scenario)

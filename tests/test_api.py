@@ -86,6 +86,7 @@ def readme_notebook_example() -> str:
     return block.group(1)
 
 
+@pytest.mark.slow
 def test_readme_notebook_example_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     code = readme_notebook_example().replace('"examples/jjj.toml"', repr(str(EXAMPLE)))

@@ -23,6 +23,8 @@ from conftest import single_stack_config
 from airshed.cores import PeriodEmissions
 from airshed.pipeline.study import emitted_rates, prepare_study
 
+pytestmark = pytest.mark.slow  # end-to-end runs (pyproject.toml markers)
+
 COPIES = 5
 HOURS = 12
 STEADY = slice(9, 12)  # the hours averaged

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from test_zero_out import small_config, small_run
+from conftest import small_config, small_run
 from typer.testing import CliRunner
 
 from airshed.cli import app
@@ -456,11 +456,13 @@ def _compare_full_run(core: str, scenarios: list) -> None:
         np.testing.assert_allclose(f["emission_total"].sel(hebei_power).values, 0.7 * emitted, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_plume_full_scenario_run_agrees_with_the_stored_evaluation():
     """Plume core, hourly windows: re-weighting the stored contributions is exact (1e-9)."""
     _compare_full_run("plume", FULL)
 
 
+@pytest.mark.slow
 def test_particle_full_scenario_run_agrees_with_the_stored_evaluation():
     """Particle core, whole-run changes: exact once factors scale particle masses, not their number."""
     _compare_full_run("lagrangian", FULL_WHOLE_RUN)
@@ -495,6 +497,7 @@ def test_example_beijing_cuts_are_those_of_the_cited_table(example, event, alias
 
 
 @pytest.mark.parametrize("example", ["olympics_2008", "apec_2014"])
+@pytest.mark.slow
 def test_example_scenarios_split_beijing_change_into_own_and_neighbours(example, tmp_path):
     """Each example, cut to the small case, evaluated by `airshed scenario` on the small particle run."""
     data = tomllib.loads((EXAMPLES / f"{example}.toml").read_text("utf-8"))

@@ -103,10 +103,13 @@ def run(config: ConfigLike, /, *, zero_out: str | None = None, scenario: str | N
 def open_run(path: str | os.PathLike) -> xr.Dataset:
     """Open a run file written by ``airshed run`` (lazily), naming it in a one-line error if unreadable.
 
+    What a reader of the file needs is checked by that reader (the ``ds.airshed`` accessor, scenarios,
+    cooperation), each naming the variable it misses.
+
     Raises
     ------
     AirshedInputError
-        When the file is missing, not NetCDF, or not an airshed run file.
+        When the file is missing or not NetCDF.
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -115,7 +118,4 @@ def open_run(path: str | os.PathLike) -> xr.Dataset:
         ds = xr.open_dataset(path)
     except (OSError, ValueError) as exc:
         raise AirshedInputError(f"cannot read run file {path} as NetCDF: {exc}") from None
-    if "species" not in ds.coords or "core" not in ds.attrs:
-        ds.close()
-        raise AirshedInputError(f"{path} is not an airshed run file (no species axis or core attribute)")
     return ds

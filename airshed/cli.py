@@ -304,7 +304,7 @@ RunFile = Annotated[Path, typer.Argument(help="Run NetCDF file written by `airsh
 
 
 def _open_run(path: Path):
-    """Open a run file, naming it in a one-line error when it is missing or not a run file."""
+    """Open a run file, naming it in a one-line error when it is missing or not NetCDF."""
     from airshed.api import open_run
 
     return open_run(path)

@@ -26,9 +26,9 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from airshed import __version__
 from airshed.config import AirshedConfig, dump_config, load_config
 from airshed.errors import AirshedInputError, Terminated
+from airshed.version import __version__
 
 EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1
@@ -292,7 +292,7 @@ def run_command(
     ] = None,
 ) -> None:
     """Run the dispersion model for a configuration and write the NetCDF output."""
-    from airshed.run import run_study
+    from airshed.runner import run_study
 
     cfg = load_config(config)
     target = output.expanduser().resolve() if output is not None else None

@@ -21,7 +21,7 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -38,21 +38,23 @@ from pydantic import (
     model_validator,
 )
 
+from airshed.cores import core_class, core_names
 from airshed.errors import AirshedInputError, ConfigError
 from airshed.grids import builtin_case
 from airshed.grids.boundaries import BUILTIN_SETS, boundaries_bbox, division_name, resolve_divisions
 from airshed.grids.grid import Grid, fitted_projection
+from airshed.inputs.meteorology.formats import MET_FORMATS
+from airshed.physics.dispersion_schemes import DISPERSION_SCHEMES
 from airshed.physics.mechanism import (
     EMITTED_SPECIES,
     NOX_TO_NITRATE_PER_HOUR,
     SO2_TO_SULFATE_PER_HOUR,
     TRACERS,
+    Mechanism,
+    default_mechanism,
 )
-from airshed.physics.removal import DRY_DEPOSITION_VELOCITY_M_S, WET_SCAVENGING_A_PER_S, WET_SCAVENGING_B
 
 __all__ = [
-    "EMITTED_SPECIES",
-    "TRACERS",
     "AirshedConfig",
     "BuiltinEmissionsConfig",
     "BuiltinMeteorologyConfig",
@@ -74,6 +76,7 @@ __all__ = [
     "dump_config",
     "load_config",
     "parse_config",
+    "read_config_file",
 ]
 
 EmittedSpecies = Literal[EMITTED_SPECIES]  # the mechanism's (airshed.physics.mechanism)
@@ -86,11 +89,22 @@ LOCAL_SCHEDULERS = ("serial", "threads", "local-cluster")
 
 
 class _Table(BaseModel):
-    """Base of every config table: unknown keys are errors and values are not silently coerced."""
+    """Base of every config table: unknown keys are errors and values are not silently coerced.
+
+    Assignments are validated too (``cfg.grid.cell_km = 0`` raises :class:`~airshed.errors.ConfigError`
+    naming the key); checks that span tables run when the whole config is validated again
+    (:func:`airshed.api.configure`, which :func:`airshed.api.run` calls).
+    """
 
     # strict: a TOML string "5" is not a number and 1 is not a boolean; Path and datetime fields opt out
     # (Field(strict=False)) because TOML gives them as strings.
-    model_config = ConfigDict(extra="forbid", strict=True, validate_default=False)
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=False, validate_assignment=True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise ConfigError(_describe_validation_error(exc, _table_key(type(self)))) from None
 
 
 def _config_dir(info: ValidationInfo) -> Path:
@@ -158,6 +172,21 @@ def _expand_globs(value: Any, info: ValidationInfo) -> Any:
     return files
 
 
+def _one_of(names: Sequence[str]) -> str:
+    """Write allowed values as pydantic's Literal errors do: ``'a', 'b' or 'c'``."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def _registered(value: Any, names: Sequence[str]) -> Any:
+    """Accept a name of a registry (a core, a met format, a dispersion scheme); else say which are valid."""
+    if not isinstance(value, str) or value in names:
+        return value  # a non-string gets pydantic's type error
+    hint = difflib.get_close_matches(value, names, n=1, cutoff=0.5)
+    did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise ValueError(f"expected {_one_of(names)}{did_you_mean}")
+
+
 def _to_utc_datetime(value: Any) -> Any:
     """Accept TOML date-times, dates and ISO 8601 strings; anything else is a clear error."""
     if isinstance(value, datetime):
@@ -196,9 +225,9 @@ class RunConfig(_Table):
         description="End of the simulated period (exclusive), ISO 8601 date-time on a whole hour, UTC; "
         "must be after start.",
     )
-    core: Literal["plume", "lagrangian"] = Field(
-        description="Dispersion core: 'plume' (steady Gaussian plume, hour by hour) or 'lagrangian' "
-        "(stochastic Lagrangian particles).",
+    core: str = Field(
+        description="Dispersion core, a name of the registry airshed.cores.CORES: 'plume' (steady Gaussian "
+        "plume, hour by hour) or 'lagrangian' (stochastic Lagrangian particles).",
     )
     seed: int = Field(
         default=0,
@@ -217,6 +246,11 @@ class RunConfig(_Table):
         min_length=1,
         description="Emitted species to simulate: a subset of SO2, NOx, PM2.5, NH3, NMVOC (default all).",
     )
+
+    @field_validator("core")
+    @classmethod
+    def _registered_core(cls, value: str) -> str:
+        return _registered(value, core_names())
 
     @field_validator("name")
     @classmethod
@@ -547,10 +581,11 @@ class MetOffsetConfig(_Table):
 class MeteorologyConfig(_Table):
     """``[meteorology]``: where the winds, turbulence and mixing heights come from."""
 
-    format: Literal["era5", "wrf", "cf", "builtin"] = Field(
+    format: str = Field(
         default="builtin",
-        description="Meteorology source: 'era5' (ECMWF ERA5 NetCDF), 'wrf' (WRF wrfout), 'cf' (any CF "
-        "NetCDF, variable names mapped with 'variables') or 'builtin' (idealised winter-haze episode).",
+        description="Meteorology source, a name of the registry airshed.inputs.meteorology.MET_FORMATS: "
+        "'era5' (ECMWF ERA5 NetCDF), 'wrf' (WRF wrfout), 'cf' (any CF NetCDF, variable names mapped with "
+        "'variables') or 'builtin' (idealised winter-haze episode).",
     )
     paths: list[Path] = Field(
         default_factory=list,
@@ -583,6 +618,11 @@ class MeteorologyConfig(_Table):
         description="Displacement of the meteorology for an offset-ensemble member (default none).",
     )
 
+    @field_validator("format")
+    @classmethod
+    def _registered_format(cls, value: str) -> str:
+        return _registered(value, tuple(MET_FORMATS))
+
     @field_validator("paths", mode="before")
     @classmethod
     def _expand_globs(cls, value: Any, info: ValidationInfo) -> Any:
@@ -598,9 +638,12 @@ class MeteorologyConfig(_Table):
 
     @model_validator(mode="after")
     def _paths_match_format(self) -> MeteorologyConfig:
-        if self.format == "builtin" and self.paths:
-            raise ValueError("`meteorology.paths` must be empty when `meteorology.format` is 'builtin'")
-        if self.format != "builtin" and not self.paths:
+        generated = MET_FORMATS[self.format].generate is not None  # a built-in source writes its files
+        if generated and self.paths:
+            raise ValueError(
+                f"`meteorology.paths` must be empty when `meteorology.format` is {self.format!r}"
+            )
+        if not generated and not self.paths:
             raise ValueError(f"`meteorology.paths` is required when `meteorology.format` is {self.format!r}")
         return self
 
@@ -669,9 +712,12 @@ class EmissionsConfig(_Table):
 # ---------------------------------------------------------------------------------------------------
 # [chemistry]
 # ---------------------------------------------------------------------------------------------------
-_DRY_DEPOSITION_M_S = DRY_DEPOSITION_VELOCITY_M_S
-_WET_A_PER_S = WET_SCAVENGING_A_PER_S
-_WET_B = WET_SCAVENGING_B
+_DEFAULT = default_mechanism()  # every [chemistry] default is this mechanism's
+
+
+def _defaults(table: str) -> dict[str, float]:
+    """One of the default mechanism's per-tracer tables, as a dict in tracer order."""
+    return dict(getattr(_DEFAULT, table))
 
 
 def _per_tracer(value: Any, defaults: Mapping[str, float]) -> Any:
@@ -705,43 +751,43 @@ class ChemistryConfig(_Table):
         "CALPUFF (Scire et al. 2000).",
     )
     dry_deposition_velocity_m_s: dict[Tracer, Annotated[float, Field(ge=0, le=0.1)]] = Field(
-        default_factory=lambda: dict(_DRY_DEPOSITION_M_S),
+        default_factory=lambda: _defaults("dry_deposition_velocity_m_s"),
         description="Dry deposition velocity per tracer, m/s; [0, 0.1]. Typical values (Seinfeld & Pandis "
         "2016, ch. 19).",
     )
     wet_scavenging_a_per_s: dict[Tracer, Annotated[float, Field(ge=0, le=0.01)]] = Field(
-        default_factory=lambda: dict.fromkeys(TRACERS, _WET_A_PER_S),
+        default_factory=lambda: _defaults("wet_scavenging_a_per_s"),
         description="Coefficient A of the scavenging rate A*P**B (P: precipitation, mm/h), 1/s per "
         "(mm/h)**B; [0, 0.01]. Maryon et al. 1996 (UK Met Office NAME).",
     )
     wet_scavenging_b: dict[Tracer, Annotated[float, Field(ge=0, le=2)]] = Field(
-        default_factory=lambda: dict.fromkeys(TRACERS, _WET_B),
+        default_factory=lambda: _defaults("wet_scavenging_b"),
         description="Exponent B of the scavenging rate A*P**B, dimensionless; [0, 2]. Maryon et al. 1996.",
     )
     decay_per_s: dict[Tracer, Annotated[float, Field(ge=0, le=0.01)]] = Field(
-        default_factory=lambda: dict.fromkeys(TRACERS, 0.0),
+        default_factory=lambda: _defaults("decay_per_s"),
         description="First-order decay rate per tracer (other losses), 1/s; [0, 0.01].",
     )
 
     @field_validator("dry_deposition_velocity_m_s", mode="before")
     @classmethod
     def _fill_dry(cls, value: Any) -> Any:
-        return _per_tracer(value, _DRY_DEPOSITION_M_S)
+        return _per_tracer(value, _defaults("dry_deposition_velocity_m_s"))
 
     @field_validator("wet_scavenging_a_per_s", mode="before")
     @classmethod
     def _fill_wet_a(cls, value: Any) -> Any:
-        return _per_tracer(value, dict.fromkeys(TRACERS, _WET_A_PER_S))
+        return _per_tracer(value, _defaults("wet_scavenging_a_per_s"))
 
     @field_validator("wet_scavenging_b", mode="before")
     @classmethod
     def _fill_wet_b(cls, value: Any) -> Any:
-        return _per_tracer(value, dict.fromkeys(TRACERS, _WET_B))
+        return _per_tracer(value, _defaults("wet_scavenging_b"))
 
     @field_validator("decay_per_s", mode="before")
     @classmethod
     def _fill_decay(cls, value: Any) -> Any:
-        return _per_tracer(value, dict.fromkeys(TRACERS, 0.0))
+        return _per_tracer(value, _defaults("decay_per_s"))
 
     @field_validator(
         "dry_deposition_velocity_m_s", "wet_scavenging_a_per_s", "wet_scavenging_b", "decay_per_s"
@@ -750,6 +796,17 @@ class ChemistryConfig(_Table):
     def _canonical_order(cls, value: dict[str, float]) -> dict[str, float]:
         return {tracer: value[tracer] for tracer in TRACERS}
 
+    def mechanism(self) -> Mechanism:
+        """Return the chemistry these settings describe: the default mechanism with their rates and tables."""
+        return _DEFAULT.with_overrides(
+            conversion_rates_per_s={("SO2", "sulfate"): self.so2_to_sulfate_per_hour / 3600.0,
+                                    ("NOx", "nitrate"): self.nox_to_nitrate_per_hour / 3600.0},
+            dry_deposition_velocity_m_s=self.dry_deposition_velocity_m_s,
+            wet_scavenging_a_per_s=self.wet_scavenging_a_per_s,
+            wet_scavenging_b=self.wet_scavenging_b,
+            decay_per_s=self.decay_per_s,
+        )
+
 
 # ---------------------------------------------------------------------------------------------------
 # [plume] and [lagrangian]
@@ -757,10 +814,11 @@ class ChemistryConfig(_Table):
 class PlumeConfig(_Table):
     """``[plume]``: the steady Gaussian-plume core."""
 
-    dispersion: Literal["briggs-rural", "briggs-urban", "boundary-layer"] = Field(
+    dispersion: str = Field(
         default="boundary-layer",
-        description="Dispersion parameters: 'briggs-rural' / 'briggs-urban' (Pasquill-Gifford classes, "
-        "Briggs 1973 fits) or 'boundary-layer' (from u*, w* and L, AERMOD-style).",
+        description="Dispersion scheme, a name of the registry airshed.physics.dispersion_schemes."
+        "DISPERSION_SCHEMES: 'briggs-rural' / 'briggs-urban' (Pasquill-Gifford classes, Briggs 1973 fits) "
+        "or 'boundary-layer' (from u*, w* and L, AERMOD-style).",
     )
     min_wind_speed_m_s: float = Field(
         default=0.5,
@@ -801,6 +859,11 @@ class PlumeConfig(_Table):
         "the capping inversion (AERMOD, Cimorelli et al. 2005) leaves the mixed layer; the rest stays "
         "trapped below the lid. The penetrated part's later re-entry is not modelled (biased low then).",
     )
+
+    @field_validator("dispersion")
+    @classmethod
+    def _registered_scheme(cls, value: str) -> str:
+        return _registered(value, tuple(DISPERSION_SCHEMES))
 
 
 class LagrangianConfig(_Table):
@@ -1175,11 +1238,7 @@ class AirshedConfig(_Table):
                 f"is longer than the built-in meteorology (`meteorology.builtin.days` = "
                 f"{self.meteorology.builtin.days:g}); shorten the run or raise `meteorology.builtin.days`"
             )
-        interval = self.lagrangian.output_interval_h
-        if self.run.core == "lagrangian" and hours % interval:
-            raise ValueError(
-                f"the run lasts {hours:g} h, not a multiple of `lagrangian.output_interval_h` ({interval} h)"
-            )
+        core_class(self.run.core).check_config(self)
         if self.uncertainty.meteorology.ensemble == "members" and self.meteorology.format == "builtin":
             raise ValueError("`uncertainty.meteorology.ensemble` = 'members' needs member meteorology files: "
                              "set `meteorology.format` to the members' format (e.g. 'era5')")
@@ -1238,6 +1297,12 @@ def load_config(path: str | Path) -> AirshedConfig:
         (full key path, value and expectation named; unknown keys come with the nearest valid key).
     """
     path = Path(path).expanduser()
+    return parse_config(read_config_file(path), config_dir=path.resolve().parent, source=path)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file into nested dicts, unvalidated (:class:`ConfigError` if unreadable)."""
+    path = Path(path).expanduser()
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -1245,12 +1310,11 @@ def load_config(path: str | Path) -> AirshedConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_toml_error_message(path, exc)) from None
-    return parse_config(data, config_dir=path.resolve().parent, source=path)
 
 
 def parse_config(
@@ -1360,8 +1424,22 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _describe_validation_error(exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False)
+def _table_key(table: type[BaseModel]) -> tuple[str, ...]:
+    """Key path of a config table class from the top level (``("meteorology", "builtin")``), () if none."""
+    todo: list[tuple[type[BaseModel], tuple[str, ...]]] = [(AirshedConfig, ())]
+    while todo:
+        cls, path = todo.pop()
+        if cls is table:
+            return path
+        for name, field in cls.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                todo.append((annotation, (*path, name)))
+    return ()
+
+
+def _describe_validation_error(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+    errors = [{**e, "loc": (*prefix, *e["loc"])} for e in exc.errors(include_url=False)]
     message = _describe_error(errors[0])
     if len(errors) > 1:
         more = len(errors) - 1
@@ -1372,7 +1450,7 @@ def _describe_validation_error(exc: ValidationError) -> str:
 def _describe_error(error: Mapping[str, Any]) -> str:
     loc = tuple(error["loc"])
     kind = error["type"]
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "no_such_attribute"):
         parent, name = loc[:-1], str(loc[-1])
         table = _table_model_at(parent)
         valid = list(table.model_fields) if table is not None else []

@@ -3,7 +3,8 @@
 Every kernel is compiled through :func:`kernel` (or :func:`inline` for small scalar helpers that kernels
 call), so target, caching, error model and fastmath are set here and nowhere else.
 
-- ``cache=True``: compiled machine code is stored next to the module, so CI and users pay compile time once.
+- ``cache=True`` (see ``AIRSHED_NUMBA_CACHE`` below): compiled machine code is stored next to the module, so
+  CI and users pay compile time once.
 - ``error_model="numpy"``: division by zero gives inf/nan instead of raising; Python-style checks block
   vectorisation (measured 4x slower on the plume kernel, see ../shared/STYLE.md).
 - ``fastmath``: only the flags that do not change results for finite inputs (``nsz``, ``arcp``,
@@ -27,16 +28,33 @@ kernel (its path and modification time), not on the functions it calls from othe
 OLD formula, silently (Numba documents this limitation: "changes in other files are not detected").
 After editing any helper, clear the caches: ``find airshed -name '*.nbi' -o -name '*.nbc' | xargs rm``
 (or point ``NUMBA_CACHE_DIR`` at a fresh folder), or touch the kernel modules. Installed releases are
-unaffected (the files do not change after install); developers and CI working on a checkout are.
+unaffected (the files do not change after install); developers and CI working on a checkout are
+(``.ci/run`` clears them before the tests).
+
+Caches and parallel processes (numba issue 4807): processes that compile the same cached ``parallel=True``
+kernel at the same time write one cache index together, and a process can then load a half-written entry
+and crash. ``AIRSHED_NUMBA_CACHE`` decides, per process, before any kernel is compiled:
+
+- ``shared`` (default): the cache next to the modules (or ``NUMBA_CACHE_DIR``), for one process at a time;
+- ``per-process``: a cache folder that no other live process uses, ``<base>/process-<n>`` with ``<base>``
+  ``NUMBA_CACHE_DIR`` or ``$AIRSHED_CACHE_DIR/numba``; ``n`` is the first slot whose lock file no live
+  process holds (``fcntl`` advisory locks, released when the process ends), so the folders are reused from
+  run to run and stay warm. The Dask workers that :mod:`airshed.scale` starts run so; start remote
+  workers with it too;
+- ``off``: no cache (each process compiles its kernels, about a minute for the particle kernels).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import numba
+
+from airshed.errors import AirshedInputError
 
 SAFE_FASTMATH = frozenset({"nsz", "arcp", "contract"})
 THREAD_WAIT_POLICY = "PASSIVE"
@@ -74,10 +92,55 @@ WAIT_POLICY = apply_thread_wait_policy()
 """What :func:`apply_thread_wait_policy` did when this module was first imported."""
 
 
+CACHE_MODES = ("shared", "per-process", "off")
+"""Values of ``AIRSHED_NUMBA_CACHE`` (module docstring)."""
+
+_SLOT_LOCK: IO[str] | None = None  # held open for the life of the process
+
+
+def _claim_cache_slot(base: Path) -> Path:
+    """Lock and return the first ``base/process-<n>`` folder that no live process holds."""
+    global _SLOT_LOCK
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks (Windows): a folder of this process alone
+        folder = base / f"pid-{os.getpid()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    for n in itertools.count():
+        folder = base / f"process-{n}"
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = open(folder / ".lock", "w")  # noqa: SIM115 (kept open: the lock lives with the process)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        _SLOT_LOCK = lock
+        return folder
+    raise AssertionError("unreachable")
+
+
+def _cache_policy() -> bool:
+    """Apply ``AIRSHED_NUMBA_CACHE`` (module docstring); return whether kernels are cached."""
+    mode = os.environ.get("AIRSHED_NUMBA_CACHE", "shared")
+    if mode not in CACHE_MODES:
+        raise AirshedInputError(f"AIRSHED_NUMBA_CACHE = {mode!r}: expected one of {', '.join(CACHE_MODES)}")
+    if mode == "per-process":
+        base = os.environ.get("NUMBA_CACHE_DIR") or Path(
+            os.environ.get("AIRSHED_CACHE_DIR", Path.home() / ".cache" / "airshed")) / "numba"
+        numba.config.CACHE_DIR = str(_claim_cache_slot(Path(base)))
+    return mode != "off"
+
+
+CACHE = _cache_policy()
+"""Whether kernels are cached on disk in this process (and where: ``numba.config.CACHE_DIR``)."""
+
+
 def kernel(parallel: bool = False, fastmath: bool = False) -> Callable[[Callable[..., Any]], Any]:
     """Compile a hot-loop kernel with airshed's policy (``njit``, cached, NumPy error model)."""
     return numba.njit(
-        cache=True,
+        cache=CACHE,
         parallel=parallel,
         error_model="numpy",
         fastmath=set(SAFE_FASTMATH) if fastmath else False,
@@ -86,7 +149,7 @@ def kernel(parallel: bool = False, fastmath: bool = False) -> Callable[[Callable
 
 def inline(func: Callable[..., Any]) -> Any:
     """Compile a small scalar helper that kernels call (inlined by LLVM)."""
-    return numba.njit(cache=True, error_model="numpy", inline="always")(func)
+    return numba.njit(cache=CACHE, error_model="numpy", inline="always")(func)
 
 
 def thread_info() -> dict[str, Any]:

@@ -41,7 +41,7 @@ GROWTH_FACTOR = 3.0
 MIN_DRIFT_M_S = 1.0
 """Mean drift speed for the residence bound: a particle stays at most half the domain's extent / 1 m/s."""
 MET_WINDOWS_KEPT = 8
-"""Met windows kept in memory by the pipeline (``airshed.run.MetByDay``), 25 hourly steps each."""
+"""Met windows kept in memory by the pipeline (``airshed.pipeline.study.MetByDay``), 25 hourly steps each."""
 MET_FIELDS = 20
 """Met fields per window and height (u, v, w on levels; ~15 surface fields), for the memory estimate."""
 SECTORS_AT_MOST = 6
@@ -127,8 +127,8 @@ def run_file_bytes(cfg: AirshedConfig, n_regions: int, n_sectors: int = SECTORS_
 
 def bytes_per_particle(n_tracers: int | None = None) -> float:
     """Bytes of particle state per particle, measured from a :class:`ParticleRun`'s per-particle arrays."""
-    from airshed.config import TRACERS
     from airshed.model.lagrangian import LagrangianParameters, ParticleRun
+    from airshed.physics.mechanism import TRACERS
 
     tracers = TRACERS if n_tracers is None else TRACERS[:n_tracers]
     run = ParticleRun(0.0, 0.0, 1000.0, 2, 2, 1000.0, 1, LagrangianParameters.for_species(tracers), 0)

@@ -33,9 +33,10 @@ from datetime import datetime
 import numpy as np
 import xarray as xr
 
-from airshed.config import ALL, EMITTED_SPECIES, AirshedConfig, ScenarioChangeConfig, ScenarioConfig
+from airshed.config import ALL, AirshedConfig, ScenarioChangeConfig, ScenarioConfig
+from airshed.cores import core_class
 from airshed.errors import AirshedInputError
-from airshed.physics.mechanism import default_mechanism
+from airshed.physics.mechanism import EMITTED_SPECIES, default_mechanism
 
 __all__ = [
     "SCENARIO_VARIABLES",
@@ -55,7 +56,7 @@ __all__ = [
     "validate_scenario",
 ]
 
-_MECHANISM = default_mechanism()
+MECHANISM = default_mechanism()
 
 REQUIRED_VARIABLES = ("receptor_contribution", "receptor_concentration", "time_bnds")
 """Run-file variables that :func:`evaluate_scenarios` reads."""
@@ -211,13 +212,21 @@ def _precursor_index(species: Sequence[str]) -> dict[str, int]:
     """
     out = {}
     for s in species:
-        if s not in _MECHANISM.output_species:
+        if s not in MECHANISM.output_species:
             raise AirshedInputError(
-                f"run file: unknown species {s!r} (expected {', '.join(_MECHANISM.output_species)})")
-        precursor = _MECHANISM.precursor_of(s)
+                f"run file: unknown species {s!r} (expected {', '.join(MECHANISM.output_species)})")
+        precursor = MECHANISM.precursor_of(s)
         if precursor is not None:
-            out[s] = EMITTED_SPECIES.index(precursor)
+            out[s] = MECHANISM.emitted.index(precursor)
     return out
+
+
+def _periods_independent(core: str) -> bool:
+    """Whether a run file's core computes every period from that period's emissions alone."""
+    try:
+        return core_class(core).periods_independent
+    except KeyError:  # a core not registered in this process: assume it carries emissions over
+        return False
 
 
 def composite_parts(species: Sequence[str]) -> dict[int, list[int]]:
@@ -230,12 +239,12 @@ def composite_parts(species: Sequence[str]) -> dict[int, list[int]]:
     """
     out = {}
     for c, name in enumerate(species):
-        if name not in _MECHANISM.output_species or _MECHANISM.precursor_of(name) is not None:
+        if name not in MECHANISM.output_species or MECHANISM.precursor_of(name) is not None:
             continue
-        whole = set(_MECHANISM.output_composition[name])
-        parts = [o for o in _MECHANISM.output_species
-                 if o != name and _MECHANISM.precursor_of(o) is not None
-                 and set(_MECHANISM.output_composition[o]) <= whole]
+        whole = set(MECHANISM.output_composition[name])
+        parts = [o for o in MECHANISM.output_species
+                 if o != name and MECHANISM.precursor_of(o) is not None
+                 and set(MECHANISM.output_composition[o]) <= whole]
         missing = [p for p in parts if p not in species]
         if missing:
             raise AirshedInputError(f"run file: species {name} without all of {', '.join(parts)}")
@@ -325,7 +334,7 @@ def tagged_scenario_change(ds: xr.Dataset, scenario: ScenarioConfig, rc: np.ndar
     for j, change in enumerate(scenario.changes):
         whole_run = (change.start is None or _as_seconds(change.start) <= start) and (
             change.end is None or _as_seconds(change.end) >= end)
-        if core != "plume" and not whole_run:
+        if not _periods_independent(core) and not whole_run:
             raise AirshedInputError(
                 f"scenario {scenario.name!r}, change {j}: its window covers only part of a "
                 f"{core or 'particle'}-core run, whose stored contributions are not split by emission "

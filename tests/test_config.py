@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 
 from airshed.config import (
-    EMITTED_SPECIES,
-    TRACERS,
     AirshedConfig,
     dump_config,
     load_config,
@@ -18,6 +16,7 @@ from airshed.config import (
 )
 from airshed.errors import AirshedInputError, ConfigError
 from airshed.grids import builtin_case
+from airshed.physics.mechanism import EMITTED_SPECIES, TRACERS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "jjj.toml"
 
@@ -120,7 +119,7 @@ def test_defaults_of_a_minimal_config(tmp_path):
         "sulfate": 0.001,
         "nitrate": 0.001,
     }
-    assert chem.wet_scavenging_a_per_s == dict.fromkeys(TRACERS, 8.4e-5)
+    assert chem.wet_scavenging_a_per_s == {**dict.fromkeys(TRACERS, 8.4e-5), "NMVOC": 0.0}  # not scavenged
     assert chem.wet_scavenging_b == dict.fromkeys(TRACERS, 0.79)
     assert chem.decay_per_s == dict.fromkeys(TRACERS, 0.0)
     assert cfg.plume.dispersion == "boundary-layer" and cfg.plume.area_source_subcells == 4

@@ -15,7 +15,7 @@ import pytest
 import xarray as xr
 from test_meteorology import era5_files, small_grid
 
-import airshed.run as pipeline
+import airshed.pipeline.inputs as pipeline
 from airshed.config import parse_config
 from airshed.errors import ConfigError, DataError
 from airshed.inputs.builtin_met import BuiltinMetParameters, ensure_builtin_met

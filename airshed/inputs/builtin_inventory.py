@@ -77,7 +77,9 @@ from airshed.grids.regions import RegionSet
 from airshed.inputs.emissions.gridded import ellipsoidal_cell_area, read_gridded_emissions
 from airshed.inputs.emissions.points import read_point_sources
 from airshed.inputs.emissions.sources import EmissionSet, build_emission_set
+from airshed.inputs.emissions.species import MEIC_SECTORS
 from airshed.inputs.emissions.temporal import TemporalProfiles
+from airshed.physics.mechanism import EMITTED_SPECIES
 
 INVENTORY_VERSION = "1"
 """Bumped whenever the construction changes, so stale cache files are not reused."""
@@ -85,11 +87,11 @@ INVENTORY_VERSION = "1"
 YEARS = range(2007, 2018)
 """Years the built-in inventory can be scaled to."""
 
-SPECIES = ("SO2", "NOx", "PM2.5", "NH3", "NMVOC")
-"""Species of the built-in inventory."""
+SPECIES = EMITTED_SPECIES
+"""Species of the built-in inventory: the chemistry mechanism's emitted species."""
 
-SECTORS = ("power", "industry", "residential", "transport", "agriculture")
-"""Sectors of the built-in inventory (MEIC sectors)."""
+SECTORS = MEIC_SECTORS
+"""Sectors of the built-in inventory: the MEIC sectors (no ``other``)."""
 
 PROVINCES = {  # name as in the census table / region sets -> REAS region code
     "Beijing": "BEIJ",

@@ -42,9 +42,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -265,6 +267,11 @@ def write_builtin_era5(
         ds.to_netcdf(tmp, encoding=enc)
         tmp.replace(path)
     return paths
+
+
+def generate_builtin_met(cache_dir: Path, start: datetime, options: Mapping[str, Any]) -> list[Path]:
+    """Write (once) and return the built-in episode's ERA5 files; ``options``: ``[meteorology.builtin]``."""
+    return ensure_builtin_met(cache_dir, start, BuiltinMetParameters(**options))
 
 
 def ensure_builtin_met(cache_dir: Path, start: datetime, params: BuiltinMetParameters) -> list[Path]:

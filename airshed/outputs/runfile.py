@@ -16,28 +16,17 @@ from datetime import datetime
 import numpy as np
 import xarray as xr
 
-from airshed import __version__
 from airshed.errors import AirshedInputError
 from airshed.grids.cf import GRID_VARIABLE_ATTRS, grid_to_dataset
 from airshed.grids.grid import Grid
-from airshed.physics.mechanism import OUTPUT_SPECIES
+from airshed.physics.mechanism import Mechanism
+from airshed.version import __version__
 
 BUDGET_TERMS: tuple[str, ...] = ("emitted", "produced", "airborne", "dry_deposited", "wet_deposited",
                                  "converted", "decayed", "left_domain", "residual")
 """Particle mass budget terms: emitted + produced = airborne + dry + wet + converted + decayed + left_domain
 (+ residual, the rounding left over). ``produced`` is secondary mass formed from precursors and
 ``converted`` the precursor mass lost to it."""
-
-_SPECIES_LONG_NAME = {
-    "PM2.5": "PM2.5 (primary + secondary sulfate + secondary nitrate)",
-    "PM2.5_primary": "primary PM2.5",
-    "sulfate": "secondary sulfate aerosol (as SO4)",
-    "nitrate": "secondary nitrate aerosol (as NO3)",
-    "SO2": "sulfur dioxide",
-    "NOx": "nitrogen oxides (as NO2)",
-    "NH3": "ammonia",
-    "NMVOC": "non-methane volatile organic compounds",
-}
 
 
 @dataclass
@@ -113,19 +102,23 @@ def run_file_skeleton(
     times: np.ndarray,
     region_names: tuple[str, ...],
     sectors: tuple[str, ...],
-    emitted_species: tuple[str, ...],
+    mechanism: Mechanism,
     population: np.ndarray,
     region_fraction: np.ndarray,
 ) -> xr.Dataset:
-    """Coordinates and fixed fields of a run file, known before the run (``times``: T + 1 hour edges)."""
+    """Coordinates and fixed fields of a run file, known before the run (``times``: T + 1 hour edges).
+
+    The species axes are the mechanism's: ``species`` its output species, ``emitted_species`` its
+    emitted species.
+    """
     ds = grid_to_dataset(grid)
     t_edges = times.astype("datetime64[s]")
     receptor_names = tuple(n for n in region_names if n != "outside")
     ds = ds.assign_coords(
         time=("time", t_edges[1:], {"standard_name": "time", "long_name": "end of the averaging hour",
                                     "bounds": "time_bnds", "axis": "T"}),
-        species=("species", np.array(OUTPUT_SPECIES, dtype=object), {"long_name": "species"}),
-        emitted_species=("emitted_species", np.array(emitted_species, dtype=object),
+        species=("species", np.array(mechanism.output_species, dtype=object), {"long_name": "species"}),
+        emitted_species=("emitted_species", np.array(mechanism.emitted, dtype=object),
                          {"long_name": "emitted species (precursor)"}),
         source_region=("source_region", np.array(region_names, dtype=object),
                        {"long_name": "region where the emission happened"}),
@@ -149,6 +142,7 @@ def run_summary_dataset(
     summary: RunSummary,
     skeleton: xr.Dataset,
     attrs: dict[str, str | int | float],
+    mechanism: Mechanism,
     budget_tracers: tuple[str, ...] | None = None,
 ) -> xr.Dataset:
     """Return the period variables of a run file and its global attributes (see the module docstring)."""
@@ -174,7 +168,8 @@ def run_summary_dataset(
                                   dict(units="ug m-3", long_name="period-mean population-weighted PM2.5 in "
                                        "each receptor region caused by each source region's emissions of "
                                        "each precursor"))
-    ds["pm25_total"] = (("receptor_region",), summary.source_receptor[:, :, 0].sum(axis=1),
+    pm25 = mechanism.output_species.index("PM2.5")
+    ds["pm25_total"] = (("receptor_region",), summary.source_receptor[:, :, pm25].sum(axis=1),
                         dict(units="ug m-3", long_name="period-mean population-weighted PM2.5"))
     ds["emission_total"] = (("source_region", "sector", "emitted_species"), summary.emission_total,
                             dict(units="t", long_name="mass emitted over the run period"))
@@ -198,7 +193,7 @@ def run_summary_dataset(
         airshed_version=__version__,
         run_file_format=RUN_FILE_FORMAT,
         history=f"{datetime.now().astimezone().isoformat(timespec='seconds')}: airshed {__version__} run",
-        species_long_names="; ".join(f"{k}: {v}" for k, v in _SPECIES_LONG_NAME.items()),
+        species_long_names="; ".join(f"{k}: {v}" for k, v in mechanism.output_long_names.items()),
         **attrs,
     )
     return ds

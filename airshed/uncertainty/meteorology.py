@@ -9,7 +9,8 @@
   one list of files per member (``member_paths``); a member replaces ``meteorology.paths``.
 
 A member's config reproduces it with ``airshed run`` (its run file's ``airshed_config`` says which member
-it is). Members differ in transport, so they need full runs; :func:`run_met_member` runs one. The
+it is). Members differ in transport, so they need full runs (``airshed.runner.run_study`` of
+:func:`member_config`). The
 ensemble statistics over met members x inventory members are :func:`airshed.uncertainty.statistics.
 variance_by_source` and :func:`~airshed.uncertainty.statistics.ensemble_quantiles`.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 from airshed.config import AirshedConfig, dump_config, parse_config
 from airshed.inputs.meteorology.offsets import MetOffset, offset_members
 
-__all__ = ["MetMember", "member_config", "met_members", "run_met_member"]
+__all__ = ["MetMember", "member_config", "met_members"]
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,3 @@ def member_config(cfg: AirshedConfig, member: MetMember) -> AirshedConfig:
     # through the validation again: the member is a config like any other (paths absolute in the dump)
     return parse_config(tomllib.loads(dump_config(changed)), config_dir=output.parent)
 
-
-def run_met_member(cfg: AirshedConfig, member: MetMember, output: Path | None = None,
-                   progress: bool = False) -> Path:
-    """Run one meteorology member of ``cfg`` in full; return its run file (named by :func:`member_config`)."""
-    from airshed.run import run_study
-
-    return run_study(member_config(cfg, member), output=output, progress=progress)

@@ -11,7 +11,7 @@ Canonical variables a reader delivers (source grid, canonical units, time first)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +73,6 @@ class LatLonConventions:
     names: dict[str, tuple[str, ...]]
     shf_downward_positive: bool | None = None
     accumulation_seconds: float | None = None
-    fixed_names: dict[str, str] = field(default_factory=dict)
 
 
 class LatLonReader:

@@ -40,12 +40,10 @@ import xarray as xr
 
 from airshed.errors import AirshedInputError, DataError
 from airshed.grids.grid import Grid
-from airshed.inputs.meteorology.cf import open_cf
 from airshed.inputs.meteorology.common import check_finite, check_period, files_label
-from airshed.inputs.meteorology.era5 import open_era5
+from airshed.inputs.meteorology.formats import MetReader, met_format
 from airshed.inputs.meteorology.plausibility import AdjustmentLog, Where, check_met_window
 from airshed.inputs.meteorology.regrid import rotate_earth_to_grid, scalar_at_heights, winds_at_heights
-from airshed.inputs.meteorology.wrf import WrfReader
 from airshed.physics.boundary_layer import (
     MIN_MIXING_HEIGHT_M,
     NEUTRAL_OBUKHOV_LENGTH_M,
@@ -62,7 +60,6 @@ from airshed.physics.boundary_layer import (
 log = logging.getLogger(__name__)
 
 STANDARD_PRESSURE_PA = 101325.0
-FORMATS = ("era5", "wrf", "cf")
 MIN_ROUGHNESS_LENGTH_M = 1.0e-4
 """Smallest roughness length used, m (smooth open water; ERA5's fsr over the sea is of this order)."""
 WARN_WHEN_DERIVED = frozenset({"shf", "blh", "surface_pressure", "precip"})
@@ -111,7 +108,8 @@ def _as_datetime64(t: datetime | np.datetime64 | str) -> np.datetime64:
 class MetSource:
     """An opened meteorology source, ready to hand out time windows on the model grid."""
 
-    def __init__(self, reader, grid: Grid, heights_m: Sequence[float], roughness_length_m: float, fmt: str):
+    def __init__(self, reader: MetReader, grid: Grid, heights_m: Sequence[float], roughness_length_m: float,
+                 fmt: str):
         heights = np.asarray(heights_m, dtype=np.float64)
         if heights.ndim != 1 or heights.size == 0 or not (heights > 0).all() or (np.diff(heights) <= 0).any():
             raise AirshedInputError(
@@ -330,7 +328,8 @@ def open_meteorology(
 
     Parameters
     ----------
-    fmt : 'era5' (CDS NetCDF), 'wrf' (wrfout) or 'cf' (any CF NetCDF on a regular lon/lat grid).
+    fmt : a format of :data:`~airshed.inputs.meteorology.formats.MET_FORMATS`: 'era5' (CDS NetCDF),
+        'wrf' (wrfout), 'cf' (any CF NetCDF on a regular lon/lat grid), ...
     paths : the files (several files may split variables or time).
     grid : the model grid.
     heights_m : model heights above ground where u, v, w are wanted, m.
@@ -339,15 +338,6 @@ def open_meteorology(
     """
     fmt = str(fmt).lower()
     paths = [Path(p) for p in paths]
-    if fmt == "era5":
-        reader = open_era5(paths)
-    elif fmt == "wrf":
-        reader = WrfReader(paths)
-    elif fmt == "cf":
-        reader = open_cf(paths, variables)
-    else:
-        raise AirshedInputError(
-            f"meteorology format {fmt!r} is not known; expected one of {', '.join(FORMATS)}"
-        )
+    reader = met_format(fmt).open(paths, variables)
     log.info("opened %s meteorology: %d files, %d times", fmt, len(paths), reader.times.size)
     return MetSource(reader, grid, heights_m, roughness_length_m, fmt)

@@ -27,6 +27,7 @@ from airshed.config import EMITTED_SPECIES, TRACERS, AirshedConfig, dump_config
 from airshed.errors import AirshedInputError
 from airshed.grids.grid import Grid
 from airshed.grids.regions import RegionSet, build_regions
+from airshed.grids.sampling import PointSampler, point_sampler
 from airshed.inputs.builtin_inventory import ensure_builtin_inventory
 from airshed.inputs.builtin_met import BuiltinMetParameters, ensure_builtin_met
 from airshed.inputs.emissions.gridded import read_gridded_emissions
@@ -34,6 +35,7 @@ from airshed.inputs.emissions.points import EmissionDataWarning, merge_point_tab
 from airshed.inputs.emissions.sources import EmissionSet, build_emission_set
 from airshed.inputs.emissions.temporal import TemporalProfiles
 from airshed.inputs.meteorology import open_meteorology
+from airshed.inputs.observations import read_stations
 from airshed.inputs.population import builtin_population
 from airshed.jit import thread_info
 from airshed.model.apportionment import receptor_weights, source_receptor_matrix, transboundary_metrics
@@ -42,9 +44,11 @@ from airshed.outputs.runfile import (
     BUDGET_TERMS,
     HOURLY_VARIABLES,
     OUTPUT_SPECIES,
+    STATION_VARIABLES,
     RunSummary,
     run_file_skeleton,
     run_summary_dataset,
+    with_stations,
 )
 from airshed.physics.mechanism import default_mechanism
 from airshed.scenarios import emission_factors, scenario_named, validate_scenario
@@ -85,10 +89,13 @@ class TaggedAccumulator:
         Names of the tracer axis of the fields passed to :meth:`add`.
     hour_sink
         Called with each finished hour instead of keeping it.
+    stations
+        Monitoring stations (``[receptors] stations``): each hour's tagged fields are also sampled there
+        (:func:`sample_stations`) and handed on as a fourth hourly array, (n_station, n_tags, S).
     """
 
     def __init__(self, n_hours: int, n_regions: int, n_sectors: int, weights_population: np.ndarray,
-                 tracers: tuple[str, ...] = TRACERS, hour_sink=None):
+                 tracers: tuple[str, ...] = TRACERS, hour_sink=None, stations: PointSampler | None = None):
         nq, ny, nx = weights_population.shape
         ns, ntag = len(OUTPUT_SPECIES), n_regions * n_sectors
         self.n_hours, self.n_regions, self.n_sectors = n_hours, n_regions, n_sectors
@@ -97,8 +104,10 @@ class TaggedAccumulator:
         self.contribution_sum = np.zeros((ntag, ns, ny, nx))
         self.receptor_contribution_sum = np.zeros((nq, ntag, ns))
         self.hour_sink = hour_sink
+        self.stations = stations
         self.hourly = None if hour_sink is not None else (
-            np.zeros((n_hours, ns, ny, nx)), np.zeros((n_hours, nq, ns)), np.zeros((n_hours, nq, ntag, ns)))
+            np.zeros((n_hours, ns, ny, nx)), np.zeros((n_hours, nq, ns)), np.zeros((n_hours, nq, ntag, ns)),
+            *(() if stations is None else (np.zeros((n_hours, len(stations), ntag, ns)),)))
         self._seen = np.zeros(n_hours, dtype=bool)
 
     def add(self, hour: int, tagged: np.ndarray) -> None:
@@ -119,10 +128,12 @@ class TaggedAccumulator:
             receptor_contribution[:, r * K:(r + 1) * K] = rc
             receptor_concentration += rc.sum(axis=1)
         self.receptor_contribution_sum += receptor_contribution
+        hours = (concentration, receptor_concentration, receptor_contribution)
+        if self.stations is not None:
+            hours += (sample_stations(out, self.stations),)
         if self.hour_sink is not None:
-            self.hour_sink(hour, concentration, receptor_concentration, receptor_contribution)
+            self.hour_sink(hour, *hours)
         else:
-            hours = (concentration, receptor_concentration, receptor_contribution)
             for kept, value in zip(self.hourly, hours, strict=True):
                 kept[hour] = value
         self._seen[hour] = True
@@ -132,6 +143,28 @@ class TaggedAccumulator:
         if not self._seen.all():
             missing = np.flatnonzero(~self._seen)
             raise RuntimeError(f"core returned no result for hours {missing[:5].tolist()} ...")
+
+
+def sample_stations(tagged: np.ndarray, stations: PointSampler) -> np.ndarray:
+    """One hour's tagged output fields (n_tags, S, ny, nx) read at the stations: (n_station, n_tags, S), ug m-3.
+
+    Each station's value is the weighted sum of the cells of its :class:`~airshed.grids.sampling.PointSampler`
+    (bilinear between cell centres, or the cell value), so the tags still add up to the sampled total.
+    """
+    ntag, ns, ny, nx = tagged.shape
+    return stations.sample(tagged.reshape(ntag, ns, ny * nx))
+
+
+def station_totals(station_contribution: np.ndarray, n_sectors: int) -> np.ndarray:
+    """Sum (..., n_station, n_tags, S) over the tags region by region, in region order: (..., n_station, S).
+
+    The same order of additions as every other sum over tags, so a run split into region units gives the
+    bits of a serial run.
+    """
+    total = np.zeros(station_contribution.shape[:-2] + station_contribution.shape[-1:])
+    for r in range(station_contribution.shape[-2] // n_sectors):
+        total += station_contribution[..., r * n_sectors:(r + 1) * n_sectors, :].sum(axis=-2)
+    return total
 
 
 def summarize_run(contribution_sum: np.ndarray, receptor_contribution_sum: np.ndarray, n_hours: int,
@@ -589,6 +622,7 @@ class Study:
     fa: np.ndarray
     fp: np.ndarray
     met: MetByDay | None = None
+    stations: PointSampler | None = None
 
     def __post_init__(self) -> None:
         if self.met is None:
@@ -623,7 +657,7 @@ class Study:
         """Return an empty accumulator over ``n_periods`` periods and ``n_regions`` regions (default all)."""
         em = self.emissions
         return TaggedAccumulator(n_periods, len(em.regions) if n_regions is None else n_regions, em.nsector,
-                                 self.w_pop, self.tracers, hour_sink)
+                                 self.w_pop, self.tracers, hour_sink, self.stations)
 
 
 def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str | None = None,
@@ -644,7 +678,13 @@ def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str
     chosen = scenario_named(cfg, scenario) if scenario is not None else None
     if chosen is not None:
         validate_scenario(chosen, em.regions, cfg.run.start, cfg.run.end)
-    return Study(cfg, inputs, zero_out, scenario, chosen, period_h, edges, receptors, w_pop, w_area, fa, fp)
+    stations = None
+    if cfg.receptors.stations is not None:
+        table = read_stations(cfg.receptors.stations)
+        stations = point_sampler(grid, table["id"], table["name"], table["lon"], table["lat"],
+                                 cfg.receptors.sampling, source=f"receptors.stations ({cfg.receptors.stations})")
+    return Study(cfg, inputs, zero_out, scenario, chosen, period_h, edges, receptors, w_pop, w_area, fa, fp,
+                 stations=stations)
 
 
 def run_periods(study: Study, core: PlumeCore | LagrangianCore, acc: TaggedAccumulator, periods: range,
@@ -708,9 +748,14 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
     fractions = np.asarray(inputs.regions.fractions)
     skeleton = run_file_skeleton(grid, study.edges, tuple(inputs.regions.names), tuple(em.sectors),
                                  EMITTED_SPECIES, population, fractions)
+    hourly = HOURLY_VARIABLES
+    if study.stations is not None:
+        s = study.stations
+        skeleton = with_stations(skeleton, s.ids, s.names, s.lon, s.lat)
+        hourly = HOURLY_VARIABLES | STATION_VARIABLES
     from airshed.scale import run_core
 
-    with IncrementalNetCDF(path, skeleton, HOURLY_VARIABLES, cfg.outputs.compression_level,
+    with IncrementalNetCDF(path, skeleton, hourly, cfg.outputs.compression_level,
                            cfg.outputs.time_chunk_hours) as run_file:
         result = run_core(study, run_file, progress)
         mass_budget, budget_error = _check_budget(result.budget)
@@ -734,6 +779,7 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
             "input_files": json.dumps(file_checksums(inputs.input_files)),
             "calm_hours": result.calm_hours,
             "mass_budget_max_relative_error": budget_error,
+            **({"station_sampling": study.stations.method} if study.stations is not None else {}),
             **{k: str(v) for k, v in thread_info().items()},
         }
         rest = run_summary_dataset(summary, skeleton, attrs,

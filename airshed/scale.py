@@ -49,7 +49,15 @@ from airshed.config import EMITTED_SPECIES, AirshedConfig, ComputeConfig, dump_c
 from airshed.errors import AirshedInputError
 from airshed.outputs.netcdf import IncrementalNetCDF
 from airshed.outputs.runfile import OUTPUT_SPECIES
-from airshed.run import Study, TaggedAccumulator, _progress, prepare_study, run_periods, run_study
+from airshed.run import (
+    Study,
+    TaggedAccumulator,
+    _progress,
+    prepare_study,
+    run_periods,
+    run_study,
+    station_totals,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +139,20 @@ class RunTotals:
         self._partial: tuple[np.ndarray, ...] | None = None
 
     def write_hours(self, first: int, concentration: np.ndarray, receptor_concentration: np.ndarray,
-                    receptor_contribution: np.ndarray) -> None:
-        """Write hours ``first, first + 1, ...`` of every tag to the run file."""
+                    receptor_contribution: np.ndarray, station_contribution: np.ndarray | None = None) -> None:
+        """Write hours ``first, first + 1, ...`` of every tag to the run file (station series if given)."""
         n, nq, _, ns = receptor_contribution.shape
         self.run_file.write("concentration", first, concentration)
         self.run_file.write("pm25", first, concentration[:, OUTPUT_SPECIES.index("PM2.5")])
         self.run_file.write("receptor_concentration", first, receptor_concentration)
         self.run_file.write("receptor_contribution", first,
                             receptor_contribution.reshape(n, nq, -1, self.n_sectors, ns))
+        if station_contribution is not None:
+            nst = station_contribution.shape[1]
+            self.run_file.write("station_concentration", first, station_totals(station_contribution,
+                                                                               self.n_sectors))
+            self.run_file.write("station_contribution", first,
+                                station_contribution.reshape(n, nst, -1, self.n_sectors, ns))
 
     def write_hour(self, hour: int, *fields: np.ndarray) -> None:
         """Write one finished hour (the hour sink of a unit over all tags)."""
@@ -155,16 +169,20 @@ class RunTotals:
             if acc.contribution_sum.shape[0] == self.contribution_sum.shape[0]:
                 self.write_hours(unit.first, *acc.hourly)
             else:
-                concentration, receptor_concentration, receptor_contribution = acc.hourly
+                concentration, receptor_concentration, receptor_contribution = acc.hourly[:3]
                 if self._partial is None:
                     nq, ns = receptor_concentration.shape[1:]
+                    ntag = self.contribution_sum.shape[0]
                     self._partial = (np.zeros((self.n_hours, *concentration.shape[1:])),
                                      np.zeros((self.n_hours, nq, ns)),
-                                     np.zeros((self.n_hours, nq, self.contribution_sum.shape[0], ns)))
+                                     np.zeros((self.n_hours, nq, ntag, ns)),
+                                     *(np.zeros((self.n_hours, s.shape[1], ntag, ns)) for s in acc.hourly[3:]))
                 hours = slice(unit.first, unit.stop)
                 self._partial[0][hours] += concentration
                 self._partial[1][hours] += receptor_concentration
                 self._partial[2][hours, :, tags] = receptor_contribution
+                for kept, stations in zip(self._partial[3:], acc.hourly[3:], strict=True):
+                    kept[hours, :, tags] = stations
         self.emitted[tags] += result.emitted
         if result.budget is not None:
             if self.budget is None:

@@ -607,16 +607,18 @@ def verify_command(
         str, typer.Option("--window", help="State time windows: 'run', 'month', '<N>d' or '<N>h'.")
     ] = "run",
     average_hours: Annotated[
-        int, typer.Option("--average-hours", min=1, metavar="H", help="Average the hourly observations over H hours.")
+        int, typer.Option("--average-hours", min=1, metavar="H",
+                          help="Average the hourly observations over H hours.")
     ] = 24,
     transport_fraction: Annotated[
         float, typer.Option("--transport-error", metavar="PERCENT",
-                            help="Transport error, percent of the modelled concentration (without an ensemble).")
+                            help="Transport error, percent of the modelled concentration (no ensemble).")
     ] = 30.0,
     transport_ensemble: Annotated[
         list[Path] | None,
         typer.Option("--transport-ensemble", metavar="RUN.nc",
-                     help="Member run files (same stations): their spread is the transport error; repeatable."),
+                     help="Member run files (same stations): their spread is the transport error; "
+                     "repeatable."),
     ] = None,
     error_correlation_hours: Annotated[
         float, typer.Option("--error-correlation-hours", metavar="H",
@@ -630,7 +632,8 @@ def verify_command(
     ] = None,
     json_out: Annotated[
         str | None,
-        typer.Option("--json", metavar="FILE|-", help="Also write everything as JSON to FILE ('-': only JSON)."),
+        typer.Option("--json", metavar="FILE|-",
+                     help="Also write everything as JSON to FILE ('-': only the JSON, to stdout)."),
     ] = None,
 ) -> None:
     """Estimate emission changes from monitoring data (analytical Bayesian inversion); check claimed cuts."""

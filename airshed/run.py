@@ -146,7 +146,7 @@ class TaggedAccumulator:
 
 
 def sample_stations(tagged: np.ndarray, stations: PointSampler) -> np.ndarray:
-    """One hour's tagged output fields (n_tags, S, ny, nx) read at the stations: (n_station, n_tags, S), ug m-3.
+    """Read one hour's tagged output fields (n_tags, S, ny, nx) at the stations: (n_station, n_tags, S).
 
     Each station's value is the weighted sum of the cells of its :class:`~airshed.grids.sampling.PointSampler`
     (bilinear between cell centres, or the cell value), so the tags still add up to the sampled total.
@@ -682,7 +682,8 @@ def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str
     if cfg.receptors.stations is not None:
         table = read_stations(cfg.receptors.stations)
         stations = point_sampler(grid, table["id"], table["name"], table["lon"], table["lat"],
-                                 cfg.receptors.sampling, source=f"receptors.stations ({cfg.receptors.stations})")
+                                 cfg.receptors.sampling,
+                                 source=f"receptors.stations ({cfg.receptors.stations})")
     return Study(cfg, inputs, zero_out, scenario, chosen, period_h, edges, receptors, w_pop, w_area, fa, fp,
                  stations=stations)
 

@@ -139,7 +139,8 @@ class RunTotals:
         self._partial: tuple[np.ndarray, ...] | None = None
 
     def write_hours(self, first: int, concentration: np.ndarray, receptor_concentration: np.ndarray,
-                    receptor_contribution: np.ndarray, station_contribution: np.ndarray | None = None) -> None:
+                    receptor_contribution: np.ndarray,
+                    station_contribution: np.ndarray | None = None) -> None:
         """Write hours ``first, first + 1, ...`` of every tag to the run file (station series if given)."""
         n, nq, _, ns = receptor_contribution.shape
         self.run_file.write("concentration", first, concentration)
@@ -176,7 +177,8 @@ class RunTotals:
                     self._partial = (np.zeros((self.n_hours, *concentration.shape[1:])),
                                      np.zeros((self.n_hours, nq, ns)),
                                      np.zeros((self.n_hours, nq, ntag, ns)),
-                                     *(np.zeros((self.n_hours, s.shape[1], ntag, ns)) for s in acc.hourly[3:]))
+                                     *(np.zeros((self.n_hours, s.shape[1], ntag, ns))
+                                       for s in acc.hourly[3:]))
                 hours = slice(unit.first, unit.stop)
                 self._partial[0][hours] += concentration
                 self._partial[1][hours] += receptor_concentration

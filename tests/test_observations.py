@@ -101,7 +101,8 @@ def test_cnemc_unknown_type_and_bad_hour(tmp_path):
 
 def test_cnemc_writer_round_trips(tmp_path):
     frame = pd.DataFrame({"station": ["S1", "S1", "S2", "S2"],
-                          "time": pd.to_datetime(["2017-12-01T16:00", "2017-12-01T17:00"] * 2).astype("datetime64[ns]"),
+                          "time": pd.to_datetime(["2017-12-01T16:00", "2017-12-01T17:00"] * 2)
+                          .astype("datetime64[ns]"),
                           "species": ["CO", "CO", "SO2", "SO2"], "value": [1234.0, 800.0, 7.25, 0.0]})
     paths = write_cnemc(Observations(frame), tmp_path)
     assert [p.name for p in paths] == ["china_sites_20171202.csv"]  # 16:00 UTC ends hour 0 of 2 Dec, UTC+8
@@ -157,12 +158,14 @@ def test_shipped_synthetic_network_regenerates_identically():
     generated = synthetic_jjj_network()
     assert len(shipped) == N_STATIONS == 80
     assert shipped["id"].tolist() == generated["id"].tolist()
-    np.testing.assert_allclose(shipped[["lon", "lat"]].to_numpy(), generated[["lon", "lat"]].to_numpy(), atol=1e-9)
+    np.testing.assert_allclose(shipped[["lon", "lat"]].to_numpy(), generated[["lon", "lat"]].to_numpy(),
+                               atol=1e-9)
     assert SHIPPED_STATIONS.read_text(encoding="utf-8").startswith(SHIPPED_HEADER)
     # each city's stations lie inside its built-up disc around the centre: Beijing's within 26.4 km
     centre = (116.407526, 39.90403)
     bj = shipped[shipped["city"] == "Beijing"]
-    km = np.hypot((bj["lon"] - centre[0]) * 111.32 * np.cos(np.radians(centre[1])), (bj["lat"] - centre[1]) * 110.57)
+    km = np.hypot((bj["lon"] - centre[0]) * 111.32 * np.cos(np.radians(centre[1])),
+                  (bj["lat"] - centre[1]) * 110.57)
     assert km.max() < 26.5
 
 

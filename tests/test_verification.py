@@ -36,8 +36,9 @@ def test_closed_form_two_sources_three_stations():
     """Station 1 sees source 1, station 2 source 2, station 3 both (unit sensitivities, unit errors).
 
     By hand: S_hat = (K^T K + I)^-1 = [[3, 1], [1, 3]]^-1 = [[3, -1], [-1, 3]] / 8; y - K x_a = (1, -1, -1),
-    K^T (y - K x_a) = (0, -2), so x_hat = x_a + S_hat (0, -2) = (1.25, 0.25); A = I - S_hat = [[5, 1], [1, 5]]/8,
-    DOFS 1.25; residual (0.75, -0.25, -0.5) and prior part (0.25, -0.75): chi2 = (0.875 + 0.625) / 3 = 0.5.
+    K^T (y - K x_a) = (0, -2), so x_hat = x_a + S_hat (0, -2) = (1.25, 0.25);
+    A = I - S_hat = [[5, 1], [1, 5]] / 8, DOFS 1.25; residual (0.75, -0.25, -0.5) and prior part
+    (0.25, -0.75): chi2 = (0.875 + 0.625) / 3 = 0.5.
     """
     k = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     y = np.array([2.0, 0.0, 1.0])
@@ -95,7 +96,8 @@ def observations_of(ds, values, species):
     t, n = values.shape
     times = ds["time"].values
     return Observations(pd.DataFrame({"station": np.tile(ds["station"].values.astype(str), t),
-                                      "time": np.repeat(times, n), "species": species, "value": values.ravel()}))
+                                      "time": np.repeat(times, n), "species": species,
+                                      "value": values.ravel()}))
 
 
 def test_toy_run_gives_the_closed_form_of_its_own_jacobian():
@@ -149,7 +151,8 @@ def test_arm2_ratio_bounds_and_derivative():
     assert arm2_ratio(np.array([200.0 * UG_M3_PER_PPB_NO2]))[0] == pytest.approx(0.6682, abs=1e-4)
     h = 1e-4
     x = np.linspace(5.0, 1200.0, 97)
-    np.testing.assert_allclose(d_no2_d_nox(x), (no2_from_nox(x + h) - no2_from_nox(x - h)) / (2 * h), atol=1e-6)
+    central = (no2_from_nox(x + h) - no2_from_nox(x - h)) / (2 * h)
+    np.testing.assert_allclose(d_no2_d_nox(x), central, atol=1e-6)
     assert np.all(np.diff(no2_from_nox(nox)) >= 0)  # NO2 never falls when NOx rises
 
 
@@ -290,3 +293,22 @@ def test_verify_command(tmp_path):
 
 def test_start_is_the_fixture_start():
     assert START == np.datetime64("2017-12-01T00:00")
+
+
+def test_transport_error_from_an_ensemble_of_member_runs(tmp_path):
+    """Two members whose station series differ by 10 % give a spread of 0.1/sqrt(2) x the mean level."""
+    ds, c = two_source_run(hours=24)
+    paths = []
+    for k, scale in enumerate((0.95, 1.05)):
+        member = ds.copy(deep=True)
+        member["station_concentration"] = member["station_concentration"] * scale
+        paths.append(tmp_path / f"member{k}.nc")
+        member.to_netcdf(paths[-1])
+    y = np.einsum("tnrk,r->tn", c, [1.0, 1.0])
+    settings = VerifySettings(species=("SO2",), average_hours=24,
+                              errors=ObservationErrors(correlation_hours=1e9))  # fully correlated over a day
+    v = verify(ds, observations_of(ds, y, "SO2"), settings, transport_ensemble=paths)
+    spread = v.system.errors.transport_spread[..., 0]
+    np.testing.assert_allclose(spread, 0.1 * y / np.sqrt(2), rtol=1e-12)
+    with pytest.raises(AirshedInputError, match="at least two"):
+        verify(ds, observations_of(ds, y, "SO2"), settings, transport_ensemble=paths[:1])

@@ -36,7 +36,8 @@ def toy_run(contribution: dict[str, np.ndarray], regions: list[str], sectors: li
     for name, v in contribution.items():
         values[:, :, : len(regions), :, OUTPUT_SPECIES.index(name)] = v
     pm = OUTPUT_SPECIES.index("PM2.5")
-    values[..., pm] = sum(values[..., OUTPUT_SPECIES.index(p)] for p in ("PM2.5_primary", "sulfate", "nitrate"))
+    parts = ("PM2.5_primary", "sulfate", "nitrate")
+    values[..., pm] = sum(values[..., OUTPUT_SPECIES.index(p)] for p in parts)
     tonnes = np.zeros((len(names), len(sectors), len(EMITTED_SPECIES)))
     for e, v in emission.items():
         tonnes[: len(regions), :, EMITTED_SPECIES.index(e)] = v

@@ -62,7 +62,7 @@ class PointSampler:
         return len(self.ids)
 
     def sample(self, fields: np.ndarray) -> np.ndarray:
-        """Values at the points of fields whose last axis is the flat cell index: (..., n_cells) -> (n, ...)."""
+        """Read fields whose last axis is the flat cell index at the points: (..., n_cells) -> (n, ...)."""
         picked = fields[..., self.cells]  # (..., n, 4)
         return np.moveaxis(np.einsum("...nk,nk->...n", picked, self.weights), -1, 0)
 
@@ -85,9 +85,9 @@ def point_sampler(grid: Grid, ids, names, lon, lat, method: str = "bilinear",
     outside = ~(np.isfinite(x) & np.isfinite(y) & grid.contains_xy(x, y))
     if outside.any():
         k = int(np.flatnonzero(outside)[0])
-        raise AirshedInputError(f"{source}: station {ids[k]!r} at lon={lon[k]:g}, lat={lat[k]:g} lies outside "
-                                f"the model grid ({int(outside.sum())} station(s) outside); remove it or widen "
-                                "grid.bbox")
+        raise AirshedInputError(f"{source}: station {ids[k]!r} at lon={lon[k]:g}, lat={lat[k]:g} lies "
+                                f"outside the model grid ({int(outside.sum())} station(s) outside); remove "
+                                "it or widen grid.bbox")
     if method == "cell":
         j, i = grid.cell_index(x, y)
         j = np.minimum(np.where(j < 0, grid.ny - 1, j), grid.ny - 1)  # a point on the far edge

@@ -133,8 +133,8 @@ def _check_values(values: np.ndarray, species: str, where: str) -> None:
                         "are >= 0 (mark a missing value by an empty cell)")
     limit = MAX_PLAUSIBLE_UG_M3[species]
     if values.max() > limit:
-        raise DataError(f"{where}: {species} = {values.max():g} ug m-3 exceeds {limit:g} ug m-3, far above any "
-                        "recorded hourly value; check the unit (CO is in mg m-3 in the CNEMC layout)")
+        raise DataError(f"{where}: {species} = {values.max():g} ug m-3 exceeds {limit:g} ug m-3, far above "
+                        "any recorded hourly value; check the unit (CO is in mg m-3 in the CNEMC layout)")
 
 
 def _finish(frames: list[pd.DataFrame], files: list[Path]) -> Observations:
@@ -171,7 +171,8 @@ def _read_cnemc_file(path: Path) -> pd.DataFrame:
     unknown = sorted(set(table["type"].str.strip()) - known)
     if unknown:
         raise DataError(f"observation file {path}: unknown type {unknown[0]!r}; the CNEMC layout has "
-                        f"{', '.join(OBSERVED_SPECIES)} and their running means ({', '.join(CNEMC_DERIVED_TYPES)})")
+                        f"{', '.join(OBSERVED_SPECIES)} and their running means "
+                        f"({', '.join(CNEMC_DERIVED_TYPES)})")
     try:
         date = pd.to_datetime(table["date"].str.strip(), format="%Y%m%d")
         hour = table["hour"].str.strip().astype(int)
@@ -375,6 +376,7 @@ def read_stations(path: str | Path) -> pd.DataFrame:
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(f"station list {path}: station {table['id'].iloc[row]!r}: {column} = "
-                            f"{table[column].iloc[row]!r}, expected a number in [-{bound:g}, {bound:g}] degrees")
+                            f"{table[column].iloc[row]!r}, expected a number in [-{bound:g}, {bound:g}] "
+                            "degrees")
         table[column] = values.astype("float64")
     return table.reset_index(drop=True)

@@ -53,7 +53,7 @@ JJJ_CITIES: tuple[str, ...] = ("Beijing", "Tianjin", "Shijiazhuang", "Tangshan",
 
 def stations_per_city(population: dict[str, float], total: int = N_STATIONS,
                       minimum: int = MIN_PER_CITY) -> dict[str, int]:
-    """Share ``total`` stations among cities in proportion to population, ``minimum`` each (largest remainders).
+    """Share ``total`` stations among cities by population, ``minimum`` each (largest remainders).
 
     Cities whose proportional share falls below ``minimum`` get ``minimum``; the rest is shared among the
     others in proportion to their population, and the remaining stations go to the largest remainders.
@@ -77,7 +77,7 @@ def stations_per_city(population: dict[str, float], total: int = N_STATIONS,
 
 
 def synthetic_jjj_network(seed: int = SEED) -> pd.DataFrame:
-    """The synthetic Jing-Jin-Ji monitoring network (see the module docstring).
+    """Build the synthetic Jing-Jin-Ji monitoring network (see the module docstring).
 
     Returns
     -------

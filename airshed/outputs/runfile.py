@@ -85,7 +85,8 @@ STATION_VARIABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
                                    "sampled at each station", coordinates="station_lon station_lat")),
     "station_contribution": (("time", "station", "source_region", "sector", "species"),
                              dict(units="ug m-3", long_name="hourly mean near-surface concentration sampled "
-                                  "at each station caused by each tag", coordinates="station_lon station_lat")),
+                                  "at each station caused by each tag",
+                                  coordinates="station_lon station_lat")),
 }
 """Hourly variables of a run with ``[receptors] stations``: the fields sampled at the stations."""
 
@@ -97,9 +98,11 @@ def with_stations(skeleton: xr.Dataset, ids, names, lon, lat) -> xr.Dataset:
                                                            "cf_role": "timeseries_id"}),
         station_name=("station", np.array(names, dtype=object), {"long_name": "monitoring station name"}),
         station_lon=("station", np.asarray(lon, dtype=float),
-                     {"standard_name": "longitude", "units": "degrees_east", "long_name": "station longitude"}),
+                     {"standard_name": "longitude", "units": "degrees_east",
+                      "long_name": "station longitude"}),
         station_lat=("station", np.asarray(lat, dtype=float),
-                     {"standard_name": "latitude", "units": "degrees_north", "long_name": "station latitude"}),
+                     {"standard_name": "latitude", "units": "degrees_north",
+                      "long_name": "station latitude"}),
     )
 
 

@@ -36,7 +36,7 @@ def _polynomial(ppb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ARM2 polynomial and its derivative d/d(ppb), unbounded."""
     value = np.zeros_like(ppb)
     slope = np.zeros_like(ppb)
-    for k, c in reversed(list(enumerate(ARM2_COEFFICIENTS))):
+    for c in reversed(ARM2_COEFFICIENTS):
         slope = slope * ppb + value  # Horner for the derivative alongside the value
         value = value * ppb + c
     return value, slope
@@ -56,7 +56,7 @@ def no2_from_nox(nox_ug_m3: np.ndarray) -> np.ndarray:
 
 
 def d_no2_d_nox(nox_ug_m3: np.ndarray) -> np.ndarray:
-    """Derivative of :func:`no2_from_nox` with respect to NOx, dimensionless: ``r + N dr/dN``.
+    """Return d(NO2)/d(NOx) of :func:`no2_from_nox`, dimensionless: ``r + N dr/dN``.
 
     Where the ratio sits on one of its bounds, ``dr/dN = 0`` and the derivative is the bound.
     """

@@ -24,5 +24,5 @@ from airshed.verification.observing import ObservationErrors
 from airshed.verification.priors import PriorErrors
 from airshed.verification.verify import Verification, VerifySettings, verify, verify_files
 
-__all__ = ["Claim", "ClaimResult", "ObservationErrors", "PriorErrors", "Verification", "VerifySettings", "verify",
-           "verify_files"]
+__all__ = ["Claim", "ClaimResult", "ObservationErrors", "PriorErrors", "Verification", "VerifySettings",
+           "verify", "verify_files"]

@@ -73,11 +73,13 @@ class Claim:
         if unknown or missing:
             what = f"unknown key(s) {', '.join(sorted(unknown))}" if unknown else \
                 f"missing {', '.join(sorted(missing))}"
-            raise AirshedInputError(f"--claim {text!r}: {what}; keys: region, species, percent, sector, start, end")
+            raise AirshedInputError(f"--claim {text!r}: {what}; keys: region, species, percent, sector, "
+                                    "start, end")
         try:
             percent = float(fields["percent"].rstrip("%"))
         except ValueError:
-            raise AirshedInputError(f"--claim {text!r}: percent {fields['percent']!r} is not a number") from None
+            raise AirshedInputError(f"--claim {text!r}: percent {fields['percent']!r} is not a number") \
+                from None
         if not math.isfinite(percent) or percent < -100:
             raise AirshedInputError(f"--claim {text!r}: percent must be finite and >= -100")
         times = {}
@@ -86,10 +88,10 @@ class Claim:
                 try:
                     times[key] = np.datetime64(re.sub(r"Z$", "", fields[key]), "ns")
                 except ValueError:
-                    raise AirshedInputError(f"--claim {text!r}: {key} {fields[key]!r} is not an ISO 8601 time") \
-                        from None
-        return cls(fields["region"], fields["species"], percent, fields.get("sector", ALL), times.get("start"),
-                   times.get("end"))
+                    raise AirshedInputError(f"--claim {text!r}: {key} {fields[key]!r} is not an ISO 8601 "
+                                            "time") from None
+        return cls(fields["region"], fields["species"], percent, fields.get("sector", ALL),
+                   times.get("start"), times.get("end"))
 
     def describe(self) -> str:
         """One line, e.g. ``Hebei SO2 (all sectors) -20%``."""
@@ -116,11 +118,12 @@ class ClaimResult:
     @property
     def interval_percent(self) -> tuple[float, float]:
         """95 % interval of the estimated change."""
-        return (self.estimate_percent - Z95 * self.sigma_percent, self.estimate_percent + Z95 * self.sigma_percent)
+        half = Z95 * self.sigma_percent
+        return (self.estimate_percent - half, self.estimate_percent + half)
 
 
 def source_regions_of(name: str, state: StateVector, regions: tuple[str, ...]) -> tuple[str, ...]:
-    """The run's source regions a claim's region means (a source region, a state group, a province, all)."""
+    """Return the run's source regions a claim's region means (a region, a state group, a province, all)."""
     if name == ALL:
         return tuple(r for r in regions if r != "outside")
     if name in regions:
@@ -130,11 +133,12 @@ def source_regions_of(name: str, state: StateVector, regions: tuple[str, ...]) -
     provinces = province_groups(regions)
     if name in provinces:
         return provinces[name]
-    raise AirshedInputError(f"claim region {name!r}: not a source region, province or state region of this run "
-                            f"(regions: {', '.join(regions)}; provinces: {', '.join(provinces)})")
+    raise AirshedInputError(f"claim region {name!r}: not a source region, province or state region of this "
+                            f"run (regions: {', '.join(regions)}; provinces: {', '.join(provinces)})")
 
 
-def claim_weights(claim: Claim, state: StateVector, regions: tuple[str, ...]) -> tuple[np.ndarray | None, str]:
+def claim_weights(claim: Claim, state: StateVector,
+                  regions: tuple[str, ...]) -> tuple[np.ndarray | None, str]:
     """Emission weights h (n,) of the elements a claim covers, or (None, why the state cannot separate it)."""
     wanted = set(source_regions_of(claim.region, state, regions))
     covered = np.zeros(state.n, dtype=bool)
@@ -144,8 +148,8 @@ def claim_weights(claim: Claim, state: StateVector, regions: tuple[str, ...]) ->
         if not inside:
             continue
         if inside != members:
-            return None, (f"the state vector estimates {state.region[j]} as one element, which holds more than "
-                          f"{claim.region} (rerun with --regions run)")
+            return None, (f"the state vector estimates {state.region[j]} as one element, which holds more "
+                          f"than {claim.region} (rerun with --regions run)")
         if claim.sector != ALL and state.sector[j] != claim.sector:
             if state.sector[j] == ALL:
                 return None, "the state vector estimates all sectors together (rerun with --sectors each)"
@@ -170,23 +174,24 @@ def _variance(h: np.ndarray, cov: np.ndarray) -> float:
 
 
 def verdict(estimate: float, sigma: float, information: float, claimed: float) -> tuple[str, str]:
-    """The verdict and its reason for a claimed change (all as fractions, e.g. -0.2)."""
+    """Return the verdict and its reason for a claimed change (all as fractions, e.g. -0.2)."""
     outside = abs(estimate - claimed) > Z95 * sigma
     data_driven = information >= INFORMATION_THRESHOLD
     separable = abs(claimed) > Z95 * sigma
     if outside and data_driven:
         return CONTRADICTED, "the claimed change lies outside the estimate's 95 % interval"
     if not outside and data_driven and separable:
-        return CONSISTENT, "the claimed change lies inside the estimate's 95 % interval, which excludes no change"
+        return CONSISTENT, ("the claimed change lies inside the estimate's 95 % interval, which excludes no "
+                            "change")
     if not data_driven:
-        return NOT_RESOLVABLE, (f"the observations determine only {information:.0%} of the estimate (the rest "
-                                "is the prior)")
+        return NOT_RESOLVABLE, (f"the observations determine only {information:.0%} of the estimate (the "
+                                "rest is the prior)")
     return NOT_RESOLVABLE, (f"the 95 % interval (+-{Z95 * sigma:.1%}) is wider than the claimed change: "
                             "the network cannot tell it from no change")
 
 
 def check_claim(claim: Claim, verification) -> ClaimResult:
-    """Verdict on a claim (module docstring); ``verification`` is a :class:`~airshed.verification.verify.Verification`."""
+    """Judge a claim (module docstring) on a :class:`~airshed.verification.verify.Verification`."""
     v = verification
     h, why = claim_weights(claim, v.state, v.sens.regions)
     if h is None:
@@ -202,6 +207,12 @@ def check_claim(claim: Claim, verification) -> ClaimResult:
     result.informative_stations = [(s, 100.0 * math.sqrt(max(d, 0.0))) for s, d in
                                    v.station_influence(h)[:5]]
     if kind == NOT_RESOLVABLE:
-        result.resolving_stations = [(s, 100.0 * math.sqrt(max(new, 0.0))) for s, new in
-                                     v.stations_to_resolve(h, estimate, claim.percent / 100.0)]
+        chosen, done = v.stations_to_resolve(h, estimate, claim.percent / 100.0)
+        result.resolving_stations = [(s, 100.0 * math.sqrt(max(new, 0.0))) for s, new in chosen]
+        if not chosen:
+            result.reason += ("; every station of the run's list is already observed: a denser network is "
+                              "needed")
+        elif not done:
+            result.reason += (f"; even {len(chosen)} more of the run's stations would not resolve it (with "
+                              f"them the interval would be +-{Z95 * result.resolving_stations[-1][1]:.1f} %)")
     return result

@@ -115,14 +115,14 @@ class BlockCovariance:
         return out
 
     def diagonal(self) -> np.ndarray:
-        """The variances (m,)."""
+        """Return the variances (m,)."""
         out = np.zeros(self.m)
         for positions, _, matrix in self._blocks:
             out[positions] = np.diag(matrix)
         return out
 
     def dense(self) -> np.ndarray:
-        """The full (m, m) matrix (small problems, tests)."""
+        """Return the full (m, m) matrix (small problems, tests)."""
         out = np.zeros((self.m, self.m))
         for positions, _, matrix in self._blocks:
             out[np.ix_(positions, positions)] = matrix
@@ -156,15 +156,17 @@ def solve(forward: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], y: np.
     sa_inv = _prior_inverse(sa)
     x = x_a.copy()
     converged = False
-    for iteration in range(1, MAX_ITERATIONS + 1):
+    iterations = 0
+    while iterations < MAX_ITERATIONS:
+        iterations += 1
         f, k = forward(x)
         so_inv_k = so.solve(k)
         hessian = k.T @ so_inv_k + sa_inv
         try:
             factor = scipy.linalg.cho_factor(hessian, lower=True)
         except np.linalg.LinAlgError:
-            raise AirshedInputError("the inversion is ill-posed (K^T So^-1 K + Sa^-1 not positive definite)") \
-                from None
+            raise AirshedInputError("the inversion is ill-posed (K^T So^-1 K + Sa^-1 not positive "
+                                    "definite)") from None
         rhs = so_inv_k.T @ (y - f + k @ (x - x_a))
         x_new = x_a + scipy.linalg.cho_solve(factor, rhs)
         s_hat = scipy.linalg.cho_solve(factor, np.eye(x.size))
@@ -175,7 +177,8 @@ def solve(forward: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], y: np.
             break
     f, k = forward(x)
     so_inv_k = so.solve(k)
-    s_hat = scipy.linalg.cho_solve(scipy.linalg.cho_factor(k.T @ so_inv_k + sa_inv, lower=True), np.eye(x.size))
+    hessian = k.T @ so_inv_k + sa_inv
+    s_hat = scipy.linalg.cho_solve(scipy.linalg.cho_factor(hessian, lower=True), np.eye(x.size))
     r = y - f
     m = y.size
     chi2_obs = float(r @ so.solve(r)) / m
@@ -184,12 +187,12 @@ def solve(forward: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], y: np.
     a = np.eye(x.size) - s_hat @ sa_inv
     return Posterior(x=x, covariance=s_hat, prior=x_a, prior_covariance=sa, averaging_kernel=a,
                      dofs=float(np.trace(a)), chi2=chi2_obs + chi2_prior, chi2_obs=chi2_obs,
-                     chi2_prior=chi2_prior, m=m, iterations=iteration, converged=converged, residual=r)
+                     chi2_prior=chi2_prior, m=m, iterations=iterations, converged=converged, residual=r)
 
 
 def linear_posterior(k: np.ndarray, y: np.ndarray, x_a: np.ndarray, sa: np.ndarray,
                      so: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Closed form for a linear problem with dense So: (x_hat, S_hat), the m-space form.
+    """Solve a linear problem with dense So in closed form, the m-space form: (x_hat, S_hat).
 
     ``x_hat = x_a + Sa K^T (K Sa K^T + So)^-1 (y - K x_a)``, ``S_hat = Sa - Sa K^T (K Sa K^T + So)^-1 K Sa``:
     algebraically equal to the n-space form of :func:`solve` (the matrix inversion lemma), computed the

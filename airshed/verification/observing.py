@@ -79,7 +79,7 @@ class ModelEquivalent:
 
 
 def _parts(output: str) -> dict[str, tuple[str, ...]]:
-    """Emitted species -> single-tracer output species composing ``output`` (from the mechanism)."""
+    """Map emitted species -> single-tracer output species composing ``output`` (from the mechanism)."""
     single = {parts[0]: name for name, parts in MECHANISM.output_composition.items() if len(parts) == 1}
     out: dict[str, list[str]] = {}
     for tracer in MECHANISM.output_composition[output]:
@@ -255,7 +255,7 @@ class ObservingSystem:
         tau = self.errors.correlation_hours
         blocks = []
         errors = {o: self.hourly_errors(o) for o in set(table["species"])}
-        for (st, o), group in table.groupby(["station_index", "species"], sort=False):
+        for st, o in table.groupby(["station_index", "species"], sort=False).groups:
             positions = np.flatnonzero((table["station_index"] == st).to_numpy()
                                        & (table["species"] == o).to_numpy())
             hours = np.unique(np.concatenate([self.hours[rows[p]] for p in positions]))
@@ -277,7 +277,7 @@ class ObservingSystem:
         return np.flatnonzero(self.rows["observed"].to_numpy())
 
     def station_rows(self, station_index: int, observed: bool | None = None) -> np.ndarray:
-        """Indices of a station's rows (all, or only observed / only hypothetical ones)."""
+        """Return the indices of a station's rows (all, or only observed / only hypothetical ones)."""
         mask = (self.rows["station_index"] == station_index).to_numpy().copy()
         if observed is not None:
             mask &= self.rows["observed"].to_numpy() == observed
@@ -328,7 +328,8 @@ def observing_system(sens: StationSensitivity, state: StateVector, observations:
             part["value"].to_numpy()
     window_of_hour = np.arange(T) // average_hours
     n_windows = int(window_of_hour[-1]) + 1
-    need = {w: math.ceil(min_fraction * np.count_nonzero(window_of_hour == w) - 1e-9) for w in range(n_windows)}
+    need = {w: math.ceil(min_fraction * np.count_nonzero(window_of_hour == w) - 1e-9)
+            for w in range(n_windows)}
     records, hours = [], []
     for o in used:
         for st in range(N):
@@ -338,7 +339,8 @@ def observing_system(sens: StationSensitivity, state: StateVector, observations:
                 observed = valid.size >= need[w] and valid.size > 0
                 h = valid if observed else span
                 records.append({"station": sens.stations[st], "station_index": st, "species": o, "window": w,
-                                "start": sens.times[span[0]] - np.timedelta64(1, "h"), "end": sens.times[span[-1]],
+                                "start": sens.times[span[0]] - np.timedelta64(1, "h"),
+                                "end": sens.times[span[-1]],
                                 "n_hours": h.size, "observed": observed,
                                 "value": float(hourly[o][h, st].mean()) if observed else np.nan})
                 hours.append(h)

@@ -48,7 +48,7 @@ TABLE_COLUMNS = ("species", "sector", "lower_95_percent", "upper_95_percent")
 
 
 def default_table_path() -> Path:
-    """The shipped inventory-uncertainty table (Zhao et al. 2011)."""
+    """Return the path of the shipped inventory-uncertainty table (Zhao et al. 2011)."""
     source = importlib.resources.files("airshed") / "data" / "inventory_uncertainty_zhao2011.csv"
     return Path(str(source))
 
@@ -118,7 +118,8 @@ class PriorErrors:
         for name in ("change_percent", "correlation_km", "correlation_days", "background_fraction"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
-                raise AirshedInputError(f"prior error setting {name} = {value}: expected a finite number >= 0")
+                raise AirshedInputError(f"prior error setting {name} = {value}: expected a finite number "
+                                        ">= 0")
         if self.inventory_percent is not None and not (math.isfinite(self.inventory_percent)
                                                        and self.inventory_percent > 0):
             raise AirshedInputError(f"--prior-error {self.inventory_percent}: expected a percentage > 0")
@@ -182,8 +183,9 @@ def prior_covariance(state: StateVector, sens: StationSensitivity, settings: Pri
     emis = state.is_emission
     inv = inventory_sigma(state, settings)
     change = np.where(emis, settings.change_percent / 100.0, 0.0)
-    kin = ((state.sector[:, None] == state.sector[None, :]) & (state.species[:, None] == state.species[None, :])
-           & emis[:, None] & emis[None, :]).astype(float)
+    same_sector = state.sector[:, None] == state.sector[None, :]
+    same_species = state.species[:, None] == state.species[None, :]
+    kin = (same_sector & same_species & emis[:, None] & emis[None, :]).astype(float)
     rho = kin * region_correlation(state, sens, settings.correlation_km)
     if settings.correlation_days > 0:
         mid = state.window_bounds.astype("datetime64[s]").astype(np.int64).mean(axis=1) / 86400.0

@@ -16,7 +16,7 @@ def _number(value: float, fmt: str) -> str:
 
 
 def diagnostics(v: Verification) -> dict:
-    """Counts and diagnostics of the inversion (plain JSON values)."""
+    """Return counts and diagnostics of the inversion (plain JSON values)."""
     p, rows = v.posterior, v.system.rows.iloc[v.rows]
     return {
         "observations": int(p.m),
@@ -38,19 +38,19 @@ def diagnostics(v: Verification) -> dict:
 
 
 def diagnostics_table(v: Verification) -> Table:
-    """The diagnostics as a two-column table."""
+    """Return the diagnostics as a two-column table."""
     d = diagnostics(v)
     table = Table(title="airshed verify: inversion diagnostics", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("observations", f"{d['observations']} ({', '.join(f'{k} {n}' for k, n in d['observations_by_species'].items())}; "
-                  f"{d['average_hours']} h means)")
+    by_species = ", ".join(f"{k} {n}" for k, n in d["observations_by_species"].items())
+    table.add_row("observations", f"{d['observations']} ({by_species}; {d['average_hours']} h means)")
     table.add_row("stations", f"{d['stations_observed']} observed of {d['stations_in_run']} in the run")
-    table.add_row("state", f"{d['state_elements']} elements (regions: {d['regions']}, sectors: {d['sectors']}, "
-                  f"window: {d['window']})")
+    table.add_row("state", f"{d['state_elements']} elements (regions: {d['regions']}, sectors: "
+                  f"{d['sectors']}, window: {d['window']})")
     table.add_row("DOFS", f"{d['dofs']:.1f}")
-    table.add_row("chi2 / n", f"{d['chi2_per_observation']:.2f} (observations {d['chi2_observation_part']:.2f}, "
-                  f"prior {d['chi2_prior_part']:.2f}; expected about 1)")
+    table.add_row("chi2 / n", f"{d['chi2_per_observation']:.2f} (observations "
+                  f"{d['chi2_observation_part']:.2f}, prior {d['chi2_prior_part']:.2f}; expected about 1)")
     table.add_row("Gauss-Newton", f"{d['gauss_newton_iterations']} iteration(s), "
                   f"{'converged' if d['converged'] else 'NOT converged'}")
     return table
@@ -68,14 +68,14 @@ def region_table(v: Verification, only_jjj_and_all: bool = False) -> Table:
         table.add_row(str(r.region), str(r.species), f"{r.start:%m-%d %H}h..{r.end:%m-%d %H}h",
                       f"{r.emission_t:,.0f}", f"{r.change_percent:+.1f}", f"{r.sigma_percent:.1f}",
                       f"{r.prior_sigma_percent:.1f}", f"{r.information:.2f}")
-    table.caption = ("information = 1 - posterior variance / prior variance: the share of the estimate that the "
-                     "observations determine (0: prior only, 1: observations only).")
+    table.caption = ("information = 1 - posterior variance / prior variance: the share of the estimate that "
+                     "the observations determine (0: prior only, 1: observations only).")
     table.caption_justify = "left"
     return table
 
 
 def claim_json(result: ClaimResult) -> dict:
-    """A claim verdict as plain JSON values."""
+    """Return a claim verdict as plain JSON values."""
     c = result.claim
     lo, hi = result.interval_percent
     return {
@@ -85,9 +85,12 @@ def claim_json(result: ClaimResult) -> dict:
         "verdict": result.verdict, "reason": result.reason,
         "estimated_percent": _finite(result.estimate_percent), "sigma_percent": _finite(result.sigma_percent),
         "interval_95_percent": [_finite(lo), _finite(hi)],
-        "prior_sigma_percent": _finite(result.prior_sigma_percent), "information": _finite(result.information),
-        "informative_stations": [{"station": s, "sigma_increase_percent": d} for s, d in result.informative_stations],
-        "resolving_stations": [{"station": s, "sigma_after_percent": d} for s, d in result.resolving_stations],
+        "prior_sigma_percent": _finite(result.prior_sigma_percent),
+        "information": _finite(result.information),
+        "informative_stations": [{"station": s, "sigma_increase_percent": d}
+                                 for s, d in result.informative_stations],
+        "resolving_stations": [{"station": s, "sigma_after_percent": d}
+                               for s, d in result.resolving_stations],
     }
 
 

@@ -84,7 +84,8 @@ class StationSensitivity:
     def output(self, name: str) -> np.ndarray:
         """(T, N, R, K) contributions to one output species."""
         if name not in self.species:
-            raise DataError(f"{self.origin}: the run has no output species {name!r} ({', '.join(self.species)})")
+            raise DataError(f"{self.origin}: the run has no output species {name!r} "
+                            f"({', '.join(self.species)})")
         return self.contribution[..., self.species.index(name)]
 
 
@@ -126,8 +127,8 @@ def station_sensitivity(ds: xr.Dataset, origin: str = "run file", spread: bool =
     """
     for name, dims in REQUIRED.items():
         if name not in ds.variables:
-            hint = (" (run the model with `[receptors] stations = \"stations.csv\"` in the config, so that the "
-                    "run samples the stations hour by hour)" if name == "station_contribution" else "")
+            hint = (" (run the model with `[receptors] stations = \"stations.csv\"` in the config, so that "
+                    "the run samples the stations hour by hour)" if name == "station_contribution" else "")
             raise DataError(f"{origin}: no variable {name!r}{hint}")
         if set(ds[name].dims) != set(dims):
             raise DataError(f"{origin}: {name} has dimensions {ds[name].dims}, expected {dims}")
@@ -135,7 +136,8 @@ def station_sensitivity(ds: xr.Dataset, origin: str = "run file", spread: bool =
     em = ds["emission_total"].transpose(*REQUIRED["emission_total"])
     regions = tuple(map(str, sc["source_region"].values))
     sectors = tuple(map(str, sc["sector"].values))
-    if tuple(map(str, em["source_region"].values)) != regions or tuple(map(str, em["sector"].values)) != sectors:
+    if (tuple(map(str, em["source_region"].values)) != regions
+            or tuple(map(str, em["sector"].values)) != sectors):
         raise DataError(f"{origin}: emission_total and station_contribution disagree on regions or sectors")
     values = sc.values
     if not np.isfinite(values).all():
@@ -148,7 +150,8 @@ def station_sensitivity(ds: xr.Dataset, origin: str = "run file", spread: bool =
         spread_values = neighbourhood_spread(ds, lon, lat, ids)
     region_xy = region_area = None
     if {"region_fraction", "x", "y"} <= set(ds.variables):
-        frac = ds["region_fraction"].transpose("source_region", "y", "x").sel(source_region=list(regions)).values
+        frac = ds["region_fraction"].transpose("source_region", "y", "x")
+        frac = frac.sel(source_region=list(regions)).values
         region_area = frac.sum(axis=(1, 2))
         yy, xx = np.meshgrid(ds["y"].values, ds["x"].values, indexing="ij")
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -137,13 +137,13 @@ class StateVector:
         return self.kind == "emission"
 
     def labels(self) -> list[str]:
-        """A readable label per element, e.g. ``Hebei/power/SO2@0`` or ``background/PM2.5@0``."""
+        """Return a readable label per element, e.g. ``Hebei/power/SO2@0`` or ``background/PM2.5@0``."""
         return [f"{r}/{k}/{s}@{w}" if kind == "emission" else f"background/{s}@{w}"
                 for kind, r, k, s, w in zip(self.kind, self.region, self.sector, self.species, self.window,
                                             strict=True)]
 
     def table(self) -> pd.DataFrame:
-        """The elements as a table (one row each)."""
+        """Return the elements as a table (one row each)."""
         return pd.DataFrame({"kind": self.kind, "region": self.region, "sector": self.sector,
                              "species": self.species, "window": self.window,
                              "window_start": self.window_bounds[self.window, 0],

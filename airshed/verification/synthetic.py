@@ -68,7 +68,7 @@ def synthetic_observations(truth: xr.Dataset, species: tuple[str, ...] = ("SO2",
         inst = np.sqrt(INSTRUMENT_FLOOR_UG_M3[o] ** 2 + (INSTRUMENT_RELATIVE[o] * c) ** 2)
         y = c * (1.0 + model) + inst * rng.standard_normal(c.shape) + background.get(o, 0.0)
         y = np.maximum(y, 0.0)
-        frames.append(pd.DataFrame({"station": np.tile(stations, n_hours), "time": np.repeat(times, n_stations),
-                                    "species": o, "value": y.ravel()}))
+        frames.append(pd.DataFrame({"station": np.tile(stations, n_hours),
+                                    "time": np.repeat(times, n_stations), "species": o, "value": y.ravel()}))
     frame = pd.concat(frames, ignore_index=True).sort_values(["station", "species", "time"], kind="stable")
     return Observations(frame.reset_index(drop=True))

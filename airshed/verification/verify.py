@@ -19,7 +19,14 @@ import xarray as xr
 
 from airshed.errors import AirshedInputError, DataError
 from airshed.inputs.observations import Observations, read_stations
-from airshed.verification.claims import Claim, ClaimResult, check_claim, claim_weights, verdict
+from airshed.verification.claims import (
+    NOT_RESOLVABLE,
+    Claim,
+    ClaimResult,
+    check_claim,
+    claim_weights,
+    verdict,
+)
 from airshed.verification.inversion import BlockCovariance, Posterior, solve
 from airshed.verification.observing import (
     DEFAULT_SPECIES,
@@ -91,7 +98,8 @@ class Verification:
         """Estimated change per region (state regions, provinces, all) x emitted species x window."""
         st = self.state
         names = list(st.members)
-        extra = [g for g, m in province_groups(self.sens.regions).items() if len(m) > 1 and g not in st.members]
+        extra = [g for g, m in province_groups(self.sens.regions).items()
+                 if len(m) > 1 and g not in st.members]
         records = []
         for w in range(st.window_bounds.shape[0]):
             for sp in dict.fromkeys(st.species[st.is_emission]):
@@ -104,7 +112,8 @@ class Verification:
                     est, sig, sig_a, info = self.change(h)
                     tonnes = float((st.emission * (h > 0)).sum())
                     records.append({"region": region, "species": sp, "window": w, "start": start, "end": end,
-                                    "emission_t": tonnes, "change_percent": 100 * est, "sigma_percent": 100 * sig,
+                                    "emission_t": tonnes, "change_percent": 100 * est,
+                                    "sigma_percent": 100 * sig,
                                     "prior_sigma_percent": 100 * sig_a, "information": info})
         return pd.DataFrame(records)
 
@@ -119,7 +128,7 @@ class Verification:
         return table
 
     def check(self, claim: Claim) -> ClaimResult:
-        """The verdict on a claimed change (:func:`airshed.verification.claims.check_claim`)."""
+        """Judge a claimed change (:func:`airshed.verification.claims.check_claim`)."""
         return check_claim(claim, self)
 
     # -- network ----------------------------------------------------------------------------------------
@@ -143,12 +152,18 @@ class Verification:
             out.append((self.sens.stations[int(st)], float(h @ without @ h) - var))
         return sorted(out, key=lambda item: -item[1])
 
-    def stations_to_resolve(self, h: np.ndarray, estimate: float, claimed: float) -> list[tuple[str, float]]:
-        """Unobserved stations that, added greedily, make the claim resolvable: (station, sigma after)."""
+    def stations_to_resolve(self, h: np.ndarray, estimate: float,
+                            claimed: float) -> tuple[list[tuple[str, float]], bool]:
+        """Add unobserved stations greedily until the claim is resolvable: ([(station, variance)], done).
+
+        Each candidate's hypothetical observations are those of the observed stations (species, averaging
+        windows) with errors from the same model; the station that shrinks the variance of ``h . x`` most is
+        added first. ``done`` says whether the claim became resolvable (at most :data:`MAX_ADDED_STATIONS`).
+        """
         observed = set(self.system.rows.iloc[self.rows]["station_index"])
         candidates = [st for st in range(len(self.sens.stations)) if st not in observed]
         if not candidates:
-            return []
+            return [], False
         info = {st: self._information(self.system.station_rows(st)) for st in candidates}
         s_inv = np.linalg.inv(self.posterior.covariance)
         var_a = float(h @ self.posterior.prior_covariance @ h)
@@ -159,9 +174,9 @@ class Verification:
             var = float(h @ np.linalg.inv(s_inv) @ h)
             chosen.append((self.sens.stations[best], var))
             kind, _ = verdict(estimate, math.sqrt(var), 1.0 - var / var_a, claimed)
-            if kind != "not resolvable with this network" or not info:
-                break
-        return chosen
+            if kind != NOT_RESOLVABLE:
+                return chosen, True
+        return chosen, False
 
 
 def check_station_list(stations: pd.DataFrame, sens: StationSensitivity, origin: str) -> list[str]:
@@ -182,7 +197,8 @@ def check_station_list(stations: pd.DataFrame, sens: StationSensitivity, origin:
     return notes
 
 
-def ensemble_spread(paths: list[str | Path], sens: StationSensitivity, species: tuple[str, ...]) -> np.ndarray:
+def ensemble_spread(paths: list[str | Path], sens: StationSensitivity,
+                    species: tuple[str, ...]) -> np.ndarray:
     """(T, N, O) standard deviation over ensemble members of the hourly model equivalent at the stations.
 
     ``paths`` are member run files with the same stations and hours (issue 16's meteorological members,
@@ -195,7 +211,8 @@ def ensemble_spread(paths: list[str | Path], sens: StationSensitivity, species: 
     for p in paths:
         with xr.open_dataset(Path(p).expanduser()) as ds:
             if "station_concentration" not in ds.variables:
-                raise DataError(f"ensemble member {p}: no station_concentration (run it with [receptors] stations)")
+                raise DataError(f"ensemble member {p}: no station_concentration (run it with [receptors] "
+                                "stations)")
             sc = ds["station_concentration"].transpose("time", "station", "species")
             if tuple(map(str, sc["station"].values)) != sens.stations or sc.sizes["time"] != sens.run_hours:
                 raise DataError(f"ensemble member {p}: its stations or hours differ from the run's")

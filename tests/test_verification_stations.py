@@ -92,3 +92,20 @@ def test_region_units_give_the_serial_station_series(tmp_path, station_run):
         with xr.open_dataset(path) as units:
             for name in ("station_contribution", "station_concentration", "concentration"):
                 assert np.array_equal(serial[name].values, units[name].values), name
+
+
+def test_osse_example_config_is_the_default_case_with_stations_and_the_truth():
+    from airshed.config import load_config
+
+    root = Path(__file__).resolve().parents[1] / "examples"
+    osse, default = load_config(root / "verify_osse.toml"), load_config(root / "jjj.toml")
+    assert osse.receptors.stations == STATIONS
+    for table in ("grid", "meteorology", "emissions", "chemistry", "lagrangian", "regions"):
+        assert getattr(osse, table) == getattr(default, table), table
+    assert (osse.run.start, osse.run.end, osse.run.core, osse.run.seed) == \
+        (default.run.start, default.run.end, default.run.core, default.run.seed)
+    (truth,) = osse.scenarios
+    cuts = {(tuple(c.regions), tuple(c.species)): c.change_percent for c in truth.changes}
+    assert cuts[(("Tianjin",), ("NOx",))] == -30.0
+    hebei = [k for k in cuts if "Shijiazhuang" in k[0]][0]
+    assert len(hebei[0]) == 11 and cuts[hebei] == -20.0

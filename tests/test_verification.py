@@ -312,3 +312,24 @@ def test_transport_error_from_an_ensemble_of_member_runs(tmp_path):
     np.testing.assert_allclose(spread, 0.1 * y / np.sqrt(2), rtol=1e-12)
     with pytest.raises(AirshedInputError, match="at least two"):
         verify(ds, observations_of(ds, y, "SO2"), settings, transport_ensemble=paths[:1])
+
+
+def test_a_cut_in_one_window_is_found_in_that_window():
+    """Daily state windows: A cut by 30 % on the second day only; claims by window."""
+    ds, c = two_source_run(hours=96)
+    scale = np.ones((96, 1, 2, 1))
+    scale[24:48, :, 0] = 0.7
+    y = (c * scale).sum(axis=(2, 3))
+    settings = VerifySettings(species=("SO2",), average_hours=1, window="1d",
+                              errors=ObservationErrors(transport_fraction=0.05, correlation_hours=0.0))
+    v = verify(ds, observations_of(ds, y, "SO2"), settings)
+    day2 = "start=2017-12-02T00:00,end=2017-12-03T00:00"
+    result = v.check(Claim.parse(f"region=A,species=SO2,percent=-30,{day2}"))
+    assert result.verdict == CONSISTENT and result.estimate_percent == pytest.approx(-30, abs=2)
+    day3 = "start=2017-12-03T00:00,end=2017-12-04T00:00"
+    other = v.check(Claim.parse(f"region=A,species=SO2,percent=-30,{day3}"))
+    assert other.verdict == CONTRADICTED and other.estimate_percent == pytest.approx(0, abs=2)
+    whole = v.check(Claim.parse("region=A,species=SO2,percent=-7.5"))  # a quarter of the run at -30 %
+    assert whole.estimate_percent == pytest.approx(-7.5, abs=1)
+    cut = v.check(Claim.parse("region=A,species=SO2,percent=-30,start=2017-12-02T12:00,end=2017-12-03T00:00"))
+    assert cut.verdict == NOT_RESOLVABLE and "cuts the state window" in cut.reason

@@ -1,13 +1,11 @@
 """Observing-system simulation: synthetic observations from a run with known cuts, then `airshed verify`.
 
-The reduced form (CI): a 27 km grid, one day, provinces as regions; the truth is a scenario run (Hebei SO2
--20 %, Tianjin NOx -30 %) with another particle seed and noisy synthetic observations at the 80 stations of
-the synthetic network. The full form (``AIRSHED_FULL_VALIDATION=1``) runs ``examples/verify_osse.py`` on the
-default case and applies the acceptance criteria of issue 18.
+The reduced form, run by CI: a 27 km grid, one day, provinces as regions; the truth is a scenario run
+(Hebei SO2 -20 %, Tianjin NOx -30 %) with another particle seed and noisy synthetic observations at the 80
+stations of the synthetic network. The full form is ``python examples/verify_osse.py``: the default case
+run twice, then the acceptance criteria of issue 18 over ten noise draws (README, Verification).
 """
 
-import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,7 @@ TRUTH = {"name": "truth", "changes": [{"regions": ["Hebei"], "species": ["SO2"],
 @pytest.mark.validation
 def test_reduced_osse_recovers_the_cuts(tmp_path):
     tables = {"receptors": {"stations": str(STATIONS)}, "lagrangian": {"particles_per_hour": 8000}}
-    prior_cfg = small_config(tmp_path, "lagrangian", hours=24, **tables)
+    prior_cfg = small_config(tmp_path, "lagrangian", run={"end": "2017-12-02T00:00:00"}, **tables)
     prior_cfg = prior_cfg.model_copy(update={"scenarios": [ScenarioConfig.model_validate(TRUTH)]})
     prior = run_study(prior_cfg, output=tmp_path / "prior.nc", progress=False)
     truth_cfg = prior_cfg.model_copy(update={"run": prior_cfg.run.model_copy(update={"seed": 8})})
@@ -47,14 +45,3 @@ def test_reduced_osse_recovers_the_cuts(tmp_path):
     assert v.check(Claim.parse("region=Hebei,species=SO2,percent=-20")).verdict == CONSISTENT
     assert v.check(Claim.parse("region=Hebei,species=SO2,percent=-40")).verdict == CONTRADICTED
     assert np.isfinite(v.posterior.x).all()
-
-
-@pytest.mark.validation
-@pytest.mark.skipif(os.environ.get("AIRSHED_FULL_VALIDATION") != "1",
-                    reason="the full OSSE runs the default case twice (set AIRSHED_FULL_VALIDATION=1)")
-def test_full_osse_meets_the_acceptance_criteria(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("verify_osse", ROOT / "examples" / "verify_osse.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    monkeypatch.setattr("sys.argv", ["verify_osse.py", "--out", str(tmp_path)])
-    assert module.main() == 0

@@ -105,12 +105,13 @@ def neighbourhood_spread(ds: xr.Dataset, lon: np.ndarray, lat: np.ndarray, ids) 
     """
     grid = grid_from_dataset(ds)
     sampler = point_sampler(grid, list(ids), list(ids), lon, lat, "bilinear", source="run file stations")
-    flat = np.unique(sampler.cells)
-    j, i = np.divmod(flat, grid.nx)
     conc = ds["concentration"].transpose("time", "species", "y", "x")
-    picked = conc.isel(y=xr.DataArray(j, dims="cell"), x=xr.DataArray(i, dims="cell")).values  # (T, S, C)
-    where = np.searchsorted(flat, sampler.cells)  # (N, 4)
-    values = picked[:, :, where]  # (T, S, N, 4)
+    n_time = conc.sizes["time"]
+    values = np.empty((n_time, conc.sizes["species"], len(sampler), 4))
+    step = 24  # a day of fields at a time: whole reads are far faster than point indexing in the file
+    for t0 in range(0, n_time, step):
+        block = conc.isel(time=slice(t0, t0 + step)).values
+        values[t0:t0 + step] = block.reshape(*block.shape[:2], -1)[:, :, sampler.cells]  # (t, S, N, 4)
     mean = np.einsum("tsnk,nk->tsn", values, sampler.weights)
     var = np.einsum("tsnk,nk->tsn", (values - mean[..., None]) ** 2, sampler.weights)
     return np.sqrt(np.maximum(var, 0.0)).transpose(0, 2, 1)

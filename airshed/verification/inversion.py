@@ -1,7 +1,7 @@
 """The analytical Bayesian inversion (Gaussian errors) and its diagnostics.
 
 For a linear observation operator F(x) = K x the posterior mean and covariance are (Rodgers 2000,
-Inverse Methods for Atmospheric Sounding, eqs. 4.5-4.6; as in the Integrated Methane Inversion, Varon et
+Inverse Methods for Atmospheric Sounding, ch. 4; as in the Integrated Methane Inversion, Varon et
 al. 2022, and FLEXINVERT's analytical mode, Thompson and Stohl 2014)
 
     x_hat = x_a + (K^T So^-1 K + Sa^-1)^-1 K^T So^-1 (y - K x_a)
@@ -16,7 +16,7 @@ and the reduced chi-square of the solution
 whose expectation is 1 when the assumed errors So and Sa are right (m observations; e.g. Tarantola 2005,
 ch. 6; Michalak et al. 2005): well below 1 the errors were overstated, well above they were understated
 (or the model is wrong). When F is only weakly nonlinear (the NO2/NOx ratio), the same solution is
-iterated by Gauss-Newton (Rodgers 2000, eq. 5.9):
+iterated by Gauss-Newton (Rodgers 2000, sec. 5.3, the n-form):
 
     x_{i+1} = x_a + S_i K_i^T So^-1 [y - F(x_i) + K_i (x_i - x_a)],   S_i = (K_i^T So^-1 K_i + Sa^-1)^-1,
 

@@ -13,10 +13,10 @@ and the reduced chi-square of the solution
 
     chi2 / m = [ (y - F(x_hat))^T So^-1 (y - F(x_hat)) + (x_hat - x_a)^T Sa^-1 (x_hat - x_a) ] / m,
 
-whose expectation is 1 when the assumed errors So and Sa are right (m observations; e.g. Tarantola 2005,
-ch. 6; Michalak et al. 2005): well below 1 the errors were overstated, well above they were understated
-(or the model is wrong). When F is only weakly nonlinear (the NO2/NOx ratio), the same solution is
-iterated by Gauss-Newton (Rodgers 2000, sec. 5.3, the n-form):
+whose expectation is 1 when the assumed errors So and Sa are right (m observations; e.g. Tarantola 2005;
+Michalak et al. 2005, J. Geophys. Res. 110:D24107): well below 1 the errors were overstated, well above
+they were understated (or the model is wrong). When F is only weakly nonlinear (the NO2/NOx ratio), the
+same solution is iterated by Gauss-Newton (Rodgers 2000, sec. 5.3, the n-form):
 
     x_{i+1} = x_a + S_i K_i^T So^-1 [y - F(x_i) + K_i (x_i - x_a)],   S_i = (K_i^T So^-1 K_i + Sa^-1)^-1,
 

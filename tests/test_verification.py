@@ -333,3 +333,10 @@ def test_a_cut_in_one_window_is_found_in_that_window():
     assert whole.estimate_percent == pytest.approx(-7.5, abs=1)
     cut = v.check(Claim.parse("region=A,species=SO2,percent=-30,start=2017-12-02T12:00,end=2017-12-03T00:00"))
     assert cut.verdict == NOT_RESOLVABLE and "cuts the state window" in cut.reason
+
+
+def test_claim_times_with_an_offset_are_utc():
+    claim = Claim.parse("region=A,species=SO2,percent=-30,start=2017-12-02T08:00+08:00,end=2017-12-03T00:00Z")
+    assert claim.start == np.datetime64("2017-12-02T00:00") and claim.end == np.datetime64("2017-12-03T00:00")
+    with pytest.raises(AirshedInputError, match="not an ISO 8601"):
+        Claim.parse("region=A,species=SO2,percent=-30,start=tomorrow")

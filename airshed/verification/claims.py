@@ -30,10 +30,10 @@ all-sectors element, part of a window) the claim cannot be separated: ``not reso
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from airshed.errors import AirshedInputError
 from airshed.verification.state import ALL, StateVector, province_groups
@@ -58,7 +58,7 @@ class Claim:
 
     @classmethod
     def parse(cls, text: str) -> Claim:
-        """Parse ``region=Hebei,species=SO2,percent=-20[,sector=power][,start=ISO][,end=ISO]``."""
+        """Parse ``region=Hebei,species=SO2,percent=-20[,sector=power][,start=ISO][,end=ISO]`` (UTC times)."""
         fields = {}
         for part in text.split(","):
             if not part.strip():
@@ -86,7 +86,10 @@ class Claim:
         for key in ("start", "end"):
             if key in fields:
                 try:
-                    times[key] = np.datetime64(re.sub(r"Z$", "", fields[key]), "ns")
+                    when = pd.Timestamp(fields[key])  # an offset (+08:00, Z) is converted to UTC
+                    if when.tzinfo is not None:
+                        when = when.tz_convert("UTC").tz_localize(None)
+                    times[key] = np.datetime64(when.to_datetime64(), "ns")
                 except ValueError:
                     raise AirshedInputError(f"--claim {text!r}: {key} {fields[key]!r} is not an ISO 8601 "
                                             "time") from None

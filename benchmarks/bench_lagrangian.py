@@ -208,12 +208,12 @@ def default_case(hours: int, config: str = "examples/jjj.toml") -> dict:
     from pathlib import Path
 
     from airshed.config import load_config
-    from airshed.run import prepare_study, run_periods
+    from airshed.pipeline.study import prepare_study, run_periods
 
     cfg = load_config(Path(__file__).resolve().parents[1] / config)
     study = prepare_study(cfg)
     core = study.core()
-    acc = study.accumulator(hours)
+    acc = study.accumulator(hours, core.tracers)
     run_periods(study, core, acc, range(1))  # compile (or load the cache) and warm the met window
     runs = core.runs
     before = [(r.particle_steps, r.particle_seconds, r.substeps) for r in runs]

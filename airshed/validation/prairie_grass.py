@@ -19,6 +19,12 @@ Meteorology is used exactly as given; nothing is fitted to these data:
   :func:`airshed.physics.boundary_layer.pasquill_class_from_obukhov`;
 - SO2 evaporation-loss factors (arc summary) are not applied to the observations.
 
+Measured turbulence, an explicit option (``observed_sigma_theta``): the met file's 10-minute standard
+deviation of the wind azimuth sigma_theta is then given to the boundary-layer option as on-site lateral
+turbulence, sigma_v = sigma_theta u (sigma_theta in radians, u the 2 m wind), as AERMOD accepts sigma_theta or
+sigma_v from on-site data in place of its u*/w* estimate. Those rows carry the option name
+:data:`OBSERVED_SIGMA_THETA_OPTION`. The Briggs options have no sigma_v input and are not rerun.
+
 Observed quantities per run and arc: the arc maximum over samplers, and the crosswind integral CY by the
 trapezoid rule over arc length (missing samplers skipped). Modelled: the maximum over a 0.25-degree arc of
 receptors (the plume centre line) and the trapezoid integral over the same fine arc (+-90 degrees about the
@@ -37,7 +43,7 @@ import pandas as pd
 from airshed.errors import DataError
 from airshed.model import plume as pk
 from airshed.physics import boundary_layer as bl
-from airshed.physics import dispersion as disp
+from airshed.physics.dispersion_schemes import DISPERSION_SCHEMES
 from airshed.validation.statistics import performance_measures
 
 ARCS_FILE = "prairie_grass_arcs_long.csv"
@@ -46,7 +52,8 @@ ROUGHNESS_LENGTH_M = 0.008
 WIND_HEIGHT_M = 2.0
 LATITUDE_DEG = 42.49333
 DISTANCES_M = (50, 100, 200, 400, 800)
-PLUME_OPTIONS = ("briggs-rural", "briggs-urban", "boundary-layer")
+OBSERVED_SIGMA_THETA_OPTION = "boundary-layer+sigma-theta"
+"""Option name of the boundary-layer rows run with the measured sigma_theta as lateral turbulence."""
 _ARC_STEP_DEG = 0.25
 
 
@@ -92,6 +99,7 @@ def load_prairie_grass(data_dir: Path | None = None) -> tuple[pd.DataFrame, pd.D
             "h_i_m",
             "wind_dir_deg",
             "wind_speed_m_s",
+            "sigma_azim_deg",
             "stability",
         },
     )
@@ -125,11 +133,18 @@ def _met_for_run(m: pd.Series) -> dict:
         "pg": pg,
         "u": float(m["wind_speed_m_s"]),
         "wd": float(m["wind_dir_deg"]),
+        "sigma_theta_deg": float(m["sigma_azim_deg"]),
     }
 
 
-def model_arc_statistics(run_arcs: pd.DataFrame, met: dict, option: int) -> pd.DataFrame:
-    """Modelled arc maximum (mg/m3) and CY (mg/m2) for one run and one plume option."""
+def model_arc_statistics(
+    run_arcs: pd.DataFrame, met: dict, option: str, observed_sigma_theta: bool = False
+) -> pd.DataFrame:
+    """Modelled arc maximum (mg/m3) and CY (mg/m2) for one run and one plume option.
+
+    ``observed_sigma_theta``: lateral turbulence sigma_v = sigma_theta u from the met row (module docstring).
+    """
+    sigma_v = met["u"] * np.deg2rad(met["sigma_theta_deg"]) if observed_sigma_theta else None
     q = float(run_arcs["Q_g_s"].iloc[0])
     hs = float(run_arcs["release_height_m"].iloc[0])
     zr = float(run_arcs["sampler_height_m"].iloc[0])
@@ -152,6 +167,7 @@ def model_arc_statistics(run_arcs: pd.DataFrame, met: dict, option: int) -> pd.D
         receptor_height=zr,
         x_max=2000.0,
         sigma_y_cutoff=8.0,
+        sigma_v=sigma_v,
     )
     downwind_az = np.deg2rad(met["wd"] + 180.0)
     rel = np.deg2rad(np.arange(-90.0, 90.0 + _ARC_STEP_DEG / 2, _ARC_STEP_DEG))
@@ -208,14 +224,20 @@ def _summarise(core: str, option: str, table: pd.DataFrame) -> list[dict]:
 
 
 def run_validation(
-    data_dir: Path | None = None, cores: list[str] | None = None, runs: list[int] | None = None
+    data_dir: Path | None = None,
+    cores: list[str] | None = None,
+    runs: list[int] | None = None,
+    observed_sigma_theta: bool = False,
 ) -> list[dict]:
     """Model every Prairie Grass run with met (or only ``runs``) per core and option; return statistics rows.
 
     Rows: core, option, quantity ("arc_max" | "crosswind_integrated"), stability ("stable" | "unstable" |
     "all"), distance_m (50..800 or "all"), n, FB, NMSE, MG, VG, FAC2 (:mod:`airshed.validation.statistics`).
-    Cores: "plume" (each of :data:`PLUME_OPTIONS`) and "lagrangian" (option "particles", through
-    ``airshed.validation.prairie_grass_lagrangian.simulate_run``; NotImplementedError while that is missing).
+    Cores: "plume" (each dispersion scheme of
+    :data:`~airshed.physics.dispersion_schemes.DISPERSION_SCHEMES`) and "lagrangian" (option "particles",
+    through ``airshed.validation.prairie_grass_lagrangian.simulate_run``). ``observed_sigma_theta`` adds
+    the boundary-layer option with the measured sigma_theta as lateral turbulence (option
+    :data:`OBSERVED_SIGMA_THETA_OPTION`, module docstring).
     """
     cores = ["plume"] if cores is None else list(cores)
     unknown = set(cores) - {"plume", "lagrangian"}
@@ -227,15 +249,17 @@ def run_validation(
     run_ids = [r for r in sorted(arcs["run"].unique()) if r in meteo.index and (runs is None or r in runs)]
     rows: list[dict] = []
     for core in cores:
-        options = PLUME_OPTIONS if core == "plume" else ("particles",)
+        options = tuple(DISPERSION_SCHEMES) if core == "plume" else ("particles",)
+        if core == "plume" and observed_sigma_theta:
+            options = (*options, OBSERVED_SIGMA_THETA_OPTION)
         for option in options:
             tables = []
             for run in run_ids:
                 run_arcs = arcs[arcs["run"] == run]
                 if core == "plume":
-                    mod = model_arc_statistics(
-                        run_arcs, _met_for_run(meteo.loc[run]), disp.DISPERSION_OPTIONS[option]
-                    )
+                    measured = option == OBSERVED_SIGMA_THETA_OPTION
+                    scheme = "boundary-layer" if measured else option
+                    mod = model_arc_statistics(run_arcs, _met_for_run(meteo.loc[run]), scheme, measured)
                 else:
                     mod = _lagrangian_arc_statistics(int(run), run_arcs, meteo.loc[run])
                 mod["run"] = run

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from airshed.physics import mesoscale
-from airshed.physics.similarity import similarity_formulas
+from airshed.physics.similarity import similarity_formulas, similarity_horizontal_formulas
 from airshed.physics.skewed_cbl import erf_over, skewed_formulas, transition
-from airshed.physics.turbulence import NEUTRAL, STABLE, UNSTABLE, hanna_vertical_array
+from airshed.physics.turbulence import NEUTRAL, STABLE, UNSTABLE, hanna_horizontal_array, hanna_vertical_array
 
 NEUTRAL_CASE = (1000.0, 0.4, 0.0, 1e-5)
 UNSTABLE_CASE = (1200.0, 0.3, 2.0, -1.0 / 30.0)
@@ -72,6 +72,35 @@ def test_profiles_are_held_below_the_roughness_sublayer():
     np.testing.assert_array_equal(dsig_lo, 0.0)
     np.testing.assert_allclose(sig_lo, sig_1, rtol=0)
     np.testing.assert_allclose(tl_lo, tl_1, rtol=0)
+
+
+HORIZONTAL = similarity_horizontal_formulas()
+
+
+@pytest.mark.parametrize("regime", [NEUTRAL, UNSTABLE, STABLE])
+def test_horizontal_surface_layer_limit_and_one_dissipation_rate(regime):
+    # near the ground: sigma_v^2 = (1.9 u*)^2 + 0.35 w*^2 (Panofsky & Dutton 1984; AERMOD), sigma_u with
+    # 2.4 u*, and T_Li = 2 sigma_i^2 / (C0 eps) with the C0 eps of the vertical time scale (Thomson 1987)
+    h, ust, wst, inv_L = CASES[regime]
+    z = 0.05
+    sigu, sigv, tlu, tlv = HORIZONTAL[regime](z, h, ust, wst, inv_L, 0.01)
+    sigw, _, tlw, _, _ = profile(regime, z)
+    convective = 0.35 * wst**2 if regime == UNSTABLE else 0.0
+    assert sigv == pytest.approx(np.sqrt((1.9 * ust) ** 2 + convective), rel=1e-3)
+    assert sigu == pytest.approx(np.sqrt((2.4 * ust) ** 2 + convective), rel=1e-3)
+    c0_eps = 2.0 * sigw**2 / tlw
+    assert tlv == pytest.approx(2.0 * sigv**2 / c0_eps, rel=1e-3)
+    assert tlu == pytest.approx(2.0 * sigu**2 / c0_eps, rel=1e-3)
+
+
+@pytest.mark.parametrize("regime", [NEUTRAL, UNSTABLE, STABLE])
+def test_horizontal_mixed_layer_limit_is_hanna(regime):
+    h, ust, wst, inv_L = CASES[regime]
+    z = np.array([0.4 * h, 0.7 * h])
+    got = HORIZONTAL[regime](z, h, ust, wst, inv_L, 0.01)
+    ref = hanna_horizontal_array(z, h, ust, wst, inv_L, 0.0)
+    for g, r in zip(got, ref, strict=True):
+        np.testing.assert_allclose(g, r, rtol=0.03)
 
 
 # ------------------------------------------------------------------ skewed convective boundary layer

@@ -11,9 +11,13 @@ One step of ``dt`` seconds (:func:`advance_particles`), per particle:
 1. Boundary-layer scalars h, u*, w*, 1/L and precipitation: bilinear in space, linear in time (the
    fields are interpolated in time once per step for the whole grid, then read at one time level).
 2. Horizontal turbulence: inside the mixed layer an order-1 Markov (Langevin) process for u'/sigma_u and
-   v'/sigma_v with the exact exponential update r = exp(-dt/T_L) (Hanna 1982 sigmas and T_L; Stohl et al.
-   2005, ACP 5:2461, Sect. 6.1); above it a random displacement with FLEXPART's free-troposphere
-   diffusivity (``k_free_horizontal``, 50 m2/s).
+   v'/sigma_v with the exact exponential update r = exp(-dt/T_L) (Stohl et al. 2005, ACP 5:2461,
+   Sect. 6.1; in the normalised velocity Thomson's drift for sigma(z) cancels, as for FLEXPART), with the
+   turbulence scheme's sigmas and T_L (``Turbulence.scheme``: ``HANNA``, Hanna 1982; ``SIMILARITY``,
+   surface-layer similarity joined to Hanna's mixed layer, :func:`~airshed.physics.similarity.
+   similarity_horizontal_formulas`); above it a random displacement with FLEXPART's free-troposphere
+   diffusivity (``k_free_horizontal``, 50 m2/s). Unresolved mesoscale velocities are added to both
+   (:mod:`airshed.physics.mesoscale`; ``mesoscale_sigma`` 0 = off).
 3. Mean advection by Petterssen's (1940) predictor-corrector (second-order Runge-Kutta / Heun): winds
    trilinear in space (heights ``z_levels`` above ground; below the first level the first level's wind)
    and linear in time; the turbulent horizontal velocity is added to the displacement.
@@ -21,7 +25,11 @@ One step of ``dt`` seconds (:func:`advance_particles`), per particle:
    normalised form with the well-mixed drift of Thomson (1987) for inhomogeneous Gaussian turbulence,
    dw_n = -w_n dt/T_Lw + (d sigma_w/dz + sigma_w / rho d rho/dz) dt + sqrt(2/T_Lw) dW (the FLEXPART form,
    Stohl & Thomson 1999, BLM 90:155; exactly Thomson's 1-D solution after dividing by sigma_w), updated
-   with r = exp(-dts/T_Lw). Each particle sub-steps with dts = min(ctl T_Lw(z), time left in the step),
+   with r = exp(-dts/T_Lw); the profiles are Hanna's or, with ``SIMILARITY``, surface-layer similarity
+   (Wilson, Thurtell & Kidd 1981) joined to Hanna's mixed layer, and where -h/L > 5 the skewed
+   bi-Gaussian PDF of Luhar, Hibberd & Hurley (1996) with its own Thomson drift
+   (:mod:`airshed.physics.skewed_cbl`). T_Lw is floored at ``tl_min_vertical`` only from
+   ``tl_floor_height`` (50 m) up. Each particle sub-steps with dts = min(ctl T_Lw(z), time left in the step),
    re-evaluating the profiles at its current height (the last of at most ``max_substeps`` sub-steps
    takes the rest of the step), so a particle that descends into the surface layer resolves its small
    time scales. Perfect reflection (position and
@@ -119,7 +127,11 @@ from airshed.physics.removal import (
     dry_deposition_rate,
     scavenging_formula,
 )
-from airshed.physics.similarity import ROUGHNESS_SUBLAYER_OVER_Z0, similarity_formulas
+from airshed.physics.similarity import (
+    ROUGHNESS_SUBLAYER_OVER_Z0,
+    similarity_formulas,
+    similarity_horizontal_formulas,
+)
 from airshed.physics.skewed_cbl import SKEWED_FROM_H_OVER_L, skewed_formulas, transition
 from airshed.physics.turbulence import (
     FLEXPART_TL_MIN_HORIZONTAL_S,
@@ -179,6 +191,9 @@ def select_scalar(condition, a, b):
 
 (similarity_neutral, similarity_unstable, similarity_stable) = similarity_formulas(
     fast_exp, fast_log, fast_cbrt, select_scalar, inline
+)
+(similarity_horizontal_neutral, similarity_horizontal_unstable, similarity_horizontal_stable) = (
+    similarity_horizontal_formulas(fast_exp, fast_log, fast_cbrt, select_scalar, inline)
 )
 skewed_bi_gaussian, skewed_drift = skewed_formulas(fast_exp, fast_cbrt, select_scalar, inline)
 skewness_transition = inline(transition)
@@ -576,6 +591,27 @@ similarity_vertical_regimes = tuple(
 )
 
 
+def _similarity_horizontal(profile):
+    """Return the similarity horizontal profile of a Hanna regime with the floor rule of the vertical one.
+
+    T_Lu and T_Lv are floored at ``tl_min_horizontal`` from ``tl_floor_height`` up, not below.
+    """
+
+    @inline
+    def horizontal(z, h, ustar, wstar, inv_L, turbulence):
+        sigu, sigv, tlu, tlv = profile(z, h, ustar, wstar, inv_L, turbulence.min_profile_height)
+        tl_min = turbulence.tl_min_horizontal if z >= turbulence.tl_floor_height else 0.0
+        return sigu, sigv, max(tlu, tl_min), max(tlv, tl_min)
+
+    return horizontal
+
+
+similarity_horizontal_regimes = tuple(
+    _similarity_horizontal(f)
+    for f in (similarity_horizontal_neutral, similarity_horizontal_unstable, similarity_horizontal_stable)
+)
+
+
 def _all_regimes(neutral, unstable, stable):
     """Return the vertical profile of any regime, branch-free: all three evaluated, the right one kept."""
 
@@ -601,26 +637,46 @@ hanna_vertical_any = _all_regimes(*hanna_vertical_regimes)
 similarity_vertical_any = _all_regimes(*similarity_vertical_regimes)
 
 
-def _regime_passes(horizontal_profile, hanna_vertical, similarity_vertical, regime):
+def _regime_passes(horizontal_profile, similarity_horizontal, hanna_vertical, similarity_vertical, regime):
     """Return the passes over a chunk that keep one stability regime's profiles for its particles.
 
-    The horizontal pass (Hanna 1982, both schemes) reads the start height, h, u*, w*, 1/L and writes
-    sigma_u, sigma_v, T_Lu, T_Lv; the vertical one reads the height after advection (capped at h) and
+    The horizontal pass reads the start height, h, u*, w*, 1/L and writes sigma_u, sigma_v, T_Lu, T_Lv of
+    the turbulence scheme; the vertical one reads the height after advection (capped at h) and
     writes sigma_w, d sigma_w/dz, T_Lw, b, db of the turbulence scheme. Particles of other regimes keep
     their values, so running the passes of the regimes present gives every particle its own.
     """
 
     @inline
-    def horizontal_pass(z, surface, horizontal, tl_min):
+    def hanna_horizontal_pass(z, surface, horizontal, turbulence):
         for q in range(CHUNK):
             sigu, sigv, tlu, tlv = horizontal_profile(
-                z[q], surface.h[q], surface.ustar[q], surface.wstar[q], surface.inv_L[q], tl_min,
+                z[q], surface.h[q], surface.ustar[q], surface.wstar[q], surface.inv_L[q],
+                turbulence.tl_min_horizontal,
             )
             pick = surface.regime[q] == regime
             horizontal.sig_u[q] = sigu if pick else horizontal.sig_u[q]
             horizontal.sig_v[q] = sigv if pick else horizontal.sig_v[q]
             horizontal.tl_u[q] = tlu if pick else horizontal.tl_u[q]
             horizontal.tl_v[q] = tlv if pick else horizontal.tl_v[q]
+
+    @inline
+    def similarity_horizontal_pass(z, surface, horizontal, turbulence):
+        for q in range(CHUNK):
+            sigu, sigv, tlu, tlv = similarity_horizontal(
+                z[q], surface.h[q], surface.ustar[q], surface.wstar[q], surface.inv_L[q], turbulence,
+            )
+            pick = surface.regime[q] == regime
+            horizontal.sig_u[q] = sigu if pick else horizontal.sig_u[q]
+            horizontal.sig_v[q] = sigv if pick else horizontal.sig_v[q]
+            horizontal.tl_u[q] = tlu if pick else horizontal.tl_u[q]
+            horizontal.tl_v[q] = tlv if pick else horizontal.tl_v[q]
+
+    @inline
+    def horizontal_pass(z, surface, horizontal, turbulence):
+        if turbulence.scheme == SIMILARITY:
+            similarity_horizontal_pass(z, surface, horizontal, turbulence)
+        else:
+            hanna_horizontal_pass(z, surface, horizontal, turbulence)
 
     def scheme_pass(profile):
         @inline
@@ -653,13 +709,16 @@ def _regime_passes(horizontal_profile, hanna_vertical, similarity_vertical, regi
 
 
 horizontal_pass_neutral, vertical_pass_neutral = _regime_passes(
-    horizontal_neutral, hanna_vertical_regimes[NEUTRAL], similarity_vertical_regimes[NEUTRAL], NEUTRAL
+    horizontal_neutral, similarity_horizontal_regimes[NEUTRAL], hanna_vertical_regimes[NEUTRAL],
+    similarity_vertical_regimes[NEUTRAL], NEUTRAL,
 )
 horizontal_pass_unstable, vertical_pass_unstable = _regime_passes(
-    horizontal_unstable, hanna_vertical_regimes[UNSTABLE], similarity_vertical_regimes[UNSTABLE], UNSTABLE
+    horizontal_unstable, similarity_horizontal_regimes[UNSTABLE], hanna_vertical_regimes[UNSTABLE],
+    similarity_vertical_regimes[UNSTABLE], UNSTABLE,
 )
 horizontal_pass_stable, vertical_pass_stable = _regime_passes(
-    horizontal_stable, hanna_vertical_regimes[STABLE], similarity_vertical_regimes[STABLE], STABLE
+    horizontal_stable, similarity_horizontal_regimes[STABLE], hanna_vertical_regimes[STABLE],
+    similarity_vertical_regimes[STABLE], STABLE,
 )
 
 
@@ -770,15 +829,19 @@ def read_surface(state, met, grid, turbulence, surface):
 def horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes, dt):
     """2. Horizontal turbulent velocities: Langevin in the mixed layer, random displacement above it.
 
-    The Hanna profiles of the regimes present in the chunk only (particles close in space share one).
+    The profiles of the regimes present in the chunk only (particles close in space share one). With the
+    similarity scheme, whose T_Lu, T_Lv near the ground are seconds, a step longer than 2 T_L moves a
+    particle by sigma sqrt(2 T_L / dt) x the new velocity x dt, the displacement of the diffusion limit
+    (K = sigma^2 T_L; velocity x dt alone would give sigma^2 dt / 2).
     """
+    long_steps = turbulence.scheme == SIMILARITY
     n_neutral, n_unstable, n_stable, _ = regimes
     if n_neutral > 0:
-        horizontal_pass_neutral(state.z, surface, horizontal, turbulence.tl_min_horizontal)
+        horizontal_pass_neutral(state.z, surface, horizontal, turbulence)
     if n_unstable > 0:
-        horizontal_pass_unstable(state.z, surface, horizontal, turbulence.tl_min_horizontal)
+        horizontal_pass_unstable(state.z, surface, horizontal, turbulence)
     if n_stable > 0:
-        horizontal_pass_stable(state.z, surface, horizontal, turbulence.tl_min_horizontal)
+        horizontal_pass_stable(state.z, surface, horizontal, turbulence)
     s_free = np.sqrt(2.0 * turbulence.k_free_horizontal / dt)
     for q in range(CHUNK):
         live = state.live[q] > 0.5
@@ -789,8 +852,10 @@ def horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes
         rv = fast_exp(-dt / horizontal.tl_v[q])
         un_new = ru * state.un[q] + np.sqrt(1.0 - ru * ru) * g_u if in_bl else g_u
         vn_new = rv * state.vn[q] + np.sqrt(1.0 - rv * rv) * g_v if in_bl else g_v
-        ut = horizontal.sig_u[q] * un_new if in_bl else s_free * g_u
-        vt = horizontal.sig_v[q] * vn_new if in_bl else s_free * g_v
+        ku = min(1.0, np.sqrt(2.0 * horizontal.tl_u[q] / dt)) if long_steps else 1.0
+        kv = min(1.0, np.sqrt(2.0 * horizontal.tl_v[q] / dt)) if long_steps else 1.0
+        ut = ku * horizontal.sig_u[q] * un_new if in_bl else s_free * g_u
+        vt = kv * horizontal.sig_v[q] * vn_new if in_bl else s_free * g_v
         if not turbulence.horizontal:
             ut = 0.0
             vt = 0.0

@@ -18,16 +18,18 @@ from airshed.model.lagrangian import (
     MIN_MIXING_HEIGHT_M,
     N_BUDGET_TERMS,
     PRODUCED,
+    SIMILARITY,
     SKEWED_MAX_STEP_OVER_TL,
     SKEWED_MAX_WN,
     WET_DEPOSITED,
 )
 from airshed.model.random import MESOSCALE_DRAW, _counter, _normal_pair, _particle_key
-from airshed.physics.similarity import similarity_formulas
+from airshed.physics.similarity import similarity_formulas, similarity_horizontal_formulas
 from airshed.physics.skewed_cbl import SKEWED_FROM_H_OVER_L, skewed_formulas, transition
 from airshed.physics.turbulence import NEUTRAL, STABLE, UNSTABLE, hanna_horizontal_array, hanna_vertical_array
 
 _SIMILARITY = similarity_formulas()
+_SIMILARITY_HORIZONTAL = similarity_horizontal_formulas()
 _BI_GAUSSIAN, _SKEWED_DRIFT = skewed_formulas()
 
 
@@ -44,6 +46,18 @@ def _vertical_profiles(z, h, us, ws, il, turbulence):
         out = [f(z, h, us, ws, il, turbulence.min_profile_height) for f in _SIMILARITY]
     sig, dsig, tl, b, db = (np.select([regime == r for r in range(3)], [o[k] for o in out]) for k in range(5))
     return sig, dsig, np.maximum(tl, tl_min), b, db
+
+
+def _horizontal_profiles(z, h, us, ws, il, turbulence):
+    """sigma_u, sigma_v, T_Lu, T_Lv of the turbulence scheme (the kernel's height and floor rules)."""
+    if turbulence.scheme == HANNA:
+        return hanna_horizontal_array(z, h, us, ws, il, turbulence.tl_min_horizontal)
+    tl_min = np.where(z >= turbulence.tl_floor_height, turbulence.tl_min_horizontal, 0.0)
+    regime = np.where(h * np.abs(il) < 1.0, NEUTRAL, np.where(il < 0.0, UNSTABLE, STABLE))
+    with np.errstate(all="ignore"):
+        out = [f(z, h, us, ws, il, turbulence.min_profile_height) for f in _SIMILARITY_HORIZONTAL]
+    sigu, sigv, tlu, tlv = (np.select([regime == r for r in range(3)], [o[k] for o in out]) for k in range(4))
+    return sigu, sigv, np.maximum(tlu, tl_min), np.maximum(tlv, tl_min)
 
 
 def _reflect(wn, z, h):
@@ -141,12 +155,15 @@ def advance_particles_reference(particles, met, grid, step, turbulence, removal,
             return _normal_pair(key, _counter(ustep, np.uint64(draw)))
 
     g_u, g_v = normals(0)
-    sigu, sigv, tlu, tlv = hanna_horizontal_array(zp, h, us, ws, il, turbulence.tl_min_horizontal)
+    sigu, sigv, tlu, tlv = _horizontal_profiles(zp, h, us, ws, il, turbulence)
     ru = np.exp(-dt / tlu)
     rv = np.exp(-dt / tlv)
     s_free = np.sqrt(2.0 * turbulence.k_free_horizontal / dt)
     un_new = np.where(in_bl, ru * un[idx] + np.sqrt(1.0 - ru * ru) * g_u, g_u)
     vn_new = np.where(in_bl, rv * vn[idx] + np.sqrt(1.0 - rv * rv) * g_v, g_v)
+    if turbulence.scheme == SIMILARITY:  # the diffusion limit of steps longer than 2 T_L (kernel, step 2)
+        sigu = sigu * np.minimum(1.0, np.sqrt(2.0 * tlu / dt))
+        sigv = sigv * np.minimum(1.0, np.sqrt(2.0 * tlv / dt))
     ut = np.where(in_bl, sigu * un_new, s_free * g_u)
     vt = np.where(in_bl, sigv * vn_new, s_free * g_v)
     if not turbulence.horizontal:

@@ -36,28 +36,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from airshed.physics.turbulence import USTAR_MIN, ZETA_MIN_GRADIENT
+from airshed.physics.turbulence import USTAR_MIN, ZETA_MIN_GRADIENT, regime_formulas
 
 #: sigma_w / u* in the neutral surface layer (Kaimal & Finnigan 1994; Panofsky & Dutton 1984).
 SIGMA_W_OVER_USTAR = 1.25
 #: Lagrangian length over height in the neutral surface layer (Wilson, Thurtell & Kidd 1981).
 LAGRANGIAN_LENGTH_OVER_Z = 0.5
+#: sigma_u / u* and sigma_v / u* in the neutral surface layer (Panofsky & Dutton 1984, *Atmospheric
+#: Turbulence*, Sect. 7.4; AERMOD's mechanical sigma_v = 1.9 u*, Cimorelli et al. 2005).
+SIGMA_U_OVER_USTAR = 2.4
+SIGMA_V_OVER_USTAR = 1.9
+#: Convective part of the horizontal variances, sigma^2 / w*^2 (Lenschow et al. 1980; Hicks 1985; AERMOD's
+#: sigma_vc^2 = 0.35 w*^2, Cimorelli et al. 2005).
+HORIZONTAL_VARIANCE_OVER_WSTAR2 = 0.35
 #: Depth of the roughness sublayer over the roughness length: 2-5 canopy heights (Raupach, Antonia &
 #: Rajagopalan 1991, Appl. Mech. Rev. 44:1) with a canopy height of about 10 z0 (Garratt 1992).
 ROUGHNESS_SUBLAYER_OVER_Z0 = 20.0
 
 
-def similarity_formulas(exp=np.exp, log=np.log, cbrt=np.cbrt, select=np.where, compile_=lambda f: f):
-    """Return the vertical profiles of the similarity scheme, one per Hanna regime, over the given functions.
-
-    ``compile_`` wraps every function (:func:`airshed.jit.inline` for Numba kernels, the identity for
-    NumPy arrays).
-
-    Each returned function takes (z, h, u*, w*, 1/L, min_height) and returns
-    (sigma_w, d sigma_w/dz, T_Lw, b, b') with the blend weight b of the mixed layer and its derivative
-    (the skewed convective scheme fades its skewness with b). z is clipped to [min_height, h].
-    Returned as (neutral, unstable, stable), matching :data:`airshed.physics.turbulence.NEUTRAL` etc.
-    """
+def _surface_layer_formula(cbrt, select, compile_):
+    """Return surface_layer(z, u*, 1/L) -> (sigma_s, d sigma_s/dz, Lagrangian length) (module docstring)."""
 
     def surface_layer(z, ust, inv_L):
         """sigma_s, d sigma_s/dz and the Lagrangian length of the surface layer (see module docstring)."""
@@ -77,7 +75,21 @@ def similarity_formulas(exp=np.exp, log=np.log, cbrt=np.cbrt, select=np.where, c
         sig = select(unstable, sig_u, sig_s)
         return sig, select(unstable, dsig_u, dsig_s), select(unstable, lam_u, lam_s)
 
-    surface_layer = compile_(surface_layer)
+    return compile_(surface_layer)
+
+
+def similarity_formulas(exp=np.exp, log=np.log, cbrt=np.cbrt, select=np.where, compile_=lambda f: f):
+    """Return the vertical profiles of the similarity scheme, one per Hanna regime, over the given functions.
+
+    ``compile_`` wraps every function (:func:`airshed.jit.inline` for Numba kernels, the identity for
+    NumPy arrays).
+
+    Each returned function takes (z, h, u*, w*, 1/L, min_height) and returns
+    (sigma_w, d sigma_w/dz, T_Lw, b, b') with the blend weight b of the mixed layer and its derivative
+    (the skewed convective scheme fades its skewness with b). z is clipped to [min_height, h].
+    Returned as (neutral, unstable, stable), matching :data:`airshed.physics.turbulence.NEUTRAL` etc.
+    """
+    surface_layer = _surface_layer_formula(cbrt, select, compile_)
 
     def blend(z, h, ust, inv_L, sig_m, dsig_m, tl_m):
         """Join the surface layer to the mixed-layer profile (sig_m, dsig_m, tl_m) at height z."""
@@ -139,5 +151,64 @@ def similarity_formulas(exp=np.exp, log=np.log, cbrt=np.cbrt, select=np.where, c
         tl_m = 0.1 * h / sig_m * exp(0.8 * log(np.maximum(zeta, 1e-300)))
         sig, dsig, tl, b, db = blend(zc, h, ust, inv_L, sig_m, -1.3 * ust / h + 0.0 * zeta, tl_m)
         return sig, dsig * varies, tl, b, db * varies
+
+    return compile_(neutral), compile_(unstable), compile_(stable)
+
+
+def similarity_horizontal_formulas(exp=np.exp, log=np.log, cbrt=np.cbrt, select=np.where,
+                                   compile_=lambda f: f):
+    """Return the similarity scheme's horizontal profiles, one per Hanna regime (neutral, unstable, stable).
+
+    Surface layer: sigma_u^2 = (2.4 u*)^2 + 0.35 w*^2, sigma_v^2 = (1.9 u*)^2 + 0.35 w*^2 (Panofsky & Dutton
+    1984 for the mechanical part, Lenschow et al. 1980 / Hicks 1985 for the convective one; AERMOD's
+    sigma_v, Cimorelli et al. 2005). Lagrangian time scales from the same dissipation rate as the vertical
+    one, T_Li = 2 sigma_i^2 / (C0 eps) (Thomson 1987: one C0 eps for every component), with
+    C0 eps = 2 sigma_w^3 / lambda of the surface layer (module docstring), so
+    T_Li = sigma_i^2 lambda / sigma_w^3.
+    Above the surface layer the Hanna (1982) mixed-layer profiles, joined with the blend weight b of the
+    vertical profiles (variances and time scales weighted by 1 - b and b). z is clipped to [min_height, h].
+
+    Each function takes (z, h, u*, w*, 1/L, min_height) and returns (sigma_u, sigma_v, T_Lu, T_Lv).
+    """
+    surface_layer = _surface_layer_formula(cbrt, select, compile_)
+    nh, _, uh, _, sh = (compile_(f) for f in regime_formulas(exp, log, cbrt)[1:])
+
+    def blend(z, h, ust, wst, inv_L, mixed):
+        """Join the surface layer's horizontal turbulence to the mixed layer's (sig_u, sig_v, tl_u, tl_v)."""
+        sig_w, _, lam = surface_layer(z, ust, inv_L)
+        convective = HORIZONTAL_VARIANCE_OVER_WSTAR2 * wst * wst
+        var_u = SIGMA_U_OVER_USTAR * SIGMA_U_OVER_USTAR * ust * ust + convective
+        var_v = SIGMA_V_OVER_USTAR * SIGMA_V_OVER_USTAR * ust * ust + convective
+        per_variance = lam / (sig_w * sig_w * sig_w)  # T_Li / sigma_i^2 = 2 / (C0 eps)
+        z_s = 1.0 / (10.0 / h + np.abs(inv_L))
+        x = z / z_s
+        x4 = x * x * x * x
+        b = x4 / (1.0 + x4)
+        sig_um, sig_vm, tl_um, tl_vm = mixed
+        sig_u = np.sqrt((1.0 - b) * var_u + b * sig_um * sig_um)
+        sig_v = np.sqrt((1.0 - b) * var_v + b * sig_vm * sig_vm)
+        tl_u = (1.0 - b) * var_u * per_variance + b * tl_um
+        tl_v = (1.0 - b) * var_v * per_variance + b * tl_vm
+        return sig_u, sig_v, tl_u, tl_v
+
+    blend = compile_(blend)
+
+    def neutral(z, h, ustar, wstar, inv_L, min_height):
+        """Similarity horizontal profile in the Hanna neutral regime (no convective part)."""
+        ust = np.maximum(ustar, USTAR_MIN)
+        zc = np.minimum(np.maximum(z, min_height), h)
+        return blend(zc, h, ust, 0.0 * wstar, inv_L, nh(zc, ust))
+
+    def unstable(z, h, ustar, wstar, inv_L, min_height):
+        """Similarity horizontal profile in the Hanna unstable regime."""
+        ust = np.maximum(ustar, USTAR_MIN)
+        zc = np.minimum(np.maximum(z, min_height), h)
+        return blend(zc, h, ust, wstar, inv_L, uh(zc, h, ust, wstar, inv_L))
+
+    def stable(z, h, ustar, wstar, inv_L, min_height):
+        """Similarity horizontal profile in the Hanna stable regime (no convective part)."""
+        ust = np.maximum(ustar, USTAR_MIN)
+        zc = np.minimum(np.maximum(z, min_height), h)
+        return blend(zc, h, ust, 0.0 * wstar, inv_L, sh(zc, h, ust))
 
     return compile_(neutral), compile_(unstable), compile_(stable)

@@ -186,8 +186,13 @@ def model_arc_statistics(
     return pd.DataFrame(rows)
 
 
-def _lagrangian_arc_statistics(run: int, run_arcs: pd.DataFrame, met_row: pd.Series) -> pd.DataFrame:
-    """Run the particle core through the module the Lagrangian-core colleague provides (hook)."""
+#: The particle core's options: its turbulence schemes (``[lagrangian] turbulence``).
+PARTICLE_OPTIONS = ("particles-similarity", "particles-hanna")
+
+
+def _lagrangian_arc_statistics(run: int, run_arcs: pd.DataFrame, met_row: pd.Series,
+                               turbulence: str) -> pd.DataFrame:
+    """Run the particle core with a turbulence scheme through its validation module (hook)."""
     try:
         module = importlib.import_module("airshed.validation.prairie_grass_lagrangian")
     except ModuleNotFoundError as exc:
@@ -196,7 +201,7 @@ def _lagrangian_arc_statistics(run: int, run_arcs: pd.DataFrame, met_row: pd.Ser
             "run, arcs, meteo_row) returning columns distance_m, cmax_mod (mg/m3), cy_mod (mg/m2); "
             "that module is not installed yet"
         ) from exc
-    return module.simulate_run(run, run_arcs, met_row)
+    return module.simulate_run(run, run_arcs, met_row, turbulence=turbulence)
 
 
 def _summarise(core: str, option: str, table: pd.DataFrame) -> list[dict]:
@@ -234,8 +239,9 @@ def run_validation(
     Rows: core, option, quantity ("arc_max" | "crosswind_integrated"), stability ("stable" | "unstable" |
     "all"), distance_m (50..800 or "all"), n, FB, NMSE, MG, VG, FAC2 (:mod:`airshed.validation.statistics`).
     Cores: "plume" (each dispersion scheme of
-    :data:`~airshed.physics.dispersion_schemes.DISPERSION_SCHEMES`) and "lagrangian" (option "particles",
-    through ``airshed.validation.prairie_grass_lagrangian.simulate_run``). ``observed_sigma_theta`` adds
+    :data:`~airshed.physics.dispersion_schemes.DISPERSION_SCHEMES`) and "lagrangian" (options
+    "particles-similarity" and "particles-hanna", the ``[lagrangian] turbulence`` schemes, through
+    ``airshed.validation.prairie_grass_lagrangian.simulate_run``). ``observed_sigma_theta`` adds
     the boundary-layer option with the measured sigma_theta as lateral turbulence (option
     :data:`OBSERVED_SIGMA_THETA_OPTION`, module docstring).
     """
@@ -249,7 +255,7 @@ def run_validation(
     run_ids = [r for r in sorted(arcs["run"].unique()) if r in meteo.index and (runs is None or r in runs)]
     rows: list[dict] = []
     for core in cores:
-        options = tuple(DISPERSION_SCHEMES) if core == "plume" else ("particles",)
+        options = tuple(DISPERSION_SCHEMES) if core == "plume" else PARTICLE_OPTIONS
         if core == "plume" and observed_sigma_theta:
             options = (*options, OBSERVED_SIGMA_THETA_OPTION)
         for option in options:
@@ -261,7 +267,8 @@ def run_validation(
                     scheme = "boundary-layer" if measured else option
                     mod = model_arc_statistics(run_arcs, _met_for_run(meteo.loc[run]), scheme, measured)
                 else:
-                    mod = _lagrangian_arc_statistics(int(run), run_arcs, meteo.loc[run])
+                    mod = _lagrangian_arc_statistics(int(run), run_arcs, meteo.loc[run],
+                                                     option.removeprefix("particles-"))
                 mod["run"] = run
                 mod["stability"] = meteo.loc[run, "stability"]
                 tables.append(mod)

@@ -14,11 +14,11 @@ Meteorology is used as given, with the conventions of :mod:`airshed.validation.p
   (:func:`airshed.physics.boundary_layer.wind_speed_at_height`) on levels from 0.1 m to 2 km (constant
   below 0.1 m), along x; no mean vertical wind;
 - w* from u*, L and h (Deardorff, through the heat flux that gives L);
-- turbulence: the model's scheme (``turbulence``: the 3-D model's default, or ``"hanna"``) with its
-  default floors and height rules: profiles held below the roughness sublayer (20 z0 = 0.16 m), no
-  floor on T_Lw below 50 m, FLEXPART's 10 s floor on T_Lu and T_Lv (the observed crosswind spread of the
-  stable runs implies T_Lv of about 10 s near the ground, where Hanna's stable formula gives about 2 s);
-  vertical sub-steps of ``TURBULENCE_STEP_FRACTION`` T_Lw;
+- turbulence: the model's scheme (``turbulence``: the 3-D model's default, ``"similarity"`` or
+  ``"hanna"``) with its default floors and height rules: profiles held below the roughness sublayer
+  (20 z0 = 0.16 m), no floor on the time scales below 50 m except FLEXPART's 10 s on T_Lu and T_Lv of
+  the Hanna scheme (the similarity scheme's horizontal time scales come from the same dissipation rate
+  as T_Lw); vertical sub-steps of ``TURBULENCE_STEP_FRACTION`` T_Lw;
 - no deposition (the observations are not corrected for SO2 loss either).
 
 Nothing is tuned to the observations: N, the bins and the numerical parameters are fixed here.

@@ -905,9 +905,9 @@ class LagrangianConfig(_Table):
     )
     turbulence: Literal["hanna", "similarity"] = Field(
         default="similarity",
-        description="Boundary-layer turbulence: 'similarity' (surface-layer similarity blended into the "
-        "Hanna 1982 mixed-layer profiles, skewed convective boundary layer for -h/L > 5) or 'hanna' "
-        "(Hanna 1982 profiles as in FLEXPART).",
+        description="Boundary-layer turbulence: 'similarity' (surface-layer similarity for the vertical and "
+        "horizontal velocities blended into the Hanna 1982 mixed-layer profiles, skewed convective boundary "
+        "layer for -h/L > 5) or 'hanna' (Hanna 1982 profiles as in FLEXPART).",
     )
     mesoscale_motions: bool = Field(
         default=True,

@@ -659,9 +659,9 @@ def verify_command(
     prior_error: Annotated[
         str | None,
         typer.Option("--prior-error", metavar="FILE|PERCENT",
-                     help="Inventory uncertainty: a table of 95 % intervals (species, sector, "
-                     "lower_95_percent, upper_95_percent) or one 1-sigma percentage for all (default: the "
-                     "shipped Zhao et al. 2011 table)."),
+                     help="Inventory uncertainty: a table of 95 % intervals (sector, species, lower_percent, "
+                     "upper_percent[, region]) or one 1-sigma percentage for all (default: the shipped "
+                     "airshed/data/inventory_uncertainty.csv, Zhao et al. 2011)."),
     ] = None,
     change_prior: Annotated[
         float, typer.Option("--change-prior", metavar="PERCENT",

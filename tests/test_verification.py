@@ -11,6 +11,7 @@ from verification_fixture import START, toy_run
 
 from airshed.cli import app
 from airshed.errors import AirshedInputError
+from airshed.inputs.inventory_uncertainty import read_inventory_intervals
 from airshed.inputs.observations import Observations
 from airshed.physics.no2_ratio import (
     ARM2_MAX_RATIO,
@@ -20,6 +21,7 @@ from airshed.physics.no2_ratio import (
     d_no2_d_nox,
     no2_from_nox,
 )
+from airshed.uncertainty.inventory import read_inventory_uncertainty
 from airshed.verification import Claim, ObservationErrors, PriorErrors, VerifySettings, verify
 from airshed.verification.claims import CONSISTENT, CONTRADICTED, NOT_RESOLVABLE, verdict
 from airshed.verification.inversion import BlockCovariance, linear_posterior, solve
@@ -177,6 +179,32 @@ def test_averaging_reduces_each_error_as_its_correlation_allows():
     assert variance[1] == pytest.approx(INSTRUMENT_FLOOR_UG_M3["SO2"] ** 2 / 24, rel=1e-12)  # sees nothing
 
 
+def test_one_inventory_table_for_the_ensemble_and_the_prior():
+    """verify's prior and the inventory ensemble read the same rows of the same file."""
+    rows = read_inventory_intervals().rows
+    table = read_prior_error_table()
+    assert read_inventory_intervals().source == "airshed/data/inventory_uncertainty.csv"
+    assert list(table["species"]) == list(rows["species"]) == ["SO2", "NOx", "PM2.5"]
+    ensemble = read_inventory_uncertainty()
+    for _, row in table.iterrows():  # the ensemble's 95 % interval is the one the prior's sigma spans
+        lo, hi = ensemble.interval(row["sector"], row["species"])
+        assert row["sigma"] == pytest.approx((hi - lo) / (2 * 1.959964), rel=1e-6)
+
+
+def test_region_rows_in_the_prior_table(tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_text("region,sector,species,lower_percent,upper_percent\nall,all,SO2,-10,10\n"
+                    "Tianjin,all,SO2,-30,30\n")
+    table = read_prior_error_table(path)
+    assert dict(zip(table["region"], table["sigma"], strict=True)) == pytest.approx(
+        {"all": 20 / (2 * 1.959964) / 100, "Tianjin": 60 / (2 * 1.959964) / 100}, rel=1e-6)
+    with pytest.raises(AirshedInputError, match="row 2: region 'Tianjin': the inventory ensemble takes one"):
+        read_inventory_uncertainty(path)
+    path.write_text("species,sector,lower_95_percent,upper_95_percent\nSO2,all,-14,13\n")
+    with pytest.raises(AirshedInputError, match="missing column.s. lower_percent, upper_percent"):
+        read_prior_error_table(path)
+
+
 def test_prior_table_and_window_structure():
     table = read_prior_error_table()
     sigma = dict(zip(table["species"], table["sigma"], strict=True))
@@ -285,6 +313,11 @@ def test_verify_command(tmp_path):
     bad = runner.invoke(app, ["verify", str(run), "--observations", str(tmp_path / "obs.csv"),
                               "--claim", "region=A"])
     assert bad.exit_code == 2 and "error: --claim" in bad.output
+    (tmp_path / "prior.csv").write_text("sector,species,lower_percent,upper_percent\nall,SO2,5,10\n")
+    bad_prior = runner.invoke(app, ["verify", str(run), "--observations", str(tmp_path / "obs.csv"),
+                                    "--prior-error", str(tmp_path / "prior.csv")])
+    assert bad_prior.exit_code == 2
+    assert "prior.csv, row 1: expected -100 < lower_percent < 0" in bad_prior.output
     plain = tmp_path / "plain.nc"
     ds.drop_vars(["station_contribution"]).to_netcdf(plain)
     missing = runner.invoke(app, ["verify", str(plain), "--observations", str(tmp_path / "obs.csv")])

@@ -27,6 +27,7 @@ from airshed.verification.claims import CONSISTENT, CONTRADICTED, NOT_RESOLVABLE
 from airshed.verification.inversion import BlockCovariance, linear_posterior, solve
 from airshed.verification.observing import INSTRUMENT_FLOOR_UG_M3, INSTRUMENT_RELATIVE
 from airshed.verification.priors import read_prior_error_table
+from airshed.verification.sampling_error import particle_sampling_sigma
 
 
 def linear(k):
@@ -282,6 +283,35 @@ def test_unknown_claim_region():
                VerifySettings(species=("SO2",)))
     with pytest.raises(AirshedInputError, match="claim region 'Atlantis'"):
         v.check(Claim.parse("region=Atlantis,species=SO2,percent=-20"))
+
+
+def test_particle_sampling_error_is_estimated_from_the_series():
+    """Poisson-like noise (variance a c) on a smooth diurnal signal: a recovered within 2 %."""
+    rng = np.random.default_rng(1)
+    hours = np.arange(240)[:, None]
+    signal = 20.0 + 10.0 * np.sin(2 * np.pi * hours / 24) * np.ones((1, 40))
+    noisy = signal + np.sqrt(4.0 * signal) * rng.standard_normal(signal.shape)
+    a = np.sum(particle_sampling_sigma(noisy) ** 2) / np.sum(noisy)
+    assert a == pytest.approx(4.0, rel=0.02)
+    smooth = particle_sampling_sigma(signal)  # the signal's curvature alone: 1 % of the noise above
+    assert np.max(smooth ** 2 / signal) < 0.01 * 4.0
+    assert np.all(particle_sampling_sigma(np.zeros((24, 2))) == 0.0)
+
+
+def test_sampling_error_only_for_particle_runs():
+    """A run said to come from the particle core gets the sampling term; from the plume it does not."""
+    ds, c = two_source_run(hours=48)
+    y = np.einsum("tnrk,r->tn", c, [1.0, 1.0])
+    obs = observations_of(ds, y, "SO2")
+    settings = VerifySettings(species=("SO2",))
+    plume = verify(ds.assign_attrs(core="plume"), obs, settings)
+    particle = verify(ds.assign_attrs(core="lagrangian"), obs, settings)
+    inst_plume, _ = plume.system.hourly_errors("SO2")
+    inst_particle, _ = particle.system.hourly_errors("SO2")
+    expected = np.sqrt(inst_plume ** 2 + particle_sampling_sigma(plume.system.prior_hourly("SO2")) ** 2)
+    np.testing.assert_allclose(inst_particle, expected, rtol=1e-12)
+    assert any("particle sampling error" in n for n in particle.notes)
+    assert not any("particle sampling error" in n for n in plume.notes)
 
 
 def test_prior_error_settings_are_checked():

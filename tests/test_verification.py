@@ -16,7 +16,6 @@ from airshed.inputs.observations import Observations
 from airshed.physics.no2_ratio import (
     ARM2_MAX_RATIO,
     ARM2_MIN_RATIO,
-    UG_M3_PER_PPB_NO2,
     arm2_ratio,
     d_no2_d_nox,
     no2_from_nox,
@@ -150,8 +149,10 @@ def test_arm2_ratio_bounds_and_derivative():
     nox = np.linspace(0.0, 1200.0, 601)
     r = arm2_ratio(nox)
     assert r.max() == ARM2_MAX_RATIO and r.min() == ARM2_MIN_RATIO
-    assert arm2_ratio(np.array([100.0 * UG_M3_PER_PPB_NO2]))[0] == 0.9  # 100 ppb: still at the cap
-    assert arm2_ratio(np.array([200.0 * UG_M3_PER_PPB_NO2]))[0] == pytest.approx(0.6682, abs=1e-4)
+    # NOx in ug m-3, as AERMOD's ARM2_CALC takes it: the cap holds to 115 ug m-3, the floor from 284 ug m-3
+    assert arm2_ratio(np.array([114.0]))[0] == 0.9 and arm2_ratio(np.array([116.0]))[0] < 0.9
+    assert arm2_ratio(np.array([283.0]))[0] > 0.5 and arm2_ratio(np.array([285.0]))[0] == 0.5
+    assert arm2_ratio(np.array([200.0]))[0] == pytest.approx(0.6682, abs=1e-4)  # the polynomial at 200
     h = 1e-4
     x = np.linspace(5.0, 1200.0, 97)
     central = (no2_from_nox(x + h) - no2_from_nox(x - h)) / (2 * h)
@@ -375,6 +376,36 @@ def test_transport_error_from_an_ensemble_of_member_runs(tmp_path):
     np.testing.assert_allclose(spread, 0.1 * y / np.sqrt(2), rtol=1e-12)
     with pytest.raises(AirshedInputError, match="at least two"):
         verify(ds, observations_of(ds, y, "SO2"), settings, transport_ensemble=paths[:1])
+
+
+def test_transport_error_from_the_run_files_meteorological_variance():
+    """Receptor A: sources 10 and 30 ug m-3 with sd 2 and 3 -> 5/40; B: 5 and 5 with sd 1 and 1 -> 2/10."""
+    ds, c = two_source_run(hours=48)
+    sources = [str(r) for r in ds["source_region"].values]
+    so2 = [str(x) for x in ds["species"].values].index("SO2")
+    mean = np.zeros((2, len(sources), ds.sizes["species"]))
+    mean[0, :2, so2], mean[1, :2, so2] = (10.0, 30.0), (5.0, 5.0)
+    met = np.zeros_like(mean)
+    met[0, :2, so2], met[1, :2, so2] = (4.0, 9.0), (1.0, 1.0)
+    var = np.stack([0.01 * mean ** 2, met, np.full_like(mean, np.nan)])  # inventory, meteorology, sampling
+    dims = ("receptor_region", "source_region", "species")
+    with_ensemble = ds.assign(
+        source_receptor=(dims, mean), source_receptor_variance=(("uncertainty_source", *dims), var)
+    ).assign_coords(receptor_region=["A", "B"], uncertainty_source=["inventory", "meteorology", "sampling"])
+    y = np.einsum("tnrk,r->tn", c, [1.0, 1.0])
+    settings = VerifySettings(species=("SO2",), errors=ObservationErrors(correlation_hours=12.0))
+    v = verify(with_ensemble, observations_of(ds, y, "SO2"), settings)
+    # no region masks in the toy file: every station takes the larger relative error (B: 0.2)
+    lag = np.abs(np.subtract.outer(np.arange(48), np.arange(48)))
+    hourly = 0.2 / np.sqrt(np.exp(-lag / 12.0).mean())
+    np.testing.assert_allclose(v.system.errors.transport_spread[..., 0], hourly * y, rtol=1e-12)
+    assert any("meteorological ensemble variance" in n for n in v.notes)
+    # meteorology not sampled (NaN, as `airshed run` writes it): the default fraction, said in a note
+    var[1] = np.nan
+    unsampled = with_ensemble.assign(source_receptor_variance=(("uncertainty_source", *dims), var))
+    v = verify(unsampled, observations_of(ds, y, "SO2"), settings)
+    assert v.system.errors.transport_spread is None
+    assert any("transport error 30 % of the modelled value (the default" in n for n in v.notes)
 
 
 def test_a_cut_in_one_window_is_found_in_that_window():

@@ -40,6 +40,7 @@ from airshed.verification.priors import PriorErrors, prior_covariance
 from airshed.verification.sampling_error import particle_sampling_sigma
 from airshed.verification.sensitivity import StationSensitivity, station_sensitivity
 from airshed.verification.state import ALL, StateVector, build_state, province_groups
+from airshed.verification.transport_error import run_file_transport_spread
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +260,16 @@ def verify(ds: xr.Dataset, observations: Observations, settings: VerifySettings 
     errors = settings.errors
     if transport_ensemble:
         errors = dataclasses.replace(errors, transport_spread=ensemble_spread(transport_ensemble, sens, used))
+        notes.append(f"transport error from the spread of {len(transport_ensemble)} member runs")
+    elif errors.transport_spread is None:
+        spread, note = run_file_transport_spread(ds, sens, used, errors.correlation_hours)
+        if spread is not None:
+            errors = dataclasses.replace(errors, transport_spread=spread)
+            notes.append(note)
+        else:
+            notes.append(f"transport error {100 * errors.transport_fraction:g} % of the modelled value (the "
+                         "default: the run file carries no meteorological ensemble; --transport-ensemble "
+                         "MEMBER.nc ... uses member runs)")
     system = observing_system(sens, state, observations, species, errors, settings.average_hours,
                               settings.min_fraction)
     notes += system.notes

@@ -349,6 +349,10 @@ def test_verify_command(tmp_path):
                                     "--prior-error", str(tmp_path / "prior.csv")])
     assert bad_prior.exit_code == 2
     assert "prior.csv, row 1: expected -100 < lower_percent < 0" in bad_prior.output
+    (tmp_path / "ppb.csv").write_text("station,time,species,value,unit\nS1,2017-12-01T05:00,SO2,4,ppb\n")
+    wrong_unit = runner.invoke(app, ["verify", str(run), "--observations", str(tmp_path / "ppb.csv")])
+    assert wrong_unit.exit_code == 2 and len(wrong_unit.output.strip().splitlines()) == 1
+    assert "ppb.csv: unit 'ppb' is not a mass concentration" in wrong_unit.output
     plain = tmp_path / "plain.nc"
     ds.drop_vars(["station_contribution"]).to_netcdf(plain)
     missing = runner.invoke(app, ["verify", str(plain), "--observations", str(tmp_path / "obs.csv")])

@@ -659,9 +659,9 @@ def verify_command(
     prior_error: Annotated[
         str | None,
         typer.Option("--prior-error", metavar="FILE|PERCENT",
-                     help="Inventory uncertainty: a table of 95 % intervals (species, sector, "
-                     "lower_95_percent, upper_95_percent) or one 1-sigma percentage for all (default: the "
-                     "shipped Zhao et al. 2011 table)."),
+                     help="Inventory uncertainty: a table of 95 % intervals (sector, species, lower_percent, "
+                     "upper_percent[, region]) or one 1-sigma percentage for all (default: the shipped "
+                     "airshed/data/inventory_uncertainty.csv, Zhao et al. 2011)."),
     ] = None,
     change_prior: Annotated[
         float, typer.Option("--change-prior", metavar="PERCENT",
@@ -693,7 +693,9 @@ def verify_command(
     ] = 24,
     transport_fraction: Annotated[
         float, typer.Option("--transport-error", metavar="PERCENT",
-                            help="Transport error, percent of the modelled concentration (no ensemble).")
+                            help="Transport error, percent of the modelled concentration: used when there "
+                            "is no ensemble (neither --transport-ensemble nor a meteorological variance "
+                            "in the run file).")
     ] = 30.0,
     transport_ensemble: Annotated[
         list[Path] | None,
@@ -701,6 +703,11 @@ def verify_command(
                      help="Member run files (same stations): their spread is the transport error; "
                      "repeatable."),
     ] = None,
+    sampling_error: Annotated[
+        bool, typer.Option("--sampling-error/--no-sampling-error",
+                           help="Count the particle core's Monte-Carlo sampling error, estimated from the "
+                           "run's station series.")
+    ] = True,
     error_correlation_hours: Annotated[
         float, typer.Option("--error-correlation-hours", metavar="H",
                             help="e-folding time of representation and transport errors at a station, h.")
@@ -733,7 +740,7 @@ def verify_command(
         species=tuple(s.strip() for s in species.split(",") if s.strip()),
         regions=regions, sectors=sectors, window=window, average_hours=average_hours,
         errors=ObservationErrors(transport_fraction=transport_fraction / 100.0,
-                                 correlation_hours=error_correlation_hours),
+                                 correlation_hours=error_correlation_hours, sampling=sampling_error),
         prior=PriorErrors(table=table, inventory_percent=inventory_percent, change_percent=change_prior,
                           correlation_km=prior_correlation_km, correlation_days=prior_correlation_days),
     )

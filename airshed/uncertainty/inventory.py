@@ -21,27 +21,23 @@ Factors of different sectors or species are independent.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from scipy.stats import norm
 
 from airshed.errors import DataError
 from airshed.inputs.emissions.species import SECTORS
+from airshed.inputs.inventory_uncertainty import ALL as ALL_SECTORS
+from airshed.inputs.inventory_uncertainty import read_inventory_intervals
 from airshed.physics.mechanism import EMITTED_SPECIES
 
 __all__ = ["Z95", "InventoryUncertainty", "read_inventory_uncertainty", "sample_factors"]
 
 Z95 = float(norm.ppf(0.975))
 """The 97.5 % quantile of the standard normal (1.959964): half-width of a 95 % interval in sigmas."""
-
-ALL_SECTORS = "all"
-_COLUMNS = ("sector", "species", "lower_percent", "upper_percent")
 
 
 @dataclass(frozen=True)
@@ -73,57 +69,31 @@ class InventoryUncertainty:
         return InventoryUncertainty(tuple(sectors), self.mu[rows], self.sigma[rows], self.source)
 
 
-def _builtin_table() -> tuple[pd.DataFrame, str]:
-    text = resources.files("airshed").joinpath("data/inventory_uncertainty.csv").read_text("utf-8")
-    return pd.read_csv(io.StringIO(text), comment="#"), "airshed/data/inventory_uncertainty.csv"
-
-
 def read_inventory_uncertainty(path: str | Path = "builtin") -> InventoryUncertainty:
     """Read a table of 95 % intervals (``builtin`` or a CSV path) into lognormal parameters per sector.
 
-    The CSV has the columns ``sector`` ("all" or a canonical sector), ``species`` (an emitted species),
-    ``lower_percent`` (> -100) and ``upper_percent`` (> lower_percent); ``#`` lines are comments. A sector
-    row overrides the "all" row of its species; species without a row are exact.
+    The table and its checks are those of
+    :func:`airshed.inputs.inventory_uncertainty.read_inventory_intervals`
+    (columns ``sector``, ``species``, ``lower_percent``, ``upper_percent``). A sector row overrides the
+    "all" row of its species; species without a row are exact. Region-specific rows are refused: the
+    ensemble draws one factor distribution per sector and species.
 
     Raises
     ------
     DataError
-        Naming the file, the row and the problem (missing column, unknown sector or species, a repeated
-        row, an interval that is not a range of positive factors).
+        Naming the file, the row and the problem.
     """
-    if str(path) == "builtin":
-        table, where = _builtin_table()
-    else:
-        where = str(path)
-        try:
-            table = pd.read_csv(path, comment="#")
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{where}: cannot read the inventory uncertainty table ({exc})") from None
-    missing = [c for c in _COLUMNS if c not in table.columns]
-    if missing:
-        raise DataError(f"{where}: missing column(s) {', '.join(missing)}; expected {', '.join(_COLUMNS)}")
+    intervals = read_inventory_intervals(path)
+    where = intervals.source
     sectors = (ALL_SECTORS, *SECTORS)
     mu = np.full((len(sectors), len(EMITTED_SPECIES)), np.nan)
     sigma = np.full_like(mu, np.nan)
-    for i, row in table.iterrows():
-        line = f"{where}, row {int(i) + 1}"
-        sector, species = str(row["sector"]).strip(), str(row["species"]).strip()
-        if sector not in sectors:
-            raise DataError(f"{line}: unknown sector {sector!r}; expected one of {', '.join(sectors)}")
-        if species not in EMITTED_SPECIES:
-            raise DataError(
-                f"{line}: unknown species {species!r}; expected one of {', '.join(EMITTED_SPECIES)}")
-        try:
-            lower, upper = float(row["lower_percent"]), float(row["upper_percent"])
-        except (TypeError, ValueError):
-            raise DataError(f"{line}: lower_percent and upper_percent must be numbers") from None
-        if not (np.isfinite(lower) and np.isfinite(upper) and -100.0 < lower < upper):
-            raise DataError(f"{line}: expected -100 < lower_percent < upper_percent (finite), got "
-                            f"{lower:g} and {upper:g}")
-        k, e = sectors.index(sector), EMITTED_SPECIES.index(species)
-        if np.isfinite(mu[k, e]):
-            raise DataError(f"{line}: sector {sector} and species {species} given twice")
-        lo, hi = np.log1p(lower / 100.0), np.log1p(upper / 100.0)
+    for i, row in intervals.rows.iterrows():
+        if row["region"] != ALL_SECTORS:
+            raise DataError(f"{where}, row {int(i) + 1}: region {row['region']!r}: the inventory ensemble "
+                            "takes one interval per sector and species (region 'all')")
+        k, e = sectors.index(row["sector"]), EMITTED_SPECIES.index(row["species"])
+        lo, hi = np.log1p(row["lower_percent"] / 100.0), np.log1p(row["upper_percent"] / 100.0)
         mu[k, e], sigma[k, e] = 0.5 * (lo + hi), (hi - lo) / (2.0 * Z95)
     # a sector without its own row takes the "all" row; a species without any row is exact
     for params in (mu, sigma):

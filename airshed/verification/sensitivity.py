@@ -59,6 +59,8 @@ class StationSensitivity:
         in cells; None when the file has no ``region_fraction``.
     origin
         Where it came from (for messages).
+    core
+        The core that made the run (run-file attribute ``core``), None when not said.
     """
 
     times: np.ndarray
@@ -75,6 +77,7 @@ class StationSensitivity:
     region_xy: np.ndarray | None
     region_area: np.ndarray | None
     origin: str
+    core: str | None = None
 
     @property
     def run_hours(self) -> int:
@@ -165,4 +168,5 @@ def station_sensitivity(ds: xr.Dataset, origin: str = "run file", spread: bool =
         emitted_species=tuple(map(str, em["emitted_species"].values)),
         contribution=values, emission_total=np.asarray(em.values, dtype=float), spread=spread_values,
         region_xy=region_xy, region_area=region_area, origin=origin,
+        core=str(ds.attrs["core"]) if "core" in ds.attrs else None,
     )

@@ -302,6 +302,10 @@ def run_command(
 
         scenario_named(cfg, scenario)  # an unknown name fails before any input is read
         extra["scenario"] = scenario
+    if zero_out is not None:
+        from airshed.preflight import check_zero_out, region_names
+
+        check_zero_out(zero_out, region_names(cfg))  # before any input is read
     result = run_study(cfg, output=target, zero_out=zero_out, progress=not _options(ctx).quiet, **extra)
     if isinstance(result, str | os.PathLike) and not _options(ctx).quiet:
         _print_run_summary(Path(result))

@@ -615,12 +615,25 @@ def prairie_grass_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the scores as a JSON list instead of a table.")
     ] = False,
+    observed_sigma_theta: Annotated[
+        bool,
+        typer.Option(
+            "--observed-sigma-theta",
+            help="Also score the plume's boundary-layer option with the measured sigma of wind azimuth as "
+            "lateral turbulence (sigma_v = sigma_theta u, as AERMOD takes on-site data); option "
+            "'boundary-layer+sigma-theta'.",
+        ),
+    ] = False,
 ) -> None:
     """Score the cores on Project Prairie Grass (Barad 1958): FB, NMSE, MG, VG, FAC2 per arc."""
     from airshed.validation.prairie_grass import run_validation
 
     cores = ["plume", "lagrangian"] if core is CoreChoice.both else [core.value]
-    rows = run_validation(data.expanduser().resolve() if data is not None else None, cores)
+    rows = run_validation(
+        data.expanduser().resolve() if data is not None else None,
+        cores,
+        observed_sigma_theta=observed_sigma_theta,
+    )
     if as_json:
         typer.echo(json.dumps([{k: _jsonable(v) for k, v in row.items()} for row in rows], indent=2))
         return

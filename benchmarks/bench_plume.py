@@ -12,7 +12,12 @@ printed. On a shared machine wall times drift with the load; the CPU-time ratio 
 kernel on 1 thread vs reference) is printed as well, since it is insensitive to other users.
 
 Usage: NUMBA_NUM_THREADS=2 python benchmarks/bench_plume.py [--sources 1000] [--side 316] [--ref-sources 40]
-[--dispersion briggs-rural|briggs-urban|boundary-layer] [--obukhov-length -200]
+[--dispersion briggs-rural|briggs-urban|boundary-layer] [--obukhov-length -200] [--release stacks|ground]
+
+``--release stacks`` (default): buoyant stacks 20-200 m with plume rise; in convective hours of the
+boundary-layer option these are two-component (bi-Gaussian) sources. ``--release ground``: non-buoyant
+releases at the ground (the area sub-sources of the default case), one Gaussian with the surface-layer
+spread in convective hours.
 """
 
 from __future__ import annotations
@@ -55,14 +60,15 @@ def project_year_seconds(
     return hours * n_species * n_src * (prep_s_per_source + n_receptors / effective_pairs_per_s)
 
 
-def _sources(n, side_m, seed=0, option=disp.BRIGGS_RURAL, obukhov_length=-200.0):
+def _sources(n, side_m, seed=0, option=disp.BRIGGS_RURAL, obukhov_length=-200.0, release="stacks"):
     rng = np.random.default_rng(seed)
+    stacks = release == "stacks"
     return pk.prepare_point_sources(
         rng.uniform(0, side_m, n),
         rng.uniform(0, side_m, n),
         rng.uniform(1, 100, n),
         rng.integers(0, 40, n),
-        rng.uniform(20, 200, n),
+        rng.uniform(20, 200, n) if stacks else np.zeros(n),
         wind_speed=5.0,
         wind_direction_deg=225.0,
         wind_height=10.0,
@@ -73,9 +79,9 @@ def _sources(n, side_m, seed=0, option=disp.BRIGGS_RURAL, obukhov_length=-200.0)
         pg_class=4,
         air_temperature=290.0,
         option=option,
-        diameter=rng.uniform(1, 6, n),
-        exit_velocity=rng.uniform(5, 20, n),
-        stack_temperature=rng.uniform(350, 450, n),
+        diameter=rng.uniform(1, 6, n) if stacks else 0.0,
+        exit_velocity=rng.uniform(5, 20, n) if stacks else 0.0,
+        stack_temperature=rng.uniform(350, 450, n) if stacks else 290.0,
         receptor_height=1.5,
         x_max=side_m * 1.5,
     )
@@ -89,6 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dispersion", choices=sorted(disp.DISPERSION_OPTIONS), default="briggs-rural")
     ap.add_argument("--obukhov-length", type=float, default=-200.0, help="m (boundary-layer option)")
+    ap.add_argument("--release", choices=("stacks", "ground"), default="stacks")
     args = ap.parse_args(argv)
     option = disp.DISPERSION_OPTIONS[args.dispersion]
     dx = 1000.0
@@ -96,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     grid = (0.5 * dx, 0.5 * dx, dx, dx, side, side)
     small = _sources(2, 10 * dx, seed=1)  # also loads the boundary-layer helpers before timing preparation
     t0 = time.perf_counter()
-    prep = _sources(n, side * dx, option=option, obukhov_length=args.obukhov_length)
+    prep = _sources(n, side * dx, option=option, obukhov_length=args.obukhov_length, release=args.release)
     t_prep = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -165,7 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     print(
         f"sources {n}, receptors {side}x{side} = {side * side}, pairs {pairs:.3e}, float64, one met hour, "
-        f"dispersion {args.dispersion} (L = {args.obukhov_length:g} m)"
+        f"dispersion {args.dispersion} (L = {args.obukhov_length:g} m), {args.release} releases"
     )
     print(f"per-source preparation: {t_prep:.3f} s ({t_prep / n * 1e6:.1f} us/source)")
     print(f"first call (compile or cache load): {t_compile:.2f} s")
@@ -200,16 +207,25 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def benchmarks(quick: bool = False) -> list[dict]:
-    """Records for ``airshed bench``: dense and footprint-skipping kernel throughput (pairs/s)."""
+    """Records for ``airshed bench``: dense and footprint-skipping kernel throughput (pairs/s).
+
+    Briggs rural (the rational sigma forms) and the boundary-layer option's convective hour with stacks
+    (two-component vertical distribution), each against its NumPy twin.
+    """
     argv = ["--sources", "100", "--side", "100", "--repeat", "1", "--ref-sources", "5"] if quick else []
     r = main(argv)
     ref = r["reference_pairs_per_s"]
+    c = main([*argv, "--dispersion", "boundary-layer", "--obukhov-length", "-200"])
     return [
         {"name": "plume kernel, dense", "unit": "pairs/s", "value": r["dense_pairs_per_s"],
          "ratio_vs_reference": r["dense_pairs_per_s"] / ref, "compile_s": r["compile_s"]},
         {"name": "plume kernel, footprint skipping", "unit": "effective pairs/s",
          "value": r["skip_pairs_per_s"], "ratio_vs_reference": r["skip_pairs_per_s"] / ref,
          "compile_s": r["compile_s"]},
+        {"name": "plume kernel, boundary-layer convective stacks, footprint skipping",
+         "unit": "effective pairs/s", "value": c["skip_pairs_per_s"],
+         "ratio_vs_reference": c["skip_pairs_per_s"] / c["reference_pairs_per_s"],
+         "compile_s": c["compile_s"]},
     ]
 
 

@@ -208,8 +208,8 @@ ROWS = [
 def test_validate_prairie_grass_table_and_json(runner, tmp_path, monkeypatch):
     calls = []
 
-    def run_validation(data_dir, cores):
-        calls.append((data_dir, cores))
+    def run_validation(data_dir, cores, observed_sigma_theta=False):
+        calls.append((data_dir, cores) + ((True,) if observed_sigma_theta else ()))
         return ROWS
 
     fake_module(monkeypatch, "airshed.validation", __path__=[])
@@ -225,6 +225,10 @@ def test_validate_prairie_grass_table_and_json(runner, tmp_path, monkeypatch):
     assert calls[-1] == (tmp_path.resolve(), ["plume", "lagrangian"])
     rows = json.loads(result.stdout)
     assert rows[0]["n"] == 40 and rows[0]["FB"] == 0.123456 and rows[0]["VG"] is None
+
+    result = runner.invoke(app, ["validate", "prairie-grass", "--core", "plume", "--observed-sigma-theta"])
+    assert result.exit_code == 0, result.output
+    assert calls[-1] == (None, ["plume"], True)
 
 
 def test_validate_rejects_an_unknown_core(runner):

@@ -29,10 +29,18 @@ Pairs with x <= x_min (upwind, or closer than x_min, default 1 m) are exactly 0 
 vertical) is below :data:`EXPONENT_FLOOR` (-600: < 1e-260 of the centre-line value) is exactly 0, which
 keeps subnormal numbers out of the arithmetic.
 
+Convective hours of the boundary-layer option (:mod:`airshed.physics.convective`): the vertical
+distribution has two components (updrafts and downdrafts), each a reflected Gaussian with its own weight,
+spread sigma_zj = x (a_j + b x) and centre line Psi_j = H + slope_j x (column TWO_COMP). A centre line may
+leave [0, h]; the image sum is even and 2h-periodic in Psi, so the image regimes fold Psi into [0, h] and
+keep the bound above, and the Fourier regimes take c_m = 2 cos(pi m z_r/h) cos(pi m Psi_j/h) per pair, with
+one branch-free cosine (:func:`_cos_pi`) and the Chebyshev recurrence for the multiples. A ground-level
+release has one component at a fixed height (column POLY_Z) and takes the regimes above.
+
 Divisions: with the Briggs options sigma^2 = P/D with polynomial P and D (:func:`_sigma2_rational`), so
-each pair costs one division and one square root. The convective boundary-layer option has a rational
-sigma_z too and only its sigma_y power needs an exp and a log (column RATIONAL_Z); other powers (stable
-boundary layer) take three of each.
+each pair costs one division and one square root. The convective boundary-layer option has a polynomial
+sigma_z and only its sigma_y power needs an exp and a log; other powers (stable boundary layer) take three
+of each.
 
 Footprint skipping (grid kernel, ``skip=True``): for each receptor row only the columns inside the
 trapezoid 0 <= x <= x_max, |y| <= c (a_y x + sigma_y0) are visited, where c = ``sigma_y_cutoff`` and
@@ -116,16 +124,28 @@ from airshed.physics import plume_rise as rise
     KQ,
     AMP_FAR,
     XFAR6,
-    RATIONAL_Z,
-) = range(35)
-NCOL = 35
+    POLY_Z,
+    TWO_COMP,
+    LAM1,
+    LAM2,
+    SLOPE1,
+    SLOPE2,
+    SZA1,
+    SZA2,
+    SZB,
+) = range(43)
+NCOL = 43
 """Columns of ``PreparedSources.params``: PREF = f Q/(2 pi u) (f the fraction of the plume trapped below the
 lid, 0 for penetrated sources), DECAY = k/u,
 FAST = 1 when sigma^2 = a^2 x^2 (1 + b x)^(2p) with 2p in {-2, -1, 0} and no second sigma_z term (Briggs
 options but urban A-B sigma_z), WY_M2/WY_M1 (WZ_*) its one-hot weights for 2p = -2/-1, WEDGE_A/B the
 footprint slope and offset (c a_y, c sigma_y0), KQ = pi^2/(2 h^2), AMP_FAR = f Q/(sqrt(2 pi) u h), XFAR6 the
-distance from which 6 Fourier terms suffice, RATIONAL_Z = 1 when sigma_z alone has the FAST form (the
-convective boundary-layer option: sigma_y keeps its general power)."""
+distance from which 6 Fourier terms suffice.
+Convective hours of the boundary-layer option (:mod:`airshed.physics.convective`): sigma_zj = x (SZAj + SZB x)
+of component j = 1, 2 with weight LAMj and centre line H + SLOPEj x; POLY_Z = 1 for one component at a fixed
+height (a ground-level release), TWO_COMP = 1 for two; sigma_y keeps its general power. For TWO_COMP sources
+the regime columns XNEAR, XFAR, XFAR6 hold the distances where sigma_z1 reaches 0.22 h and sigma_z2 reaches
+0.22 h and 0.42 h (:func:`_two_component_regimes`)."""
 
 NEAR_IMAGE_TOLERANCE = 1e-16
 """Lid images are dropped while each is below this fraction of the direct term at the receptor."""
@@ -167,7 +187,6 @@ class PlumeGeometry:
     u: np.ndarray  # plume wind speed, m/s
     sigma: disp.SigmaParameters
     sigma_z0: np.ndarray
-    sigma_far: np.ndarray  # sigma_z from which the Fourier series is used, m
     penetrated: np.ndarray  # whole plume above the mixing lid
     calm: np.ndarray
     trapped: np.ndarray  # fraction of the plume's mass in the mixed layer (1 - lid penetration)
@@ -223,6 +242,33 @@ def _invert_sigma_z(
     out = np.where(reached, np.exp(hi), np.inf)
     out = np.where(already, x_lo, out)
     return np.where(np.isfinite(target), out, np.inf)
+
+
+def _component_distance(target: np.ndarray, a: np.ndarray, b: np.ndarray, sz0: np.ndarray, x_lo: float):
+    """Smallest x >= x_lo with sqrt((x (a + b x))^2 + sz0^2) >= target (m): the root of b x^2 + a x = s."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        s = np.sqrt(np.maximum(target * target - sz0 * sz0, 0.0))
+        x = 2.0 * s / (a + np.sqrt(a * a + 4.0 * b * s))
+    return np.where(np.isfinite(target), np.maximum(x, x_lo), np.inf)
+
+
+def _two_component_regimes(rows: np.ndarray, sz0: np.ndarray, x_min: float) -> tuple[np.ndarray, ...]:
+    """Regime distances of two-component sources (m): sigma_z1 = 0.22 h, sigma_z2 = 0.22 h, sigma_z2 = 0.42 h.
+
+    sigma_z1 >= sigma_z2 (the updraft component is the wider one for skewness >= 0), so below the first
+    distance both components take the image sum (5 images each, the middle regime's bound), between the
+    first and second component 1 takes the Fourier series and component 2 the images, beyond the second
+    both the 12-term series, beyond the third the 6-term one.
+    """
+    lid = rows[:, LID]
+    lidded = np.isfinite(lid)
+    far = np.where(lidded, disp.FOURIER_SIGMA_Z_OVER_H * lid, np.inf)
+    far6 = np.where(lidded, disp.FOURIER_SHORT_SIGMA_Z_OVER_H * lid, np.inf)
+    a1, a2, b = rows[:, SZA1], rows[:, SZA2], rows[:, SZB]
+    x1 = _component_distance(far, a1, b, sz0, x_min)
+    x2 = np.maximum(_component_distance(far, a2, b, sz0, x_min), x1)
+    x3 = np.maximum(_component_distance(far6, a2, b, sz0, x_min), x2)
+    return x1, x2, x3
 
 
 @kernel()
@@ -289,6 +335,7 @@ def prepare_plume_geometry(
     stack_tip_downwash: bool = True,
     lid_penetration: bool = True,
     lid_dtheta_dz: float = rise.LID_DTHETA_DZ,
+    sigma_v: np.ndarray | None = None,
 ) -> PlumeGeometry:
     """Species-independent per-source quantities of one met hour (wind, rise, sigmas, regimes, images).
 
@@ -367,16 +414,31 @@ def prepare_plume_geometry(
     penetrated = trapped == 0.0
 
     sy0, sz0 = f["sigma_y0"], f["sigma_z0"]
+    two = None
     if option == disp.BOUNDARY_LAYER:
         ws = (
             disp.convective_velocity_from_obukhov(f["ustar"], f["obukhov_length"], lid)
             if wstar is None
             else _as_source_array("wstar", wstar, n)
         )
+        sv = None
+        if sigma_v is not None:
+            sv = _as_source_array("sigma_v", sigma_v, n)
+            if np.any(~(sv > 0.0)):
+                raise AirshedInputError("plume source input 'sigma_v' must be > 0 and not NaN")
         lid_for_sigma = np.where(np.isfinite(lid), lid, 1e4)
         s_par = rise.pasquill_stability_parameter(pg, f["air_temperature"])
-        par = disp.boundary_layer_sigma_parameters(
-            u, f["ustar"], ws, f["obukhov_length"], lid_for_sigma, f["stack_height"], he, np.sqrt(s_par)
+        par, two = disp.boundary_layer_sigma_parameters(
+            u,
+            f["ustar"],
+            ws,
+            f["obukhov_length"],
+            lid_for_sigma,
+            f["stack_height"],
+            he,
+            np.sqrt(s_par),
+            receptor_height,
+            sv,
         )
         sb = disp.buoyancy_induced_sigma(dh)
         sy0 = np.sqrt(sy0 * sy0 + sb * sb)
@@ -396,10 +458,22 @@ def prepare_plume_geometry(
     p[:, SY02], p[:, SZ02] = sy0 * sy0, sz0 * sz0
     py2, pz2 = 2.0 * par.py, 2.0 * par.pz
     allowed = (-2.0, -1.0, 0.0)
-    p[:, RATIONAL_Z] = np.isin(pz2, allowed) & (par.az2 == 0.0)
-    p[:, FAST] = np.isin(py2, allowed) & (p[:, RATIONAL_Z] != 0.0)
+    rational_z = np.isin(pz2, allowed) & (par.az2 == 0.0)
+    p[:, FAST] = np.isin(py2, allowed) & rational_z
     p[:, WY_M2], p[:, WY_M1] = py2 == -2.0, py2 == -1.0
     p[:, WZ_M2], p[:, WZ_M1] = pz2 == -2.0, pz2 == -1.0
+    if two is None:
+        convective = two_comp = np.zeros(n, dtype=bool)
+    else:
+        convective = f["obukhov_length"] < 0.0
+        # a ground-level release (f = 0) has two equal components at a fixed height: one Gaussian
+        two_comp = convective & (two.slope1 != two.slope2)
+        p[:, POLY_Z] = convective & ~two_comp
+        p[:, TWO_COMP] = two_comp
+        p[:, LAM1] = np.where(two_comp, two.lam1, 1.0)
+        p[:, LAM2] = np.where(two_comp, two.lam2, 0.0)
+        p[:, SLOPE1], p[:, SLOPE2] = np.where(two_comp, two.slope1, 0.0), np.where(two_comp, two.slope2, 0.0)
+        p[:, SZA1], p[:, SZA2], p[:, SZB] = two.a1, two.a2, two.b
     finite_lid = np.isfinite(lid)
     with np.errstate(invalid="ignore"):
         sigma_near = np.where(
@@ -412,6 +486,9 @@ def prepare_plume_geometry(
     p[:, XNEAR] = np.minimum(np.maximum(_invert_sigma_z(sigma_near, par, sz0, x_min), x_min), p[:, XFAR])
     sigma_far6 = np.where(finite_lid, disp.FOURIER_SHORT_SIGMA_Z_OVER_H * lid, np.inf)
     p[:, XFAR6] = np.maximum(_invert_sigma_z(sigma_far6, par, sz0, x_min), p[:, XFAR])
+    if two_comp.any():
+        k = np.flatnonzero(two_comp)
+        p[k, XNEAR], p[k, XFAR], p[k, XFAR6] = _two_component_regimes(p[k], sz0[k], x_min)
     p[:, XMAX] = np.maximum(f["x_max"], x_min)
     p[:, WEDGE_A] = sigma_y_cutoff * par.ay
     p[:, WEDGE_B] = sigma_y_cutoff * sy0
@@ -419,7 +496,10 @@ def prepare_plume_geometry(
     with np.errstate(divide="ignore"):
         p[:, KQ] = np.where(finite_lid, 0.5 * np.pi * np.pi / (lid * lid), 0.0)
         p[:, AMP_FAR] = np.where(penetrated | ~finite_lid, 0.0, trapped / (_SQRT_2PI * u * lid))
-    fourier = disp.vertical_fourier_coefficients(receptor_height, np.minimum(he, lid), lid)
+    # two-component sources: 2 cos(pi m z_r / h) only; the kernel multiplies by cos(pi m Psi_j(x) / h)
+    fourier = disp.vertical_fourier_coefficients(
+        receptor_height, np.where(two_comp, 0.0, np.minimum(he, lid)), lid
+    )
     return PlumeGeometry(
         p,
         tag,
@@ -427,7 +507,6 @@ def prepare_plume_geometry(
         u,
         par,
         sz0,
-        sigma_far,
         penetrated,
         calm,
         trapped,
@@ -443,34 +522,40 @@ def _ground_integral_tables(geo: PlumeGeometry) -> np.ndarray:
     """:func:`airshed.physics.deposition.ground_profile_integral_table` of every non-penetrated source.
 
     Ground profile V0 = V(z = 0) / (sqrt(2 pi) sigma_z): the image sum (n = -3..3) below the Fourier
-    threshold, the Fourier series from it on.
+    threshold, the Fourier series from it on (:func:`airshed.physics.dispersion.reflected_gaussian_density`),
+    summed over the two components of a two-component source with their weights.
     """
     p = geo.params
     n = p.shape[0]
     table = np.zeros((n, dep.DEPLETION_TABLE_NODES))
     # the profile depends on H, h, the sigma_z coefficients and sigma_z0 only: area sub-sources of one
     # cell share them, so each distinct source is integrated once
-    key = np.column_stack(
-        [p[:, [H, LID, AZ, BZ, PZ, AZ2, BZ2, PZ2, CZ, DEPXMAX]], geo.sigma_z0, geo.sigma_far, geo.penetrated]
-    )
+    cols = [H, LID, AZ, BZ, PZ, AZ2, BZ2, PZ2, CZ, DEPXMAX, TWO_COMP, LAM1, SLOPE1, SLOPE2, SZA1, SZA2, SZB]
+    key = np.column_stack([p[:, cols], geo.sigma_z0, geo.penetrated])
     _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
     rows = first[~geo.penetrated[first]]
     for start in range(0, rows.size, _DEPLETION_CHUNK):
         r = rows[start : start + _DEPLETION_CHUNK]
         par = disp.SigmaParameters(*(a[r, None] for a in geo.sigma))
-        he, lid = p[r, H, None], p[r, LID, None]
-        coeffs = disp.vertical_fourier_coefficients(0.0, np.minimum(he[:, 0], lid[:, 0]), lid[:, 0])
-        sz0, sigma_far = geo.sigma_z0[r, None], geo.sigma_far[r, None]
+        pr = p[r]
+        sz0 = geo.sigma_z0[r, None]
+        two = pr[:, TWO_COMP] != 0.0
 
-        def ground_profile(xx, par=par, he=he, lid=lid, coeffs=coeffs, sz0=sz0, sigma_far=sigma_far):
-            sz = disp.sigma_z_from_parameters(xx, par, slice(None), sz0)
-            far = sz >= sigma_far
-            v = np.empty(sz.shape)
-            src, _ = np.nonzero(far)
-            v[far] = disp.vertical_fourier_sum(sz[far], lid[src, 0], coeffs[src])
-            src, _ = np.nonzero(~far)
-            v[~far] = disp.vertical_image_sum(0.0, he[src, 0], lid[src, 0], sz[~far], n_images=3)
-            return v / (_SQRT_2PI * sz)
+        def ground_profile(xx, par=par, pr=pr, sz0=sz0, two=two):
+            he, lid = pr[:, H, None], pr[:, LID, None]
+            v = np.empty(xx.shape)
+            one = np.flatnonzero(~two)
+            sz = disp.sigma_z_from_parameters(xx[one], par, one, sz0[one])
+            v[one] = disp.reflected_gaussian_density(0.0, he[one], sz, lid[one])
+            k = np.flatnonzero(two)
+            if k.size:
+                q, x2 = pr[k], xx[k]
+                v[k] = 0.0
+                for lam, slope, a in ((LAM1, SLOPE1, SZA1), (LAM2, SLOPE2, SZA2)):
+                    s = np.sqrt(np.square(x2 * (q[:, a, None] + q[:, SZB, None] * x2)) + sz0[k] ** 2)
+                    psi = q[:, H, None] + q[:, slope, None] * x2
+                    v[k] += q[:, lam, None] * disp.reflected_gaussian_density(0.0, psi, s, q[:, LID, None])
+            return v
 
         table[r] = dep.ground_profile_integral_table(p[r, DEPXMAX], geo.x_min, ground_profile)
     return table[first[inverse.ravel()]]
@@ -563,6 +648,8 @@ def prepare_point_sources(
         penetrated part gives no ground-level concentration (AERMOD's penetrated source, which re-enters
         the mixed layer downwind, is not modelled). Otherwise, and with this off, a plume is wholly trapped
         (H < h) or wholly above the lid. lid_dtheta_dz : potential-temperature gradient above the lid, K/m.
+    sigma_v : boundary-layer option: measured lateral turbulence, m/s (> 0; AERMOD's on-site sigma_v, or
+        sigma_theta u with sigma_theta in radians), used instead of the u*/w* estimate; None: estimated.
     """
     geometry = prepare_plume_geometry(x, y, tag, stack_height, **geometry_arguments)
     return plume_sources_for_species(geometry, emission, decay_rate, deposition_velocity)
@@ -699,6 +786,192 @@ def _far_value6(x, y, py_, dy_, pz_, dz_, amp, decay, kq, c):
     return amp * math.sqrt(2.0 * ky) * _exp_above_floor(lat) * (1.0 + q * s)
 
 
+# cos(t) = sum_k (-1)^k t^(2k) / (2k)!, k = 0..11: on |t| <= pi/2 the first omitted term is < 1e-19
+_COS_TAYLOR = tuple((-1.0) ** k / math.factorial(2 * k) for k in range(12))
+
+
+@inline
+def _cos_pi(v):
+    """cos(pi v) for any real v, branch-free so loops over it vectorise (absolute error ~2e-16).
+
+    v is reduced to r = |v - 2 round(v/2)| in [0, 1], then to t = pi min(r, 1 - r) in [0, pi/2] with
+    cos(pi r) = -cos(pi (1 - r)), and cos(t) is its Taylor polynomial to t^22 by Horner's rule.
+    """
+    r = abs(v - 2.0 * math.floor(0.5 * v + 0.5))
+    t = math.pi * min(r, 1.0 - r)
+    t2 = t * t
+    c = _COS_TAYLOR[11]
+    c = _COS_TAYLOR[10] + t2 * c
+    c = _COS_TAYLOR[9] + t2 * c
+    c = _COS_TAYLOR[8] + t2 * c
+    c = _COS_TAYLOR[7] + t2 * c
+    c = _COS_TAYLOR[6] + t2 * c
+    c = _COS_TAYLOR[5] + t2 * c
+    c = _COS_TAYLOR[4] + t2 * c
+    c = _COS_TAYLOR[3] + t2 * c
+    c = _COS_TAYLOR[2] + t2 * c
+    c = _COS_TAYLOR[1] + t2 * c
+    c = 1.0 + t2 * c
+    return -c if r > 0.5 else c
+
+
+@inline
+def _sigma2_poly(x, a, b, s02):
+    """sigma^2 = (x (a + b x))^2 + s02 (convective components, :mod:`airshed.physics.convective`)."""
+    s = x * (a + b * x)
+    return s * s + s02
+
+
+@inline
+def _image_sum5(zr, psi, h2, inv, lat):
+    """Sum of exp(lat - d^2 inv) over the images d1, d1 +- 2h, d2, d2 - 2h of a centre line psi (any real).
+
+    psi is folded into [0, h] (the image sum is even and 2h-periodic in psi; h2 = 2h, inf without a lid),
+    so the bound of :func:`_middle_value` holds: the dropped images are < 1e-18 of these for sigma < 0.22 h.
+    """
+    k = math.floor(psi / h2 + 0.5)
+    folded = psi - h2 * k
+    pr = abs(psi if k == 0.0 else folded)  # h2 = inf: k = 0 (and inf * 0 would be NaN)
+    d1 = zr - pr
+    d2 = zr + pr
+    a = d1 + h2
+    b = d1 - h2
+    c = d2 - h2
+    return (
+        _exp_above_floor(lat - d1 * d1 * inv)
+        + _exp_above_floor(lat - a * a * inv)
+        + _exp_above_floor(lat - b * b * inv)
+        + _exp_above_floor(lat - d2 * d2 * inv)
+        + _exp_above_floor(lat - c * c * inv)
+    )
+
+
+@inline
+def _moving_fourier12(q, cth, e):
+    """sum_m q^(m^2) e_m T_m(cth), m = 1..12: the lid series of a centre line psi with cth = cos(pi psi/h).
+
+    T_m(cos theta) = cos(m theta) by the Chebyshev recurrence T_m+1 = 2 cth T_m - T_m-1, so
+    e_m T_m = 2 cos(pi m z_r/h) cos(pi m psi/h) = the c_m of :func:`_far_value` for a centre line at psi;
+    the powers of q as there (Horner form, q >= 1e-10 inside).
+    """
+    t1 = cth
+    c2 = 2.0 * cth
+    t2 = c2 * t1 - 1.0
+    t3 = c2 * t2 - t1
+    t4 = c2 * t3 - t2
+    t5 = c2 * t4 - t3
+    t6 = c2 * t5 - t4
+    t7 = c2 * t6 - t5
+    t8 = c2 * t7 - t6
+    t9 = c2 * t8 - t7
+    t10 = c2 * t9 - t8
+    t11 = c2 * t10 - t9
+    t12 = c2 * t11 - t10
+    qh = max(q, 1e-10)
+    q2 = qh * qh
+    p3 = qh * q2
+    p5 = p3 * q2
+    p7 = p5 * q2
+    p9 = p7 * q2
+    p11 = p9 * q2
+    p13 = p11 * q2
+    p15 = p13 * q2
+    p17 = p15 * q2
+    p19 = p17 * q2
+    p21 = p19 * q2
+    p23 = p21 * q2
+    s = e[10] * t11 + p23 * (e[11] * t12)
+    s = e[9] * t10 + p21 * s
+    s = e[8] * t9 + p19 * s
+    s = e[7] * t8 + p17 * s
+    s = e[6] * t7 + p15 * s
+    s = e[5] * t6 + p13 * s
+    s = e[4] * t5 + p11 * s
+    s = e[3] * t4 + p9 * s
+    s = e[2] * t3 + p7 * s
+    s = e[1] * t2 + p5 * s
+    s = e[0] * t1 + p3 * s
+    return q * s
+
+
+@inline
+def _moving_fourier6(q, cth, e):
+    """:func:`_moving_fourier12` with m = 1..6 (sigma >= 0.42 h: the rest < 1e-18)."""
+    t1 = cth
+    c2 = 2.0 * cth
+    t2 = c2 * t1 - 1.0
+    t3 = c2 * t2 - t1
+    t4 = c2 * t3 - t2
+    t5 = c2 * t4 - t3
+    t6 = c2 * t5 - t4
+    qh = max(q, 1e-10)
+    q2 = qh * qh
+    p3 = qh * q2
+    p5 = p3 * q2
+    p7 = p5 * q2
+    p9 = p7 * q2
+    p11 = p9 * q2
+    s = e[4] * t5 + p11 * (e[5] * t6)
+    s = e[3] * t4 + p9 * s
+    s = e[2] * t3 + p7 * s
+    s = e[1] * t2 + p5 * s
+    s = e[0] * t1 + p3 * s
+    return q * s
+
+
+@inline
+def _two_images_value(x, y, sy2, s1, s2, pref, decay, zr, psi1, psi2, lam1, lam2, h2):
+    """Both components by their images (sigma_zj^2 = s1, s2 < (0.22 h)^2); one division, three roots."""
+    hr = 0.5 / (sy2 * s1 * s2)
+    ky = s1 * s2 * hr  # 1 / (2 sigma_y^2)
+    inv1 = sy2 * s2 * hr  # 1 / (2 sigma_z1^2)
+    inv2 = sy2 * s1 * hr
+    lat = -(y * y) * ky - decay * x
+    v1 = _image_sum5(zr, psi1, h2, inv1, lat)
+    v2 = _image_sum5(zr, psi2, h2, inv2, lat)
+    return pref * math.sqrt(4.0 * ky) * (lam1 * math.sqrt(inv1) * v1 + lam2 * math.sqrt(inv2) * v2)
+
+
+@inline
+def _two_mixed_value(x, y, sy2, s1, s2, pref, amp, decay, kq, zr, psi1, psi2, lam1, lam2, h2, inv_h, e):
+    """Component 1 by the moving Fourier series (sigma_z1 >= 0.22 h), component 2 by its images."""
+    hr = 0.5 / (sy2 * s2)
+    ky = s2 * hr
+    inv2 = sy2 * hr
+    lat = -(y * y) * ky - decay * x
+    q1 = fast_exp_above(-kq * s1, EXPONENT_FLOOR)
+    f1 = 1.0 + _moving_fourier12(q1, _cos_pi(psi1 * inv_h), e)
+    v2 = _image_sum5(zr, psi2, h2, inv2, lat)
+    far1 = lam1 * amp * _exp_above_floor(lat) * f1
+    return math.sqrt(2.0 * ky) * (far1 + lam2 * pref * math.sqrt(2.0 * inv2) * v2)
+
+
+@inline
+def _two_far_value(x, y, sy2, s1, s2, amp, decay, kq, psi1, psi2, lam1, lam2, inv_h, e):
+    """Both components by the moving 12-term Fourier series (sigma_z2 >= 0.22 h)."""
+    ky = 0.5 / sy2
+    lat = -(y * y) * ky - decay * x
+    q1 = fast_exp_above(-kq * s1, EXPONENT_FLOOR)
+    q2 = fast_exp_above(-kq * s2, EXPONENT_FLOOR)
+    f = 1.0 + lam1 * _moving_fourier12(q1, _cos_pi(psi1 * inv_h), e) + lam2 * _moving_fourier12(
+        q2, _cos_pi(psi2 * inv_h), e
+    )
+    return amp * math.sqrt(2.0 * ky) * _exp_above_floor(lat) * f
+
+
+@inline
+def _two_far_value6(x, y, sy2, s1, s2, amp, decay, kq, psi1, psi2, lam1, lam2, inv_h, e):
+    """:func:`_two_far_value` with 6 terms (sigma_z2 >= 0.42 h)."""
+    ky = 0.5 / sy2
+    lat = -(y * y) * ky - decay * x
+    q1 = fast_exp_above(-kq * s1, EXPONENT_FLOOR)
+    q2 = fast_exp_above(-kq * s2, EXPONENT_FLOOR)
+    f = 1.0 + lam1 * _moving_fourier6(q1, _cos_pi(psi1 * inv_h), e) + lam2 * _moving_fourier6(
+        q2, _cos_pi(psi2 * inv_h), e
+    )
+    return amp * math.sqrt(2.0 * ky) * _exp_above_floor(lat) * f
+
+
 @inline
 def _coefficients(cm):
     """Return the FOURIER_TERMS = 12 lid coefficients of one source as a tuple (loaded before the loop)."""
@@ -803,8 +1076,11 @@ def _regime_values(regime, n, xs, ys, vals, s, c, zr):
     """vals[e] = one source's concentration at downwind x = xs[e], crosswind y = ys[e] (m), e < n.
 
     ``regime`` 0 near, 1 middle, 2 far (12 Fourier terms), 3 far (6 terms); sigma forms: both rational
-    (FAST), rational sigma_z with a general sigma_y power (RATIONAL_Z: one exp and one log per pair), general
-    (three of each). Each (regime, sigma form) pair is one branch-free loop, which LLVM vectorises.
+    (FAST), polynomial sigma_z with a general sigma_y power (POLY_Z: one exp and one log per pair), general
+    (three of each). Two-component sources (TWO_COMP) have their own regimes (:func:`_two_component_regimes`):
+    0 both components by images, 1 component 1 by the moving Fourier series and 2 by images, 2 and 3 both
+    by the series (12 and 6 terms). Each (regime, sigma form) pair is one branch-free loop, which LLVM
+    vectorises.
     """
     pref, decay, amp, kq = s[PREF], s[DECAY], s[AMP_FAR], s[KQ]
     d1 = zr - s[H]
@@ -844,37 +1120,73 @@ def _regime_values(regime, n, xs, ys, vals, s, c, zr):
                 py_, dy_ = _sigma2_rational(x, x2, ay2, dy1, dy2, sy02)
                 pz_, dz_ = _sigma2_rational(x, x2, az2_, dz1, dz2, cz2 * x2 * x2 + sz02)
                 vals[e] = _far_value6(x, ys[e], py_, dy_, pz_, dz_, amp, decay, kq, c)
-    elif s[RATIONAL_Z] != 0.0:
-        az2_, dz1, dz2 = _rational_coefficients(az, bz, s[WZ_M2], s[WZ_M1])
-        cz2 = cz * cz
+    elif s[TWO_COMP] != 0.0:
+        a1, a2, bq = s[SZA1], s[SZA2], s[SZB]
+        lam1, lam2, sl1, sl2, he = s[LAM1], s[LAM2], s[SLOPE1], s[SLOPE2], s[H]
+        inv_h = 1.0 / s[LID]
         if regime == 0:
             for e in range(n):
                 x = xs[e]
-                x2 = x * x
-                sy2 = ay * ay * x2 * _power_1p(by, x, 2.0 * py) + sy02
-                pz_, dz_ = _sigma2_rational(x, x2, az2_, dz1, dz2, cz2 * x2 * x2 + sz02)
-                vals[e] = _near_value(x, ys[e], sy2, 1.0, pz_, dz_, pref, decay, d1, d2)
+                sy2 = ay * ay * x * x * _power_1p(by, x, 2.0 * py) + sy02
+                s1 = _sigma2_poly(x, a1, bq, sz02)
+                s2 = _sigma2_poly(x, a2, bq, sz02)
+                vals[e] = _two_images_value(
+                    x, ys[e], sy2, s1, s2, pref, decay, zr, he + sl1 * x, he + sl2 * x, lam1, lam2, h2
+                )
         elif regime == 1:
             for e in range(n):
                 x = xs[e]
-                x2 = x * x
-                sy2 = ay * ay * x2 * _power_1p(by, x, 2.0 * py) + sy02
-                pz_, dz_ = _sigma2_rational(x, x2, az2_, dz1, dz2, cz2 * x2 * x2 + sz02)
-                vals[e] = _middle_value(x, ys[e], sy2, 1.0, pz_, dz_, pref, decay, d1, d2, h2)
+                sy2 = ay * ay * x * x * _power_1p(by, x, 2.0 * py) + sy02
+                s1 = _sigma2_poly(x, a1, bq, sz02)
+                s2 = _sigma2_poly(x, a2, bq, sz02)
+                vals[e] = _two_mixed_value(
+                    x, ys[e], sy2, s1, s2, pref, amp, decay, kq, zr, he + sl1 * x, he + sl2 * x, lam1, lam2,
+                    h2, inv_h, c,
+                )
         elif regime == 2:
             for e in range(n):
                 x = xs[e]
-                x2 = x * x
-                sy2 = ay * ay * x2 * _power_1p(by, x, 2.0 * py) + sy02
-                pz_, dz_ = _sigma2_rational(x, x2, az2_, dz1, dz2, cz2 * x2 * x2 + sz02)
-                vals[e] = _far_value(x, ys[e], sy2, 1.0, pz_, dz_, amp, decay, kq, c)
+                sy2 = ay * ay * x * x * _power_1p(by, x, 2.0 * py) + sy02
+                s1 = _sigma2_poly(x, a1, bq, sz02)
+                s2 = _sigma2_poly(x, a2, bq, sz02)
+                vals[e] = _two_far_value(
+                    x, ys[e], sy2, s1, s2, amp, decay, kq, he + sl1 * x, he + sl2 * x, lam1, lam2, inv_h, c
+                )
         else:
             for e in range(n):
                 x = xs[e]
-                x2 = x * x
-                sy2 = ay * ay * x2 * _power_1p(by, x, 2.0 * py) + sy02
-                pz_, dz_ = _sigma2_rational(x, x2, az2_, dz1, dz2, cz2 * x2 * x2 + sz02)
-                vals[e] = _far_value6(x, ys[e], sy2, 1.0, pz_, dz_, amp, decay, kq, c)
+                sy2 = ay * ay * x * x * _power_1p(by, x, 2.0 * py) + sy02
+                s1 = _sigma2_poly(x, a1, bq, sz02)
+                s2 = _sigma2_poly(x, a2, bq, sz02)
+                vals[e] = _two_far_value6(
+                    x, ys[e], sy2, s1, s2, amp, decay, kq, he + sl1 * x, he + sl2 * x, lam1, lam2, inv_h, c
+                )
+    elif s[POLY_Z] != 0.0:
+        a1, bq = s[SZA1], s[SZB]
+        if regime == 0:
+            for e in range(n):
+                x = xs[e]
+                sy2 = ay * ay * x * x * _power_1p(by, x, 2.0 * py) + sy02
+                sz2 = _sigma2_poly(x, a1, bq, sz02)
+                vals[e] = _near_value(x, ys[e], sy2, 1.0, sz2, 1.0, pref, decay, d1, d2)
+        elif regime == 1:
+            for e in range(n):
+                x = xs[e]
+                sy2 = ay * ay * x * x * _power_1p(by, x, 2.0 * py) + sy02
+                sz2 = _sigma2_poly(x, a1, bq, sz02)
+                vals[e] = _middle_value(x, ys[e], sy2, 1.0, sz2, 1.0, pref, decay, d1, d2, h2)
+        elif regime == 2:
+            for e in range(n):
+                x = xs[e]
+                sy2 = ay * ay * x * x * _power_1p(by, x, 2.0 * py) + sy02
+                sz2 = _sigma2_poly(x, a1, bq, sz02)
+                vals[e] = _far_value(x, ys[e], sy2, 1.0, sz2, 1.0, amp, decay, kq, c)
+        else:
+            for e in range(n):
+                x = xs[e]
+                sy2 = ay * ay * x * x * _power_1p(by, x, 2.0 * py) + sy02
+                sz2 = _sigma2_poly(x, a1, bq, sz02)
+                vals[e] = _far_value6(x, ys[e], sy2, 1.0, sz2, 1.0, amp, decay, kq, c)
     else:
         if regime == 0:
             for e in range(n):
@@ -1037,6 +1349,40 @@ def _pair_value(s, c, table, x, y, zr, x_min):
     """Concentration of one source at one receptor (x downwind, y crosswind), regime picked by x."""
     if x <= x_min:
         return 0.0
+    if s[TWO_COMP] != 0.0:
+        v = _two_component_pair(s, c, x, y, zr)
+    else:
+        v = _one_component_pair(s, c, x, y, zr)
+    if table.size > 0:
+        v *= fast_exp(_log_depletion(x, s[DEPXMAX], table))
+    return v
+
+
+@kernel(fastmath=True)
+def _two_component_pair(s, c, x, y, zr):
+    """:func:`_pair_value` of a two-component source (regimes of :func:`_two_component_regimes`)."""
+    sy2 = s[AY] * s[AY] * x * x * _power_1p(s[BY], x, 2.0 * s[PY]) + s[SY02]
+    s1 = _sigma2_poly(x, s[SZA1], s[SZB], s[SZ02])
+    s2 = _sigma2_poly(x, s[SZA2], s[SZB], s[SZ02])
+    psi1 = s[H] + s[SLOPE1] * x
+    psi2 = s[H] + s[SLOPE2] * x
+    lam1, lam2, inv_h, h2 = s[LAM1], s[LAM2], 1.0 / s[LID], 2.0 * s[LID]
+    if x < s[XNEAR]:
+        return _two_images_value(x, y, sy2, s1, s2, s[PREF], s[DECAY], zr, psi1, psi2, lam1, lam2, h2)
+    if x < s[XFAR]:
+        return _two_mixed_value(
+            x, y, sy2, s1, s2, s[PREF], s[AMP_FAR], s[DECAY], s[KQ], zr, psi1, psi2, lam1, lam2, h2, inv_h, c
+        )
+    if x < s[XFAR6]:
+        return _two_far_value(
+            x, y, sy2, s1, s2, s[AMP_FAR], s[DECAY], s[KQ], psi1, psi2, lam1, lam2, inv_h, c
+        )
+    return _two_far_value6(x, y, sy2, s1, s2, s[AMP_FAR], s[DECAY], s[KQ], psi1, psi2, lam1, lam2, inv_h, c)
+
+
+@kernel(fastmath=True)
+def _one_component_pair(s, c, x, y, zr):
+    """:func:`_pair_value` of a one-Gaussian source."""
     if s[FAST] != 0.0:
         x2 = x * x
         ay2, dy1, dy2 = _rational_coefficients(s[AY], s[BY], s[WY_M2], s[WY_M1])
@@ -1059,8 +1405,6 @@ def _pair_value(s, c, table, x, y, zr, x_min):
         v = _far_value(x, y, py_, dy_, pz_, dz_, s[AMP_FAR], s[DECAY], s[KQ], c)
     else:
         v = _far_value6(x, y, py_, dy_, pz_, dz_, s[AMP_FAR], s[DECAY], s[KQ], c)
-    if table.size > 0:
-        v *= fast_exp(_log_depletion(x, s[DEPXMAX], table))
     return v
 
 

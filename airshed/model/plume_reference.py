@@ -5,7 +5,10 @@ It reads the same :class:`~airshed.model.plume.PreparedSources` but evaluates si
 (:func:`~airshed.physics.dispersion.vertical_image_sum`, n = -3..3, converged to < 1e-40 for
 sigma_z < 0.22 h: this checks the kernel's truncated near and middle regimes) where sigma_z is below the
 Fourier threshold, and by :func:`~airshed.physics.dispersion.vertical_fourier_sum` beyond, depletion by
-:func:`~airshed.physics.deposition.interpolate_log_depletion`, and ``np.exp``. No footprint skipping.
+:func:`~airshed.physics.deposition.interpolate_log_depletion`, and ``np.exp``. Two-component (convective)
+sources: each component's sigma_zj = x (a_j + b x) and centre line H + slope_j x, summed with their weights by
+:func:`~airshed.physics.dispersion.reflected_gaussian_density` (images or Fourier series by the
+component's own sigma, ``np.cos``). No footprint skipping.
 """
 
 from __future__ import annotations
@@ -53,12 +56,20 @@ def reference_concentration_points(
                 dep.interpolate_log_depletion(x, row[pk.DEPXMAX], prepared.depletion[k])
             )
         he, h = row[pk.H], row[pk.LID]
-        far = x >= row[pk.XFAR]
-        v = np.zeros(x.size)
-        v[~far] = disp.vertical_image_sum(zr, he, h, sz[~far], n_images=3)
-        if far.any():
-            v[far] = disp.vertical_fourier_sum(sz[far], h, prepared.fourier[k])
-        value = row[pk.PREF] / (sy * sz) * lateral * v
+        if row[pk.TWO_COMP] != 0.0:
+            density = np.zeros(x.size)
+            for lam, slope, a in ((pk.LAM1, pk.SLOPE1, pk.SZA1), (pk.LAM2, pk.SLOPE2, pk.SZA2)):
+                s_j = np.sqrt((x * (row[a] + row[pk.SZB] * x)) ** 2 + row[pk.SZ02])
+                density += row[lam] * disp.reflected_gaussian_density(zr, he + row[slope] * x, s_j, h)
+            # PREF = Q / (2 pi u) and C = Q / u exp(-y^2 / 2 sigma_y^2) / (sqrt(2 pi) sigma_y) density
+            value = row[pk.PREF] * np.sqrt(2.0 * np.pi) / sy * lateral * density
+        else:
+            far = x >= row[pk.XFAR]
+            v = np.zeros(x.size)
+            v[~far] = disp.vertical_image_sum(zr, he, h, sz[~far], n_images=3)
+            if far.any():
+                v[far] = disp.vertical_fourier_sum(sz[far], h, prepared.fourier[k])
+            value = row[pk.PREF] / (sy * sz) * lateral * v
         np.add.at(conc[prepared.tag[k]], np.flatnonzero(ok), value)
     return conc
 

@@ -9,8 +9,9 @@ Option codes (integers, so kernels can take them):
   that range as extrapolations, as ISC3 and most codes do).
 - :data:`BOUNDARY_LAYER` (2): boundary-layer scaling from u*, w*, L and h after AERMOD (Cimorelli et al.
   2005, J. Appl. Meteorol. 44:682; US EPA 2004, *AERMOD: Description of Model Formulation*,
-  EPA-454/R-03-004, section 5.5), with a single Gaussian in the vertical instead of AERMOD's bi-Gaussian
-  convective PDF (see :func:`boundary_layer_sigma_parameters`).
+  EPA-454/R-03-004, section 5.5). Stable hours: one Gaussian in the vertical. Convective hours: the
+  two-component (bi-Gaussian PDF) vertical distribution of :mod:`airshed.physics.convective`, with
+  surface-layer similarity for sources in the surface layer (see :func:`boundary_layer_sigma_parameters`).
 
 Every option is expressed in one parametric family, which the kernels evaluate without knowing the option:
 
@@ -18,7 +19,9 @@ Every option is expressed in one parametric family, which the kernels evaluate w
     sigma_z = sqrt( (a_z x (1 + b_z x)^p_z + a_z2 x (1 + b_z2 x)^p_z2)^2 + (c_z x^2)^2 + sigma_z0^2 )
 
 with x the downwind distance (m) and sigma_y0, sigma_z0 initial spreads (area sub-sources, buoyancy-
-induced dispersion) added in quadrature (the AERMOD convention of RMSSIG).
+induced dispersion) added in quadrature (the AERMOD convention of RMSSIG). The convective components of
+the boundary-layer option are of the form sigma_zj = x (a_j + b x) = a_j x (1 + (b/a_j) x), a member of
+the family with p_z = 1 (component 1 is expressed so in :class:`SigmaParameters`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+
+from airshed.physics import convective as cbl
 
 BRIGGS_RURAL = 0
 BRIGGS_URBAN = 1
@@ -91,7 +96,6 @@ AERMOD_SIGMA_V_OVER_U_MIN = 0.05
 _AERMOD_ALPHA_Y = 78.0  # lateral fit constant of EPA (2004) eq. 77, alpha = 78, p = 0.3
 _AERMOD_P_Y = 0.3
 _AERMOD_PG_HEIGHT = 0.46  # Prairie Grass release height that scales alpha (EPA 2004 section 5.5.1.1)
-_AERMOD_B_C = 0.5  # surface-layer convective coefficient b_c of sigma_zes (EPA 2004 eq. 31a in SZSFCL)
 _AERMOD_BID_BETA = 0.4  # buoyancy-induced dispersion, sigma_b = 0.4 dh / sqrt(2) (Pasquill 1976)
 
 
@@ -178,21 +182,6 @@ def aermod_sigma_v(ustar: np.ndarray, wstar: np.ndarray) -> np.ndarray:
     return np.maximum(sv, AERMOD_SIGMA_V_MIN)
 
 
-def aermod_sigma_w(
-    z: np.ndarray, ustar: np.ndarray, wstar: np.ndarray, mixing_height: np.ndarray
-) -> np.ndarray:
-    """Vertical turbulence sigma_w = sqrt(sigma_wc^2 + sigma_wm^2) at height z (m/s).
-
-    Mechanical sigma_wm = 1.3 u* (1 - z/h)^1/2 below h (Cimorelli et al. 2005, section 4; EPA 2004);
-    convective sigma_wc^2 = 0.35 w*^2 (the mixed-layer value of AERMOD, used at all heights here because
-    the near-surface reduction 1.6 (z/h)^2/3 is represented by AERMOD's alpha_b factor on sigma_z, see
-    :func:`boundary_layer_sigma_parameters`). Floored at 0.02 m/s.
-    """
-    zr = np.clip(np.asarray(z, dtype=np.float64) / np.asarray(mixing_height, dtype=np.float64), 0.0, 1.0)
-    swm = 1.3 * np.asarray(ustar) * np.sqrt(1.0 - zr)
-    return np.maximum(np.sqrt(0.35 * np.square(wstar) + np.square(swm)), 0.02)
-
-
 def boundary_layer_sigma_parameters(
     u: np.ndarray,
     ustar: np.ndarray,
@@ -202,29 +191,33 @@ def boundary_layer_sigma_parameters(
     release_height: np.ndarray,
     plume_height: np.ndarray,
     brunt_vaisala: np.ndarray,
-) -> SigmaParameters:
+    receptor_height: float = 0.0,
+    sigma_v: np.ndarray | None = None,
+) -> tuple[SigmaParameters, cbl.TwoComponentVertical]:
     """AERMOD-style sigma coefficients from boundary-layer scales (EPA 2004 section 5.5; code SIGY/SIGZ).
 
-    Lateral, all stabilities (EPA 2004 eq. 77, alpha = 78 and p = 0.3 found from Prairie Grass by
-    the AERMOD developers, not by airshed):
+    Lateral, all stabilities (EPA 2004 eq. 77, alpha = 78 and p = 0.3; the AERMOD developers set alpha
+    from a comparison with Prairie Grass data, EPA 2004 section 5.5.1.1, not airshed):
     sigma_y = (sigma_v/u) x / (1 + beta X)^0.3, X = sigma_v x / (u h), with
     convective beta = max(78 * 0.46 / max(h_s, 0.46), 0.7), and stable
-    beta X = x / (2 u T_y), T_y = h / (156 sigma_v) * max(H, 0.46)/0.46; sigma_v/u >= 0.05.
-    Vertical, convective (L < 0): sigma_z^2 = (alpha_b sigma_w x/u)^2 + sigma_zes^2 with
-    alpha_b = 0.6 + 0.4 H/(0.1 h) for H < 0.1 h else 1, and the surface-layer term
-    sigma_zes = 0.5 (1 - 10 H/h) (u*/u)^2 x^2 / |L| for H < 0.1 h (EPA 2004 eq. 31a/SZSFCL). AERMOD
-    uses a bi-Gaussian vertical PDF with updraft/downdraft sigmas; here one Gaussian with the total
-    sigma_w (:func:`aermod_sigma_w`).
-    Vertical, stable (L > 0): sigma_z = (1 - f) sigma_zes + f sigma_zas, f = min(H/h, 1), with the
-    surface form sigma_zes = sqrt(2/pi) u* (x/u) (1 + 0.7 x/L)^-1/3 (Venkatram 1992) and the elevated
-    sigma_zas = sigma_w t / sqrt(1 + sigma_w t (1/(0.72 z) + N/(0.54 sigma_w))), t = x/u, z = max(h_s, H)
-    (CTDMPLUS form used by AERMOD's SIGZ).
+    beta X = x / (2 u T_y), T_y = h / (156 sigma_v) * max(H, 0.46)/0.46; sigma_v/u >= 0.05. sigma_v is
+    :func:`aermod_sigma_v`, or the measured ``sigma_v`` where given (AERMOD accepts on-site sigma_v, or
+    sigma_theta with sigma_v = sigma_theta u).
+    Vertical, stable (L > 0): sigma_z = (1 - f) sigma_zs + f sigma_zas, f = min(H/h, 1), with the
+    surface form sigma_zs = sqrt(2/pi) u* (x/u) (1 + 0.7 x/L)^-1/3 (Venkatram 1992) and the elevated
+    sigma_zas = sigma_w t / sqrt(1 + sigma_w t (1/(0.72 z) + N/(0.54 sigma_w))), t = x/u, z = max(h_s, H),
+    sigma_w = 1.3 u* (1 - H/h)^1/2 >= 0.02 m/s (CTDMPLUS form used by AERMOD's SIGZ).
+    Vertical, convective (L < 0): the two components of :func:`airshed.physics.convective.convective_vertical`
+    (returned as the second value; zero-weight second component for stable rows); the returned
+    :class:`SigmaParameters` carry component 1, sigma_z1 = a_1 x (1 + (b/a_1) x) (p_z = 1).
 
     Parameters
     ----------
     u : dilution wind speed, m/s. ustar : friction velocity, m/s. wstar : convective velocity, m/s.
     obukhov_l : Monin-Obukhov length, m. mixing_height : h, m. release_height : stack height h_s, m.
     plume_height : effective height H, m. brunt_vaisala : N above the plume, s-1 (stable only).
+    receptor_height : z_r, m (bounds the convective effective layer). sigma_v : measured lateral
+    turbulence, m/s, or None.
     """
     u, ustar, wstar, L, h, hs, he, nbv = np.broadcast_arrays(
         *(
@@ -233,7 +226,7 @@ def boundary_layer_sigma_parameters(
         )
     )
     unstable = L < 0.0
-    sv = aermod_sigma_v(ustar, wstar)
+    sv = aermod_sigma_v(ustar, wstar) if sigma_v is None else np.broadcast_to(sigma_v, u.shape)
     svu = np.maximum(sv / u, AERMOD_SIGMA_V_OVER_U_MIN)
     beta_cbl = np.maximum(_AERMOD_ALPHA_Y * _AERMOD_PG_HEIGHT / np.maximum(hs, _AERMOD_PG_HEIGHT), 0.7)
     by_cbl = beta_cbl * svu / h
@@ -243,22 +236,30 @@ def boundary_layer_sigma_parameters(
     by = np.where(unstable, by_cbl, by_sbl)
     py = np.full(u.shape, -_AERMOD_P_Y)
 
-    sw = aermod_sigma_w(he, ustar, np.where(unstable, wstar, 0.0), h)
-    surface = he < 0.1 * h
-    alpha_b = np.where(surface, 0.6 + 0.4 * he / (0.1 * h), 1.0)
-    cz_cbl = np.where(surface, _AERMOD_B_C * (1.0 - 10.0 * he / h) * np.square(ustar / u) / np.abs(L), 0.0)
-
+    sw = np.maximum(cbl.aermod_sigma_w_profile(he, ustar, 0.0, h), cbl.SIGMA_W_MIN)
     f = np.clip(he / h, 0.0, 1.0)
     z = np.maximum(np.maximum(hs, he), 1e-4)
     swu = sw / u
-    az = np.where(unstable, alpha_b * swu, (1.0 - f) * np.sqrt(2.0 / np.pi) * ustar / u)
-    bz = np.where(unstable, 0.0, 0.7 / np.where(unstable, 1.0, L))
-    pz = np.where(unstable, 0.0, -1.0 / 3.0)
-    az2 = np.where(unstable, 0.0, f * swu)
-    bz2 = np.where(unstable, 0.0, swu * (1.0 / (0.72 * z) + nbv / (0.54 * sw)))
-    pz2 = np.where(unstable, 0.0, -0.5)
-    cz = np.where(unstable, cz_cbl, 0.0)
-    return SigmaParameters(ay, by, py, az, bz, pz, az2, bz2, pz2, cz)
+    safe_l = np.where(unstable, 1.0, L)
+    az = (1.0 - f) * np.sqrt(2.0 / np.pi) * ustar / u
+    bz = 0.7 / safe_l
+    pz = np.full(u.shape, -1.0 / 3.0)
+    az2 = f * swu
+    bz2 = swu * (1.0 / (0.72 * z) + nbv / (0.54 * sw))
+    pz2 = np.full(u.shape, -0.5)
+
+    one = np.ones(u.shape)
+    zero = np.zeros(u.shape)
+    two = cbl.TwoComponentVertical(one, zero, zero, zero, zero, zero, zero)
+    if unstable.any():
+        i = np.flatnonzero(unstable)
+        conv = cbl.convective_vertical(u[i], ustar[i], wstar[i], L[i], h[i], he[i], receptor_height)
+        two = cbl.TwoComponentVertical(*(np.where(unstable, 0.0, t).copy() for t in two))
+        for full, part in zip(two, conv, strict=True):
+            full[i] = part
+        az[i], bz[i], pz[i] = conv.a1, conv.b / conv.a1, 1.0
+        az2[i], bz2[i], pz2[i] = 0.0, 0.0, 0.0
+    return SigmaParameters(ay, by, py, az, bz, pz, az2, bz2, pz2, np.zeros(u.shape)), two
 
 
 def buoyancy_induced_sigma(plume_rise: np.ndarray) -> np.ndarray:
@@ -366,6 +367,35 @@ def vertical_fourier_sum(sigma_z: np.ndarray, h: float, coeffs: np.ndarray) -> n
         term = term * odd
         corr = corr + c[..., m - 1] * term
     return np.sqrt(2.0 * np.pi) * s / h * (1.0 + corr)
+
+
+def reflected_gaussian_density(
+    z_r: float, psi: np.ndarray, sigma_z: np.ndarray, h: np.ndarray, n_images: int = 3
+) -> np.ndarray:
+    """Density at z_r (1/m) of a unit Gaussian centred at psi, spread sigma_z, reflected at 0 and at h.
+
+    V(z_r; psi, sigma_z) / (sqrt(2 pi) sigma_z) with V of :func:`vertical_image_sum`. psi may be any real
+    (a centre line drifting with the updrafts or downdrafts of the convective PDF): the image sum is even
+    and 2h-periodic in psi, so psi is folded into [0, h] first. The direct sum (n = -n_images..n_images)
+    is used below sigma_z = :data:`FOURIER_SIGMA_Z_OVER_H` h, the Poisson-resummed series
+    (:func:`vertical_fourier_sum`, c_m = 2 cos(pi m z_r/h) cos(pi m psi/h)) from there on. ``h = inf``:
+    ground reflection only. Arrays broadcast.
+    """
+    z_r, psi, s, h = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (z_r, psi, sigma_z, h)))
+    lidded = np.isfinite(h)
+    period = np.where(lidded, 2.0 * h, 1.0)
+    folded = np.where(lidded, np.abs(psi - period * np.round(psi / period)), psi)
+    far = lidded & (s >= FOURIER_SIGMA_Z_OVER_H * np.where(lidded, h, 0.0))
+    v = np.empty(s.shape)
+    near = ~far
+    v[near] = vertical_image_sum(z_r[near], folded[near], h[near], s[near], n_images=n_images)
+    if far.any():
+        m = np.arange(1, FOURIER_TERMS + 1)
+        hf = h[far][:, None]
+        coeffs = 2.0 * np.cos(np.pi * m * z_r[far][:, None] / hf)
+        coeffs = coeffs * np.cos(np.pi * m * folded[far][:, None] / hf)
+        v[far] = vertical_fourier_sum(s[far], h[far], coeffs)
+    return v / (np.sqrt(2.0 * np.pi) * s)
 
 
 def well_mixed_concentration(q: float, u: float, sigma_y: np.ndarray, h: float, y: np.ndarray) -> np.ndarray:

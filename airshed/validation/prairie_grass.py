@@ -19,6 +19,12 @@ Meteorology is used exactly as given; nothing is fitted to these data:
   :func:`airshed.physics.boundary_layer.pasquill_class_from_obukhov`;
 - SO2 evaporation-loss factors (arc summary) are not applied to the observations.
 
+Measured turbulence, an explicit option (``observed_sigma_theta``): the met file's 10-minute standard
+deviation of the wind azimuth sigma_theta is then given to the boundary-layer option as on-site lateral
+turbulence, sigma_v = sigma_theta u (sigma_theta in radians, u the 2 m wind), as AERMOD accepts sigma_theta or
+sigma_v from on-site data in place of its u*/w* estimate. Those rows carry the option name
+:data:`OBSERVED_SIGMA_THETA_OPTION`. The Briggs options have no sigma_v input and are not rerun.
+
 Observed quantities per run and arc: the arc maximum over samplers, and the crosswind integral CY by the
 trapezoid rule over arc length (missing samplers skipped). Modelled: the maximum over a 0.25-degree arc of
 receptors (the plume centre line) and the trapezoid integral over the same fine arc (+-90 degrees about the
@@ -47,6 +53,8 @@ WIND_HEIGHT_M = 2.0
 LATITUDE_DEG = 42.49333
 DISTANCES_M = (50, 100, 200, 400, 800)
 PLUME_OPTIONS = ("briggs-rural", "briggs-urban", "boundary-layer")
+OBSERVED_SIGMA_THETA_OPTION = "boundary-layer+sigma-theta"
+"""Option name of the boundary-layer rows run with the measured sigma_theta as lateral turbulence."""
 _ARC_STEP_DEG = 0.25
 
 
@@ -92,6 +100,7 @@ def load_prairie_grass(data_dir: Path | None = None) -> tuple[pd.DataFrame, pd.D
             "h_i_m",
             "wind_dir_deg",
             "wind_speed_m_s",
+            "sigma_azim_deg",
             "stability",
         },
     )
@@ -125,11 +134,18 @@ def _met_for_run(m: pd.Series) -> dict:
         "pg": pg,
         "u": float(m["wind_speed_m_s"]),
         "wd": float(m["wind_dir_deg"]),
+        "sigma_theta_deg": float(m["sigma_azim_deg"]),
     }
 
 
-def model_arc_statistics(run_arcs: pd.DataFrame, met: dict, option: int) -> pd.DataFrame:
-    """Modelled arc maximum (mg/m3) and CY (mg/m2) for one run and one plume option."""
+def model_arc_statistics(
+    run_arcs: pd.DataFrame, met: dict, option: int, observed_sigma_theta: bool = False
+) -> pd.DataFrame:
+    """Modelled arc maximum (mg/m3) and CY (mg/m2) for one run and one plume option.
+
+    ``observed_sigma_theta``: lateral turbulence sigma_v = sigma_theta u from the met row (module docstring).
+    """
+    sigma_v = met["u"] * np.deg2rad(met["sigma_theta_deg"]) if observed_sigma_theta else None
     q = float(run_arcs["Q_g_s"].iloc[0])
     hs = float(run_arcs["release_height_m"].iloc[0])
     zr = float(run_arcs["sampler_height_m"].iloc[0])
@@ -152,6 +168,7 @@ def model_arc_statistics(run_arcs: pd.DataFrame, met: dict, option: int) -> pd.D
         receptor_height=zr,
         x_max=2000.0,
         sigma_y_cutoff=8.0,
+        sigma_v=sigma_v,
     )
     downwind_az = np.deg2rad(met["wd"] + 180.0)
     rel = np.deg2rad(np.arange(-90.0, 90.0 + _ARC_STEP_DEG / 2, _ARC_STEP_DEG))
@@ -208,7 +225,10 @@ def _summarise(core: str, option: str, table: pd.DataFrame) -> list[dict]:
 
 
 def run_validation(
-    data_dir: Path | None = None, cores: list[str] | None = None, runs: list[int] | None = None
+    data_dir: Path | None = None,
+    cores: list[str] | None = None,
+    runs: list[int] | None = None,
+    observed_sigma_theta: bool = False,
 ) -> list[dict]:
     """Model every Prairie Grass run with met (or only ``runs``) per core and option; return statistics rows.
 
@@ -216,6 +236,8 @@ def run_validation(
     "all"), distance_m (50..800 or "all"), n, FB, NMSE, MG, VG, FAC2 (:mod:`airshed.validation.statistics`).
     Cores: "plume" (each of :data:`PLUME_OPTIONS`) and "lagrangian" (option "particles", through
     ``airshed.validation.prairie_grass_lagrangian.simulate_run``; NotImplementedError while that is missing).
+    ``observed_sigma_theta`` adds the boundary-layer option with the measured sigma_theta as lateral
+    turbulence (option :data:`OBSERVED_SIGMA_THETA_OPTION`, module docstring).
     """
     cores = ["plume"] if cores is None else list(cores)
     unknown = set(cores) - {"plume", "lagrangian"}
@@ -228,14 +250,16 @@ def run_validation(
     rows: list[dict] = []
     for core in cores:
         options = PLUME_OPTIONS if core == "plume" else ("particles",)
+        if core == "plume" and observed_sigma_theta:
+            options = (*options, OBSERVED_SIGMA_THETA_OPTION)
         for option in options:
             tables = []
             for run in run_ids:
                 run_arcs = arcs[arcs["run"] == run]
                 if core == "plume":
-                    mod = model_arc_statistics(
-                        run_arcs, _met_for_run(meteo.loc[run]), disp.DISPERSION_OPTIONS[option]
-                    )
+                    measured = option == OBSERVED_SIGMA_THETA_OPTION
+                    code = disp.BOUNDARY_LAYER if measured else disp.DISPERSION_OPTIONS[option]
+                    mod = model_arc_statistics(run_arcs, _met_for_run(meteo.loc[run]), code, measured)
                 else:
                     mod = _lagrangian_arc_statistics(int(run), run_arcs, meteo.loc[run])
                 mod["run"] = run

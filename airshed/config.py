@@ -815,8 +815,8 @@ class FootprintConfig(_Table):
         default=1,
         ge=1,
         le=256,
-        description="Monte-Carlo batches (integer, [1, 256]): with 2 or more, the particles of each station are "
-        "split into independent batches and the output also holds the standard error of every "
+        description="Monte-Carlo batches (integer, [1, 256]): with 2 or more, the particles of each station "
+        "are split into independent batches and the output also holds the standard error of every "
         "contribution.",
     )
 

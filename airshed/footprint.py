@@ -35,6 +35,7 @@ from airshed.config import EMITTED_SPECIES, TRACERS, AirshedConfig
 from airshed.errors import AirshedInputError
 from airshed.grids.grid import Grid
 from airshed.inputs.stations import read_stations
+from airshed.model.apportionment import transboundary_metrics
 from airshed.model.backward import (
     BackwardRun,
     ReceptorSampledRun,
@@ -43,7 +44,7 @@ from airshed.model.backward import (
     stack_layers,
     time_reversed,
 )
-from airshed.model.release import AREA_RELEASE_DEPTH_M, ReleaseTable
+from airshed.model.release import AREA_RELEASE_DEPTH_M, SOURCE_ID_BITS, ReleaseTable
 from airshed.physics.adjoint import AIR, AdjointSlots, adjoint_slots
 from airshed.physics.mechanism import OUTPUT_SPECIES
 from airshed.run import (
@@ -74,7 +75,8 @@ class Receptors:
 
     ``x``, ``y``: projected centre, m; ``half_width``: half the box side, m; ``z_bottom``, ``z_top``: the
     layer, m above ground; ``region``: index of the source region whose boundary holds the station (-1 for
-    ``outside``).
+    ``outside``); ``number``: position in the station list, the part of the particle ids that names the
+    station (so a run over some of the stations moves their particles as the run over all does).
     """
 
     ids: tuple[str, ...]
@@ -88,16 +90,17 @@ class Receptors:
     z_bottom: np.ndarray
     z_top: np.ndarray
     region: np.ndarray
+    number: np.ndarray
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def take(self, index) -> Receptors:
-        """The receptors ``index`` (indices), in that order."""
+        """Return the receptors ``index`` (indices), in that order."""
         index = np.asarray(index, dtype=np.int64)
         return Receptors(tuple(self.ids[i] for i in index), tuple(self.names[i] for i in index),
                          *(getattr(self, f)[index] for f in ("lon", "lat", "height", "x", "y", "half_width",
-                                                              "z_bottom", "z_top", "region")))
+                                                              "z_bottom", "z_top", "region", "number")))
 
 
 def receptors_from_table(table: pd.DataFrame, grid: Grid, regions, width_m: float, depth_m: float,
@@ -115,20 +118,22 @@ def receptors_from_table(table: pd.DataFrame, grid: Grid, regions, width_m: floa
     lat = table["lat"].to_numpy(dtype=float)
     x, y = (np.asarray(v, dtype=float) for v in grid.lonlat_to_xy(lon, lat))
     half = 0.5 * width_m
-    inside = (np.isfinite(x) & np.isfinite(y) & (x - half >= grid.x0) & (x + half <= grid.x0 + grid.nx * grid.dx)
-              & (y - half >= grid.y0) & (y + half <= grid.y0 + grid.ny * grid.dx))
+    x_end, y_end = grid.x0 + grid.nx * grid.dx, grid.y0 + grid.ny * grid.dx
+    inside = (np.isfinite(x) & np.isfinite(y) & (x - half >= grid.x0) & (x + half <= x_end)
+              & (y - half >= grid.y0) & (y + half <= y_end))
     if not inside.all():
         k = int(np.flatnonzero(~inside)[0])
         raise AirshedInputError(
-            f"{source}: station {table['id'].iloc[k]!r} at lon={lon[k]:g}, lat={lat[k]:g}: its receptor volume "
-            f"({width_m:g} m wide) does not lie inside the model grid ({int((~inside).sum())} station(s)); "
-            "remove it or widen grid.bbox")
+            f"{source}: station {table['id'].iloc[k]!r} at lon={lon[k]:g}, lat={lat[k]:g}: its receptor "
+            f"volume ({width_m:g} m wide) does not lie inside the model grid ({int((~inside).sum())} "
+            "station(s)); remove it or widen grid.bbox")
     height = table["height_m"].to_numpy(dtype=float)
     z_bottom = np.maximum(height - 0.5 * depth_m, 0.0)
     names = [regions.region_of_point(lo, la) for lo, la in zip(lon, lat, strict=True)]  # exact polygons
     region = np.array([regions.names.index(n) if n != "outside" else -1 for n in names])
     return Receptors(tuple(table["id"]), tuple(table["name"]), lon, lat, height, x, y,
-                     np.full(x.size, half), z_bottom, z_bottom + depth_m, region.astype(np.int64))
+                     np.full(x.size, half), z_bottom, z_bottom + depth_m, region.astype(np.int64),
+                     np.arange(x.size, dtype=np.int64))
 
 
 def receptor_volume(cfg: AirshedConfig, grid: Grid) -> tuple[float, float]:
@@ -140,7 +145,7 @@ def receptor_volume(cfg: AirshedConfig, grid: Grid) -> tuple[float, float]:
 
 
 def study_receptors(study: Study, stations: Path | None = None) -> Receptors:
-    """The receptors of a study: ``stations`` or ``[receptors] stations``, on the study's grid."""
+    """Return the receptors of a study: ``stations`` or ``[receptors] stations``, on the study's grid."""
     cfg = study.cfg
     path = stations if stations is not None else cfg.receptors.stations
     if path is None:
@@ -155,18 +160,18 @@ def averaging_periods(study: Study) -> int:
     """Emission periods per receptor averaging period (checked against the run and the emission period)."""
     cfg = study.cfg
     if cfg.run.core != "lagrangian":
-        raise AirshedInputError("footprints come from the particle core: set `run.core` = \"lagrangian\" (its "
-                                "[lagrangian] transport and [chemistry] are used backward)")
+        raise AirshedInputError("footprints come from the particle core: set `run.core` = \"lagrangian\" "
+                                "(its [lagrangian] transport and [chemistry] are used backward)")
     avg, period_h = cfg.footprint.averaging_h, study.period_h
     if avg % period_h or cfg.run.hours % avg:
         raise AirshedInputError(
-            f"`footprint.averaging_h` = {avg}: expected a multiple of `lagrangian.output_interval_h` ({period_h} "
-            f"h) that divides the run ({cfg.run.hours} h)")
+            f"`footprint.averaging_h` = {avg}: expected a multiple of `lagrangian.output_interval_h` "
+            f"({period_h} h) that divides the run ({cfg.run.hours} h)")
     return avg // period_h
 
 
 def met_window(study: Study, k: int, z_levels: np.ndarray, met=None):
-    """The particle core's met window of emission period k, forward time in s since the run start.
+    """Return the particle core's met window of emission period k (forward time, s since the start).
 
     The fields at the two ends of the period, linear in time between them, as the forward core reads them.
     """
@@ -254,6 +259,11 @@ def run_backward(study: Study, receptors: Receptors, progress: bool = False) -> 
     stack_fp = np.zeros((n_avg, nq, pathways.size, em.points.n))
     emitted = np.zeros((em.ntag, len(EMITTED_SPECIES)))
     row_period = np.repeat(np.arange(n_avg), nq * nb)
+    # particle ids name the station by its position in the station list, and the batch
+    source_id = (receptors.number[:, None] * nb + np.arange(nb)[None, :]).ravel()
+    if source_id.max(initial=0) >= 1 << SOURCE_ID_BITS:
+        raise AirshedInputError(f"too many stations x batches for the particle ids (at most "
+                                f"2**{SOURCE_ID_BITS})")
     weights = np.tile(slots.initial_weights(), (nq * nb, 1))
     n_per_source = np.full(nq * nb, per_emission_period, dtype=np.int64)
     area_cell = (em.area.row.astype(np.int64) * grid.nx + em.area.col).astype(np.int64)
@@ -272,7 +282,7 @@ def run_backward(study: Study, receptors: Receptors, progress: bool = False) -> 
             table = ReleaseTable(
                 np.repeat(receptors.x, nb), np.repeat(receptors.y, nb), np.repeat(receptors.half_width, nb),
                 np.repeat(receptors.z_bottom, nb), np.repeat(receptors.z_top, nb), rows,
-                np.zeros((nq * nb, slots.size)), source_id=np.arange(nq * nb))
+                np.zeros((nq * nb, slots.size)), source_id=source_id)
             layers = None
             if em.points.n:
                 pp = cfg.plume
@@ -372,7 +382,8 @@ def run_footprints(cfg: AirshedConfig, output: Path | None = None, stations: Pat
         "receptor_depth_m": depth,
         **{k: str(v) for k, v in thread_info().items()},
     }
-    ds = footprint_dataset(study, receptors, result, *station_series(result), attrs)
+    ds = footprint_dataset(study, receptors, result, *station_series(result), SOURCE_LAYER_M,
+                           transboundary_metrics, attrs)
     ds.attrs["wall_time_s"] = round(time.perf_counter() - wall0, 3)
     write_netcdf_atomic(ds, path, compression_level=cfg.outputs.compression_level)
     log.info("wrote %s in %.1f s", path, time.perf_counter() - wall0)
@@ -381,7 +392,7 @@ def run_footprints(cfg: AirshedConfig, output: Path | None = None, stations: Pat
 
         write_footprint_figures(path)
     if cfg.outputs.report:
-        log.warning("outputs.report: the HTML report covers forward runs; a footprint run writes its maps only")
+        log.warning("outputs.report: the HTML report covers forward runs; a footprint run writes maps only")
     return path
 
 
@@ -401,11 +412,11 @@ def forward_receptor_series(study: Study, receptors: Receptors, batches: int, pr
     per_avg = averaging_periods(study)
     n_avg = study.n_periods // per_avg
     core = study.core()
-    boxes = receptor_boxes(receptors.x, receptors.y, receptors.half_width, receptors.z_bottom, receptors.z_top,
-                           grid.x0, grid.y0, grid.dx, grid.nx, grid.ny)
+    boxes = receptor_boxes(receptors.x, receptors.y, receptors.half_width, receptors.z_bottom,
+                           receptors.z_top, grid.x0, grid.y0, grid.dx, grid.nx, grid.ny)
     z_top = float(cfg.meteorology.heights_m[-1])
-    core.runs = [ReceptorSampledRun(grid.x0, grid.y0, grid.dx, grid.nx, grid.ny, z_top, em.nsector, core.params,
-                                    cfg.run.seed, boxes, batches) for _ in core.regions]
+    core.runs = [ReceptorSampledRun(grid.x0, grid.y0, grid.dx, grid.nx, grid.ny, z_top, em.nsector,
+                                    core.params, cfg.run.seed, boxes, batches) for _ in core.regions]
     K = em.nsector
     sums = np.zeros((n_avg, len(receptors), batches, em.ntag, len(TRACERS)))
     done = [0]
@@ -459,7 +470,7 @@ class DualityTable:
         return float(np.abs(self.z).max())
 
     def summary(self) -> dict:
-        """The table's statistics as a JSON-able dict."""
+        """Return the table's statistics as a JSON-able dict."""
         nonzero = (self.forward != 0) | (self.backward != 0)
         return {"species": self.species, "entries": int(nonzero.sum()), "max_abs_z": self.max_abs_z,
                 "within_3_se": int((np.abs(self.z[nonzero]) <= 3.0).sum()),
@@ -490,7 +501,7 @@ def duality(forward: np.ndarray, backward: np.ndarray, species: str, receptor_na
 
 
 def backward_per_batch(result: BackwardResult) -> np.ndarray:
-    """The backward run's per-batch estimates per output species, [P, Q, B, ntag, S] ug m-3."""
+    """Return the backward run's per-batch estimates per output species, [P, Q, B, ntag, S] ug m-3."""
     to_output, _ = result.slots.output_matrix(MECHANISM.output_composition, OUTPUT_SPECIES, EMITTED_SPECIES)
     return np.einsum("pqbts,os->pqbto", result.contribution, to_output)
 

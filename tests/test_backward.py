@@ -13,7 +13,7 @@ import pytest
 from airshed.model import backward as bw
 from airshed.model import backward_reference as ref
 from airshed.model.lagrangian import LagrangianParameters, MetWindow, ParticleRun
-from airshed.model.particle_records import Grid, Removal
+from airshed.model.particle_records import Grid
 from airshed.model.release import ReleaseTable, area_release_table
 from airshed.physics.adjoint import AIR, adjoint_slots
 from airshed.physics.mechanism import (
@@ -32,7 +32,8 @@ def test_slots_of_the_default_mechanism():
     assert slots.names == (AIR, "SO2<-SO2", "NOx<-NOx", "PM2.5<-PM2.5", "NH3<-NH3", "NMVOC<-NMVOC",
                            "sulfate<-sulfate", "sulfate<-SO2", "nitrate<-nitrate", "nitrate<-NOx")
     # one link per conversion and receptor: sulfate's weight feeds SO2's, nitrate's NOx's
-    links = {(slots.names[a], slots.names[b]) for a, b in zip(slots.link_source, slots.link_target, strict=True)}
+    links = {(slots.names[a], slots.names[b])
+             for a, b in zip(slots.link_source, slots.link_target, strict=True)}
     assert links == {("sulfate<-sulfate", "sulfate<-SO2"), ("nitrate<-nitrate", "nitrate<-NOx")}
     np.testing.assert_array_equal(slots.initial_weights(), [1, 1, 1, 1, 1, 1, 1, 0, 1, 0])
     matrix, emitted = slots.output_matrix(MECH.output_composition, OUTPUT_SPECIES, EMITTED_SPECIES)
@@ -49,7 +50,8 @@ def test_a_two_step_chain_links_every_ancestor():
     chain = (Conversion("A", "B", 1e-4, 2.0), Conversion("B", "C", 2e-4, 0.5))
     slots = adjoint_slots(("A", "B", "C"), chain)
     assert slots.names == (AIR, "A<-A", "B<-B", "B<-A", "C<-C", "C<-A", "C<-B")
-    pairs = {(slots.names[a], slots.names[b]) for a, b in zip(slots.link_source, slots.link_target, strict=True)}
+    pairs = {(slots.names[a], slots.names[b])
+             for a, b in zip(slots.link_source, slots.link_target, strict=True)}
     assert pairs == {("B<-B", "B<-A"), ("C<-B", "C<-A"), ("C<-C", "C<-B")}
 
 
@@ -129,7 +131,8 @@ def test_kernels_match_their_numpy_twins():
     tag = rng.integers(0, 3, n).astype(np.int32)
     pid = np.arange(n, dtype=np.int64) * 7919
     layers = bw.stack_layers(np.array([3500.0, 3600.0, 8200.0]), np.array([2500.0, 2500.0, 6100.0]),
-                             np.array([120.0, 20.0, 260.0]), 50.0, GRID.x0, GRID.y0, GRID.dx, GRID.nx, GRID.ny)
+                             np.array([120.0, 20.0, 260.0]), 50.0, GRID.x0, GRID.y0, GRID.dx, GRID.nx,
+                             GRID.ny)
     factor = rng.uniform(0.9, 1.1, n)
     acc, acc_ref = np.zeros((3, slots.size, 3)), np.zeros((3, slots.size, 3))
     args = (x, y, z, alive, tag, weights, factor, 300.0, GRID.x0, GRID.y0, GRID.dx, GRID.nx, GRID.ny, layers)
@@ -137,14 +140,15 @@ def test_kernels_match_their_numpy_twins():
     ref.accumulate_at_stacks_reference(*args, acc_ref)
     np.testing.assert_allclose(acc, acc_ref, rtol=1e-12)
     assert acc.sum() > 0.0
-    boxes = bw.receptor_boxes([2000.0, 7300.0], [4000.0, 5200.0], [900.0, 1500.0], [0.0, 100.0], [50.0, 200.0],
+    boxes = bw.receptor_boxes([2000.0, 7300.0], [4000.0, 5200.0], [900.0, 1500.0], [0.0, 100.0],
+                              [50.0, 200.0],
                               GRID.x0, GRID.y0, GRID.dx, GRID.nx, GRID.ny)
     box, box_ref = np.zeros((2, 4, 3, slots.size)), np.zeros((2, 4, 3, slots.size))
     bw.accumulate_in_boxes(x, y, z, alive, tag, pid, weights, 60.0, boxes, 17, box)
     ref.accumulate_in_boxes_reference(x, y, z, alive, tag, pid, weights, 60.0, boxes, 17, box_ref)
     np.testing.assert_allclose(box, box_ref, rtol=1e-12)
     assert (box.sum(axis=(0, 2, 3)) > 0).sum() >= 3  # the batches share the particles
-    footprint = rng.uniform(0.0, 5.0, (4, slots.size, GRID.nx * GRID.ny)) * (rng.uniform(size=(4, 1, 120)) > 0.5)
+    footprint = rng.uniform(0.0, 5.0, (4, slots.size, 120)) * (rng.uniform(size=(4, 1, 120)) > 0.5)
     cell = rng.integers(0, 120, 50)
     area_tag = np.sort(rng.integers(0, 6, 50))
     rate = rng.uniform(0.0, 1.0, (50, 5))
@@ -164,7 +168,8 @@ def uniform_met(nx=40, ny=30, dx=1000.0, u=2.0, v=0.5, h=800.0, ustar=0.4, wstar
     shape3, shape2 = (nt, nz, ny, nx), (nt, ny, nx)
     return MetWindow(times=np.arange(nt) * 3600.0, z_levels=np.array([10.0, 500.0, 2000.0]),
                      u=np.full(shape3, u), v=np.full(shape3, v), w=np.zeros(shape3),
-                     mixing_height=np.full(shape2, h), ustar=np.full(shape2, ustar), wstar=np.full(shape2, wstar),
+                     mixing_height=np.full(shape2, h), ustar=np.full(shape2, ustar),
+                     wstar=np.full(shape2, wstar),
                      inv_L=np.full(shape2, inv_L), precip=np.full(shape2, precip))
 
 
@@ -191,7 +196,8 @@ def test_a_backward_trajectory_retraces_the_forward_one():
     met = MetWindow(times=base.times, z_levels=base.z_levels, u=u, v=v, w=base.w,
                     mixing_height=np.full(base.mixing_height.shape, 10.0), ustar=base.ustar, wstar=base.wstar,
                     inv_L=base.inv_L, precip=base.precip)
-    params = LagrangianParameters.for_species(("PM2.5",), horizontal_turbulence=False, k_free_vertical_m2_s=0.0,
+    params = LagrangianParameters.for_species(("PM2.5",), horizontal_turbulence=False,
+                                              k_free_vertical_m2_s=0.0,
                                               max_time_step_s=60.0, wet_a_per_s=[0.0],
                                               deposition_velocity_m_s=[0.0])
     run = ParticleRun(0.0, 0.0, dx, nx, ny, 3000.0, 1, params, seed=1)

@@ -70,7 +70,8 @@ def read_stations(path: str | Path) -> pd.DataFrame:
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(f"station list {path}: station {table['id'].iloc[row]!r}: {column} = "
-                            f"{table[column].iloc[row]!r}, expected a number in [-{bound:g}, {bound:g}] degrees")
+                            f"{table[column].iloc[row]!r}, expected a number in [-{bound:g}, {bound:g}] "
+                            "degrees")
         table[column] = values.astype("float64")
     if HEIGHT_COLUMN in table.columns:
         text = table[HEIGHT_COLUMN].str.strip()

@@ -34,6 +34,15 @@ tau = t_end - t, with the mean wind (u, v, w) negated. Why that is the backward 
   (mass per volume) at the receptor is rho(z_r) times the backward integral of source / rho. With the
   density correction on, each particle's weight is multiplied by rho(z_release) / rho(z) =
   exp((z - z_release) / H_rho) where it is gridded (:class:`BackwardRun`).
+- Divergence of the mean wind (Liouville). The reversal above assumes a mean flow that keeps the invariant
+  density, div(rho U) = 0. Met fields rarely do on the model grid (the built-in episode has w = 0 under a
+  converging front; interpolated reanalysis winds are not mass-consistent), and the forward particles then
+  crowd where the flow converges: a volume carried from t' to t changes by J = exp(int div U dt). A forward
+  particle from x' reaches the receptor volume V with probability 1[X(t; x') in V], but the density of
+  backward particles at x' is J(x') times that over V, so each backward particle carries the factor
+  1/J = exp(-int (div U - w/H_rho) dt) along its path (:func:`divergence_field`, trapezoidal over each
+  step). With mass-consistent winds the factor is 1 (FLEXPART's and STILT's assumption); with any other
+  winds it keeps the backward run the adjoint of *this* forward model (tested in a converging flow).
 
 Removal and chemistry: the adjoint
 ----------------------------------
@@ -51,9 +60,10 @@ backward particle's weights with the emissions reproduces the forward run's depl
 Footprint and folding
 ---------------------
 At the end of every step a particle below ``source_depth`` (the depth through which area sources release,
-50 m) adds weight * dt to the footprint of its receptor row (:func:`~airshed.model.lagrangian.accumulate_concentration`):
-footprint F[row, slot, cell] in s (particle-seconds per released particle once divided by the particles
-released). The receptor's concentration from area sources is then
+50 m) adds weight * dt to the footprint of its receptor row
+(:func:`~airshed.model.lagrangian.accumulate_concentration`): footprint F[row, slot, cell] in s
+(particle-seconds per released particle, once divided by the particles released). The receptor's
+concentration from area sources is then
 
     C (kg m-3) = sum over cells and hours of F (s) * E (kg s-1) / (dx^2 * source_depth),
 
@@ -80,9 +90,12 @@ from airshed.model.lagrangian import (
     MetWindow,
     ParticleRun,
     accumulate_concentration,
+    fast_exp,
     fast_expm1,
     horizontal_index,
     interp_surface,
+    level_weight,
+    time_index,
     wet_coefficient_fast,
 )
 from airshed.model.particle_records import Grid, Removal
@@ -198,7 +211,7 @@ def stack_layers(x, y, release_height, depth: float, x0: float, y0: float, dx: f
 
 
 def time_reversed(met: MetWindow, t_end: float) -> MetWindow:
-    """The window seen backward in time: fields at forward time t read at tau = t_end - t, wind negated.
+    """Return the window seen backward in time: forward time t read at tau = t_end - t, the wind negated.
 
     Stepping particles forward in tau through this window is the backward model (module docstring).
     """
@@ -212,9 +225,62 @@ def time_reversed(met: MetWindow, t_end: float) -> MetWindow:
     )
 
 
+def divergence_field(met: MetWindow, dx: float, inv_density_scale_height: float = 0.0) -> np.ndarray:
+    """Divergence of the window's mean wind, less its anelastic part: du/dx + dv/dy + dw/dz - w/H_rho, s-1.
+
+    [nt, nz, ny, nx] at the cell centres and levels of the window (centred differences, one-sided at the
+    edges; ``dx`` the cell size, m; ``inv_density_scale_height`` 1/H_rho, 0 without the density
+    correction). Zero for a mass-consistent wind, div(rho U) = 0.
+    """
+    div = np.gradient(met.u, dx, axis=3) + np.gradient(met.v, dx, axis=2)
+    if met.z_levels.size > 1:
+        div += np.gradient(met.w, met.z_levels, axis=1)
+    if inv_density_scale_height > 0.0:
+        div -= met.w * inv_density_scale_height
+    return np.ascontiguousarray(div)
+
+
 # --------------------------------------------------------------------------------------------------
 # Kernels
 # --------------------------------------------------------------------------------------------------
+@kernel(parallel=True)
+def field_at_particles(field, t0, dt_field, t, x, y, z, alive, grid, out):
+    """A field [nt, nz, ny, nx] at times t0 + k dt_field read at the particles at time t (0 for the dead).
+
+    Trilinear in space and linear in time with the particle step's clamping (below the lowest level the
+    lowest level's value, outside the grid the edge cell's).
+    """
+    nt, nz = field.shape[0], field.shape[1]
+    it, wt = time_index(t, t0, dt_field, nt)
+    for p in prange(x.size):
+        i, wx = horizontal_index(x[p], grid.x0, grid.dx, grid.nx)
+        j, wy = horizontal_index(y[p], grid.y0, grid.dx, grid.ny)
+        k = 0
+        for lev in range(1, nz - 1):
+            k += grid.z_levels[lev] <= z[p]
+        wz = level_weight(z[p], k, grid.z_levels) if nz > 1 else 0.0
+        value = 0.0
+        for a in range(2):
+            fa = wt if a == 1 else 1.0 - wt
+            for b in range(min(2, nz)):
+                fb = fa * (wz if b == 1 else 1.0 - wz)
+                for c in range(2):
+                    fc = fb * (wy if c == 1 else 1.0 - wy)
+                    value += fc * ((1.0 - wx) * field[it + a, k + b, j + c, i]
+                                   + wx * field[it + a, k + b, j + c, i + 1])
+        out[p] = value if alive[p] else 0.0
+
+
+@kernel(parallel=True)
+def scale_weights(weights, alive, log_factor):
+    """Multiply the weights of each live particle by exp(``log_factor``)."""
+    for p in prange(alive.size):
+        if alive[p]:
+            f = fast_exp(log_factor[p])
+            for s in range(weights.shape[0]):
+                weights[s, p] *= f
+
+
 @kernel(parallel=True)
 def rain_at_particles(x, y, alive, surface_t, grid, out):
     """Precipitation (mm/h) at the particles from a step's surface fields (rows [ny, 5, nx], float32).
@@ -271,7 +337,7 @@ def adjoint_weights(weights, z, alive, rain, removal, links, dt, block_size):
 
 @kernel()
 def accumulate_at_stacks(x, y, z, alive, tag, weights, factor, dt, x0, y0, dx, nx, ny, layers, acc):
-    """Add ``weights * factor * dt`` of particles inside a stack's layer and cell to ``acc[tag, slot, stack]``.
+    """Add ``weights * factor * dt`` of particles in a stack's layer and cell to ``acc[tag, slot, stack]``.
 
     Particles are summed in index order (the result does not depend on the thread count).
     """
@@ -354,13 +420,15 @@ def transport_parameters(forward: LagrangianParameters, slots: AdjointSlots, sou
     """
     zeros = np.zeros(slots.size)
     return LagrangianParameters(
-        species=slots.names, deposition_velocity_m_s=zeros, wet_a_per_s=zeros, wet_b=zeros, decay_per_s=zeros,
-        conversions=(), particles_per_hour=forward.particles_per_hour, max_time_step_s=forward.max_time_step_s,
+        species=slots.names, deposition_velocity_m_s=zeros, wet_a_per_s=zeros, wet_b=zeros,
+        decay_per_s=zeros, conversions=(), particles_per_hour=forward.particles_per_hour,
+        max_time_step_s=forward.max_time_step_s,
         cfl=forward.cfl, turbulence_step_fraction=forward.turbulence_step_fraction,
         max_substeps=forward.max_substeps, tl_min_horizontal_s=forward.tl_min_horizontal_s,
         tl_min_vertical_s=forward.tl_min_vertical_s, sampling_depth_m=float(source_depth),
         dry_layer_m=forward.dry_layer_m, wet_top_m=forward.wet_top_m,
-        k_free_horizontal_m2_s=forward.k_free_horizontal_m2_s, k_free_vertical_m2_s=forward.k_free_vertical_m2_s,
+        k_free_horizontal_m2_s=forward.k_free_horizontal_m2_s,
+        k_free_vertical_m2_s=forward.k_free_vertical_m2_s,
         horizontal_turbulence=forward.horizontal_turbulence,
         density_scale_height_m=forward.density_scale_height_m, block_size=forward.block_size,
     )
@@ -375,8 +443,8 @@ def adjoint_records(forward: LagrangianParameters, slots: AdjointSlots) -> tuple
                               for t in slots.tracers])
         tracer_values[name] = slots.per_slot(by_tracer)
     decay = tracer_values["decay"] + slots.conversion_loss_per_slot(forward.conversions)
-    removal = Removal(tracer_values["vd"], tracer_values["a"], tracer_values["b"], np.ascontiguousarray(decay),
-                      float(forward.dry_layer_m), float(forward.wet_top_m))
+    removal = Removal(tracer_values["vd"], tracer_values["a"], tracer_values["b"],
+                      np.ascontiguousarray(decay), float(forward.dry_layer_m), float(forward.wet_top_m))
     links = AdjointLinks(slots.link_source, slots.link_target, slots.link_rate, slots.link_yield)
     return removal, links
 
@@ -409,8 +477,8 @@ class BackwardRun(ParticleRun):
     def __init__(self, x0: float, y0: float, dx: float, nx: int, ny: int, z_top: float, n_rows: int,
                  forward: LagrangianParameters, slots: AdjointSlots, seed: int,
                  source_depth: float = AREA_RELEASE_DEPTH_M, n_stacks: int = 0) -> None:
-        super().__init__(x0, y0, dx, nx, ny, z_top, n_rows, transport_parameters(forward, slots, source_depth),
-                         seed)
+        super().__init__(x0, y0, dx, nx, ny, z_top, n_rows,
+                         transport_parameters(forward, slots, source_depth), seed)
         self.slots = slots
         self.adjoint_removal, self.links = adjoint_records(forward, slots)
         self.any_wet = bool(np.any(self.adjoint_removal.wet_a > 0.0))
@@ -461,6 +529,9 @@ class BackwardRun(ParticleRun):
         nsteps, dt = self.time_step(met, period)
         self.footprint[:] = 0.0
         self.stack_footprint[:] = 0.0
+        div = divergence_field(met, self.dx, self.inv_density_scale_height)
+        compressible = bool(np.any(div != 0.0))
+        t0_met, dt_met = float(met.times[0]), float(met.times[1] - met.times[0])
         for k in range(nsteps):
             t = t_start + k * dt
             if receptors is not None and receptors.size:
@@ -471,6 +542,8 @@ class BackwardRun(ParticleRun):
                 self.step += 1
                 continue
             n = self.n
+            if compressible:  # the Liouville factor, first half of the step (module docstring)
+                self._scale_by_divergence(div, t0_met, dt_met, t, 0.5 * dt, met)
             rain = np.zeros(n)
             if self.any_wet:
                 # the scavenging of the step: precipitation one step back in forward time (module docstring),
@@ -484,6 +557,8 @@ class BackwardRun(ParticleRun):
             n = self.n
             if not n:
                 continue
+            if compressible:  # second half, at the end of the step
+                self._scale_by_divergence(div, t0_met, dt_met, t_start + (k + 1) * dt, 0.5 * dt, met)
             weights_now = self.mass[:, :n]
             factor = np.ones(n)
             if self.inv_density_scale_height > 0.0:
@@ -492,9 +567,18 @@ class BackwardRun(ParticleRun):
             accumulate_concentration(self.cell[:n], self.tag[:n], weights_now, dt, self.footprint)
             if stacks is not None and self.stack_footprint.shape[2]:
                 accumulate_at_stacks(self.x[:n], self.y[:n], self.z[:n], self.alive[:n], self.tag[:n],
-                                     self.mass[:, :n], factor, dt, self.x0, self.y0, self.dx, self.nx, self.ny,
-                                     stacks, self.stack_footprint)
+                                     self.mass[:, :n], factor, dt, self.x0, self.y0, self.dx, self.nx,
+                                     self.ny, stacks, self.stack_footprint)
         self.period_index += 1
+
+    def _scale_by_divergence(self, div: np.ndarray, t0: float, dt_field: float, t: float, half_dt: float,
+                             met: MetWindow) -> None:
+        """Multiply the weights by exp(D half_dt), D the reversed wind's divergence at the particles at t."""
+        n = self.n
+        d = np.empty(n)
+        field_at_particles(div, t0, dt_field, t, self.x[:n], self.y[:n], self.z[:n], self.alive[:n],
+                           self._grid(met), d)
+        scale_weights(self.mass[:, :n], self.alive[:n], d * half_dt)
 
     def alive_per_row(self) -> np.ndarray:
         """Live particles per receptor row (still inside the domain)."""
@@ -524,5 +608,5 @@ class ReceptorSampledRun(ParticleRun):
         super().step_once(met, t, dt)
         if self.n:
             n = self.n
-            accumulate_in_boxes(self.x[:n], self.y[:n], self.z[:n], self.alive[:n], self.tag[:n], self.pid[:n],
-                                self.mass[:, :n], dt, self.boxes, self.batch_seed, self.box_sum)
+            accumulate_in_boxes(self.x[:n], self.y[:n], self.z[:n], self.alive[:n], self.tag[:n],
+                                self.pid[:n], self.mass[:, :n], dt, self.boxes, self.batch_seed, self.box_sum)

@@ -73,7 +73,8 @@ def accumulate_in_boxes_reference(x, y, z, alive, tag, pid, mass, dt, boxes, bat
     """Twin of :func:`~airshed.model.backward.accumulate_in_boxes`."""
     nbatch = acc.shape[1]
     with np.errstate(over="ignore"):
-        batch = (_particle_key(np.uint64(batch_seed), pid.astype(np.uint64)) % np.uint64(nbatch)).astype(np.int64)
+        keys = _particle_key(np.uint64(batch_seed), pid.astype(np.uint64))
+    batch = (keys % np.uint64(nbatch)).astype(np.int64)
     for b in range(boxes.x_low.size):
         inside = (alive & (boxes.x_low[b] <= x) & (x < boxes.x_high[b]) & (boxes.y_low[b] <= y)
                   & (y < boxes.y_high[b]) & (boxes.z_low[b] <= z) & (z < boxes.z_high[b]))

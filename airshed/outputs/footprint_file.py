@@ -21,8 +21,6 @@ import xarray as xr
 
 from airshed import __version__
 from airshed.config import EMITTED_SPECIES, dump_config
-from airshed.model.apportionment import transboundary_metrics
-from airshed.model.release import AREA_RELEASE_DEPTH_M as SOURCE_LAYER_M
 from airshed.outputs.runfile import _METRIC_ATTRS, PM25_STANDARD_NAME, run_file_skeleton
 from airshed.physics.mechanism import OUTPUT_SPECIES, default_mechanism
 
@@ -52,13 +50,15 @@ def _station_coords(receptors) -> dict:
 
 
 def footprint_dataset(study, receptors, result, station_mean: np.ndarray, station_stderr: np.ndarray | None,
-                      attrs: dict) -> xr.Dataset:
-    """The footprint file of a backward run (see the module docstring).
+                      source_layer_m: float, metrics, attrs: dict) -> xr.Dataset:
+    """Return the footprint file of a backward run (see the module docstring).
 
     ``study`` (:class:`airshed.run.Study`), ``receptors`` (:class:`airshed.footprint.Receptors`) and
     ``result`` (:class:`airshed.footprint.BackwardResult`) of the run; ``station_mean`` and
-    ``station_stderr`` ([P, Q, ntag, S] ug m-3, :func:`airshed.footprint.station_series`); ``attrs`` extra
-    global attributes.
+    ``station_stderr`` ([P, Q, ntag, S] ug m-3, :func:`airshed.footprint.station_series`);
+    ``source_layer_m`` the depth of the footprint's layer, m; ``metrics(sr, own, population)`` the
+    cross-border metrics of a source-receptor matrix
+    (:func:`airshed.model.apportionment.transboundary_metrics`); ``attrs`` extra global attributes.
     """
     mechanism = default_mechanism()
     cfg, grid, em = study.cfg, study.grid, study.emissions
@@ -69,7 +69,8 @@ def footprint_dataset(study, receptors, result, station_mean: np.ndarray, statio
     edges = study.edges[::per_avg]
     n_avg, nq = result.particles.shape
     R, K = len(regions), em.nsector
-    skeleton = run_file_skeleton(grid, edges, regions, tuple(em.sectors), EMITTED_SPECIES, population, fractions)
+    skeleton = run_file_skeleton(grid, edges, regions, tuple(em.sectors), EMITTED_SPECIES, population,
+                                 fractions)
     skeleton["time"].attrs["long_name"] = "end of the averaging period"
     held = sorted({int(r) for r in receptors.region if r >= 0})
     receptor_regions = tuple(regions[r] for r in held)
@@ -82,8 +83,8 @@ def footprint_dataset(study, receptors, result, station_mean: np.ndarray, statio
     path_names = [slots.names[s] for s in result.pathways]
     ds = ds.assign_coords(
         pathway=("pathway", np.array(path_names, dtype=object),
-                 {"long_name": "receptor species <- emitted species whose emissions it is sensitive to ('air': "
-                               "no removal)"}),
+                 {"long_name": "receptor species <- emitted species whose emissions it is sensitive to "
+                               "('air': no removal)"}),
         stack=("stack", np.array([str(i) for i in em.points.ids], dtype=object),
                {"long_name": "point source (stack) id"}),
     )
@@ -91,22 +92,22 @@ def footprint_dataset(study, receptors, result, station_mean: np.ndarray, statio
     ds["stack_y"] = (("stack",), em.points.y, {"units": "m", "long_name": "stack y (grid projection)"})
     cell_area = float(grid.dx * grid.dx)
     fp = result.footprint.reshape(n_avg, nq, result.pathways.size, grid.ny, grid.nx)
-    fp_attrs = dict(grid_mapping="crs", coordinates="lat lon", source_layer_depth_m=SOURCE_LAYER_M,
+    fp_attrs = dict(grid_mapping="crs", coordinates="lat lon", source_layer_depth_m=source_layer_m,
                     cell_area_m2=cell_area, folding_rule=FOLDING_RULE)
     ds["footprint"] = (("time", "station", "pathway", "y", "x"), fp, dict(
         units="s", long_name="footprint: time the station's air spent in each cell's source layer (0 to "
-        f"{SOURCE_LAYER_M:g} m) per unit of air, weighted by the share of an emission there that reaches the "
+        f"{source_layer_m:g} m) per unit of air, weighted by the share of an emission there that reaches the "
         "station as the pathway's species (source-receptor sensitivity, FLEXPART backward output in s)",
         cell_methods="time: sum", **fp_attrs))
     ds["footprint_per_emission"] = (("time", "station", "pathway", "y", "x"),
-                                    fp * (1e9 / (cell_area * SOURCE_LAYER_M)), dict(
+                                    fp * (1e9 / (cell_area * source_layer_m)), dict(
         units="ug m-3 (kg s-1)-1", long_name="period-mean concentration at the station per kg s-1 emitted "
-        f"in the cell's lowest {SOURCE_LAYER_M:g} m over the whole run (footprint * 1e9 / (cell_area_m2 * "
+        f"in the cell's lowest {source_layer_m:g} m over the whole run (footprint * 1e9 / (cell_area_m2 * "
         "source_layer_depth_m))", **fp_attrs))
     ds["stack_footprint"] = (("time", "station", "pathway", "stack"), result.stack_footprint, dict(
         units="s", long_name="footprint at each stack: time in the stack's cell within a layer of "
-        f"{SOURCE_LAYER_M:g} m around each hour's effective release height", folding_rule=FOLDING_RULE,
-        source_layer_depth_m=SOURCE_LAYER_M, cell_area_m2=cell_area))
+        f"{source_layer_m:g} m around each hour's effective release height", folding_rule=FOLDING_RULE,
+        source_layer_depth_m=source_layer_m, cell_area_m2=cell_area))
     mean, stderr = station_mean, station_stderr
     ns = len(OUTPUT_SPECIES)
     sc = mean.reshape(n_avg, nq, R, K, ns)
@@ -125,7 +126,7 @@ def footprint_dataset(study, receptors, result, station_mean: np.ndarray, statio
                                              stderr.reshape(n_avg, nq, R, K, ns), dict(
             units="ug m-3", long_name="Monte-Carlo standard error of station_contribution (spread of "
             f"{result.contribution.shape[2]} independent batches of particles)"))
-    ds["released_particles"] = (("time", "station"), result.particles, dict(
+    ds["released_particles"] = (("time", "station"), result.particles.astype(np.int32), dict(
         units="1", long_name="backward particles released in the station's receptor volume over the period"))
     ds["air_in_domain_at_start"] = (("time", "station"), result.in_domain_at_start, dict(
         units="1", long_name="fraction of the station's air still inside the domain at the start of the run "
@@ -136,7 +137,8 @@ def footprint_dataset(study, receptors, result, station_mean: np.ndarray, statio
     for q, r in enumerate(held):
         members = np.flatnonzero(receptors.region == r)
         rc[:, q] = sc[:, members].mean(axis=1)
-    ds["receptor_contribution"] = (("time", "receptor_region", "source_region", "sector", "species"), rc, dict(
+    dims = ("time", "receptor_region", "source_region", "sector", "species")
+    ds["receptor_contribution"] = (dims, rc, dict(
         units="ug m-3", long_name="mean concentration over the averaging period at the stations of each "
         "receptor region (their mean) caused by each tag"))
     rtotal = np.zeros((n_avg, len(held), ns))
@@ -151,7 +153,8 @@ def footprint_dataset(study, receptors, result, station_mean: np.ndarray, statio
         "source region"))
     pm25_sr = np.zeros((len(held), R, len(EMITTED_SPECIES)))
     for part in ("PM2.5_primary", "sulfate", "nitrate"):
-        pm25_sr[:, :, EMITTED_SPECIES.index(mechanism.precursor_of(part))] += sr[:, :, OUTPUT_SPECIES.index(part)]
+        precursor = EMITTED_SPECIES.index(mechanism.precursor_of(part))
+        pm25_sr[:, :, precursor] += sr[:, :, OUTPUT_SPECIES.index(part)]
     ds["pm25_source_receptor"] = (("receptor_region", "source_region", "emitted_species"), pm25_sr, dict(
         units="ug m-3", long_name="run-mean PM2.5 at each receptor region's stations caused by each source "
         "region's emissions of each precursor"))
@@ -168,13 +171,14 @@ def footprint_dataset(study, receptors, result, station_mean: np.ndarray, statio
     for name, (units, long_name) in _METRIC_ATTRS.items():
         values = np.zeros((len(held), ns))
         for s in range(ns):
-            values[:, s] = transboundary_metrics(sr[:, :, s], own, pop_region)[name]
+            values[:, s] = metrics(sr[:, :, s], own, pop_region)[name]
         ds[name] = (("receptor_region", "species"), values, {"units": units, "long_name": long_name})
     ds.attrs.update(
         Conventions="CF-1.8",
         title=f"airshed footprints {cfg.run.name}: receptor-oriented (backward) particle run",
         source=f"airshed {__version__}",
-        history=f"{datetime.now().astimezone().isoformat(timespec='seconds')}: airshed {__version__} footprint",
+        history=f"{datetime.now().astimezone().isoformat(timespec='seconds')}: airshed {__version__} "
+                "footprint",
         run_name=cfg.run.name,
         core="lagrangian-backward",
         direction="backward",
@@ -186,7 +190,7 @@ def footprint_dataset(study, receptors, result, station_mean: np.ndarray, statio
         averaging_h=cfg.footprint.averaging_h,
         particles_per_period=int(result.particles[0, 0]) if result.particles.size else 0,
         batches=cfg.footprint.batches,
-        source_layer_depth_m=SOURCE_LAYER_M,
+        source_layer_depth_m=source_layer_m,
         folding_rule=FOLDING_RULE,
         airshed_config=dump_config(cfg),
         **attrs,

@@ -78,8 +78,9 @@ def plot_footprint_map(ds: xr.Dataset, station: str, pathway: str = "air") -> Fi
         ax.scatter([sx], [sy], marker="*", s=80, c="red", edgecolors="white", linewidths=0.6, zorder=6)
         _gridlines(ax)
         what = "residence time of the station's air" if pathway == "air" else f"sensitivity {pathway}"
+        layer = float(ds.attrs.get("source_layer_depth_m", 50.0))
         fig.colorbar(mesh, ax=ax, shrink=0.85, extend="min",
-                     label=f"footprint, {what} (s per cell, lowest {ds.attrs.get('source_layer_depth_m', 50):g} m)")
+                     label=f"footprint, {what} (s per cell, lowest {layer:g} m)")
         ax.set_title(f"Footprint of {station} ({pathway})\n{run_label(ds)}")
     return fig
 
@@ -98,8 +99,9 @@ def plot_footprint_panels(ds: xr.Dataset, pathway: str = "air", ncols: int = 5) 
         axes = []
         for k, name in enumerate(stations):
             ax = _new_map_axes(fig, grid[k // ncols, k % ncols], ds, projection)
-            mesh = ax.pcolormesh(x_edges, y_edges, np.where(fields[k] > 0, fields[k], np.nan), cmap="viridis_r",
-                                 norm=norm, shading="flat", transform=projection, rasterized=True)
+            mesh = ax.pcolormesh(x_edges, y_edges, np.where(fields[k] > 0, fields[k], np.nan),
+                                 cmap="viridis_r", norm=norm, shading="flat", transform=projection,
+                                 rasterized=True)
             _draw_outlines(ax, ds, projection)
             sx, sy = _station_xy(ds, name, projection)
             ax.scatter([sx], [sy], marker="*", s=20, c="red", zorder=6, linewidths=0)
@@ -119,5 +121,6 @@ def write_footprint_figures(path: Path, fmt: str = "png") -> list[Path]:
     with xr.open_dataset(path) as ds:
         written.append(save_figure(plot_footprint_panels(ds), folder / f"footprints.{fmt}"))
         for station in [str(s) for s in ds["station"].values]:
-            written.append(save_figure(plot_footprint_map(ds, station), folder / f"footprint_{station}.{fmt}"))
+            figure = plot_footprint_map(ds, station)
+            written.append(save_figure(figure, folder / f"footprint_{station}.{fmt}"))
     return written

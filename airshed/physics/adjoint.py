@@ -1,4 +1,4 @@
-"""The adjoint of airshed's first-order chemistry: the weights a backward (receptor-oriented) particle carries.
+"""The adjoint of airshed's first-order chemistry: the weights a backward (receptor-oriented) particle has.
 
 Forward, the tracers of an air parcel obey dm/dt = K m (:mod:`airshed.physics.mechanism`): tracer i is lost
 at its own rate k_i (dry deposition, scavenging, decay and every conversion out of it) and gains
@@ -61,7 +61,8 @@ class AdjointSlots:
     Attributes
     ----------
     names
-        Slot names: ``"air"`` first, then ``"j<-j"`` and ``"j<-i"`` for each receptor tracer j in tracer order.
+        Slot names: ``"air"`` first, then ``"j<-j"`` and ``"j<-i"`` for each receptor tracer j (tracer
+        order).
     receptor_tracer, upstream_tracer
         Tracer index of each slot's j and i (-1 for ``air``).
     link_source, link_target, link_rate, link_yield
@@ -96,7 +97,7 @@ class AdjointSlots:
         return np.where(self.upstream_tracer == self.receptor_tracer, 1.0, 0.0)
 
     def per_slot(self, per_tracer: np.ndarray, air: float = 0.0) -> np.ndarray:
-        """A per-tracer array taken at each slot's upstream tracer (``air`` for the inert slot)."""
+        """Return a per-tracer array taken at each slot's upstream tracer (``air`` for the inert slot)."""
         per_tracer = np.asarray(per_tracer, dtype=np.float64)
         return np.where(self.upstream_tracer >= 0, per_tracer[np.maximum(self.upstream_tracer, 0)], air)
 

@@ -445,9 +445,14 @@ def forward_receptor_series(study: Study, receptors: Receptors, batches: int, pr
 class DualityTable:
     """Forward and backward source-region x receptor matrices of one species, with their standard errors.
 
-    ``forward``, ``backward``, ``forward_se``, ``backward_se``, ``z``: [Q, R] ug m-3 (z dimensionless:
-    difference over the combined standard error, 0 where both are zero), run-mean over the averaging
-    periods, sectors summed.
+    ``forward``, ``backward``, ``forward_se``, ``backward_se``: [Q, R] ug m-3, run-mean over the averaging
+    periods, sectors summed; ``z``: (backward - forward) / combined standard error. Each direction's
+    standard error is the spread of its batch estimates, but at least its *resolution* for that source
+    region: the contribution of its smallest detection (the smallest nonzero batch estimate of the region
+    over every receptor, over the number of batches), the standard error of an entry that no particle
+    reached (a Poisson count of zero is not an exact zero). ``testable``: False where a direction never
+    detected the region at any receptor (no resolution to compare with); those entries have z = 0 and are
+    reported apart (:meth:`summary`).
     """
 
     species: str
@@ -458,6 +463,7 @@ class DualityTable:
     forward_se: np.ndarray
     backward_se: np.ndarray
     z: np.ndarray
+    testable: np.ndarray
 
     @property
     def total_ratio(self) -> float:
@@ -466,18 +472,22 @@ class DualityTable:
 
     @property
     def max_abs_z(self) -> float:
-        """Largest |z| over the entries."""
-        return float(np.abs(self.z).max())
+        """Largest |z| over the testable entries."""
+        return float(np.abs(self.z[self.testable]).max()) if self.testable.any() else 0.0
 
     def summary(self) -> dict:
         """Return the table's statistics as a JSON-able dict."""
-        nonzero = (self.forward != 0) | (self.backward != 0)
+        nonzero = ((self.forward != 0) | (self.backward != 0)) & self.testable
+        total = np.maximum(self.forward.sum(axis=1, keepdims=True), 1e-300)
+        apart = ~self.testable & ((self.forward != 0) | (self.backward != 0))
+        share = np.maximum(self.forward, self.backward) / total
         return {"species": self.species, "entries": int(nonzero.sum()), "max_abs_z": self.max_abs_z,
                 "within_3_se": int((np.abs(self.z[nonzero]) <= 3.0).sum()),
                 "within_2_se": int((np.abs(self.z[nonzero]) <= 2.0).sum()),
                 "mean_z2": float(np.mean(self.z[nonzero] ** 2)) if nonzero.any() else 0.0,
                 "total_forward": float(self.forward.sum()), "total_backward": float(self.backward.sum()),
-                "total_ratio": self.total_ratio}
+                "total_ratio": self.total_ratio, "untestable_entries": int(apart.sum()),
+                "untestable_max_share_of_receptor_total": float(share[apart].max()) if apart.any() else 0.0}
 
 
 def duality(forward: np.ndarray, backward: np.ndarray, species: str, receptor_names: tuple[str, ...],
@@ -490,14 +500,16 @@ def duality(forward: np.ndarray, backward: np.ndarray, species: str, receptor_na
         by_region = per_batch[..., s].reshape(P, Q, B, T // n_sectors, n_sectors).sum(axis=4).mean(axis=0)
         mean = by_region.mean(axis=1)
         se = by_region.std(axis=1, ddof=1) / np.sqrt(B)
-        return mean, se
+        smallest = np.where(by_region > 0, by_region, np.inf).min(axis=(0, 1)) / B  # per source region
+        return mean, np.maximum(se, np.where(np.isfinite(smallest), smallest, 0.0)[None, :]), smallest
 
-    f, fse = matrix(forward)
-    b, bse = matrix(backward)
+    f, fse, f_res = matrix(forward)
+    b, bse, b_res = matrix(backward)
+    testable = np.broadcast_to(np.isfinite(f_res) & np.isfinite(b_res), f.shape).copy()
     combined = np.sqrt(fse ** 2 + bse ** 2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.where(combined > 0, (b - f) / combined, np.where(b == f, 0.0, np.inf))
-    return DualityTable(species, tuple(receptor_names), tuple(source_names), f, b, fse, bse, z)
+        z = np.where(testable & (combined > 0), (b - f) / combined, 0.0)
+    return DualityTable(species, tuple(receptor_names), tuple(source_names), f, b, fse, bse, z, testable)
 
 
 def backward_per_batch(result: BackwardResult) -> np.ndarray:

@@ -245,7 +245,7 @@ def divergence_field(met: MetWindow, dx: float, inv_density_scale_height: float 
 # --------------------------------------------------------------------------------------------------
 @kernel(parallel=True)
 def field_at_particles(field, t0, dt_field, t, x, y, z, alive, grid, out):
-    """A field [nt, nz, ny, nx] at times t0 + k dt_field read at the particles at time t (0 for the dead).
+    """Read a field [nt, nz, ny, nx] (times t0 + k dt_field) at the particles at time t (0 for the dead).
 
     Trilinear in space and linear in time with the particle step's clamping (below the lowest level the
     lowest level's value, outside the grid the edge cell's).

@@ -26,13 +26,14 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from airshed import __version__
 from airshed.config import AirshedConfig, dump_config, load_config
-from airshed.errors import AirshedInputError
+from airshed.errors import AirshedInputError, Terminated
+from airshed.version import __version__
 
 EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 # Consoles resolve sys.stdout / sys.stderr when they print, so output redirection (and tests) work.
 stdout = Console(highlight=False)
@@ -59,6 +60,12 @@ class _AirshedGroup(TyperGroup):
         except AirshedInputError as exc:
             _print_error(f"error: {exc}")
             raise typer.Exit(EXIT_BAD_INPUT) from None
+        except Terminated as exc:  # SIGTERM/SIGHUP while writing: the unfinished files are gone already
+            _print_error(f"error: {exc}; unfinished output files were removed")
+            raise typer.Exit(exc.code) from None
+        except KeyboardInterrupt:  # Ctrl-C: the same clean-up ran on the way out
+            _print_error("error: interrupted (SIGINT); unfinished output files were removed")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:
             options = ctx.obj if isinstance(ctx.obj, _Options) else _Options()
             if options.verbose:
@@ -140,15 +147,31 @@ ConfigFile = Annotated[Path, typer.Argument(help="TOML run configuration (see ex
 
 # --- airshed config ----------------------------------------------------------------------------------
 @config_app.command("validate")
-def config_validate(file: ConfigFile) -> None:
-    """Check a run configuration: print OK and a summary, or one line naming the problem (exit 2)."""
+def config_validate(
+    file: ConfigFile,
+    zero_out: Annotated[str | None, typer.Option(
+        "--zero-out", metavar="REGION", help="Also check a region for `airshed run --zero-out`.")] = None,
+    scenario: Annotated[str | None, typer.Option(
+        "--scenario", metavar="NAME", help="Also check a scenario for `airshed run --scenario`.")] = None,
+) -> None:
+    """Check a run configuration: print OK and a summary, or one line naming the problem (exit 2).
+
+    Checks everything a run would reject before computing: the schema, region names of scenarios (and
+    --zero-out), the met files' variables, units and coverage of the domain and period, the emission
+    files, the population, the output folder, disk space and memory.
+    """
+    from airshed.preflight import validate_study
+
     cfg = load_config(file)
     grid = cfg.grid.build()
+    checked = validate_study(cfg, zero_out=zero_out, scenario=scenario)
     stdout.print(Text(f"OK: {file} is a valid airshed configuration", style="bold green"), soft_wrap=True)
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
     for key, value in _summary(cfg, grid_text=f"{grid.nx} x {grid.ny} cells of {cfg.grid.cell_km:g} km"):
+        table.add_row(key, value)
+    for key, value in checked:
         table.add_row(key, value)
     stdout.print(table)
 
@@ -175,7 +198,7 @@ def _summary(cfg: AirshedConfig, grid_text: str) -> list[tuple[str, str]]:
         ("core", cfg.run.core),
         ("species", ", ".join(cfg.run.species)),
         ("grid", grid_text),
-        ("regions", str(cfg.regions.spec)),
+        ("regions", cfg.regions.label),
         ("meteorology", met_text),
         ("emissions", f"{inventory}, {emissions.temporal_profiles} time profiles"),
         ("seed", str(cfg.run.seed)),
@@ -219,7 +242,7 @@ def grid_command(file: ConfigFile) -> None:
     stdout.print(info)
 
     areas = regions.area_km2()
-    table = Table(title=f"regions: {cfg.regions.spec}", title_justify="left")
+    table = Table(title=f"regions: {cfg.regions.label}", title_justify="left")
     table.add_column("region")
     table.add_column("area in domain (km²)", justify="right")
     table.add_column("cells touched", justify="right")
@@ -281,7 +304,7 @@ def run_command(
     ] = None,
 ) -> None:
     """Run the dispersion model for a configuration and write the NetCDF output."""
-    from airshed.run import run_study
+    from airshed.runner import run_study
 
     if direction == Direction.backward:
         footprint_command(ctx, config, output=output, stations=None, zero_out=zero_out, scenario=scenario)
@@ -359,7 +382,7 @@ def footprint_command(
 
 def _print_station_summary(path: Path) -> None:
     """Print each station's run-mean PM2.5 and its largest source regions from a footprint file."""
-    with _open_run(path) as ds:
+    with _open_run(path, ("station_contribution", "air_in_domain_at_start")) as ds:
         sc = ds["station_contribution"].sel(species="PM2.5").mean("time").sum("sector")
         table = Table(title="Run-mean PM2.5 at the stations (ug m-3), from the footprints")
         for column in ("station", "PM2.5", "largest sources", "air in domain at start"):
@@ -394,23 +417,20 @@ def footprint_map_command(
 
     target = out.expanduser() if out is not None else footprint_file.with_name(
         f"{footprint_file.stem}_{station}.png")
-    with _open_run(footprint_file) as ds:
+    with _open_run(footprint_file, ("footprint",)) as ds:
         saved = save_figure(plot_footprint_map(ds, station, pathway), target)
     if not _options(ctx).quiet:
         stdout.print(Text(f"wrote {saved}", style="green"), soft_wrap=True)
 
 
-def _open_run(path: Path):
-    """Open a run file, naming it in a one-line error when it is missing or not NetCDF."""
-    import xarray as xr
+_TABLES = ("pm25_source_receptor", "pm25_total", "emission_total", "population_region")
 
-    path = path.expanduser()
-    if not path.is_file():
-        raise AirshedInputError(f"run file {path} not found")
-    try:
-        return xr.open_dataset(path)
-    except (OSError, ValueError) as exc:
-        raise AirshedInputError(f"cannot read run file {path} as NetCDF: {exc}") from None
+
+def _open_run(path: Path, needs: tuple[str, ...] | None = None):
+    """Open a run file: one-line error when it is missing, not NetCDF, not airshed's or lacks ``needs``."""
+    from airshed.outputs.runfile import RUN_FILE_VARIABLES, open_run_file
+
+    return open_run_file(path, RUN_FILE_VARIABLES if needs is None else needs)
 
 
 class FigureFormat(StrEnum):
@@ -505,8 +525,14 @@ def scenario_command(
     if not cfg.scenarios:
         raise AirshedInputError(f"{config}: no [[scenarios]] tables to evaluate")
     chosen = [scenario_named(cfg, n) for n in names] if names else list(cfg.scenarios)
-    with _open_run(run_file) as ds:
+    ranges = None
+    with _open_run(run_file, ("receptor_contribution",)) as ds:
         result = evaluate_scenarios(ds, chosen)
+        if cfg.uncertainty.members:  # each change as median and 5-95 % range over the inventory members
+            from airshed.uncertainty.ensemble import InventoryEnsemble
+            from airshed.uncertainty.scenarios import scenario_ensemble, scenario_ranges
+
+            ranges = scenario_ranges(scenario_ensemble(ds, chosen, InventoryEnsemble.from_config(cfg)))
     rows = pm25_summary(result)
     if as_json:
         typer.echo(json.dumps([{
@@ -514,20 +540,71 @@ def scenario_command(
             "pm25_scenario_ug_m3": r.scenario_value, "change_ug_m3": r.change,
             "change_percent": _jsonable(r.change_percent), "change_from_own_ug_m3": r.change_own,
             "change_from_others_ug_m3": r.change_others,
+            **({k: _jsonable(v) for k, v in ranges[(r.scenario, r.receptor_region)].items()}
+               if ranges else {}),
         } for r in rows], indent=2))
         return
     descriptions = {s.name: s.description for s in chosen}
+    extra = ("change median", "change 5-95 %") if ranges else ()
     for name in dict.fromkeys(r.scenario for r in rows):
+        caption = descriptions[name] or ""
+        if ranges:
+            caption += (" " if caption else "") + (f"Median and 5-95 % range over "
+                                                   f"{cfg.uncertainty.members} inventory members.")
         table = Table(title=f"scenario {name}: PM2.5, ug m-3 (period mean, population-weighted)",
-                      title_justify="left", caption=descriptions[name] or None, caption_justify="left")
+                      title_justify="left", caption=caption or None, caption_justify="left")
         for column in ("receptor region", "baseline", "scenario", "change", "change %", "from own cuts",
-                       "from others' cuts"):
+                       "from others' cuts", *extra):
             table.add_column(column, justify="left" if column == "receptor region" else "right")
         for r in (r for r in rows if r.scenario == name):
-            table.add_row(r.receptor_region, f"{r.baseline:.2f}", f"{r.scenario_value:.2f}",
-                          f"{r.change:+.2f}", f"{r.change_percent:+.1f}", f"{r.change_own:+.2f}",
-                          f"{r.change_others:+.2f}")
+            cells = [r.receptor_region, f"{r.baseline:.2f}", f"{r.scenario_value:.2f}", f"{r.change:+.2f}",
+                     f"{r.change_percent:+.1f}", f"{r.change_own:+.2f}", f"{r.change_others:+.2f}"]
+            if ranges:
+                q = ranges[(r.scenario, r.receptor_region)]
+                cells += [f"{q['change_ug_m3_p50']:+.2f}",
+                          f"{q['change_ug_m3_p05']:+.2f} to {q['change_ug_m3_p95']:+.2f}"]
+            table.add_row(*cells)
         stdout.print(table)
+
+
+# --- airshed uncertainty -----------------------------------------------------------------------------
+@app.command("uncertainty")
+def uncertainty_command(
+    ctx: typer.Context,
+    run_file: RunFile,
+    members: Annotated[
+        int | None,
+        typer.Option("--members", min=2, metavar="N", help="Inventory members (default: the run's "
+                     "[uncertainty] members, else 1000)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, help="Seed of the factors (default: the run's).")
+    ] = None,
+    correlation: Annotated[
+        float | None,
+        typer.Option("--correlation", min=0.0, max=1.0, help="Correlation of a sector's factors across "
+                     "regions, 0..1 (default: the run's)."),
+    ] = None,
+) -> None:
+    """Add (or recompute) the inventory ensemble of a run: quantiles of every attribution, in the run file.
+
+    Re-weights the run's stored tagged contributions by lognormal emission factors (no rerun; thousands of
+    members in seconds) and prints each receptor region's transboundary share with its 90 % interval.
+    """
+    from airshed.outputs.tables import transboundary_table
+    from airshed.uncertainty.ensemble import InventoryEnsemble, add_inventory_ensemble, config_of_run
+
+    with _open_run(run_file) as ds:
+        cfg = config_of_run(ds, str(run_file))
+    u = cfg.uncertainty
+    ensemble = InventoryEnsemble(members or u.members or 1000, u.seed if seed is None else seed,
+                                 u.correlation if correlation is None else correlation, str(u.inventory))
+    add_inventory_ensemble(run_file.expanduser(), cfg, ensemble)
+    if not _options(ctx).quiet:
+        with _open_run(run_file) as ds:
+            stdout.print(transboundary_table(ds))
+        stdout.print(Text(f"added {ensemble.members} inventory members to {run_file}", style="green"),
+                     soft_wrap=True)
 
 
 # --- airshed cooperate / performance ----------------------------------------------------------------
@@ -538,7 +615,7 @@ def cooperate_command(
     policy: Annotated[
         Path,
         typer.Option("--policy", "-p", metavar="POLICY.toml", dir_okay=False,
-                     help="Targets, abatement cost curves and options (see examples/policy_jjj.toml)."),
+                     help="The game, abatement cost curves and options (see examples/policy_jjj.toml)."),
     ],
     json_out: Annotated[
         str | None,
@@ -553,16 +630,20 @@ def cooperate_command(
     workers: Annotated[
         int | None,
         typer.Option("--workers", min=1, metavar="N",
-                     help="Processes for the coalition LPs (default: every CPU available)."),
+                     help="Processes for the target game's coalition LPs (default: every CPU available)."),
     ] = None,
 ) -> None:
-    """Who should pay for cleaner air: least-cost joint abatement, Shapley shares, core, transfers."""
+    """Who should cut and who should pay: the policy's cooperation game, its allocations, core and transfers.
+
+    The gamma game (Chander-Tulkens) weighs abatement cost against health damage; the target game shares
+    the least cost of meeting PM2.5 targets. The first table names the game and its assumptions.
+    """
     from airshed.cooperation import cooperate, load_policy, render_tables
     from airshed.outputs.netcdf import atomic_path
     from airshed.outputs.report import COOPERATION_SUFFIX
 
     rules = load_policy(policy.expanduser())
-    with _open_run(run_file) as ds:
+    with _open_run(run_file, _TABLES) as ds:
         result = cooperate(ds, rules, workers=workers, origin=str(policy))
     data = {**_json_tree(result.to_json_dict()), "run_file": str(run_file), "policy_file": str(policy)}
     text = json.dumps(data, indent=2, allow_nan=False) + "\n"
@@ -622,7 +703,7 @@ def performance_command(
     """Split each region's PM2.5 change from run A to run B into its own emissions' part and others'."""
     from airshed.cooperation import performance_split
 
-    with _open_run(run_a) as ds_a, _open_run(run_b) as ds_b:
+    with _open_run(run_a, _TABLES) as ds_a, _open_run(run_b, _TABLES) as ds_b:
         split = performance_split(ds_a, ds_b)
         pm25_a = ds_a["pm25_total"].sel(receptor_region=split["receptor_region"]).values
         pm25_b = ds_b["pm25_total"].sel(receptor_region=split["receptor_region"]).values
@@ -654,6 +735,126 @@ def performance_command(
     table.caption = (f"A = {run_a}, B = {run_b}. change = own emissions + other regions + outside + "
                      "unattributed (background); each part is the change of that source's contribution.")
     stdout.print(table)
+
+
+# --- airshed verify ----------------------------------------------------------------------------------
+@app.command("verify")
+def verify_command(
+    ctx: typer.Context,
+    run_file: RunFile,
+    observations: Annotated[
+        list[Path],
+        typer.Option("--observations", "-O", metavar="FILE|DIR",
+                     help="Observation files (CNEMC daily layout or long CSV; a folder means its *.csv); "
+                     "repeatable."),
+    ],
+    stations: Annotated[
+        Path | None,
+        typer.Option("--stations", metavar="STATIONS.csv", dir_okay=False,
+                     help="Station list (id, name, lon, lat), checked against the stations the run sampled."),
+    ] = None,
+    prior_error: Annotated[
+        str | None,
+        typer.Option("--prior-error", metavar="FILE|PERCENT",
+                     help="Inventory uncertainty: a table of 95 % intervals (species, sector, "
+                     "lower_95_percent, upper_95_percent) or one 1-sigma percentage for all (default: the "
+                     "shipped Zhao et al. 2011 table)."),
+    ] = None,
+    change_prior: Annotated[
+        float, typer.Option("--change-prior", metavar="PERCENT",
+                            help="1 sigma of the change of emissions in a window, percent.")
+    ] = 50.0,
+    prior_correlation_km: Annotated[
+        float, typer.Option("--prior-correlation-km", metavar="KM",
+                            help="e-folding distance of prior errors between regions (0: independent).")
+    ] = 0.0,
+    prior_correlation_days: Annotated[
+        float, typer.Option("--prior-correlation-days", metavar="DAYS",
+                            help="e-folding time of the change between windows (0: independent).")
+    ] = 0.0,
+    species: Annotated[
+        str, typer.Option("--species", help="Observed species to use, comma-separated.")
+    ] = "SO2,NO2,PM2.5",
+    regions: Annotated[
+        str, typer.Option("--regions", help="State regions: 'run' (the run's source regions) or 'provinces'.")
+    ] = "run",
+    sectors: Annotated[
+        str, typer.Option("--sectors", help="State sectors: 'each' or 'total'.")
+    ] = "each",
+    window: Annotated[
+        str, typer.Option("--window", help="State time windows: 'run', 'month', '<N>d' or '<N>h'.")
+    ] = "run",
+    average_hours: Annotated[
+        int, typer.Option("--average-hours", min=1, metavar="H",
+                          help="Average the hourly observations over H hours.")
+    ] = 24,
+    transport_fraction: Annotated[
+        float, typer.Option("--transport-error", metavar="PERCENT",
+                            help="Transport error, percent of the modelled concentration (no ensemble).")
+    ] = 30.0,
+    transport_ensemble: Annotated[
+        list[Path] | None,
+        typer.Option("--transport-ensemble", metavar="RUN.nc",
+                     help="Member run files (same stations): their spread is the transport error; "
+                     "repeatable."),
+    ] = None,
+    error_correlation_hours: Annotated[
+        float, typer.Option("--error-correlation-hours", metavar="H",
+                            help="e-folding time of representation and transport errors at a station, h.")
+    ] = 12.0,
+    claims: Annotated[
+        list[str] | None,
+        typer.Option("--claim", metavar="SPEC",
+                     help="A claimed change to check: region=Hebei,species=SO2,percent=-20[,sector=power]"
+                     "[,start=ISO][,end=ISO]; repeatable."),
+    ] = None,
+    json_out: Annotated[
+        str | None,
+        typer.Option("--json", metavar="FILE|-",
+                     help="Also write everything as JSON to FILE ('-': only the JSON, to stdout)."),
+    ] = None,
+) -> None:
+    """Estimate emission changes from monitoring data (analytical Bayesian inversion); check claimed cuts."""
+    from airshed.inputs.observations import read_observations
+    from airshed.verification import Claim, ObservationErrors, PriorErrors, VerifySettings, verify_files
+    from airshed.verification.priors import read_prior_error_table
+    from airshed.verification.report import claims_table, diagnostics_table, region_table, verification_json
+
+    inventory_percent, table = None, None
+    if prior_error is not None:
+        try:
+            inventory_percent = float(prior_error.rstrip("%"))
+        except ValueError:
+            table = read_prior_error_table(prior_error)
+    settings = VerifySettings(
+        species=tuple(s.strip() for s in species.split(",") if s.strip()),
+        regions=regions, sectors=sectors, window=window, average_hours=average_hours,
+        errors=ObservationErrors(transport_fraction=transport_fraction / 100.0,
+                                 correlation_hours=error_correlation_hours),
+        prior=PriorErrors(table=table, inventory_percent=inventory_percent, change_percent=change_prior,
+                          correlation_km=prior_correlation_km, correlation_days=prior_correlation_days),
+    )
+    parsed = [Claim.parse(c) for c in claims or []]
+    obs = read_observations([p.expanduser() for p in observations])
+    result = verify_files(run_file, obs, settings, stations, transport_ensemble)
+    checked = [result.check(c) for c in parsed]
+    if json_out is not None:
+        text = json.dumps(_json_tree(verification_json(result, checked)), indent=2, allow_nan=False) + "\n"
+        if json_out == "-":
+            typer.echo(text, nl=False)
+            return
+        from airshed.outputs.netcdf import atomic_path
+
+        with atomic_path(Path(json_out).expanduser()) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    stdout.print(diagnostics_table(result))
+    stdout.print(region_table(result))
+    if checked:
+        stdout.print(claims_table(checked))
+    for note in result.notes:
+        stdout.print(Text(f"note: {note}", style="yellow"), soft_wrap=True)
+    if json_out is not None and not _options(ctx).quiet:
+        stdout.print(Text(f"wrote {json_out}", style="green"), soft_wrap=True)
 
 
 # --- airshed bench -----------------------------------------------------------------------------------

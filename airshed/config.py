@@ -21,7 +21,7 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -38,19 +38,23 @@ from pydantic import (
     model_validator,
 )
 
-from airshed.errors import ConfigError
-from airshed.grids.grid import DEFAULT_BBOX, DEFAULT_PROJ, Grid
+from airshed.cores import core_class, core_names
+from airshed.errors import AirshedInputError, ConfigError
+from airshed.grids import builtin_case
+from airshed.grids.boundaries import BUILTIN_SETS, boundaries_bbox, division_name, resolve_divisions
+from airshed.grids.grid import Grid, fitted_projection
+from airshed.inputs.meteorology.formats import MET_FORMATS
+from airshed.physics.dispersion_schemes import DISPERSION_SCHEMES
 from airshed.physics.mechanism import (
     EMITTED_SPECIES,
     NOX_TO_NITRATE_PER_HOUR,
     SO2_TO_SULFATE_PER_HOUR,
     TRACERS,
+    Mechanism,
+    default_mechanism,
 )
-from airshed.physics.removal import DRY_DEPOSITION_VELOCITY_M_S, WET_SCAVENGING_A_PER_S, WET_SCAVENGING_B
 
 __all__ = [
-    "EMITTED_SPECIES",
-    "TRACERS",
     "AirshedConfig",
     "BuiltinEmissionsConfig",
     "BuiltinMeteorologyConfig",
@@ -59,6 +63,8 @@ __all__ = [
     "EmissionsConfig",
     "GridConfig",
     "LagrangianConfig",
+    "MetEnsembleConfig",
+    "MetOffsetConfig",
     "MeteorologyConfig",
     "OutputsConfig",
     "FootprintConfig",
@@ -68,26 +74,39 @@ __all__ = [
     "RunConfig",
     "ScenarioChangeConfig",
     "ScenarioConfig",
+    "UncertaintyConfig",
     "dump_config",
     "load_config",
     "parse_config",
+    "read_config_file",
 ]
 
 EmittedSpecies = Literal[EMITTED_SPECIES]  # the mechanism's (airshed.physics.mechanism)
 Tracer = Literal[TRACERS]
 
-REGION_SETS = ("provinces", "jjj-cities")
-"""Built-in region sets (province outlines; the 13 Jing-Jin-Ji prefecture-level cities)."""
+REGION_SETS = tuple(BUILTIN_SETS)
+"""Built-in region sets of the built-in Jing-Jin-Ji case (see airshed.grids.builtin_case)."""
 REGION_FILE_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp")
 LOCAL_SCHEDULERS = ("serial", "threads", "local-cluster")
 
 
 class _Table(BaseModel):
-    """Base of every config table: unknown keys are errors and values are not silently coerced."""
+    """Base of every config table: unknown keys are errors and values are not silently coerced.
+
+    Assignments are validated too (``cfg.grid.cell_km = 0`` raises :class:`~airshed.errors.ConfigError`
+    naming the key); checks that span tables run when the whole config is validated again
+    (:func:`airshed.api.configure`, which :func:`airshed.api.run` calls).
+    """
 
     # strict: a TOML string "5" is not a number and 1 is not a boolean; Path and datetime fields opt out
     # (Field(strict=False)) because TOML gives them as strings.
-    model_config = ConfigDict(extra="forbid", strict=True, validate_default=False)
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=False, validate_assignment=True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise ConfigError(_describe_validation_error(exc, _table_key(type(self)))) from None
 
 
 def _config_dir(info: ValidationInfo) -> Path:
@@ -130,6 +149,46 @@ def _keyword_or_file(value: Any, info: ValidationInfo, keywords: tuple[str, ...]
     raise ValueError(f"expected {options} or the path of an existing file (no file at {path}){did_you_mean}")
 
 
+def _expand_globs(value: Any, info: ValidationInfo) -> Any:
+    """Resolve paths or glob patterns ('**' allowed) against the config folder; each must match a file."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str | Path) for v in value):
+        return value
+    base = _config_dir(info)
+    files: list[Path] = []
+    for pattern in value:
+        path = Path(pattern).expanduser()
+        literal = path if path.is_absolute() else base / path
+        if literal.is_file():
+            matches = [str(literal)]
+        else:
+            full = str(path) if path.is_absolute() else str(Path(glob.escape(str(base))) / path)
+            matches = sorted(m for m in glob.glob(full, recursive=True) if Path(m).is_file())
+        if not matches:
+            raise ValueError(f"{str(pattern)!r} matches no file (looked in {literal.parent})")
+        for match in matches:
+            resolved = Path(match).resolve()
+            if resolved not in files:
+                files.append(resolved)
+    return files
+
+
+def _one_of(names: Sequence[str]) -> str:
+    """Write allowed values as pydantic's Literal errors do: ``'a', 'b' or 'c'``."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def _registered(value: Any, names: Sequence[str]) -> Any:
+    """Accept a name of a registry (a core, a met format, a dispersion scheme); else say which are valid."""
+    if not isinstance(value, str) or value in names:
+        return value  # a non-string gets pydantic's type error
+    hint = difflib.get_close_matches(value, names, n=1, cutoff=0.5)
+    did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise ValueError(f"expected {_one_of(names)}{did_you_mean}")
+
+
 def _to_utc_datetime(value: Any) -> Any:
     """Accept TOML date-times, dates and ISO 8601 strings; anything else is a clear error."""
     if isinstance(value, datetime):
@@ -168,9 +227,9 @@ class RunConfig(_Table):
         description="End of the simulated period (exclusive), ISO 8601 date-time on a whole hour, UTC; "
         "must be after start.",
     )
-    core: Literal["plume", "lagrangian"] = Field(
-        description="Dispersion core: 'plume' (steady Gaussian plume, hour by hour) or 'lagrangian' "
-        "(stochastic Lagrangian particles).",
+    core: str = Field(
+        description="Dispersion core, a name of the registry airshed.cores.CORES: 'plume' (steady Gaussian "
+        "plume, hour by hour) or 'lagrangian' (stochastic Lagrangian particles).",
     )
     seed: int = Field(
         default=0,
@@ -189,6 +248,11 @@ class RunConfig(_Table):
         min_length=1,
         description="Emitted species to simulate: a subset of SO2, NOx, PM2.5, NH3, NMVOC (default all).",
     )
+
+    @field_validator("core")
+    @classmethod
+    def _registered_core(cls, value: str) -> str:
+        return _registered(value, core_names())
 
     @field_validator("name")
     @classmethod
@@ -245,12 +309,13 @@ class RunConfig(_Table):
 class GridConfig(_Table):
     """``[grid]``: the projected model grid covering a lon/lat box."""
 
-    bbox: list[float] = Field(
-        default_factory=lambda: list(DEFAULT_BBOX),
+    bbox: list[float] | None = Field(
+        default=None,
         min_length=4,
         max_length=4,
         description="Lon/lat box to cover, [west, south, east, north] in degrees (WGS84); west < east, "
-        "south < north, latitudes in [-90, 90], longitudes in [-180, 360].",
+        "south < north, latitudes in [-90, 90], longitudes in [-180, 360]. Default: the regions' "
+        "bounding box plus 1 degree on every side (the built-in case's box for its built-in region sets).",
     )
     cell_km: float = Field(
         default=9.0,
@@ -258,10 +323,12 @@ class GridConfig(_Table):
         le=100,
         description="Cell size, km (square cells on the projection plane); 0 < cell_km <= 100.",
     )
-    projection: str = Field(
-        default=DEFAULT_PROJ,
-        description="Projected CRS in metres: a PROJ string, 'EPSG:nnnn', or an EPSG code as an integer "
-        "(default: Lambert conformal conic, lat_1=25 lat_2=47 lat_0=39 lon_0=116.5).",
+    projection: str | None = Field(
+        default=None,
+        description="Projected CRS in metres: a PROJ string, 'EPSG:nnnn', or an EPSG code as an integer. "
+        "Default: a Lambert conformal conic fitted to bbox (standard parallels at 1/6 and 5/6 of its "
+        "latitude span); for the built-in region sets the built-in case's cone (lat_1=25 lat_2=47 "
+        "lat_0=39 lon_0=116.5).",
     )
 
     @field_validator("bbox")
@@ -307,8 +374,24 @@ class GridConfig(_Table):
 
     def build(self) -> Grid:
         """Build the model grid (the smallest cell-aligned grid covering ``bbox``)."""
+        if self.bbox is None:
+            raise AirshedInputError("`grid.bbox` is not set (a loaded config fills it in from the regions)")
         west, south, east, north = self.bbox
         return Grid.from_bbox(west, south, east, north, self.cell_km, crs=self.projection)
+
+    def resolve(self, regions: RegionsConfig) -> None:
+        """Fill in a missing ``bbox`` and ``projection`` from the regions (see their descriptions)."""
+        builtin = regions.builtin_set
+        if self.bbox is None:
+            if builtin:
+                self.bbox = list(builtin_case.BBOX)
+            else:
+                try:
+                    self.bbox = list(boundaries_bbox(regions.spec, regions.name_column, margin_deg=1.0))
+                except AirshedInputError as exc:
+                    raise ValueError(f"`grid.bbox` is not given and the regions give none: {exc}") from None
+        if self.projection is None:
+            self.projection = builtin_case.PROJECTION if builtin else fitted_projection(*self.bbox)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -317,11 +400,19 @@ class GridConfig(_Table):
 class RegionsConfig(_Table):
     """``[regions]``: the source regions that concentrations are apportioned to."""
 
-    set: str = Field(
-        default="provinces",
-        description="Region set: 'provinces' (Beijing, Tianjin, Hebei and neighbouring provinces), "
-        "'jjj-cities' (Beijing, Tianjin and the 11 Hebei prefecture-level cities), or the path of a "
-        "GeoJSON / GeoPackage / shapefile of polygons (relative to the config folder).",
+    set: str | None = Field(
+        default=None,
+        description="Region set (default 'provinces' unless 'divisions' is given): the path of a GeoJSON "
+        "/ GeoPackage / shapefile of polygons (relative to the config folder), or a built-in set of the "
+        "built-in Jing-Jin-Ji case: 'provinces' (Beijing, Tianjin, Hebei and neighbouring provinces), "
+        "'jjj-cities' (Beijing, Tianjin and the 11 Hebei prefecture-level cities).",
+    )
+    divisions: list[int | str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Regions chosen among the provinces and prefecture-level divisions of China, by "
+        "administrative code (310000) or English or Chinese name ('Jiangsu', '浙江'); see "
+        "airshed/data/china_divisions.csv. Divisions must not contain one another. Replaces 'set'.",
     )
     name_column: str | None = Field(
         default=None,
@@ -329,8 +420,8 @@ class RegionsConfig(_Table):
     )
     population: str = Field(
         default="builtin",
-        description="Population for exposure weighting: 'builtin' (7th census 2020, JJJ cities and "
-        "provinces), 'none', or the path of a CSV file (relative to the config folder).",
+        description="Population for exposure weighting: 'builtin' (7th census 2020: the 31 provinces, "
+        "Hebei's cities), 'none', or the path of a CSV file (relative to the config folder).",
     )
 
     @field_validator("set", mode="before")
@@ -349,21 +440,52 @@ class RegionsConfig(_Table):
     def _population_keyword_or_file(cls, value: Any, info: ValidationInfo) -> Any:
         return _keyword_or_file(value, info, ("builtin", "none"))
 
+    @field_validator("divisions")
+    @classmethod
+    def _known_divisions(cls, value: list[int | str] | None) -> list[int] | None:
+        if value is None:
+            return value
+        try:
+            return list(resolve_divisions(value))
+        except AirshedInputError as exc:
+            raise ValueError(str(exc)) from None
+
     @model_validator(mode="after")
     def _name_column_for_files(self) -> RegionsConfig:
+        if self.divisions is not None and self.set is not None:
+            raise ValueError("give either `regions.set` or `regions.divisions`, not both")
+        if self.divisions is None and self.set is None:
+            self.set = "provinces"
+        if self.divisions is not None and self.name_column:
+            raise ValueError("`regions.name_column` is for a region file; divisions take their names from "
+                             "airshed/data/china_divisions.csv")
         if self.is_file and not self.name_column:
             raise ValueError("`regions.name_column` is required when `regions.set` is a file")
         return self
 
     @property
-    def is_file(self) -> bool:
-        """Whether the region set is a user file rather than a built-in set."""
-        return self.set not in REGION_SETS
+    def builtin_set(self) -> bool:
+        """Whether the regions are a built-in set of the built-in Jing-Jin-Ji case."""
+        return self.divisions is None and self.set in REGION_SETS
 
     @property
-    def spec(self) -> str | Path:
-        """What to pass to ``airshed.grids.regions.build_regions``: a built-in name or a file path."""
-        return Path(self.set) if self.is_file else self.set
+    def is_file(self) -> bool:
+        """Whether the region set is a user file rather than divisions or a built-in set."""
+        return self.divisions is None and self.set not in REGION_SETS
+
+    @property
+    def spec(self) -> str | Path | tuple[int, ...]:
+        """What to pass to ``airshed.grids.regions.build_regions``: adcodes, a built-in name or a file."""
+        if self.divisions is not None:
+            return tuple(int(code) for code in self.divisions)
+        return Path(str(self.set)) if self.is_file else str(self.set)
+
+    @property
+    def label(self) -> str:
+        """Say what the regions are, for summaries: the divisions' names, the set's name or the file."""
+        if self.divisions is not None:
+            return ", ".join(f"{division_name(int(c))} ({c})" for c in self.divisions)
+        return str(self.spec)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -435,13 +557,37 @@ class BuiltinMeteorologyConfig(_Table):
         return self
 
 
+class MetOffsetConfig(_Table):
+    """``[meteorology.offset]``: read the meteorology displaced, as a member of HYSPLIT's offset ensemble.
+
+    HYSPLIT's meteorological grid ensemble offsets the meteorological data by one grid point horizontally
+    and 0.01 sigma (about 250 m) vertically, all 27 combinations (Draxler et al., HYSPLIT User's Guide;
+    see :mod:`airshed.inputs.meteorology.offsets`). All zero (the default) reads the meteorology as it is.
+    """
+
+    x_grid_points: int = Field(
+        default=0, ge=-5, le=5,
+        description="Meteorology taken this many of its own grid points east (negative: west); -5..5.",
+    )
+    y_grid_points: int = Field(
+        default=0, ge=-5, le=5,
+        description="Meteorology taken this many of its own grid points north (negative: south); -5..5.",
+    )
+    height_m: float = Field(
+        default=0.0, ge=-2000.0, le=2000.0,
+        description="3-D winds taken this many metres higher (negative: lower; at least at the lowest "
+        "level), m; HYSPLIT's 0.01 sigma is about 250 m; -2000..2000.",
+    )
+
+
 class MeteorologyConfig(_Table):
     """``[meteorology]``: where the winds, turbulence and mixing heights come from."""
 
-    format: Literal["era5", "wrf", "cf", "builtin"] = Field(
+    format: str = Field(
         default="builtin",
-        description="Meteorology source: 'era5' (ECMWF ERA5 NetCDF), 'wrf' (WRF wrfout), 'cf' (any CF "
-        "NetCDF, variable names mapped with 'variables') or 'builtin' (idealised winter-haze episode).",
+        description="Meteorology source, a name of the registry airshed.inputs.meteorology.MET_FORMATS: "
+        "'era5' (ECMWF ERA5 NetCDF), 'wrf' (WRF wrfout), 'cf' (any CF NetCDF, variable names mapped with "
+        "'variables') or 'builtin' (idealised winter-haze episode).",
     )
     paths: list[Path] = Field(
         default_factory=list,
@@ -469,31 +615,20 @@ class MeteorologyConfig(_Table):
         default_factory=BuiltinMeteorologyConfig,
         description="Parameters of the built-in idealised episode (used when format is 'builtin').",
     )
+    offset: MetOffsetConfig = Field(
+        default_factory=MetOffsetConfig,
+        description="Displacement of the meteorology for an offset-ensemble member (default none).",
+    )
+
+    @field_validator("format")
+    @classmethod
+    def _registered_format(cls, value: str) -> str:
+        return _registered(value, tuple(MET_FORMATS))
 
     @field_validator("paths", mode="before")
     @classmethod
     def _expand_globs(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str | Path) for v in value):
-            return value
-        base = _config_dir(info)
-        files: list[Path] = []
-        for pattern in value:
-            path = Path(pattern).expanduser()
-            literal = path if path.is_absolute() else base / path
-            if literal.is_file():
-                matches = [str(literal)]
-            else:
-                full = str(path) if path.is_absolute() else str(Path(glob.escape(str(base))) / path)
-                matches = sorted(m for m in glob.glob(full, recursive=True) if Path(m).is_file())
-            if not matches:
-                raise ValueError(f"{str(pattern)!r} matches no file (looked in {literal.parent})")
-            for match in matches:
-                resolved = Path(match).resolve()
-                if resolved not in files:
-                    files.append(resolved)
-        return files
+        return _expand_globs(value, info)
 
     @field_validator("heights_m")
     @classmethod
@@ -505,9 +640,12 @@ class MeteorologyConfig(_Table):
 
     @model_validator(mode="after")
     def _paths_match_format(self) -> MeteorologyConfig:
-        if self.format == "builtin" and self.paths:
-            raise ValueError("`meteorology.paths` must be empty when `meteorology.format` is 'builtin'")
-        if self.format != "builtin" and not self.paths:
+        generated = MET_FORMATS[self.format].generate is not None  # a built-in source writes its files
+        if generated and self.paths:
+            raise ValueError(
+                f"`meteorology.paths` must be empty when `meteorology.format` is {self.format!r}"
+            )
+        if not generated and not self.paths:
             raise ValueError(f"`meteorology.paths` is required when `meteorology.format` is {self.format!r}")
         return self
 
@@ -576,9 +714,12 @@ class EmissionsConfig(_Table):
 # ---------------------------------------------------------------------------------------------------
 # [chemistry]
 # ---------------------------------------------------------------------------------------------------
-_DRY_DEPOSITION_M_S = DRY_DEPOSITION_VELOCITY_M_S
-_WET_A_PER_S = WET_SCAVENGING_A_PER_S
-_WET_B = WET_SCAVENGING_B
+_DEFAULT = default_mechanism()  # every [chemistry] default is this mechanism's
+
+
+def _defaults(table: str) -> dict[str, float]:
+    """One of the default mechanism's per-tracer tables, as a dict in tracer order."""
+    return dict(getattr(_DEFAULT, table))
 
 
 def _per_tracer(value: Any, defaults: Mapping[str, float]) -> Any:
@@ -612,43 +753,43 @@ class ChemistryConfig(_Table):
         "CALPUFF (Scire et al. 2000).",
     )
     dry_deposition_velocity_m_s: dict[Tracer, Annotated[float, Field(ge=0, le=0.1)]] = Field(
-        default_factory=lambda: dict(_DRY_DEPOSITION_M_S),
+        default_factory=lambda: _defaults("dry_deposition_velocity_m_s"),
         description="Dry deposition velocity per tracer, m/s; [0, 0.1]. Typical values (Seinfeld & Pandis "
         "2016, ch. 19).",
     )
     wet_scavenging_a_per_s: dict[Tracer, Annotated[float, Field(ge=0, le=0.01)]] = Field(
-        default_factory=lambda: dict.fromkeys(TRACERS, _WET_A_PER_S),
+        default_factory=lambda: _defaults("wet_scavenging_a_per_s"),
         description="Coefficient A of the scavenging rate A*P**B (P: precipitation, mm/h), 1/s per "
         "(mm/h)**B; [0, 0.01]. Maryon et al. 1996 (UK Met Office NAME).",
     )
     wet_scavenging_b: dict[Tracer, Annotated[float, Field(ge=0, le=2)]] = Field(
-        default_factory=lambda: dict.fromkeys(TRACERS, _WET_B),
+        default_factory=lambda: _defaults("wet_scavenging_b"),
         description="Exponent B of the scavenging rate A*P**B, dimensionless; [0, 2]. Maryon et al. 1996.",
     )
     decay_per_s: dict[Tracer, Annotated[float, Field(ge=0, le=0.01)]] = Field(
-        default_factory=lambda: dict.fromkeys(TRACERS, 0.0),
+        default_factory=lambda: _defaults("decay_per_s"),
         description="First-order decay rate per tracer (other losses), 1/s; [0, 0.01].",
     )
 
     @field_validator("dry_deposition_velocity_m_s", mode="before")
     @classmethod
     def _fill_dry(cls, value: Any) -> Any:
-        return _per_tracer(value, _DRY_DEPOSITION_M_S)
+        return _per_tracer(value, _defaults("dry_deposition_velocity_m_s"))
 
     @field_validator("wet_scavenging_a_per_s", mode="before")
     @classmethod
     def _fill_wet_a(cls, value: Any) -> Any:
-        return _per_tracer(value, dict.fromkeys(TRACERS, _WET_A_PER_S))
+        return _per_tracer(value, _defaults("wet_scavenging_a_per_s"))
 
     @field_validator("wet_scavenging_b", mode="before")
     @classmethod
     def _fill_wet_b(cls, value: Any) -> Any:
-        return _per_tracer(value, dict.fromkeys(TRACERS, _WET_B))
+        return _per_tracer(value, _defaults("wet_scavenging_b"))
 
     @field_validator("decay_per_s", mode="before")
     @classmethod
     def _fill_decay(cls, value: Any) -> Any:
-        return _per_tracer(value, dict.fromkeys(TRACERS, 0.0))
+        return _per_tracer(value, _defaults("decay_per_s"))
 
     @field_validator(
         "dry_deposition_velocity_m_s", "wet_scavenging_a_per_s", "wet_scavenging_b", "decay_per_s"
@@ -657,6 +798,17 @@ class ChemistryConfig(_Table):
     def _canonical_order(cls, value: dict[str, float]) -> dict[str, float]:
         return {tracer: value[tracer] for tracer in TRACERS}
 
+    def mechanism(self) -> Mechanism:
+        """Return the chemistry these settings describe: the default mechanism with their rates and tables."""
+        return _DEFAULT.with_overrides(
+            conversion_rates_per_s={("SO2", "sulfate"): self.so2_to_sulfate_per_hour / 3600.0,
+                                    ("NOx", "nitrate"): self.nox_to_nitrate_per_hour / 3600.0},
+            dry_deposition_velocity_m_s=self.dry_deposition_velocity_m_s,
+            wet_scavenging_a_per_s=self.wet_scavenging_a_per_s,
+            wet_scavenging_b=self.wet_scavenging_b,
+            decay_per_s=self.decay_per_s,
+        )
+
 
 # ---------------------------------------------------------------------------------------------------
 # [plume] and [lagrangian]
@@ -664,10 +816,11 @@ class ChemistryConfig(_Table):
 class PlumeConfig(_Table):
     """``[plume]``: the steady Gaussian-plume core."""
 
-    dispersion: Literal["briggs-rural", "briggs-urban", "boundary-layer"] = Field(
+    dispersion: str = Field(
         default="boundary-layer",
-        description="Dispersion parameters: 'briggs-rural' / 'briggs-urban' (Pasquill-Gifford classes, "
-        "Briggs 1973 fits) or 'boundary-layer' (from u*, w* and L, AERMOD-style).",
+        description="Dispersion scheme, a name of the registry airshed.physics.dispersion_schemes."
+        "DISPERSION_SCHEMES: 'briggs-rural' / 'briggs-urban' (Pasquill-Gifford classes, Briggs 1973 fits) "
+        "or 'boundary-layer' (from u*, w* and L, AERMOD-style).",
     )
     min_wind_speed_m_s: float = Field(
         default=0.5,
@@ -708,6 +861,11 @@ class PlumeConfig(_Table):
         "the capping inversion (AERMOD, Cimorelli et al. 2005) leaves the mixed layer; the rest stays "
         "trapped below the lid. The penetrated part's later re-entry is not modelled (biased low then).",
     )
+
+    @field_validator("dispersion")
+    @classmethod
+    def _registered_scheme(cls, value: str) -> str:
+        return _registered(value, tuple(DISPERSION_SCHEMES))
 
 
 class LagrangianConfig(_Table):
@@ -752,19 +910,21 @@ class LagrangianConfig(_Table):
 # [receptors] and [footprint]
 # ---------------------------------------------------------------------------------------------------
 class ReceptorsConfig(_Table):
-    """``[receptors]``: monitoring stations (the receptors of a backward run, or sampled by a forward run)."""
+    """``[receptors]``: monitoring stations (sampled by a forward run; the receptors of a backward run)."""
 
     stations: Path | None = Field(
         default=None,
         strict=False,
-        description="Station list CSV (columns id, name, lon, lat in degrees, optionally height_m above "
-        "ground; relative to the config folder). `airshed footprint` runs backward from these stations. "
-        "Default: no stations.",
+        description="Station list CSV (columns id, name, lon, lat in degrees, optionally height_m, the "
+        "intake height above ground; relative to the config folder). When set, a forward run file also holds "
+        "station_contribution(time, station, source_region, sector, species) and station_concentration: the "
+        "hourly fields sampled at each station (what `airshed verify` needs); `airshed footprint` runs "
+        "particles backward from these stations. Default: no stations.",
     )
     sampling: Literal["bilinear", "cell"] = Field(
         default="bilinear",
-        description="How a forward run's gridded field is read at a station: 'bilinear' (interpolated "
-        "between the four surrounding cell centres) or 'cell' (the value of the cell holding the station).",
+        description="How a forward run's field is read at a station: 'bilinear' (interpolated between the "
+        "four surrounding cell centres) or 'cell' (the value of the cell holding the station).",
     )
 
     @field_validator("stations", mode="before")
@@ -883,6 +1043,101 @@ class ComputeConfig(_Table):
             raise ValueError("expected a memory size such as '4GB' or '512MiB'") from None
         if n_bytes < 256e6:
             raise ValueError("expected at least 256 MB")
+        return value
+
+
+# ---------------------------------------------------------------------------------------------------
+# [uncertainty]
+# ---------------------------------------------------------------------------------------------------
+UNCERTAINTY_SOURCES = ("inventory",)
+"""Sources ``airshed run`` samples; meteorology and particle sampling join them with member runs."""
+
+
+class MetEnsembleConfig(_Table):
+    """``[uncertainty.meteorology]``: the meteorology members (each a full run; see airshed.uncertainty)."""
+
+    ensemble: Literal["none", "offsets", "members"] = Field(
+        default="none",
+        description="'none'; 'offsets' (HYSPLIT's 27 members: the meteorology displaced by -1, 0, +1 grid "
+        "points in x and y and -1, 0, +1 vertical offsets); 'members' (one run per entry of member_paths, "
+        "e.g. the ERA5 ensemble members).",
+    )
+    horizontal_grid_points: int = Field(
+        default=1, ge=1, le=5, description="Horizontal offset of the 'offsets' ensemble, meteorology grid "
+        "points (HYSPLIT: 1); 1..5.",
+    )
+    vertical_offset_m: float = Field(
+        default=250.0, ge=0.0, le=2000.0,
+        description="Vertical offset of the 'offsets' ensemble, m (HYSPLIT: 0.01 sigma, about 250 m); "
+        "0..2000 (0: the 9 horizontal members only).",
+    )
+    member_paths: list[list[Path]] = Field(
+        default_factory=list, strict=False,
+        description="For ensemble = 'members': the meteorology files (paths or globs, relative to the config "
+        "folder) of each member, one list per member, read with meteorology.format.",
+    )
+
+    @field_validator("member_paths", mode="before")
+    @classmethod
+    def _expand_member_globs(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, list):
+            return value
+        return [_expand_globs(member, info) for member in value]
+
+    @model_validator(mode="after")
+    def _paths_for_members(self) -> MetEnsembleConfig:
+        if self.ensemble == "members" and len(self.member_paths) < 2:
+            raise ValueError("`uncertainty.meteorology.member_paths` needs at least two members (one list of "
+                             "files each) when `uncertainty.meteorology.ensemble` is 'members'")
+        if self.ensemble != "members" and self.member_paths:
+            raise ValueError("`uncertainty.meteorology.member_paths` is only read when "
+                             "`uncertainty.meteorology.ensemble` is 'members'")
+        return self
+
+
+class UncertaintyConfig(_Table):
+    """``[uncertainty]``: ensembles that give every attribution a range (5, 50, 95 % quantiles).
+
+    Inventory members re-weight the run's stored tagged contributions by lognormal emission factors per
+    (source region, sector, species) (:mod:`airshed.uncertainty.inventory`): no rerun, thousands of members
+    in seconds. The quantiles are added to the run file (README, "Uncertainty").
+    """
+
+    members: int = Field(
+        default=0, ge=0, le=100000,
+        description="Inventory members (integer, 0 = no uncertainty analysis); 1000 gives quantiles to about "
+        "1 % of the spread; 0..100000.",
+    )
+    sources: list[Literal[UNCERTAINTY_SOURCES]] = Field(
+        default_factory=lambda: list(UNCERTAINTY_SOURCES), min_length=1,
+        description="Uncertainty sources sampled by `airshed run`: 'inventory'.",
+    )
+    seed: int = Field(default=0, ge=0, description="Seed of the members' random factors (integer >= 0).")
+    correlation: float = Field(
+        default=0.0, ge=0.0, le=1.0,
+        description="Correlation of the factors of one sector and species across source regions, 0..1 "
+        "(1: one factor per sector and species everywhere, as when the emission factors are shared).",
+    )
+    inventory: str = Field(
+        default="builtin",
+        description="Lognormal 95 % intervals per sector and species: 'builtin' (Zhao et al. 2011, ACP "
+        "11:2295, China 2005) or the path of a CSV file of the same columns (relative to the config folder).",
+    )
+    meteorology: MetEnsembleConfig = Field(
+        default_factory=MetEnsembleConfig, description="Meteorology members (each a full run)."
+    )
+
+    @field_validator("inventory", mode="before")
+    @classmethod
+    def _inventory_keyword_or_file(cls, value: Any, info: ValidationInfo) -> Any:
+        return _keyword_or_file(value, info, ("builtin",))
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_unique(cls, value: list[str]) -> list[str]:
+        repeated = sorted({s for s in value if value.count(s) > 1})
+        if repeated:
+            raise ValueError(f"expected each source once, {', '.join(repeated)} repeated")
         return value
 
 
@@ -1045,6 +1300,9 @@ class AirshedConfig(_Table):
                                        description="Backward (receptor-oriented) particle run.")
     outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="Extra outputs.")
     compute: ComputeConfig = Field(default_factory=ComputeConfig, description="Parallel execution.")
+    uncertainty: UncertaintyConfig = Field(
+        default_factory=UncertaintyConfig, description="Ensembles: quantiles of every attribution."
+    )
     scenarios: list[ScenarioConfig] = Field(
         default_factory=list, description="Emission-change scenarios ([[scenarios]] tables); default none."
     )
@@ -1053,6 +1311,7 @@ class AirshedConfig(_Table):
 
     @model_validator(mode="after")
     def _consistent_tables(self) -> AirshedConfig:
+        self.grid.resolve(self.regions)
         hours = (self.run.end - self.run.start).total_seconds() / 3600.0
         if self.meteorology.format == "builtin" and hours > self.meteorology.builtin.days * 24 + 1e-9:
             raise ValueError(
@@ -1060,11 +1319,10 @@ class AirshedConfig(_Table):
                 f"is longer than the built-in meteorology (`meteorology.builtin.days` = "
                 f"{self.meteorology.builtin.days:g}); shorten the run or raise `meteorology.builtin.days`"
             )
-        interval = self.lagrangian.output_interval_h
-        if self.run.core == "lagrangian" and hours % interval:
-            raise ValueError(
-                f"the run lasts {hours:g} h, not a multiple of `lagrangian.output_interval_h` ({interval} h)"
-            )
+        core_class(self.run.core).check_config(self)
+        if self.uncertainty.meteorology.ensemble == "members" and self.meteorology.format == "builtin":
+            raise ValueError("`uncertainty.meteorology.ensemble` = 'members' needs member meteorology files: "
+                             "set `meteorology.format` to the members' format (e.g. 'era5')")
         self._check_scenarios()
         return self
 
@@ -1120,6 +1378,12 @@ def load_config(path: str | Path) -> AirshedConfig:
         (full key path, value and expectation named; unknown keys come with the nearest valid key).
     """
     path = Path(path).expanduser()
+    return parse_config(read_config_file(path), config_dir=path.resolve().parent, source=path)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file into nested dicts, unvalidated (:class:`ConfigError` if unreadable)."""
+    path = Path(path).expanduser()
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -1127,12 +1391,11 @@ def load_config(path: str | Path) -> AirshedConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_toml_error_message(path, exc)) from None
-    return parse_config(data, config_dir=path.resolve().parent, source=path)
 
 
 def parse_config(
@@ -1242,8 +1505,22 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _describe_validation_error(exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False)
+def _table_key(table: type[BaseModel]) -> tuple[str, ...]:
+    """Key path of a config table class from the top level (``("meteorology", "builtin")``), () if none."""
+    todo: list[tuple[type[BaseModel], tuple[str, ...]]] = [(AirshedConfig, ())]
+    while todo:
+        cls, path = todo.pop()
+        if cls is table:
+            return path
+        for name, field in cls.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                todo.append((annotation, (*path, name)))
+    return ()
+
+
+def _describe_validation_error(exc: ValidationError, prefix: tuple[str, ...] = ()) -> str:
+    errors = [{**e, "loc": (*prefix, *e["loc"])} for e in exc.errors(include_url=False)]
     message = _describe_error(errors[0])
     if len(errors) > 1:
         more = len(errors) - 1
@@ -1254,7 +1531,7 @@ def _describe_validation_error(exc: ValidationError) -> str:
 def _describe_error(error: Mapping[str, Any]) -> str:
     loc = tuple(error["loc"])
     kind = error["type"]
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "no_such_attribute"):
         parent, name = loc[:-1], str(loc[-1])
         table = _table_model_at(parent)
         valid = list(table.model_fields) if table is not None else []

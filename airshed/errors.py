@@ -16,3 +16,20 @@ class ConfigError(AirshedInputError):
 
 class DataError(AirshedInputError):
     """An input data file (meteorology, emissions, boundaries) is missing, malformed or inconsistent."""
+
+
+class Terminated(SystemExit):
+    """SIGTERM or SIGHUP arrived while an output was being written; exit status 128 + signal number.
+
+    Raised by the handler of :func:`airshed.outputs.netcdf.termination_as_exception`, so that every
+    ``finally`` block and context manager removes its unfinished files, as Ctrl-C does.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(128 + signum)
+        self.signum = signum
+
+    def __str__(self) -> str:
+        import signal
+
+        return f"terminated by {signal.Signals(self.signum).name}"

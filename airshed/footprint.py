@@ -1,14 +1,15 @@
 """The receptor-oriented (backward) run: config -> stations -> backward particles -> footprints -> run file.
 
 Entry point :func:`run_footprints` (``airshed footprint CONFIG`` or ``airshed run CONFIG --direction
-backward``): reads the same inputs as a forward run (:func:`airshed.run.prepare_study`), releases particles in
-the receptor volume of every station of ``[receptors] stations`` (or ``--stations FILE``) over each
-``[footprint] averaging_h`` period, moves them back to the start of the run with the forward run's
-transport, removal and chemistry (:class:`airshed.model.backward.BackwardRun`), folds their footprints
-with the emissions of every emission period as it goes (area sources in the 50 m source layer of their cell,
-stacks in a layer around their effective height), and writes one CF NetCDF file with the footprints and
-the folded concentrations per source region x sector x species (the variables of a forward run's receptor
-series, so ``airshed scenario``, ``cooperate`` and ``performance`` read it unchanged).
+backward``): reads the same inputs as a forward run (:func:`airshed.pipeline.study.prepare_study`),
+releases particles in the receptor volume of every station of ``[receptors] stations`` (or
+``--stations FILE``) over each ``[footprint] averaging_h`` period, moves them back to the start of the
+run with the forward run's transport, removal and chemistry (:class:`airshed.model.backward.BackwardRun`),
+folds their footprints with the emissions of every emission period as it goes (area sources in the 50 m
+source layer of their cell, stacks in a layer around their effective height), and writes one CF NetCDF
+file with the footprints and the folded concentrations per source region x sector x species (the
+variables of a forward run's receptor series, so ``airshed scenario``, ``cooperate`` and ``performance``
+read it unchanged).
 
 :func:`forward_receptor_series` samples the same receptor volumes in a forward run
 (:class:`airshed.model.backward.ReceptorSampledRun`) and :func:`duality` compares the two directions
@@ -31,10 +32,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from airshed.config import EMITTED_SPECIES, TRACERS, AirshedConfig
+from airshed.config import AirshedConfig, dump_config
+from airshed.cores.lagrangian import LagrangianCore
+from airshed.cores.stacks import stack_release_height
 from airshed.errors import AirshedInputError
 from airshed.grids.grid import Grid
-from airshed.inputs.stations import read_stations
+from airshed.inputs.observations import read_stations
 from airshed.model.apportionment import transboundary_metrics
 from airshed.model.backward import (
     BackwardRun,
@@ -46,18 +49,12 @@ from airshed.model.backward import (
 )
 from airshed.model.release import AREA_RELEASE_DEPTH_M, SOURCE_ID_BITS, ReleaseTable
 from airshed.physics.adjoint import AIR, AdjointSlots, adjoint_slots
-from airshed.physics.mechanism import OUTPUT_SPECIES
-from airshed.run import (
-    MECHANISM,
-    LagrangianCore,
-    Study,
-    _progress,
-    emitted_rates,
-    prepare_study,
-    run_periods,
-    stack_release_height,
-    tracer_to_output_matrix,
-)
+from airshed.physics.mechanism import Mechanism
+from airshed.pipeline.inputs import file_checksums
+from airshed.pipeline.progress import ProgressBar
+from airshed.pipeline.study import Study, emitted_rates, prepare_study, run_periods
+from airshed.preflight import check_output_writable, output_path
+from airshed.runner import set_numba_threads
 from airshed.scenarios import emission_factors
 
 log = logging.getLogger(__name__)
@@ -105,7 +102,7 @@ class Receptors:
 
 def receptors_from_table(table: pd.DataFrame, grid: Grid, regions, width_m: float, depth_m: float,
                          source: str = "station list") -> Receptors:
-    """Receptor volumes of a station table (:func:`airshed.inputs.stations.read_stations`) on a grid.
+    """Receptor volumes of a station table (:func:`airshed.inputs.observations.read_stations`) on a grid.
 
     Raises
     ------
@@ -244,10 +241,12 @@ def run_backward(study: Study, receptors: Receptors, progress: bool = False) -> 
     period_s = study.period_h * 3600.0
     # particles per station, period and batch; the same in every emission period of an averaging period
     per_emission_period = -(-cfg.footprint.particles_per_period // (per_avg * nb))
-    core = LagrangianCore(cfg, study.inputs, regions=range(0))  # the forward parameters, no particles
+    mechanism = study.mechanism
+    core = LagrangianCore(cfg, study.inputs, mechanism, regions=range(0))  # forward parameters, no particles
     params = core.params
-    slots = adjoint_slots(TRACERS, params.conversions)
-    _, slot_emitted = slots.output_matrix(MECHANISM.output_composition, OUTPUT_SPECIES, EMITTED_SPECIES)
+    slots = adjoint_slots(mechanism.tracers, params.conversions)
+    _, slot_emitted = slots.output_matrix(mechanism.output_composition, mechanism.output_species,
+                                          mechanism.emitted)
     pathways = np.array([0] + [s for s in range(slots.size) if slot_emitted[s] >= 0], dtype=np.int64)
     z_levels = np.asarray(cfg.meteorology.heights_m, dtype=float)
     n_rows = n_avg * nq * nb
@@ -257,7 +256,7 @@ def run_backward(study: Study, receptors: Receptors, progress: bool = False) -> 
     contribution = np.zeros((n_rows, em.ntag, slots.size))
     footprint = np.zeros((n_avg, nq, pathways.size, ncell))
     stack_fp = np.zeros((n_avg, nq, pathways.size, em.points.n))
-    emitted = np.zeros((em.ntag, len(EMITTED_SPECIES)))
+    emitted = np.zeros((em.ntag, len(mechanism.emitted)))
     row_period = np.repeat(np.arange(n_avg), nq * nb)
     # particle ids name the station by its position in the station list, and the batch
     source_id = (receptors.number[:, None] * nb + np.arange(nb)[None, :]).ravel()
@@ -274,7 +273,7 @@ def run_backward(study: Study, receptors: Receptors, progress: bool = False) -> 
     t_end = study.n_periods * period_s
     met = BackwardMet(study.inputs.met)
 
-    with _progress(progress, study.n_periods, "backward particles", unit="h") as advance:
+    with ProgressBar(progress, study.n_periods, "backward particles", unit="h") as advance:
         for k in reversed(range(study.n_periods)):
             p = k // per_avg
             window, met0 = met_window(study, k, z_levels, met)
@@ -294,12 +293,13 @@ def run_backward(study: Study, receptors: Receptors, progress: bool = False) -> 
             tau0 = t_end - (k + 1) * period_s
             run.advance(time_reversed(window, t_end), table, tau0, tau0 + period_s, n_per_source, weights,
                         layers)
-            # the emissions of period k, as the forward core takes them (run.run_periods)
+            # the emissions of period k, as the forward core takes them (pipeline.study.run_periods)
             t0, t1 = study.edges[k], study.edges[k + 1]
             area_rates, point_rates = em.rates_at(pd.Timestamp(t0 + (t1 - t0) / 2))
             sa, sp = emission_factors(study.chosen, em, t0, t1, study.edges[0], study.edges[-1])
-            area_rates = emitted_rates(em, area_rates, selected) * (study.fa[:, None] * sa)
-            point_rates = emitted_rates(em, point_rates, selected) * (study.fp[:, None] * sp)
+            emitted_species = mechanism.emitted
+            area_rates = emitted_rates(em, area_rates, emitted_species, selected) * (study.fa[:, None] * sa)
+            point_rates = emitted_rates(em, point_rates, emitted_species, selected) * (study.fp[:, None] * sp)
             np.add.at(emitted, em.area_tag, area_rates * period_s)
             np.add.at(emitted, em.point_tag, point_rates * period_s)
             active = row_period >= p
@@ -326,14 +326,13 @@ def run_backward(study: Study, receptors: Receptors, progress: bool = False) -> 
         particles_per_hour=per_emission_period * nb // study.period_h)
 
 
-def station_series(result: BackwardResult) -> tuple[np.ndarray, np.ndarray | None]:
+def station_series(result: BackwardResult, mechanism: Mechanism) -> tuple[np.ndarray, np.ndarray | None]:
     """Folded concentrations per output species: (mean, standard error or None), each [P, Q, ntag, S] ug m-3.
 
     The mean is over the batches (each an independent estimate); the standard error is that of the mean
     (sample standard deviation of the batch estimates over sqrt(B)), None with one batch.
     """
-    to_output, _ = result.slots.output_matrix(MECHANISM.output_composition, OUTPUT_SPECIES, EMITTED_SPECIES)
-    per_batch = np.einsum("pqbts,os->pqbto", result.contribution, to_output)
+    per_batch = backward_per_batch(result, mechanism)
     nb = per_batch.shape[2]
     mean = per_batch.mean(axis=2)
     stderr = per_batch.std(axis=2, ddof=1) / np.sqrt(nb) if nb > 1 else None
@@ -355,19 +354,17 @@ def run_footprints(cfg: AirshedConfig, output: Path | None = None, stations: Pat
     progress
         Show progress bars.
     zero_out, scenario
-        As :func:`airshed.run.run_study`: emissions of a region switched off, or a scenario's changes (the
+        As :func:`airshed.runner.run_study`: emissions of a region switched off, or a scenario's changes (the
         folding applies them; the particles do not depend on them).
     """
     from airshed.jit import thread_info
     from airshed.outputs.footprint_file import footprint_dataset
     from airshed.outputs.netcdf import write_netcdf_atomic
-    from airshed.run import _set_threads, file_checksums
 
     wall0 = time.perf_counter()
-    _set_threads(cfg.compute.threads)
-    path = Path(output) if output is not None else Path(cfg.run.output)
-    if not path.parent.is_dir():
-        raise AirshedInputError(f"output folder {path.parent} does not exist (run.output / --output)")
+    set_numba_threads(cfg.compute.threads)
+    path = output_path(cfg, output)
+    check_output_writable(path)
     study = prepare_study(cfg, zero_out, scenario, progress)
     averaging_periods(study)
     receptors = study_receptors(study, stations)
@@ -382,8 +379,8 @@ def run_footprints(cfg: AirshedConfig, output: Path | None = None, stations: Pat
         "receptor_depth_m": depth,
         **{k: str(v) for k, v in thread_info().items()},
     }
-    ds = footprint_dataset(study, receptors, result, *station_series(result), SOURCE_LAYER_M,
-                           transboundary_metrics, attrs)
+    ds = footprint_dataset(study, receptors, result, *station_series(result, study.mechanism), SOURCE_LAYER_M,
+                           transboundary_metrics, dump_config(cfg), attrs)
     ds.attrs["wall_time_s"] = round(time.perf_counter() - wall0, 3)
     write_netcdf_atomic(ds, path, compression_level=cfg.outputs.compression_level)
     log.info("wrote %s in %.1f s", path, time.perf_counter() - wall0)
@@ -418,7 +415,8 @@ def forward_receptor_series(study: Study, receptors: Receptors, batches: int, pr
     core.runs = [ReceptorSampledRun(grid.x0, grid.y0, grid.dx, grid.nx, grid.ny, z_top, em.nsector,
                                     core.params, cfg.run.seed, boxes, batches) for _ in core.regions]
     K = em.nsector
-    sums = np.zeros((n_avg, len(receptors), batches, em.ntag, len(TRACERS)))
+    tracers = study.mechanism.tracers
+    sums = np.zeros((n_avg, len(receptors), batches, em.ntag, len(tracers)))
     done = [0]
 
     def collect() -> None:
@@ -428,8 +426,8 @@ def forward_receptor_series(study: Study, receptors: Receptors, batches: int, pr
             core.runs[i].box_sum[:] = 0.0
         done[0] += 1
 
-    acc = study.accumulator(study.n_periods)
-    with _progress(progress, study.n_periods, "forward particles", unit="h") as advance:
+    acc = study.accumulator(study.n_periods, tracers)
+    with ProgressBar(progress, study.n_periods, "forward particles", unit="h") as advance:
         def after() -> None:
             collect()
             advance()
@@ -438,7 +436,7 @@ def forward_receptor_series(study: Study, receptors: Receptors, batches: int, pr
     volume = (2.0 * receptors.half_width) ** 2 * (receptors.z_top - receptors.z_bottom)
     seconds = cfg.footprint.averaging_h * 3600.0
     conc = sums * (1e9 * batches / seconds) / volume[None, :, None, None, None]
-    return np.einsum("pqbtr,or->pqbto", conc, tracer_to_output_matrix(TRACERS))
+    return np.einsum("pqbtr,or->pqbto", conc, study.mechanism.output_matrix(tracers))
 
 
 @dataclass
@@ -490,10 +488,13 @@ class DualityTable:
                 "untestable_max_share_of_receptor_total": float(share[apart].max()) if apart.any() else 0.0}
 
 
-def duality(forward: np.ndarray, backward: np.ndarray, species: str, receptor_names: tuple[str, ...],
-            source_names: tuple[str, ...], n_sectors: int) -> DualityTable:
-    """Compare per-batch estimates [P, Q, B, ntag, S] of the two directions for one output species."""
-    s = OUTPUT_SPECIES.index(species)
+def duality(forward: np.ndarray, backward: np.ndarray, species: str, output_species: tuple[str, ...],
+            receptor_names: tuple[str, ...], source_names: tuple[str, ...], n_sectors: int) -> DualityTable:
+    """Compare per-batch estimates [P, Q, B, ntag, S] of the two directions for one output species.
+
+    ``output_species`` names the last axis (the mechanism's output species).
+    """
+    s = output_species.index(species)
 
     def matrix(per_batch):
         P, Q, B, T, _ = per_batch.shape
@@ -512,9 +513,10 @@ def duality(forward: np.ndarray, backward: np.ndarray, species: str, receptor_na
     return DualityTable(species, tuple(receptor_names), tuple(source_names), f, b, fse, bse, z, testable)
 
 
-def backward_per_batch(result: BackwardResult) -> np.ndarray:
+def backward_per_batch(result: BackwardResult, mechanism: Mechanism) -> np.ndarray:
     """Return the backward run's per-batch estimates per output species, [P, Q, B, ntag, S] ug m-3."""
-    to_output, _ = result.slots.output_matrix(MECHANISM.output_composition, OUTPUT_SPECIES, EMITTED_SPECIES)
+    to_output, _ = result.slots.output_matrix(mechanism.output_composition, mechanism.output_species,
+                                              mechanism.emitted)
     return np.einsum("pqbts,os->pqbto", result.contribution, to_output)
 
 

@@ -33,20 +33,30 @@ from datetime import datetime
 import numpy as np
 import xarray as xr
 
-from airshed.config import ALL, EMITTED_SPECIES, AirshedConfig, ScenarioChangeConfig, ScenarioConfig
+from airshed.config import ALL, AirshedConfig, ScenarioChangeConfig, ScenarioConfig
+from airshed.cores import core_class
 from airshed.errors import AirshedInputError
+from airshed.physics.mechanism import EMITTED_SPECIES, default_mechanism
 
 __all__ = [
     "SCENARIO_VARIABLES",
     "ScenarioPM25",
+    "composite_parts",
     "emission_factors",
     "evaluate_scenarios",
     "factor_table",
     "hourly_factor_table",
+    "own_region_mask",
     "pm25_summary",
+    "recompose_sums",
     "scenario_named",
+    "species_factors",
+    "stored_contributions",
+    "tagged_scenario_change",
     "validate_scenario",
 ]
+
+MECHANISM = default_mechanism()
 
 REQUIRED_VARIABLES = ("receptor_contribution", "receptor_concentration", "time_bnds")
 """Run-file variables that :func:`evaluate_scenarios` reads."""
@@ -195,16 +205,70 @@ def hourly_factor_table(scenario: ScenarioConfig, regions: Sequence[str], sector
 # evaluation from a run file
 # ---------------------------------------------------------------------------------------------------
 def _precursor_index(species: Sequence[str]) -> dict[str, int]:
-    """Position along EMITTED_SPECIES of each output species' precursor (PM2.5 itself: none)."""
-    from airshed.run import PRECURSOR_OF
+    """Position along EMITTED_SPECIES of each output species' precursor (PM2.5 itself: none).
 
+    The mapping is the mechanism's (:meth:`~airshed.physics.mechanism.Mechanism.precursor_of`): sulfate
+    follows SO2, nitrate NOx, primary PM2.5 follows PM2.5.
+    """
     out = {}
     for s in species:
-        if s not in PRECURSOR_OF:
-            raise AirshedInputError(f"run file: unknown species {s!r} (expected {', '.join(PRECURSOR_OF)})")
-        if PRECURSOR_OF[s] is not None:
-            out[s] = EMITTED_SPECIES.index(PRECURSOR_OF[s])
+        if s not in MECHANISM.output_species:
+            raise AirshedInputError(
+                f"run file: unknown species {s!r} (expected {', '.join(MECHANISM.output_species)})")
+        precursor = MECHANISM.precursor_of(s)
+        if precursor is not None:
+            out[s] = MECHANISM.emitted.index(precursor)
     return out
+
+
+def _periods_independent(core: str) -> bool:
+    """Whether a run file's core computes every period from that period's emissions alone."""
+    try:
+        return core_class(core).periods_independent
+    except KeyError:  # a core not registered in this process: assume it carries emissions over
+        return False
+
+
+def composite_parts(species: Sequence[str]) -> dict[int, list[int]]:
+    """Output species that are sums of others (PM2.5), each with the positions of its parts in ``species``.
+
+    Raises
+    ------
+    AirshedInputError
+        When a sum is present without all of its parts.
+    """
+    out = {}
+    for c, name in enumerate(species):
+        if name not in MECHANISM.output_species or MECHANISM.precursor_of(name) is not None:
+            continue
+        whole = set(MECHANISM.output_composition[name])
+        parts = [o for o in MECHANISM.output_species
+                 if o != name and MECHANISM.precursor_of(o) is not None
+                 and set(MECHANISM.output_composition[o]) <= whole]
+        missing = [p for p in parts if p not in species]
+        if missing:
+            raise AirshedInputError(f"run file: species {name} without all of {', '.join(parts)}")
+        out[c] = [list(species).index(p) for p in parts]
+    return out
+
+
+def species_factors(factors: np.ndarray, species: Sequence[str]) -> np.ndarray:
+    """Emission factors (..., len(EMITTED_SPECIES)) as factors of the output ``species`` (..., len(species)).
+
+    Each output species takes its precursor's factor; a sum of species with different precursors (PM2.5)
+    has no single factor and gets 1: re-weight its parts, then :func:`recompose_sums`.
+    """
+    out = np.ones((*factors.shape[:-1], len(species)))
+    for s, e in _precursor_index(species).items():
+        out[..., list(species).index(s)] = factors[..., e]
+    return out
+
+
+def recompose_sums(values: np.ndarray, species: Sequence[str]) -> np.ndarray:
+    """Set every sum species (PM2.5) along the last axis of ``values`` to the sum of its parts, in place."""
+    for c, parts in composite_parts(species).items():
+        values[..., c] = values[..., parts].sum(axis=-1)
+    return values
 
 
 def _check_run_file(ds: xr.Dataset) -> None:
@@ -218,11 +282,68 @@ def _check_run_file(ds: xr.Dataset) -> None:
         )
 
 
+def own_region_mask(receptors: Sequence[str], regions: Sequence[str]) -> np.ndarray:
+    """(Q, R) boolean: True where the source region is the receptor region itself."""
+    is_own = np.zeros((len(receptors), len(regions)), bool)
+    is_own[np.arange(len(receptors)), [list(regions).index(q) for q in receptors]] = True
+    return is_own
+
+
 def _time_bounds(ds: xr.Dataset) -> np.ndarray:
     tb = ds["time_bnds"].values
     if not np.issubdtype(tb.dtype, np.datetime64):
         raise AirshedInputError("run file: time_bnds is not a CF-encoded time (scenario windows need it)")
     return tb.astype("datetime64[s]")
+
+
+def stored_contributions(ds: xr.Dataset) -> np.ndarray:
+    """Read a run file's hourly tagged receptor contributions (T, Q, R, K, S), ug m-3, checked.
+
+    Raises
+    ------
+    AirshedInputError
+        For a run file without them (naming what is missing).
+    """
+    _check_run_file(ds)
+    return ds["receptor_contribution"].transpose("time", "receptor_region", "source_region", "sector",
+                                                 "species").values
+
+
+def tagged_scenario_change(ds: xr.Dataset, scenario: ScenarioConfig, rc: np.ndarray | None = None
+                           ) -> np.ndarray:
+    """Change of every stored hourly tagged contribution under a scenario, (T, Q, R, K, S) ug m-3.
+
+    ``(f - 1) * c`` for every hour, tag and species (``f`` the scenario's factor of the tag's precursor in
+    that hour), PM2.5 the sum of its parts' changes. ``rc`` is :func:`stored_contributions` (read when
+    not given).
+
+    Raises
+    ------
+    AirshedInputError
+        For an unknown region, a window outside the run, or a particle-core run with a window covering only
+        part of it.
+    """
+    rc = stored_contributions(ds) if rc is None else rc
+    regions = [str(r) for r in ds["source_region"].values]
+    sectors = [str(k) for k in ds["sector"].values]
+    species = [str(s) for s in ds["species"].values]
+    tb = _time_bounds(ds)
+    start, end = tb[0, 0], tb[-1, 1]
+    core = str(ds.attrs.get("core", ""))
+    validate_scenario(scenario, regions, start, end)
+    for j, change in enumerate(scenario.changes):
+        whole_run = (change.start is None or _as_seconds(change.start) <= start) and (
+            change.end is None or _as_seconds(change.end) >= end)
+        if not _periods_independent(core) and not whole_run:
+            raise AirshedInputError(
+                f"scenario {scenario.name!r}, change {j}: its window covers only part of a "
+                f"{core or 'particle'}-core run, whose stored contributions are not split by emission "
+                f"time (emissions of one hour stay airborne for many); run it in full with `airshed run "
+                f"CONFIG --scenario "
+                f"{scenario.name}`"
+            )
+    g = species_factors(hourly_factor_table(scenario, regions, sectors, tb), species)  # (T, R, K, S)
+    return recompose_sums((g[:, None] - 1.0) * rc, species)
 
 
 def evaluate_scenarios(ds: xr.Dataset, scenarios: Sequence[ScenarioConfig]) -> xr.Dataset:
@@ -250,46 +371,17 @@ def evaluate_scenarios(ds: xr.Dataset, scenarios: Sequence[ScenarioConfig]) -> x
         For a run file without contributions (naming what is missing), an unknown region, a window outside
         the run, or a particle-core run with a window covering only part of it.
     """
-    _check_run_file(ds)
+    rc = stored_contributions(ds)  # (T, Q, R, K, S)
     regions = [str(r) for r in ds["source_region"].values]
     receptors = [str(r) for r in ds["receptor_region"].values]
-    sectors = [str(k) for k in ds["sector"].values]
     species = [str(s) for s in ds["species"].values]
-    tb = _time_bounds(ds)
-    start, end = tb[0, 0], tb[-1, 1]
-    core = str(ds.attrs.get("core", ""))
-    precursor = _precursor_index(species)
-    rc = ds["receptor_contribution"].transpose("time", "receptor_region", "source_region", "sector",
-                                               "species").values  # (T, Q, R, K, S)
-    own = np.array([regions.index(q) for q in receptors])
-    is_own = np.zeros((len(receptors), len(regions)), bool)
-    is_own[np.arange(len(receptors)), own] = True
-    pm_parts = [species.index(p) for p in ("PM2.5_primary", "sulfate", "nitrate") if p in species]
-    if "PM2.5" in species and len(pm_parts) != 3:
-        raise AirshedInputError("run file: species PM2.5 without all of PM2.5_primary, sulfate and nitrate")
+    _time_bounds(ds)
+    composite_parts(species)  # a sum species without its parts is an error before any work
+    is_own = own_region_mask(receptors, regions)
 
     names, conc, d_own, d_others, series = [], [], [], [], []
     for scenario in scenarios:
-        validate_scenario(scenario, regions, start, end)
-        for j, change in enumerate(scenario.changes):
-            whole_run = (change.start is None or _as_seconds(change.start) <= start) and (
-                change.end is None or _as_seconds(change.end) >= end)
-            if core != "plume" and not whole_run:
-                raise AirshedInputError(
-                    f"scenario {scenario.name!r}, change {j}: its window covers only part of a "
-                    f"{core or 'particle'}-core run, whose stored contributions are not split by emission "
-                    f"time (emissions of one hour stay airborne for many); run it in full with `airshed run "
-                    f"CONFIG --scenario "
-                    f"{scenario.name}`"
-                )
-        f = hourly_factor_table(scenario, regions, sectors, tb)  # (T, R, K, E)
-        g = np.zeros((*f.shape[:3], len(species)))  # per output species
-        for s, name in enumerate(species):
-            if name in precursor:
-                g[..., s] = f[..., precursor[name]]
-        delta = (g[:, None] - 1.0) * rc  # (T, Q, R, K, S)
-        if "PM2.5" in species:  # a sum of parts with different precursors
-            delta[..., species.index("PM2.5")] = delta[..., pm_parts].sum(axis=-1)
+        delta = tagged_scenario_change(ds, scenario, rc)  # (T, Q, R, K, S)
         by_region = delta.sum(axis=3)  # (T, Q, R, S)
         own_part = np.einsum("tqrs,qr->tqs", by_region, is_own.astype(float))
         other_part = by_region.sum(axis=2) - own_part
@@ -328,7 +420,7 @@ def evaluate_scenarios(ds: xr.Dataset, scenarios: Sequence[ScenarioConfig]) -> x
         },
         coords=coords,
         attrs={"scenario_method": "linear re-weighting of the stored hourly tagged receptor contributions",
-               "core": core},
+               "core": str(ds.attrs.get("core", ""))},
     )
 
 

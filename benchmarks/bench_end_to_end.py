@@ -64,7 +64,8 @@ def bench_met(quick: bool) -> dict:
     from airshed.config import GridConfig
     from airshed.inputs.builtin_met import BuiltinMetParameters, ensure_builtin_met
     from airshed.inputs.meteorology import open_meteorology
-    from airshed.run import MetByDay, cache_dir
+    from airshed.pipeline.inputs import cache_dir
+    from airshed.pipeline.study import MetByDay
 
     days = 2.0 if quick else 30.0
     grid = GridConfig().build()
@@ -86,7 +87,7 @@ def bench_met(quick: bool) -> dict:
 
 def bench_default_case(quick: bool, folder: Path) -> tuple[list[dict], Path]:
     """The default case end to end (inputs, core, apportionment, run file), simulated hours/s."""
-    from airshed.run import run_study
+    from airshed.runner import run_study
 
     cfg = _quick_config(folder) if quick else _default_config(folder)
     run_study(cfg, output=folder / "warmup.nc", progress=False) if quick else None  # compile and caches
@@ -203,7 +204,7 @@ def bench_particle_scaling() -> list[dict]:
 
 def bench_dask_scaling(folder: Path) -> list[dict]:
     """The default case on a Dask LocalCluster of 1 and 2 worker processes (1 Numba thread each)."""
-    from airshed.run import run_study
+    from airshed.runner import run_study
 
     out = []
     for workers in (1, 2):

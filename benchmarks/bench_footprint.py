@@ -1,7 +1,7 @@
 """Cost of the receptor-oriented (backward) run against the forward default case, in the same process.
 
 - forward: the default case, ``examples/jjj.toml`` (9 km, 5 days, 19 regions x 6 sectors, 5,000
-  particles per hour; no figures), :func:`airshed.run.run_study`;
+  particles per hour; no figures), :func:`airshed.runner.run_study`;
 - backward: ``examples/jjj_footprints.toml`` (the same case; daily footprints of the 13 JJJ city centres,
   10,000 particles per station and day, folded with the hourly emissions of every source cell and stack),
   :func:`airshed.footprint.run_footprints`;
@@ -58,7 +58,8 @@ def benchmarks(quick: bool) -> list[dict]:
     import xarray as xr
 
     from airshed.footprint import run_backward, run_footprints, study_receptors
-    from airshed.run import prepare_study, run_study
+    from airshed.pipeline.study import prepare_study
+    from airshed.runner import run_study
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -34,7 +34,7 @@ import numpy as np
 from airshed.jit import thread_info
 from airshed.model import plume as pk
 from airshed.model.plume_reference import reference_concentration_grid
-from airshed.physics import dispersion as disp
+from airshed.physics.dispersion_schemes import DISPERSION_SCHEMES
 
 
 def project_year_seconds(
@@ -60,7 +60,7 @@ def project_year_seconds(
     return hours * n_species * n_src * (prep_s_per_source + n_receptors / effective_pairs_per_s)
 
 
-def _sources(n, side_m, seed=0, option=disp.BRIGGS_RURAL, obukhov_length=-200.0, release="stacks"):
+def _sources(n, side_m, seed=0, option="briggs-rural", obukhov_length=-200.0, release="stacks"):
     rng = np.random.default_rng(seed)
     stacks = release == "stacks"
     return pk.prepare_point_sources(
@@ -93,11 +93,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--side", type=int, default=316)
     ap.add_argument("--ref-sources", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--dispersion", choices=sorted(disp.DISPERSION_OPTIONS), default="briggs-rural")
+    ap.add_argument("--dispersion", choices=sorted(DISPERSION_SCHEMES), default="briggs-rural")
     ap.add_argument("--obukhov-length", type=float, default=-200.0, help="m (boundary-layer option)")
     ap.add_argument("--release", choices=("stacks", "ground"), default="stacks")
     args = ap.parse_args(argv)
-    option = disp.DISPERSION_OPTIONS[args.dispersion]
+    option = args.dispersion
     dx = 1000.0
     n, side = args.sources, args.side
     grid = (0.5 * dx, 0.5 * dx, dx, dx, side, side)

@@ -16,8 +16,9 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
+from airshed.grids import builtin_case
 from airshed.grids.cf import GRID_VARIABLE_ATTRS, regions_to_dataset
-from airshed.grids.grid import DEFAULT_BBOX, Grid
+from airshed.grids.grid import Grid
 from airshed.grids.regions import build_regions
 from airshed.inputs.population import builtin_population
 from airshed.model.apportionment import receptor_weights, source_receptor_matrix, transboundary_metrics
@@ -100,12 +101,12 @@ def synthetic_run_dataset(grid_km: float = 27, *, scenarios: bool = False) -> xr
     scenarios
         Add the optional scenario part (two emission-cut scenarios).
     """
-    grid = Grid.from_bbox(*DEFAULT_BBOX, grid_km)
+    grid = Grid.from_bbox(*builtin_case.BBOX, grid_km, crs=builtin_case.PROJECTION)
     regions = build_regions(grid, "jjj-cities")
     sources = list(regions.names)
     receptors = sources[:-1]
     ns, nr, nsec, nsp = len(sources), len(receptors), len(SECTORS), len(SPECIES)
-    population = builtin_population(grid)
+    population = builtin_population(grid, "jjj-cities")
     fractions = np.asarray(regions.fractions)
 
     # emissions per tag, tonnes per cell over the period: (source, sector, emitted, y, x)

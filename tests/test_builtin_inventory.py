@@ -10,6 +10,7 @@ import pytest
 import xarray as xr
 
 from airshed.errors import AirshedInputError
+from airshed.grids import builtin_case
 from airshed.grids.grid import Grid
 from airshed.grids.regions import build_regions
 from airshed.inputs import builtin_inventory as bi
@@ -83,7 +84,7 @@ def test_power_plants_carry_the_provincial_power_total(inventory):
 def test_provincial_totals_on_9km_grid_within_one_percent(inventory):
     """Area + points, regridded to the default 9 km grid and attributed by province masks."""
     cache, _, _ = inventory
-    grid = Grid.from_bbox(110.0, 34.0, 124.0, 44.0, 9.0)
+    grid = Grid.from_bbox(*builtin_case.BBOX, 9.0, crs=builtin_case.PROJECTION)
     regions = build_regions(grid, "provinces")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EmissionDataWarning)  # stacks beyond the domain are reported

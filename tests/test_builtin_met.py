@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from airshed.grids.grid import DEFAULT_BBOX, Grid
-from airshed.inputs.builtin_met import BuiltinMetParameters, ensure_builtin_met, write_builtin_era5
+from airshed.grids import builtin_case
+from airshed.grids.grid import Grid
+from airshed.inputs.builtin_met import (
+    BUILTIN_CASE_GEOGRAPHY,
+    BuiltinMetParameters,
+    ensure_builtin_met,
+    write_builtin_era5,
+)
 from airshed.inputs.meteorology import open_meteorology
 
 START = datetime(2024, 1, 10)
@@ -80,7 +86,7 @@ def test_diurnal_cycle(episode):
 
 
 def test_read_back_on_default_9km_grid(episode):
-    grid = Grid.from_bbox(*DEFAULT_BBOX, cell_km=9.0)
+    grid = Grid.from_bbox(*builtin_case.BBOX, cell_km=9.0, crs=builtin_case.PROJECTION)
     src = open_meteorology("era5", episode, grid, [10.0, 100.0, 500.0, 1500.0])
     ds = src.window("2024-01-10T04", "2024-01-10T06")
     assert ds.sizes == {"time": 3, "z": 4, "y": grid.ny, "x": grid.nx}
@@ -98,7 +104,7 @@ def test_read_back_on_default_9km_grid(episode):
 
 
 def test_deterministic_and_cached(tmp_path, episode):
-    again = write_builtin_era5(tmp_path, START, PARAMS)
+    again = write_builtin_era5(tmp_path, START, PARAMS, BUILTIN_CASE_GEOGRAPHY)
     for a, b in zip(episode, again, strict=True):
         with xr.open_dataset(a) as x, xr.open_dataset(b) as y:
             xr.testing.assert_identical(x, y)

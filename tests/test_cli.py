@@ -124,7 +124,7 @@ def test_run_passes_config_and_options_to_the_pipeline(runner, minimal, tmp_path
         calls.append((cfg, output, zero_out, progress))
         return output
 
-    fake_module(monkeypatch, "airshed.run", run_study=run_study)
+    fake_module(monkeypatch, "airshed.runner", run_study=run_study)
     out = tmp_path / "sens.nc"
     result = runner.invoke(app, ["-q", "run", str(minimal), "--output", str(out), "--zero-out", "Tianjin"])
     assert result.exit_code == 0, result.output
@@ -136,7 +136,7 @@ def test_internal_error_is_one_line_and_exit_1(runner, minimal, monkeypatch):
     def run_study(cfg, output=None, zero_out=None, progress=True):
         raise ZeroDivisionError("float division by zero")
 
-    fake_module(monkeypatch, "airshed.run", run_study=run_study)
+    fake_module(monkeypatch, "airshed.runner", run_study=run_study)
     result = runner.invoke(app, ["run", str(minimal)], env=WIDE)
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
@@ -152,7 +152,7 @@ def test_data_errors_from_deep_inside_exit_2(runner, minimal, monkeypatch):
     def run_study(cfg, output=None, zero_out=None, progress=True):
         raise DataError("met.nc: variable 'u10' not found; expected 10 m eastward wind")
 
-    fake_module(monkeypatch, "airshed.run", run_study=run_study)
+    fake_module(monkeypatch, "airshed.runner", run_study=run_study)
     result = runner.invoke(app, ["run", str(minimal)], env=WIDE)
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: met.nc: variable 'u10' not found; expected 10 m eastward wind"

@@ -9,15 +9,14 @@ from pathlib import Path
 import pytest
 
 from airshed.config import (
-    EMITTED_SPECIES,
-    TRACERS,
     AirshedConfig,
     dump_config,
     load_config,
     parse_config,
 )
 from airshed.errors import AirshedInputError, ConfigError
-from airshed.grids.grid import DEFAULT_PROJ
+from airshed.grids import builtin_case
+from airshed.physics.mechanism import EMITTED_SPECIES, TRACERS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "jjj.toml"
 
@@ -61,7 +60,7 @@ def test_example_loads_with_the_jjj_case():
 
 
 def test_example_writes_every_key_of_the_schema():
-    """The example documents every key: its TOML holds the full schema (threads/name_column commented)."""
+    """The example documents every key: its TOML holds the full schema (some keys commented out)."""
     written = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
     dumped = tomllib.loads(dump_config(load_config(EXAMPLE)))
 
@@ -75,7 +74,7 @@ def test_example_writes_every_key_of_the_schema():
 
     assert keys(written) == keys(dumped)
     text = EXAMPLE.read_text(encoding="utf-8")
-    assert "# threads = " in text and "# name_column = " in text
+    assert "# threads = " in text and "# name_column = " in text and "# divisions = " in text
 
 
 def test_dump_round_trips_through_load(tmp_path):
@@ -92,7 +91,7 @@ def test_defaults_of_a_minimal_config(tmp_path):
     assert cfg.run.output == tmp_path.resolve() / "t.nc"
     assert cfg.run.seed == 0
     assert cfg.grid.bbox == [110.0, 34.0, 124.0, 44.0] and cfg.grid.cell_km == 9.0
-    assert cfg.grid.projection == DEFAULT_PROJ
+    assert cfg.grid.projection == builtin_case.PROJECTION
     assert cfg.meteorology.heights_m == [10, 50, 100, 200, 400, 700, 1000, 1500, 2000, 3000]
     b = cfg.meteorology.builtin
     assert (b.days, b.stagnation_days, b.stagnant_wind_speed_m_s, b.stagnant_wind_direction_deg) == (
@@ -120,7 +119,7 @@ def test_defaults_of_a_minimal_config(tmp_path):
         "sulfate": 0.001,
         "nitrate": 0.001,
     }
-    assert chem.wet_scavenging_a_per_s == dict.fromkeys(TRACERS, 8.4e-5)
+    assert chem.wet_scavenging_a_per_s == {**dict.fromkeys(TRACERS, 8.4e-5), "NMVOC": 0.0}  # not scavenged
     assert chem.wet_scavenging_b == dict.fromkeys(TRACERS, 0.79)
     assert chem.decay_per_s == dict.fromkeys(TRACERS, 0.0)
     assert cfg.plume.dispersion == "boundary-layer" and cfg.plume.area_source_subcells == 4
@@ -175,6 +174,7 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path, monkeypatch)
         'variables = { u10 = "U10M", "v.10" = "V" }\n'
         '[emissions]\npoints = ["stacks.csv"]\n'
         '[regions]\nset = "regions.geojson"\nname_column = "NAME"\n'
+        "[grid]\nbbox = [114.0, 38.0, 118.0, 41.0]\n"  # the dummy region file has no outline to give it
     )
     config = write(folder, text)
     monkeypatch.chdir(tmp_path)  # the cwd must not matter

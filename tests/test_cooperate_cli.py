@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +25,15 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "policy_jjj.toml"
 PLAYERS = ["Beijing", "Tianjin", "Baoding", "Langfang"]
 HEBEI_CITIES = ["Shijiazhuang", "Tangshan", "Qinhuangdao", "Handan", "Xingtai", "Baoding", "Zhangjiakou",
                 "Chengde", "Cangzhou", "Langfang", "Hengshui"]
-JSON_KEYS = {"independent", "cooperative", "shapley", "in_core", "transfers", "polluter_pays", "health"}
+JSON_KEYS = {"game", "characteristic_function", "assumptions", "nash", "cooperative",
+             "grand_coalition_value_yuan", "shapley", "chander_tulkens", "transfers", "in_core", "health"}
 
 
 def small_policy(baseline: dict[str, float]) -> str:
-    """Four players; Beijing and Tianjin aim 10 % below their baseline; two precursors can be cut."""
+    """Target game, four players; Beijing and Tianjin aim 10 % below baseline; two precursors can be cut."""
     return f"""
+game = "targets"
+
 [targets]
 Beijing = {0.9 * baseline["Beijing"]:.3f}
 Tianjin = {0.9 * baseline["Tianjin"]:.3f}
@@ -47,8 +51,7 @@ players = {json.dumps(PLAYERS)}
 segments_per_piece = 4
 
 [health]
-baseline_mortality = 0.00707
-baseline_mortality_source = "NBS China 2020 crude death rate"
+vsl_yuan = 4760000.0
 """
 
 
@@ -75,22 +78,23 @@ def invoke(*args: str):
 def test_cooperate_json_to_stdout(files):
     result = invoke("cooperate", files["run"], "--policy", files["policy"], "--json", "-", "--workers", "1")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)  # '-' prints the JSON alone, so it can be piped
+    data = json.loads(result.stdout)  # '-' prints the JSON alone (no solver banner), so it can be piped
     assert JSON_KEYS <= set(data) and data["players"] == PLAYERS
+    assert data["game"].startswith("target game") and data["penalty"] is None
     coop = data["cooperative"]
     total = coop["total_cost_yuan"]
-    assert total > 0.0 and coop["penalty_yuan"] == 0.0
-    assert all(coop["regions"][r]["target_met"] for r in ("Beijing", "Tianjin"))
-    assert total <= data["independent_total_cost_yuan"] * (1 + 1e-9)  # cooperation never costs more
-    assert sum(data["transfers"].values()) == pytest.approx(0.0, abs=1e-9 * total)
-    assert sum(data["polluter_pays_transfers"].values()) == pytest.approx(0.0, abs=1e-9 * total)
+    assert total > 0.0 and total == pytest.approx(data["grand_coalition_value_yuan"])
+    assert all(data["targets"][r]["met"] for r in ("Beijing", "Tianjin"))
+    assert total <= data["nash_total_cost_yuan"] * (1 + 1e-9)  # each target can be met alone here
+    for transfers in data["transfers_by_allocation"].values():
+        assert sum(transfers.values()) == pytest.approx(0.0, abs=1e-9 * total)
     assert sum(data["shapley"].values()) == pytest.approx(data["grand_coalition_value_yuan"], rel=1e-9)
     assert sum(data["polluter_pays"].values()) == pytest.approx(total, rel=1e-9)
-    for region in PLAYERS:  # every target met: net cost own cost - transfer is the Shapley share
-        net = coop["regions"][region]["cost_yuan"] - data["transfers"][region]
+    for region in PLAYERS:  # net cost = own cost - transfer received = the Shapley share
+        net = coop["regions"][region]["abatement_cost_yuan"] - data["transfers"][region]
         assert net == pytest.approx(data["shapley"][region], rel=1e-7, abs=1e-6 * total)
-    assert isinstance(data["in_core"], bool)
-    assert set(data["health"]["receptors"]) == set(str(r) for r in _receptors(files))
+    assert isinstance(data["in_core"]["shapley"], bool)
+    assert set(data["health"]["acute"]["receptors"]) == set(str(r) for r in _receptors(files))
     assert not files["run"].with_suffix(COOPERATION_SUFFIX).exists()  # only --save writes the side-car
 
 
@@ -106,8 +110,8 @@ def test_cooperate_tables_save_and_report(files, run_ds, tmp_path):
     out = tmp_path / "coop.json"
     result = invoke("cooperate", run_file, "-p", files["policy"], "--json", out, "--save", "--workers", "1")
     assert result.exit_code == 0, result.output
-    for title in ("Targets: independent action vs cooperation", "Cost allocation",
-                  "Cooperative plan: abated fraction", "Health: premature deaths"):
+    for title in ("Game: target game", "Targets: each region alone vs the joint plan", "Cost allocation",
+                  "Abated fraction of emissions", "Health, short-term exposure"):
         assert title in result.stdout
     side_car = run_file.with_suffix(COOPERATION_SUFFIX)
     assert side_car.read_text(encoding="utf-8") == out.read_text(encoding="utf-8")
@@ -156,16 +160,42 @@ def test_cooperate_bad_files_exit_2(files, run_ds, tmp_path):
 
 
 def test_cooperate_example_policy_on_the_jjj_run(files):
-    """The shipped policy: 13 city players, exact Shapley over 8192 coalitions, health of 18 receptors."""
-    result = invoke("cooperate", files["run"], "--policy", EXAMPLE, "--json", "-", "--workers", "1")
+    """The shipped gamma policy: all 18 regions play, exact Shapley and core over 262,144 coalitions."""
+    result = invoke("cooperate", files["run"], "--policy", EXAMPLE, "--json", "-")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert len(data["players"]) == 13 and data["shapley_method"] == "exact"
-    scale = max(abs(data["grand_coalition_value_yuan"]), 1.0)
-    assert sum(data["transfers"].values()) == pytest.approx(0.0, abs=1e-9 * scale)
+    assert data["game"].startswith("gamma") and len(data["players"]) == 18
+    assert data["shapley_method"] == "exact" and data["coalitions_evaluated"] == 2**18
+    assert abs(sum(data["transfers"].values())) < 1.0
     assert sum(data["shapley"].values()) == pytest.approx(data["grand_coalition_value_yuan"], rel=1e-9)
-    assert isinstance(data["in_core"], bool) and isinstance(data["core_nonempty"], bool)
-    assert len(data["health"]["receptors"]) == 18
+    assert data["grand_coalition_value_yuan"] <= data["nash_total_cost_yuan"]
+    assert data["in_core"] == {"shapley": True, "chander_tulkens": True}
+    assert data["individually_rational"] == {"shapley": True, "chander_tulkens": True}
+    assert len(data["health"]["acute"]["receptors"]) == 18 and data["health"]["chronic"] is None
+    table = invoke("cooperate", files["run"], "--policy", EXAMPLE)
+    assert table.exit_code == 0 and "Game: gamma-characteristic-function" in table.stdout
+    html = build_report_html(_light(files), cooperation=data, species=())
+    assert escape(data["game"]) in html and "Characteristic function." in html
+    assert "Chander-Tulkens net cost" in html
+    assert 'id="fig-cooperation-transfers"' in html
+
+
+def _light(files):
+    import xarray as xr
+
+    with xr.open_dataset(files["run"]) as ds:
+        return ds.drop_vars(["contribution", "transboundary_share", "source_receptor",
+                             "receptor_contribution", "concentration"]).load()
+
+
+def test_cooperate_unattainable_targets_exit_2_with_one_line(files, tmp_path):
+    bad = tmp_path / "bad.toml"
+    text = files["policy"].read_text(encoding="utf-8")
+    bad.write_text(text.replace("[targets]\n", "[targets]\nLangfang = 1.0\n"), encoding="utf-8")
+    result = invoke("cooperate", files["run"], "--policy", bad, "--workers", "1")
+    assert result.exit_code == 2, result.output
+    assert "targets.Langfang = 1" in result.stderr and "attainable" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
 
 
 def test_performance_split_own_plus_others_is_the_change(files, run_ds, tmp_path):

@@ -1,71 +1,37 @@
-"""Cooperation economics: textbook games, closed-form least-cost plans, transfers, health, performance."""
+"""Cooperation economics: textbook games, the target game's closed-form plans, transfers, policy, runs."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
+from cooperation_runs import PRECURSORS, linear_curve, make_run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airshed.cooperation import cooperate, load_policy, performance_split, render_tables
 from airshed.cooperation.abatement import (
+    InfeasibleTargetsError,
+    all_coalition_costs,
     build_problem,
-    exact_total_cost,
-    independent_action,
+    coalition_cost,
+    coalition_costs,
+    gray_code_order,
     solve_plan,
+    unattainable_targets,
 )
+from airshed.cooperation.costs import CurveArrays
 from airshed.cooperation.games import core_check, core_is_nonempty, shapley_exact, shapley_sampled
-from airshed.cooperation.health import log_linear_attributable_fraction
 from airshed.cooperation.policy import policy_from_dict
 from airshed.cooperation.runfile import run_tables
 from airshed.errors import ConfigError, DataError
 
-PRECURSORS = ["SO2", "NOx", "PM2.5", "NH3", "NMVOC"]
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "policy_jjj.toml"
-
-
-def make_run(
-    regions: list[str],
-    sr: np.ndarray,
-    emissions: np.ndarray,
-    background: np.ndarray | float = 5.0,
-    population: np.ndarray | None = None,
-    days: float = 10.0,
-) -> xr.Dataset:
-    """Run file for regions + "outside": sr (rec, src incl. outside, prec), emissions (src, prec)."""
-    sources = [*regions, "outside"]
-    total = sr.sum(axis=(1, 2)) + background
-    pop = np.full(len(regions), 1e6) if population is None else population
-    # split emissions over two sectors to check that abatement acts on their sum
-    emis = np.stack([0.25 * emissions, 0.75 * emissions], axis=1)
-    start = np.datetime64("2017-12-01T00:00")
-    end = start + np.timedelta64(int(days * 24), "h")
-    return xr.Dataset(
-        {
-            "pm25_source_receptor": (("receptor_region", "source_region", "precursor"), sr),
-            "pm25_total": (("receptor_region",), total),
-            "emission_total": (("source_region", "sector", "species"), emis),
-            "population_region": (("receptor_region",), pop),
-        },
-        coords={
-            "receptor_region": regions,
-            "source_region": sources,
-            "precursor": PRECURSORS,
-            "sector": ["industry", "residential"],
-            "species": PRECURSORS,
-        },
-        attrs={"time_coverage_start": str(start), "time_coverage_end": str(end)},
-    )
-
-
-def linear_curve(slope: float, max_fraction: float = 1.0) -> dict:
-    """Marginal cost m(a) = slope * a, yuan per tonne."""
-    return {"max_fraction": max_fraction, "marginal_cost": [[0.0, 0.0], [max_fraction, slope * max_fraction]]}
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLE = EXAMPLES / "policy_jjj.toml"
+TARGET_EXAMPLE = EXAMPLES / "policy_jjj_targets.toml"
 
 
 def two_region_case(segments: int = 200) -> tuple[xr.Dataset, dict]:
@@ -83,6 +49,7 @@ def two_region_case(segments: int = 200) -> tuple[xr.Dataset, dict]:
     run = make_run(["A", "B"], sr, emissions, background=np.array([30.0, 10.0]))
     # pm25_total: A = 30 + 30 = 60 (target 50 -> need 10); B = 18 (target 20, already met)
     policy = {
+        "game": "targets",
         "targets": {"A": 50.0, "B": 20.0},
         "costs": {"A": {"SO2": linear_curve(1e4)}, "B": {"SO2": linear_curve(5e3)}},
         "options": {"segments_per_piece": segments},
@@ -143,7 +110,29 @@ def test_sampled_shapley_agrees_with_exact_within_its_standard_error():
     np.testing.assert_array_equal(phi, again)
 
 
-# ------------------------------------------------------------------------------------ abatement LPs
+# ------------------------------------------------------------------------------------------ cost curves
+def test_curve_costs_and_best_replies_against_brute_force():
+    from airshed.cooperation.policy import CostCurve
+
+    curve = CurveArrays.from_curve(
+        CostCurve(max_fraction=0.7,
+                  marginal_cost=[(0.0, 1000.0), (0.2, 1000.0), (0.5, 9000.0), (0.9, 40000.0)]),
+        250.0,
+    )
+    assert curve.knots.tolist() == [0.0, 0.2, 0.5, 0.7] and curve.mc[-1] == pytest.approx(9000 + 31000 * 0.5)
+    grid = np.linspace(0.0, 0.7, 70001)
+    exact = 250.0 * np.concatenate([[0.0], np.cumsum(np.diff(grid) * 0.5 * (
+        np.interp(grid[1:], curve.knots, curve.mc) + np.interp(grid[:-1], curve.knots, curve.mc)))])
+    np.testing.assert_allclose(curve.cost(grid), exact, rtol=1e-9, atol=1e-6)
+    for w in (0.0, 2.5e5, 2.6e5, 1.1e6, 2.0e6, 6e6, 1e7):
+        a = curve.best_reply(w)
+        assert 0.0 <= a <= 0.7
+        brute = np.min(curve.cost(grid) - w * grid)
+        assert curve.cost(a) - w * a <= brute + 1e-9 * abs(brute) + 1e-9, w
+    assert curve.best_reply(250.0 * 1000.0) == 0.0  # on the flat first piece: the smallest minimiser
+
+
+# ------------------------------------------------------------------------------- the target game's LPs
 def test_two_region_least_cost_plan_matches_closed_form():
     run, pol = two_region_case()
     policy = policy_from_dict(pol)
@@ -155,14 +144,14 @@ def test_two_region_least_cost_plan_matches_closed_form():
     np.testing.assert_allclose(plan.fractions[:, 0], [0.4, 0.2], atol=1 / 200)
     # the secant LP over-states the exact cost of its own plan by no more than the bound
     exact = sum(
-        exact_total_cost(policy.curve(r, "SO2"), t, plan.fractions[j, 0])
+        CurveArrays.from_curve(policy.curve(r, "SO2"), t).cost(plan.fractions[j, 0])
         for j, (r, t) in enumerate([("A", 1000.0), ("B", 2000.0)])
     )
     assert -1e-6 <= plan.cost_yuan - exact <= bound
-    # alone, A must do everything itself: a = 0.5, cost 1e7 * 0.25 / 2
-    alone = independent_action(problem)
-    assert alone[0].feasible and alone[0].cost_yuan == pytest.approx(1.25e6, abs=bound)
-    assert alone[1].feasible and alone[1].cost_yuan == 0.0  # B is already below its target
+    # alone, A must do everything itself: a = 0.5, cost 1e7 * 0.25 / 2; B is already below its target
+    alone_a = solve_plan(problem, np.array([True, False]))
+    assert alone_a.cost_yuan == pytest.approx(1.25e6, abs=bound) and alone_a.shortfall_ugm3[0] == 0.0
+    assert solve_plan(problem, np.array([False, True])).cost_yuan == 0.0
 
 
 def test_two_region_game_shapley_and_transfers_closed_form():
@@ -170,22 +159,25 @@ def test_two_region_game_shapley_and_transfers_closed_form():
     result = cooperate(run, policy_from_dict(pol), workers=1)
     out = result.to_json_dict()
     tol = 2 * result.plan.error_bound_yuan + 1e-6
+    assert out["game"].startswith("target game") and out["penalty"] is None
     # v({A}) = 1.25e6, v({B}) = 0, v(N) = 1e6: phi_A = (1.25e6 + 1e6)/2, phi_B = (0 + 1e6 - 1.25e6)/2
     assert out["shapley"]["A"] == pytest.approx(1.125e6, abs=tol)
     assert out["shapley"]["B"] == pytest.approx(-1.25e5, abs=tol)
     # costs in the plan: A 1e7 * 0.4^2/2 = 8e5, B 1e7 * 0.2^2/2 = 2e5; A pays B 3.25e5
+    assert out["transfers_rule"] == "shapley"
     assert out["transfers"]["A"] == pytest.approx(-3.25e5, abs=tol)
     assert out["transfers"]["B"] == pytest.approx(3.25e5, abs=tol)
     assert sum(out["transfers"].values()) == pytest.approx(0.0, abs=1e-6)
-    assert out["in_core"] and out["core_nonempty"]
+    assert out["in_core"]["shapley"] and out["core_nonempty"]
     # polluter pays: contributions at A (the only exceeding receptor) are 20 and 10 -> 2/3 and 1/3 of 1e6
     assert out["polluter_pays"]["A"] == pytest.approx(2e6 / 3, abs=tol)
     assert out["polluter_pays"]["B"] == pytest.approx(1e6 / 3, abs=tol)
-    assert sum(out["polluter_pays_transfers"].values()) == pytest.approx(0.0, abs=1e-6)
-    assert out["cooperative"]["regions"]["A"]["target_met"]
-    assert out["cooperative"]["regions"]["A"]["pm25_after_ugm3"] == pytest.approx(50.0, abs=1e-6)
+    assert sum(out["transfers_by_allocation"]["polluter_pays"].values()) == pytest.approx(0.0, abs=1e-6)
+    assert out["targets"]["A"]["met"]
+    assert out["targets"]["A"]["joint_pm25_ugm3"] == pytest.approx(50.0, abs=1e-6)
+    assert out["chander_tulkens"] is None
     json.dumps(out)  # plain JSON
-    assert len(render_tables(result)) == 3
+    assert [t.title for t in render_tables(result)][0] == f"Game: {out['game']}"
 
 
 def test_flat_marginal_costs_give_exact_merit_order():
@@ -203,23 +195,38 @@ def test_flat_marginal_costs_give_exact_merit_order():
     assert plan.error_bound_yuan == 0.0
 
 
-def test_infeasible_region_shortfall_and_penalty():
+def test_unattainable_targets_are_reported_with_shortfall_and_attainable_value():
     run, pol = two_region_case()
-    pol["targets"]["A"] = 25.0  # need 35: A alone reaches 20, A + B reach 30
-    policy = policy_from_dict(pol)
-    problem = build_problem(run_tables(run), policy)
-    alone = independent_action(problem)[0]
-    assert not alone.feasible
-    assert alone.shortfall_ugm3 == pytest.approx(15.0)
-    assert alone.max_reduction_ugm3 == pytest.approx(20.0)
-    assert alone.cost_yuan == pytest.approx(1e7 / 2, rel=1e-12)  # all of A's SO2: E m 1^2/2
-    out = cooperate(run, policy, workers=1).to_json_dict()
-    a = out["cooperative"]["regions"]["A"]
-    assert not a["target_met"] and a["slack_ugm3"] == pytest.approx(-5.0, abs=1e-6)
-    assert out["cooperative"]["penalty_yuan"] == pytest.approx(5e9, rel=1e-6)
-    # Shapley shares add up to v(N) (penalty included); transfers still balance
+    pol["targets"]["A"] = 25.0  # need 35 ug m-3: A alone removes at most 20, A and B together 30
+    policy = policy_from_dict(pol, "policy.toml")
+    (bad,) = unattainable_targets(build_problem(run_tables(run), policy))
+    assert (bad.region, bad.max_reduction_ugm3) == ("A", 30.0)
+    assert (bad.shortfall_ugm3, bad.attainable_ugm3) == (5.0, 30.0)
+    with pytest.raises(InfeasibleTargetsError) as err:
+        cooperate(run, policy, workers=1, origin="policy.toml")
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("policy.toml: 1 target(s) cannot be met")
+    expected = "targets.A = 25 (baseline 60.0, at most 30.0 removable: short by 5.0 ug m-3; attainable 30.0)"
+    assert expected in message
+    assert isinstance(err.value, ConfigError)  # the CLI prints it as one line and exits 2
+
+
+def test_a_coalition_that_cannot_meet_its_target_meets_the_attainable_part():
+    run, pol = two_region_case()
+    pol["targets"]["A"] = 35.0  # need 25: A alone removes at most 20 (short by 5), A and B together 30
+    result = cooperate(run, policy_from_dict(pol), workers=1)
+    out = result.to_json_dict()
+    alone = out["targets"]["A"]
+    assert alone["alone_shortfall_ugm3"] == pytest.approx(5.0, abs=1e-6)
+    # best effort: all of A's SO2 at its exact cost E m 1^2 / 2 (the secants are exact at the ends)
+    assert alone["alone_cost_yuan"] == pytest.approx(1e7 / 2, rel=1e-9)
+    assert out["targets"]["A"]["met"] and out["penalty"] is None
+    values = all_coalition_costs(result.problem, workers=1)
+    assert np.all(np.isfinite(values)) and values[0b01] == pytest.approx(5e6, rel=1e-9)
+    # every share finite and adding up; v(N): 20 a + 10 b = 25 at least cost -> a = 1, b = 0.5, 6.25e6 yuan
     assert sum(out["shapley"].values()) == pytest.approx(out["grand_coalition_value_yuan"], rel=1e-9)
-    assert sum(out["transfers"].values()) == pytest.approx(0.0, abs=1e-3)
+    assert abs(sum(out["transfers"].values())) < 1e-6 * out["grand_coalition_value_yuan"]
+    assert out["grand_coalition_value_yuan"] == pytest.approx(6.25e6, abs=2 * result.plan.error_bound_yuan)
 
 
 def test_annual_cost_basis_scales_period_tonnes_to_a_year():
@@ -247,7 +254,9 @@ def small_instances(draw):
     emissions = rng.uniform(100.0, 5000.0, (n + 1, 5))
     run = make_run(regions, sr, emissions, background=rng.uniform(1.0, 20.0, n))
     total = run["pm25_total"].values
-    targets = {r: float(total[i] * rng.uniform(0.5, 1.05)) for i, r in enumerate(regions)}
+    # targets at most what everyone together can remove (max_fraction 0.8 of every contribution)
+    reach = 0.8 * sr[:, :n, :].sum(axis=(1, 2))
+    targets = {r: float(total[i] - reach[i] * rng.uniform(0.0, 1.0)) for i, r in enumerate(regions)}
     costs = {}
     for r in regions:
         curve = {}
@@ -255,29 +264,24 @@ def small_instances(draw):
             m = np.sort(rng.uniform(100.0, 5e4, 3))
             curve[p] = {"max_fraction": 0.8, "marginal_cost": [[0.0, m[0]], [0.4, m[1]], [0.8, m[2]]]}
         costs[r] = curve
-    policy = {
-        "targets": targets,
-        "costs": costs,
-        "options": {"infeasible_penalty": 1e8, "segments_per_piece": 4},
-    }
-    return run, policy_from_dict(policy)
+    return run, policy_from_dict({"game": "targets", "targets": targets, "costs": costs,
+                                  "options": {"segments_per_piece": 4}})
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(small_instances())
-def test_cooperation_never_costs_more_than_independent_action(instance):
+def test_target_game_shares_add_up_and_the_joint_plan_meets_every_target(instance):
     run, policy = instance
     result = cooperate(run, policy, workers=1)
     out = result.to_json_dict()
-    pb = result.problem
-    # everyone doing their independent plan at once is a feasible joint plan (SR >= 0), so the joint
-    # optimum, penalties included, can only be cheaper
-    alone = sum(r.cost_yuan + pb.penalty * r.shortfall_ugm3 for r in result.independent)
-    assert result.plan.objective_yuan <= alone * (1 + 1e-9) + 1e-6
-    scale = max(abs(result.grand_value_yuan), 1.0)
-    assert sum(out["shapley"].values()) == pytest.approx(result.grand_value_yuan, abs=1e-9 * scale)
-    assert abs(sum(out["transfers"].values())) <= 1e-9 * scale + 1e-6
-    assert abs(sum(out["polluter_pays_transfers"].values())) <= 1e-9 * scale + 1e-6
+    assert all(t["met"] for t in out["targets"].values())
+    scale = max(abs(result.solution.grand_value_yuan), 1.0)
+    assert sum(out["shapley"].values()) == pytest.approx(result.solution.grand_value_yuan, abs=1e-9 * scale)
+    for transfers in out["transfers_by_allocation"].values():
+        assert abs(sum(transfers.values())) <= 1e-9 * scale + 1e-6
+    # where every region can meet its targets alone, their separate plans are a joint plan: v(N) <= sum v(i)
+    if all(t["alone_shortfall_ugm3"] == 0.0 for t in out["targets"].values()):
+        assert result.plan.cost_yuan <= out["nash_total_cost_yuan"] * (1 + 1e-9) + 1e-6
 
 
 def test_sampled_shapley_path_matches_exact_on_a_small_instance():
@@ -287,42 +291,18 @@ def test_sampled_shapley_path_matches_exact_on_a_small_instance():
     run = make_run(regions, sr, rng.uniform(500.0, 2000.0, (4, 5)))
     total = run["pm25_total"].values
     pol = {
+        "game": "targets",
         "targets": {r: float(0.8 * total[i]) for i, r in enumerate(regions)},
         "costs": {"default": {p: linear_curve(2e4, 0.8) for p in PRECURSORS}},
         "options": {"segments_per_piece": 4},
     }
-    exact = cooperate(run, policy_from_dict(pol), workers=1)
+    exact = cooperate(run, policy_from_dict(pol), workers=1).solution
     pol["options"] |= {"exact_shapley_max_players": 2, "shapley_permutations": 600, "seed": 1}
-    sampled = cooperate(run, policy_from_dict(pol), workers=1)
-    assert sampled.shapley_method.startswith("sampled") and sampled.in_core is None
-    assert np.all(np.abs(sampled.shapley - exact.shapley) < 5 * sampled.shapley_stderr + 1e-6)
-    assert sampled.shapley.sum() == pytest.approx(exact.grand_value_yuan, rel=1e-9)
-
-
-# -------------------------------------------------------------------------------------------- health
-def test_log_linear_attributable_fraction_published_numbers():
-    # HR 1.09 per 10 ug m-3 at 50 ug m-3 above the counterfactual: RR = 1.09^5 = 1.5386
-    af = log_linear_attributable_fraction(np.array([52.4, 2.0]), 1.09, 2.4)
-    np.testing.assert_allclose(af, [1 - 1.09**-5, 0.0], rtol=1e-12)
-
-
-def test_health_deaths_shared_by_source_add_up():
-    run, pol = two_region_case()
-    pol["health"] = {"baseline_mortality": 0.007, "baseline_mortality_source": "test value"}
-    out = cooperate(run, policy_from_dict(pol), workers=1).to_json_dict()["health"]
-    a = out["receptors"]["A"]
-    # A: 60 ug m-3, 1e6 people: 1e6 * 0.007 * (1 - 1.09^-(57.6/10))
-    expected = 1e6 * 0.007 * (1 - math.exp(-math.log(1.09) * 5.76))
-    assert a["total"]["deaths"] == pytest.approx(expected, rel=1e-12)
-    parts = {k: v["deaths"] for k, v in a["sources"].items()}
-    assert sum(parts.values()) == pytest.approx(expected, rel=1e-12)
-    assert parts["A"] == pytest.approx(expected * 20 / 60) and parts["unattributed"] == pytest.approx(
-        expected * 30 / 60
-    )
-    assert a["sources"]["B"]["value_yuan"] == pytest.approx(parts["B"] * 4.76e6)
-    assert out["parameters"]["vsl_source"].startswith("Cao C.")
-    result = cooperate(run, policy_from_dict(pol), workers=1)
-    assert [t.title.split(":")[0] for t in render_tables(result)][-1] == "Health"
+    sampled = cooperate(run, policy_from_dict(pol), workers=1).solution
+    assert sampled.shapley_method.startswith("sampled") and sampled.allocations["shapley"].in_core is None
+    phi, ref = sampled.allocations["shapley"].net_cost_yuan, exact.allocations["shapley"].net_cost_yuan
+    assert np.all(np.abs(phi - ref) < 5 * sampled.shapley_stderr + 1e-6)
+    assert phi.sum() == pytest.approx(exact.grand_value_yuan, rel=1e-9)
 
 
 # ------------------------------------------------------------------------------------- performance
@@ -346,6 +326,7 @@ def test_performance_split_is_exact_and_separates_own_from_others():
 # --------------------------------------------------------------------------------------- bad input
 def base_policy() -> dict:
     return {
+        "game": "targets",
         "targets": {"A": 50.0},
         "costs": {"A": {"SO2": {"max_fraction": 0.8, "marginal_cost": [[0.0, 2000.0], [0.8, 9000.0]]}}},
     }
@@ -375,7 +356,12 @@ def base_policy() -> dict:
         (lambda p: p.update(option={}), r"option: unknown key"),
         (lambda p: p["targets"].update(B=-3.0), r"targets\.B: Input should be greater than 0"),
         (lambda p: p.update(options={"cost_basis": "monthly"}), r"options\.cost_basis"),
-        (lambda p: p.update(health={"baseline_mortality": 0.007}), r"health\.baseline_mortality_source"),
+        (lambda p: p.update(options={"infeasible_penalty": 1e9}),
+         r"options\.infeasible_penalty: removed key: no penalty enters the game"),
+        (lambda p: p.update(health={"baseline_mortality": 0.007}),
+         r"health\.baseline_mortality: removed key: baseline death rates ship with airshed"),
+        (lambda p: p.pop("targets"), r"policy.toml: game = 'targets' needs a \[targets\] table"),
+        (lambda p: p.update(game="welfare"), r"game: Input should be 'gamma' or 'targets'"),
     ],
 )
 def test_bad_policy_names_the_key(mutate, match):
@@ -397,16 +383,18 @@ def test_policy_regions_must_exist_in_the_run():
             cooperate(run, policy_from_dict(pol, "policy.toml"), workers=1, origin="policy.toml")
 
 
-def test_load_policy_file_errors_and_example(tmp_path):
+def test_load_policy_file_errors_and_examples(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_policy(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[targets\nBeijing = 35\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_policy(bad)
-    example = load_policy(EXAMPLE)
-    assert example.targets["Beijing"] == 35.0 and example.health is not None
-    assert example.curve("Hebei", "SO2") is example.costs["default"]["SO2"]
+    gamma_example = load_policy(EXAMPLE)
+    assert gamma_example.game == "gamma" and gamma_example.targets is None
+    assert gamma_example.curve("Hebei", "SO2") is gamma_example.costs["default"]["SO2"]
+    target_example = load_policy(TARGET_EXAMPLE)
+    assert target_example.game == "targets" and len(target_example.targets) == 13
 
 
 def test_run_file_contract_errors():
@@ -418,13 +406,6 @@ def test_run_file_contract_errors():
 
 
 def test_warm_started_gray_code_values_equal_cold_linprog():
-    from airshed.cooperation.abatement import (
-        all_coalition_costs,
-        coalition_cost,
-        coalition_costs,
-        gray_code_order,
-    )
-
     order = gray_code_order(8)
     assert all(bin(int(d)).count("1") == 1 for d in order[1:] ^ order[:-1]) and np.unique(order).size == 256
     rng = np.random.default_rng(11)
@@ -434,6 +415,7 @@ def test_warm_started_gray_code_values_equal_cold_linprog():
     run = make_run(regions, sr, rng.uniform(200.0, 3000.0, (n + 1, 5)))
     total = run["pm25_total"].values
     pol = {
+        "game": "targets",
         "targets": {r: float(rng.uniform(0.4, 0.9) * total[i]) for i, r in enumerate(regions)},
         "costs": {"default": {p: linear_curve(3e4, 0.7) for p in PRECURSORS}},
         "options": {"segments_per_piece": 3},
@@ -444,26 +426,40 @@ def test_warm_started_gray_code_values_equal_cold_linprog():
     reference = np.array([coalition_cost(problem, int(m)) for m in some])
     np.testing.assert_allclose(values[some], reference, rtol=1e-7, atol=1e-6)
     np.testing.assert_allclose(coalition_costs(problem, some, workers=1), reference, rtol=1e-7, atol=1e-6)
-    assert values[0] == 0.0
+    assert values[0] == 0.0 and np.all(np.isfinite(values))
 
 
-def test_example_policy_on_a_jjj_shaped_run():
-    cities = [
-        "Beijing", "Tianjin", "Shijiazhuang", "Tangshan", "Qinhuangdao", "Handan", "Xingtai", "Baoding",
-        "Zhangjiakou", "Chengde", "Cangzhou", "Langfang", "Hengshui",
-    ]  # fmt: skip
-    regions = [*cities, "Shanxi", "Inner Mongolia", "Liaoning", "Shandong", "Henan"]
-    rng = np.random.default_rng(2015)
+JJJ_CITIES = [
+    "Beijing", "Tianjin", "Shijiazhuang", "Tangshan", "Qinhuangdao", "Handan", "Xingtai", "Baoding",
+    "Zhangjiakou", "Chengde", "Cangzhou", "Langfang", "Hengshui",
+]  # fmt: skip
+
+
+def jjj_shaped_run(seed: int = 2015) -> xr.Dataset:
+    regions = [*JJJ_CITIES, "Shanxi", "Inner Mongolia", "Liaoning", "Shandong", "Henan"]
+    rng = np.random.default_rng(seed)
     n = len(regions)
     sr = rng.uniform(0.0, 2.0, (n, n + 1, 5))
     sr[np.arange(n), np.arange(n)] += 6.0
-    run = make_run(regions, sr, rng.uniform(1e3, 2e4, (n + 1, 5)), background=10.0)
-    policy = load_policy(EXAMPLE)
-    problem = build_problem(run_tables(run), policy, str(EXAMPLE))
-    assert problem.players == cities  # the neighbouring provinces stay at baseline
-    plan = solve_plan(problem, np.ones(len(cities), dtype=bool))
-    assert plan.cost_yuan > 0.0 and plan.fractions[len(cities) - 1].max() <= 0.8
+    return make_run(regions, sr, rng.uniform(1e3, 2e4, (n + 1, 5)), background=10.0, days=5.0)
+
+
+def test_target_example_policy_on_a_jjj_shaped_run():
+    policy = load_policy(TARGET_EXAMPLE)
+    problem = build_problem(run_tables(jjj_shaped_run()), policy, str(TARGET_EXAMPLE))
+    assert problem.players == JJJ_CITIES  # the neighbouring provinces stay at baseline
+    plan = solve_plan(problem, np.ones(len(JJJ_CITIES), dtype=bool))
+    assert plan.cost_yuan >= 0.0 and plan.fractions.max() <= 0.8 + 1e-6  # HiGHS' feasibility tolerance
     # Beijing uses its own SO2 curve (max 0.6), the others the default (max 0.8)
-    assert problem.max_fraction[0, 0] == pytest.approx(0.6) and problem.max_fraction[1, 0] == pytest.approx(
-        0.8
-    )
+    assert problem.max_fraction[0, 0] == pytest.approx(0.6)
+    assert problem.max_fraction[1, 0] == pytest.approx(0.8)
+
+
+def test_gamma_example_policy_plays_every_region_of_a_jjj_shaped_run():
+    run = jjj_shaped_run()
+    result = cooperate(run, load_policy(EXAMPLE), origin=str(EXAMPLE))
+    out = result.to_json_dict()
+    assert out["players"] == [*JJJ_CITIES, "Shanxi", "Inner Mongolia", "Liaoning", "Shandong", "Henan"]
+    assert out["coalitions_evaluated"] == 2**18 and out["shapley_method"] == "exact"
+    assert out["in_core"] == {"shapley": True, "chander_tulkens": True}
+    assert abs(sum(out["transfers"].values())) < 1.0

@@ -11,7 +11,7 @@ Q = 100.0
 U = 5.0
 
 
-def _prepare(height=0.0, zr=0.0, lid=np.inf, pg=4, option=disp.BRIGGS_RURAL, **kw):
+def _prepare(height=0.0, zr=0.0, lid=np.inf, pg=4, option="briggs-rural", **kw):
     """One source at the origin, wind blowing towards +x (from 270 deg), wind measured at 10 m."""
     return pk.prepare_point_sources(
         np.zeros(1),

@@ -6,9 +6,13 @@ are Monte-Carlo estimates of one quantity, each with its standard error from ind
 particles (random groups), so every source-region x receptor entry must agree within 3 combined standard
 errors, and the total (the emission-weighted sum of the sensitivities) within 5 %:
 
-1. homogeneous turbulence: uniform, stationary flow over a convective layer whose horizontal turbulence
-   (Hanna's unstable sigma_u, T_L) does not vary in space; sources and receptors span the whole mixed layer,
-   so the vertical profile plays no part (built in code here, the kernels only);
+1. homogeneous turbulence: first on the kernels alone, a uniform, stationary flow over a convective layer
+   whose turbulence (Hanna's unstable sigma_u, T_L) does not vary in space, with sources and receptors
+   spanning the whole mixed layer so the vertical profile plays no part; then through the whole pipeline
+   with the 13 JJJ city centres as receptors and the JJJ inventory as sources, on meteorology made
+   horizontally homogeneous and free of mean vertical motion (the episode's fields replaced by one
+   convective layer of fixed depth, u*, w* and L over the whole grid, under a spatially uniform wind that
+   turns through 360 degrees a day so that every city sees most others);
 2. the real profiles: the built-in JJJ episode (Hanna's inhomogeneous profiles with the Thomson drift,
    diurnal mixing height, sheared wind) through the whole pipeline, the 13 JJJ city centres as receptors,
    no removal;
@@ -21,6 +25,7 @@ the 9 km grid of the default case (README, "Receptor-oriented runs").
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -186,7 +191,30 @@ def jjj_case(chemistry: bool):
     return parse_config(data, config_dir=os.path.dirname(STATIONS))
 
 
-def jjj_duality(chemistry: bool, species: tuple[str, ...]):
+class HomogeneousMet:
+    """The episode's meteorology with every field the particles read made uniform in space (see module doc).
+
+    A convective layer of 800 m (u* 0.4 m/s, w* 1.5 m/s, L = -50 m) everywhere, no rain, no vertical wind,
+    and a wind of 3 m/s, the same in every cell and level, turning through 360 degrees a day. The other
+    fields (those of plume rise) stay the episode's: both directions read them alike.
+    """
+
+    def __init__(self, source):
+        self.source, self.times, self.label = source, source.times, f"{source.label} (made homogeneous)"
+
+    def window(self, start, end):
+        ds = self.source.window(start, end).copy()
+        hours = (ds["time"].values - self.times[0]) / np.timedelta64(1, "h")
+        turning = 2.0 * np.pi * hours / 24.0
+        for name, value in (("u", 3.0 * np.cos(turning)), ("v", 3.0 * np.sin(turning))):
+            ds[name] = ds[name] * 0.0 + value.reshape(-1, *([1] * (ds[name].ndim - 1)))
+        for name, value in (("w", 0.0), ("blh", 800.0), ("ustar", 0.4), ("wstar", 1.5),
+                            ("obukhov_length", -50.0), ("precip", 0.0)):
+            ds[name] = ds[name] * 0.0 + value
+        return ds
+
+
+def jjj_duality(chemistry: bool, species: tuple[str, ...], homogeneous: bool = False):
     from airshed.footprint import (
         backward_per_batch,
         duality,
@@ -194,15 +222,19 @@ def jjj_duality(chemistry: bool, species: tuple[str, ...]):
         run_backward,
         study_receptors,
     )
-    from airshed.run import prepare_study
+    from airshed.pipeline.study import MetByDay, prepare_study
 
     cfg = jjj_case(chemistry)
     study = prepare_study(cfg)
+    if homogeneous:
+        study.inputs = dataclasses.replace(study.inputs, met=HomogeneousMet(study.inputs.met))
+        study.met = MetByDay(study.inputs.met)
     receptors = study_receptors(study)
     forward = forward_receptor_series(study, receptors, cfg.footprint.batches)
-    backward = backward_per_batch(run_backward(study, receptors))
+    backward = backward_per_batch(run_backward(study, receptors), study.mechanism)
     names = tuple(study.inputs.regions.names)
-    return [duality(forward, backward, s, receptors.ids, names, study.emissions.nsector) for s in species]
+    return [duality(forward, backward, s, study.mechanism.output_species, receptors.ids, names,
+                    study.emissions.nsector) for s in species]
 
 
 def check(table) -> None:
@@ -210,6 +242,12 @@ def check(table) -> None:
     assert nonzero.sum() >= 100, table.summary()  # most of the 13 x 19 entries are resolved
     assert table.max_abs_z <= 3.0, table.summary()
     assert table.total_ratio == pytest.approx(1.0, abs=0.05), table.summary()
+
+
+@pytest.mark.validation
+def test_duality_at_the_city_centres_in_homogeneous_turbulence():
+    (table,) = jjj_duality(chemistry=False, species=("PM2.5",), homogeneous=True)
+    check(table)
 
 
 @pytest.mark.validation

@@ -76,13 +76,13 @@ def test_file_holds_footprints_in_seconds_and_the_folding_rule(ds):
 
 def test_folding_the_file_footprints_gives_the_station_contributions(ds):
     """Folding rule of the attributes, applied by hand: sum over cells of F E / (A H) (+ the stacks)."""
-    from airshed.run import emitted_rates, prepare_study
+    from airshed.pipeline.study import emitted_rates, prepare_study
 
     study = prepare_study(case_config())
     em, grid = study.emissions, study.grid
     area_rates, point_rates = em.rates_at(np.datetime64("2017-12-01T03:00"))  # flat profiles: any hour
-    area_rates = emitted_rates(em, area_rates, list(study.cfg.run.species))
-    point_rates = emitted_rates(em, point_rates, list(study.cfg.run.species))
+    area_rates = emitted_rates(em, area_rates, study.mechanism.emitted, list(study.cfg.run.species))
+    point_rates = emitted_rates(em, point_rates, study.mechanism.emitted, list(study.cfg.run.species))
     scale = 1e9 / (grid.dx * grid.dx * 50.0)
     fp = ds["footprint"].values.reshape(2, 13, 8, -1)
     sfp = ds["stack_footprint"].values
@@ -142,6 +142,59 @@ def test_scenario_cooperate_and_performance_read_the_footprint_file(ds):
                                -sr.sel(receptor_region="Tianjin", source_region="Beijing"), rtol=1e-9)
 
 
+def test_scenario_cooperate_and_performance_commands_run_on_the_footprint_file(tmp_path, ds):
+    """The folded file goes through the three commands unchanged, with the numbers the tables imply."""
+    import json
+
+    runner = CliRunner()
+    base, zero = footprint_file(), footprint_file("Beijing")
+    config = tmp_path / "scenario.toml"
+    config.write_text("""
+[run]
+name = "fp"
+start = 2017-12-01T00:00:00
+end = 2017-12-01T12:00:00
+core = "lagrangian"
+[grid]
+cell_km = 27.0
+[regions]
+set = "jjj-cities"
+[[scenarios]]
+name = "half_beijing"
+[[scenarios.changes]]
+regions = ["Beijing"]
+change_percent = -50.0
+""", encoding="utf-8")
+    sr = ds["pm25_source_receptor"].sum("emitted_species")
+    result = runner.invoke(app, ["scenario", str(config), str(base), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["receptor_region"]: r for r in json.loads(result.stdout)}
+    assert set(rows) == {str(r) for r in ds["receptor_region"].values}
+    assert rows["Beijing"]["change_from_own_ug_m3"] == pytest.approx(
+        -0.5 * float(sr.sel(receptor_region="Beijing", source_region="Beijing")), rel=1e-9)
+    assert rows["Tianjin"]["change_from_others_ug_m3"] == pytest.approx(
+        -0.5 * float(sr.sel(receptor_region="Tianjin", source_region="Beijing")), rel=1e-9)
+    result = runner.invoke(app, ["performance", str(base), str(zero), "--json"])
+    assert result.exit_code == 0, result.output
+    split = json.loads(result.stdout)["receptors"]
+    assert split["Beijing"]["own_emissions_change"] == pytest.approx(
+        -float(sr.sel(receptor_region="Beijing", source_region="Beijing")), rel=1e-9)
+    assert split["Tianjin"]["other_regions_change"] == pytest.approx(
+        -float(sr.sel(receptor_region="Tianjin", source_region="Beijing")), rel=1e-9)
+    # the shipped gamma-game policy, its players the regions that hold a station (a footprint file's
+    # receptor regions; the neighbouring provinces have none, so they carry no damage in the game)
+    cities = [str(r) for r in ds["receptor_region"].values]
+    text = (ROOT / "examples" / "policy_jjj.toml").read_text(encoding="utf-8")
+    assert '# players = ["Beijing", "Tianjin", ...]' in text
+    policy = tmp_path / "policy.toml"
+    players = f"players = {json.dumps(cities)}"
+    policy.write_text(text.replace('# players = ["Beijing", "Tianjin", ...]', players), encoding="utf-8")
+    result = runner.invoke(app, ["cooperate", str(base), "--policy", str(policy), "--json", "-"])
+    assert result.exit_code == 0, result.output
+    game = json.loads(result.stdout)
+    assert game["game"] and game["run_file"] == str(base)
+
+
 def test_footprint_file_passes_cf_checker(tmp_path):
     from cf_check import cf_failures
 
@@ -192,7 +245,7 @@ particles_per_period = 60
 ])
 def test_bad_station_lists_are_one_line_errors(tmp_path, row, message):
     from airshed.footprint import study_receptors
-    from airshed.run import prepare_study
+    from airshed.pipeline.study import prepare_study
 
     path = tmp_path / "stations.csv"
     path.write_text(f"id,name,lon,lat,height_m\n{row}\n", encoding="utf-8")
@@ -203,7 +256,7 @@ def test_bad_station_lists_are_one_line_errors(tmp_path, row, message):
 
 def test_averaging_period_must_divide_the_run():
     from airshed.footprint import averaging_periods
-    from airshed.run import prepare_study
+    from airshed.pipeline.study import prepare_study
 
     study = prepare_study(case_config(footprint={"averaging_h": 5}))
     with pytest.raises(AirshedInputError, match="footprint.averaging_h"):
@@ -213,13 +266,38 @@ def test_averaging_period_must_divide_the_run():
 def test_a_run_for_one_station_gives_the_bits_of_the_run_for_all(ds):
     """Stations are independent: a station's particles, footprint and folding do not see the others."""
     from airshed.footprint import run_backward, station_series, study_receptors
-    from airshed.run import prepare_study
+    from airshed.pipeline.study import prepare_study
 
     study = prepare_study(case_config())
     receptors = study_receptors(study)
     one = run_backward(study, receptors.take([3]))
-    mean, _ = station_series(one)
+    mean, _ = station_series(one, study.mechanism)
     got = mean.reshape(2, 1, ds.sizes["source_region"], ds.sizes["sector"], -1)[:, 0]
     np.testing.assert_array_equal(got, ds["station_contribution"].isel(station=3).values)
     np.testing.assert_array_equal(one.footprint[:, 0].reshape(2, 8, ds.sizes["y"], ds.sizes["x"]),
                                   ds["footprint"].isel(station=3).values)
+
+
+def test_readme_worked_example_of_units_and_folding():
+    """The README's worked example, computed by the code that folds and converts footprints."""
+    from airshed.footprint import SOURCE_LAYER_M
+    from airshed.model.backward import fold_area_sources
+    from airshed.outputs.footprint_file import per_emission
+
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert "(V = 9000 m x 9000 m x 50 m = 4.05e9 m3)" in readme and SOURCE_LAYER_M == 50.0
+    assert "1,200 x 0.008 / 4.05e9 = 2.4e-9 kg m-3 = **2.4 ug m-3**" in readme
+    assert "1e9 x 1,200 / 4.05e9 = 296 ug m-3 per kg/s" in readme
+    # one station whose 1,000 particles spent 1,200 s each in cell 2 of a 9 km grid, which emits 0.008 kg/s
+    # of primary PM2.5 (slots: air, PM2.5<-PM2.5); run_backward divides by the particles and turns kg to ug
+    particles, cell_area = 1000, 9000.0 * 9000.0
+    footprint = np.zeros((1, 2, 4))
+    footprint[0, :, 2] = 1200.0 * particles  # particle-seconds
+    out = np.zeros((1, 1, 2))
+    fold_area_sources(footprint, np.ones(1, dtype=bool), np.array([2]), np.array([0]), np.array([[0.008]]),
+                      np.array([-1, 0]), 1.0 / (cell_area * SOURCE_LAYER_M), out)
+    ug_m3 = out[0, 0, 1] * 1e9 / particles
+    assert ug_m3 == pytest.approx(1200.0 * 0.008 / 4.05e9 * 1e9, rel=1e-12) and round(ug_m3, 1) == 2.4
+    assert out[0, 0, 0] == 0.0  # the air's residence time is not folded
+    assert round(float(per_emission(1200.0, cell_area, SOURCE_LAYER_M))) == 296
+    assert per_emission(1200.0, cell_area, SOURCE_LAYER_M) * 0.008 == pytest.approx(ug_m3, rel=1e-12)

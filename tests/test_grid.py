@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 
 from airshed.errors import AirshedInputError, DataError
 from airshed.grids.boundaries import load_boundaries
+from airshed.grids.builtin_case import BBOX as DEFAULT_BBOX
+from airshed.grids.builtin_case import PROJECTION as DEFAULT_PROJ
 from airshed.grids.cf import grid_from_dataset, grid_to_dataset
-from airshed.grids.grid import DEFAULT_BBOX, DEFAULT_PROJ, Grid
+from airshed.grids.grid import Grid
 from airshed.grids.overlap import cell_overlap_areas, plane_to_true_area_factor
 
 GEOD = pyproj.Geod(ellps="WGS84")
@@ -124,7 +126,7 @@ def test_plane_to_true_area_factor(small_grid):
     ("cell_km", "shape"), [(27, (43, 48)), (9, (125, 142)), (3, (373, 424)), (1, (1116, 1271))]
 )
 def test_default_grid_cell_areas_sum_to_geodesic_domain_area(cell_km, shape):
-    grid = Grid.from_bbox(*DEFAULT_BBOX, cell_km)
+    grid = Grid.from_bbox(*DEFAULT_BBOX, cell_km, crs=DEFAULT_PROJ)
     assert grid.shape == shape
     assert grid.dx == cell_km * 1000.0
     assert grid.x0 % grid.dx == 0 and grid.y0 % grid.dx == 0
@@ -147,7 +149,7 @@ def test_default_grid_cell_areas_sum_to_geodesic_domain_area(cell_km, shape):
 
 
 def test_lonlat_xy_round_trip_and_cell_index():
-    grid = Grid.from_bbox(*DEFAULT_BBOX, 9)
+    grid = Grid.from_bbox(*DEFAULT_BBOX, 9, crs=DEFAULT_PROJ)
     rng = np.random.default_rng(20240601)
     lon = rng.uniform(110, 124, 1000)
     lat = rng.uniform(34, 44, 1000)
@@ -170,7 +172,7 @@ def test_lonlat_xy_round_trip_and_cell_index():
 
 
 def test_default_grid_covers_beijing_tianjin_hebei_entirely():
-    grid = Grid.from_bbox(*DEFAULT_BBOX, 27)
+    grid = Grid.from_bbox(*DEFAULT_BBOX, 27, crs=DEFAULT_PROJ)
     bounds = load_boundaries("provinces")
     domain = shapely.box(grid.x_edges[0], grid.y_edges[0], grid.x_edges[-1], grid.y_edges[-1])
     for name in ("Beijing", "Tianjin", "Hebei"):
@@ -184,7 +186,7 @@ def test_default_grid_covers_beijing_tianjin_hebei_entirely():
 
 def test_grid_north_angle_sign():
     """A true-north vector west (east) of the central meridian points to grid north-east (north-west)."""
-    grid = Grid.from_bbox(*DEFAULT_BBOX, 27)
+    grid = Grid.from_bbox(*DEFAULT_BBOX, 27, crs=DEFAULT_PROJ)
     for lon in (110.0, 116.5, 123.0):
         j, i = grid.cell_index(*grid.lonlat_to_xy(lon, 39.0))
         clon, clat = grid.lon[j, i], grid.lat[j, i]
@@ -222,7 +224,7 @@ def test_grid_rejects_bad_input():
 def test_cf_grid_round_trip(tmp_path):
     import xarray as xr
 
-    grid = Grid.from_bbox(*DEFAULT_BBOX, 27)
+    grid = Grid.from_bbox(*DEFAULT_BBOX, 27, crs=DEFAULT_PROJ)
     ds = grid_to_dataset(grid)
     assert ds.attrs["Conventions"] == "CF-1.8"
     assert ds["x"].attrs["standard_name"] == "projection_x_coordinate"
@@ -259,7 +261,7 @@ def test_cf_grid_round_trip(tmp_path):
 
 
 def test_cf_grid_from_dataset_errors():
-    grid = Grid.from_bbox(*DEFAULT_BBOX, 27)
+    grid = Grid.from_bbox(*DEFAULT_BBOX, 27, crs=DEFAULT_PROJ)
     ds = grid_to_dataset(grid)
     with pytest.raises(DataError, match="grid mapping variable 'crs'"):
         grid_from_dataset(ds.drop_vars("crs"))
@@ -272,7 +274,7 @@ def test_cf_grid_from_dataset_errors():
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_cf_grid_passes_compliance_checker(tmp_path):
     pytest.importorskip("compliance_checker")
-    ds = grid_to_dataset(Grid.from_bbox(*DEFAULT_BBOX, 27))
+    ds = grid_to_dataset(Grid.from_bbox(*DEFAULT_BBOX, 27, crs=DEFAULT_PROJ))
     ds.attrs.update(title="airshed grid", history="test")
     path = tmp_path / "grid.nc"
     ds.to_netcdf(path)

@@ -5,7 +5,8 @@ import pytest
 import xarray as xr
 
 from airshed.errors import DataError
-from airshed.grids.grid import DEFAULT_PROJ, Grid
+from airshed.grids.builtin_case import PROJECTION as DEFAULT_PROJ
+from airshed.grids.grid import Grid
 from airshed.inputs.meteorology import open_meteorology
 from airshed.inputs.meteorology.regrid import rotate_earth_to_grid
 from airshed.inputs.meteorology.wrf import WrfReader

@@ -6,7 +6,6 @@ import pytest
 
 from airshed.model import plume as pk
 from airshed.model.plume_reference import reference_concentration_grid, reference_concentration_points
-from airshed.physics import dispersion as disp
 
 NTAG = 3
 GRID = (0.0, 0.0, 250.0, 250.0, 60, 50)  # x0, y0, dx, dy, nx, ny
@@ -47,7 +46,7 @@ def _assert_close(c, r):
     assert np.max(np.abs(c - r)) <= 1e-13 * np.abs(r).max()
 
 
-@pytest.mark.parametrize("option", [disp.BRIGGS_RURAL, disp.BRIGGS_URBAN, disp.BOUNDARY_LAYER])
+@pytest.mark.parametrize("option", ["briggs-rural", "briggs-urban", "boundary-layer"])
 @pytest.mark.parametrize(("deposition", "decay"), [(0.0, 0.0), (0.005, 3e-5)])
 def test_dense_grid_kernel_matches_numpy_reference(option, deposition, decay):
     prep = _random_sources(option, deposition=deposition, decay=decay)
@@ -89,7 +88,7 @@ def test_grid_kernel_matches_reference_for_winds_along_and_across_the_rows(direc
     assert np.max(np.abs(c - skipped)) <= n * np.exp(-0.5 * 6.0**2) * c.max()
 
 
-@pytest.mark.parametrize("option", [disp.BRIGGS_RURAL, disp.BOUNDARY_LAYER])
+@pytest.mark.parametrize("option", ["briggs-rural", "boundary-layer"])
 def test_points_kernel_matches_numpy_reference(option):
     prep = _random_sources(option, seed=4)
     rng = np.random.default_rng(5)
@@ -101,7 +100,7 @@ def test_points_kernel_matches_numpy_reference(option):
 
 def test_footprint_skipping_error_is_below_the_documented_bound():
     cutoff = 6.0
-    prep = _random_sources(disp.BRIGGS_RURAL, seed=7)
+    prep = _random_sources("briggs-rural", seed=7)
     dense = pk.plume_concentration_grid(prep, *GRID, NTAG, skip=False)
     skipped = pk.plume_concentration_grid(prep, *GRID, NTAG, skip=True)
     # each source's skipped pairs are below exp(-c^2/2) of its own centre-line value; bound by the grid max
@@ -111,7 +110,7 @@ def test_footprint_skipping_error_is_below_the_documented_bound():
 
 
 def test_tags_sum_to_total_and_separate_sources():
-    prep = _random_sources(disp.BRIGGS_RURAL, seed=9)
+    prep = _random_sources("briggs-rural", seed=9)
     conc = pk.plume_concentration_grid(prep, *GRID, NTAG)
     for t in range(NTAG):
         keep = prep.tag == t
@@ -129,7 +128,7 @@ def test_tags_sum_to_total_and_separate_sources():
 
 
 def test_result_is_identical_for_one_and_two_threads():
-    prep = _random_sources(disp.BOUNDARY_LAYER, seed=11, deposition=0.002)
+    prep = _random_sources("boundary-layer", seed=11, deposition=0.002)
     old = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
@@ -241,7 +240,7 @@ def test_species_from_one_geometry_equal_separate_preparation():
         mixing_height=np.repeat([300.0, 800.0, 1500.0], 4),
         pg_class=np.repeat([2, 5, 4], 4),
         air_temperature=285.0,
-        option=disp.BOUNDARY_LAYER,
+        option="boundary-layer",
         sigma_y0=sy0,
         receptor_height=1.5,
         x_max=20000.0,

@@ -154,7 +154,7 @@ def _convective(height, lid=600.0, receptor_height=1.5, n=None, **kw):
         mixing_height=lid,
         pg_class=2,
         air_temperature=300.0,
-        option=disp.BOUNDARY_LAYER,
+        option="boundary-layer",
         receptor_height=receptor_height,
         x_max=60000.0,
         sigma_y_cutoff=10.0,

@@ -5,7 +5,6 @@ import pytest
 
 from airshed.model import plume as pk
 from airshed.model.plume_reference import reference_concentration_grid
-from airshed.physics import dispersion as disp
 from airshed.physics import plume_rise as rise
 
 TA = 300.0
@@ -40,7 +39,7 @@ def _source(obukhov_length, lid, exit_velocity, penetration):
         np.array([0.0]), np.array([0.0]), 100.0, 0, 150.0,
         wind_speed=3.0, wind_direction_deg=270.0, wind_height=10.0, roughness_length=0.3, ustar=0.4,
         obukhov_length=obukhov_length, mixing_height=lid, pg_class=2 if obukhov_length < 0 else 5,
-        air_temperature=TA, option=disp.BOUNDARY_LAYER, diameter=6.0, exit_velocity=exit_velocity,
+        air_temperature=TA, option="boundary-layer", diameter=6.0, exit_velocity=exit_velocity,
         stack_temperature=420.0, receptor_height=1.5, x_max=60000.0, lid_penetration=penetration,
     )
 

@@ -1,13 +1,14 @@
 import pytest
 
+from airshed.grids import builtin_case
 from airshed.grids.grid import Grid
 from airshed.grids.regions import build_regions
 from airshed.inputs.population import builtin_population, census_population, population_from_regions
 
 
 def test_builtin_population_keeps_census_totals_of_regions_inside_the_domain():
-    grid = Grid.from_bbox(110, 34, 124, 44, 9.0)
-    pop = builtin_population(grid)
+    grid = Grid.from_bbox(110, 34, 124, 44, 9.0, crs=builtin_case.PROJECTION)
+    pop = builtin_population(grid, "jjj-cities")
     census = census_population()
     cities = build_regions(grid, "jjj-cities")
     # JJJ lies wholly inside the default domain: every city keeps its census population

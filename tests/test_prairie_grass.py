@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 
+from airshed.physics.dispersion_schemes import DISPERSION_SCHEMES
 from airshed.validation import prairie_grass as pgv
 from airshed.validation.statistics import performance_measures
 
@@ -50,7 +51,8 @@ def _check_rows(rows, observed_sigma_theta=False):
     for r in rows:
         assert set(r) == keys
     allrow = [r for r in rows if r["stability"] == "all" and r["distance_m"] == "all"]
-    expected = set(pgv.PLUME_OPTIONS) | ({pgv.OBSERVED_SIGMA_THETA_OPTION} if observed_sigma_theta else set())
+    measured = {pgv.OBSERVED_SIGMA_THETA_OPTION} if observed_sigma_theta else set()
+    expected = set(DISPERSION_SCHEMES) | measured
     assert {r["option"] for r in allrow} == expected
     for r in allrow:
         assert np.isfinite(r["FB"]) and 0.0 <= r["FAC2"] <= 1.0

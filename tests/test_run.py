@@ -7,31 +7,17 @@ import numpy as np
 import pytest
 import xarray as xr
 from cf_check import cf_failures
+from conftest import builtin_case_config
 
-from airshed.config import parse_config
-from airshed.run import run_study
+from airshed.runner import run_study
 
-
-def small_config(tmp_path: Path, core: str, hours: int = 3, **tables) -> object:
-    data = {
-        "run": {"name": f"small_{core}", "start": "2017-12-01T00:00:00",
-                "end": f"2017-12-01T{hours:02d}:00:00", "core": core, "seed": 7},
-        "grid": {"cell_km": 27.0},
-        "regions": {"set": "provinces"},
-        "meteorology": {"format": "builtin"},
-        "emissions": {"inventory": "builtin"},
-        "lagrangian": {"particles_per_hour": 4000},
-        "plume": {"area_source_subcells": 1},
-    }
-    for k, v in tables.items():
-        data.setdefault(k, {}).update(v)
-    return parse_config(data, config_dir=tmp_path)
+pytestmark = pytest.mark.slow  # end-to-end runs (pyproject.toml markers)
 
 
 @pytest.fixture(scope="module", params=["lagrangian", "plume"])
 def run_file(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(request.param)
-    cfg = small_config(tmp, request.param)
+    cfg = builtin_case_config(tmp, request.param)
     path = run_study(cfg, progress=False)
     return path
 

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,10 +11,14 @@ import dask
 import numpy as np
 import pytest
 import xarray as xr
-from test_run import small_config
+from conftest import builtin_case_config
 
 from airshed import scale
-from airshed.run import run_study
+from airshed.cores import core_class
+from airshed.pipeline.units import work_units
+from airshed.runner import run_study
+
+pytestmark = pytest.mark.slow  # end-to-end runs (pyproject.toml markers)
 
 CLUSTER = {"scheduler": "local-cluster", "workers": 2, "threads": 1, "memory_limit": "2GB"}
 
@@ -24,12 +29,12 @@ def float_variables(path: Path) -> dict[str, np.ndarray]:
 
 
 def test_work_units_cover_the_run_once():
-    plume = scale.work_units("plume", 50, 14, 24)
+    plume = work_units(core_class("plume"), 50, 14, 24)
     assert [(u.first, u.stop, u.regions) for u in plume] == [(0, 24, None), (24, 48, None), (48, 50, None)]
-    particles = scale.work_units("lagrangian", 50, 14, 24)
+    particles = work_units(core_class("lagrangian"), 50, 14, 24)
     assert [u.regions for u in particles] == [range(r, r + 1) for r in range(14)]
     assert all((u.first, u.stop) == (0, 50) for u in particles)
-    together = scale.work_units("lagrangian", 50, 14, 24, split_regions=False)
+    together = work_units(core_class("lagrangian"), 50, 14, 24, split_regions=False)
     assert [(u.first, u.stop, u.regions) for u in together] == [(0, 50, range(14))]
 
 
@@ -39,7 +44,7 @@ def serial_runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serial")
     out = {}
     for core, hours in (("plume", 2), ("lagrangian", 3)):
-        cfg = small_config(tmp, core, hours=hours, compute={"chunk_hours": 1})
+        cfg = builtin_case_config(tmp, core, hours=hours, compute={"chunk_hours": 1})
         out[core] = run_study(cfg, output=tmp / f"{core}.nc", progress=False)
     return out
 
@@ -48,7 +53,7 @@ def serial_runs(tmp_path_factory):
 def test_local_cluster_gives_the_serial_result(core, serial_runs, tmp_path):
     """2 worker processes: bitwise for the particle core (regions), within 1e-12 for the plume (hours)."""
     hours = 2 if core == "plume" else 3
-    cfg = small_config(tmp_path, core, hours=hours, compute={**CLUSTER, "chunk_hours": 1})
+    cfg = builtin_case_config(tmp_path, core, hours=hours, compute={**CLUSTER, "chunk_hours": 1})
     path = run_study(cfg, output=tmp_path / "cluster.nc", progress=False)
     serial, cluster = float_variables(serial_runs[core]), float_variables(path)
     assert serial.keys() == cluster.keys()
@@ -94,7 +99,7 @@ def test_killed_worker_is_retried_and_output_is_unchanged(serial_runs, tmp_path,
     """Dask reruns the unit of a killed worker elsewhere; the run file equals the serial one bit for bit."""
     by_value.setenv("AIRSHED_KILL_TAG", tmp_path.name)
     by_value.setattr(scale, "run_unit_task", _kill_first_attempt_of_unit_1)
-    cfg = small_config(tmp_path, "plume", hours=2, compute={**CLUSTER, "chunk_hours": 1})
+    cfg = builtin_case_config(tmp_path, "plume", hours=2, compute={**CLUSTER, "chunk_hours": 1})
     path = run_study(cfg, output=tmp_path / "killed.nc", progress=False)
     assert (Path(os.environ["AIRSHED_CACHE_DIR"]) / f"killed-{tmp_path.name}").exists()
     serial, retried = float_variables(serial_runs["plume"]), float_variables(path)
@@ -105,7 +110,7 @@ def test_killed_worker_is_retried_and_output_is_unchanged(serial_runs, tmp_path,
 def test_unit_that_keeps_killing_workers_stops_the_run_cleanly(tmp_path, by_value):
     """Past allowed-failures the run stops with a ClusterError naming the unit; no output file is left."""
     by_value.setattr(scale, "run_unit_task", _always_kill)
-    cfg = small_config(tmp_path, "plume", hours=2, compute={**CLUSTER, "chunk_hours": 1})
+    cfg = builtin_case_config(tmp_path, "plume", hours=2, compute={**CLUSTER, "chunk_hours": 1})
     out = tmp_path / "never.nc"
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         with pytest.raises(scale.ClusterError, match=r"periods 1-1 killed every Dask worker.*memory_limit"):
@@ -116,7 +121,7 @@ def test_unit_that_keeps_killing_workers_stops_the_run_cleanly(tmp_path, by_valu
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(scale, "CONNECT_TIMEOUT_S", 1)
-    cfg = small_config(tmp_path, "plume", hours=1, compute={"scheduler": "tcp://127.0.0.1:9"})
+    cfg = builtin_case_config(tmp_path, "plume", hours=1, compute={"scheduler": "tcp://127.0.0.1:9"})
     with pytest.raises(scale.ClusterError, match=r"tcp://127.0.0.1:9.*no Dask scheduler answered"):
         run_study(cfg, output=tmp_path / "x.nc", progress=False)
 
@@ -135,9 +140,54 @@ def test_serial_runs_write_hours_as_they_are_done(core, chunk, expected, tmp_pat
 
     monkeypatch.setattr(IncrementalNetCDF, "write", recording_write)
     hours = 3 if core == "lagrangian" else 4
-    cfg = small_config(tmp_path, core, hours=hours, compute={"chunk_hours": chunk})
+    cfg = builtin_case_config(tmp_path, core, hours=hours, compute={"chunk_hours": chunk})
     path = run_study(cfg, output=tmp_path / "run.nc", progress=False)
     assert [first for name, first, _ in written if name == "concentration"] == expected
     assert sum(n for name, _, n in written if name == "concentration") == hours
     with xr.open_dataset(path) as ds:
         assert not np.isnan(ds["concentration"].values).any()
+
+
+def _numba_cache_of_this_worker() -> tuple[str | None, str]:
+    import numba
+
+    import airshed.jit  # noqa: F401  (applies AIRSHED_NUMBA_CACHE)
+
+    return os.environ.get("AIRSHED_NUMBA_CACHE"), numba.config.CACHE_DIR
+
+
+def test_local_cluster_workers_compile_into_caches_of_their_own(tmp_path):
+    """numba issue 4807: each worker process of a LocalCluster has its own Numba cache folder."""
+    from airshed.config import ComputeConfig
+
+    compute = ComputeConfig(scheduler="local-cluster", workers=2, threads=1, memory_limit="1GB")
+    with scale.dask_client(compute) as client:
+        caches = client.run(_numba_cache_of_this_worker)
+    modes, folders = zip(*caches.values(), strict=True)
+    assert set(modes) == {"per-process"}
+    assert len(set(folders)) == 2 and all(Path(f).name.startswith("process-") for f in folders)
+
+
+@pytest.mark.parametrize("mode", ["per-process", "off", "shared"])
+def test_numba_cache_policy_per_process(tmp_path, mode):
+    """Two live processes get different cache slots; a slot is reused once its process has ended."""
+    script = ("import numba, airshed.jit as j, sys; print(j.CACHE, numba.config.CACHE_DIR); "
+              "sys.stdout.flush(); sys.stdin.read()")
+    env = {**os.environ, "AIRSHED_NUMBA_CACHE": mode, "NUMBA_CACHE_DIR": str(tmp_path)}
+
+    def start():
+        return subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                env=env, text=True)
+
+    first, second = start(), start()
+    lines = [first.stdout.readline().split(), second.stdout.readline().split()]
+    first.communicate(""), second.communicate("")
+    third = start()
+    again = third.stdout.readline().split()
+    third.communicate("")
+    if mode == "per-process":
+        assert {line[1] for line in lines} == {str(tmp_path / "process-0"), str(tmp_path / "process-1")}
+        assert again == ["True", str(tmp_path / "process-0")]
+    else:
+        assert {line[0] for line in lines} == {"True" if mode == "shared" else "False"}
+        assert {line[1] for line in lines} == {str(tmp_path)}  # NUMBA_CACHE_DIR as numba reads it

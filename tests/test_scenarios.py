@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from test_zero_out import small_config, small_run
+from conftest import small_config, small_run
 from typer.testing import CliRunner
 
 from airshed.cli import app
-from airshed.config import EMITTED_SPECIES, dump_config, parse_config
+from airshed.config import dump_config, parse_config
 from airshed.errors import AirshedInputError, ConfigError
 from airshed.inputs.emissions.sources import AreaSources, EmissionSet, PointSources
-from airshed.outputs.runfile import OUTPUT_SPECIES
+from airshed.physics.mechanism import EMITTED_SPECIES, OUTPUT_SPECIES
 from airshed.scenarios import (
     emission_factors,
     evaluate_scenarios,
@@ -399,10 +399,11 @@ def test_scenario_command_bad_input_exits_2(files, tmp_path):
 
 
 def test_run_with_an_unknown_scenario_fails_before_running(files, monkeypatch):
-    import airshed.run
+    import airshed.runner
 
     config, _ = files
-    monkeypatch.setattr(airshed.run, "run_study", lambda *a, **k: pytest.fail("the pipeline must not start"))
+    monkeypatch.setattr(airshed.runner, "run_study",
+                        lambda *a, **k: pytest.fail("the pipeline must not start"))
     result = CliRunner().invoke(app, ["run", str(config), "--scenario", "nope"], env=WIDE)
     assert result.exit_code == 2 and "unknown scenario 'nope'" in result.stderr
 
@@ -442,6 +443,12 @@ def _compare_full_run(core: str, scenarios: list) -> None:
         scale = float(np.abs(series).max())
         assert scale > 0
         assert float(np.abs(got - series).max()) <= 1e-9 * scale
+        # the secondary species too, each against its own scale (both cores form them)
+        for species in ("sulfate", "nitrate"):
+            s = list(b["species"].values).index(species)
+            own = float(np.abs(series[..., s]).max())
+            assert own > 1e-6 * scale
+            assert float(np.abs(got[..., s] - series[..., s]).max()) <= 1e-9 * own
         # the scenario run emitted what the factors say (Hebei power: -30 % throughout)
         hebei_power = dict(source_region="Hebei", sector="power", emitted_species=["SO2", "NOx", "NMVOC"])
         emitted = b["emission_total"].sel(hebei_power).values
@@ -449,11 +456,13 @@ def _compare_full_run(core: str, scenarios: list) -> None:
         np.testing.assert_allclose(f["emission_total"].sel(hebei_power).values, 0.7 * emitted, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_plume_full_scenario_run_agrees_with_the_stored_evaluation():
     """Plume core, hourly windows: re-weighting the stored contributions is exact (1e-9)."""
     _compare_full_run("plume", FULL)
 
 
+@pytest.mark.slow
 def test_particle_full_scenario_run_agrees_with_the_stored_evaluation():
     """Particle core, whole-run changes: exact once factors scale particle masses, not their number."""
     _compare_full_run("lagrangian", FULL_WHOLE_RUN)
@@ -488,6 +497,7 @@ def test_example_beijing_cuts_are_those_of_the_cited_table(example, event, alias
 
 
 @pytest.mark.parametrize("example", ["olympics_2008", "apec_2014"])
+@pytest.mark.slow
 def test_example_scenarios_split_beijing_change_into_own_and_neighbours(example, tmp_path):
     """Each example, cut to the small case, evaluated by `airshed scenario` on the small particle run."""
     data = tomllib.loads((EXAMPLES / f"{example}.toml").read_text("utf-8"))

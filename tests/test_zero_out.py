@@ -9,74 +9,20 @@ particles (common random numbers): every particle follows the same random path i
 
 from __future__ import annotations
 
-import copy
-import functools
-import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import SMALL_RUN_DIR, small_config, small_run
 
-import airshed.run as pipeline
-from airshed.config import AirshedConfig, parse_config
+import airshed.runner as pipeline
+from airshed.cores.plume import PlumeCore
 from airshed.outputs.netcdf import write_netcdf_atomic
 
-HOURS = 6
+pytestmark = pytest.mark.slow  # end-to-end runs (pyproject.toml markers)
+
 REGION = "Hebei"  # the largest emitter of the province set, felt everywhere in the domain
-
-SMALL_CASE: dict = {
-    "run": {"name": "small", "start": "2017-12-01T00:00:00", "end": f"2017-12-01T{HOURS:02d}:00:00",
-            "seed": 11},
-    "grid": {"cell_km": 27.0},
-    "regions": {"set": "provinces", "population": "builtin"},
-    "meteorology": {"format": "builtin"},
-    "emissions": {"inventory": "builtin", "builtin": {"year": 2017}},
-    "lagrangian": {"particles_per_hour": 2000},
-    "plume": {"area_source_subcells": 1},
-}
-"""The small case, as a config dict (the core is added per test)."""
-
-CORE_TABLES: dict[str, dict] = {
-    # Source depletion by dry deposition costs a per-source table in Python (~10 s per model hour here);
-    # linearity, which is what these tests check, holds with or without it.
-    "plume": {"chemistry": {"dry_deposition_velocity_m_s": 0.0}},
-    "lagrangian": {},
-}
-
-_RUN_DIR = tempfile.TemporaryDirectory(prefix="airshed_zero_out_")
-
-def small_config(core: str, scenarios: list | None = None, base: dict | None = None, **run) -> AirshedConfig:
-    """Config of the small case for ``core`` (``base``: another config dict to override the same way)."""
-    data = copy.deepcopy(base) if base is not None else {}
-    for table, values in (*SMALL_CASE.items(), *CORE_TABLES[core].items()):
-        merged = data.setdefault(table, {})
-        for key, value in values.items():
-            if isinstance(value, dict):
-                merged.setdefault(key, {}).update(value)
-            else:
-                merged[key] = value
-    data["run"].update(core=core, **run)
-    data.pop("outputs", None)
-    if scenarios is not None:
-        data["scenarios"] = scenarios
-    return parse_config(data, config_dir=_RUN_DIR.name)
-
-
-@functools.cache
-def _cached_run(core: str, zero_out: str | None, scenarios_json: str, scenario: str | None) -> Path:
-    scenarios = json.loads(scenarios_json) or None
-    cfg = small_config(core, scenarios)
-    name = f"{core}_{zero_out or 'base'}_{scenario or 'none'}.nc"
-    return pipeline.run_study(cfg, output=Path(_RUN_DIR.name) / name, zero_out=zero_out, progress=False,
-                              **({"scenario": scenario} if scenario else {}))
-
-
-def small_run(core: str, zero_out: str | None = None, scenarios: list | None = None,
-              scenario: str | None = None) -> Path:
-    """Run file of the small case (computed once per session and arguments)."""
-    return _cached_run(core, zero_out, json.dumps(scenarios or []), scenario)
 
 
 def _rel_max(a: np.ndarray, b: np.ndarray) -> float:
@@ -113,6 +59,11 @@ def test_zero_out_removes_exactly_the_tagged_contribution(core):
         tagged_series = base["receptor_contribution"].sel(source_region=REGION).sum("sector").values
         series = (base["receptor_concentration"] - zo["receptor_concentration"]).values
         assert _rel_max(series, tagged_series) <= 1e-6
+        # the secondary species too, each against its own scale (both cores form them)
+        for species in ("sulfate", "nitrate"):
+            own = tagged[list(base["species"].values).index(species)]
+            assert float(np.abs(own).max()) > 0
+            assert _rel_max(difference[list(base["species"].values).index(species)], own) <= 1e-6
         # and nothing else changed: the other regions' contributions are those of the baseline
         others = [r for r in base["source_region"].values if r != REGION]
         assert _rel_max(zo["contribution"].sel(source_region=others).values,
@@ -123,7 +74,7 @@ def test_zero_out_of_an_unknown_region_is_an_input_error():
     from airshed.errors import AirshedInputError
 
     with pytest.raises(AirshedInputError, match=r"--zero-out 'Hebie': unknown region; valid .*Hebei"):
-        pipeline.run_study(small_config("plume"), output=Path(_RUN_DIR.name) / "x.nc", zero_out="Hebie",
+        pipeline.run_study(small_config("plume"), output=Path(SMALL_RUN_DIR.name) / "x.nc", zero_out="Hebie",
                            progress=False)
 
 
@@ -138,7 +89,7 @@ def test_interrupted_run_leaves_no_file(tmp_path, monkeypatch):
             raise RuntimeError("simulated crash in hour 3")
         return np.zeros((self.ntag, len(self.tracers), *self.grid.shape))  # hours 1-2 "succeed"
 
-    monkeypatch.setattr(pipeline.PlumeCore, "period", failing_period)
+    monkeypatch.setattr(PlumeCore, "period", failing_period)
     target = tmp_path / "run.nc"
     with pytest.raises(RuntimeError, match="hour 3"):
         pipeline.run_study(small_config("plume"), output=target, progress=False)

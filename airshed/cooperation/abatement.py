@@ -1,95 +1,66 @@
-"""Least-cost abatement plans: independent action, cooperation, and coalition costs for the game.
+"""The target game: least-cost abatement plans that meet PM2.5 targets, alone and in coalitions.
 
-Decision variables are abated fractions ``a[j, p]`` of precursor ``p`` in source region ``j``, applied
-uniformly to all sectors of that region (the source-receptor table is per region and precursor, not per
-sector). Abating ``a[j, p]`` lowers PM2.5 at receptor ``i`` by ``a[j, p] * SR[i, j, p]`` (linear model).
+A regulator's game beside the welfare game of :mod:`airshed.cooperation.gamma`: regions are given
+targets for their period-mean PM2.5 and share the cost of meeting them. Decision variables are abated
+fractions ``a[j, p]`` of precursor ``p`` in source region ``j`` (uniform over sectors); abating lowers
+PM2.5 at receptor ``i`` by ``a[j, p] * SR[i, j, p]`` (linear model, exact).
 
-Cost of abating ``a`` of emissions ``E`` (tonnes) with marginal cost ``mc(x)`` (yuan per tonne, piecewise
-linear and non-decreasing in the abated fraction ``x``) is ``C(a) = E * integral_0^a mc(x) dx``: convex and
-piecewise quadratic. The LP replaces ``C`` by its secant interpolation at ``K`` equal sub-segments of
-every linear piece of ``mc`` (``options.segments_per_piece``). Because ``C`` is convex the secants lie
-above it, so for any plan the LP cost ``C_K`` satisfies
+Characteristic function ("best effort"). Coalition ``S`` abates with its members only (everyone else at
+baseline) and, for each member ``i`` with a target, reaches
 
-    0 <= C_K(a) - C(a) <= E * s * h**2 / 8,
+    c_i <= max(T_i, c0_i - R_i(S)),   R_i(S) = sum_{j in S, p} SR[i, j, p] * max_fraction[j, p],
 
-with ``s`` the slope of ``mc`` (yuan per tonne per unit fraction) on the piece and ``h`` the sub-segment
-width. Hence the LP optimum over-states the exact least cost by at most the sum of these bounds over the
-abated (region, precursor) pairs; :attr:`AbatementProblem.error_bound_yuan` holds it. Secant slopes
-increase along each curve, so the LP fills sub-segments in order and no integer variables are needed.
+at least cost: its target where its own abatement can reach it, else the largest reduction it can make
+(``R_i(S)`` is attained at every receptor at once by abating everything to the maximum, so these
+constraints are always feasible). ``v(S)`` is that least cost: finite for every coalition, and never a
+penalty. The grand coalition must be able to meet every target (:func:`check_attainable` says which
+cannot, by how much, and what is attainable), so ``v(N)`` is the cost of meeting all targets.
 
-Coalition cost (the game's characteristic function): coalition ``S`` meets the targets of its members
-with its members' abatement only (everyone else at baseline). A target it cannot meet is paid for at
-``infeasible_penalty`` yuan per ug m-3 left unmet (a slack variable in the LP), so ``v(S)`` is finite.
-LPs are solved with HiGHS through :func:`scipy.optimize.linprog`.
+Costs are the convex, piecewise-quadratic curves of :mod:`airshed.cooperation.costs`, replaced here by
+their secants (``options.segments_per_piece`` per linear piece of the marginal cost) so that each
+coalition is one linear programme. The secants lie above the exact cost, so the LP optimum over-states
+the exact least cost by at most the sum of ``E s h^2 / 8`` over the abated (region, precursor) pairs
+(:attr:`Plan.error_bound_yuan`). Secant slopes increase along each curve, so the LP fills sub-segments
+in order and no integer variables are needed.
+
+LPs are solved with HiGHS: the plans through :func:`scipy.optimize.linprog`, and the ``2^n`` coalition
+values through one :mod:`highspy` model re-solved from the previous basis for each coalition
+(:class:`WarmCoalitionSolver`).
 """
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+import highspy
 import numpy as np
 from scipy.optimize import linprog
 
-from airshed.cooperation.policy import CostCurve, Policy
+from airshed.cooperation.costs import CurveArrays, secant_segments
+from airshed.cooperation.policy import Policy
 from airshed.cooperation.runfile import RunTables
 from airshed.errors import ConfigError, DataError
 
 DAYS_PER_YEAR = 365.25
 #: Reductions smaller than this (ug m-3) count as met; HiGHS' primal feasibility tolerance is 1e-7.
 TARGET_TOLERANCE_UGM3 = 1e-6
+#: A best-effort constraint asks for this fraction of the attainable reduction, so that round-off in
+#: the sum of the maximal abatements never makes the LP infeasible (1e-10 of tens of ug m-3).
+_REACH_MARGIN = 1.0 - 1e-10
+
+GAME_NAME = "target game (least cost of meeting PM2.5 targets)"
+CHARACTERISTIC_FUNCTION = (
+    "v(S) = least abatement cost for the members of S, abating alone (everyone else at baseline), to bring "
+    "each member's PM2.5 to its target, or as far towards it as S's own abatement can reach"
+)
 
 
-def exact_total_cost(curve: CostCurve, tonnes: float, fraction: float) -> float:
-    """Exact total cost ``E * integral_0^a mc(x) dx`` of abating ``fraction`` of ``tonnes``, in yuan.
-
-    Parameters
-    ----------
-    curve
-        Piecewise-linear marginal cost curve (yuan per tonne against abated fraction).
-    tonnes
-        Emissions subject to the abatement, t.
-    fraction
-        Abated fraction, ``0 <= fraction <= curve.max_fraction``.
-    """
-    pts = np.asarray(curve.marginal_cost, dtype=float)
-    x, mc = pts[:, 0], pts[:, 1]
-    knots = np.concatenate([x[x < fraction], [fraction]])
-    values = np.interp(knots, x, mc)
-    return float(tonnes * np.trapezoid(values, knots)) if knots.size > 1 else 0.0
-
-
-def secant_segments(curve: CostCurve, tonnes: float, per_piece: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Secant linearisation of a total-cost curve up to ``max_fraction``.
-
-    Returns
-    -------
-    widths
-        Sub-segment widths (abated fraction).
-    slopes
-        LP cost per unit abated fraction on each sub-segment, yuan: ``E`` times the mean marginal cost.
-    error_bound
-        Largest over-statement of the exact cost by the secants, yuan (``max E s h^2 / 8``).
-    """
-    pts = np.asarray(curve.marginal_cost, dtype=float)
-    x, mc = pts[:, 0], pts[:, 1]
-    top = curve.max_fraction
-    keep = x < top
-    knots_x = np.concatenate([x[keep], [top]])
-    knots_mc = np.interp(knots_x, x, mc)
-    edges = np.concatenate(
-        [np.linspace(a, b, per_piece + 1)[:-1] for a, b in zip(knots_x[:-1], knots_x[1:], strict=True)]
-        + [[top]]
-    )
-    mc_edges = np.interp(edges, x, mc)
-    widths = np.diff(edges)
-    slopes = tonnes * 0.5 * (mc_edges[:-1] + mc_edges[1:])
-    piece_slope = np.diff(knots_mc) / np.diff(knots_x)
-    piece_h = np.diff(knots_x) / per_piece
-    error_bound = float(np.max(tonnes * piece_slope * piece_h**2 / 8.0))
-    return widths, slopes, error_bound
+class InfeasibleTargetsError(ConfigError):
+    """Targets that not even every player abating to the maximum can meet."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +81,6 @@ class AbatementProblem:
     seg_width: np.ndarray  # (n_players, n_precursors, n_seg) abated fraction, 0 = padding
     seg_cost: np.ndarray  # (n_players, n_precursors, n_seg) yuan per unit abated fraction
     error_bound_pair: np.ndarray  # (n_players, n_precursors) yuan
-    penalty: float  # yuan per ug m-3 unmet
 
     @property
     def need(self) -> np.ndarray:
@@ -126,6 +96,16 @@ class AbatementProblem:
     def n_players(self) -> int:
         """Number of players (abating source regions)."""
         return len(self.players)
+
+    def reach(self, members: np.ndarray) -> np.ndarray:
+        """Largest reduction ``R_i(S)`` the members' abatement achieves at each target receptor, ug m-3."""
+        gain = np.clip(self.effect, 0.0, None) * self.max_fraction[None]
+        return (gain * members[None, :, None]).sum(axis=(1, 2))
+
+    def required(self, members: np.ndarray) -> np.ndarray:
+        """Reduction the coalition must make at each target receptor (0 for non-members' targets)."""
+        own = members[self.target_player] & (self.need > TARGET_TOLERANCE_UGM3)
+        return np.where(own, np.minimum(self.need, _REACH_MARGIN * self.reach(members)), 0.0)
 
 
 def build_problem(tables: RunTables, policy: Policy, origin: str = "policy") -> AbatementProblem:
@@ -154,8 +134,12 @@ def build_problem(tables: RunTables, policy: Policy, origin: str = "policy") -> 
             curve = policy.curve(players[j], species)
             tonnes = tables.emissions[src, k] * scale
             if curve is not None and tonnes > 0.0:
-                pieces[j, k] = secant_segments(curve, tonnes, opts.segments_per_piece)
-    n_seg = max((w.size for w, _, _ in pieces.values()), default=1)
+                pieces[j, k] = secant_segments(CurveArrays.from_curve(curve, tonnes), opts.segments_per_piece)
+    if not pieces:
+        raise ConfigError(
+            f"{origin}: costs: no cost curve applies to any emitting source region and precursor"
+        )
+    n_seg = max(w.size for w, _, _ in pieces.values())
     seg_width = np.zeros((len(players), n_p, n_seg))
     seg_cost = np.zeros((len(players), n_p, n_seg))
     bound = np.zeros((len(players), n_p))
@@ -163,11 +147,7 @@ def build_problem(tables: RunTables, policy: Policy, origin: str = "policy") -> 
         seg_width[j, k, : w.size] = w
         seg_cost[j, k, : c.size] = c
         bound[j, k] = e
-    if not pieces:
-        raise ConfigError(
-            f"{origin}: costs: no cost curve applies to any emitting source region and precursor"
-        )
-    target_regions = list(policy.targets)
+    target_regions = list(policy.targets or {})
     rec_idx = [tables.receptors.index(r) for r in target_regions]
     return AbatementProblem(
         players=players,
@@ -180,22 +160,70 @@ def build_problem(tables: RunTables, policy: Policy, origin: str = "policy") -> 
         seg_width=seg_width,
         seg_cost=seg_cost,
         error_bound_pair=bound,
-        penalty=opts.infeasible_penalty,
     )
 
 
 @dataclass(frozen=True)
-class Plan:
-    """An abatement plan and its cost.
+class Unattainable:
+    """A target that no coalition can meet: its shortfall with every player abating to the maximum."""
 
-    ``cost_yuan`` is the LP (secant) abatement cost; ``penalty_yuan`` is ``infeasible_penalty`` times the
-    unmet reductions; ``objective_yuan`` their sum (the coalition's ``v(S)``).
+    region: str
+    target_ugm3: float
+    baseline_ugm3: float
+    max_reduction_ugm3: float
+
+    @property
+    def shortfall_ugm3(self) -> float:
+        """Reduction missing at the best, ug m-3."""
+        return self.baseline_ugm3 - self.max_reduction_ugm3 - self.target_ugm3
+
+    @property
+    def attainable_ugm3(self) -> float:
+        """Lowest target the players can meet together, rounded up to 0.1 ug m-3."""
+        return math.ceil((self.baseline_ugm3 - self.max_reduction_ugm3) * 10.0 - 1e-9) / 10.0
+
+
+def unattainable_targets(problem: AbatementProblem) -> list[Unattainable]:
+    """Targets the grand coalition cannot meet (empty when every target is attainable)."""
+    reach = problem.reach(np.ones(problem.n_players, dtype=bool))
+    return [
+        Unattainable(region, float(problem.target_ugm3[t]), float(problem.baseline_ugm3[t]), float(reach[t]))
+        for t, region in enumerate(problem.target_regions)
+        if problem.need[t] > reach[t] + TARGET_TOLERANCE_UGM3
+    ]
+
+
+def check_attainable(problem: AbatementProblem, origin: str = "policy") -> None:
+    """Raise :class:`InfeasibleTargetsError` naming every target the players cannot meet together.
+
+    The message gives, per target, the shortfall with every player abating to its ``max_fraction`` and
+    the lowest attainable target.
+    """
+    bad = unattainable_targets(problem)
+    if bad:
+        items = "; ".join(
+            f"targets.{u.region} = {u.target_ugm3:g} (baseline {u.baseline_ugm3:.1f}, at most "
+            f"{u.max_reduction_ugm3:.1f} removable: short by {u.shortfall_ugm3:.1f} ug m-3; attainable "
+            f"{u.attainable_ugm3:.1f})"
+            for u in bad
+        )
+        raise InfeasibleTargetsError(
+            f"{origin}: {len(bad)} target(s) cannot be met even with every player abating to its "
+            f"max_fraction: {items}. Set them at or above the attainable values, add players or raise "
+            "max_fraction"
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A coalition's least-cost plan: abated fractions, cost per player, the part of needs left unmet.
+
+    ``shortfall_ugm3`` is positive only for member targets the coalition cannot reach (best effort).
     """
 
     fractions: np.ndarray  # (n_players, n_precursors) abated fraction
     cost_by_player: np.ndarray  # (n_players,) yuan
-    unmet_ugm3: np.ndarray  # (n_targets,) reduction still missing (0 for rows outside the coalition)
-    penalty_yuan: float
+    shortfall_ugm3: np.ndarray  # (n_targets,)
     error_bound_yuan: float
 
     @property
@@ -203,190 +231,139 @@ class Plan:
         """Total abatement cost, yuan."""
         return float(self.cost_by_player.sum())
 
-    @property
-    def objective_yuan(self) -> float:
-        """Abatement cost plus the penalty on unmet targets, yuan."""
-        return self.cost_yuan + self.penalty_yuan
-
 
 def members_of(mask: int, n: int) -> np.ndarray:
     """Boolean membership vector of the coalition bitmask ``mask`` (bit ``j`` = player ``j``)."""
     return (np.right_shift(mask, np.arange(n)) & 1).astype(bool)
 
 
-def solve_plan(problem: AbatementProblem, members: np.ndarray, hard: bool = False) -> Plan | None:
-    """Least-cost plan for a coalition to meet its members' targets with its members' abatement.
-
-    Parameters
-    ----------
-    problem
-        The LP arrays.
-    members
-        Boolean membership over players.
-    hard
-        If True, targets are hard constraints and None is returned when they cannot all be met;
-        otherwise unmet reductions are allowed at ``problem.penalty`` yuan per ug m-3.
-
-    Returns
-    -------
-    Plan or None
-    """
-    n, n_p, n_s = problem.seg_width.shape
-    need = problem.need
-    rows = np.flatnonzero(members[problem.target_player] & (need > TARGET_TOLERANCE_UGM3))
+def solve_plan(problem: AbatementProblem, members: np.ndarray) -> Plan:
+    """Least-cost plan of a coalition: its members' targets, or as far as its own abatement reaches."""
+    n, n_p, _ = problem.seg_width.shape
+    required = problem.required(members)
+    rows = np.flatnonzero(required > 0.0)
     fractions = np.zeros((n, n_p))
     cost_by_player = np.zeros(n)
-    unmet = np.zeros(need.size)
+    own = members[problem.target_player]
+    shortfall = np.where(own, np.clip(problem.need - required, 0.0, None), 0.0)
+    shortfall[shortfall <= TARGET_TOLERANCE_UGM3] = 0.0
     if rows.size == 0:
-        return Plan(fractions, cost_by_player, unmet, 0.0, 0.0)
+        return Plan(fractions, cost_by_player, shortfall, 0.0)
     eff = problem.effect[rows]  # (r, n, n_p)
     # a (region, precursor) enters the LP only if it is a member's, abatable, and helps some target row
     useful = members[:, None] & (problem.seg_width[:, :, 0] > 0.0) & np.any(eff > 0.0, axis=0)
     jj, kk = np.nonzero(useful)
     widths = problem.seg_width[jj, kk]  # (v, n_s)
     live = widths > 0.0
-    col_pair = np.repeat(np.arange(jj.size), n_s).reshape(jj.size, n_s)[live]
-    col_width = widths[live]
+    col_pair = np.repeat(np.arange(jj.size), widths.shape[1]).reshape(widths.shape)[live]
     col_cost = problem.seg_cost[jj, kk][live]
     a_eff = eff[:, jj, kk][:, col_pair]  # (r, cols): ug m-3 per unit fraction
     cost_scale = max(float(col_cost.max(initial=0.0)), 1.0)
-    n_rows = rows.size
-    if hard:
-        c = col_cost / cost_scale
-        a_ub = -a_eff
-        upper = col_width
-    else:
-        c = np.concatenate([col_cost, np.full(n_rows, problem.penalty)]) / cost_scale
-        a_ub = np.hstack([-a_eff, -np.eye(n_rows)])
-        upper = np.concatenate([col_width, need[rows]])
     res = linprog(
-        c,
-        A_ub=a_ub,
-        b_ub=-need[rows],
-        bounds=np.column_stack([np.zeros(c.size), upper]),
+        col_cost / cost_scale,
+        A_ub=-a_eff,
+        b_ub=-required[rows],
+        bounds=np.column_stack([np.zeros(col_cost.size), widths[live]]),
         method="highs",
     )
-    if res.status == 2 and hard:
-        return None
     if res.status != 0:
         raise RuntimeError(f"abatement LP failed: {res.message}")
-    x = res.x[: col_cost.size]
-    pair_fraction = np.bincount(col_pair, weights=x, minlength=jj.size)
-    pair_cost = np.bincount(col_pair, weights=x * col_cost, minlength=jj.size)
+    pair_fraction = np.bincount(col_pair, weights=res.x, minlength=jj.size)
+    pair_cost = np.bincount(col_pair, weights=res.x * col_cost, minlength=jj.size)
     fractions[jj, kk] = pair_fraction
     np.add.at(cost_by_player, jj, pair_cost)
-    if not hard:
-        unmet[rows] = np.maximum(res.x[col_cost.size :], 0.0)
     abated = pair_fraction > 0.0
     bound = float(problem.error_bound_pair[jj[abated], kk[abated]].sum())
-    return Plan(fractions, cost_by_player, unmet, float(problem.penalty * unmet.sum()), bound)
+    return Plan(fractions, cost_by_player, shortfall, bound)
 
 
 def coalition_cost(problem: AbatementProblem, mask: int) -> float:
-    """Characteristic function ``v(S)``, yuan: least cost plus penalty for coalition bitmask ``mask``."""
-    plan = solve_plan(problem, members_of(mask, problem.n_players))
-    assert plan is not None  # the penalised LP is always feasible
-    return plan.objective_yuan
+    """Characteristic function ``v(S)``, yuan, of coalition bitmask ``mask`` (one cold LP)."""
+    return solve_plan(problem, members_of(mask, problem.n_players)).cost_yuan
+
+
+class QuietHighs(highspy.Highs):
+    """:class:`highspy.Highs` that logs nothing, not even its banner.
+
+    HiGHS prints "Running HiGHS ..." to the C stdout on the first method call of an instance unless
+    ``output_flag`` is already off, and ``highspy.Highs.__init__`` makes that call
+    (``enableCallbacks``) before a caller can set options; ``airshed cooperate --json -`` must print
+    nothing but JSON. Switching the flag off inside that first call keeps the banner out.
+    """
+
+    def enableCallbacks(self) -> None:  # noqa: N802 (HiGHS' name)
+        """Switch logging off, then enable HiGHS' callbacks as the base class does."""
+        self.setOptionValue("output_flag", False)
+        super().enableCallbacks()
 
 
 class WarmCoalitionSolver:
-    """The grand coalition's penalised LP held in one HiGHS instance, re-solved for each coalition.
+    """The grand coalition's LP held in one HiGHS instance (:mod:`highspy`), re-solved for each coalition.
 
-    A coalition is imposed by bounds only: non-members' abatement columns get upper bound 0 and their
-    target rows become free, so the constraint matrix is built once and HiGHS re-solves from the previous
-    optimal basis (dual simplex hot start). Visiting coalitions in Gray-code order changes one player per
-    solve. Uses the HiGHS bindings bundled with SciPy (``scipy.optimize._highspy``, the same pybind11 core
-    as the ``highspy`` package); :func:`coalition_costs` falls back to :func:`coalition_cost` (public
-    ``linprog``) if they are unavailable. Tests check both give the same values.
+    A coalition is imposed by bounds only: non-members' abatement columns get upper bound 0 and each row
+    asks for the coalition's required reduction (free for non-members' targets), so the constraint
+    matrix is built once and HiGHS re-solves from the previous optimal basis (dual simplex hot start).
+    Visiting coalitions in Gray-code order changes one player per solve.
     """
 
     def __init__(self, problem: AbatementProblem) -> None:
-        from scipy.optimize._highspy import _core as highs
-
-        self._highs = highs
         self.problem = problem
         jj, kk, ss = np.nonzero(problem.seg_width > 0.0)
-        n_t = problem.need.size
-        cost = np.concatenate([problem.seg_cost[jj, kk, ss], np.full(n_t, problem.penalty)])
+        cost = problem.seg_cost[jj, kk, ss]
         self._scale = max(float(cost.max(initial=0.0)), 1.0)
-        self._upper = np.concatenate([problem.seg_width[jj, kk, ss], np.maximum(problem.need, 0.0)])
-        a = np.hstack([problem.effect[:, jj, kk], np.eye(n_t)])
+        self._upper = problem.seg_width[jj, kk, ss]
+        n_t = problem.need.size
+        a = problem.effect[:, jj, kk]  # (n_t, cols)
         cols = [np.nonzero(a[:, k])[0] for k in range(a.shape[1])]
-        lp = highs.HighsLp()
+        lp = highspy.HighsLp()
         lp.num_col_, lp.num_row_ = cost.size, n_t
         lp.col_cost_ = cost / self._scale
         lp.col_lower_ = np.zeros(cost.size)
         lp.col_upper_ = self._upper.copy()
-        lp.row_lower_ = problem.need.copy()
-        lp.row_upper_ = np.full(n_t, highs.kHighsInf)
-        lp.a_matrix_.format_ = highs.MatrixFormat.kColwise
+        lp.row_lower_ = np.full(n_t, -highspy.kHighsInf)
+        lp.row_upper_ = np.full(n_t, highspy.kHighsInf)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = cost.size, n_t
         lp.a_matrix_.start_ = np.concatenate([[0], np.cumsum([c.size for c in cols])]).astype(np.int32)
-        lp.a_matrix_.index_ = np.concatenate(cols).astype(np.int32)
-        lp.a_matrix_.value_ = np.concatenate([a[c, k] for k, c in enumerate(cols)])
-        self._solver = highs._Highs()
-        self._solver.setOptionValue("output_flag", False)
+        lp.a_matrix_.index_ = np.concatenate(cols).astype(np.int32) if cols else np.zeros(0, np.int32)
+        lp.a_matrix_.value_ = np.concatenate([a[c, k] for k, c in enumerate(cols)]) if cols else np.zeros(0)
+        self._solver = QuietHighs()
         self._solver.passModel(lp)
-        slack_player = problem.target_player
-        col_player = np.concatenate([jj, slack_player])
-        self._player_cols = [
-            np.flatnonzero(col_player == j).astype(np.int32) for j in range(problem.n_players)
-        ]
-        self._player_rows = [np.flatnonzero(slack_player == j) for j in range(problem.n_players)]
+        self._player_cols = [np.flatnonzero(jj == j).astype(np.int32) for j in range(problem.n_players)]
+        self._rows = np.arange(n_t, dtype=np.int32)
         self._mask = (1 << problem.n_players) - 1
-
-    def _toggle(self, player: int, member: bool) -> None:
-        cols = self._player_cols[player]
-        upper = self._upper[cols] if member else np.zeros(cols.size)
-        self._solver.changeColsBounds(cols.size, cols, np.zeros(cols.size), upper)
-        for t in self._player_rows[player]:
-            lower = self.problem.need[t] if member else -self._highs.kHighsInf
-            self._solver.changeRowBounds(int(t), lower, self._highs.kHighsInf)
 
     def value(self, mask: int) -> float:
         """``v(S)`` of the coalition bitmask ``mask``, yuan."""
         diff = mask ^ self._mask
         while diff:
             j = diff.bit_length() - 1
-            self._toggle(j, bool(mask >> j & 1))
+            cols = self._player_cols[j]
+            upper = self._upper[cols] if mask >> j & 1 else np.zeros(cols.size)
+            self._solver.changeColsBounds(cols.size, cols, np.zeros(cols.size), upper)
             diff ^= 1 << j
         self._mask = mask
+        required = self.problem.required(members_of(mask, self.problem.n_players))
+        lower = np.where(required > 0.0, required, -highspy.kHighsInf)
+        upper = np.full(lower.size, highspy.kHighsInf)
+        self._solver.changeRowsBounds(self._rows.size, self._rows, lower, upper)
         self._solver.run()
-        if self._solver.getModelStatus() != self._highs.HighsModelStatus.kOptimal:
-            return coalition_cost(self.problem, mask)  # let the reference path solve or report it
+        if self._solver.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return coalition_cost(self.problem, mask)  # the cold path solves it or says why not
         return float(self._solver.getInfo().objective_function_value) * self._scale
 
 
-_WORKER_PROBLEM: AbatementProblem | None = None
 _WORKER_SOLVER: WarmCoalitionSolver | None = None
 
 
 def _init_worker(problem: AbatementProblem) -> None:
-    global _WORKER_PROBLEM, _WORKER_SOLVER
-    _WORKER_PROBLEM, _WORKER_SOLVER = problem, None
-
-
-def _solve_masks(
-    problem: AbatementProblem, solver: WarmCoalitionSolver | None, masks: np.ndarray
-) -> np.ndarray:
-    if solver is None:
-        return np.array([coalition_cost(problem, int(m)) for m in masks])
-    return np.array([solver.value(int(m)) for m in masks])
-
-
-def _warm_solver(problem: AbatementProblem) -> WarmCoalitionSolver | None:
-    try:
-        return WarmCoalitionSolver(problem)
-    except (ImportError, AttributeError):  # a SciPy without its bundled HiGHS bindings: use linprog
-        return None
+    global _WORKER_SOLVER
+    _WORKER_SOLVER = WarmCoalitionSolver(problem)
 
 
 def _costs_of_masks(masks: np.ndarray) -> np.ndarray:
-    global _WORKER_SOLVER
-    assert _WORKER_PROBLEM is not None
-    if _WORKER_SOLVER is None:
-        _WORKER_SOLVER = _warm_solver(_WORKER_PROBLEM)
-    return _solve_masks(_WORKER_PROBLEM, _WORKER_SOLVER, masks)
+    assert _WORKER_SOLVER is not None
+    return np.array([_WORKER_SOLVER.value(int(m)) for m in masks])
 
 
 def default_workers() -> int:
@@ -411,7 +388,8 @@ def coalition_costs(problem: AbatementProblem, masks: np.ndarray, workers: int |
     masks = np.asarray(masks, dtype=np.int64)
     workers = default_workers() if workers is None else workers
     if workers <= 1 or masks.size < 256:
-        return _solve_masks(problem, _warm_solver(problem), masks)
+        solver = WarmCoalitionSolver(problem)
+        return np.array([solver.value(int(m)) for m in masks])
     chunks = np.array_split(masks, workers * 2)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
@@ -424,46 +402,5 @@ def all_coalition_costs(problem: AbatementProblem, workers: int | None = None) -
     order = gray_code_order(problem.n_players)
     values = np.empty(order.size)
     values[order] = coalition_costs(problem, order, workers)
+    values[0] = 0.0
     return values
-
-
-def max_reduction_ugm3(problem: AbatementProblem, members: np.ndarray) -> np.ndarray:
-    """Largest reduction a coalition's abatement can achieve at each target receptor, ug m-3."""
-    gain = np.clip(problem.effect, 0.0, None) * problem.max_fraction[None]
-    return (gain * members[None, :, None]).sum(axis=(1, 2))
-
-
-@dataclass(frozen=True)
-class IndependentResult:
-    """One receptor region meeting its own target alone (others at baseline)."""
-
-    region: str
-    feasible: bool
-    cost_yuan: float  # least cost if feasible, else cost of the cheapest plan achieving max_reduction
-    shortfall_ugm3: float  # 0 if feasible
-    max_reduction_ugm3: float
-    fractions: np.ndarray  # (n_precursors,)
-
-
-def independent_action(problem: AbatementProblem) -> list[IndependentResult]:
-    """Each target region meets its own target with its own abatement only.
-
-    Where that is impossible, ``shortfall`` is the need minus the largest reduction the region can make
-    alone, and the cost is that of abating every precursor that lowers its PM2.5 to ``max_fraction``.
-    """
-    out = []
-    for t, region in enumerate(problem.target_regions):
-        j = int(problem.target_player[t])
-        members = np.zeros(problem.n_players, dtype=bool)
-        members[j] = True
-        reach = float(max_reduction_ugm3(problem, members)[t])
-        need = float(problem.need[t])
-        plan = solve_plan(problem, members, hard=True) if need <= reach + TARGET_TOLERANCE_UGM3 else None
-        if plan is not None:
-            out.append(IndependentResult(region, True, plan.cost_yuan, 0.0, reach, plan.fractions[j]))
-            continue
-        helps = (problem.effect[t, j] > 0.0) & (problem.seg_width[j, :, 0] > 0.0)
-        fractions = np.where(helps, problem.max_fraction[j], 0.0)
-        cost = float((problem.seg_cost[j] * problem.seg_width[j]).sum(axis=1)[helps].sum())
-        out.append(IndependentResult(region, False, cost, need - reach, reach, fractions))
-    return out

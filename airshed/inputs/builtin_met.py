@@ -1,4 +1,4 @@
-"""Built-in default meteorology: an idealised Jing-Jin-Ji winter haze episode written as ERA5 files.
+"""Idealised winter-haze episodes written as ERA5 files; the built-in case's is over Jing-Jin-Ji.
 
 The episode is *idealised*, not a reanalysis of any date: a stagnation period with weak southerly
 flow, a shallow nocturnal boundary layer and a weak diurnal cycle of mixing height, ended by a
@@ -14,8 +14,9 @@ so the default case exercises the same code path as real data.
 Construction (all deterministic, no random numbers):
 
 - Outbreak weight s in 0..1: ``s = (1 + tanh((t - t_front) / (transition_hours / 2))) / 2``; the front
-  reaches Beijing (116.4E, 39.9N) at ``stagnation_days`` after the start and moves south-east at
-  10 m/s, so t_front varies across the domain (the only horizontal variation; no terrain).
+  reaches the geography's reference point (:class:`EpisodeGeography`; Beijing, 116.4E 39.9N, in the
+  built-in case) at ``stagnation_days`` after the start and moves south-east at 10 m/s, so t_front
+  varies across the domain (the only horizontal variation; no terrain).
 - 10 m wind: the vector blend of the stagnant and outbreak winds (speed, direction "from").
 - Sensible heat flux from the sun (NOAA solar elevation, :func:`solar_elevation_deg`):
   ``H = H_max sin(elev)/sin(elev at local solar noon)`` by day, ``-0.1 H_max`` at night; written as
@@ -41,9 +42,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -59,8 +62,6 @@ from airshed.physics.boundary_layer import (
 
 FRONT_SPEED_M_S = 10.0
 """Speed of the cold front towards the south-east, m/s."""
-FRONT_REFERENCE = (116.4, 39.9)
-"""Where the front is at ``stagnation_days`` (Beijing), lon/lat degrees."""
 PRESSURE_LEVELS_HPA = (1000, 975, 950, 925, 900, 850, 800, 700)
 BUILTIN_Z0_M = 0.5
 """Roughness length used inside the generator to diagnose the wind-driven night mixing height, m."""
@@ -85,6 +86,38 @@ class BuiltinMetParameters:
     resolution_deg: float = 0.25
 
 
+@dataclass(frozen=True)
+class EpisodeGeography:
+    """Where an episode is laid out: the lon/lat box of its files and the front's reference point.
+
+    Attributes
+    ----------
+    west, south, east, north
+        Extent of the written lon/lat grid, degrees (cover the model domain with some margin).
+    front_lon, front_lat
+        Where the cold front is ``stagnation_days`` after the start, degrees.
+    """
+
+    west: float
+    south: float
+    east: float
+    north: float
+    front_lon: float
+    front_lat: float
+
+    @classmethod
+    def around(cls, bbox: tuple[float, float, float, float], margin_deg: float = 3.0) -> EpisodeGeography:
+        """Return a geography covering a lon/lat box plus a margin, the front referenced at its centre."""
+        west, south, east, north = bbox
+        return cls(west - margin_deg, max(south - margin_deg, -89.0), east + margin_deg,
+                   min(north + margin_deg, 89.0), 0.5 * (west + east), 0.5 * (south + north))
+
+
+BUILTIN_CASE_GEOGRAPHY = EpisodeGeography(west=105.0, south=30.0, east=130.0, north=48.0,
+                                          front_lon=116.4, front_lat=39.9)
+"""The built-in Jing-Jin-Ji case: files over 105-130E, 30-48N; the front reaches Beijing."""
+
+
 def _wind_components(
     speed: float | np.ndarray, direction_from_deg: float | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -93,18 +126,20 @@ def _wind_components(
     return -speed * np.sin(d), -speed * np.cos(d)
 
 
-def _episode_fields(start: datetime, p: BuiltinMetParameters) -> tuple[xr.Dataset, xr.Dataset]:
-    lat = np.arange(48.0, 30.0 - 1e-9, -p.resolution_deg)
-    lon = np.arange(105.0, 130.0 + 1e-9, p.resolution_deg)
+def _episode_fields(
+    start: datetime, p: BuiltinMetParameters, geo: EpisodeGeography
+) -> tuple[xr.Dataset, xr.Dataset]:
+    lat = np.arange(geo.north, geo.south - 1e-9, -p.resolution_deg)
+    lon = np.arange(geo.west, geo.east + 1e-9, p.resolution_deg)
     n_t = int(round(p.days * 24)) + 1
     t0 = np.datetime64(start.replace(tzinfo=None), "ns")
     times = t0 + np.arange(n_t) * np.timedelta64(3600, "s")
     hours = np.arange(n_t, dtype=np.float64)[:, None, None]
     lon2, lat2 = np.meshgrid(lon, lat)
 
-    # Outbreak weight: distance (km) along the NW -> SE axis from Beijing sets the front's arrival.
-    km_e = (lon2 - FRONT_REFERENCE[0]) * 111.2 * np.cos(np.radians(lat2))
-    km_n = (lat2 - FRONT_REFERENCE[1]) * 111.2
+    # Outbreak weight: distance (km) along the NW -> SE axis from the reference point sets the arrival.
+    km_e = (lon2 - geo.front_lon) * 111.2 * np.cos(np.radians(lat2))
+    km_n = (lat2 - geo.front_lat) * 111.2
     along = (km_e - km_n) / np.sqrt(2.0)
     t_front = p.stagnation_days * 24.0 + along / (FRONT_SPEED_M_S * 3.6)
     s = 0.5 * (1.0 + np.tanh((hours - t_front) / (0.5 * p.transition_hours)))
@@ -217,11 +252,13 @@ def _episode_fields(start: datetime, p: BuiltinMetParameters) -> tuple[xr.Datase
     return single, pressure
 
 
-def write_builtin_era5(directory: Path, start: datetime, params: BuiltinMetParameters) -> list[Path]:
-    """Write the idealised episode as ERA5 single- and pressure-level NetCDF files; return their paths."""
+def write_builtin_era5(
+    directory: Path, start: datetime, params: BuiltinMetParameters, geography: EpisodeGeography
+) -> list[Path]:
+    """Write an idealised episode as ERA5 single- and pressure-level NetCDF files; return their paths."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    single, pressure = _episode_fields(start, params)
+    single, pressure = _episode_fields(start, params, geography)
     paths = [directory / "era5_single_levels.nc", directory / "era5_pressure_levels.nc"]
     time_enc = {"valid_time": {"units": "seconds since 1970-01-01", "dtype": "int64"}}
     for ds, path in zip((single, pressure), paths, strict=True):
@@ -232,8 +269,15 @@ def write_builtin_era5(directory: Path, start: datetime, params: BuiltinMetParam
     return paths
 
 
+def generate_builtin_met(cache_dir: Path, start: datetime, options: Mapping[str, Any]) -> list[Path]:
+    """Write (once) and return the built-in episode's ERA5 files; ``options``: ``[meteorology.builtin]``."""
+    return ensure_builtin_met(cache_dir, start, BuiltinMetParameters(**options))
+
+
 def ensure_builtin_met(cache_dir: Path, start: datetime, params: BuiltinMetParameters) -> list[Path]:
-    """Return the built-in episode's ERA5 files under ``cache_dir``, writing them if missing (deterministic).
+    """Return the built-in case's episode files under ``cache_dir``, writing them if missing (deterministic).
+
+    The episode is laid out over :data:`BUILTIN_CASE_GEOGRAPHY`.
 
     Files live in a sub-folder named by the start time and a hash of the parameters, so changing either
     writes a new episode and never reuses a stale one.
@@ -245,4 +289,4 @@ def ensure_builtin_met(cache_dir: Path, start: datetime, params: BuiltinMetParam
     paths = [folder / "era5_single_levels.nc", folder / "era5_pressure_levels.nc"]
     if all(p.is_file() for p in paths):
         return paths
-    return write_builtin_era5(folder, start, params)
+    return write_builtin_era5(folder, start, params, BUILTIN_CASE_GEOGRAPHY)

@@ -72,7 +72,7 @@ in index order, so results are bit-identical for any number of threads.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -114,9 +114,6 @@ from airshed.model.release import (
 from airshed.physics.mechanism import Conversion, default_mechanism
 from airshed.physics.removal import (
     DRY_DEPOSITION_LAYER_M,
-    DRY_DEPOSITION_VELOCITY_M_S,
-    WET_SCAVENGING_A_PER_S,
-    WET_SCAVENGING_B,
     dry_deposition_rate,
     scavenging_formula,
 )
@@ -1146,10 +1143,6 @@ def release_particles(
 # Orchestration: a thin layer of plain-array bookkeeping above the kernels.
 # --------------------------------------------------------------------------------------------------
 
-#: Species that are not scavenged by rain by default.
-NOT_SCAVENGED = frozenset({"NMVOC"})
-
-
 @dataclass(frozen=True)
 class LagrangianParameters:
     """Scalars and per-species arrays of the particle model (units in the names; see module docstring).
@@ -1188,23 +1181,27 @@ class LagrangianParameters:
 
     @classmethod
     def for_species(cls, species: tuple[str, ...] | list[str], **overrides) -> LagrangianParameters:
-        """Parameters with the documented defaults for named species (SO2, NOx, PM2.5, sulfate, ...).
+        """Parameters with the default mechanism's removal for named species (SO2, NOx, PM2.5, sulfate, ...).
 
-        ``deposition_velocity_m_s`` may be given as a dict by species name; unknown species default to 0.
+        Removal tables default to :func:`~airshed.physics.mechanism.default_mechanism`'s (0 for a species
+        it does not carry); ``deposition_velocity_m_s`` may be given as a dict by species name.
         """
         species = tuple(species)
-        vd = overrides.pop("deposition_velocity_m_s", DRY_DEPOSITION_VELOCITY_M_S)
-        if isinstance(vd, dict):
+        mechanism = default_mechanism()
+
+        def default(table: str) -> list[float]:
+            return [float(getattr(mechanism, table).get(s, 0.0)) for s in species]
+
+        vd = overrides.pop("deposition_velocity_m_s", default("dry_deposition_velocity_m_s"))
+        if isinstance(vd, Mapping):
             vd = [float(vd.get(s, 0.0)) for s in species]
-        scavenged = np.array([s not in NOT_SCAVENGED for s in species], dtype=float)
         return cls(
             species=species,
             deposition_velocity_m_s=np.asarray(vd, dtype=float),
-            wet_a_per_s=np.asarray(
-                overrides.pop("wet_a_per_s", WET_SCAVENGING_A_PER_S * scavenged), dtype=float
-            ),
-            wet_b=np.asarray(overrides.pop("wet_b", np.full(len(species), WET_SCAVENGING_B)), dtype=float),
-            decay_per_s=np.asarray(overrides.pop("decay_per_s", np.zeros(len(species))), dtype=float),
+            wet_a_per_s=np.asarray(overrides.pop("wet_a_per_s", default("wet_scavenging_a_per_s")),
+                                   dtype=float),
+            wet_b=np.asarray(overrides.pop("wet_b", default("wet_scavenging_b")), dtype=float),
+            decay_per_s=np.asarray(overrides.pop("decay_per_s", default("decay_per_s")), dtype=float),
             **overrides,
         )
 

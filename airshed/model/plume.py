@@ -87,6 +87,7 @@ from airshed.physics import boundary_layer as bl
 from airshed.physics import deposition as dep
 from airshed.physics import dispersion as disp
 from airshed.physics import plume_rise as rise
+from airshed.physics.dispersion_schemes import DispersionScheme, SigmaInputs, dispersion_scheme
 
 # --- column layout of the prepared source matrix -------------------------------------------------------
 (
@@ -155,7 +156,6 @@ DEFAULT_MIN_WIND_SPEED = 1.0
 EXPONENT_FLOOR = -600.0
 """Every exponential whose argument (lateral + decay + vertical) is below this is exactly 0 (< 1e-260 of
 the plume's centre-line value at that distance); keeps subnormal numbers out of the arithmetic."""
-LATERAL_EXPONENT_FLOOR = EXPONENT_FLOOR
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
@@ -318,7 +318,7 @@ def prepare_plume_geometry(
     mixing_height: np.ndarray,
     pg_class: np.ndarray,
     air_temperature: np.ndarray,
-    option: int = disp.BRIGGS_RURAL,
+    option: str | DispersionScheme = "briggs-rural",
     diameter: np.ndarray = 0.0,
     exit_velocity: np.ndarray = 0.0,
     stack_temperature: np.ndarray | None = None,
@@ -367,8 +367,7 @@ def prepare_plume_geometry(
     }
     tag = _as_source_array("tag", tag, n, np.int64)
     pg = _as_source_array("pg_class", pg_class, n, np.int64)
-    if option not in disp.DISPERSION_OPTIONS.values():
-        raise AirshedInputError(f"dispersion option must be one of {disp.DISPERSION_OPTIONS}, got {option}")
+    scheme = dispersion_scheme(option)
     if np.any((pg < 1) | (pg > 6)):
         raise AirshedInputError("pg_class must be 1..6 (A..F)")
     for name in ("stack_height", "wind_speed", "roughness_length", "diameter", "exit_velocity"):
@@ -402,7 +401,7 @@ def prepare_plume_geometry(
     )
     lid = f["mixing_height"]
     trapped = np.where(he < lid, 1.0, 0.0)
-    if lid_penetration and plume_rise and option == disp.BOUNDARY_LAYER:
+    if lid_penetration and plume_rise and scheme.convective_lid_penetration:
         # convective hours: AERMOD's partial penetration of the capping inversion; the trapped fraction
         # mixes below the lid (its height capped there), the penetrated rest gives no ground-level value
         convective = (f["obukhov_length"] < 0.0) & np.isfinite(lid)
@@ -414,37 +413,21 @@ def prepare_plume_geometry(
     penetrated = trapped == 0.0
 
     sy0, sz0 = f["sigma_y0"], f["sigma_z0"]
-    two = None
-    if option == disp.BOUNDARY_LAYER:
-        ws = (
-            disp.convective_velocity_from_obukhov(f["ustar"], f["obukhov_length"], lid)
-            if wstar is None
-            else _as_source_array("wstar", wstar, n)
-        )
-        sv = None
-        if sigma_v is not None:
-            sv = _as_source_array("sigma_v", sigma_v, n)
-            if np.any(~(sv > 0.0)):
-                raise AirshedInputError("plume source input 'sigma_v' must be > 0 and not NaN")
-        lid_for_sigma = np.where(np.isfinite(lid), lid, 1e4)
-        s_par = rise.pasquill_stability_parameter(pg, f["air_temperature"])
-        par, two = disp.boundary_layer_sigma_parameters(
-            u,
-            f["ustar"],
-            ws,
-            f["obukhov_length"],
-            lid_for_sigma,
-            f["stack_height"],
-            he,
-            np.sqrt(s_par),
-            receptor_height,
-            sv,
-        )
-        sb = disp.buoyancy_induced_sigma(dh)
+    sv = None
+    if sigma_v is not None:
+        sv = _as_source_array("sigma_v", sigma_v, n)
+        if np.any(~(sv > 0.0)):
+            raise AirshedInputError("plume source input 'sigma_v' must be > 0 and not NaN")
+    sigma_inputs = SigmaInputs(
+        pg, u, f["ustar"], None if wstar is None else _as_source_array("wstar", wstar, n),
+        f["obukhov_length"], lid, f["air_temperature"], f["stack_height"], he, dh, receptor_height, sv,
+    )
+    sigmas = scheme.sigma_parameters(sigma_inputs)
+    par, two = (sigmas, None) if isinstance(sigmas, disp.SigmaParameters) else sigmas
+    if scheme.initial_spread is not None:
+        sb = scheme.initial_spread(sigma_inputs)
         sy0 = np.sqrt(sy0 * sy0 + sb * sb)
         sz0 = np.sqrt(sz0 * sz0 + sb * sb)
-    else:
-        par = disp.briggs_sigma_parameters(pg, urban=option == disp.BRIGGS_URBAN)
 
     p = np.zeros((n, NCOL))
     theta = np.deg2rad(f["wind_direction_deg"])
@@ -564,20 +547,20 @@ def _ground_integral_tables(geo: PlumeGeometry) -> np.ndarray:
 def plume_sources_for_species(
     geometry: PlumeGeometry,
     emission: np.ndarray,
-    decay_rate: float = 0.0,
+    decay_rate: float | np.ndarray = 0.0,
     deposition_velocity: float = 0.0,
 ) -> PreparedSources:
     """Scale a :class:`PlumeGeometry` to one species.
 
-    Emission Q (g/s per source), first-order decay k (s-1) and dry deposition by source depletion at v_d
-    (m/s, :mod:`airshed.physics.deposition`). Sources with Q = 0 are kept but skipped by the kernels
-    (PREF = 0).
+    Emission Q (g/s per source), first-order loss k (s-1; one value or one per source: decay, wet
+    scavenging, conversion) and dry deposition by source depletion at v_d (m/s,
+    :mod:`airshed.physics.deposition`). Sources with Q = 0 are kept but skipped by the kernels (PREF = 0).
     """
     n = geometry.params.shape[0]
     q = _as_source_array("emission", emission, n)
     if np.any(~(q >= 0.0)):
         raise AirshedInputError("plume source input 'emission' must be >= 0 and not NaN")
-    if not (decay_rate >= 0.0 and deposition_velocity >= 0.0):
+    if not (np.all(np.asarray(decay_rate) >= 0.0) and deposition_velocity >= 0.0):
         raise AirshedInputError("decay_rate and deposition_velocity must be >= 0")
     p = geometry.params.copy()
     p[:, PREF] *= q
@@ -629,7 +612,8 @@ def prepare_point_sources(
     roughness_length : z0, m. ustar : u*, m/s. obukhov_length : L, m (+-inf or |L| >= 1e5 neutral).
     mixing_height : h, m (np.inf: no lid). pg_class : Pasquill-Gifford class 1..6 (A..F), used by the
         Briggs options and for stable plume rise (classes E, F) in all options.
-    air_temperature : K. option : :data:`airshed.physics.dispersion.DISPERSION_OPTIONS` code.
+    air_temperature : K. option : a dispersion scheme or the name it is registered under
+        (:data:`airshed.physics.dispersion_schemes.DISPERSION_SCHEMES`).
     diameter, exit_velocity, stack_temperature : stack parameters (m, m/s, K) for plume rise; defaults give
         no rise (area/volume sources). sigma_y0, sigma_z0 : initial spreads, m.
     wstar : convective velocity, m/s (default from u*, L, h by

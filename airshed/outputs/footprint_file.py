@@ -19,10 +19,16 @@ from datetime import datetime
 import numpy as np
 import xarray as xr
 
-from airshed import __version__
-from airshed.config import EMITTED_SPECIES, dump_config
-from airshed.outputs.runfile import _METRIC_ATTRS, PM25_STANDARD_NAME, run_file_skeleton
-from airshed.physics.mechanism import OUTPUT_SPECIES, default_mechanism
+from airshed.outputs.runfile import (
+    _EXPOSURE_COMMENT,
+    _METRIC_ATTRS,
+    EXPOSURE_UNITS,
+    PM25_STANDARD_NAME,
+    RUN_FILE_FORMAT,
+    run_file_skeleton,
+    with_stations,
+)
+from airshed.version import __version__
 
 FOLDING_RULE = (
     "concentration_at_station (kg m-3) = sum over cells and emission hours of footprint (s) * emission rate "
@@ -35,32 +41,29 @@ FOLDING_RULE = (
 )
 
 
-def _station_coords(receptors) -> dict:
-    return dict(
-        station=("station", np.array(receptors.ids, dtype=object), {"long_name": "monitoring station id",
-                                                                     "cf_role": "timeseries_id"}),
-        station_name=("station", np.array(receptors.names, dtype=object), {"long_name": "station name"}),
-        station_lon=("station", receptors.lon, {"standard_name": "longitude", "units": "degrees_east",
-                                                 "long_name": "station longitude"}),
-        station_lat=("station", receptors.lat, {"standard_name": "latitude", "units": "degrees_north",
-                                                 "long_name": "station latitude"}),
-        station_height=("station", receptors.height, {"units": "m", "long_name": "station intake height "
-                                                                                 "above ground"}),
-    )
+def per_emission(footprint_s, cell_area_m2: float, source_layer_m: float):
+    """Concentration per emission rate, ug m-3 per (kg s-1), of a footprint in s: 1e9 F / (A H).
+
+    An emission of E kg/s in a cell's source layer (area A, depth H) adds F E / (A H) kg m-3 to the
+    station's period mean (:data:`FOLDING_RULE`); 1e9 turns kg into ug.
+    """
+    return footprint_s * (1e9 / (cell_area_m2 * source_layer_m))
 
 
 def footprint_dataset(study, receptors, result, station_mean: np.ndarray, station_stderr: np.ndarray | None,
-                      source_layer_m: float, metrics, attrs: dict) -> xr.Dataset:
+                      source_layer_m: float, metrics, config_text: str, attrs: dict) -> xr.Dataset:
     """Return the footprint file of a backward run (see the module docstring).
 
-    ``study`` (:class:`airshed.run.Study`), ``receptors`` (:class:`airshed.footprint.Receptors`) and
-    ``result`` (:class:`airshed.footprint.BackwardResult`) of the run; ``station_mean`` and
+    ``study`` (:class:`airshed.pipeline.study.Study`), ``receptors`` (:class:`airshed.footprint.Receptors`),
+    and ``result`` (:class:`airshed.footprint.BackwardResult`) of the run; ``station_mean`` and
     ``station_stderr`` ([P, Q, ntag, S] ug m-3, :func:`airshed.footprint.station_series`);
     ``source_layer_m`` the depth of the footprint's layer, m; ``metrics(sr, own, population)`` the
     cross-border metrics of a source-receptor matrix
-    (:func:`airshed.model.apportionment.transboundary_metrics`); ``attrs`` extra global attributes.
+    (:func:`airshed.model.apportionment.transboundary_metrics`); ``config_text`` the resolved config (TOML);
+    ``attrs`` extra global attributes.
     """
-    mechanism = default_mechanism()
+    mechanism = study.mechanism
+    output_species, emitted_species = mechanism.output_species, mechanism.emitted
     cfg, grid, em = study.cfg, study.grid, study.emissions
     regions = tuple(study.inputs.regions.names)
     fractions = np.asarray(study.inputs.regions.fractions)
@@ -69,15 +72,16 @@ def footprint_dataset(study, receptors, result, station_mean: np.ndarray, statio
     edges = study.edges[::per_avg]
     n_avg, nq = result.particles.shape
     R, K = len(regions), em.nsector
-    skeleton = run_file_skeleton(grid, edges, regions, tuple(em.sectors), EMITTED_SPECIES, population,
-                                 fractions)
+    skeleton = run_file_skeleton(grid, edges, regions, tuple(em.sectors), mechanism, population, fractions)
+    skeleton = with_stations(skeleton, receptors.ids, receptors.names, receptors.lon, receptors.lat)
     skeleton["time"].attrs["long_name"] = "end of the averaging period"
     held = sorted({int(r) for r in receptors.region if r >= 0})
     receptor_regions = tuple(regions[r] for r in held)
     ds = skeleton.drop_vars("receptor_region").assign_coords(
         receptor_region=("receptor_region", np.array(receptor_regions, dtype=object),
                          {"long_name": "region where the concentration is felt (mean over its stations)"}),
-        **_station_coords(receptors),
+        station_height=("station", receptors.height, {"units": "m", "long_name": "station intake height "
+                                                                                 "above ground"}),
     )
     slots = result.slots
     path_names = [slots.names[s] for s in result.pathways]
@@ -100,7 +104,7 @@ def footprint_dataset(study, receptors, result, station_mean: np.ndarray, statio
         "station as the pathway's species (source-receptor sensitivity, FLEXPART backward output in s)",
         cell_methods="time: sum", **fp_attrs))
     ds["footprint_per_emission"] = (("time", "station", "pathway", "y", "x"),
-                                    fp * (1e9 / (cell_area * source_layer_m)), dict(
+                                    per_emission(fp, cell_area, source_layer_m), dict(
         units="ug m-3 (kg s-1)-1", long_name="period-mean concentration at the station per kg s-1 emitted "
         f"in the cell's lowest {source_layer_m:g} m over the whole run (footprint * 1e9 / (cell_area_m2 * "
         "source_layer_depth_m))", **fp_attrs))
@@ -109,7 +113,7 @@ def footprint_dataset(study, receptors, result, station_mean: np.ndarray, statio
         f"{source_layer_m:g} m around each hour's effective release height", folding_rule=FOLDING_RULE,
         source_layer_depth_m=source_layer_m, cell_area_m2=cell_area))
     mean, stderr = station_mean, station_stderr
-    ns = len(OUTPUT_SPECIES)
+    ns = len(output_species)
     sc = mean.reshape(n_avg, nq, R, K, ns)
     ds["station_contribution"] = (("time", "station", "source_region", "sector", "species"), sc, dict(
         units="ug m-3", long_name="mean concentration over the averaging period in the station's receptor "
@@ -151,14 +155,13 @@ def footprint_dataset(study, receptors, result, station_mean: np.ndarray, statio
     ds["source_receptor"] = (("receptor_region", "source_region", "species"), sr, dict(
         units="ug m-3", long_name="run-mean concentration at each receptor region's stations caused by each "
         "source region"))
-    pm25_sr = np.zeros((len(held), R, len(EMITTED_SPECIES)))
-    for part in ("PM2.5_primary", "sulfate", "nitrate"):
-        precursor = EMITTED_SPECIES.index(mechanism.precursor_of(part))
-        pm25_sr[:, :, precursor] += sr[:, :, OUTPUT_SPECIES.index(part)]
+    pm25_sr = np.zeros((len(held), R, len(emitted_species)))
+    for part, origin in mechanism.components("PM2.5"):
+        pm25_sr[:, :, emitted_species.index(origin)] += sr[:, :, output_species.index(part)]
     ds["pm25_source_receptor"] = (("receptor_region", "source_region", "emitted_species"), pm25_sr, dict(
         units="ug m-3", long_name="run-mean PM2.5 at each receptor region's stations caused by each source "
         "region's emissions of each precursor"))
-    ds["pm25_total"] = (("receptor_region",), sr[:, :, OUTPUT_SPECIES.index("PM2.5")].sum(axis=1), dict(
+    ds["pm25_total"] = (("receptor_region",), sr[:, :, output_species.index("PM2.5")].sum(axis=1), dict(
         units="ug m-3", standard_name=PM25_STANDARD_NAME,
         long_name="run-mean PM2.5 at each receptor region's stations"))
     ds["emission_total"] = (("source_region", "sector", "emitted_species"),
@@ -172,11 +175,14 @@ def footprint_dataset(study, receptors, result, station_mean: np.ndarray, statio
         values = np.zeros((len(held), ns))
         for s in range(ns):
             values[:, s] = metrics(sr[:, :, s], own, pop_region)[name]
-        ds[name] = (("receptor_region", "species"), values, {"units": units, "long_name": long_name})
+        ds[name] = (("receptor_region", "species"), values, {"units": units, "long_name": long_name}
+                    | ({"comment": _EXPOSURE_COMMENT} if units == EXPOSURE_UNITS else {}))
     ds.attrs.update(
         Conventions="CF-1.8",
         title=f"airshed footprints {cfg.run.name}: receptor-oriented (backward) particle run",
         source=f"airshed {__version__}",
+        airshed_version=__version__,
+        run_file_format=RUN_FILE_FORMAT,
         history=f"{datetime.now().astimezone().isoformat(timespec='seconds')}: airshed {__version__} "
                 "footprint",
         run_name=cfg.run.name,
@@ -192,10 +198,11 @@ def footprint_dataset(study, receptors, result, station_mean: np.ndarray, statio
         batches=cfg.footprint.batches,
         source_layer_depth_m=source_layer_m,
         folding_rule=FOLDING_RULE,
-        airshed_config=dump_config(cfg),
+        species_long_names="; ".join(f"{k}: {v}" for k, v in mechanism.output_long_names.items()),
+        airshed_config=config_text,
         **attrs,
     )
     return ds
 
 
-__all__ = ["FOLDING_RULE", "footprint_dataset"]
+__all__ = ["FOLDING_RULE", "footprint_dataset", "per_emission"]

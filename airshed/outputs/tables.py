@@ -35,8 +35,11 @@ def transboundary_table(ds: xr.Dataset, species: str = "PM2.5") -> Table:
     """Own contribution, transboundary share, import, export and net balance per receptor region."""
     sel = {"species": species}
     table = Table(title=f"{species}: who receives what from whom")
+    # with an inventory ensemble in the file (airshed.uncertainty), the share's 90 % interval
+    interval = ds["transboundary_share_quantile"].sel(**sel) if "transboundary_share_quantile" in ds else None
+    ranged = (("5-95 %", "right"),) if interval is not None else ()
     for col, justify in (("region", "left"), ("total ug m-3", "right"), ("own ug m-3", "right"),
-                         ("transboundary %", "right"), ("import Mperson ug m-3", "right"),
+                         ("transboundary %", "right"), *ranged, ("import Mperson ug m-3", "right"),
                          ("export Mperson ug m-3", "right"), ("net export", "right")):
         table.add_column(col, justify=justify)
     total = ds["source_receptor"].sel(**sel).sum("source_region")
@@ -44,13 +47,18 @@ def transboundary_table(ds: xr.Dataset, species: str = "PM2.5") -> Table:
         share = float(ds["transboundary_share"].sel(receptor_region=r, **sel))
         imported = float(ds["import_concentration"].sel(receptor_region=r, **sel))
         own = float(total.sel(receptor_region=r)) - imported
+        cells = [str(r), f"{float(total.sel(receptor_region=r)):.2f}", f"{own:.2f}",
+                 "-" if np.isnan(share) else f"{100 * share:.0f}"]
+        if interval is not None:
+            lo, hi = (float(interval.sel(receptor_region=r, quantile=q)) for q in (0.05, 0.95))
+            cells.append("-" if np.isnan(lo) else f"{100 * lo:.0f}-{100 * hi:.0f}")
         table.add_row(
-            str(r),
-            f"{float(total.sel(receptor_region=r)):.2f}",
-            f"{own:.2f}",
-            "-" if np.isnan(share) else f"{100 * share:.0f}",
+            *cells,
             f"{float(ds['import_exposure'].sel(receptor_region=r, **sel)) / 1e6:.1f}",
             f"{float(ds['export_exposure'].sel(receptor_region=r, **sel)) / 1e6:.1f}",
             f"{float(ds['net_export_exposure'].sel(receptor_region=r, **sel)) / 1e6:+.1f}",
         )
+    if interval is not None:
+        members = ds.attrs.get("uncertainty_members")
+        table.caption = f"5-95 %: range of the transboundary share over {members} inventory members"
     return table

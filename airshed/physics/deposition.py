@@ -28,23 +28,12 @@ DEPLETION_TABLE_NODES = 65
 _SUBSTEPS = 16  # trapezoid sub-intervals per table interval (integrand smooth in sqrt(x))
 
 
-def decay_factor(x: np.ndarray, u: float, rate: float) -> np.ndarray:
-    """First-order decay exp(-k x / u) (-): k in s-1, x in m, u in m/s."""
-    return np.exp(-rate * np.asarray(x, dtype=np.float64) / u)
-
-
-def depletion_table_nodes(x_max: float, n_nodes: int = DEPLETION_TABLE_NODES) -> np.ndarray:
-    """Table nodes x_k = x_max (k / (n - 1))^2, m."""
-    t = np.linspace(0.0, 1.0, n_nodes)
-    return x_max * t * t
-
-
 def ground_profile_integral_table(
     x_max: np.ndarray, x_min: float, ground_profile, n_nodes: int = DEPLETION_TABLE_NODES
 ) -> np.ndarray:
     """Cumulative integral of V0 from x_min to each table node, shape (nsrc, n_nodes) (-; 0 up to x_min).
 
-    It does not depend on v_d or u: ln(Q(x_k)/Q0) = -(v_d / u) times this (:func:`log_depletion_table`),
+    It does not depend on v_d or u: ln(Q(x_k)/Q0) = -(v_d / u) times this,
     so one table serves every species of an hour. Trapezoid rule on a grid uniform in sqrt(x), 16
     sub-intervals per table interval.
 
@@ -64,32 +53,8 @@ def ground_profile_integral_table(
     return cumulative[:, ::_SUBSTEPS]
 
 
-def log_depletion_table(
-    x_max: np.ndarray,
-    x_min: float,
-    deposition_velocity: float,
-    u: np.ndarray,
-    ground_profile,
-    n_nodes: int = DEPLETION_TABLE_NODES,
-) -> np.ndarray:
-    """ln(Q(x_k)/Q0) at the table nodes of each source, shape (nsrc, n_nodes) (-; 0 up to x_min).
-
-    Parameters
-    ----------
-    x_max : (nsrc,) farthest distance tabulated, m. x_min : start of deposition, m.
-    deposition_velocity : v_d, m/s (>= 0). u : (nsrc,) plume wind speed, m/s.
-    ground_profile : callable x (nsrc, k) -> V0(x) (nsrc, k), m-1 (:func:`ground_profile_integral_table`).
-    """
-    x_max = np.atleast_1d(np.asarray(x_max, dtype=np.float64))
-    u = np.broadcast_to(np.asarray(u, dtype=np.float64), x_max.shape)
-    if deposition_velocity == 0.0:
-        return np.zeros((x_max.size, n_nodes))
-    integral = ground_profile_integral_table(x_max, x_min, ground_profile, n_nodes)
-    return -(deposition_velocity / u)[:, None] * integral
-
-
 def interpolate_log_depletion(x: np.ndarray, x_max: float, table: np.ndarray) -> np.ndarray:
-    """Linear interpolation of a :func:`log_depletion_table` in t = sqrt(x/x_max), clamped to [0, 1]."""
+    """Linear interpolation of a ln-depletion table (nodes x_max (k/(n-1))^2) in sqrt(x/x_max), in [0, 1]."""
     n = table.size
     t = np.sqrt(np.clip(np.asarray(x, dtype=np.float64) / x_max, 0.0, 1.0)) * (n - 1)
     k = np.minimum(np.floor(t).astype(np.int64), n - 2)

@@ -1,13 +1,13 @@
 """Gaussian-plume dispersion: sigma_y/sigma_z by option, vertical reflections, well-mixed limit.
 
-Option codes (integers, so kernels can take them):
+Options (registered by name in :mod:`airshed.physics.dispersion_schemes`):
 
-- :data:`BRIGGS_RURAL` (0) and :data:`BRIGGS_URBAN` (1): Briggs (1973) curves by Pasquill-Gifford class
+- ``briggs-rural`` and ``briggs-urban``: Briggs (1973) curves by Pasquill-Gifford class
   (1..6 = A..F), as tabulated by Gifford (1976, Nucl. Saf. 17:68, Table 4) and Hanna, Briggs & Hosker
   (1982, *Handbook on Atmospheric Diffusion*, DOE/TIC-11223, Table 4.5). These are the ISC3 urban curves
   and the open-country fit to the Pasquill-Gifford curves (x in m, valid ~100 m to 10 km; used outside
   that range as extrapolations, as ISC3 and most codes do).
-- :data:`BOUNDARY_LAYER` (2): boundary-layer scaling from u*, w*, L and h after AERMOD (Cimorelli et al.
+- ``boundary-layer``: boundary-layer scaling from u*, w*, L and h after AERMOD (Cimorelli et al.
   2005, J. Appl. Meteorol. 44:682; US EPA 2004, *AERMOD: Description of Model Formulation*,
   EPA-454/R-03-004, section 5.5). Stable hours: one Gaussian in the vertical. Convective hours: the
   two-component (bi-Gaussian PDF) vertical distribution of :mod:`airshed.physics.convective`, with
@@ -31,16 +31,6 @@ from typing import NamedTuple
 import numpy as np
 
 from airshed.physics import convective as cbl
-
-BRIGGS_RURAL = 0
-BRIGGS_URBAN = 1
-BOUNDARY_LAYER = 2
-DISPERSION_OPTIONS = {
-    "briggs-rural": BRIGGS_RURAL,
-    "briggs-urban": BRIGGS_URBAN,
-    "boundary-layer": BOUNDARY_LAYER,
-}
-"""Option name -> integer code."""
 
 WELL_MIXED_SIGMA_Z_OVER_H = 1.6
 """sigma_z / h beyond which the plume is taken as vertically well mixed (Turner 1970, *Workbook of

@@ -18,12 +18,6 @@ DRY_DEPOSITION_LAYER_M = 30.0
 #: A in s-1, B dimensionless, P in mm/h.
 WET_SCAVENGING_A_PER_S = 8.4e-5
 WET_SCAVENGING_B = 0.79
-#: Default dry-deposition velocities per tracer, m/s: typical values for gases and fine aerosol over land
-#: (Seinfeld and Pandis 2016, ch. 19); the config's [chemistry] defaults.
-DRY_DEPOSITION_VELOCITY_M_S = {
-    "SO2": 0.005, "NOx": 0.001, "PM2.5": 0.001, "NH3": 0.005, "NMVOC": 0.0,
-    "sulfate": 0.001, "nitrate": 0.001,
-}  # fmt: skip
 
 
 @inline
@@ -55,10 +49,12 @@ def scavenging_formula(exp=np.exp, log=np.log):
     return coefficient
 
 
-wet_scavenging_coefficient = inline(scavenging_formula())
+def wet_scavenging_rates(precip_mm_per_h: np.ndarray, a_per_s: float, b: float) -> np.ndarray:
+    """Lambda = A P^B (s-1) for an array of precipitation rates (mm/h): :func:`scavenging_formula`, NumPy.
 
-
-@inline
-def first_order_loss(mass: float, rate: float, dt: float) -> float:
-    """Mass removed over dt by a first-order loss at ``rate`` (s-1): m (1 - exp(-k dt)), in mass units."""
-    return -mass * np.expm1(-rate * dt)
+    Evaluated once per distinct rate (sources in one met cell share it); 0 where P <= 0.
+    """
+    precip = np.asarray(precip_mm_per_h, dtype=np.float64)
+    values, inverse = np.unique(precip, return_inverse=True)
+    coefficient = scavenging_formula()
+    return np.array([coefficient(float(p), a_per_s, b) for p in values])[inverse].reshape(precip.shape)

@@ -43,7 +43,7 @@ import pandas as pd
 from airshed.errors import DataError
 from airshed.model import plume as pk
 from airshed.physics import boundary_layer as bl
-from airshed.physics import dispersion as disp
+from airshed.physics.dispersion_schemes import DISPERSION_SCHEMES
 from airshed.validation.statistics import performance_measures
 
 ARCS_FILE = "prairie_grass_arcs_long.csv"
@@ -52,7 +52,6 @@ ROUGHNESS_LENGTH_M = 0.008
 WIND_HEIGHT_M = 2.0
 LATITUDE_DEG = 42.49333
 DISTANCES_M = (50, 100, 200, 400, 800)
-PLUME_OPTIONS = ("briggs-rural", "briggs-urban", "boundary-layer")
 OBSERVED_SIGMA_THETA_OPTION = "boundary-layer+sigma-theta"
 """Option name of the boundary-layer rows run with the measured sigma_theta as lateral turbulence."""
 _ARC_STEP_DEG = 0.25
@@ -139,7 +138,7 @@ def _met_for_run(m: pd.Series) -> dict:
 
 
 def model_arc_statistics(
-    run_arcs: pd.DataFrame, met: dict, option: int, observed_sigma_theta: bool = False
+    run_arcs: pd.DataFrame, met: dict, option: str, observed_sigma_theta: bool = False
 ) -> pd.DataFrame:
     """Modelled arc maximum (mg/m3) and CY (mg/m2) for one run and one plume option.
 
@@ -234,10 +233,11 @@ def run_validation(
 
     Rows: core, option, quantity ("arc_max" | "crosswind_integrated"), stability ("stable" | "unstable" |
     "all"), distance_m (50..800 or "all"), n, FB, NMSE, MG, VG, FAC2 (:mod:`airshed.validation.statistics`).
-    Cores: "plume" (each of :data:`PLUME_OPTIONS`) and "lagrangian" (option "particles", through
-    ``airshed.validation.prairie_grass_lagrangian.simulate_run``; NotImplementedError while that is missing).
-    ``observed_sigma_theta`` adds the boundary-layer option with the measured sigma_theta as lateral
-    turbulence (option :data:`OBSERVED_SIGMA_THETA_OPTION`, module docstring).
+    Cores: "plume" (each dispersion scheme of
+    :data:`~airshed.physics.dispersion_schemes.DISPERSION_SCHEMES`) and "lagrangian" (option "particles",
+    through ``airshed.validation.prairie_grass_lagrangian.simulate_run``). ``observed_sigma_theta`` adds
+    the boundary-layer option with the measured sigma_theta as lateral turbulence (option
+    :data:`OBSERVED_SIGMA_THETA_OPTION`, module docstring).
     """
     cores = ["plume"] if cores is None else list(cores)
     unknown = set(cores) - {"plume", "lagrangian"}
@@ -249,7 +249,7 @@ def run_validation(
     run_ids = [r for r in sorted(arcs["run"].unique()) if r in meteo.index and (runs is None or r in runs)]
     rows: list[dict] = []
     for core in cores:
-        options = PLUME_OPTIONS if core == "plume" else ("particles",)
+        options = tuple(DISPERSION_SCHEMES) if core == "plume" else ("particles",)
         if core == "plume" and observed_sigma_theta:
             options = (*options, OBSERVED_SIGMA_THETA_OPTION)
         for option in options:
@@ -258,8 +258,8 @@ def run_validation(
                 run_arcs = arcs[arcs["run"] == run]
                 if core == "plume":
                     measured = option == OBSERVED_SIGMA_THETA_OPTION
-                    code = disp.BOUNDARY_LAYER if measured else disp.DISPERSION_OPTIONS[option]
-                    mod = model_arc_statistics(run_arcs, _met_for_run(meteo.loc[run]), code, measured)
+                    scheme = "boundary-layer" if measured else option
+                    mod = model_arc_statistics(run_arcs, _met_for_run(meteo.loc[run]), scheme, measured)
                 else:
                     mod = _lagrangian_arc_statistics(int(run), run_arcs, meteo.loc[run])
                 mod["run"] = run

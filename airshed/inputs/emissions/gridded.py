@@ -423,11 +423,19 @@ def _variable_rates(
         )
     lead = [d for d in (sp_dim, sec_dim) if d is not None]
     values = da.transpose(*lead, *([tdim] if tdim else []), lat_dim, lon_dim).values.astype(np.float64)
-    nan = np.isnan(values)
-    if nan.any():
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        if lat_dim in da.coords and lon_dim in da.coords:
+            cell = (f"lat {float(da[lat_dim].values[first[-2]]):.3f} "
+                    f"lon {float(da[lon_dim].values[first[-1]]):.3f}")
+        else:
+            cell = f"index {first[-2:]}"
+        cells = int(bad.any(axis=tuple(range(bad.ndim - 2))).sum())
         raise DataError(
-            f"{where}: {int(nan.sum())} NaN values (missing data or _FillValue); emissions must "
-            "be given everywhere (use 0 where there are none)"
+            f"{where}: {int(np.isnan(values).sum())} NaN (missing data or _FillValue) and "
+            f"{int(np.isinf(values).sum())} infinite values in {cells} cell(s), first at {cell}; emissions "
+            "must be given everywhere (use 0 where there are none)"
         )
     if (values < 0).any():
         raise DataError(

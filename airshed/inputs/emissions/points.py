@@ -172,7 +172,8 @@ def _read_table(path: Path) -> pd.DataFrame:
                 if "lon" not in cols or "lat" not in cols:
                     frame = frame.assign(lon=lonlat.geometry.x, lat=lonlat.geometry.y)
             return pd.DataFrame(frame.drop(columns=frame.geometry.name))
-        return pd.read_csv(path, comment="#", skipinitialspace=True)
+        # only an empty cell is missing; the text NaN/inf is kept so that it can be reported as an error
+        return pd.read_csv(path, comment="#", skipinitialspace=True, keep_default_na=False, na_values=[""])
     except DataError:
         raise
     except Exception as exc:  # pandas/pyogrio raise many error types
@@ -262,9 +263,11 @@ def read_point_sources(path: str | Path, grid: Grid) -> PointTable:
             np.isnan(values) & raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
         )
         if unparsable.any() or np.isinf(values).any():
+            bad = unparsable | np.isinf(values)
             raise DataError(
-                f"{where}: column {str(col)!r} holds non-numeric values for ids "
-                f"{list(ids[unparsable | np.isinf(values)][:10])}"
+                f"{where}: column {str(col)!r} holds {int(bad.sum())} NaN, infinite or non-numeric "
+                f"value(s) ({', '.join(map(repr, raw[bad].astype(str).unique()[:3]))}) for ids "
+                f"{list(ids[bad][:10])}; give a number (an empty cell means 0)"
             )
         values = np.nan_to_num(values, nan=0.0)
         if (values < 0).any():

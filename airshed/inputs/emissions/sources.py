@@ -29,6 +29,7 @@ Rates are period-mean rates (kg/s); :meth:`EmissionSet.rates_at` applies the tem
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +41,8 @@ from airshed.grids.regions import RegionSet
 from airshed.inputs.emissions.points import PointTable
 from airshed.inputs.emissions.species import SECTORS, SPECIES, ordered
 from airshed.inputs.emissions.temporal import TemporalProfiles
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -348,7 +351,7 @@ def build_emission_set(
         pts = PointSources(np.empty(0, dtype=object), z, z, z, z, z, z, zi, zi, np.empty((0, len(species))))
         out_rate = np.zeros(len(species))
         out_ids = ()
-    return EmissionSet(
+    emission_set = EmissionSet(
         area=area,
         points=pts,
         species=species,
@@ -359,3 +362,17 @@ def build_emission_set(
         points_outside_ids=out_ids,
         points_outside_rate=out_rate,
     )
+    warn_if_nothing_emitted(emission_set)
+    return emission_set
+
+
+def warn_if_nothing_emitted(emissions: EmissionSet) -> None:
+    """Log a warning when no source inside the domain emits anything (the run then gives zeros)."""
+    inside = float(emissions.area.rate.sum() + emissions.points.rate.sum())
+    if inside > 0.0:
+        return
+    outside = float(np.sum(emissions.area_outside_domain) + np.sum(emissions.points_outside_rate))
+    where = (f"every source with emissions lies outside the model domain ({outside:.3g} kg/s outside)"
+             if outside > 0.0 else "every emission rate in the inputs is zero")
+    log.warning("emissions: %s (species %s): the run goes on and every concentration it writes will be 0",
+                where, ", ".join(emissions.species) or "none")

@@ -53,8 +53,10 @@ from airshed.errors import DataError
 SPECIES: tuple[str, ...] = ("SO2", "NOx", "PM2.5", "PM10", "NH3", "NMVOC", "CO", "BC", "OC")
 """Canonical species names, in canonical order."""
 
-SECTORS: tuple[str, ...] = ("power", "industry", "residential", "transport", "agriculture", "other")
-"""Canonical sector names, in canonical order."""
+MEIC_SECTORS: tuple[str, ...] = ("power", "industry", "residential", "transport", "agriculture")
+"""The five sectors of the MEIC inventory (Li M. et al. 2017, Natl. Sci. Rev. 4:834; Zheng et al. 2018)."""
+SECTORS: tuple[str, ...] = (*MEIC_SECTORS, "other")
+"""Canonical sector names, in canonical order: the MEIC sectors and ``other``."""
 
 _SPECIES_ALIASES: dict[str, str] = {
     "so2": "SO2",

@@ -11,7 +11,7 @@ Canonical variables a reader delivers (source grid, canonical units, time first)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +73,6 @@ class LatLonConventions:
     names: dict[str, tuple[str, ...]]
     shf_downward_positive: bool | None = None
     accumulation_seconds: float | None = None
-    fixed_names: dict[str, str] = field(default_factory=dict)
 
 
 class LatLonReader:
@@ -164,6 +163,66 @@ class LatLonReader:
         """Bilinear weights from this source's lon/lat grid to ``grid``."""
         return regular_latlon_interpolator(self.lat, self.lon, grid, "lat", "lon", self.refs["u10"].where)
 
+    def _used_keys(self) -> list[str]:
+        """Return the canonical keys :meth:`load` reads (others found in the files are not used)."""
+        surface = ("u10", "v10", "t2m", "blh", "ustar", "cloud_cover", "surface_pressure", "z0", "shf",
+                   "precip")
+        used = [k for k in surface if k in self.refs]
+        if "u" in self.refs:
+            used += ["u", "v"]
+            if not self._levels_are_heights:
+                used += [next(k for k in ("geopotential_height", "geopotential") if k in self.refs)]
+                used += [k for k in ("surface_geopotential", "surface_height") if k in self.refs][:1]
+            if "w" in self.refs:
+                used.append("w")
+            elif "omega" in self.refs and "t" in self.refs and not self._levels_are_heights:
+                used += ["omega", "t"]
+        return used
+
+    def check_units(self) -> None:
+        """Check the units of every variable :meth:`load` will read, before any data is read."""
+        for key in self._used_keys():
+            ref = self.refs[key]
+            canonical = CF_VARIABLES[key][1]
+            alternative = {"shf": "J m-2", "precip": "mm"}.get(key)
+            try:
+                ref.conversion(canonical)
+            except DataError:
+                if alternative is None:
+                    raise
+                ref.conversion(alternative)
+
+    def window_lonlat(self, isel: dict[str, slice]) -> tuple[np.ndarray, np.ndarray]:
+        """Latitude and longitude (2-D, degrees) of the source window ``isel``, for messages."""
+        lon2, lat2 = np.meshgrid(self.lon[isel.get("lon", slice(None))],
+                                 self.lat[isel.get("lat", slice(None))])
+        return lat2, lon2
+
+    @property
+    def provides(self) -> set[str]:
+        """Canonical variables :meth:`load` returns (besides those derived from them)."""
+        keys = set(self.refs) & {"u10", "v10", "t2m", "blh", "ustar", "cloud_cover", "surface_pressure", "z0",
+                                 "shf", "precip", "u", "v"}
+        if "w" in self.refs or ("omega" in self.refs and "t" in self.refs and not self._levels_are_heights):
+            keys.add("w")
+        return keys
+
+    def source_of(self, key: str) -> str:
+        """Name the file variable behind a canonical key, for messages (``variable 'blh' in a.nc``)."""
+        if key == "level_height":
+            key = next((k for k in ("geopotential_height", "geopotential") if k in self.refs), "u")
+        if key == "w" and "w" not in self.refs:
+            key = "omega"
+        ref = self.refs.get(key)
+        return ref.where if ref is not None else self.files.label
+
+    @property
+    def level_order_upward(self) -> np.ndarray | None:
+        """Indices of the level axis from the ground up (pressure descending, or height ascending)."""
+        if self._levels_pa is None:
+            return None
+        return np.argsort(self._levels_pa if self._levels_are_heights else -self._levels_pa, kind="stable")
+
     def _step_seconds(self) -> float:
         return float((self.times[1] - self.times[0]) / np.timedelta64(1, "s"))
 
@@ -192,7 +251,6 @@ class LatLonReader:
             except DataError:
                 scale, _ = ref.conversion("mm")  # an amount accumulated over the period
                 out["precip"] = ref.load(start, end, isel) * scale / (accumulation / 3600.0)
-            out["precip"] = np.maximum(out["precip"], 0.0)
         if "u" in self.refs:
             self._upper_air(out, start, end, isel)
         return out

@@ -40,11 +40,10 @@ import xarray as xr
 
 from airshed.errors import AirshedInputError, DataError
 from airshed.grids.grid import Grid
-from airshed.inputs.meteorology.cf import open_cf
 from airshed.inputs.meteorology.common import check_finite, check_period, files_label
-from airshed.inputs.meteorology.era5 import open_era5
+from airshed.inputs.meteorology.formats import MetReader, met_format
+from airshed.inputs.meteorology.plausibility import AdjustmentLog, Where, check_met_window
 from airshed.inputs.meteorology.regrid import rotate_earth_to_grid, scalar_at_heights, winds_at_heights
-from airshed.inputs.meteorology.wrf import WrfReader
 from airshed.physics.boundary_layer import (
     MIN_MIXING_HEIGHT_M,
     NEUTRAL_OBUKHOV_LENGTH_M,
@@ -61,7 +60,10 @@ from airshed.physics.boundary_layer import (
 log = logging.getLogger(__name__)
 
 STANDARD_PRESSURE_PA = 101325.0
-FORMATS = ("era5", "wrf", "cf")
+MIN_ROUGHNESS_LENGTH_M = 1.0e-4
+"""Smallest roughness length used, m (smooth open water; ERA5's fsr over the sea is of this order)."""
+WARN_WHEN_DERIVED = frozenset({"shf", "blh", "surface_pressure", "precip"})
+"""Derived variables that change the physics enough to warn about (the others are logged as info)."""
 
 _ATTRS: dict[str, dict[str, str]] = {
     "u10": {"standard_name": "x_wind", "units": "m s-1", "long_name": "10 m wind, grid x component"},
@@ -106,7 +108,8 @@ def _as_datetime64(t: datetime | np.datetime64 | str) -> np.datetime64:
 class MetSource:
     """An opened meteorology source, ready to hand out time windows on the model grid."""
 
-    def __init__(self, reader, grid: Grid, heights_m: Sequence[float], roughness_length_m: float, fmt: str):
+    def __init__(self, reader: MetReader, grid: Grid, heights_m: Sequence[float], roughness_length_m: float,
+                 fmt: str):
         heights = np.asarray(heights_m, dtype=np.float64)
         if heights.ndim != 1 or heights.size == 0 or not (heights > 0).all() or (np.diff(heights) <= 0).any():
             raise AirshedInputError(
@@ -116,6 +119,7 @@ class MetSource:
             raise AirshedInputError(
                 f"roughness_length_m must be a positive number of metres, got {roughness_length_m!r}"
             )
+        reader.check_units()  # unknown units fail when the files are opened, not in the middle of a run
         self.reader = reader
         self.grid = grid
         self.heights_m = heights
@@ -124,6 +128,36 @@ class MetSource:
         self.label = files_label(reader.paths)
         self._interp = reader.interpolator(grid)
         self._angle = grid.grid_north_angle
+        self._warned: set[str] = set()
+        self.adjustments = AdjustmentLog()
+        self.derived = self._derived_variables()
+        for key, method in self.derived.items():
+            level = logging.WARNING if key in WARN_WHEN_DERIVED else logging.INFO
+            log.log(level, "%s: %s not in the input: %s", self.label, key, method)
+
+    def _derived_variables(self) -> dict[str, str]:
+        """Variables the source lacks and how they are derived instead (the run file's ``met_derived``)."""
+        has = self.reader.provides
+        out: dict[str, str] = {}
+        if "shf" not in has:
+            out["shf"] = ("stability from Turner's (1964) method (10 m wind, cloud cover, solar elevation); "
+                          "heat flux, u* and L of the class's representative 1/L")
+        elif "ustar" not in has:
+            out["ustar"] = "from the 10 m wind and the heat flux by Monin-Obukhov similarity (iterated)"
+        if "blh" not in has:
+            out["blh"] = ("diagnosed from u* and L: 0.3 u*/|f|, or Zilitinkevich's (1972) 0.4 sqrt(u* L/|f|) "
+                          "when stable and lower; in convective hours this is a lower estimate; floored at "
+                          f"{MIN_MIXING_HEIGHT_M:g} m")
+        if "z0" not in has:
+            out["z0"] = (f"the configured meteorology.roughness_length_m = {self.roughness_length_m:g} m "
+                         "everywhere")
+        if "surface_pressure" not in has:
+            out["surface_pressure"] = f"standard sea-level pressure {STANDARD_PRESSURE_PA:g} Pa everywhere"
+        if "precip" not in has:
+            out["precip"] = "set to 0: no wet removal"
+        if "w" not in has:
+            out["w"] = "set to 0 (no resolved vertical motion; turbulence still mixes vertically)"
+        return out
 
     @property
     def times(self) -> np.ndarray:
@@ -142,23 +176,34 @@ class MetSource:
         if times.size == 0:
             raise DataError(f"{self.label}: no meteorology time step between {t0} and {t1}")
         raw = self.reader.load(times[0], times[-1], self._interp.slices)
+        resets = raw.pop("precip_reset", None)
+        lat, lon = self.reader.window_lonlat(self._interp.slices)
+        check_met_window(raw, Where(times, lat, lon, self.reader.source_of), self._warned,
+                         self.reader.level_order_upward)
         f = {}
         for key, values in raw.items():
             f[key] = self._interp.apply(values)
             check_finite(f[key], key, f"{self.label} ({self.format})")
+        if resets is not None:
+            self.adjustments.record("precip: negative differences of WRF accumulated rain (bucket resets or "
+                                    "restarts) set to 0", resets, times, self.reader.source_of("precip"))
         return self._derive(times, f)
+
+    def _floor(self, key: str, values: np.ndarray, low: float, times: np.ndarray, what: str) -> np.ndarray:
+        """``max(values, low)``, counting the raised values (model grid) in :attr:`adjustments`."""
+        self.adjustments.record(what, values < low, times, self.reader.source_of(key))
+        return np.maximum(values, low)
 
     def _derive(self, times: np.ndarray, f: dict[str, np.ndarray]) -> xr.Dataset:
         shape2 = (times.size,) + self.grid.shape
         comments: dict[str, str] = {}
         u10e, v10e, t2m = f["u10"], f["v10"], f["t2m"]
         speed10 = np.hypot(u10e, v10e)
-        z0 = (
-            np.maximum(np.broadcast_to(f["z0"], shape2), 1.0e-4)
-            if "z0" in f
-            else np.full(shape2, self.roughness_length_m)
-        )
-        if "z0" not in f:
+        if "z0" in f:
+            z0 = self._floor("z0", np.broadcast_to(f["z0"], shape2), MIN_ROUGHNESS_LENGTH_M, times,
+                             f"z0 below {MIN_ROUGHNESS_LENGTH_M:g} m raised to {MIN_ROUGHNESS_LENGTH_M:g} m")
+        else:
+            z0 = np.full(shape2, self.roughness_length_m)
             comments["z0"] = f"not in the input; configured roughness_length_m = {self.roughness_length_m} m"
         if "surface_pressure" in f:
             p_s = f["surface_pressure"]
@@ -188,9 +233,13 @@ class MetSource:
                 "from the Turner (1964) class (no heat flux in the input)"
             )
         if "blh" in f:
-            blh = np.maximum(f["blh"], MIN_MIXING_HEIGHT_M)
+            blh = self._floor("blh", f["blh"], MIN_MIXING_HEIGHT_M, times,
+                              f"blh below {MIN_MIXING_HEIGHT_M:g} m raised to {MIN_MIXING_HEIGHT_M:g} m")
         else:
             blh = diagnosed_mixing_height_array(ustar, obukhov, self.grid.lat)
+            self.adjustments.record(f"diagnosed blh below {MIN_MIXING_HEIGHT_M:g} m raised to "
+                                    f"{MIN_MIXING_HEIGHT_M:g} m", blh <= MIN_MIXING_HEIGHT_M, times,
+                                    self.label)
             comments["blh"] = "diagnosed (Zilitinkevich 1972 / neutral scaling): not in the input"
         wstar = convective_velocity_scale_array(shf, blh, t2m, rho)
         inv_l = 1.0 / obukhov
@@ -205,11 +254,15 @@ class MetSource:
             w = np.zeros_like(ug)
             comments["w"] = "not in the input; set to 0"
         if "precip" in f:
-            precip = f["precip"]
+            precip = self._floor("precip", f["precip"], 0.0, times,
+                                 "precip between -0.01 and 0 mm/h (packing noise) set to 0")
         else:
             precip = np.zeros(shape2)
             comments["precip"] = "not in the input; set to 0 (no wet removal)"
         if "cloud_cover" in f:
+            outside = (f["cloud_cover"] < 0.0) | (f["cloud_cover"] > 1.0)
+            self.adjustments.record("cloud_cover within 0.01 outside 0-1 clipped to 0-1", outside, times,
+                                    self.reader.source_of("cloud_cover"))
             cloud = np.clip(f["cloud_cover"], 0.0, 1.0)
         else:
             cloud = np.full(shape2, np.nan)
@@ -275,7 +328,8 @@ def open_meteorology(
 
     Parameters
     ----------
-    fmt : 'era5' (CDS NetCDF), 'wrf' (wrfout) or 'cf' (any CF NetCDF on a regular lon/lat grid).
+    fmt : a format of :data:`~airshed.inputs.meteorology.formats.MET_FORMATS`: 'era5' (CDS NetCDF),
+        'wrf' (wrfout), 'cf' (any CF NetCDF on a regular lon/lat grid), ...
     paths : the files (several files may split variables or time).
     grid : the model grid.
     heights_m : model heights above ground where u, v, w are wanted, m.
@@ -284,15 +338,6 @@ def open_meteorology(
     """
     fmt = str(fmt).lower()
     paths = [Path(p) for p in paths]
-    if fmt == "era5":
-        reader = open_era5(paths)
-    elif fmt == "wrf":
-        reader = WrfReader(paths)
-    elif fmt == "cf":
-        reader = open_cf(paths, variables)
-    else:
-        raise AirshedInputError(
-            f"meteorology format {fmt!r} is not known; expected one of {', '.join(FORMATS)}"
-        )
+    reader = met_format(fmt).open(paths, variables)
     log.info("opened %s meteorology: %d files, %d times", fmt, len(paths), reader.times.size)
     return MetSource(reader, grid, heights_m, roughness_length_m, fmt)

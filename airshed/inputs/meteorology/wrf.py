@@ -136,9 +136,11 @@ class WrfReader:
             if key in self.refs:
                 out[key] = self._get(key, units, start, end, isel)
         if "cldfra" in self.refs:
-            out["cloud_cover"] = np.clip(self._get("cldfra", "1", start, end, isel).max(axis=1), 0.0, 1.0)
+            out["cloud_cover"] = self._get("cldfra", "1", start, end, isel).max(axis=1)
         if "rainc" in self.refs or "rainnc" in self.refs:
-            out["precip"] = self._precip_rate(start, end, isel)
+            rate = self._precip_rate(start, end, isel)
+            out["precip"] = np.maximum(rate, 0.0)
+            out["precip_reset"] = rate < 0.0
         if "u" in self.refs:
             u = self._get("u", "m s-1", start, end, stag)
             v = self._get("v", "m s-1", start, end, stag)
@@ -164,7 +166,49 @@ class WrfReader:
             for k in ("rainc", "rainnc")
             if k in self.refs
         )
+        if (acc < 0.0).any():
+            raise DataError(f"{self.source_of('precip')}: {int((acc < 0.0).sum())} negative accumulated "
+                            f"precipitation value(s) (minimum {acc.min():.4g} mm) between "
+                            f"{self.times[lo]} and {self.times[hi]}; accumulations are >= 0")
         rate = np.diff(acc, axis=0) / ((self.times[1] - self.times[0]) / np.timedelta64(1, "h"))
         # rate[i] belongs to time lo + 1 + i; the very first record takes the forward difference
         pick = [max(k, 1) - lo - 1 for k in range(k0, k1 + 1)]
-        return np.maximum(rate[pick], 0.0)
+        return rate[pick]
+
+    _UNITS = {"u10": "m s-1", "v10": "m s-1", "t2m": "K", "blh": "m", "shf": "W m-2", "ustar": "m s-1",
+              "z0": "m", "surface_pressure": "Pa", "rainc": "mm", "rainnc": "mm", "cldfra": "1", "u": "m s-1",
+              "v": "m s-1", "w": "m s-1", "ph": "m2 s-2", "phb": "m2 s-2"}
+
+    def check_units(self) -> None:
+        """Check every variable's units before any data is read (as :meth:`load` will convert them)."""
+        for key, ref in self.refs.items():
+            if key in self._UNITS:
+                unit_conversion(ref.units, self._UNITS[key], ref.where)
+
+    def window_lonlat(self, isel: dict[str, slice]) -> tuple[np.ndarray, np.ndarray]:
+        """Latitude and longitude (2-D, degrees) of the source window ``isel``, for messages."""
+        j, i = isel.get("south_north", slice(None)), isel.get("west_east", slice(None))
+        return self.lat[j, i], self.lon[j, i]
+
+    @property
+    def provides(self) -> set[str]:
+        """Canonical variables :meth:`load` returns (besides those derived from them)."""
+        keys = set(self.refs) & {"u10", "v10", "t2m", "blh", "shf", "ustar", "z0", "surface_pressure", "u",
+                                 "v"}
+        if "cldfra" in self.refs:
+            keys.add("cloud_cover")
+        if "rainc" in self.refs or "rainnc" in self.refs:
+            keys.add("precip")
+        if "u" in self.refs and "w" in self.refs:
+            keys.add("w")
+        return keys
+
+    def source_of(self, key: str) -> str:
+        """Name the wrfout variable behind a canonical key, for messages."""
+        key = {"level_height": "ph", "cloud_cover": "cldfra", "precip": "rainnc" if "rainnc" in self.refs
+               else "rainc"}.get(key, key)
+        ref = self.refs.get(key)
+        return ref.where if ref is not None else self.files.label
+
+    level_order_upward = None
+    """WRF's vertical index already runs from the ground up."""

@@ -446,11 +446,16 @@ class DualityTable:
     ``forward``, ``backward``, ``forward_se``, ``backward_se``: [Q, R] ug m-3, run-mean over the averaging
     periods, sectors summed; ``z``: (backward - forward) / combined standard error. Each direction's
     standard error is the spread of its batch estimates, but at least its *resolution* for that source
-    region: the contribution of its smallest detection (the smallest nonzero batch estimate of the region
-    over every receptor, over the number of batches), the standard error of an entry that no particle
-    reached (a Poisson count of zero is not an exact zero). ``testable``: False where a direction never
-    detected the region at any receptor (no resolution to compare with); those entries have z = 0 and are
-    reported apart (:meth:`summary`).
+    region, r: the contribution of its smallest detection (the smallest nonzero batch estimate of the region
+    over every receptor, over the number of batches), the error of an entry no particle reached. A forward
+    entry is moreover a Poisson count: each forward particle has a tiny chance of crossing the receptor box,
+    so an entry is a sum over a handful of hits whose spread over a few batches (or none) does not measure
+    its error. A compound Poisson sum with expectation m and hits of at least r has a variance of at least
+    m r, so the forward error is at least sqrt(m r), m the mean of the two directions' values (the score
+    test's error under the hypothesis that they agree). A backward particle visits a source region often,
+    so the bound does not hold there and its batches' spread is used. ``testable``: False where a direction
+    never detected the region at any receptor (no resolution to compare with); those entries have z = 0 and
+    are reported apart (:meth:`summary`).
     """
 
     species: str
@@ -502,10 +507,14 @@ def duality(forward: np.ndarray, backward: np.ndarray, species: str, output_spec
         mean = by_region.mean(axis=1)
         se = by_region.std(axis=1, ddof=1) / np.sqrt(B)
         smallest = np.where(by_region > 0, by_region, np.inf).min(axis=(0, 1)) / B  # per source region
-        return mean, np.maximum(se, np.where(np.isfinite(smallest), smallest, 0.0)[None, :]), smallest
+        return mean, se, smallest
 
-    f, fse, f_res = matrix(forward)
-    b, bse, b_res = matrix(backward)
+    f, f_se, f_res = matrix(forward)
+    b, b_se, b_res = matrix(backward)
+    f_floor, b_floor = (np.where(np.isfinite(r), r, 0.0)[None, :] for r in (f_res, b_res))
+    pooled = 0.5 * (f + b)  # the entry's value if the two directions agree
+    fse = np.maximum(f_se, np.maximum(f_floor, np.sqrt(pooled * f_floor)))
+    bse = np.maximum(b_se, b_floor)
     testable = np.broadcast_to(np.isfinite(f_res) & np.isfinite(b_res), f.shape).copy()
     combined = np.sqrt(fse ** 2 + bse ** 2)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -10,9 +10,8 @@ errors, and the total (the emission-weighted sum of the sensitivities) within 5 
    whose turbulence (Hanna's unstable sigma_u, T_L) does not vary in space, with sources and receptors
    spanning the whole mixed layer so the vertical profile plays no part; then through the whole pipeline
    with the 13 JJJ city centres as receptors and the JJJ inventory as sources, on meteorology made
-   horizontally homogeneous and free of mean vertical motion (the episode's fields replaced by one
-   convective layer of fixed depth, u*, w* and L over the whole grid, under a spatially uniform wind that
-   turns through 360 degrees a day so that every city sees most others);
+   homogeneous and steady (the episode's fields replaced by one convective layer of fixed depth, u*, w*
+   and L over the whole grid, under a uniform south-westerly wind along the chain of cities);
 2. the real profiles: the built-in JJJ episode (Hanna's inhomogeneous profiles with the Thomson drift,
    diurnal mixing height, sheared wind) through the whole pipeline, the 13 JJJ city centres as receptors,
    no removal;
@@ -163,7 +162,7 @@ def test_duality_in_a_converging_flow_needs_the_liouville_factor(monkeypatch):
 # --------------------------------------------------------------------------------------------------
 NO_REMOVAL = {t: 0.0 for t in ("SO2", "NOx", "PM2.5", "NH3", "NMVOC", "sulfate", "nitrate")}
 #: (grid km, hours, forward particles per hour, backward particles per station and period, batches)
-SIZES = {False: (27.0, 24, 20000, 4000, 16), True: (9.0, 120, 100000, 20000, 16)}
+SIZES = {False: (27.0, 24, 60000, 4000, 16), True: (9.0, 120, 100000, 20000, 16)}
 
 
 def jjj_case(chemistry: bool):
@@ -192,11 +191,12 @@ def jjj_case(chemistry: bool):
 
 
 class HomogeneousMet:
-    """The episode's meteorology with every field the particles read made uniform in space (see module doc).
+    """The episode's meteorology with every field the particles read made uniform and steady (module doc).
 
     A convective layer of 800 m (u* 0.4 m/s, w* 1.5 m/s, L = -50 m) everywhere, no rain, no vertical wind,
-    and a wind of 3 m/s, the same in every cell and level, turning through 360 degrees a day. The other
-    fields (those of plume rise) stay the episode's: both directions read them alike.
+    and a wind of 4 m/s from the south-west, the same in every cell, level and hour: it carries the air
+    along the chain of cities from Handan to Beijing and Tangshan. The other fields (those of plume rise)
+    stay the episode's: both directions read them alike.
     """
 
     def __init__(self, source):
@@ -204,12 +204,8 @@ class HomogeneousMet:
 
     def window(self, start, end):
         ds = self.source.window(start, end).copy()
-        hours = (ds["time"].values - self.times[0]) / np.timedelta64(1, "h")
-        turning = 2.0 * np.pi * hours / 24.0
-        for name, value in (("u", 3.0 * np.cos(turning)), ("v", 3.0 * np.sin(turning))):
-            ds[name] = ds[name] * 0.0 + value.reshape(-1, *([1] * (ds[name].ndim - 1)))
-        for name, value in (("w", 0.0), ("blh", 800.0), ("ustar", 0.4), ("wstar", 1.5),
-                            ("obukhov_length", -50.0), ("precip", 0.0)):
+        for name, value in (("u", 4.0 / np.sqrt(2.0)), ("v", 4.0 / np.sqrt(2.0)), ("w", 0.0), ("blh", 800.0),
+                            ("ustar", 0.4), ("wstar", 1.5), ("obukhov_length", -50.0), ("precip", 0.0)):
             ds[name] = ds[name] * 0.0 + value
         return ds
 
@@ -237,9 +233,9 @@ def jjj_duality(chemistry: bool, species: tuple[str, ...], homogeneous: bool = F
                     study.emissions.nsector) for s in species]
 
 
-def check(table) -> None:
+def check(table, min_entries: int = 100) -> None:
     nonzero = (table.forward != 0) | (table.backward != 0)
-    assert nonzero.sum() >= 100, table.summary()  # most of the 13 x 19 entries are resolved
+    assert nonzero.sum() >= min_entries, table.summary()  # most of the 13 x 19 entries are resolved
     assert table.max_abs_z <= 3.0, table.summary()
     assert table.total_ratio == pytest.approx(1.0, abs=0.05), table.summary()
 
@@ -247,7 +243,7 @@ def check(table) -> None:
 @pytest.mark.validation
 def test_duality_at_the_city_centres_in_homogeneous_turbulence():
     (table,) = jjj_duality(chemistry=False, species=("PM2.5",), homogeneous=True)
-    check(table)
+    check(table, min_entries=80)  # a steady wind: the cities upwind of a receptor (97 of 247 entries)
 
 
 @pytest.mark.validation

@@ -301,3 +301,21 @@ def test_readme_worked_example_of_units_and_folding():
     assert out[0, 0, 0] == 0.0  # the air's residence time is not folded
     assert round(float(per_emission(1200.0, cell_area, SOURCE_LAYER_M))) == 296
     assert per_emission(1200.0, cell_area, SOURCE_LAYER_M) * 0.008 == pytest.approx(ug_m3, rel=1e-12)
+
+
+def test_verify_reads_hourly_footprints_and_refuses_longer_means(ds, tmp_path):
+    """`airshed verify`'s Jacobian from a footprint file: hourly means plug in, 6-h means are refused."""
+    from airshed.footprint import run_footprints
+    from airshed.verification.sensitivity import station_sensitivity
+
+    with pytest.raises(DataError, match="6-h means.*footprint.averaging_h = 1"):
+        station_sensitivity(ds, "footprint file")
+    cfg = case_config(run={"end": "2017-12-01T03:00:00"},
+                      footprint={"averaging_h": 1, "particles_per_period": 40})
+    with xr.open_dataset(run_footprints(cfg, output=tmp_path / "hourly.nc", progress=False)) as opened:
+        hourly = opened.load()
+    sens = station_sensitivity(hourly, "footprint file")
+    assert sens.run_hours == 3 and sens.stations == tuple(ds["station"].values)
+    assert sens.contribution.shape == (3, 13, *(ds.sizes[d] for d in ("source_region", "sector", "species")))
+    np.testing.assert_array_equal(sens.contribution, hourly["station_contribution"].values)
+    assert sens.emission_total.sum() > 0 and sens.spread is None  # no gridded concentration in the file

@@ -69,8 +69,8 @@ concentration from area sources is then
 
 FLEXPART's backward output in s (Seibert & Frank 2004, eq. 11; "residence time" with release and receptor
 in mass units) and STILT's footprint times the layer depth (Lin et al. 2003, eq. 8). Elevated sources
-(stacks) are folded with the weight accumulated in a layer of ``source_depth`` around their effective
-release height in their cell (:class:`StackLayers`).
+(stacks) are folded with the weight accumulated in a box of one cell's width centred on the stack and
+``source_depth`` deep around its effective release height (:class:`StackLayers`).
 
 Every kernel here keeps the bit-identity of the particle core: the step is the forward kernel, the adjoint
 update is per particle, and sums over particles run in index order.
@@ -144,11 +144,16 @@ class ReceptorBoxes(NamedTuple):
 
 
 class StackLayers(NamedTuple):
-    """Stacks of one hour: the layer [z_low, z_high) around each effective height, listed by grid cell.
+    """Stacks of one hour: a box one cell wide centred on each stack, listed by the grid cells it overlaps.
 
-    ``cell_first[c]`` .. ``cell_first[c + 1]`` index ``stack_of``: the stacks in flat cell c.
+    Box k is [x_low, x_high) x [y_low, y_high) x [z_low, z_high), the layer around the effective height.
+    ``cell_first[c]`` .. ``cell_first[c + 1]`` index ``stack_of``: the stacks whose box overlaps flat cell c.
     """
 
+    x_low: np.ndarray
+    x_high: np.ndarray
+    y_low: np.ndarray
+    y_high: np.ndarray
     z_low: np.ndarray
     z_high: np.ndarray
     cell_first: np.ndarray
@@ -201,13 +206,25 @@ def receptor_boxes(x, y, half_width, z_low, z_high, x0: float, y0: float, dx: fl
 
 def stack_layers(x, y, release_height, depth: float, x0: float, y0: float, dx: float, nx: int, ny: int
                  ) -> StackLayers:
-    """Layers of ``depth`` m centred on each stack's release height (lowered to start at the ground)."""
+    """Boxes of one cell's width centred on each stack, ``depth`` m deep around its release height.
+
+    A forward stack releases at a point, so its adjoint is the footprint density at that point: the box is
+    centred on the stack (an error of second order in the box width, where the stack's own grid cell would
+    make one of first order, the stack's offset from the cell centre times the footprint's gradient). The
+    layer is lowered to start at the ground; a box is moved inside the domain where it would stick out.
+    """
     h = np.asarray(release_height, dtype=np.float64)
     z_low = np.maximum(h - 0.5 * depth, 0.0)
-    i = np.clip(np.floor((np.asarray(x) - x0) / dx).astype(np.int64), 0, nx - 1)
-    j = np.clip(np.floor((np.asarray(y) - y0) / dx).astype(np.int64), 0, ny - 1)
-    first, stack_of = _cell_lists([np.array([c]) for c in j * nx + i], nx * ny)
-    return StackLayers(z_low, z_low + depth, first, stack_of)
+    x_low = np.clip(np.asarray(x, dtype=np.float64) - 0.5 * dx, x0, x0 + (nx - 1) * dx)
+    y_low = np.clip(np.asarray(y, dtype=np.float64) - 0.5 * dx, y0, y0 + (ny - 1) * dx)
+    cells = []
+    for xl, yl in zip(x_low, y_low, strict=True):
+        i0, j0 = int(np.floor((xl - x0) / dx)), int(np.floor((yl - y0) / dx))
+        ii = np.arange(i0, min(i0 + 2, nx))
+        jj = np.arange(j0, min(j0 + 2, ny))
+        cells.append((jj[:, None] * nx + ii[None, :]).ravel())
+    first, stack_of = _cell_lists(cells, nx * ny)
+    return StackLayers(x_low, x_low + dx, y_low, y_low + dx, z_low, z_low + depth, first, stack_of)
 
 
 def time_reversed(met: MetWindow, t_end: float) -> MetWindow:
@@ -337,7 +354,7 @@ def adjoint_weights(weights, z, alive, rain, removal, links, dt, block_size):
 
 @kernel()
 def accumulate_at_stacks(x, y, z, alive, tag, weights, factor, dt, x0, y0, dx, nx, ny, layers, acc):
-    """Add ``weights * factor * dt`` of particles in a stack's layer and cell to ``acc[tag, slot, stack]``.
+    """Add ``weights * factor * dt`` of particles in a stack's box to ``acc[tag, slot, stack]``.
 
     Particles are summed in index order (the result does not depend on the thread count).
     """
@@ -352,7 +369,8 @@ def accumulate_at_stacks(x, y, z, alive, tag, weights, factor, dt, x0, y0, dx, n
         c = j * nx + i
         for k in range(layers.cell_first[c], layers.cell_first[c + 1]):
             st = layers.stack_of[k]
-            if layers.z_low[st] <= z[p] < layers.z_high[st]:
+            if (layers.x_low[st] <= x[p] < layers.x_high[st] and layers.y_low[st] <= y[p] < layers.y_high[st]
+                    and layers.z_low[st] <= z[p] < layers.z_high[st]):
                 w = factor[p] * dt
                 for s in range(ns):
                     acc[tag[p], s, st] += weights[s, p] * w

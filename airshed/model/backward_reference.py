@@ -60,11 +60,9 @@ def accumulate_at_stacks_reference(x, y, z, alive, tag, weights, factor, dt, x0,
     i = np.floor((x - x0) / dx).astype(np.int64)
     j = np.floor((y - y0) / dx).astype(np.int64)
     inside = alive & (i >= 0) & (i < nx) & (j >= 0) & (j < ny)
-    cell = np.where(inside, j * nx + i, 0)
-    for k in range(layers.stack_of.size):
-        st = layers.stack_of[k]
-        c = np.searchsorted(layers.cell_first, k, side="right") - 1
-        hit = inside & (cell == c) & (layers.z_low[st] <= z) & (z < layers.z_high[st])
+    for st in range(layers.x_low.size):
+        hit = (inside & (layers.x_low[st] <= x) & (x < layers.x_high[st]) & (layers.y_low[st] <= y)
+               & (y < layers.y_high[st]) & (layers.z_low[st] <= z) & (z < layers.z_high[st]))
         for p in np.flatnonzero(hit):
             acc[tag[p], :, st] += weights[:, p] * (factor[p] * dt)
 

@@ -36,8 +36,9 @@ FOLDING_RULE = (
     "station from emissions of E (PM2.5 = PM2.5<-PM2.5 + sulfate<-SO2 + nitrate<-NOx); 'air' is the "
     "residence time without removal. The footprint here is summed over the emission hours of the whole "
     "run, so folding it with constant emissions is exact; the file's station_contribution was folded hour by "
-    "hour with the time-varying emissions. Stacks are folded with stack_footprint, taken in a layer of "
-    "source_layer_depth_m around each hour's effective release height, in the same way."
+    "hour with the time-varying emissions. Stacks are folded with stack_footprint in the same way, taken in "
+    "a box of cell_area_m2 centred on the stack and source_layer_depth_m deep around each hour's effective "
+    "release height."
 )
 
 
@@ -109,8 +110,8 @@ def footprint_dataset(study, receptors, result, station_mean: np.ndarray, statio
         f"in the cell's lowest {source_layer_m:g} m over the whole run (footprint * 1e9 / (cell_area_m2 * "
         "source_layer_depth_m))", **fp_attrs))
     ds["stack_footprint"] = (("time", "station", "pathway", "stack"), result.stack_footprint, dict(
-        units="s", long_name="footprint at each stack: time in the stack's cell within a layer of "
-        f"{source_layer_m:g} m around each hour's effective release height", folding_rule=FOLDING_RULE,
+        units="s", long_name="footprint at each stack: time in a box one cell wide centred on the stack, "
+        f"{source_layer_m:g} m deep around each hour's effective release height", folding_rule=FOLDING_RULE,
         source_layer_depth_m=source_layer_m, cell_area_m2=cell_area))
     mean, stderr = station_mean, station_stderr
     ns = len(output_species)

@@ -261,6 +261,13 @@ def grid_command(file: ConfigFile) -> None:
 
 
 # --- airshed run -------------------------------------------------------------------------------------
+class Direction(StrEnum):
+    """Direction of a particle run."""
+
+    forward = "forward"
+    backward = "backward"
+
+
 @app.command("run")
 def run_command(
     ctx: typer.Context,
@@ -290,10 +297,18 @@ def run_command(
             help="Apply the emission changes of this scenario of the config (a full run).",
         ),
     ] = None,
+    direction: Annotated[
+        Direction,
+        typer.Option("--direction", help="forward (sources to the grid) or backward (footprints of the "
+                     "config's stations, as `airshed footprint`)."),
+    ] = None,
 ) -> None:
     """Run the dispersion model for a configuration and write the NetCDF output."""
     from airshed.runner import run_study
 
+    if direction == Direction.backward:
+        footprint_command(ctx, config, output=output, stations=None, zero_out=zero_out, scenario=scenario)
+        return
     cfg = load_config(config)
     target = output.expanduser().resolve() if output is not None else None
     extra: dict[str, str] = {}
@@ -328,6 +343,88 @@ def _print_run_summary(path: Path) -> None:
 
 # --- airshed plot / report ---------------------------------------------------------------------------
 RunFile = Annotated[Path, typer.Argument(help="Run NetCDF file written by `airshed run`.", dir_okay=False)]
+
+
+@app.command("footprint")
+def footprint_command(
+    ctx: typer.Context,
+    config: ConfigFile,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the NetCDF here instead of run.output of the config.",
+                     dir_okay=False),
+    ] = None,
+    stations: Annotated[
+        Path | None,
+        typer.Option("--stations", metavar="FILE", help="Station list CSV (id, name, lon, lat, optionally "
+                     "height_m) instead of [receptors] stations.", exists=True, dir_okay=False),
+    ] = None,
+    zero_out: Annotated[
+        str | None,
+        typer.Option("--zero-out", metavar="REGION", help="Fold without this region's emissions."),
+    ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option("--scenario", metavar="NAME", help="Fold with this scenario's emission changes."),
+    ] = None,
+) -> None:
+    """Run particles backward from stations: footprints (s) and each station's concentration by source."""
+    from airshed.footprint import run_footprints
+
+    cfg = load_config(config)
+    if scenario is not None:
+        from airshed.scenarios import scenario_named
+
+        scenario_named(cfg, scenario)
+    target = output.expanduser().resolve() if output is not None else None
+    path = run_footprints(cfg, output=target, stations=stations.expanduser().resolve() if stations else None,
+                          progress=not _options(ctx).quiet, zero_out=zero_out, scenario=scenario)
+    if not _options(ctx).quiet:
+        _print_station_summary(path)
+        stdout.print(Text(f"wrote {os.fspath(path)}", style="green"), soft_wrap=True)
+
+
+def _print_station_summary(path: Path) -> None:
+    """Print each station's run-mean PM2.5 and its largest source regions from a footprint file."""
+    with _open_run(path, ("station_contribution", "air_in_domain_at_start")) as ds:
+        sc = ds["station_contribution"].sel(species="PM2.5").mean("time").sum("sector")
+        table = Table(title="Run-mean PM2.5 at the stations (ug m-3), from the footprints")
+        for column in ("station", "PM2.5", "largest sources", "air in domain at start"):
+            table.add_column(column)
+        for q, name in enumerate(ds["station"].values):
+            row = sc.isel(station=q)
+            order = np.argsort(-row.values)[:3]
+            total = float(row.sum())
+            top = ", ".join(f"{ds['source_region'].values[k]} {100 * float(row.values[k]) / total:.0f}%"
+                            for k in order if total > 0)
+            table.add_row(str(name), f"{total:.1f}", top,
+                          f"{100 * float(ds['air_in_domain_at_start'].isel(station=q).mean()):.0f}%")
+        stdout.print(table)
+
+
+@app.command("footprint-map")
+def footprint_map_command(
+    ctx: typer.Context,
+    footprint_file: RunFile,
+    station: Annotated[str, typer.Option("--station", help="Station id to map.")],
+    pathway: Annotated[str, typer.Option("--pathway", help="Footprint pathway: air, PM2.5<-PM2.5, "
+                                         "sulfate<-SO2, ...")] = "air",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", metavar="FILE", help="Figure file (default FOOTPRINT_STATION.png).",
+                     dir_okay=False),
+    ] = None,
+) -> None:
+    """Map a station's footprint (summed over the run's averaging periods) from a footprint file."""
+    from airshed.outputs.footprint_maps import plot_footprint_map
+    from airshed.outputs.style import save_figure
+
+    target = out.expanduser() if out is not None else footprint_file.with_name(
+        f"{footprint_file.stem}_{station}.png")
+    with _open_run(footprint_file, ("footprint",)) as ds:
+        saved = save_figure(plot_footprint_map(ds, station, pathway), target)
+    if not _options(ctx).quiet:
+        stdout.print(Text(f"wrote {saved}", style="green"), soft_wrap=True)
 
 
 _TABLES = ("pm25_source_receptor", "pm25_total", "emission_total", "population_region")

@@ -67,6 +67,7 @@ __all__ = [
     "MetOffsetConfig",
     "MeteorologyConfig",
     "OutputsConfig",
+    "FootprintConfig",
     "PlumeConfig",
     "ReceptorsConfig",
     "RegionsConfig",
@@ -906,23 +907,24 @@ class LagrangianConfig(_Table):
 
 
 # ---------------------------------------------------------------------------------------------------
-# [receptors]
+# [receptors] and [footprint]
 # ---------------------------------------------------------------------------------------------------
 class ReceptorsConfig(_Table):
-    """``[receptors]``: monitoring stations at which the run also stores hourly tagged concentrations."""
+    """``[receptors]``: monitoring stations (sampled by a forward run; the receptors of a backward run)."""
 
     stations: Path | None = Field(
         default=None,
         strict=False,
-        description="Station list CSV (columns id, name, lon, lat in degrees; relative to the config "
-        "folder). When set, the run file also holds station_contribution(time, station, source_region, "
-        "sector, species) and station_concentration: the hourly fields sampled at each station (what "
-        "`airshed verify` needs). Default: no stations.",
+        description="Station list CSV (columns id, name, lon, lat in degrees, optionally height_m, the "
+        "intake height above ground; relative to the config folder). When set, a forward run file also holds "
+        "station_contribution(time, station, source_region, sector, species) and station_concentration: the "
+        "hourly fields sampled at each station (what `airshed verify` needs); `airshed footprint` runs "
+        "particles backward from these stations. Default: no stations.",
     )
     sampling: Literal["bilinear", "cell"] = Field(
         default="bilinear",
-        description="How a field is read at a station: 'bilinear' (interpolated between the four "
-        "surrounding cell centres) or 'cell' (the value of the cell holding the station).",
+        description="How a forward run's field is read at a station: 'bilinear' (interpolated between the "
+        "four surrounding cell centres) or 'cell' (the value of the cell holding the station).",
     )
 
     @field_validator("stations", mode="before")
@@ -932,6 +934,51 @@ class ReceptorsConfig(_Table):
             return None
         found = _existing_files(value, info)
         return found[0] if isinstance(found, list) and len(found) == 1 else found
+
+
+class FootprintConfig(_Table):
+    """``[footprint]``: the receptor-oriented (backward) run of the particle core, `airshed footprint`.
+
+    Particles are released in each station's receptor volume over each averaging period and run back to
+    the start of the run with the forward run's transport, removal and chemistry (``[lagrangian]``,
+    ``[chemistry]``); their footprints are folded with the emissions hour by hour.
+    """
+
+    averaging_h: int = Field(
+        default=24,
+        ge=1,
+        le=8784,
+        description="Averaging period of the receptor concentrations, h (integer >= 1; the run length must "
+        "be a multiple of it): one footprint per station and period.",
+    )
+    particles_per_period: int = Field(
+        default=10000,
+        ge=1,
+        le=100_000_000,
+        description="Particles released per station and averaging period (integer, [1, 1e8]), spread evenly "
+        "over the period's hours.",
+    )
+    receptor_width_m: float | None = Field(
+        default=None,
+        gt=0,
+        description="Side of the square receptor volume centred on each station, m; default the grid cell "
+        "size (the horizontal resolution of a forward run's concentration).",
+    )
+    receptor_depth_m: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="Depth of the receptor volume, m: the layer of this depth centred on the station height "
+        "(lowered to start at the ground); default lagrangian.sampling_depth_m.",
+    )
+    batches: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Monte-Carlo batches (integer, [1, 256]): with 2 or more, the particles of each station "
+        "are split into independent batches and the output also holds the standard error of every "
+        "contribution.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1248,7 +1295,9 @@ class AirshedConfig(_Table):
     plume: PlumeConfig = Field(default_factory=PlumeConfig, description="Gaussian-plume core.")
     lagrangian: LagrangianConfig = Field(default_factory=LagrangianConfig, description="Lagrangian core.")
     receptors: ReceptorsConfig = Field(default_factory=ReceptorsConfig,
-                                       description="Monitoring stations sampled hour by hour.")
+                                       description="Monitoring stations (receptors).")
+    footprint: FootprintConfig = Field(default_factory=FootprintConfig,
+                                       description="Backward (receptor-oriented) particle run.")
     outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="Extra outputs.")
     compute: ComputeConfig = Field(default_factory=ComputeConfig, description="Parallel execution.")
     uncertainty: UncertaintyConfig = Field(

@@ -491,8 +491,9 @@ def uncertainty_command(
 ) -> None:
     """Add (or recompute) the inventory ensemble of a run: quantiles of every attribution, in the run file.
 
-    Re-weights the run's stored tagged contributions by lognormal emission factors (no rerun; thousands of
-    members in seconds) and prints each receptor region's transboundary share with its 90 % interval.
+    Re-weights the run's stored tagged contributions by two-piece lognormal emission factors (no rerun;
+    thousands of members in seconds) and prints each receptor region's transboundary share with its 90 %
+    interval.
     """
     from airshed.outputs.tables import transboundary_table
     from airshed.uncertainty.ensemble import InventoryEnsemble, add_inventory_ensemble, config_of_run

@@ -1021,9 +1021,9 @@ class MetEnsembleConfig(_Table):
 class UncertaintyConfig(_Table):
     """``[uncertainty]``: ensembles that give every attribution a range (5, 50, 95 % quantiles).
 
-    Inventory members re-weight the run's stored tagged contributions by lognormal emission factors per
-    (source region, sector, species) (:mod:`airshed.uncertainty.inventory`): no rerun, thousands of members
-    in seconds. The quantiles are added to the run file (README, "Uncertainty").
+    Inventory members re-weight the run's stored tagged contributions by two-piece lognormal emission
+    factors per (source region, sector, species) (:mod:`airshed.uncertainty.inventory`): no rerun,
+    thousands of members in seconds. The quantiles are added to the run file (README, "Uncertainty").
     """
 
     members: int = Field(

@@ -184,9 +184,9 @@ def ensemble_statistics(runs: Sequence[xr.Dataset], ensemble: InventoryEnsemble,
             "uncertainty_correlation": ensemble.correlation,
             "uncertainty_inventory": ensemble.inventory,
             "uncertainty_sources_sampled": sampled,
-            "uncertainty_method": "inventory members: lognormal emission factors per (source region, sector, "
-                                  "emitted species) re-weighting the stored tagged contributions of each "
-                                  "meteorology member's run (airshed.uncertainty)",
+            "uncertainty_method": "inventory members: two-piece lognormal emission factors per (source "
+                                  "region, sector, emitted species) re-weighting the stored tagged "
+                                  "contributions of each meteorology member's run (airshed.uncertainty)",
         },
     )
     return out

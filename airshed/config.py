@@ -972,8 +972,8 @@ class ComputeConfig(_Table):
 # ---------------------------------------------------------------------------------------------------
 # [uncertainty]
 # ---------------------------------------------------------------------------------------------------
-UNCERTAINTY_SOURCES = ("inventory",)
-"""Sources ``airshed run`` samples; meteorology and particle sampling join them with member runs."""
+UNCERTAINTY_SOURCES = ("inventory", "meteorology", "sampling")
+"""Sources of uncertainty ``airshed run`` can sample (``[uncertainty] sources`` selects among them)."""
 
 
 class MetEnsembleConfig(_Table):
@@ -1033,7 +1033,15 @@ class UncertaintyConfig(_Table):
     )
     sources: list[Literal[UNCERTAINTY_SOURCES]] = Field(
         default_factory=lambda: list(UNCERTAINTY_SOURCES), min_length=1,
-        description="Uncertainty sources sampled by `airshed run`: 'inventory'.",
+        description="Uncertainty sources `airshed run` samples when they are configured: 'inventory' "
+        "(members > 0), 'meteorology' (meteorology.ensemble other than 'none'), 'sampling' "
+        "(particle_classes > 1); leave one out to switch it off while keeping its settings.",
+    )
+    particle_classes: int = Field(
+        default=1, ge=1, le=100,
+        description="Independent particle classes of the particle core (FLEXPART's nclassunc), integer "
+        "1..100: with 2 or more, every period-mean attribution gets its Monte Carlo standard error (batch "
+        "means); 10 is typical. The per-period tagged fields take this many times the memory.",
     )
     seed: int = Field(default=0, ge=0, description="Seed of the members' random factors (integer >= 0).")
     correlation: float = Field(
@@ -1062,6 +1070,16 @@ class UncertaintyConfig(_Table):
         if repeated:
             raise ValueError(f"expected each source once, {', '.join(repeated)} repeated")
         return value
+
+    @property
+    def meteorology_members(self) -> bool:
+        """True when ``airshed run`` runs meteorology members (selected and an ensemble configured)."""
+        return "meteorology" in self.sources and self.meteorology.ensemble != "none"
+
+    @property
+    def sampling_classes(self) -> int:
+        """Particle classes of a run: ``particle_classes`` when 'sampling' is selected, else 1."""
+        return self.particle_classes if "sampling" in self.sources else 1
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1239,6 +1257,9 @@ class AirshedConfig(_Table):
                 f"{self.meteorology.builtin.days:g}); shorten the run or raise `meteorology.builtin.days`"
             )
         core_class(self.run.core).check_config(self)
+        if self.uncertainty.particle_classes > 1 and self.run.core != "lagrangian":
+            raise ValueError(f"`uncertainty.particle_classes` = {self.uncertainty.particle_classes}: only "
+                             f"the particle core samples (run.core is {self.run.core!r}); set it to 1")
         if self.uncertainty.meteorology.ensemble == "members" and self.meteorology.format == "builtin":
             raise ValueError("`uncertainty.meteorology.ensemble` = 'members' needs member meteorology files: "
                              "set `meteorology.format` to the members' format (e.g. 'era5')")

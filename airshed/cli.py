@@ -641,6 +641,126 @@ def performance_command(
     stdout.print(table)
 
 
+# --- airshed verify ----------------------------------------------------------------------------------
+@app.command("verify")
+def verify_command(
+    ctx: typer.Context,
+    run_file: RunFile,
+    observations: Annotated[
+        list[Path],
+        typer.Option("--observations", "-O", metavar="FILE|DIR",
+                     help="Observation files (CNEMC daily layout or long CSV; a folder means its *.csv); "
+                     "repeatable."),
+    ],
+    stations: Annotated[
+        Path | None,
+        typer.Option("--stations", metavar="STATIONS.csv", dir_okay=False,
+                     help="Station list (id, name, lon, lat), checked against the stations the run sampled."),
+    ] = None,
+    prior_error: Annotated[
+        str | None,
+        typer.Option("--prior-error", metavar="FILE|PERCENT",
+                     help="Inventory uncertainty: a table of 95 % intervals (species, sector, "
+                     "lower_95_percent, upper_95_percent) or one 1-sigma percentage for all (default: the "
+                     "shipped Zhao et al. 2011 table)."),
+    ] = None,
+    change_prior: Annotated[
+        float, typer.Option("--change-prior", metavar="PERCENT",
+                            help="1 sigma of the change of emissions in a window, percent.")
+    ] = 50.0,
+    prior_correlation_km: Annotated[
+        float, typer.Option("--prior-correlation-km", metavar="KM",
+                            help="e-folding distance of prior errors between regions (0: independent).")
+    ] = 0.0,
+    prior_correlation_days: Annotated[
+        float, typer.Option("--prior-correlation-days", metavar="DAYS",
+                            help="e-folding time of the change between windows (0: independent).")
+    ] = 0.0,
+    species: Annotated[
+        str, typer.Option("--species", help="Observed species to use, comma-separated.")
+    ] = "SO2,NO2,PM2.5",
+    regions: Annotated[
+        str, typer.Option("--regions", help="State regions: 'run' (the run's source regions) or 'provinces'.")
+    ] = "run",
+    sectors: Annotated[
+        str, typer.Option("--sectors", help="State sectors: 'each' or 'total'.")
+    ] = "each",
+    window: Annotated[
+        str, typer.Option("--window", help="State time windows: 'run', 'month', '<N>d' or '<N>h'.")
+    ] = "run",
+    average_hours: Annotated[
+        int, typer.Option("--average-hours", min=1, metavar="H",
+                          help="Average the hourly observations over H hours.")
+    ] = 24,
+    transport_fraction: Annotated[
+        float, typer.Option("--transport-error", metavar="PERCENT",
+                            help="Transport error, percent of the modelled concentration (no ensemble).")
+    ] = 30.0,
+    transport_ensemble: Annotated[
+        list[Path] | None,
+        typer.Option("--transport-ensemble", metavar="RUN.nc",
+                     help="Member run files (same stations): their spread is the transport error; "
+                     "repeatable."),
+    ] = None,
+    error_correlation_hours: Annotated[
+        float, typer.Option("--error-correlation-hours", metavar="H",
+                            help="e-folding time of representation and transport errors at a station, h.")
+    ] = 12.0,
+    claims: Annotated[
+        list[str] | None,
+        typer.Option("--claim", metavar="SPEC",
+                     help="A claimed change to check: region=Hebei,species=SO2,percent=-20[,sector=power]"
+                     "[,start=ISO][,end=ISO]; repeatable."),
+    ] = None,
+    json_out: Annotated[
+        str | None,
+        typer.Option("--json", metavar="FILE|-",
+                     help="Also write everything as JSON to FILE ('-': only the JSON, to stdout)."),
+    ] = None,
+) -> None:
+    """Estimate emission changes from monitoring data (analytical Bayesian inversion); check claimed cuts."""
+    from airshed.inputs.observations import read_observations
+    from airshed.verification import Claim, ObservationErrors, PriorErrors, VerifySettings, verify_files
+    from airshed.verification.priors import read_prior_error_table
+    from airshed.verification.report import claims_table, diagnostics_table, region_table, verification_json
+
+    inventory_percent, table = None, None
+    if prior_error is not None:
+        try:
+            inventory_percent = float(prior_error.rstrip("%"))
+        except ValueError:
+            table = read_prior_error_table(prior_error)
+    settings = VerifySettings(
+        species=tuple(s.strip() for s in species.split(",") if s.strip()),
+        regions=regions, sectors=sectors, window=window, average_hours=average_hours,
+        errors=ObservationErrors(transport_fraction=transport_fraction / 100.0,
+                                 correlation_hours=error_correlation_hours),
+        prior=PriorErrors(table=table, inventory_percent=inventory_percent, change_percent=change_prior,
+                          correlation_km=prior_correlation_km, correlation_days=prior_correlation_days),
+    )
+    parsed = [Claim.parse(c) for c in claims or []]
+    obs = read_observations([p.expanduser() for p in observations])
+    result = verify_files(run_file, obs, settings, stations, transport_ensemble)
+    checked = [result.check(c) for c in parsed]
+    if json_out is not None:
+        text = json.dumps(_json_tree(verification_json(result, checked)), indent=2, allow_nan=False) + "\n"
+        if json_out == "-":
+            typer.echo(text, nl=False)
+            return
+        from airshed.outputs.netcdf import atomic_path
+
+        with atomic_path(Path(json_out).expanduser()) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    stdout.print(diagnostics_table(result))
+    stdout.print(region_table(result))
+    if checked:
+        stdout.print(claims_table(checked))
+    for note in result.notes:
+        stdout.print(Text(f"note: {note}", style="yellow"), soft_wrap=True)
+    if json_out is not None and not _options(ctx).quiet:
+        stdout.print(Text(f"wrote {json_out}", style="green"), soft_wrap=True)
+
+
 # --- airshed bench -----------------------------------------------------------------------------------
 @app.command("bench")
 def bench_command(

@@ -68,6 +68,7 @@ __all__ = [
     "MeteorologyConfig",
     "OutputsConfig",
     "PlumeConfig",
+    "ReceptorsConfig",
     "RegionsConfig",
     "RunConfig",
     "ScenarioChangeConfig",
@@ -905,6 +906,35 @@ class LagrangianConfig(_Table):
 
 
 # ---------------------------------------------------------------------------------------------------
+# [receptors]
+# ---------------------------------------------------------------------------------------------------
+class ReceptorsConfig(_Table):
+    """``[receptors]``: monitoring stations at which the run also stores hourly tagged concentrations."""
+
+    stations: Path | None = Field(
+        default=None,
+        strict=False,
+        description="Station list CSV (columns id, name, lon, lat in degrees; relative to the config "
+        "folder). When set, the run file also holds station_contribution(time, station, source_region, "
+        "sector, species) and station_concentration: the hourly fields sampled at each station (what "
+        "`airshed verify` needs). Default: no stations.",
+    )
+    sampling: Literal["bilinear", "cell"] = Field(
+        default="bilinear",
+        description="How a field is read at a station: 'bilinear' (interpolated between the four "
+        "surrounding cell centres) or 'cell' (the value of the cell holding the station).",
+    )
+
+    @field_validator("stations", mode="before")
+    @classmethod
+    def _station_file_exists(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        found = _existing_files(value, info)
+        return found[0] if isinstance(found, list) and len(found) == 1 else found
+
+
+# ---------------------------------------------------------------------------------------------------
 # [outputs] and [compute]
 # ---------------------------------------------------------------------------------------------------
 class OutputsConfig(_Table):
@@ -1235,6 +1265,8 @@ class AirshedConfig(_Table):
     )
     plume: PlumeConfig = Field(default_factory=PlumeConfig, description="Gaussian-plume core.")
     lagrangian: LagrangianConfig = Field(default_factory=LagrangianConfig, description="Lagrangian core.")
+    receptors: ReceptorsConfig = Field(default_factory=ReceptorsConfig,
+                                       description="Monitoring stations sampled hour by hour.")
     outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="Extra outputs.")
     compute: ComputeConfig = Field(default_factory=ComputeConfig, description="Parallel execution.")
     uncertainty: UncertaintyConfig = Field(

@@ -19,7 +19,13 @@ import xarray as xr
 from airshed.config import AirshedConfig, dump_config
 from airshed.jit import thread_info
 from airshed.outputs.netcdf import IncrementalNetCDF
-from airshed.outputs.runfile import HOURLY_VARIABLES, run_file_skeleton, run_summary_dataset
+from airshed.outputs.runfile import (
+    HOURLY_VARIABLES,
+    STATION_VARIABLES,
+    run_file_skeleton,
+    run_summary_dataset,
+    with_stations,
+)
 from airshed.pipeline.accumulation import check_budget, summarize_run
 from airshed.pipeline.inputs import file_checksums
 from airshed.pipeline.progress import ProgressBar
@@ -63,8 +69,13 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
     fractions = np.asarray(inputs.regions.fractions)
     skeleton = run_file_skeleton(grid, study.edges, tuple(inputs.regions.names), tuple(em.sectors),
                                  mechanism, population, fractions)
+    hourly = HOURLY_VARIABLES
+    if study.stations is not None:
+        s = study.stations
+        skeleton = with_stations(skeleton, s.ids, s.names, s.lon, s.lat)
+        hourly = HOURLY_VARIABLES | STATION_VARIABLES
 
-    with IncrementalNetCDF(path, skeleton, HOURLY_VARIABLES, cfg.outputs.compression_level,
+    with IncrementalNetCDF(path, skeleton, hourly, cfg.outputs.compression_level,
                            cfg.outputs.time_chunk_hours) as run_file:
         result = run_core(study, run_file, progress)
         mass_budget, budget_error = check_budget(result.budget)
@@ -101,6 +112,7 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
             "mass_budget_max_relative_error": budget_error,
             "met_derived": json.dumps(getattr(inputs.met, "derived", {})),
             "met_adjustments": json.dumps(result.met_adjustments.totals()),
+            **({"station_sampling": study.stations.method} if study.stations is not None else {}),
             **{k: str(v) for k, v in thread_info().items()},
         }
         rest = run_summary_dataset(summary, skeleton, attrs, mechanism,

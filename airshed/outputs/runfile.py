@@ -69,6 +69,32 @@ HOURLY_VARIABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
 }
 """Variables along time, written hour by hour during a run: dimensions and attributes."""
 
+STATION_VARIABLES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "station_concentration": (("time", "station", "species"),
+                              dict(units="ug m-3", long_name="hourly mean near-surface concentration "
+                                   "sampled at each station", coordinates="station_lon station_lat")),
+    "station_contribution": (("time", "station", "source_region", "sector", "species"),
+                             dict(units="ug m-3", long_name="hourly mean near-surface concentration sampled "
+                                  "at each station caused by each tag",
+                                  coordinates="station_lon station_lat")),
+}
+"""Hourly variables of a run with ``[receptors] stations``: the fields sampled at the stations."""
+
+
+def with_stations(skeleton: xr.Dataset, ids, names, lon, lat) -> xr.Dataset:
+    """Add the ``station`` coordinate (ids) and the stations' names and positions to a run-file skeleton."""
+    return skeleton.assign_coords(
+        station=("station", np.array(ids, dtype=object), {"long_name": "monitoring station id",
+                                                           "cf_role": "timeseries_id"}),
+        station_name=("station", np.array(names, dtype=object), {"long_name": "monitoring station name"}),
+        station_lon=("station", np.asarray(lon, dtype=float),
+                     {"standard_name": "longitude", "units": "degrees_east",
+                      "long_name": "station longitude"}),
+        station_lat=("station", np.asarray(lat, dtype=float),
+                     {"standard_name": "latitude", "units": "degrees_north",
+                      "long_name": "station latitude"}),
+    )
+
 
 EXPOSURE_UNITS = "count ug m-3"
 """Units of the exposures: persons (a count; UDUNITS' ``count``) times ug m-3. Run files of format 1 said

@@ -15,7 +15,7 @@ from airshed.model.apportionment import source_receptor_matrix, transboundary_me
 from airshed.outputs.netcdf import IncrementalNetCDF
 from airshed.outputs.runfile import BUDGET_TERMS, RunSummary
 from airshed.physics.mechanism import Mechanism
-from airshed.pipeline.reduction import HourlyFields
+from airshed.pipeline.reduction import HourlyFields, station_totals
 from airshed.pipeline.study import Study
 from airshed.pipeline.units import UnitResult
 
@@ -54,6 +54,11 @@ class RunTotals:
         self.run_file.write("receptor_concentration", first, fields["receptor_concentration"])
         self.run_file.write("receptor_contribution", first,
                             receptor_contribution.reshape(n, nq, -1, self.n_sectors, ns))
+        if "station_contribution" in fields:
+            stations = fields["station_contribution"]
+            self.run_file.write("station_concentration", first, station_totals(stations, self.n_sectors))
+            self.run_file.write("station_contribution", first,
+                                stations.reshape(n, stations.shape[1], -1, self.n_sectors, ns))
 
     def write_hour(self, hour: int, fields: HourlyFields) -> None:
         """Write one finished hour (the hour sink of a unit over all tags)."""
@@ -105,10 +110,15 @@ class RunTotals:
                 "receptor_concentration": np.zeros((n_hours, nq, ns)),
                 "receptor_contribution": np.zeros((n_hours, nq, ntag, ns)),
             }
+            if "station_contribution" in hourly:
+                nst = hourly["station_contribution"].shape[1]
+                self._partial["station_contribution"] = np.zeros((n_hours, nst, ntag, ns))
         hours = slice(first, stop)
         self._partial["concentration"][hours] += hourly["concentration"]
         self._partial["receptor_concentration"][hours] += hourly["receptor_concentration"]
         self._partial["receptor_contribution"][hours, :, tags] = hourly["receptor_contribution"]
+        if "station_contribution" in hourly:
+            self._partial["station_contribution"][hours, :, tags] = hourly["station_contribution"]
 
     def close(self) -> RunTotals:
         """Write the hours that region units added up; return self."""

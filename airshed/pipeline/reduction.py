@@ -13,12 +13,13 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from airshed.grids.sampling import PointSampler
 from airshed.physics.mechanism import Mechanism
 
 HOURLY_FIELDS: tuple[str, ...] = ("concentration", "receptor_concentration", "receptor_contribution")
 """The hourly results of a unit, by run-file variable name: concentration (S, ny, nx), receptor
 concentration (Q, S) and receptor contribution (Q, n_tags, S), ug m-3 (S output species, Q receptor
-regions)."""
+regions); with monitoring stations also ``station_contribution`` (n_station, n_tags, S)."""
 
 HourlyFields = Mapping[str, np.ndarray]
 """One or more hours of :data:`HOURLY_FIELDS`, keyed by name."""
@@ -59,10 +60,14 @@ class TaggedAccumulator:
         Names of the tracer axis of the fields passed to :meth:`add`.
     hour_sink
         Called with each finished hour instead of keeping it.
+    stations
+        Monitoring stations (``[receptors] stations``): each hour's tagged fields are also sampled there
+        (:func:`sample_stations`) and handed on as ``station_contribution``.
     """
 
     def __init__(self, n_hours: int, n_regions: int, n_sectors: int, weights_population: np.ndarray,
-                 mechanism: Mechanism, tracers: tuple[str, ...], hour_sink: HourSink | None = None):
+                 mechanism: Mechanism, tracers: tuple[str, ...], hour_sink: HourSink | None = None,
+                 stations: PointSampler | None = None):
         nq, ny, nx = weights_population.shape
         ns, ntag = len(mechanism.output_species), n_regions * n_sectors
         self.n_hours, self.n_regions, self.n_sectors = n_hours, n_regions, n_sectors
@@ -71,9 +76,12 @@ class TaggedAccumulator:
         self.contribution_sum = np.zeros((ntag, ns, ny, nx))
         self.receptor_contribution_sum = np.zeros((nq, ntag, ns))
         self.hour_sink = hour_sink
-        shapes = ((ns, ny, nx), (nq, ns), (nq, ntag, ns))
+        self.stations = stations
+        shapes = dict(zip(HOURLY_FIELDS, ((ns, ny, nx), (nq, ns), (nq, ntag, ns)), strict=True))
+        if stations is not None:
+            shapes["station_contribution"] = (len(stations), ntag, ns)
         self.hourly: dict[str, np.ndarray] | None = None if hour_sink is not None else {
-            name: np.zeros((n_hours, *shape)) for name, shape in zip(HOURLY_FIELDS, shapes, strict=True)
+            name: np.zeros((n_hours, *shape)) for name, shape in shapes.items()
         }
         self._seen = np.zeros(n_hours, dtype=bool)
         self.class_receptor_contribution_sum: np.ndarray | None = None
@@ -102,6 +110,8 @@ class TaggedAccumulator:
         self.receptor_contribution_sum += receptor_contribution
         fields = dict(zip(HOURLY_FIELDS, (concentration, receptor_concentration, receptor_contribution),
                           strict=True))
+        if self.stations is not None:
+            fields["station_contribution"] = sample_stations(out, self.stations)
         if self.hour_sink is not None:
             self.hour_sink(hour, fields)
         else:
@@ -130,3 +140,25 @@ class TaggedAccumulator:
         if not self._seen.all():
             missing = np.flatnonzero(~self._seen)
             raise RuntimeError(f"core returned no result for hours {missing[:5].tolist()} ...")
+
+
+def sample_stations(tagged: np.ndarray, stations: PointSampler) -> np.ndarray:
+    """Read one hour's tagged output fields (n_tags, S, ny, nx) at the stations: (n_station, n_tags, S).
+
+    Each station's value is the weighted sum of the cells of its :class:`~airshed.grids.sampling.PointSampler`
+    (bilinear between cell centres, or the cell value), so the tags still add up to the sampled total.
+    """
+    ntag, ns, ny, nx = tagged.shape
+    return stations.sample(tagged.reshape(ntag, ns, ny * nx))
+
+
+def station_totals(station_contribution: np.ndarray, n_sectors: int) -> np.ndarray:
+    """Sum (..., n_station, n_tags, S) over the tags region by region, in region order: (..., n_station, S).
+
+    The same order of additions as every other sum over tags, so a run split into region units gives the
+    bits of a serial run.
+    """
+    total = np.zeros(station_contribution.shape[:-2] + station_contribution.shape[-1:])
+    for r in range(station_contribution.shape[-2] // n_sectors):
+        total += station_contribution[..., r * n_sectors:(r + 1) * n_sectors, :].sum(axis=-2)
+    return total

@@ -19,9 +19,11 @@ from airshed.config import AirshedConfig, ScenarioConfig
 from airshed.cores import Core, PeriodEmissions, core_class
 from airshed.errors import AirshedInputError
 from airshed.grids.grid import Grid
+from airshed.grids.sampling import PointSampler, point_sampler
 from airshed.inputs.emissions.sources import EmissionSet
 from airshed.inputs.meteorology import MetSource
 from airshed.inputs.meteorology.common import check_period
+from airshed.inputs.observations import read_stations
 from airshed.model.apportionment import receptor_weights
 from airshed.physics.mechanism import Mechanism
 from airshed.pipeline.inputs import Inputs, read_inputs
@@ -101,6 +103,7 @@ class Study:
     fa: np.ndarray
     fp: np.ndarray
     met: MetByDay | None = None
+    stations: PointSampler | None = None
 
     def __post_init__(self) -> None:
         if self.met is None:
@@ -135,7 +138,7 @@ class Study:
         """Return an empty accumulator over ``n_periods`` periods and ``n_regions`` regions (default all)."""
         em = self.emissions
         return TaggedAccumulator(n_periods, len(em.regions) if n_regions is None else n_regions, em.nsector,
-                                 self.w_pop, self.mechanism, tracers, hour_sink)
+                                 self.w_pop, self.mechanism, tracers, hour_sink, self.stations)
 
 
 def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str | None = None,
@@ -157,8 +160,14 @@ def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str
     chosen = scenario_named(cfg, scenario) if scenario is not None else None
     if chosen is not None:
         validate_scenario(chosen, em.regions, cfg.run.start, cfg.run.end)
+    stations = None
+    if cfg.receptors.stations is not None:
+        table = read_stations(cfg.receptors.stations)
+        stations = point_sampler(grid, table["id"], table["name"], table["lon"], table["lat"],
+                                 cfg.receptors.sampling,
+                                 source=f"receptors.stations ({cfg.receptors.stations})")
     return Study(cfg, inputs, cfg.chemistry.mechanism(), zero_out, scenario, chosen, period_h, edges,
-                 receptors, w_pop, w_area, fa, fp)
+                 receptors, w_pop, w_area, fa, fp, stations=stations)
 
 
 def run_periods(study: Study, core: Core, acc: TaggedAccumulator, periods: range,

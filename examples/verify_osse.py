@@ -1,0 +1,231 @@
+"""Observing-system simulation (OSSE) of `airshed verify` on the default Jing-Jin-Ji case.
+
+Run from the repository root:
+
+    python examples/verify_osse.py            # about 2 x the default case's run time, then seconds
+
+What it does (nothing but the observations is known to the inversion):
+
+1. **prior run**: ``examples/verify_osse.toml`` (the default five-day case with the 80 stations of the
+   synthetic JJJ network sampled hour by hour), particle seed 20171201 -> ``prior.nc``;
+2. **truth run**: the same config with the scenario ``osse_truth`` (Hebei SO2 -20 %, Tianjin NOx -30 %,
+   all sectors, the whole run) and another particle seed (7): the truth is produced by a different
+   realisation of the particle transport, not by the linear operator the inversion uses, so the test does
+   not commit the "inverse crime" -> ``truth.nc``;
+3. **synthetic observations** of SO2, NO2 and PM2.5 at the 80 stations
+   (:func:`airshed.verification.synthetic.synthetic_observations`): the truth's hourly station series
+   (NO2 through the ARM2 ratio), plus a background the model does not know (SO2 2, NO2 4, PM2.5 15 ug m-3),
+   plus noise drawn from the error model the inversion assumes (instrument errors; representation and
+   transport errors of 1 sigma sqrt((30 % c)^2 + spread^2), correlated in time with an e-folding time of
+   12 h), seed 2018, written as CNEMC daily files (``observations/china_sites_YYYYMMDD.csv``);
+4. **airshed verify** on the prior run with those files: one scaling factor per province and emitted
+   species (``--regions provinces --sectors total``: the provincial totals the claims are about; this
+   assumes the inventory's split between sectors, which the truth's all-sector cuts keep), daily means,
+   the default errors and priors, and four claims: the true cuts and claims twice as large ->
+   ``verify.json`` and the printed tables;
+5. **ten noise draws** (seeds 2018-2027) of the same synthetic observations, each inverted (Python API):
+   one draw says little when the 1 sigma is several percent, so the recovery is judged on the mean over
+   the draws, and the draws' rms error is compared with the posterior sigma (calibration). The same is
+   shown for 12-h means and for a scaling factor per province x sector (``--sectors each``, the default);
+6. **acceptance** (issue 18), on the first configuration: each cut recovered within 5 percentage points
+   with 1 sigma <= 7 %, chi2/n in [0.5, 2], the posterior total of each species over Beijing, Tianjin and
+   Hebei (the region the network covers) within +-10 % of the true total (the domain totals, dominated by
+   provinces the network sees only from its edge, are printed too), "consistent" for the true claims and
+   "contradicted" for the doubled ones. Exit status 0 when every check passes.
+
+Options: ``--out DIR`` (default ``examples/verify_osse/``), ``--rerun`` (run the model again even if the
+run files exist), ``--threads N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from airshed.config import load_config
+from airshed.inputs.observations import write_cnemc
+from airshed.runner import run_study
+from airshed.verification import VerifySettings, verify
+from airshed.verification.synthetic import synthetic_observations
+
+HERE = Path(__file__).resolve().parent
+CONFIG = HERE / "verify_osse.toml"
+TRUTH_SEED = 7
+NOISE_SEED = 2018
+BACKGROUND = {"SO2": 2.0, "NO2": 4.0, "PM2.5": 15.0}
+MODEL_ERROR = 0.30
+CORRELATION_HOURS = 12.0
+CUTS = {("Hebei", "SO2"): -20.0, ("Tianjin", "NOx"): -30.0}
+"""The truth's cuts (percent), as in the scenario osse_truth of verify_osse.toml."""
+
+
+def model_runs(out: Path, rerun: bool, threads: int | None) -> tuple[Path, Path]:
+    """Run the prior and the truth (reused when present unless ``rerun``)."""
+    cfg = load_config(CONFIG)
+    if threads is not None:
+        cfg = cfg.model_copy(update={"compute": cfg.compute.model_copy(update={"threads": threads})})
+    prior, truth = out / "prior.nc", out / "truth.nc"
+    for path, seed, scenario in ((prior, cfg.run.seed, None), (truth, TRUTH_SEED, "osse_truth")):
+        if path.is_file() and not rerun:
+            print(f"reusing {path}")
+            continue
+        started = time.perf_counter()
+        run_cfg = cfg.model_copy(update={"run": cfg.run.model_copy(update={"seed": seed})})
+        run_study(run_cfg, output=path, progress=True, scenario=scenario)
+        print(f"wrote {path} in {time.perf_counter() - started:.0f} s")
+    return prior, truth
+
+
+def true_scaling(elements: list[dict]) -> np.ndarray:
+    """Return the truth's scaling factor of every emission element of the state (1 where nothing was cut)."""
+    return np.array([1.0 + CUTS.get((e["region"], e["species"]), 0.0) / 100.0 for e in elements])
+
+
+def main() -> int:
+    """Run the OSSE; return the exit status (0: every acceptance check passes)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE / "verify_osse")
+    parser.add_argument("--rerun", action="store_true")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    prior, truth = model_runs(out, args.rerun, args.threads)
+
+    with xr.open_dataset(truth) as ds:
+        obs = synthetic_observations(ds, ("SO2", "NO2", "PM2.5"), BACKGROUND, MODEL_ERROR, CORRELATION_HOURS,
+                                     NOISE_SEED)
+    folder = out / "observations"
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("china_sites_*.csv"):
+        old.unlink()
+    files = write_cnemc(obs, folder)
+    print(f"wrote {len(files)} CNEMC daily files ({len(obs.frame)} hourly values) to {folder}")
+
+    claims = []
+    for (region, species), cut in CUTS.items():
+        claims += ["--claim", f"region={region},species={species},percent={cut:g}",
+                   "--claim", f"region={region},species={species},percent={2 * cut:g}"]
+    stations = HERE.parent / "airshed" / "data" / "stations_jjj_synthetic.csv"
+    report = out / "verify.json"
+    command = ["airshed", "verify", str(prior), "--observations", str(folder), "--stations", str(stations),
+               "--regions", "provinces", "--sectors", "total", *claims, "--json", str(report)]
+    print("$", " ".join(command))
+    started = time.perf_counter()
+    subprocess.run(command, check=True)
+    print(f"airshed verify took {time.perf_counter() - started:.1f} s")
+    result = json.loads(report.read_text())
+    print("\nthe inversion of these observations (noise seed 2018):")
+    summary(result)
+    draws = {name: noise_draws(prior, truth, settings) for name, settings in CONFIGURATIONS.items()}
+    return acceptance(result, draws)
+
+
+CONFIGURATIONS = {
+    "provinces, daily means (the OSSE)": VerifySettings(regions="provinces", sectors="total"),
+    "provinces, 12-h means": VerifySettings(regions="provinces", sectors="total", average_hours=12),
+    "provinces x sectors, daily means": VerifySettings(regions="provinces", sectors="each"),
+}
+"""The inversion settings compared over the noise draws (the first is the OSSE's)."""
+
+DRAWS = range(NOISE_SEED, NOISE_SEED + 10)
+"""Seeds of the noise draws."""
+
+
+def noise_draws(prior: Path, truth: Path, settings: VerifySettings) -> dict:
+    """Invert ten noise draws of the synthetic observations: estimates, sigmas, chi2 and totals per draw."""
+    keys = [(region, species) for region in ("Beijing", "Tianjin", "Hebei")
+            for species in ("SO2", "NOx", "PM2.5")]
+    out = {"estimate": [], "sigma": [], "chi2": [], "jjj_bias": [], "domain_bias": []}
+    with xr.open_dataset(prior) as p, xr.open_dataset(truth) as t:
+        for seed in DRAWS:
+            obs = synthetic_observations(t, ("SO2", "NO2", "PM2.5"), BACKGROUND, MODEL_ERROR,
+                                         CORRELATION_HOURS, seed)
+            v = verify(p, obs, settings)
+            table = v.region_table().set_index(["region", "species"])
+            out["estimate"].append([table.loc[k, "change_percent"] for k in keys])
+            out["sigma"].append([table.loc[k, "sigma_percent"] for k in keys])
+            out["chi2"].append(v.posterior.chi2)
+            elements = v.element_table()
+            elements = elements[elements["kind"] == "emission"]
+            x_true = true_scaling(elements.to_dict(orient="records"))
+            jjj = elements["region"].isin(["Beijing", "Tianjin", "Hebei"]).to_numpy()
+            biases = {"jjj_bias": [], "domain_bias": []}
+            for species in ("SO2", "NOx", "PM2.5"):
+                sel = (elements["species"] == species).to_numpy()
+                for name, mask in (("jjj_bias", sel & jjj), ("domain_bias", sel)):
+                    tonnes = elements["emission_t"].to_numpy()[mask]
+                    posterior = tonnes @ elements["posterior"].to_numpy()[mask]
+                    biases[name].append(100.0 * (posterior / (tonnes @ x_true[mask]) - 1.0))
+            for name, values in biases.items():
+                out[name].append(values)
+    return {"keys": keys, **{k: np.array(v) for k, v in out.items()}}
+
+
+def summary(result: dict) -> None:
+    """Print the JJJ provinces' estimates and the diagnostics of one inversion (its JSON)."""
+    regions = {(r["region"], r["species"]): r for r in result["regions"]}
+    for province in ("Beijing", "Tianjin", "Hebei"):
+        for species in ("SO2", "NOx", "PM2.5"):
+            r = regions[(province, species)]
+            truth = CUTS.get((province, species), 0.0)
+            print(f"  {province:8s} {species:6s} estimate {r['change_percent']:+6.1f} % +- "
+                  f"{r['sigma_percent']:4.1f} (truth {truth:+.0f} %, prior sigma "
+                  f"{r['prior_sigma_percent']:.1f} %, information {r['information']:.2f})")
+    d = result["diagnostics"]
+    print(f"  {d['observations']} observations at {d['stations_observed']} stations, {d['state_elements']} "
+          f"state elements, DOFS {d['dofs']:.1f}, chi2/n {d['chi2_per_observation']:.2f}")
+
+
+def acceptance(result: dict, draws: dict) -> int:
+    """Print the noise-draw statistics and the acceptance checks of issue 18; return 0 when all pass."""
+    for name, d in draws.items():
+        truth = np.array([CUTS.get(k, 0.0) for k in d["keys"]])
+        error = d["estimate"] - truth
+        print(f"\n{name}, {len(DRAWS)} noise draws: mean estimate (truth), rms error, mean 1 sigma")
+        for k, key in enumerate(d["keys"]):
+            print(f"  {key[0]:8s} {key[1]:6s} {d['estimate'][:, k].mean():+6.1f} % ({truth[k]:+.0f}), rms "
+                  f"error {np.sqrt(np.mean(error[:, k] ** 2)):4.1f}, sigma {d['sigma'][:, k].mean():4.1f}")
+        jjj = np.round(d["jjj_bias"].mean(axis=0), 1).tolist()
+        domain = np.round(d["domain_bias"].mean(axis=0), 1).tolist()
+        print(f"  chi2/n {d['chi2'].mean():.2f} (range {d['chi2'].min():.2f}-{d['chi2'].max():.2f}); "
+              f"posterior bias of the JJJ totals (SO2, NOx, PM2.5) {jjj} %, of the domain totals {domain} %")
+    d = draws[next(iter(draws))]
+    checks = []
+    for (region, species), cut in CUTS.items():
+        k = d["keys"].index((region, species))
+        mean, sigma = d["estimate"][:, k].mean(), d["sigma"][:, k].mean()
+        checks.append((f"{region} {species}: mean estimate {mean:+.1f} % over the draws (truth {cut:+.0f} %)",
+                       abs(mean - cut) <= 5.0))
+        checks.append((f"{region} {species}: 1 sigma {sigma:.1f} % <= 7 %", sigma <= 7.0))
+    chi2 = d["chi2"].mean()
+    checks.append((f"chi2/n = {chi2:.2f} in [0.5, 2]", 0.5 <= chi2 <= 2.0))
+    for j, species in enumerate(("SO2", "NOx", "PM2.5")):
+        bias = d["jjj_bias"][:, j].mean()
+        checks.append((f"{species} total of Beijing, Tianjin and Hebei: posterior bias {bias:+.1f} % (within "
+                       "+-10 %)", abs(bias) <= 10.0))
+    for claim in result["claims"]:
+        region, species = claim["region"], claim["species"]
+        doubled = abs(claim["claimed_percent"]) > abs(CUTS[(region, species)]) + 1e-9
+        want = "contradicted" if doubled else "consistent"
+        lo, hi = claim["interval_95_percent"]
+        checks.append((f"claim {claim['claim']}: {claim['verdict']} (estimate "
+                       f"{claim['estimated_percent']:+.1f}, 95 % [{lo:+.1f}, {hi:+.1f}]; expected {want})",
+                       claim["verdict"] == want))
+    print(f"\nacceptance ({next(iter(draws))}; claims on noise draw {NOISE_SEED}):")
+    for text, ok in checks:
+        print(f"{'PASS' if ok else 'FAIL'}  {text}")
+    passed = all(ok for _, ok in checks)
+    print("OSSE acceptance:", "all checks pass" if passed else "NOT all checks pass")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -290,9 +290,14 @@ def run_command(
             help="Apply the emission changes of this scenario of the config (a full run).",
         ),
     ] = None,
+    members: Annotated[
+        int | None,
+        typer.Option("--members", min=2, metavar="N", help="Run only the first N meteorology members of "
+                     "[uncertainty.meteorology] (a quick look at the spread)."),
+    ] = None,
 ) -> None:
     """Run the dispersion model for a configuration and write the NetCDF output."""
-    from airshed.runner import run_study
+    from airshed.met_ensemble import run_with_members
 
     cfg = load_config(config)
     target = output.expanduser().resolve() if output is not None else None
@@ -302,7 +307,8 @@ def run_command(
 
         scenario_named(cfg, scenario)  # an unknown name fails before any input is read
         extra["scenario"] = scenario
-    result = run_study(cfg, output=target, zero_out=zero_out, progress=not _options(ctx).quiet, **extra)
+    result = run_with_members(cfg, output=target, zero_out=zero_out, progress=not _options(ctx).quiet,
+                              members=members, **extra)
     if isinstance(result, str | os.PathLike) and not _options(ctx).quiet:
         _print_run_summary(Path(result))
         stdout.print(Text(f"wrote {os.fspath(result)}", style="green"), soft_wrap=True)

@@ -1030,6 +1030,11 @@ class MetEnsembleConfig(_Table):
         "folder) of each member, one list per member, read with meteorology.format.",
     )
 
+    keep_member_files: bool = Field(
+        default=False, description="Keep each member's run file (<stem>_<member>.nc beside the run file) "
+        "after its quantiles are in the run file: true/false.",
+    )
+
     @field_validator("member_paths", mode="before")
     @classmethod
     def _expand_member_globs(cls, value: Any, info: ValidationInfo) -> Any:

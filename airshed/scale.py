@@ -159,13 +159,15 @@ def map_members(compute: ComputeConfig, task: Callable[..., T], arguments: Seque
     """Run ``task(*args)`` for each entry of ``arguments`` where ``[compute]`` says; yield results in order.
 
     The runs of an ensemble (meteorology members: each a whole study, :mod:`airshed.members`):
-    ``"serial"`` runs them one after the other in this process; any other scheduler submits each as one
-    Dask task (a member runs its own work units serially inside its worker, with
-    :func:`worker_threads` Numba threads). ``task`` must be a module-level function (workers import it).
-    A member that kills every worker it runs on stops the ensemble with :class:`ClusterError`.
+    ``"serial"`` and ``"threads"`` run them one after the other in this process (each member writes a run
+    file, and HDF5 under netCDF4 is not thread-safe: two members writing from threads of one process
+    crash it); ``"local-cluster"`` and a ``tcp://`` scheduler submit each as one Dask task (a member runs
+    its own work units serially inside its worker process, with :func:`worker_threads` Numba threads).
+    ``task`` must be a module-level function (workers import it). A member that kills every worker it
+    runs on stops the ensemble with :class:`ClusterError`.
     """
     arguments = list(arguments)
-    if compute.scheduler == SERIAL:
+    if compute.scheduler in (SERIAL, THREADS):
         with ProgressBar(progress, len(arguments), label, unit="members") as advance:
             for args in arguments:
                 yield task(*args)

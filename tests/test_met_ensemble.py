@@ -3,7 +3,8 @@
 A reduced case (3 hours, 27 km, the plume core, the 9 horizontal HYSPLIT offsets of which ``--members 3``
 run) checks the orchestration: the unperturbed member is the central run, the others are reruns with
 displaced meteorology, the crossed ensemble's variance splits into the inventory and the meteorology
-parts by the law of total variance, and Dask members give the serial result bit for bit.
+parts by the law of total variance, and Dask members (a local cluster of two worker processes) give the
+serial result bit for bit.
 """
 
 from __future__ import annotations
@@ -66,9 +67,10 @@ def test_members_are_reruns_with_displaced_meteorology_merged_into_the_run_file(
     assert q[0] - 0.05 <= share <= q[2] + 0.05
 
 
+@pytest.mark.slow  # two worker processes, each compiling the plume kernels into its own cache
 def test_dask_members_give_the_serial_ensemble_bit_for_bit(serial_ensemble, tmp_path):
     _, serial = serial_ensemble
-    cfg = _config(tmp_path, scheduler="threads", workers=2)
+    cfg = _config(tmp_path, scheduler="local-cluster", workers=2, threads=1, memory_limit="2GB")
     cfg.uncertainty.meteorology.keep_member_files = False
     path = run_with_members(cfg, output=tmp_path / "central.nc", progress=False, members=3)
     assert sorted(p.name for p in tmp_path.glob("*.nc")) == ["central.nc"]  # member files removed

@@ -125,7 +125,8 @@ def test_config_table_checks_and_round_trip(tmp_path):
     for bad, message in [
         ({"correlation": 1.5}, "`uncertainty.correlation` = 1.5: expected a value less than or equal to 1"),
         ({"members": -1}, "`uncertainty.members` = -1: expected a value greater than or equal to 0"),
-        ({"sources": ["meteorology"]}, "`uncertainty.sources[0]` = \"meteorology\": expected 'inventory'"),
+        ({"sources": ["weather"]}, "`uncertainty.sources[0]` = \"weather\": expected 'inventory', "
+         "'meteorology' or 'sampling'"),
         ({"inventory": "nope.csv"}, "`uncertainty.inventory` = \"nope.csv\": expected 'builtin' or the path"),
         ({"memebrs": 3}, "unknown key `uncertainty.memebrs`; did you mean `uncertainty.members`?"),
         ({"meteorology": {"ensemble": "members"}}, "needs at least two members"),

@@ -59,3 +59,31 @@ def test_cooperate_command_reports_ranges_and_the_ranking(tmp_path):
                                      "--members", "20"], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     assert "ranking of payers is the run's in" in table.stdout and "Beijing" in table.stdout
+
+
+def test_figures_show_the_share_intervals_and_hatch_an_uncertain_net_export():
+    from matplotlib.collections import PatchCollection
+
+    from airshed.outputs.maps import plot_net_export_map
+    from airshed.outputs.plots import figure_specs, plot_transboundary_share_intervals
+    from airshed.uncertainty.ensemble import inventory_ensemble
+
+    with xr.open_dataset(small_run("plume")) as ds:
+        run = ds.load()
+    part = inventory_ensemble(run, InventoryEnsemble(50, seed=1))
+    for name in ("transboundary_share_quantile", "net_export_exposure_quantile"):
+        run[name] = part[name]
+    stems = [s.stem for s in figure_specs(run)]
+    assert "transboundary_share_interval_PM25" in stems and "net_export_PM25" in stems
+    fig = plot_transboundary_share_intervals(run)
+    assert len(fig.axes[0].containers) >= 2  # the bars and the error bars
+    # make one region's net export straddle zero: it alone is hatched
+    q = run["net_export_exposure_quantile"]
+    k = int(np.argmin(np.abs(q.sel(species="PM2.5", quantile=0.5).values)))
+    q.loc[{"species": "PM2.5", "quantile": 0.05}] = q.sel(species="PM2.5", quantile=0.05).values - 1e12
+    q.loc[{"species": "PM2.5", "quantile": 0.95}] = q.sel(species="PM2.5", quantile=0.95).values + 1e12
+    lo, hi = q.sel(species="PM2.5", quantile=0.05).values, q.sel(species="PM2.5", quantile=0.95).values
+    assert lo[k] < 0 < hi[k]
+    fig = plot_net_export_map(run)
+    hatched = [c for c in fig.axes[0].collections if isinstance(c, PatchCollection) and c.get_hatch()]
+    assert len(hatched) == 1 and len(hatched[0].get_paths()) == int(np.sum((lo < 0) & (hi > 0)))

@@ -8,6 +8,7 @@ the run file:
 ``uncertainty_source``               coordinate: inventory, meteorology, sampling
 ``source_receptor_quantile``         (quantile, receptor_region, source_region, species), ug m-3
 ``transboundary_share_quantile``     (quantile, receptor_region, species), 1
+``net_export_exposure_quantile``     (quantile, receptor_region, species), person ug m-3
 ``receptor_concentration_quantile``  (quantile, time, receptor_region, species), ug m-3
 ``source_receptor_variance``         (uncertainty_source, receptor_region, source_region, species), ug2 m-6
 ``transboundary_share_variance``     (uncertainty_source, receptor_region, species), 1
@@ -49,8 +50,8 @@ __all__ = ["ENSEMBLE_VARIABLES", "InventoryEnsemble", "add_inventory_ensemble", 
            "config_of_run", "ensemble_statistics", "inventory_ensemble", "sampling_variances"]
 
 ENSEMBLE_VARIABLES = ("source_receptor_quantile", "transboundary_share_quantile",
-                      "receptor_concentration_quantile", "source_receptor_variance",
-                      "transboundary_share_variance")
+                      "net_export_exposure_quantile", "receptor_concentration_quantile",
+                      "source_receptor_variance", "transboundary_share_variance")
 """Variables of the ensemble part of a run file."""
 
 _HOURS_PER_BLOCK = 24
@@ -138,7 +139,9 @@ def ensemble_statistics(runs: Sequence[xr.Dataset], ensemble: InventoryEnsemble 
         factors = draw_factors(first, ensemble.members, ensemble.seed, ensemble.correlation,
                                ensemble.inventory)
     sr = np.stack([run.source_receptor(factors) for run in tagged])  # (M, N, Q, R, S)
-    share = np.stack([run.metrics(m)["transboundary_share"] for run, m in zip(tagged, sr, strict=True)])
+    metrics = [run.metrics(m) for run, m in zip(tagged, sr, strict=True)]
+    share = np.stack([m["transboundary_share"] for m in metrics])
+    net_export = np.stack([m["net_export_exposure"] for m in metrics])
     T = first.hourly.shape[0]
     series_q = np.concatenate([
         ensemble_quantiles(np.stack([run.receptor_series(factors, slice(t, t + _HOURS_PER_BLOCK))
@@ -167,6 +170,9 @@ def ensemble_statistics(runs: Sequence[xr.Dataset], ensemble: InventoryEnsemble 
             "transboundary_share_quantile": (q + dims_share, ensemble_quantiles(share, axis=(0, 1)), {
                 "units": "1", "long_name": "quantiles of the transboundary share (1 - own / total)",
                 "comment": note}),
+            "net_export_exposure_quantile": (q + dims_share, ensemble_quantiles(net_export, axis=(0, 1)), {
+                "units": "person ug m-3", "long_name": "quantiles of the net export exposure "
+                "(export_exposure - import_exposure; positive: a net exporter)", "comment": note}),
             "receptor_concentration_quantile": (q + ("time",) + dims_share, series_q, {
                 "units": "ug m-3", "long_name": "quantiles of the population-weighted hourly mean "
                 "concentration in each receptor region", "cell_methods": "time: mean", "comment": note}),

@@ -233,7 +233,7 @@ def figure_specs(ds: xr.Dataset, species: Sequence[str] = ("PM2.5",)) -> list[Fi
         specs.append(FigureSpec(f"transboundary_share_interval_{tag}",
                                 f"Transboundary share of {main} with its 90 % interval",
                                 lambda d: plot_transboundary_share_intervals(d, main)))
-    if "net_export_exposure" in ds and maps.run_region_polygons(ds) is not None:
+    if "net_export_exposure_quantile" in ds and maps.run_region_polygons(ds) is not None:
         specs.append(FigureSpec(f"net_export_{tag}", f"Net export of {main} exposure",
                                 lambda d: maps.plot_net_export_map(d, main)))
     if "receptor_contribution" in ds and "receptor_concentration" in ds:

@@ -49,8 +49,9 @@ def measure(config: Path, members: int, inventory_members: int, threads: int) ->
               "compute__scheduler": "serial"}
     single_cfg = configure(config, uncertainty__members=0, uncertainty__meteorology__ensemble="none",
                            **common)
-    ensemble_cfg = configure(config, uncertainty__members=inventory_members,
-                             uncertainty__sources=["inventory", "meteorology"],
+    # the same run (particle classes included, if the config has them) plus the members
+    sources = list(dict.fromkeys([*single_cfg.uncertainty.sources, "inventory", "meteorology"]))
+    ensemble_cfg = configure(config, uncertainty__members=inventory_members, uncertainty__sources=sources,
                              uncertainty__meteorology__ensemble="offsets", **common)
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="airshed_bench_met_") as tmp:

@@ -302,9 +302,14 @@ def run_command(
         typer.Option("--direction", help="forward (sources to the grid) or backward (footprints of the "
                      "config's stations, as `airshed footprint`)."),
     ] = None,
+    members: Annotated[
+        int | None,
+        typer.Option("--members", min=2, metavar="N", help="Run only the first N meteorology members of "
+                     "[uncertainty.meteorology] (a quick look at the spread)."),
+    ] = None,
 ) -> None:
     """Run the dispersion model for a configuration and write the NetCDF output."""
-    from airshed.runner import run_study
+    from airshed.met_ensemble import run_with_members
 
     if direction == Direction.backward:
         footprint_command(ctx, config, output=output, stations=None, zero_out=zero_out, scenario=scenario)
@@ -321,7 +326,8 @@ def run_command(
         from airshed.preflight import check_zero_out, region_names
 
         check_zero_out(zero_out, region_names(cfg))  # before any input is read
-    result = run_study(cfg, output=target, zero_out=zero_out, progress=not _options(ctx).quiet, **extra)
+    result = run_with_members(cfg, output=target, zero_out=zero_out, progress=not _options(ctx).quiet,
+                              members=members, **extra)
     if isinstance(result, str | os.PathLike) and not _options(ctx).quiet:
         _print_run_summary(Path(result))
         stdout.print(Text(f"wrote {os.fspath(result)}", style="green"), soft_wrap=True)
@@ -592,8 +598,9 @@ def uncertainty_command(
 ) -> None:
     """Add (or recompute) the inventory ensemble of a run: quantiles of every attribution, in the run file.
 
-    Re-weights the run's stored tagged contributions by lognormal emission factors (no rerun; thousands of
-    members in seconds) and prints each receptor region's transboundary share with its 90 % interval.
+    Re-weights the run's stored tagged contributions by two-piece lognormal emission factors (no rerun;
+    thousands of members in seconds) and prints each receptor region's transboundary share with its 90 %
+    interval.
     """
     from airshed.outputs.tables import transboundary_table
     from airshed.uncertainty.ensemble import InventoryEnsemble, add_inventory_ensemble, config_of_run
@@ -612,6 +619,21 @@ def uncertainty_command(
 
 
 # --- airshed cooperate / performance ----------------------------------------------------------------
+def _cooperation_ensemble_table(ensemble) -> Table:
+    """Each player's Shapley net cost and transfer as median [5-95 %] over the inventory members."""
+    sq, tq = ensemble.shapley_quantiles / 1e6, ensemble.transfer_quantiles / 1e6
+    table = Table(title=f"Over {ensemble.members} inventory members (seed {ensemble.seed}): median [5-95 %], "
+                  f"million yuan; transfers of the {ensemble.transfers_rule} allocation (+ receives); the "
+                  f"ranking of payers is the run's in {100 * ensemble.same_payer_ranking:.0f} % of members")
+    for column in ("player", "Shapley net cost", "transfer", "sign as in the run"):
+        table.add_column(column, justify="left" if column == "player" else "right")
+    for j, player in enumerate(ensemble.players):
+        table.add_row(player, f"{sq[1, j]:.2f} [{sq[0, j]:.2f}, {sq[2, j]:.2f}]",
+                      f"{tq[1, j]:+.2f} [{tq[0, j]:+.2f}, {tq[2, j]:+.2f}]",
+                      f"{100 * ensemble.same_sign[j]:.0f} %")
+    return table
+
+
 @app.command("cooperate")
 def cooperate_command(
     ctx: typer.Context,
@@ -636,6 +658,17 @@ def cooperate_command(
         typer.Option("--workers", min=1, metavar="N",
                      help="Processes for the target game's coalition LPs (default: every CPU available)."),
     ] = None,
+    members: Annotated[
+        int | None,
+        typer.Option("--members", min=2, metavar="N",
+                     help="Also solve the game on N inventory members: each Shapley share and transfer as "
+                     "median and 5-95 % range, and how often the ranking of payers is the run's."),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", min=0, help="Seed of the inventory members (default: the run's "
+                     "[uncertainty] seed)."),
+    ] = None,
 ) -> None:
     """Who should cut and who should pay: the policy's cooperation game, its allocations, core and transfers.
 
@@ -647,9 +680,23 @@ def cooperate_command(
     from airshed.outputs.report import COOPERATION_SUFFIX
 
     rules = load_policy(policy.expanduser())
+    ensemble = None
     with _open_run(run_file, _TABLES) as ds:
         result = cooperate(ds, rules, workers=workers, origin=str(policy))
+        if members is not None:
+            from airshed.uncertainty.cooperation import cooperation_ensemble
+            from airshed.uncertainty.ensemble import InventoryEnsemble, config_of_run
+
+            try:  # the run's [uncertainty] settings; the defaults for a run file without its config
+                u = config_of_run(ds, str(run_file)).uncertainty
+                drawn = (u.seed, u.correlation, str(u.inventory))
+            except AirshedInputError:
+                drawn = (0, 0.0, "builtin")
+            draw = InventoryEnsemble(members, drawn[0] if seed is None else seed, *drawn[1:])
+            ensemble = cooperation_ensemble(ds, rules, draw, workers=workers, origin=str(policy))
     data = {**_json_tree(result.to_json_dict()), "run_file": str(run_file), "policy_file": str(policy)}
+    if ensemble is not None:
+        data["ensemble"] = _json_tree(ensemble.to_json_dict())
     text = json.dumps(data, indent=2, allow_nan=False) + "\n"
     written = []
     if save:
@@ -667,6 +714,8 @@ def cooperate_command(
         written.append(target)
     for table in render_tables(result):
         stdout.print(table)
+    if ensemble is not None:
+        stdout.print(_cooperation_ensemble_table(ensemble))
     if not _options(ctx).quiet:
         for path in written:
             stdout.print(Text(f"wrote {path}", style="green"), soft_wrap=True)

@@ -1049,8 +1049,8 @@ class ComputeConfig(_Table):
 # ---------------------------------------------------------------------------------------------------
 # [uncertainty]
 # ---------------------------------------------------------------------------------------------------
-UNCERTAINTY_SOURCES = ("inventory",)
-"""Sources ``airshed run`` samples; meteorology and particle sampling join them with member runs."""
+UNCERTAINTY_SOURCES = ("inventory", "meteorology", "sampling")
+"""Sources of uncertainty ``airshed run`` can sample (``[uncertainty] sources`` selects among them)."""
 
 
 class MetEnsembleConfig(_Table):
@@ -1077,6 +1077,11 @@ class MetEnsembleConfig(_Table):
         "folder) of each member, one list per member, read with meteorology.format.",
     )
 
+    keep_member_files: bool = Field(
+        default=False, description="Keep each member's run file (<stem>_<member>.nc beside the run file) "
+        "after its quantiles are in the run file: true/false.",
+    )
+
     @field_validator("member_paths", mode="before")
     @classmethod
     def _expand_member_globs(cls, value: Any, info: ValidationInfo) -> Any:
@@ -1098,9 +1103,9 @@ class MetEnsembleConfig(_Table):
 class UncertaintyConfig(_Table):
     """``[uncertainty]``: ensembles that give every attribution a range (5, 50, 95 % quantiles).
 
-    Inventory members re-weight the run's stored tagged contributions by lognormal emission factors per
-    (source region, sector, species) (:mod:`airshed.uncertainty.inventory`): no rerun, thousands of members
-    in seconds. The quantiles are added to the run file (README, "Uncertainty").
+    Inventory members re-weight the run's stored tagged contributions by two-piece lognormal emission
+    factors per (source region, sector, species) (:mod:`airshed.uncertainty.inventory`): no rerun,
+    thousands of members in seconds. The quantiles are added to the run file (README, "Uncertainty").
     """
 
     members: int = Field(
@@ -1110,7 +1115,15 @@ class UncertaintyConfig(_Table):
     )
     sources: list[Literal[UNCERTAINTY_SOURCES]] = Field(
         default_factory=lambda: list(UNCERTAINTY_SOURCES), min_length=1,
-        description="Uncertainty sources sampled by `airshed run`: 'inventory'.",
+        description="Uncertainty sources `airshed run` samples when they are configured: 'inventory' "
+        "(members > 0), 'meteorology' (meteorology.ensemble other than 'none'), 'sampling' "
+        "(particle_classes > 1); leave one out to switch it off while keeping its settings.",
+    )
+    particle_classes: int = Field(
+        default=1, ge=1, le=100,
+        description="Independent particle classes of the particle core (FLEXPART's nclassunc), integer "
+        "1..100: with 2 or more, every period-mean attribution gets its Monte Carlo standard error (batch "
+        "means); 10 is typical. The per-period tagged fields take this many times the memory.",
     )
     seed: int = Field(default=0, ge=0, description="Seed of the members' random factors (integer >= 0).")
     correlation: float = Field(
@@ -1139,6 +1152,16 @@ class UncertaintyConfig(_Table):
         if repeated:
             raise ValueError(f"expected each source once, {', '.join(repeated)} repeated")
         return value
+
+    @property
+    def meteorology_members(self) -> bool:
+        """True when ``airshed run`` runs meteorology members (selected and an ensemble configured)."""
+        return "meteorology" in self.sources and self.meteorology.ensemble != "none"
+
+    @property
+    def sampling_classes(self) -> int:
+        """Particle classes of a run: ``particle_classes`` when 'sampling' is selected, else 1."""
+        return self.particle_classes if "sampling" in self.sources else 1
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1320,6 +1343,9 @@ class AirshedConfig(_Table):
                 f"{self.meteorology.builtin.days:g}); shorten the run or raise `meteorology.builtin.days`"
             )
         core_class(self.run.core).check_config(self)
+        if self.uncertainty.particle_classes > 1 and self.run.core != "lagrangian":
+            raise ValueError(f"`uncertainty.particle_classes` = {self.uncertainty.particle_classes}: only "
+                             f"the particle core samples (run.core is {self.run.core!r}); set it to 1")
         if self.uncertainty.meteorology.ensemble == "members" and self.meteorology.format == "builtin":
             raise ValueError("`uncertainty.meteorology.ensemble` = 'members' needs member meteorology files: "
                              "set `meteorology.format` to the members' format (e.g. 'era5')")

@@ -70,8 +70,10 @@ class LagrangianCore:
         heights = np.asarray(cfg.meteorology.heights_m, dtype=float)
         self.z_levels = heights
         self.regions = range(len(self.em.regions)) if regions is None else regions
+        self.sampling_classes = cfg.uncertainty.sampling_classes
         self.runs = [ParticleRun(g.x0, g.y0, g.dx, g.nx, g.ny, float(heights[-1]), self.em.nsector,
-                                 self.params, cfg.run.seed) for _ in self.regions]
+                                 self.params, cfg.run.seed, n_classes=self.sampling_classes)
+                     for _ in self.regions]
         self.prow, self.pcol = g.cell_index(self.em.points.x, self.em.points.y)
         self.calm_hours = 0  # particles need no calm treatment
 
@@ -79,6 +81,8 @@ class LagrangianCore:
                ) -> np.ndarray:
         """Mean concentration per tag of the regions and tracer over [t0, t1] s, (ntag, ntr, ny, nx), ug m-3.
 
+        With particle sampling classes (``[uncertainty] particle_classes``) the classes come first,
+        (n_classes, ntag, ntr, ny, nx): each class's part of the concentration (see :class:`ParticleRun`).
         The baseline rates of ``emissions`` (before zero-out and scenario factors) decide the particles,
         the factors only their masses (common random numbers, see :mod:`airshed.model.release`).
         """
@@ -112,12 +116,15 @@ class LagrangianCore:
         share = self.runs[0].particle_shares(sources, t1 - t0)
         K = em.nsector
         region_of = sources.tag // K
-        out = np.empty((len(self.regions) * K, ntr, self.grid.ny, self.grid.nx))
+        C = self.sampling_classes
+        out = np.empty((C, len(self.regions) * K, ntr, self.grid.ny, self.grid.nx))
         for i, (r, run) in enumerate(zip(self.regions, self.runs, strict=True)):
             mine = region_of == r
-            out[i * K:(i + 1) * K] = run.advance(met, sources.take(mine, tag_offset=-r * K), t0, t1,
-                                                 particle_share=share[mine])
-        return out
+            mine_sources = sources.take(mine, tag_offset=-r * K)
+            tagged = run.advance(met, mine_sources, t0, t1, particle_share=share[mine])
+            # rows (tag, class) tag-major -> classes first
+            out[:, i * K:(i + 1) * K] = tagged.reshape(K, C, *tagged.shape[1:]).swapaxes(0, 1)
+        return out if C > 1 else out[0]
 
     def budget(self) -> dict[str, np.ndarray]:
         """Particle mass budget (kg per tracer) so far: the regions' budgets summed in region order."""

@@ -117,6 +117,7 @@ from airshed.model.release import (
     ParticleCredit,
     ReleaseTable,
     allocation_weights,
+    particle_class,
     particle_ids,
     released_before,
 )
@@ -1742,6 +1743,13 @@ class ParticleRun:
     ntag : number of source tags
     params : :class:`LagrangianParameters`
     seed : random seed (results are a function of the seed only)
+    n_classes : sampling classes (default 1: none). With ``n > 1`` each particle belongs to the class
+        :func:`~airshed.model.release.particle_class` gives it, the tag axis of every result of
+        :meth:`advance` is (tag, class) flattened tag-major (``ntag * n`` rows), and the classes are
+        independent replicas from which the Monte Carlo error follows (batch means,
+        :func:`airshed.uncertainty.statistics.batch_means`). The classes ride on the particles' tags, so
+        the particles and kernels are unchanged; ``n = 1`` gives the results of a run without classes bit
+        for bit.
 
     Each :meth:`advance` call is one emission period; the period count is part of the particle ids
     (:func:`airshed.model.release.particle_ids`), so runs that advance period by period over the same
@@ -1750,10 +1758,12 @@ class ParticleRun:
 
     def __init__(
         self, x0: float, y0: float, dx: float, nx: int, ny: int, z_top: float, ntag: int,
-        params: LagrangianParameters, seed: int,
+        params: LagrangianParameters, seed: int, n_classes: int = 1,
     ) -> None:  # fmt: skip
-        if nx < 2 or ny < 2 or dx <= 0.0 or z_top <= 0.0 or ntag < 1:
-            raise AirshedInputError("particle run: need nx, ny >= 2, dx > 0, z_top > 0 and ntag >= 1")
+        if nx < 2 or ny < 2 or dx <= 0.0 or z_top <= 0.0 or ntag < 1 or n_classes < 1:
+            raise AirshedInputError("particle run: need nx, ny >= 2, dx > 0, z_top > 0, ntag >= 1 and "
+                                    "n_classes >= 1")
+        self.n_classes = int(n_classes)
         self.x0, self.y0, self.dx, self.nx, self.ny = float(x0), float(y0), float(dx), int(nx), int(ny)
         self.z_top = float(z_top)
         self.ntag = int(ntag)
@@ -1848,6 +1858,10 @@ class ParticleRun:
             sources.x, sources.y, sources.half_width, sources.z_bottom, sources.z_top, sources.tag,
             particle_mass, ids, self.step, self.seed,
         )  # fmt: skip
+        if self.n_classes > 1:  # sampling classes ride on the tags: (tag, class) flattened, tag-major
+            new = slice(self.n, self.n + count)
+            in_run = self._released_before_period[source_index] + index_in_source
+            self.tag[new] = self.tag[new] * self.n_classes + particle_class(ids, in_run, self.n_classes)
         self.emitted += (due[:, None] * particle_mass).sum(axis=0)
         self.n += count
 
@@ -1896,6 +1910,8 @@ class ParticleRun:
     ) -> np.ndarray:
         """Release and move particles over [t_start, t_end) s; return conc[ntag, nspecies, ny, nx] in ug/m3.
 
+        With sampling classes the first axis holds ``ntag * n_classes`` rows, (tag, class) tag-major.
+
         The concentration is the mean over the period of the particle mass below ``sampling_depth_m``
         per cell volume dx * dx * sampling_depth (residence-time weighted at every step, kg s ->
         ug m-3). The emission rates of ``sources`` hold over the whole period. Each source gains
@@ -1924,11 +1940,13 @@ class ParticleRun:
             n_per_period, particle_mass = self.credit.allocate(
                 sources.source_id, particle_share, sources.rate * period
             )
+            self._released_before_period = self.credit.released[sources.source_id] - n_per_period
         else:
             n_per_period = np.zeros(0, np.int64)
         nsteps, dt = self.time_step(met, period)
         ns = len(p.species)
-        acc = np.zeros((self.ntag, ns, self.ny * self.nx))
+        rows = self.ntag * self.n_classes
+        acc = np.zeros((rows, ns, self.ny * self.nx))
         for k in range(nsteps):
             t = t_start + k * dt
             if n_per_period.size:
@@ -1939,7 +1957,7 @@ class ParticleRun:
                 accumulate_concentration(self.cell[:n], self.tag[:n], self.mass[:, :n], dt, acc)
         self.period_index += 1
         volume = self.dx * self.dx * p.sampling_depth_m
-        return (acc * (1e9 / (volume * period))).reshape(self.ntag, ns, self.ny, self.nx)
+        return (acc * (1e9 / (volume * period))).reshape(rows, ns, self.ny, self.nx)
 
     def step_once(self, met: MetWindow, t: float, dt: float) -> None:
         """Advance all particles by one step of ``dt`` s from ``t`` (no release, no gridding)."""

@@ -41,6 +41,9 @@ class RunTotals:
         self.calm_hours = 0
         self.met_adjustments = AdjustmentLog()
         self._partial: dict[str, np.ndarray] | None = None
+        # particle sampling classes (TaggedAccumulator): (C, Q, ntag, S) and (C, R, S, ny, nx) over the hours
+        self.class_receptor_contribution_sum: np.ndarray | None = None
+        self.class_contribution_sum: np.ndarray | None = None
 
     def write_hours(self, first: int, fields: HourlyFields) -> None:
         """Write hours ``first, first + 1, ...`` of every tag to the run file (fields with an hour axis)."""
@@ -73,6 +76,8 @@ class RunTotals:
                 self.write_hours(unit.first, acc.hourly)
             else:
                 self._add_partial_hours(unit.first, unit.stop, tags, acc.hourly)
+        if acc.class_receptor_contribution_sum is not None:
+            self._merge_classes(tags, acc)
         self.emitted[tags] += result.emitted
         self.tracers = result.tracers
         if result.budget is not None:
@@ -82,6 +87,18 @@ class RunTotals:
                 self.budget[k] += v
         self.calm_hours += result.calm_hours
         self.met_adjustments.merge(result.met_adjustments)
+
+    def _merge_classes(self, tags: slice, acc) -> None:
+        """Add a unit's sampling-class sums (its tags, and its regions of the gridded sums)."""
+        rc, fields = acc.class_receptor_contribution_sum, acc.class_contribution_sum
+        if self.class_receptor_contribution_sum is None:
+            ntag, n_classes = self.contribution_sum.shape[0], rc.shape[0]
+            self.class_receptor_contribution_sum = np.zeros((n_classes, rc.shape[1], ntag, rc.shape[3]))
+            self.class_contribution_sum = np.zeros((n_classes, ntag // self.n_sectors, *fields.shape[2:]))
+        self.class_receptor_contribution_sum[:, :, tags] += rc
+        K = self.n_sectors
+        regions = slice(None) if tags.start is None else slice(tags.start // K, tags.stop // K)
+        self.class_contribution_sum[:, regions] += fields
 
     def _add_partial_hours(self, first: int, stop: int, tags: slice, hourly: HourlyFields) -> None:
         """Add the hours of a unit of some source regions to the run's hourly totals."""

@@ -38,6 +38,13 @@ class TaggedAccumulator:
     fields)`` as soon as an hour is done, or are kept (:attr:`hourly`, each with a leading hour axis)
     for a unit that sends them back.
 
+    A core with particle sampling classes hands each hour's fields with the classes first,
+    (n_classes, n_tags, n_tracers, ny, nx); their sum is the hour's concentration, reduced as above, and
+    the classes' parts are summed over the hours at the receptor regions per tag
+    (:attr:`class_receptor_contribution_sum`, (C, Q, n_tags, S)) and as fields per source region
+    (:attr:`class_contribution_sum`, (C, n_regions, S, ny, nx)): what the Monte Carlo standard errors of
+    the period means need (:mod:`airshed.uncertainty.sampling`). None without classes.
+
     Parameters
     ----------
     n_hours
@@ -77,9 +84,14 @@ class TaggedAccumulator:
             name: np.zeros((n_hours, *shape)) for name, shape in shapes.items()
         }
         self._seen = np.zeros(n_hours, dtype=bool)
+        self.class_receptor_contribution_sum: np.ndarray | None = None
+        self.class_contribution_sum: np.ndarray | None = None
 
     def add(self, hour: int, tagged: np.ndarray) -> None:
-        """Add one hour's mean concentration, (n_tags, n_tracers, ny, nx) in ug m-3."""
+        """Add one hour's mean concentration, (n_tags, n_tracers, ny, nx) in ug m-3 (classes first if any)."""
+        if tagged.ndim == 5:  # particle sampling classes: their sum is the concentration
+            self._add_classes(tagged)
+            tagged = tagged.sum(axis=0)
         ntag, ntr, ny, nx = tagged.shape
         K = self.n_sectors
         # (S, tracers) @ (tag, tracers, cells): one small product per tag, contiguous (tag, S, cells)
@@ -106,6 +118,22 @@ class TaggedAccumulator:
             for name, value in fields.items():
                 self.hourly[name][hour] = value
         self._seen[hour] = True
+
+    def _add_classes(self, classes: np.ndarray) -> None:
+        """Add the sampling classes' parts of one hour (C, n_tags, n_tracers, ny, nx), one class at a time."""
+        n_classes, ntag, ntr, ny, nx = classes.shape
+        K, nq = self.n_sectors, self.w_pop.shape[0]
+        ns = self.to_output.shape[0]
+        if self.class_receptor_contribution_sum is None:
+            self.class_receptor_contribution_sum = np.zeros((n_classes, nq, ntag, ns))
+            self.class_contribution_sum = np.zeros((n_classes, ntag // K, ns, ny, nx))
+        for c in range(n_classes):
+            out = np.matmul(self.to_output, classes[c].reshape(ntag, ntr, ny * nx))  # (tag, S, cells)
+            for r in range(ntag // K):  # region by region, as in add: the same bits in any partition
+                part = out[r * K:(r + 1) * K]
+                rc = (self.w_pop @ part.reshape(K * ns, ny * nx).T).reshape(nq, K, ns)
+                self.class_receptor_contribution_sum[c, :, r * K:(r + 1) * K] += rc
+                self.class_contribution_sum[c, r] += part.sum(axis=0).reshape(ns, ny, nx)
 
     def check_complete(self) -> None:
         """Fail when an hour of the unit was never added."""

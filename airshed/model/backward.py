@@ -27,8 +27,9 @@ tau = t_end - t, with the mean wind (u, v, w) negated. Why that is the backward 
   the normalised form w_n = w/sigma_w the kernel integrates (drift d sigma_w/dz, Stohl & Thomson 1999)
   reverses the same way. The reflections at the ground and at h, the horizontal Langevin velocities and
   the free-troposphere random displacements are symmetric in time. For *skewed* turbulence the PDF of
-  v = -w is the mirror image of that of w: a skewed (bi-Gaussian) scheme must run with its skewness
-  negated backward (updrafts become downdrafts); the Hanna scheme used here is Gaussian.
+  v = -w is the mirror image of that of w: a skewed (bi-Gaussian) scheme runs with its skewness
+  negated backward (updrafts become downdrafts; ``time_reversed``, the similarity scheme's skewed
+  convective layer); the Hanna scheme is Gaussian.
 - Density: the transition densities of the two directions are related by rho(x') q(x', t' | x, t) =
   rho(x) p(x, t | x', t') (the reversal of a process whose invariant density is rho), so a concentration
   (mass per volume) at the receptor is rho(z_r) times the backward integral of source / rho. With the
@@ -78,6 +79,7 @@ update is per particle, and sums over particles run in index order.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import numpy as np
@@ -434,21 +436,14 @@ def transport_parameters(forward: LagrangianParameters, slots: AdjointSlots, sou
     """Parameters of the particle step for backward particles: the forward run's transport, no removal.
 
     The species are the adjoint slots (the particle "masses" are their weights); removal and chemistry act
-    through :func:`adjoint_weights` instead, and the sampling layer is the source layer.
+    through :func:`adjoint_weights` instead, and the sampling layer is the source layer. Every transport
+    setting (turbulence scheme, floors, mesoscale motions) is the forward run's; ``time_reversed``
+    mirrors a skewed convective PDF.
     """
     zeros = np.zeros(slots.size)
-    return LagrangianParameters(
-        species=slots.names, deposition_velocity_m_s=zeros, wet_a_per_s=zeros, wet_b=zeros,
-        decay_per_s=zeros, conversions=(), particles_per_hour=forward.particles_per_hour,
-        max_time_step_s=forward.max_time_step_s,
-        cfl=forward.cfl, turbulence_step_fraction=forward.turbulence_step_fraction,
-        max_substeps=forward.max_substeps, tl_min_horizontal_s=forward.tl_min_horizontal_s,
-        tl_min_vertical_s=forward.tl_min_vertical_s, sampling_depth_m=float(source_depth),
-        dry_layer_m=forward.dry_layer_m, wet_top_m=forward.wet_top_m,
-        k_free_horizontal_m2_s=forward.k_free_horizontal_m2_s,
-        k_free_vertical_m2_s=forward.k_free_vertical_m2_s,
-        horizontal_turbulence=forward.horizontal_turbulence,
-        density_scale_height_m=forward.density_scale_height_m, block_size=forward.block_size,
+    return dataclasses.replace(
+        forward, species=slots.names, deposition_velocity_m_s=zeros, wet_a_per_s=zeros, wet_b=zeros,
+        decay_per_s=zeros, conversions=(), sampling_depth_m=float(source_depth), time_reversed=True,
     )
 
 

@@ -28,12 +28,12 @@ One step of ``dt`` seconds (:func:`advance_particles`), per particle:
    with r = exp(-dts/T_Lw); the profiles are Hanna's or, with ``SIMILARITY``, surface-layer similarity
    (Wilson, Thurtell & Kidd 1981) joined to Hanna's mixed layer, and where -h/L > 5 the skewed
    bi-Gaussian PDF of Luhar, Hibberd & Hurley (1996) with its own Thomson drift
-   (:mod:`airshed.physics.skewed_cbl`). T_Lw is floored at ``tl_min_vertical`` only from
-   ``tl_floor_height`` (50 m) up. Each particle sub-steps with dts = min(ctl T_Lw(z), time left in the step),
-   re-evaluating the profiles at its current height (the last of at most ``max_substeps`` sub-steps
-   takes the rest of the step), so a particle that descends into the surface layer resolves its small
-   time scales. Perfect reflection (position and
-   velocity sign) at the ground and at h. The density term uses a constant scale height (0 = off).
+   (:mod:`airshed.physics.skewed_cbl`). T_Lw is floored at ``tl_min_vertical`` (Hanna: everywhere, as
+   FLEXPART; similarity: only from ``tl_floor_height``, 50 m, up). Each particle sub-steps with
+   dts = min(ctl T_Lw(z), time left in the step), re-evaluating the profiles at its current height (the
+   last of at most ``max_substeps`` sub-steps takes the rest of the step), so a particle that descends
+   into the surface layer resolves its small time scales. Perfect reflection (position and velocity
+   sign) at the ground and at h. The density term uses a constant scale height (0 = off).
 5. Mixing-height changes: a particle is in the mixed layer when z <= h(x, y, t) at the start of the step;
    a particle above h is in the residual layer / free troposphere and moves by a random vertical
    displacement with ``k_free_vertical`` (FLEXPART's 0.1 m2/s) and is only reflected at the ground. So
@@ -63,8 +63,15 @@ gridding, removal and chemistry) is one inlined function over a chunk of particl
 stack buffers (``Chunk*`` records), so a new turbulence scheme or first-order process changes one
 function and one record.
 
+Turbulence schemes compile into separate kernels: a scheme is a :class:`SchemePasses` (its profiles per
+stability regime and what it adds: blend weights, a skewed PDF, the horizontal diffusion limit), and
+:func:`_scheme_step` builds the step's processes around it; each scheme has its own chunk and step
+kernel (:data:`STEP_KERNELS`), chosen in Python by ``Turbulence.scheme``, so a run compiles only the one
+it uses. A new scheme is one ``SchemePasses`` plus its two module-level kernels (Numba caches a kernel by
+its source; one built by a factory would be keyed by its closure, which does not hash stably).
+
 How the step is computed: threads take blocks of ``block_size`` particles; a block is stepped in chunks
-of :data:`CHUNK` particles (:func:`advance_chunk`) by passes that each vectorise (AVX-512 on the
+of :data:`CHUNK` particles (:func:`advance_chunk_hanna`, ...) by passes that each vectorise (AVX-512 on the
 machines we measured): the chunk's state is copied to stack buffers (which LLVM knows alias nothing),
 and each pass is a branch-free loop of fixed length over the chunk (a partial chunk is padded with dead
 particles, so every particle takes the same instructions wherever it sits: results are bit-identical
@@ -446,7 +453,10 @@ class ChunkVertical(NamedTuple):
 
 
 class ChunkPacked(NamedTuple):
-    """Particles with time left after the first vertical sub-step, packed at the front (chunk order)."""
+    """Particles with time left after the first vertical sub-step, packed at the front (chunk order).
+
+    ``sig_w`` .. ``db``: the profiles of a round at the particles' heights (as :class:`ChunkVertical`).
+    """
 
     index: np.ndarray
     z: np.ndarray
@@ -459,6 +469,11 @@ class ChunkPacked(NamedTuple):
     remaining: np.ndarray
     g: np.ndarray
     g_second: np.ndarray
+    sig_w: np.ndarray
+    dsig_w: np.ndarray
+    tl_w: np.ndarray
+    b: np.ndarray
+    db: np.ndarray
 
 
 class ChunkFate(NamedTuple):
@@ -535,94 +550,77 @@ def vertical_substep(
     """
     rw = fast_exp(-dts / tlw)
     wnp = rw * wn + np.sqrt(1.0 - rw * rw) * g + tlw * (1.0 - rw) * (dsigw - sigw * inv_density_scale_height)
-    return reflect(wnp, z + wnp * sigw * dts, h)
+    # reflection written out (as :func:`reflect`): one inlining level less on the hottest path
+    zp = z + wnp * sigw * dts
+    below = zp < 0.0
+    zp = -zp if below else zp
+    wnp = -wnp if below else wnp
+    above = zp > h
+    zp = 2.0 * h - zp if above else zp
+    wnp = -wnp if above else wnp
+    return wnp, min(max(zp, 0.0), h)
 
 
 @inline
 def skewed_substep(
     wn: float, z: float, h: float, wstar: float, skew: float, g: float, dts: float, sigw: float,
-    dsigw: float, tlw: float, b: float, db: float, inv_density_scale_height: float,
+    dsigw: float, tlw: float, b: float, db: float, inv_density_scale_height: float, skew_sign: float,
 ) -> tuple[float, float]:
     """One sub-step of dts in a skewed convective boundary layer (:mod:`airshed.physics.skewed_cbl`).
 
     Euler step of dw_n = drift dt + sqrt(2/T_Lw) dW with Thomson's (1987) well-mixed drift for the
     bi-Gaussian PDF of Luhar, Hibberd & Hurley (1996) (``skew`` the transition weight of -h/L);
-    z' = z + w_n' sigma_w dts, reflected at the ground and at h. Returns (w_n', z').
+    z' = z + w_n' sigma_w dts, reflected at the ground and at h. Returns (w_n', z'). With ``skew_sign``
+    -1 (a backward run) the PDF is mirrored, P(-w): the updrafts' and downdrafts' means change sign (the
+    velocity of a particle moving back in time is -w; Flesch, Wilson & Yee 1995, Sect. 3), and Thomson's
+    drift for the mirrored PDF follows from the same formula.
     """
-    pdf = skewed_bi_gaussian(z, h, wstar, skew, sigw, dsigw, b, db)
+    a, da, wa, dwa, sa, dsa, wb, dwb, sb, dsb = skewed_bi_gaussian(z, h, wstar, skew, sigw, dsigw, b, db)
+    pdf = (a, da, skew_sign * wa, skew_sign * dwa, sa, dsa, skew_sign * wb, skew_sign * dwb, sb, dsb)
     drift = skewed_drift(wn, pdf, sigw, dsigw, tlw, inv_density_scale_height)
     wnp = wn + drift * dts + np.sqrt(2.0 * dts / tlw) * g
     return reflect(wnp, z + wnp * sigw * dts, h)
 
 
-def _hanna_vertical(profile):
-    """Return the vertical profile of one Hanna regime with the kernel's height rules (:class:`Turbulence`).
+# --------------------------------------------------------------------------------------------------
+# Turbulence schemes. Each scheme is compiled into its own step kernel (:data:`STEP_KERNELS`): the scheme
+# is chosen in Python before the call, so a run compiles only the kernel of the scheme it uses, and each
+# kernel holds one scheme's profiles (both inlined into one kernel, the step compiled in 5-7 GB of memory
+# and ran 3x slower). A scheme is a :class:`SchemePasses` of inlined functions; :func:`_scheme_step`
+# builds the processes of a step around it.
+# --------------------------------------------------------------------------------------------------
+class SchemePasses(NamedTuple):
+    """The inlined functions of one turbulence scheme, chosen in Python when its kernel is built.
 
-    Evaluated at max(z, ``min_profile_height``) with a zero gradient below it; T_Lw floored at
-    ``tl_min_vertical`` from ``tl_floor_height`` up. Returns (sigma_w, d sigma_w/dz, T_Lw, b, db) with
-    b = db = 0 (no similarity blend).
+    ``horizontal`` / ``vertical``: per Hanna regime (neutral, unstable, stable) the profile functions;
+    ``any_regime``: the vertical profile of any regime, branch-free (the packed sub-steps). With ``hanna``
+    they are Hanna's (:mod:`airshed.physics.turbulence`: ``(z, h, u*, w*, 1/L, T_L floor)`` ->
+    (sigma_u, sigma_v, T_Lu, T_Lv) / (sigma_w, d sigma_w/dz, T_Lw), the floors everywhere as FLEXPART);
+    else the similarity scheme's (:mod:`airshed.physics.similarity`: ``(z, h, u*, w*, 1/L, min_height)``
+    -> (sigma_u, sigma_v, T_Lu, T_Lv) / (sigma_w, d sigma_w/dz, T_Lw, b, db), the floors only from
+    ``tl_floor_height`` up, blend weights b, db kept). ``skewed``: the skewed convective PDF where
+    -h/L > 5; ``long_steps``: a horizontal step longer than 2 T_L takes the displacement of the
+    diffusion limit.
     """
 
-    @inline
-    def vertical(z, h, ustar, wstar, inv_L, turbulence):
-        tl_min = turbulence.tl_min_vertical if z >= turbulence.tl_floor_height else 0.0
-        sigw, dsigw, tlw = profile(max(z, turbulence.min_profile_height), h, ustar, wstar, inv_L, tl_min)
-        return sigw, dsigw if z >= turbulence.min_profile_height else 0.0, tlw, 0.0, 0.0
-
-    return vertical
-
-
-def _similarity_vertical(profile):
-    """Return the similarity profile of a Hanna regime (:mod:`airshed.physics.similarity`), floor rule."""
-
-    @inline
-    def vertical(z, h, ustar, wstar, inv_L, turbulence):
-        sigw, dsigw, tlw, b, db = profile(z, h, ustar, wstar, inv_L, turbulence.min_profile_height)
-        tl_min = turbulence.tl_min_vertical if z >= turbulence.tl_floor_height else 0.0
-        return sigw, dsigw, max(tlw, tl_min), b, db
-
-    return vertical
-
-
-hanna_vertical_regimes = tuple(
-    _hanna_vertical(f) for f in (vertical_neutral, vertical_unstable, vertical_stable)
-)
-similarity_vertical_regimes = tuple(
-    _similarity_vertical(f) for f in (similarity_neutral, similarity_unstable, similarity_stable)
-)
-
-
-def _similarity_horizontal(profile):
-    """Return the similarity horizontal profile of a Hanna regime with the floor rule of the vertical one.
-
-    T_Lu and T_Lv are floored at ``tl_min_horizontal`` from ``tl_floor_height`` up, not below.
-    """
-
-    @inline
-    def horizontal(z, h, ustar, wstar, inv_L, turbulence):
-        sigu, sigv, tlu, tlv = profile(z, h, ustar, wstar, inv_L, turbulence.min_profile_height)
-        tl_min = turbulence.tl_min_horizontal if z >= turbulence.tl_floor_height else 0.0
-        return sigu, sigv, max(tlu, tl_min), max(tlv, tl_min)
-
-    return horizontal
-
-
-similarity_horizontal_regimes = tuple(
-    _similarity_horizontal(f)
-    for f in (similarity_horizontal_neutral, similarity_horizontal_unstable, similarity_horizontal_stable)
-)
+    horizontal: tuple
+    vertical: tuple
+    any_regime: Callable
+    hanna: bool
+    skewed: bool
+    long_steps: bool
 
 
 def _all_regimes(neutral, unstable, stable):
-    """Return the vertical profile of any regime, branch-free: all three evaluated, the right one kept."""
+    """Return the vertical similarity profile of any regime, branch-free: all three evaluated, one kept."""
 
     @inline
-    def vertical(z, h, ustar, wstar, inv_L, turbulence):
+    def vertical(z, h, ustar, wstar, inv_L, min_height):
         is_neutral = h * abs(inv_L) < 1.0
         is_unstable = inv_L < 0.0
-        n = neutral(z, h, ustar, wstar, inv_L, turbulence)
-        u = unstable(z, h, ustar, wstar, inv_L, turbulence)
-        st = stable(z, h, ustar, wstar, inv_L, turbulence)
+        n = neutral(z, h, ustar, wstar, inv_L, min_height)
+        u = unstable(z, h, ustar, wstar, inv_L, min_height)
+        st = stable(z, h, ustar, wstar, inv_L, min_height)
         return (
             n[0] if is_neutral else (u[0] if is_unstable else st[0]),
             n[1] if is_neutral else (u[1] if is_unstable else st[1]),
@@ -634,93 +632,74 @@ def _all_regimes(neutral, unstable, stable):
     return vertical
 
 
-hanna_vertical_any = _all_regimes(*hanna_vertical_regimes)
-similarity_vertical_any = _all_regimes(*similarity_vertical_regimes)
+HANNA_PASSES = SchemePasses(
+    horizontal=(horizontal_neutral, horizontal_unstable, horizontal_stable),
+    vertical=(vertical_neutral, vertical_unstable, vertical_stable),
+    any_regime=hanna_vertical_fast, hanna=True, skewed=False, long_steps=False,
+)
+SIMILARITY_PASSES = SchemePasses(
+    horizontal=(similarity_horizontal_neutral, similarity_horizontal_unstable, similarity_horizontal_stable),
+    vertical=(similarity_neutral, similarity_unstable, similarity_stable),
+    any_regime=_all_regimes(similarity_neutral, similarity_unstable, similarity_stable), hanna=False,
+    skewed=True, long_steps=True,
+)
 
 
-def _regime_passes(horizontal_profile, similarity_horizontal, hanna_vertical, similarity_vertical, regime):
+def _regime_passes(horizontal_profile, vertical_profile, regime, hanna):
     """Return the passes over a chunk that keep one stability regime's profiles for its particles.
 
-    The horizontal pass reads the start height, h, u*, w*, 1/L and writes sigma_u, sigma_v, T_Lu, T_Lv of
-    the turbulence scheme; the vertical one reads the height after advection (capped at h) and
-    writes sigma_w, d sigma_w/dz, T_Lw, b, db of the turbulence scheme. Particles of other regimes keep
-    their values, so running the passes of the regimes present gives every particle its own.
+    The horizontal pass reads the start height, h, u*, w*, 1/L and writes sigma_u, sigma_v, T_Lu, T_Lv; the
+    vertical one reads the height after advection (capped at h) and writes sigma_w, d sigma_w/dz, T_Lw
+    (and, for the similarity scheme, b and db). Particles of other regimes keep their values, so running
+    the passes of the regimes present gives every particle its own. The floors on the time scales
+    (:class:`SchemePasses`) are applied here: each level of inlined calls costs compile time.
     """
 
     @inline
-    def hanna_horizontal_pass(z, surface, horizontal, turbulence):
-        for q in range(CHUNK):
-            sigu, sigv, tlu, tlv = horizontal_profile(
-                z[q], surface.h[q], surface.ustar[q], surface.wstar[q], surface.inv_L[q],
-                turbulence.tl_min_horizontal,
-            )
-            pick = surface.regime[q] == regime
-            horizontal.sig_u[q] = sigu if pick else horizontal.sig_u[q]
-            horizontal.sig_v[q] = sigv if pick else horizontal.sig_v[q]
-            horizontal.tl_u[q] = tlu if pick else horizontal.tl_u[q]
-            horizontal.tl_v[q] = tlv if pick else horizontal.tl_v[q]
-
-    @inline
-    def similarity_horizontal_pass(z, surface, horizontal, turbulence):
-        for q in range(CHUNK):
-            sigu, sigv, tlu, tlv = similarity_horizontal(
-                z[q], surface.h[q], surface.ustar[q], surface.wstar[q], surface.inv_L[q], turbulence,
-            )
-            pick = surface.regime[q] == regime
-            horizontal.sig_u[q] = sigu if pick else horizontal.sig_u[q]
-            horizontal.sig_v[q] = sigv if pick else horizontal.sig_v[q]
-            horizontal.tl_u[q] = tlu if pick else horizontal.tl_u[q]
-            horizontal.tl_v[q] = tlv if pick else horizontal.tl_v[q]
-
-    @inline
     def horizontal_pass(z, surface, horizontal, turbulence):
-        if turbulence.scheme == SIMILARITY:
-            similarity_horizontal_pass(z, surface, horizontal, turbulence)
-        else:
-            hanna_horizontal_pass(z, surface, horizontal, turbulence)
-
-    def scheme_pass(profile):
-        @inline
-        def vertical_pass(z, surface, vertical, turbulence):
-            for q in range(CHUNK):
-                sigw, dsigw, tlw, b, db = profile(
-                    min(z[q], surface.h[q]), surface.h[q], surface.ustar[q], surface.wstar[q],
-                    surface.inv_L[q], turbulence,
+        for q in range(CHUNK):
+            if hanna:  # a closure constant: the branch is pruned before compilation
+                sigu, sigv, tlu, tlv = horizontal_profile(
+                    z[q], surface.h[q], surface.ustar[q], surface.wstar[q], surface.inv_L[q],
+                    turbulence.tl_min_horizontal,
                 )
-                pick = surface.regime[q] == regime
-                vertical.sig_w[q] = sigw if pick else vertical.sig_w[q]
-                vertical.dsig_w[q] = dsigw if pick else vertical.dsig_w[q]
-                vertical.tl_w[q] = tlw if pick else vertical.tl_w[q]
-                vertical.b[q] = b if pick else vertical.b[q]
-                vertical.db[q] = db if pick else vertical.db[q]
-
-        return vertical_pass
-
-    hanna_pass = scheme_pass(hanna_vertical)
-    similarity_pass = scheme_pass(similarity_vertical)
+            else:
+                sigu, sigv, tlu, tlv = horizontal_profile(
+                    z[q], surface.h[q], surface.ustar[q], surface.wstar[q], surface.inv_L[q],
+                    turbulence.min_profile_height,
+                )
+                tl_min = turbulence.tl_min_horizontal if z[q] >= turbulence.tl_floor_height else 0.0
+                tlu = max(tlu, tl_min)
+                tlv = max(tlv, tl_min)
+            pick = surface.regime[q] == regime
+            horizontal.sig_u[q] = sigu if pick else horizontal.sig_u[q]
+            horizontal.sig_v[q] = sigv if pick else horizontal.sig_v[q]
+            horizontal.tl_u[q] = tlu if pick else horizontal.tl_u[q]
+            horizontal.tl_v[q] = tlv if pick else horizontal.tl_v[q]
 
     @inline
     def vertical_pass(z, surface, vertical, turbulence):
-        if turbulence.scheme == SIMILARITY:
-            similarity_pass(z, surface, vertical, turbulence)
-        else:
-            hanna_pass(z, surface, vertical, turbulence)
+        for q in range(CHUNK):
+            zq = min(z[q], surface.h[q])
+            pick = surface.regime[q] == regime
+            if hanna:  # a closure constant: the branch is pruned before compilation
+                sigw, dsigw, tlw = vertical_profile(
+                    zq, surface.h[q], surface.ustar[q], surface.wstar[q], surface.inv_L[q],
+                    turbulence.tl_min_vertical,
+                )
+            else:
+                sigw, dsigw, tlw, b, db = vertical_profile(
+                    zq, surface.h[q], surface.ustar[q], surface.wstar[q], surface.inv_L[q],
+                    turbulence.min_profile_height,
+                )
+                tlw = max(tlw, turbulence.tl_min_vertical if zq >= turbulence.tl_floor_height else 0.0)
+                vertical.b[q] = b if pick else vertical.b[q]
+                vertical.db[q] = db if pick else vertical.db[q]
+            vertical.sig_w[q] = sigw if pick else vertical.sig_w[q]
+            vertical.dsig_w[q] = dsigw if pick else vertical.dsig_w[q]
+            vertical.tl_w[q] = tlw if pick else vertical.tl_w[q]
 
     return horizontal_pass, vertical_pass
-
-
-horizontal_pass_neutral, vertical_pass_neutral = _regime_passes(
-    horizontal_neutral, similarity_horizontal_regimes[NEUTRAL], hanna_vertical_regimes[NEUTRAL],
-    similarity_vertical_regimes[NEUTRAL], NEUTRAL,
-)
-horizontal_pass_unstable, vertical_pass_unstable = _regime_passes(
-    horizontal_unstable, similarity_horizontal_regimes[UNSTABLE], hanna_vertical_regimes[UNSTABLE],
-    similarity_vertical_regimes[UNSTABLE], UNSTABLE,
-)
-horizontal_pass_stable, vertical_pass_stable = _regime_passes(
-    horizontal_stable, similarity_horizontal_regimes[STABLE], hanna_vertical_regimes[STABLE],
-    similarity_vertical_regimes[STABLE], STABLE,
-)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -791,84 +770,6 @@ def draw_step_normals(pid, nc, step, turbulence, draws):
 
 
 @inline
-def read_surface(state, met, grid, turbulence, surface):
-    """1. Boundary-layer scalars at the particles (bilinear), their Hanna regime and skewness weight.
-
-    The weight of the skewed convective PDF (similarity scheme, -h/L > 5; :mod:`airshed.physics.skewed_cbl`)
-    is zero elsewhere. Returns the number of particles in each regime (neutral, unstable, stable) and the
-    number with a skewed PDF.
-    """
-    similarity = turbulence.scheme == SIMILARITY
-    n_neutral = 0
-    n_unstable = 0
-    n_stable = 0
-    n_skewed = 0
-    for q in range(CHUNK):
-        i, wx = horizontal_index(state.x[q], grid.x0, grid.dx, grid.nx)
-        j, wy = horizontal_index(state.y[q], grid.y0, grid.dx, grid.ny)
-        h, us, ws, il, rain = interp_surface(met.surface_t, grid.nx, j, wy, i, wx)
-        h = max(h, MIN_MIXING_HEIGHT_M)
-        regime = hanna_regime(h, il)
-        n_neutral += regime == NEUTRAL
-        n_unstable += regime == UNSTABLE
-        n_stable += regime == STABLE
-        surface.regime[q] = regime
-        surface.h[q] = h
-        surface.ustar[q] = us
-        surface.wstar[q] = ws
-        surface.inv_L[q] = il
-        surface.rain[q] = rain
-        minus_h_over_L = -h * il
-        skew = skewness_transition(minus_h_over_L) if minus_h_over_L > SKEWED_FROM_H_OVER_L else 0.0
-        skewed = similarity & (skew > 0.0)
-        surface.skew[q] = skew if skewed else 0.0
-        n_skewed += skewed
-    return n_neutral, n_unstable, n_stable, n_skewed
-
-
-@inline
-def horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes, dt):
-    """2. Horizontal turbulent velocities: Langevin in the mixed layer, random displacement above it.
-
-    The profiles of the regimes present in the chunk only (particles close in space share one). With the
-    similarity scheme, whose T_Lu, T_Lv near the ground are seconds, a step longer than 2 T_L moves a
-    particle by sigma sqrt(2 T_L / dt) x the new velocity x dt, the displacement of the diffusion limit
-    (K = sigma^2 T_L; velocity x dt alone would give sigma^2 dt / 2).
-    """
-    long_steps = turbulence.scheme == SIMILARITY
-    n_neutral, n_unstable, n_stable, _ = regimes
-    if n_neutral > 0:
-        horizontal_pass_neutral(state.z, surface, horizontal, turbulence)
-    if n_unstable > 0:
-        horizontal_pass_unstable(state.z, surface, horizontal, turbulence)
-    if n_stable > 0:
-        horizontal_pass_stable(state.z, surface, horizontal, turbulence)
-    s_free = np.sqrt(2.0 * turbulence.k_free_horizontal / dt)
-    for q in range(CHUNK):
-        live = state.live[q] > 0.5
-        in_bl = state.z[q] <= surface.h[q]
-        g_u = draws.horizontal_u[q]
-        g_v = draws.horizontal_v[q]
-        ru = fast_exp(-dt / horizontal.tl_u[q])
-        rv = fast_exp(-dt / horizontal.tl_v[q])
-        un_new = ru * state.un[q] + np.sqrt(1.0 - ru * ru) * g_u if in_bl else g_u
-        vn_new = rv * state.vn[q] + np.sqrt(1.0 - rv * rv) * g_v if in_bl else g_v
-        ku = min(1.0, np.sqrt(2.0 * horizontal.tl_u[q] / dt)) if long_steps else 1.0
-        kv = min(1.0, np.sqrt(2.0 * horizontal.tl_v[q] / dt)) if long_steps else 1.0
-        ut = ku * horizontal.sig_u[q] * un_new if in_bl else s_free * g_u
-        vt = kv * horizontal.sig_v[q] * vn_new if in_bl else s_free * g_v
-        if not turbulence.horizontal:
-            ut = 0.0
-            vt = 0.0
-        state.un[q] = un_new if live else state.un[q]
-        state.vn[q] = vn_new if live else state.vn[q]
-        horizontal.ut[q] = ut
-        horizontal.vt[q] = vt
-    if turbulence.mesoscale_sigma > 0.0:
-        mesoscale_velocities(state, draws, horizontal, turbulence, dt)
-
-
-@inline
 def mesoscale_velocities(state, draws, horizontal, turbulence, dt):
     """2b. Unresolved mesoscale velocities (:mod:`airshed.physics.mesoscale`), added to the turbulent ones.
 
@@ -924,30 +825,29 @@ def advect(state, horizontal, met, grid, advection, dt):
         advection.z_new[q] = abs(state.z[q] + 0.5 * (advection.w1[q] + w2) * dt)
 
 
-def _substep(skewed):
-    """Return a vertical sub-step; with ``skewed``, the skewed convective one where the weight is > 0.
+@inline
+def substep_skewed(wn, z, h, ustar, wstar, inv_L, skew, g, dts, sigw, dsigw, tlw, b, db, turbulence):
+    """Take a vertical sub-step, the skewed convective one where the weight ``skew`` is > 0.
 
     The skewed (Euler) step is taken only when it is short against T_Lw (dts <= T_Lw / 2, as every
     regular sub-step of ``step_fraction`` <= 1/2 is; a last sub-step forced by ``max_substeps`` may be
     longer) and its result is a finite w_n within 10 sigma_w; otherwise the exact Gaussian update, which
-    relaxes to the stationary N(0, 1) for any step, is kept.
+    relaxes to the stationary N(0, 1) for any step, is kept. Returns (w_n', z').
     """
-
-    @inline
-    def substep(wn, z, h, ustar, wstar, inv_L, skew, g, dts, sigw, dsigw, tlw, b, db, turbulence):
-        inv_hrho = turbulence.inv_density_scale_height
-        wn_g, z_g = vertical_substep(wn, z, h, g, dts, sigw, dsigw, tlw, inv_hrho)
-        if not skewed:
-            return wn_g, z_g
-        wn_s, z_s = skewed_substep(wn, z, h, wstar, skew, g, dts, sigw, dsigw, tlw, b, db, inv_hrho)
-        pick = (skew > 0.0) & (dts <= SKEWED_MAX_STEP_OVER_TL * tlw) & (abs(wn_s) <= SKEWED_MAX_WN)
-        return wn_s if pick else wn_g, z_s if pick else z_g
-
-    return substep
+    inv_hrho = turbulence.inv_density_scale_height
+    wn_g, z_g = vertical_substep(wn, z, h, g, dts, sigw, dsigw, tlw, inv_hrho)
+    wn_s, z_s = skewed_substep(wn, z, h, wstar, skew, g, dts, sigw, dsigw, tlw, b, db, inv_hrho,
+                               turbulence.skew_sign)
+    pick = (skew > 0.0) & (dts <= SKEWED_MAX_STEP_OVER_TL * tlw) & (abs(wn_s) <= SKEWED_MAX_WN)
+    return wn_s if pick else wn_g, z_s if pick else z_g
 
 
-def _first_substep_pass(substep):
-    """Return the pass of the first vertical sub-step of the chunk (and of the free step above h)."""
+def _first_substep_pass(skewed):
+    """Return the pass of the first vertical sub-step of the chunk (and of the free step above h).
+
+    With ``skewed`` the skewed convective sub-step (:func:`substep_skewed`), else the Gaussian one
+    (:func:`vertical_substep`, called directly: each level of inlined calls costs compile time).
+    """
 
     @inline
     def first_pass(state, surface, draws, advection, vertical, turbulence, dt):
@@ -970,9 +870,13 @@ def _first_substep_pass(substep):
             last_sub = (dts >= dt * (1.0 - 1e-9)) | (max_substeps == 1)
             remaining = 0.0 if last_sub else dt - dts
             dts = dt if last_sub else dts
-            wnp, zb = substep(state.wn[q], zb, h, surface.ustar[q], surface.wstar[q], surface.inv_L[q],
-                              surface.skew[q], g, dts, vertical.sig_w[q], vertical.dsig_w[q], tlw,
-                              vertical.b[q], vertical.db[q], turbulence)
+            if skewed:  # a closure constant: the branch is pruned before compilation
+                wnp, zb = substep_skewed(state.wn[q], zb, h, surface.ustar[q], surface.wstar[q],
+                                         surface.inv_L[q], surface.skew[q], g, dts, vertical.sig_w[q],
+                                         vertical.dsig_w[q], tlw, vertical.b[q], vertical.db[q], turbulence)
+            else:
+                wnp, zb = vertical_substep(state.wn[q], zb, h, g, dts, vertical.sig_w[q], vertical.dsig_w[q],
+                                           tlw, turbulence.inv_density_scale_height)
             z_new = zb if in_bl else abs(zp + s_free * g)
             wn_new = wnp if in_bl else draws.vertical_second[q]
             state.x[q] = xp if live else state.x[q]
@@ -985,24 +889,58 @@ def _first_substep_pass(substep):
     return first_pass
 
 
-def _packed_round(profile, substep):
-    """One round of sub-steps of the packed particles, their profiles of any regime evaluated branch-free."""
+def _packed_profiles(profile, hanna):
+    """Return the pass that evaluates the packed particles' profiles (any regime, branch-free).
+
+    One pass for both the Gaussian and the skewed sub-steps (:func:`_packed_round`), so a kernel holds
+    one copy of the profile code; the scheme's floors as in :func:`_regime_passes` (Hanna's profiles
+    leave b, db unset: they are not read).
+    """
+
+    @inline
+    def packed_profiles(packed, na, turbulence):
+        for a in range(na):
+            if hanna:  # a closure constant: the branch is pruned before compilation
+                sigw, dsigw, tlw = profile(packed.z[a], packed.h[a], packed.ustar[a], packed.wstar[a],
+                                           packed.inv_L[a], turbulence.tl_min_vertical)
+            else:
+                sigw, dsigw, tlw, b, db = profile(packed.z[a], packed.h[a], packed.ustar[a], packed.wstar[a],
+                                                  packed.inv_L[a], turbulence.min_profile_height)
+                floor = packed.z[a] >= turbulence.tl_floor_height
+                tlw = max(tlw, turbulence.tl_min_vertical if floor else 0.0)
+                packed.b[a] = b
+                packed.db[a] = db
+            packed.sig_w[a] = sigw
+            packed.dsig_w[a] = dsigw
+            packed.tl_w[a] = tlw
+
+    return packed_profiles
+
+
+def _packed_round(skewed):
+    """One round of sub-steps of the packed particles, with the profiles of :func:`_packed_profiles`.
+
+    With ``skewed`` the skewed convective sub-step, else the Gaussian one (as :func:`_first_substep_pass`).
+    """
 
     @inline
     def packed_round(packed, g_row, na, turbulence, final_round):
         ctl = turbulence.step_fraction
         for a in range(na):
             remaining = packed.remaining[a]
-            h = packed.h[a]
-            sigw, dsigw, tlw, b, db = profile(
-                packed.z[a], h, packed.ustar[a], packed.wstar[a], packed.inv_L[a], turbulence
-            )
+            tlw = packed.tl_w[a]
             dts = ctl * tlw
             last_sub = (dts >= remaining * (1.0 - 1e-9)) | final_round
             dts = remaining if last_sub else dts
-            wn_new, z_new = substep(packed.wn[a], packed.z[a], h, packed.ustar[a], packed.wstar[a],
-                                    packed.inv_L[a], packed.skew[a], g_row[a], dts, sigw, dsigw, tlw, b, db,
-                                    turbulence)
+            if skewed:  # a closure constant: the branch is pruned before compilation
+                wn_new, z_new = substep_skewed(packed.wn[a], packed.z[a], packed.h[a], packed.ustar[a],
+                                               packed.wstar[a], packed.inv_L[a], packed.skew[a], g_row[a],
+                                               dts, packed.sig_w[a], packed.dsig_w[a], tlw, packed.b[a],
+                                               packed.db[a], turbulence)
+            else:
+                wn_new, z_new = vertical_substep(packed.wn[a], packed.z[a], packed.h[a], g_row[a], dts,
+                                                 packed.sig_w[a], packed.dsig_w[a], tlw,
+                                                 turbulence.inv_density_scale_height)
             packed.z[a] = z_new
             packed.wn[a] = wn_new
             packed.remaining[a] = 0.0 if last_sub else remaining - dts
@@ -1010,99 +948,10 @@ def _packed_round(profile, substep):
     return packed_round
 
 
-substep_gaussian, substep_skewed = _substep(False), _substep(True)
-first_pass_gaussian = _first_substep_pass(substep_gaussian)
-first_pass_skewed = _first_substep_pass(substep_skewed)
-packed_round_hanna = _packed_round(hanna_vertical_any, substep_gaussian)
-packed_round_similarity = _packed_round(similarity_vertical_any, substep_gaussian)
-packed_round_skewed = _packed_round(similarity_vertical_any, substep_skewed)
-
-
-@inline
-def vertical_turbulence(state, surface, draws, advection, vertical, packed, turbulence, regimes, pid, step):
-    """4./5. Vertical turbulence and the move to the new position.
-
-    Mixed-layer particles (z <= h at the start) take Langevin sub-steps of ``step_fraction`` T_Lw with
-    reflection at the ground and at h; the first in one vectorised pass, the rest in packed rounds. The
-    others take one random displacement with ``k_free_vertical``. Writes x, y, z, w_n of the state.
-    Particles with a skewed convective PDF (``surface.skew`` > 0) take the skewed sub-step; the chunk runs
-    its costlier passes only when it holds such particles. Returns the number of sub-steps taken.
-    """
-    n_neutral, n_unstable, n_stable, n_skewed = regimes
-    if n_neutral > 0:
-        vertical_pass_neutral(advection.z_new, surface, vertical, turbulence)
-    if n_unstable > 0:
-        vertical_pass_unstable(advection.z_new, surface, vertical, turbulence)
-    if n_stable > 0:
-        vertical_pass_stable(advection.z_new, surface, vertical, turbulence)
-    if n_skewed > 0:
-        substeps = first_pass_skewed(state, surface, draws, advection, vertical, turbulence, step.dt)
-    else:
-        substeps = first_pass_gaussian(state, surface, draws, advection, vertical, turbulence, step.dt)
-    # further vertical sub-steps (particles whose T_Lw is short against dt), in rounds: the particles
-    # with time left are packed at the front of the buffers (gathered from the chunk, in chunk order), a
-    # round advances each by its own sub-step in one vectorised pass, then the finished ones are dropped
-    # from the pack. Normals: an even round draws a new pair (slots 2 + ksub and 3 + ksub), an odd one
-    # takes the pair's second.
-    na = 0
-    for q in range(CHUNK):
-        packed.index[na] = q
-        na += vertical.remaining[q] > 0.0
-    for a in range(na):
-        q = packed.index[a]
-        packed.z[a] = state.z[q]
-        packed.wn[a] = state.wn[q]
-        packed.h[a] = surface.h[q]
-        packed.ustar[a] = surface.ustar[q]
-        packed.wstar[a] = surface.wstar[q]
-        packed.inv_L[a] = surface.inv_L[q]
-        packed.skew[a] = surface.skew[q]
-        packed.remaining[a] = vertical.remaining[q]
-        packed.g_second[a] = draws.vertical_second[q]
-    similarity = turbulence.scheme == SIMILARITY
-    ksub = 1
-    while na > 0:
-        substeps += na
-        if ksub % 2 == 0:
-            draw = counter_scalar(step.index, np.uint64(2 + ksub))
-            for a in range(na):
-                key = particle_key_scalar(step.seed, np.uint64(pid[packed.index[a]]))
-                packed.g[a] = uniform_scalar(key, draw)
-                packed.g_second[a] = uniform_scalar(key, draw + np.uint64(1))
-            for a in range(na):
-                g, g_second = box_muller_vector_scalar(packed.g[a], packed.g_second[a])
-                packed.g[a] = g
-                packed.g_second[a] = g_second
-        g_row = packed.g if ksub % 2 == 0 else packed.g_second
-        final_round = ksub == turbulence.max_substeps - 1
-        if n_skewed > 0:
-            packed_round_skewed(packed, g_row, na, turbulence, final_round)
-        elif similarity:
-            packed_round_similarity(packed, g_row, na, turbulence, final_round)
-        else:
-            packed_round_hanna(packed, g_row, na, turbulence, final_round)
-        for a in range(na):
-            q = packed.index[a]
-            state.z[q] = packed.z[a]
-            state.wn[q] = packed.wn[a]
-        kept = 0
-        for a in range(na):
-            goes_on = packed.remaining[a] > 0.0
-            packed.index[kept] = packed.index[a]
-            packed.z[kept] = packed.z[a]
-            packed.wn[kept] = packed.wn[a]
-            packed.h[kept] = packed.h[a]
-            packed.ustar[kept] = packed.ustar[a]
-            packed.wstar[kept] = packed.wstar[a]
-            packed.inv_L[kept] = packed.inv_L[a]
-            packed.skew[kept] = packed.skew[a]
-            packed.remaining[kept] = packed.remaining[a]
-            packed.g[kept] = packed.g[a]
-            packed.g_second[kept] = packed.g_second[a]
-            kept += goes_on
-        na = kept
-        ksub += 1
-    return substeps
+first_pass_gaussian = _first_substep_pass(False)
+first_pass_skewed = _first_substep_pass(True)
+packed_round_gaussian = _packed_round(False)
+packed_round_skewed = _packed_round(True)
 
 
 @inline
@@ -1271,18 +1120,203 @@ def remove_and_convert(particles, first, nc, surface, fate, losses, produced, re
             budget[PRODUCED, product] += chunk_sum(row)
 
 
-# Compiled without fastmath: with FMA contraction allowed, two compilations of the same kernel (another
-# process, another array layout) rounded some particles differently (the partition test failed when its
-# two calls came from different compilations); IEEE-exact arithmetic is the same in every compilation.
-@kernel()
-def advance_chunk(first, nc, particles, met, grid, step, turbulence, removal, chemistry, rates, budget):
-    """One step of particles ``first`` to ``first + nc - 1`` (nc <= CHUNK), process by process.
+def _scheme_step(scheme: SchemePasses):
+    """Return the processes of a step that depend on the turbulence scheme, with the scheme built in.
 
-    Each process is a branch-free pass (or a few) over the chunk's named stack buffers (LLVM knows they
-    alias no argument array, so the passes vectorise without run-time alias checks); dead particles go
-    through the arithmetic but their state is written back unchanged. Removal is added to
-    ``budget[N_BUDGET_TERMS, nspecies]``. Returns the number of vertical sub-steps taken.
+    Returns (read_surface, horizontal_turbulence, vertical_turbulence), inlined into the scheme's kernel.
+
+    Every choice the scheme makes (its profiles, the skewed convective PDF, the horizontal diffusion
+    limit, the blend weights) is made here, in Python, so the kernel that inlines the step holds that
+    scheme's code only.
     """
+    (horizontal_pass_neutral, vertical_pass_neutral), (horizontal_pass_unstable, vertical_pass_unstable), (
+        horizontal_pass_stable, vertical_pass_stable
+    ) = (
+        _regime_passes(scheme.horizontal[r], scheme.vertical[r], r, scheme.hanna)
+        for r in (NEUTRAL, UNSTABLE, STABLE)
+    )
+    skewed = scheme.skewed
+    long_steps = scheme.long_steps
+    packed_profiles = _packed_profiles(scheme.any_regime, scheme.hanna)
+
+    @inline
+    def read_surface(state, met, grid, surface):
+        """1. Boundary-layer scalars at the particles (bilinear), their Hanna regime and skewness weight.
+
+        The weight of the skewed convective PDF (skewed schemes, -h/L > 5;
+        :mod:`airshed.physics.skewed_cbl`) is zero elsewhere. Returns the number of particles in each
+        regime (neutral, unstable, stable) and the number with a skewed PDF.
+        """
+        n_neutral = 0
+        n_unstable = 0
+        n_stable = 0
+        n_skewed = 0
+        for q in range(CHUNK):
+            i, wx = horizontal_index(state.x[q], grid.x0, grid.dx, grid.nx)
+            j, wy = horizontal_index(state.y[q], grid.y0, grid.dx, grid.ny)
+            h, us, ws, il, rain = interp_surface(met.surface_t, grid.nx, j, wy, i, wx)
+            h = max(h, MIN_MIXING_HEIGHT_M)
+            regime = hanna_regime(h, il)
+            n_neutral += regime == NEUTRAL
+            n_unstable += regime == UNSTABLE
+            n_stable += regime == STABLE
+            surface.regime[q] = regime
+            surface.h[q] = h
+            surface.ustar[q] = us
+            surface.wstar[q] = ws
+            surface.inv_L[q] = il
+            surface.rain[q] = rain
+            if skewed:  # a closure constant: the branch is pruned before compilation
+                minus_h_over_L = -h * il
+                skew = skewness_transition(minus_h_over_L) if minus_h_over_L > SKEWED_FROM_H_OVER_L else 0.0
+                surface.skew[q] = skew
+                n_skewed += skew > 0.0
+        return n_neutral, n_unstable, n_stable, n_skewed
+
+    @inline
+    def horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes, dt):
+        """2. Horizontal turbulent velocities: Langevin in the mixed layer, random displacement above it.
+
+        The profiles of the regimes present in the chunk only (particles close in space share one). With
+        ``long_steps`` (the similarity scheme, whose T_Lu, T_Lv near the ground are seconds) a step longer
+        than 2 T_L moves a particle by sigma sqrt(2 T_L / dt) x the new velocity x dt, the displacement of
+        the diffusion limit (K = sigma^2 T_L; velocity x dt alone would give sigma^2 dt / 2).
+        """
+        n_neutral, n_unstable, n_stable, _ = regimes
+        if n_neutral > 0:
+            horizontal_pass_neutral(state.z, surface, horizontal, turbulence)
+        if n_unstable > 0:
+            horizontal_pass_unstable(state.z, surface, horizontal, turbulence)
+        if n_stable > 0:
+            horizontal_pass_stable(state.z, surface, horizontal, turbulence)
+        s_free = np.sqrt(2.0 * turbulence.k_free_horizontal / dt)
+        for q in range(CHUNK):
+            live = state.live[q] > 0.5
+            in_bl = state.z[q] <= surface.h[q]
+            g_u = draws.horizontal_u[q]
+            g_v = draws.horizontal_v[q]
+            ru = fast_exp(-dt / horizontal.tl_u[q])
+            rv = fast_exp(-dt / horizontal.tl_v[q])
+            un_new = ru * state.un[q] + np.sqrt(1.0 - ru * ru) * g_u if in_bl else g_u
+            vn_new = rv * state.vn[q] + np.sqrt(1.0 - rv * rv) * g_v if in_bl else g_v
+            sig_u = horizontal.sig_u[q]
+            sig_v = horizontal.sig_v[q]
+            if long_steps:  # a closure constant: the branch is pruned before compilation
+                sig_u = min(1.0, np.sqrt(2.0 * horizontal.tl_u[q] / dt)) * sig_u
+                sig_v = min(1.0, np.sqrt(2.0 * horizontal.tl_v[q] / dt)) * sig_v
+            ut = sig_u * un_new if in_bl else s_free * g_u
+            vt = sig_v * vn_new if in_bl else s_free * g_v
+            if not turbulence.horizontal:
+                ut = 0.0
+                vt = 0.0
+            state.un[q] = un_new if live else state.un[q]
+            state.vn[q] = vn_new if live else state.vn[q]
+            horizontal.ut[q] = ut
+            horizontal.vt[q] = vt
+        if turbulence.mesoscale_sigma > 0.0:
+            mesoscale_velocities(state, draws, horizontal, turbulence, dt)
+
+    @inline
+    def vertical_turbulence(state, surface, draws, advection, vertical, packed, turbulence, regimes, pid,
+                            step):
+        """4./5. Vertical turbulence and the move to the new position.
+
+        Mixed-layer particles (z <= h at the start) take Langevin sub-steps of ``step_fraction`` T_Lw with
+        reflection at the ground and at h; the first in one vectorised pass, the rest in packed rounds.
+        The others take one random displacement with ``k_free_vertical``. Writes x, y, z, w_n of the
+        state. Particles with a skewed convective PDF (``surface.skew`` > 0) take the skewed sub-step;
+        the chunk runs its costlier passes only when it holds such particles. Returns the number of
+        sub-steps taken.
+        """
+        n_neutral, n_unstable, n_stable, n_skewed = regimes
+        if n_neutral > 0:
+            vertical_pass_neutral(advection.z_new, surface, vertical, turbulence)
+        if n_unstable > 0:
+            vertical_pass_unstable(advection.z_new, surface, vertical, turbulence)
+        if n_stable > 0:
+            vertical_pass_stable(advection.z_new, surface, vertical, turbulence)
+        if skewed:  # a closure constant: the branch is pruned before compilation
+            if n_skewed > 0:
+                substeps = first_pass_skewed(state, surface, draws, advection, vertical, turbulence, step.dt)
+            else:
+                substeps = first_pass_gaussian(state, surface, draws, advection, vertical, turbulence,
+                                               step.dt)
+        else:
+            substeps = first_pass_gaussian(state, surface, draws, advection, vertical, turbulence, step.dt)
+        # further vertical sub-steps (particles whose T_Lw is short against dt), in rounds: the particles
+        # with time left are packed at the front of the buffers (gathered from the chunk, in chunk order),
+        # a round advances each by its own sub-step in one vectorised pass, then the finished ones are
+        # dropped from the pack. Normals: an even round draws a new pair (slots 2 + ksub and 3 + ksub), an
+        # odd one takes the pair's second.
+        na = 0
+        for q in range(CHUNK):
+            packed.index[na] = q
+            na += vertical.remaining[q] > 0.0
+        for a in range(na):
+            q = packed.index[a]
+            packed.z[a] = state.z[q]
+            packed.wn[a] = state.wn[q]
+            packed.h[a] = surface.h[q]
+            packed.ustar[a] = surface.ustar[q]
+            packed.wstar[a] = surface.wstar[q]
+            packed.inv_L[a] = surface.inv_L[q]
+            if skewed:
+                packed.skew[a] = surface.skew[q]
+            packed.remaining[a] = vertical.remaining[q]
+            packed.g_second[a] = draws.vertical_second[q]
+        ksub = 1
+        while na > 0:
+            substeps += na
+            if ksub % 2 == 0:
+                draw = counter_scalar(step.index, np.uint64(2 + ksub))
+                for a in range(na):
+                    key = particle_key_scalar(step.seed, np.uint64(pid[packed.index[a]]))
+                    packed.g[a] = uniform_scalar(key, draw)
+                    packed.g_second[a] = uniform_scalar(key, draw + np.uint64(1))
+                for a in range(na):
+                    g, g_second = box_muller_vector_scalar(packed.g[a], packed.g_second[a])
+                    packed.g[a] = g
+                    packed.g_second[a] = g_second
+            g_row = packed.g if ksub % 2 == 0 else packed.g_second
+            final_round = ksub == turbulence.max_substeps - 1
+            packed_profiles(packed, na, turbulence)
+            if skewed:  # a closure constant: the branch is pruned before compilation
+                if n_skewed > 0:
+                    packed_round_skewed(packed, g_row, na, turbulence, final_round)
+                else:
+                    packed_round_gaussian(packed, g_row, na, turbulence, final_round)
+            else:
+                packed_round_gaussian(packed, g_row, na, turbulence, final_round)
+            for a in range(na):
+                q = packed.index[a]
+                state.z[q] = packed.z[a]
+                state.wn[q] = packed.wn[a]
+            kept = 0
+            for a in range(na):
+                goes_on = packed.remaining[a] > 0.0
+                packed.index[kept] = packed.index[a]
+                packed.z[kept] = packed.z[a]
+                packed.wn[kept] = packed.wn[a]
+                packed.h[kept] = packed.h[a]
+                packed.ustar[kept] = packed.ustar[a]
+                packed.wstar[kept] = packed.wstar[a]
+                packed.inv_L[kept] = packed.inv_L[a]
+                if skewed:
+                    packed.skew[kept] = packed.skew[a]
+                packed.remaining[kept] = packed.remaining[a]
+                packed.g[kept] = packed.g[a]
+                packed.g_second[kept] = packed.g_second[a]
+                kept += goes_on
+            na = kept
+            ksub += 1
+        return substeps
+
+    return read_surface, horizontal_turbulence, vertical_turbulence
+
+
+@inline
+def chunk_buffers():
+    """Return the chunk's named stack buffers (:class:`ChunkState` ...; the converted mass last)."""
     state = ChunkState(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
                        real_buffer(), real_buffer(), real_buffer(), real_buffer())
     draws = ChunkDraws(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
@@ -1297,19 +1331,65 @@ def advance_chunk(first, nc, particles, met, grid, step, turbulence, removal, ch
                              real_buffer())
     packed = ChunkPacked(index_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
                          real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
+                         real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
                          real_buffer())
     fate = ChunkFate(real_buffer(), real_buffer(), real_buffer(), real_buffer())
     losses = ChunkRemoval(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
                           real_buffer())
     produced = carray(stack_buffer(_PRODUCED_SIZE, np.float64), (MAX_CONVERSIONS, CHUNK))
+    return state, draws, surface, horizontal, advection, vertical, packed, fate, losses, produced
+
+
+hanna_read_surface, hanna_horizontal_turbulence, hanna_vertical_turbulence = _scheme_step(HANNA_PASSES)
+similarity_read_surface, similarity_horizontal_turbulence, similarity_vertical_turbulence = _scheme_step(
+    SIMILARITY_PASSES
+)
+
+
+# The chunk and step kernels, one pair per turbulence scheme: module-level functions (Numba caches them by
+# their source; a kernel made by a factory would be keyed by its closure, which does not hash stably), each
+# calling its scheme's processes directly (every level of inlined calls costs compile time and memory).
+# One step of particles ``first`` to ``first + nc - 1`` (nc <= CHUNK), process by process: each process is
+# a branch-free pass (or a few) over the chunk's named stack buffers (LLVM knows they alias no argument
+# array, so the passes vectorise without run-time alias checks); dead particles go through the arithmetic
+# but their state is written back unchanged. Removal is added to ``budget[N_BUDGET_TERMS, nspecies]``.
+# Returns the number of vertical sub-steps taken.
+# Compiled without fastmath: with FMA contraction allowed, two compilations of the same kernel (another
+# process, another array layout) rounded some particles differently (the partition test failed when its
+# two calls came from different compilations); IEEE-exact arithmetic is the same in every compilation.
+@kernel()
+def advance_chunk_hanna(first, nc, particles, met, grid, step, turbulence, removal, chemistry, rates, budget):
+    """One step of a chunk of particles with the Hanna scheme (see the comment above)."""
+    state, draws, surface, horizontal, advection, vertical, packed, fate, losses, produced = chunk_buffers()
     pid = particles.pid[first:first + nc]
     load_chunk(particles, first, nc, grid, state)
     draw_step_normals(pid, nc, step, turbulence, draws)
-    regimes = read_surface(state, met, grid, turbulence, surface)
-    horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes, step.dt)
+    regimes = hanna_read_surface(state, met, grid, surface)
+    hanna_horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes, step.dt)
     advect(state, horizontal, met, grid, advection, step.dt)
-    substeps = vertical_turbulence(state, surface, draws, advection, vertical, packed, turbulence, regimes,
-                                   pid, step)
+    substeps = hanna_vertical_turbulence(state, surface, draws, advection, vertical, packed, turbulence,
+                                         regimes, pid, step)
+    n_wet = particle_fate(state, surface, fate, grid, removal, rates.any_wet)
+    store_chunk(particles, first, nc, state, fate)
+    sampled_cells(particles, first, nc, state, fate, grid)
+    remove_and_convert(particles, first, nc, surface, fate, losses, produced, removal, chemistry, rates,
+                       n_wet, step.dt, budget)
+    return substeps
+
+
+@kernel()
+def advance_chunk_similarity(first, nc, particles, met, grid, step, turbulence, removal, chemistry, rates,
+                             budget):
+    """One step of a chunk of particles with the similarity scheme (see the comment above)."""
+    state, draws, surface, horizontal, advection, vertical, packed, fate, losses, produced = chunk_buffers()
+    pid = particles.pid[first:first + nc]
+    load_chunk(particles, first, nc, grid, state)
+    draw_step_normals(pid, nc, step, turbulence, draws)
+    regimes = similarity_read_surface(state, met, grid, surface)
+    similarity_horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes, step.dt)
+    advect(state, horizontal, met, grid, advection, step.dt)
+    substeps = similarity_vertical_turbulence(state, surface, draws, advection, vertical, packed, turbulence,
+                                              regimes, pid, step)
     n_wet = particle_fate(state, surface, fate, grid, removal, rates.any_wet)
     store_chunk(particles, first, nc, state, fate)
     sampled_cells(particles, first, nc, state, fate, grid)
@@ -1363,12 +1443,9 @@ def step_rates(removal, chemistry, nspecies, dt):
 
 
 @kernel(parallel=True)
-def advance_particles_in_step_met(particles, met, grid, step, turbulence, removal, chemistry, block_size,
-                                  budget_blocks):
-    """:func:`advance_particles` given the step's met (:class:`StepMet` from :func:`met_at_step`).
-
-    Returns the number of vertical sub-steps taken by the mixed-layer particles.
-    """
+def advance_particles_hanna(particles, met, grid, step, turbulence, removal, chemistry, block_size,
+                            budget_blocks):
+    """:func:`advance_particles_in_step_met` with the Hanna scheme."""
     n = particles.n
     rates = step_rates(removal, chemistry, particles.mass.shape[0], step.dt)
     nblocks = (n + block_size - 1) // block_size
@@ -1376,9 +1453,41 @@ def advance_particles_in_step_met(particles, met, grid, step, turbulence, remova
     for b in prange(nblocks):
         for first in range(b * block_size, min(n, (b + 1) * block_size), CHUNK):
             nc = min(CHUNK, n - first, (b + 1) * block_size - first)
-            substeps[b] += advance_chunk(first, nc, particles, met, grid, step, turbulence, removal,
-                                         chemistry, rates, budget_blocks[b])
+            substeps[b] += advance_chunk_hanna(first, nc, particles, met, grid, step, turbulence, removal,
+                                               chemistry, rates, budget_blocks[b])
     return substeps.sum()
+
+
+@kernel(parallel=True)
+def advance_particles_similarity(particles, met, grid, step, turbulence, removal, chemistry, block_size,
+                                 budget_blocks):
+    """:func:`advance_particles_in_step_met` with the similarity scheme."""
+    n = particles.n
+    rates = step_rates(removal, chemistry, particles.mass.shape[0], step.dt)
+    nblocks = (n + block_size - 1) // block_size
+    substeps = np.zeros(nblocks, np.int64)
+    for b in prange(nblocks):
+        for first in range(b * block_size, min(n, (b + 1) * block_size), CHUNK):
+            nc = min(CHUNK, n - first, (b + 1) * block_size - first)
+            substeps[b] += advance_chunk_similarity(first, nc, particles, met, grid, step, turbulence,
+                                                    removal, chemistry, rates, budget_blocks[b])
+    return substeps.sum()
+
+
+#: The step kernel of each turbulence scheme, by ``Turbulence.scheme`` (:data:`HANNA`, :data:`SIMILARITY`).
+#: Only the kernel a run calls is compiled (or loaded from the cache).
+STEP_KERNELS = (advance_particles_hanna, advance_particles_similarity)
+
+
+def advance_particles_in_step_met(particles, met, grid, step, turbulence, removal, chemistry, block_size,
+                                  budget_blocks):
+    """:func:`advance_particles` given the step's met (:class:`StepMet` from :func:`met_at_step`).
+
+    Calls the step kernel of ``turbulence.scheme`` (:data:`STEP_KERNELS`). Returns the number of
+    vertical sub-steps taken by the mixed-layer particles.
+    """
+    return STEP_KERNELS[turbulence.scheme](particles, met, grid, step, turbulence, removal, chemistry,
+                                           block_size, budget_blocks)
 
 
 def advance_particles(particles, met, grid, step, turbulence, removal, chemistry, block_size, budget_blocks):
@@ -1500,7 +1609,8 @@ class LagrangianParameters:
     Per-species arrays have one value per species in the order of ``species``. ``conversions`` are the
     mechanism's first-order conversions (default: :func:`airshed.physics.mechanism.default_mechanism`'s);
     a conversion whose precursor the run does not carry is dropped, one whose product it does not carry
-    still removes the precursor. Time-scale floors default to FLEXPART's (10 s, 30 s).
+    still removes the precursor. Time-scale floors default to FLEXPART's (10 s, 30 s). ``time_reversed``:
+    the particles of a backward run (:mod:`airshed.model.backward`; the skewed convective PDF mirrored).
     ``turbulence_step_fraction`` is the vertical sub-step as a fraction of T_Lw: the well-mixed test
     (tests/test_lagrangian_validation.py) passes chi-square (p > 0.001) at 0.05 (unstable, stable) and
     0.02 (neutral). At the default 0.5 it does not hold: with the default case's steps (300 s) in a
@@ -1537,6 +1647,7 @@ class LagrangianParameters:
     density_scale_height_m: float = 0.0
     mesoscale_sigma_m_s: float = 0.0
     mesoscale_time_scale_s: float = 3600.0
+    time_reversed: bool = False
     block_size: int = 1024
 
     @classmethod
@@ -1618,6 +1729,7 @@ class LagrangianParameters:
             float(self.k_free_horizontal_m2_s),
             float(self.k_free_vertical_m2_s), bool(self.horizontal_turbulence), float(inv_h),
             float(self.mesoscale_sigma_m_s), float(self.mesoscale_time_scale_s),
+            -1.0 if self.time_reversed else 1.0,
         )
 
     def removal(self) -> Removal:
@@ -1639,10 +1751,11 @@ class LagrangianParameters:
 def turbulence_keys(scheme: str, roughness_length_m: float, met_grid_length_m: float | None) -> dict:
     """Return the turbulence keys of :class:`LagrangianParameters` for a run.
 
-    ``scheme`` (``"hanna"`` or ``"similarity"``); the lowest height of the vertical profiles at the top
-    of the roughness sublayer, :data:`~airshed.physics.similarity.ROUGHNESS_SUBLAYER_OVER_Z0` roughness
-    lengths; the unresolved mesoscale velocity and its time scale for the met's grid length (m;
-    :mod:`airshed.physics.mesoscale`), or none when ``met_grid_length_m`` is None.
+    ``scheme`` (``"hanna"`` or ``"similarity"``); the lowest height of the similarity profiles at the top
+    of the roughness sublayer,
+    :data:`~airshed.physics.similarity.ROUGHNESS_SUBLAYER_OVER_Z0` roughness lengths; the unresolved
+    mesoscale velocity and its time scale for the met's grid length (m; :mod:`airshed.physics.mesoscale`),
+    or none when ``met_grid_length_m`` is None.
     """
     keys = {
         "turbulence_scheme": scheme,

@@ -35,12 +35,10 @@ _BI_GAUSSIAN, _SKEWED_DRIFT = skewed_formulas()
 
 def _vertical_profiles(z, h, us, ws, il, turbulence):
     """sigma_w, d sigma_w/dz, T_Lw, b, db of the turbulence scheme at z <= h (the kernel's height rules)."""
-    tl_min = np.where(z >= turbulence.tl_floor_height, turbulence.tl_min_vertical, 0.0)
-    if turbulence.scheme == HANNA:
-        z_eval = np.maximum(z, turbulence.min_profile_height)
-        sig, dsig, tl = hanna_vertical_array(z_eval, h, us, ws, il, tl_min)
-        dsig = np.where(z >= turbulence.min_profile_height, dsig, 0.0)
+    if turbulence.scheme == HANNA:  # as FLEXPART: T_Lw floored everywhere
+        sig, dsig, tl = hanna_vertical_array(z, h, us, ws, il, turbulence.tl_min_vertical)
         return sig, dsig, tl, np.zeros_like(sig), np.zeros_like(sig)
+    tl_min = np.where(z >= turbulence.tl_floor_height, turbulence.tl_min_vertical, 0.0)
     regime = np.where(h * np.abs(il) < 1.0, NEUTRAL, np.where(il < 0.0, UNSTABLE, STABLE))
     with np.errstate(all="ignore"):  # every regime's formula on every particle, the particle's selected
         out = [f(z, h, us, ws, il, turbulence.min_profile_height) for f in _SIMILARITY]
@@ -225,7 +223,9 @@ def advance_particles_reference(particles, met, grid, step, turbulence, removal,
         w_new, z_new = _reflect(w_new, zp + w_new * sigw * dts, h)
         if np.any(skew > 0.0):
             with np.errstate(all="ignore"):
-                pdf = _BI_GAUSSIAN(zp, h, ws, skew, sigw, dsigw, b, db)
+                pdf = list(_BI_GAUSSIAN(zp, h, ws, skew, sigw, dsigw, b, db))
+                for k in (2, 3, 6, 7):  # mirrored in a backward run (the kernel's skewed_substep)
+                    pdf[k] = turbulence.skew_sign * pdf[k]
                 drift = _SKEWED_DRIFT(wnp, pdf, sigw, dsigw, tlw, inv_density_scale_height)
                 w_skew = wnp + drift * dts + np.sqrt(2.0 * dts / tlw) * g
             w_skew, z_skew = _reflect(w_skew, zp + w_skew * sigw * dts, h)

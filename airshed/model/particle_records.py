@@ -102,15 +102,18 @@ class Step(NamedTuple):
 class Turbulence(NamedTuple):
     """Boundary-layer and free-troposphere turbulence (see :mod:`airshed.model.lagrangian`, steps 2, 4, 5).
 
-    ``scheme``: vertical profiles, :data:`~airshed.model.lagrangian.HANNA` or ``SIMILARITY``;
+    ``scheme``: the turbulence scheme, :data:`~airshed.model.lagrangian.HANNA` or ``SIMILARITY`` (it picks
+    the step kernel, :data:`~airshed.model.lagrangian.STEP_KERNELS`; the kernels do not read it);
     ``step_fraction``: vertical sub-step as a fraction of T_Lw; ``max_substeps``: most vertical sub-steps
-    per step; ``tl_min_horizontal``, ``tl_min_vertical``: floors on the Lagrangian time scales, s (the
-    vertical one from ``tl_floor_height`` (m) up, none below); ``min_profile_height``: the vertical
-    profiles are held at their value at this height below it, m (the top of the roughness sublayer);
+    per step; ``tl_min_horizontal``, ``tl_min_vertical``: floors on the Lagrangian time scales, s (Hanna:
+    everywhere, as FLEXPART; similarity: from ``tl_floor_height`` (m) up, none below);
+    ``min_profile_height``: the similarity profiles are held at their value at this height below it, m
+    (the top of the roughness sublayer);
     ``k_free_horizontal``, ``k_free_vertical``: diffusivities above the mixed layer, m2/s; ``horizontal``:
     horizontal turbulent velocities on or off; ``inv_density_scale_height``: 1/H_rho of the density
     correction of the drift, 1/m (0 = off); ``mesoscale_sigma`` (m/s, 0 = off) and ``mesoscale_time``
-    (s): the unresolved mesoscale velocities (:mod:`airshed.physics.mesoscale`).
+    (s): the unresolved mesoscale velocities (:mod:`airshed.physics.mesoscale`); ``skew_sign``: 1, or -1
+    in a backward run (time-reversed met), where the skewed convective PDF is mirrored.
     """
 
     scheme: int
@@ -126,6 +129,7 @@ class Turbulence(NamedTuple):
     inv_density_scale_height: float
     mesoscale_sigma: float
     mesoscale_time: float
+    skew_sign: float
 
 
 class Removal(NamedTuple):

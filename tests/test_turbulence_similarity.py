@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 from airshed.physics import mesoscale
-from airshed.physics.similarity import similarity_formulas, similarity_horizontal_formulas
+from airshed.physics.similarity import (
+    similarity_any_regime_formula,
+    similarity_formulas,
+    similarity_horizontal_formulas,
+    surface_layer_depth,
+)
 from airshed.physics.skewed_cbl import erf_over, skewed_formulas, transition
 from airshed.physics.turbulence import NEUTRAL, STABLE, UNSTABLE, hanna_horizontal_array, hanna_vertical_array
 
@@ -64,6 +69,30 @@ def test_gradient_is_the_derivative_of_sigma_w_through_the_blend(regime):
     mid = profile(regime, z)
     np.testing.assert_allclose(mid[1], (up[0] - down[0]) / (2 * dz), rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(mid[4], (up[3] - down[3]) / (2 * dz), rtol=1e-5, atol=1e-12)
+
+
+@pytest.mark.parametrize("regime", [NEUTRAL, UNSTABLE, STABLE])
+def test_any_regime_profile_is_the_regime_profile_bit_for_bit(regime):
+    # the kernel's packed sub-steps evaluate one blend with the regime's mixed layer selected
+    h, ust, wst, inv_L = CASES[regime]
+    z = np.geomspace(0.005, h, 300)
+    for a, b in zip(PROFILES[regime](z, h, ust, wst, inv_L, 0.01),
+                    similarity_any_regime_formula()(z, h, ust, wst, inv_L, 0.01), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_unstable_surface_layer_reaches_0_1_h_and_free_convection():
+    # unstable: the surface layer is 0.1 h deep whatever L (stable: the smooth minimum of 0.1 h and L), and
+    # its sigma_w tends to the free-convection law 1.3 w* (z/h)^(1/3) (Kaimal et al. 1976) for -z/L >> 1
+    h = 1000.0
+    assert surface_layer_depth(h, -1.0 / 5.0) == pytest.approx(0.1 * h)
+    assert surface_layer_depth(h, 1.0 / 50.0) == pytest.approx(1.0 / (10.0 / h + 1.0 / 50.0))
+    ust, inv_L = 0.2, -1.0 / 5.0
+    wst = ust * (h * abs(inv_L) / 0.4) ** (1.0 / 3.0)  # w*^3 = u*^3 h / (k |L|)
+    z = 30.0  # -z/L = 6, x = z / z_s = 0.3: blend weight 0.008
+    sig, _, _, b, _ = PROFILES[UNSTABLE](z, h, ust, wst, inv_L, 0.01)
+    assert b < 0.01
+    assert sig == pytest.approx(1.3 * wst * (z / h) ** (1.0 / 3.0), rel=0.1)
 
 
 def test_profiles_are_held_below_the_roughness_sublayer():

@@ -137,6 +137,7 @@ from airshed.physics.removal import (
 )
 from airshed.physics.similarity import (
     ROUGHNESS_SUBLAYER_OVER_Z0,
+    similarity_any_regime_formula,
     similarity_formulas,
     similarity_horizontal_formulas,
 )
@@ -173,6 +174,11 @@ SKEWED_MAX_WN = 10.0
 #: Height from which T_Lw is floored at ``tl_min_vertical_s`` (FLEXPART's 30 s), m: below it the vertical
 #: sub-steps follow the surface layer's own short time scales.
 TL_FLOOR_HEIGHT_M = 50.0
+#: Vertical sub-step of the similarity scheme in runs, as a fraction of T_Lw (:func:`turbulence_keys`): its
+#: T_Lw is not floored near the ground, and the well-mixed condition holds there only for short sub-steps
+#: (lowest 50 m of a neutral 800 m layer after 1 h at 300 s steps: 1.60 x the uniform share at 0.5, 1.11
+#: at 0.2, 1.03 at 0.1, 1.00 at 0.05; :class:`LagrangianParameters`). FLEXPART takes 1/20.
+SIMILARITY_STEP_FRACTION = 0.1
 
 # The branch-free exp/log/cbrt of airshed.model.fastmath (a few ulp from NumPy's) inlined into the
 # particle loops at the Numba level: as calls (LLVM left them out of line in these large loops) they kept
@@ -200,6 +206,7 @@ def select_scalar(condition, a, b):
 (similarity_neutral, similarity_unstable, similarity_stable) = similarity_formulas(
     fast_exp, fast_log, fast_cbrt, select_scalar, inline
 )
+similarity_any_regime = similarity_any_regime_formula(fast_exp, fast_log, fast_cbrt, select_scalar, inline)
 (similarity_horizontal_neutral, similarity_horizontal_unstable, similarity_horizontal_stable) = (
     similarity_horizontal_formulas(fast_exp, fast_log, fast_cbrt, select_scalar, inline)
 )
@@ -611,27 +618,6 @@ class SchemePasses(NamedTuple):
     long_steps: bool
 
 
-def _all_regimes(neutral, unstable, stable):
-    """Return the vertical similarity profile of any regime, branch-free: all three evaluated, one kept."""
-
-    @inline
-    def vertical(z, h, ustar, wstar, inv_L, min_height):
-        is_neutral = h * abs(inv_L) < 1.0
-        is_unstable = inv_L < 0.0
-        n = neutral(z, h, ustar, wstar, inv_L, min_height)
-        u = unstable(z, h, ustar, wstar, inv_L, min_height)
-        st = stable(z, h, ustar, wstar, inv_L, min_height)
-        return (
-            n[0] if is_neutral else (u[0] if is_unstable else st[0]),
-            n[1] if is_neutral else (u[1] if is_unstable else st[1]),
-            n[2] if is_neutral else (u[2] if is_unstable else st[2]),
-            n[3] if is_neutral else (u[3] if is_unstable else st[3]),
-            n[4] if is_neutral else (u[4] if is_unstable else st[4]),
-        )
-
-    return vertical
-
-
 HANNA_PASSES = SchemePasses(
     horizontal=(horizontal_neutral, horizontal_unstable, horizontal_stable),
     vertical=(vertical_neutral, vertical_unstable, vertical_stable),
@@ -640,7 +626,7 @@ HANNA_PASSES = SchemePasses(
 SIMILARITY_PASSES = SchemePasses(
     horizontal=(similarity_horizontal_neutral, similarity_horizontal_unstable, similarity_horizontal_stable),
     vertical=(similarity_neutral, similarity_unstable, similarity_stable),
-    any_regime=_all_regimes(similarity_neutral, similarity_unstable, similarity_stable), hanna=False,
+    any_regime=similarity_any_regime, hanna=False,
     skewed=True, long_steps=True,
 )
 
@@ -1751,8 +1737,9 @@ class LagrangianParameters:
 def turbulence_keys(scheme: str, roughness_length_m: float, met_grid_length_m: float | None) -> dict:
     """Return the turbulence keys of :class:`LagrangianParameters` for a run.
 
-    ``scheme`` (``"hanna"`` or ``"similarity"``); the lowest height of the similarity profiles at the top
-    of the roughness sublayer,
+    ``scheme`` (``"hanna"`` or ``"similarity"``; the similarity scheme's vertical sub-step
+    :data:`SIMILARITY_STEP_FRACTION`, Hanna's the default 0.5); the lowest height of the similarity
+    profiles at the top of the roughness sublayer,
     :data:`~airshed.physics.similarity.ROUGHNESS_SUBLAYER_OVER_Z0` roughness lengths; the unresolved
     mesoscale velocity and its time scale for the met's grid length (m; :mod:`airshed.physics.mesoscale`),
     or none when ``met_grid_length_m`` is None.
@@ -1761,6 +1748,8 @@ def turbulence_keys(scheme: str, roughness_length_m: float, met_grid_length_m: f
         "turbulence_scheme": scheme,
         "min_profile_height_m": ROUGHNESS_SUBLAYER_OVER_Z0 * roughness_length_m,
     }
+    if scheme == "similarity":
+        keys["turbulence_step_fraction"] = SIMILARITY_STEP_FRACTION
     if met_grid_length_m is not None:
         keys["mesoscale_sigma_m_s"] = unresolved_velocity_sigma(met_grid_length_m)
         keys["mesoscale_time_scale_s"] = unresolved_time_scale(met_grid_length_m)

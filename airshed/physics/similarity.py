@@ -1,10 +1,11 @@
 """Vertical turbulence by surface-layer similarity, blended into the mixed-layer profiles of Hanna (1982).
 
 The ``"similarity"`` turbulence scheme of the particle core. Near the ground (the surface layer,
-z < z_s ~ min(0.1 h, |L|)) the vertical velocity variance and the Lagrangian time scale follow
-Monin-Obukhov similarity; above it the Hanna (1982) mixed-layer profiles of
-:mod:`airshed.physics.turbulence` apply; a smooth weight joins them. In a convective boundary layer
-with -h/L > 5 the vertical velocity is skewed (:mod:`airshed.physics.skewed_cbl`).
+z < z_s ~ 0.1 h, and below L in stable air) the vertical velocity variance and the Lagrangian time
+scale follow Monin-Obukhov similarity (free-convection scaling high in an unstable surface layer);
+above it the Hanna (1982) mixed-layer profiles of :mod:`airshed.physics.turbulence` apply; a smooth
+weight joins them. In a convective boundary layer with -h/L > 5 the vertical velocity is skewed
+(:mod:`airshed.physics.skewed_cbl`).
 
 Surface layer, zeta = z/L:
 
@@ -16,8 +17,9 @@ Surface layer, zeta = z/L:
   J. Appl. Meteorol. 34:1320). In neutral air this is T_Lw = 2 sigma_w^2 / (C0 eps) with eps = u*^3/(k z)
   and C0 = 3.1 (Thomson 1987).
 
-Blend: with x = z / z_s and z_s = 1 / (10/h + |1/L|) (a smooth minimum of 0.1 h and |L|), the weight of
-the mixed layer is b = x^4 / (1 + x^4); sigma_w^2 = (1 - b) sigma_s^2 + b sigma_m^2 and
+Blend: with x = z / z_s and the surface-layer depth z_s = 1 / (10/h + max(1/L, 0)) (0.1 h in unstable
+air; a smooth minimum of 0.1 h and L in stable air; :func:`surface_layer_depth`), the weight of the
+mixed layer is b = x^4 / (1 + x^4); sigma_w^2 = (1 - b) sigma_s^2 + b sigma_m^2 and
 T_Lw = (1 - b) lambda_s / sigma_s + b T_m. The blend is smooth, so d sigma_w / dz (the drift of
 Thomson's well-mixed model) exists everywhere:
 
@@ -54,6 +56,19 @@ HORIZONTAL_VARIANCE_OVER_WSTAR2 = 0.35
 ROUGHNESS_SUBLAYER_OVER_Z0 = 20.0
 
 
+def surface_layer_depth(h, inv_L):
+    """Depth z_s (m) of the surface layer that the blend joins to the mixed layer.
+
+    0.1 h in unstable air: the surface layer of the convective boundary layer, where Monin-Obukhov
+    similarity holds and turns into free-convection scaling for -z/L >> 1: sigma_w -> 1.25 u*
+    (3 |z/L|)^(1/3) = 1.33 w* (z/h)^(1/3) with w*^3 = u*^3 h / (k |L|), the free-convection law
+    sigma_w = 1.3 w* (z/h)^(1/3) (Kaimal et al. 1976, J. Atmos. Sci. 33:2152; Hicks 1985, J. Clim.
+    Appl. Meteorol. 24:1023). In stable air a smooth minimum of 0.1 h and L (similarity stops at z ~ L,
+    Nieuwstadt 1984).
+    """
+    return 1.0 / (10.0 / h + np.maximum(inv_L, 0.0))
+
+
 def _surface_layer_formula(cbrt, select, compile_):
     """Return surface_layer(z, u*, 1/L) -> (sigma_s, d sigma_s/dz, Lagrangian length) (module docstring)."""
 
@@ -78,23 +93,15 @@ def _surface_layer_formula(cbrt, select, compile_):
     return compile_(surface_layer)
 
 
-def similarity_formulas(exp=np.exp, log=np.log, cbrt=np.cbrt, select=np.where, compile_=lambda f: f):
-    """Return the vertical profiles of the similarity scheme, one per Hanna regime, over the given functions.
-
-    ``compile_`` wraps every function (:func:`airshed.jit.inline` for Numba kernels, the identity for
-    NumPy arrays).
-
-    Each returned function takes (z, h, u*, w*, 1/L, min_height) and returns
-    (sigma_w, d sigma_w/dz, T_Lw, b, b') with the blend weight b of the mixed layer and its derivative
-    (the skewed convective scheme fades its skewness with b). z is clipped to [min_height, h].
-    Returned as (neutral, unstable, stable), matching :data:`airshed.physics.turbulence.NEUTRAL` etc.
-    """
+def _vertical_formulas(exp, log, cbrt, select, compile_):
+    """Return the similarity vertical profiles (neutral, unstable, stable, any regime); see below."""
     surface_layer = _surface_layer_formula(cbrt, select, compile_)
+    depth = compile_(surface_layer_depth)
 
     def blend(z, h, ust, inv_L, sig_m, dsig_m, tl_m):
         """Join the surface layer to the mixed-layer profile (sig_m, dsig_m, tl_m) at height z."""
         sig_s, dsig_s, lam_s = surface_layer(z, ust, inv_L)
-        z_s = 1.0 / (10.0 / h + np.abs(inv_L))
+        z_s = depth(h, inv_L)
         x = z / z_s
         x4 = x * x * x * x
         b = x4 / (1.0 + x4)
@@ -115,20 +122,15 @@ def similarity_formulas(exp=np.exp, log=np.log, cbrt=np.cbrt, select=np.where, c
 
     clipped = compile_(clipped)
 
-    def neutral(z, h, ustar, wstar, inv_L, min_height):
-        """Similarity profile in the Hanna neutral regime (mixed layer: Hanna 1982, f = 1e-4 s-1)."""
-        ust = np.maximum(ustar, USTAR_MIN)
-        zc, varies = clipped(z, h, min_height)
+    def mixed_neutral(zc, h, ust, wstar):
+        """Hanna's (1982) neutral mixed layer (f = 1e-4 s-1): sigma_m, d sigma_m/dz, T_m."""
         s0 = 1.3 * ust * exp(-2.0e-4 * zc / ust)
         sig_m = s0 + 0.01
         tl_m = 0.5 * zc / sig_m / (1.0 + 1.5e-3 * zc / ust)
-        sig, dsig, tl, b, db = blend(zc, h, ust, inv_L, sig_m, -2.0e-4 / ust * s0, tl_m)
-        return sig, dsig * varies, tl, b, db * varies
+        return sig_m, -2.0e-4 / ust * s0, tl_m
 
-    def unstable(z, h, ustar, wstar, inv_L, min_height):
-        """Similarity profile in the Hanna unstable regime (mixed layer: Hanna 1982 above |L|)."""
-        ust = np.maximum(ustar, USTAR_MIN)
-        zc, varies = clipped(z, h, min_height)
+    def mixed_unstable(zc, h, ust, wstar):
+        """Hanna's (1982) convective mixed layer: sigma_m, d sigma_m/dz, T_m."""
         zeta = zc / h
         zeta_c = np.maximum(zeta, ZETA_MIN_GRADIENT)
         cz = cbrt(zeta_c)
@@ -139,20 +141,74 @@ def similarity_formulas(exp=np.exp, log=np.log, cbrt=np.cbrt, select=np.where, c
         dsig_m = select(zeta >= ZETA_MIN_GRADIENT, dsig_m, 0.0)
         # the mixed layer proper (Hanna 1982 above the surface layer): 0.59 z below 0.1 h, 0.15 h above
         tl_m = select(zeta < 0.1, 0.59 * zc / sig_m, 0.15 * h / sig_m * (1.0 - exp(-5.0 * zeta)))
-        sig, dsig, tl, b, db = blend(zc, h, ust, inv_L, sig_m, dsig_m, tl_m)
-        return sig, dsig * varies, tl, b, db * varies
+        return sig_m, dsig_m, tl_m
 
-    def stable(z, h, ustar, wstar, inv_L, min_height):
-        """Similarity profile in the Hanna stable regime (mixed layer: Hanna 1982)."""
-        ust = np.maximum(ustar, USTAR_MIN)
-        zc, varies = clipped(z, h, min_height)
+    def mixed_stable(zc, h, ust, wstar):
+        """Hanna's (1982) stable boundary layer: sigma_m, d sigma_m/dz, T_m."""
         zeta = zc / h
         sig_m = 0.01 + 1.3 * ust * (1.0 - zeta)
         tl_m = 0.1 * h / sig_m * exp(0.8 * log(np.maximum(zeta, 1e-300)))
-        sig, dsig, tl, b, db = blend(zc, h, ust, inv_L, sig_m, -1.3 * ust / h + 0.0 * zeta, tl_m)
+        return sig_m, -1.3 * ust / h + 0.0 * zeta, tl_m
+
+    mixed_neutral, mixed_unstable, mixed_stable = (
+        compile_(f) for f in (mixed_neutral, mixed_unstable, mixed_stable)
+    )
+
+    def regime_profile(mixed, doc):
+        def profile(z, h, ustar, wstar, inv_L, min_height):
+            ust = np.maximum(ustar, USTAR_MIN)
+            zc, varies = clipped(z, h, min_height)
+            sig_m, dsig_m, tl_m = mixed(zc, h, ust, wstar)
+            sig, dsig, tl, b, db = blend(zc, h, ust, inv_L, sig_m, dsig_m, tl_m)
+            return sig, dsig * varies, tl, b, db * varies
+
+        profile.__doc__ = doc
+        return compile_(profile)
+
+    neutral = regime_profile(mixed_neutral, "Similarity profile in the Hanna neutral regime.")
+    unstable = regime_profile(mixed_unstable, "Similarity profile in the Hanna unstable regime.")
+    stable = regime_profile(mixed_stable, "Similarity profile in the Hanna stable regime.")
+
+    def any_regime(z, h, ustar, wstar, inv_L, min_height):
+        """Similarity profile of any Hanna regime, branch-free: the three mixed layers, one blend."""
+        ust = np.maximum(ustar, USTAR_MIN)
+        zc, varies = clipped(z, h, min_height)
+        n = mixed_neutral(zc, h, ust, wstar)
+        u = mixed_unstable(zc, h, ust, wstar)
+        st = mixed_stable(zc, h, ust, wstar)
+        is_neutral = h * np.abs(inv_L) < 1.0
+        is_unstable = inv_L < 0.0
+        sig_m = select(is_neutral, n[0], select(is_unstable, u[0], st[0]))
+        dsig_m = select(is_neutral, n[1], select(is_unstable, u[1], st[1]))
+        tl_m = select(is_neutral, n[2], select(is_unstable, u[2], st[2]))
+        sig, dsig, tl, b, db = blend(zc, h, ust, inv_L, sig_m, dsig_m, tl_m)
         return sig, dsig * varies, tl, b, db * varies
 
-    return compile_(neutral), compile_(unstable), compile_(stable)
+    return neutral, unstable, stable, compile_(any_regime)
+
+
+def similarity_formulas(exp=np.exp, log=np.log, cbrt=np.cbrt, select=np.where, compile_=lambda f: f):
+    """Return the vertical profiles of the similarity scheme, one per Hanna regime, over the given functions.
+
+    ``compile_`` wraps every function (:func:`airshed.jit.inline` for Numba kernels, the identity for
+    NumPy arrays).
+
+    Each returned function takes (z, h, u*, w*, 1/L, min_height) and returns
+    (sigma_w, d sigma_w/dz, T_Lw, b, b') with the blend weight b of the mixed layer and its derivative
+    (the skewed convective scheme fades its skewness with b). z is clipped to [min_height, h].
+    Returned as (neutral, unstable, stable), matching :data:`airshed.physics.turbulence.NEUTRAL` etc.
+    """
+    return _vertical_formulas(exp, log, cbrt, select, compile_)[:3]
+
+
+def similarity_any_regime_formula(exp=np.exp, log=np.log, cbrt=np.cbrt, select=np.where,
+                                  compile_=lambda f: f):
+    """Return the similarity vertical profile of any Hanna regime (arguments as :func:`similarity_formulas`).
+
+    The regime (neutral where h |1/L| < 1, else unstable or stable by the sign of 1/L) picks the mixed-layer
+    profile; the surface layer and the blend are evaluated once (the kernel's packed sub-steps).
+    """
+    return _vertical_formulas(exp, log, cbrt, select, compile_)[3]
 
 
 def similarity_horizontal_formulas(exp=np.exp, log=np.log, cbrt=np.cbrt, select=np.where,
@@ -172,6 +228,7 @@ def similarity_horizontal_formulas(exp=np.exp, log=np.log, cbrt=np.cbrt, select=
     """
     surface_layer = _surface_layer_formula(cbrt, select, compile_)
     nh, _, uh, _, sh = (compile_(f) for f in regime_formulas(exp, log, cbrt)[1:])
+    depth = compile_(surface_layer_depth)
 
     def blend(z, h, ust, wst, inv_L, mixed):
         """Join the surface layer's horizontal turbulence to the mixed layer's (sig_u, sig_v, tl_u, tl_v)."""
@@ -180,7 +237,7 @@ def similarity_horizontal_formulas(exp=np.exp, log=np.log, cbrt=np.cbrt, select=
         var_u = SIGMA_U_OVER_USTAR * SIGMA_U_OVER_USTAR * ust * ust + convective
         var_v = SIGMA_V_OVER_USTAR * SIGMA_V_OVER_USTAR * ust * ust + convective
         per_variance = lam / (sig_w * sig_w * sig_w)  # T_Li / sigma_i^2 = 2 / (C0 eps)
-        z_s = 1.0 / (10.0 / h + np.abs(inv_L))
+        z_s = depth(h, inv_L)
         x = z / z_s
         x4 = x * x * x * x
         b = x4 / (1.0 + x4)

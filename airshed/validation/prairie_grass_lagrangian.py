@@ -15,10 +15,11 @@ Meteorology is used as given, with the conventions of :mod:`airshed.validation.p
   below 0.1 m), along x; no mean vertical wind;
 - w* from u*, L and h (Deardorff, through the heat flux that gives L);
 - turbulence: the model's scheme (``turbulence``: the 3-D model's default, ``"similarity"`` or
-  ``"hanna"``) with its default floors and height rules: profiles held below the roughness sublayer
-  (20 z0 = 0.16 m), no floor on the time scales below 50 m except FLEXPART's 10 s on T_Lu and T_Lv of
-  the Hanna scheme (the similarity scheme's horizontal time scales come from the same dissipation rate
-  as T_Lw); vertical sub-steps of ``TURBULENCE_STEP_FRACTION`` T_Lw;
+  ``"hanna"``) with its default floors and height rules: Hanna's as FLEXPART (T_Lu, T_Lv >= 10 s and
+  T_Lw >= 30 s everywhere); the similarity scheme's profiles held below the roughness sublayer
+  (20 z0 = 0.16 m), no floor on its time scales below 50 m (its horizontal time scales come from the
+  same dissipation rate as T_Lw); vertical sub-steps of ``TURBULENCE_STEP_FRACTION`` T_Lw (0.1: the
+  well-mixed condition holds near the ground, :data:`airshed.model.lagrangian.SIMILARITY_STEP_FRACTION`);
 - no deposition (the observations are not corrected for SO2 loss either).
 
 Nothing is tuned to the observations: N, the bins and the numerical parameters are fixed here.
@@ -38,7 +39,7 @@ PARTICLES = 20_000
 ARC_HALF_WIDTH = 0.05
 ANGLE_BIN_DEG = 2.0
 SAMPLER_HALF_DEPTH_M = 0.75
-TURBULENCE_STEP_FRACTION = 0.25
+TURBULENCE_STEP_FRACTION = 0.1
 MAX_SUBSTEPS = 400
 TIME_STEP_S = 1.0
 LEVELS_M = np.array([0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 30.0, 50.0, 80.0,

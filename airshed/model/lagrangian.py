@@ -43,7 +43,11 @@ One step of ``dt`` seconds (:func:`advance_particles`), per particle:
 
 Random numbers: draw slots 0-1 of the step for horizontal turbulence, 2, 3, ... for the vertical
 sub-steps (one normal each, in Box-Muller pairs), keyed by (seed, particle id, step)
-(:mod:`airshed.model.random`). Particle ids name (period, source, index within the source), so
+(:mod:`airshed.model.random`). In :meth:`ParticleRun.advance` the step is numbered within its emission
+period, ``step = period_index * 2**STEP_IN_PERIOD_BITS + k``, so a particle's random numbers do not
+depend on how many steps earlier periods took: a run that starts at any period (a release-window work
+unit, :mod:`airshed.pipeline.units`) draws exactly the numbers of a run from the first period.
+Particle ids name (period, source, index within the source), so
 counterfactual runs with scaled emissions move the same particles on the same paths
 (:mod:`airshed.model.release`).
 
@@ -122,6 +126,9 @@ BUDGET_TERM_NAMES = ("dry_deposited", "wet_deposited", "converted", "produced", 
 SURFACE_FIELDS = ("mixing_height", "ustar", "wstar", "inv_L", "precip")
 #: Every this many steps a large particle set is sorted by grid cell (memory locality of the met reads).
 SORT_INTERVAL_STEPS = 24
+#: Bits of the step counter within one emission period (:meth:`ParticleRun.advance`): at most 2**20
+#: steps per period.
+STEP_IN_PERIOD_BITS = 20
 #: Smallest mixing height used by the turbulence, m (guards against h = 0 in the input).
 MIN_MIXING_HEIGHT_M = 10.0
 
@@ -1136,15 +1143,18 @@ class ParticleRun:
     ntag : number of source tags
     params : :class:`LagrangianParameters`
     seed : random seed (results are a function of the seed only)
+    first_period : index of the emission period of the first :meth:`advance` call
 
-    Each :meth:`advance` call is one emission period; the period count is part of the particle ids
-    (:func:`airshed.model.release.particle_ids`), so runs that advance period by period over the same
-    periods give a particle of a given source the same id and random path (common random numbers).
+    Each :meth:`advance` call is one emission period; the period index is part of the particle ids
+    (:func:`airshed.model.release.particle_ids`) and of the random-number step, so runs that advance
+    period by period over the same periods give a particle of a given source the same id and random path
+    (common random numbers), and a run that starts at ``first_period`` moves its particles as a run from
+    period 0 would.
     """
 
     def __init__(
         self, x0: float, y0: float, dx: float, nx: int, ny: int, z_top: float, ntag: int,
-        params: LagrangianParameters, seed: int,
+        params: LagrangianParameters, seed: int, first_period: int = 0,
     ) -> None:  # fmt: skip
         if nx < 2 or ny < 2 or dx <= 0.0 or z_top <= 0.0 or ntag < 1:
             raise AirshedInputError("particle run: need nx, ny >= 2, dx > 0, z_top > 0 and ntag >= 1")
@@ -1153,8 +1163,9 @@ class ParticleRun:
         self.ntag = int(ntag)
         self.params = params
         self.seed = int(seed) % (1 << 64)
-        self.step = 0
-        self.period_index = 0
+        self.step = 0  # the random-number step of the next step_once
+        self.steps_taken = 0  # steps since this run began (the sorting schedule)
+        self.period_index = int(first_period)
         ns = len(params.species)
         self.n = 0
         self._allocate(1024)
@@ -1270,6 +1281,7 @@ class ParticleRun:
         t_start: float,
         t_end: float,
         particle_share: np.ndarray | None = None,
+        allocation: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Release and move particles over [t_start, t_end) s; return conc[ntag, nspecies, ny, nx] in ug/m3.
 
@@ -1279,7 +1291,9 @@ class ParticleRun:
         ``particle_share`` particles of credit (default :meth:`particle_shares` of ``sources``; a run over
         a subset of a study's sources passes the full table's shares, taken at the subset) and releases
         the whole particles of its credit with the mass it emitted since its last release
-        (:class:`~airshed.model.release.ParticleCredit`).
+        (:class:`~airshed.model.release.ParticleCredit`). ``allocation`` (particles per source and mass
+        per particle, from a :class:`~airshed.model.release.ParticleCredit` kept by the caller) replaces
+        that: several runs (release windows) then share one credit.
         """
         p = self.params
         if met.shape != (self.ny, self.nx):
@@ -1296,18 +1310,27 @@ class ParticleRun:
                 raise AirshedInputError(
                     f"release table has {sources.rate.shape[1]} species, expected {len(p.species)}"
                 )
-            if particle_share is None:
-                particle_share = self.particle_shares(sources, period)
-            n_per_period, particle_mass = self.credit.allocate(
-                sources.source_id, particle_share, sources.rate * period
-            )
+            if allocation is not None:
+                n_per_period, particle_mass = allocation
+            else:
+                if particle_share is None:
+                    particle_share = self.particle_shares(sources, period)
+                n_per_period, particle_mass = self.credit.allocate(
+                    sources.source_id, particle_share, sources.rate * period
+                )
         else:
             n_per_period = np.zeros(0, np.int64)
         nsteps, dt = self.time_step(met, period)
+        if nsteps >= 1 << STEP_IN_PERIOD_BITS:
+            raise AirshedInputError(
+                f"particle run: {nsteps} steps in one period (at most 2**{STEP_IN_PERIOD_BITS})"
+            )
+        first_step = self.period_index << STEP_IN_PERIOD_BITS
         ns = len(p.species)
         acc = np.zeros((self.ntag, ns, self.ny * self.nx))
         for k in range(nsteps):
             t = t_start + k * dt
+            self.step = first_step + k
             if n_per_period.size:
                 self.release(sources, n_per_period, t_start, period, t, dt, particle_mass)
             self.step_once(met, t, dt)
@@ -1343,11 +1366,16 @@ class ParticleRun:
             # Sorting at fixed steps, whatever the particle count, keeps the relative order of any subset
             # of the particles (a source region's) the same as in a run over all of them (the sort is
             # stable, compaction keeps order), so per-tag sums come out bit-identical in both.
-            if self.step % SORT_INTERVAL_STEPS == 0:
+            if self.steps_taken % SORT_INTERVAL_STEPS == 0:
                 self._compact(sort=True)
             elif self.n > 4096 and np.count_nonzero(self.alive[: self.n]) < self.n // 2:
                 self._compact()
         self.step += 1
+        self.steps_taken += 1
+
+    def n_alive(self) -> int:
+        """Particles still in the domain."""
+        return int(np.count_nonzero(self.alive[: self.n]))
 
     def airborne(self) -> np.ndarray:
         """Airborne mass per species, kg."""

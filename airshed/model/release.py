@@ -217,6 +217,12 @@ class ParticleCredit:
         self.credit = np.zeros(0)
         self.pending = np.zeros((0, int(nspecies)))
 
+    def restore(self, credit: np.ndarray, pending: np.ndarray) -> None:
+        """Continue from another credit's state (its ``credit`` and ``pending`` arrays, by source id)."""
+        self._grow(credit.size)
+        self.credit[: credit.size] = credit
+        self.pending[: credit.size] = pending
+
     def _grow(self, size: int) -> None:
         if size > self.credit.size:
             size = max(size, 2 * self.credit.size)

@@ -129,16 +129,15 @@ class Study:
         """The configured core (``run.core``)."""
         return core_class(self.cfg.run.core)
 
-    def core(self, regions: range | None = None) -> Core:
-        """Return a fresh core of the configured kind (dispersing ``regions``' emissions; None: all)."""
-        return self.core_class(self.cfg, self.inputs, self.mechanism, regions)
+    def core(self, start=None) -> Core:
+        """Return a fresh core of the configured kind (a core with state: starting at ``start``)."""
+        return self.core_class(self.cfg, self.inputs, self.mechanism, start)
 
-    def accumulator(self, n_periods: int, tracers: tuple[str, ...], n_regions: int | None = None,
-                    hour_sink: HourSink | None = None) -> TaggedAccumulator:
-        """Return an empty accumulator over ``n_periods`` periods and ``n_regions`` regions (default all)."""
-        em = self.emissions
-        return TaggedAccumulator(n_periods, len(em.regions) if n_regions is None else n_regions, em.nsector,
-                                 self.w_pop, self.mechanism, tracers, hour_sink, self.stations)
+    def accumulator(self, n_periods: int, tracers: tuple[str, ...], hour_sink: HourSink | None = None
+                    ) -> TaggedAccumulator:
+        """Return an empty accumulator over ``n_periods`` periods and every tag."""
+        return TaggedAccumulator(n_periods, self.emissions.ntag, self.w_pop, self.mechanism, tracers,
+                                 hour_sink, self.stations)
 
 
 def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str | None = None,
@@ -170,33 +169,43 @@ def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str
                  receptors, w_pop, w_area, fa, fp, stations=stations)
 
 
+def period_emissions(study: Study, k: int) -> tuple[PeriodEmissions, np.ndarray]:
+    """Emission rates of period ``k`` (zero-out and scenario applied) and the mass emitted per tag, kg.
+
+    The mass is (ntag, E) over the period, per tag and emitted species, for every tag of the run.
+    """
+    cfg, em, edges, chosen = study.cfg, study.emissions, study.edges, study.chosen
+    emitted_species = study.mechanism.emitted
+    selected = list(cfg.run.species)
+    t0, t1 = edges[k], edges[k + 1]
+    area_rates, point_rates = em.rates_at(pd.Timestamp(t0 + (t1 - t0) / 2))
+    # per source and species: zero-out x scenario (mean factor over the period)
+    sa, sp = emission_factors(chosen, em, t0, t1, edges[0], edges[-1])
+    base_area = emitted_rates(em, area_rates, emitted_species, selected)
+    base_points = emitted_rates(em, point_rates, emitted_species, selected)
+    rates = PeriodEmissions(base_area * (study.fa[:, None] * sa), base_points * (study.fp[:, None] * sp),
+                            base_area, base_points)
+    seconds = study.period_h * 3600.0
+    emitted = np.zeros((em.ntag, len(emitted_species)))
+    np.add.at(emitted, em.area_tag, rates.area * seconds)
+    np.add.at(emitted, em.point_tag, rates.points * seconds)
+    return rates, emitted
+
+
 def run_periods(study: Study, core: Core, acc: TaggedAccumulator, periods: range,
                 advance: Callable[[], None] | None = None) -> np.ndarray:
     """Feed ``periods`` to ``core`` and add its fields to ``acc`` (period ``periods.start`` first).
 
-    Returns the mass emitted over the periods per tag and emitted species, (ntag, E) kg, for every tag of
-    the run (a core of some regions only disperses theirs). ``advance`` is called after each period.
+    Returns the mass emitted over the periods per tag and emitted species, (ntag, E) kg, summed in
+    period order. ``advance`` is called after each period.
     """
-    cfg, em, edges, chosen = study.cfg, study.emissions, study.edges, study.chosen
-    fa, fp, period_h = study.fa, study.fp, study.period_h
-    emitted_species = study.mechanism.emitted
-    emitted = np.zeros((em.ntag, len(emitted_species)))  # kg
-    met = study.met
-    selected = list(cfg.run.species)
+    em, edges, met = study.emissions, study.edges, study.met
+    emitted = np.zeros((em.ntag, len(study.mechanism.emitted)))  # kg
+    seconds = study.period_h * 3600.0
     for k in periods:
-        t0, t1 = edges[k], edges[k + 1]
-        mid = t0 + (t1 - t0) / 2
-        area_rates, point_rates = em.rates_at(pd.Timestamp(mid))
-        # per source and species: zero-out x scenario (mean factor over the period)
-        sa, sp = emission_factors(chosen, em, t0, t1, edges[0], edges[-1])
-        base_area = emitted_rates(em, area_rates, emitted_species, selected)
-        base_points = emitted_rates(em, point_rates, emitted_species, selected)
-        rates = PeriodEmissions(base_area * (fa[:, None] * sa), base_points * (fp[:, None] * sp),
-                                base_area, base_points)
-        seconds = period_h * 3600.0
-        np.add.at(emitted, em.area_tag, rates.area * seconds)
-        np.add.at(emitted, em.point_tag, rates.points * seconds)
-        tagged = core.period(met.at(t0), met.at(t1), rates, k * seconds, (k + 1) * seconds)
+        rates, mass = period_emissions(study, k)
+        emitted += mass
+        tagged = core.period(met.at(edges[k]), met.at(edges[k + 1]), rates, k * seconds, (k + 1) * seconds)
         acc.add(k - periods.start, tagged)
         if advance is not None:
             advance()

@@ -8,8 +8,12 @@ from the config. :func:`run_periods` feeds periods of the study to a core and it
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,26 +27,33 @@ from airshed.grids.sampling import PointSampler, point_sampler
 from airshed.inputs.emissions.sources import EmissionSet
 from airshed.inputs.meteorology import MetSource
 from airshed.inputs.meteorology.common import check_period
+from airshed.inputs.meteorology.formats import met_format
 from airshed.inputs.observations import read_stations
 from airshed.model.apportionment import receptor_weights
+from airshed.outputs.netcdf import write_netcdf_atomic
 from airshed.physics.mechanism import Mechanism
-from airshed.pipeline.inputs import Inputs, read_inputs
+from airshed.pipeline.inputs import Inputs, cache_dir, read_inputs
 from airshed.pipeline.reduction import HourSink, TaggedAccumulator
 from airshed.scenarios import emission_factors, scenario_named, validate_scenario
+from airshed.version import __version__
 
 
 class MetByDay:
     """Hand out meteorology one day-long window at a time, keeping the last few windows read.
 
-    Work units of one process (the particle core's source regions, run one after the other) walk the same
-    days, so windows are kept (at most ``max_windows``, oldest dropped first) instead of being read and
-    interpolated again by every unit; a month of hourly data never sits in memory at once.
+    Work units of one process (release windows, run one after the other) walk the same days, so windows
+    are kept (at most ``max_windows``, oldest dropped first) instead of being read and interpolated again
+    by every unit; a month of hourly data never sits in memory at once. With a ``cache`` folder each
+    window, once derived on the model grid, is also written there (with the counts of the values its
+    derivation adjusted) and read back by any later run or worker process with the same meteorology.
     """
 
-    def __init__(self, met: MetSource, window_hours: int = 24, max_windows: int = 8):
+    def __init__(self, met: MetSource, window_hours: int = 24, max_windows: int = 8,
+                 cache: Path | None = None):
         self.met = met
         self.window = np.timedelta64(window_hours, "h")
         self.max_windows = max_windows
+        self.cache = cache
         self._windows: dict[np.datetime64, xr.Dataset] = {}
 
     def at(self, t: np.datetime64) -> xr.Dataset:
@@ -53,9 +64,53 @@ class MetByDay:
                 return ds.sel(time=t)
         if len(self._windows) >= self.max_windows:
             self._windows.pop(next(iter(self._windows)))
-        ds = self.met.window(t, min(t + self.window, self.met.times[-1]))
+        ds = self._read(t, min(t + self.window, self.met.times[-1]))
         self._windows[t] = ds
         return ds.sel(time=t)
+
+    def _read(self, t0: np.datetime64, t1: np.datetime64) -> xr.Dataset:
+        """Read the window [t0, t1] from the met source, or from the cache folder when it holds it."""
+        if self.cache is None:
+            return self.met.window(t0, t1)
+        log = getattr(self.met, "adjustments", None)
+        stamp = "_".join(np.datetime_as_string(t, unit="s").replace(":", "") for t in (t0, t1))
+        path = self.cache / f"{stamp}.nc"
+        if path.is_file():
+            with xr.open_dataset(path) as cached:
+                ds = cached.load()
+            counts = json.loads(ds.attrs.pop(_ADJUSTMENTS_ATTR, "{}"))
+            if log is not None and counts:
+                log.merge(counts)
+                adjusted = sum(sum(kinds.values()) for kinds in counts.values())
+                logging.getLogger(__name__).warning(
+                    "meteorology %s to %s (cached, derived before): %d value(s) adjusted (the run file's "
+                    "attribute met_adjustments counts them)", t0, t1, adjusted)
+            return ds
+        ds = self.met.window(t0, t1)
+        keys = {str(np.datetime_as_string(t, unit="s")) for t in ds.time.values}
+        counts = {t: kinds for t, kinds in (log.counts.items() if log is not None else ()) if t in keys}
+        self.cache.mkdir(parents=True, exist_ok=True)
+        write_netcdf_atomic(ds.assign_attrs({_ADJUSTMENTS_ATTR: json.dumps(counts)}), path,
+                            compression_level=0)
+        return ds
+
+
+_ADJUSTMENTS_ATTR = "airshed_met_adjustments"
+
+
+def met_cache_folder(cfg: AirshedConfig, inputs: Inputs, root: Path) -> Path | None:
+    """Folder of the derived met windows of a built-in meteorology (None for met read from files).
+
+    Keyed by the ``[meteorology]`` table, the run's start (the built-in episode starts there), the grid and
+    the airshed version. Met from files is derived again by each run (a year at 9 km would fill a disk).
+    """
+    if met_format(cfg.meteorology.format).generate is None:
+        return None
+    g = inputs.grid
+    key = json.dumps({"meteorology": cfg.meteorology.model_dump(mode="json"),
+                      "start": cfg.run.start.isoformat(), "airshed": __version__,
+                      "grid": [g.crs.to_wkt(), g.x0, g.y0, g.dx, g.nx, g.ny]}, sort_keys=True, default=str)
+    return root / "met_windows" / hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 def zero_out_mask(emissions: EmissionSet, region: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +162,7 @@ class Study:
 
     def __post_init__(self) -> None:
         if self.met is None:
-            self.met = MetByDay(self.inputs.met)
+            self.met = MetByDay(self.inputs.met, cache=met_cache_folder(self.cfg, self.inputs, cache_dir()))
 
     @property
     def emissions(self) -> EmissionSet:

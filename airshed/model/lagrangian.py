@@ -1328,6 +1328,7 @@ class ParticleRun:
         first_step = self.period_index << STEP_IN_PERIOD_BITS
         ns = len(p.species)
         acc = np.zeros((self.ntag, ns, self.ny * self.nx))
+        to_ug_m3 = 1e9 / (self.dx * self.dx * p.sampling_depth_m * period)
         for k in range(nsteps):
             t = t_start + k * dt
             self.step = first_step + k
@@ -1336,10 +1337,10 @@ class ParticleRun:
             self.step_once(met, t, dt)
             if self.n:
                 state = self.state_arrays()
-                accumulate_concentration(state[10], state[7], state[6], dt, acc)
+                # kg s -> ug m-3 folded into each step's weight: no pass over the (mostly untouched) field
+                accumulate_concentration(state[10], state[7], state[6], dt * to_ug_m3, acc)
         self.period_index += 1
-        volume = self.dx * self.dx * p.sampling_depth_m
-        return (acc * (1e9 / (volume * period))).reshape(self.ntag, ns, self.ny, self.nx)
+        return acc.reshape(self.ntag, ns, self.ny, self.nx)
 
     def step_once(self, met: MetWindow, t: float, dt: float) -> None:
         """Advance all particles by one step of ``dt`` s from ``t`` (no release, no gridding)."""

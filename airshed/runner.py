@@ -124,17 +124,20 @@ def write_requested_documents(cfg: AirshedConfig, run_path: Path, progress: bool
     if not steps:
         return
     bar = ProgressBar(progress, steps, "figures and report", unit="steps")
+    drawn: dict[str, bytes] | None = {} if cfg.outputs.report else None  # each figure drawn once
     with xr.open_dataset(run_path) as ds, bar as advance:
         if cfg.outputs.maps:
             from airshed.outputs.plots import write_figures
+            from airshed.outputs.report import REPORT_DPI
 
             folder = run_path.with_name(f"{run_path.stem}_figures")
             folder.mkdir(exist_ok=True)
-            for figure in write_figures(ds, folder):
+            for figure in write_figures(ds, folder, report_pngs=drawn, report_dpi=REPORT_DPI):
                 log.info("wrote %s", figure)
             advance()
         if cfg.outputs.report:
             from airshed.outputs.report import write_report
 
-            log.info("wrote %s", write_report(ds, run_path.with_suffix(".html"), run_path=run_path))
+            log.info("wrote %s", write_report(ds, run_path.with_suffix(".html"), run_path=run_path,
+                                              figure_pngs=drawn or None))
             advance()

@@ -122,15 +122,21 @@ def dask_client(compute: ComputeConfig) -> Iterator[object]:
 
 UNITS_PER_WORKER = 2
 """Release-window units per worker thread of a particle run (:func:`unit_count`)."""
+MAX_WINDOWS_PER_UNIT = 4
+"""Most release windows in one unit: a unit keeps each window's period sums (a tagged field, ~0.1 GB on
+the 9 km JJJ grid) and hours until it ends, so this bounds a worker's memory whatever the run's length."""
 
 
 def unit_count(study: Study, worker_slots: int) -> int:
-    """How many units a run of a core with state is split into: :data:`UNITS_PER_WORKER` per worker slot.
+    """How many units a run of a core with state is split into.
 
-    Each unit reads the meteorology of its windows and of its particles' tails (units overlap by a tail),
-    so fewer, larger units repeat less; two per worker let a worker that finishes early take another.
+    :data:`UNITS_PER_WORKER` per worker slot (two let a worker that finishes early take another), and
+    at least enough for :data:`MAX_WINDOWS_PER_UNIT` windows per unit. Each unit reads the meteorology of
+    its windows and of its particles' tails (units overlap by a tail), so fewer, larger units repeat less.
     """
-    return max(1, UNITS_PER_WORKER * worker_slots)
+    window = study.core_class.window_periods_of(study.cfg)
+    n_windows = -(-study.n_periods // window)
+    return max(1, UNITS_PER_WORKER * worker_slots, -(-n_windows // MAX_WINDOWS_PER_UNIT))
 
 
 def _results_on_cluster(client, study: Study, units: list[WorkUnit]) -> Iterator[UnitResult]:

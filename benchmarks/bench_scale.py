@@ -93,8 +93,11 @@ def run_in_fresh_process(folder: Path, quick: bool, name: str, compute: dict) ->
     if done.returncode:
         raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
     inner = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"name": name, "cpu_s": cpu, "wall_s": wall, "run_study_wall_s": inner["wall_s"], "path": output,
-            "load_before": load0, "load_after": os.getloadavg()[0]}
+    out = {"name": name, "cpu_s": cpu, "wall_s": wall, "run_study_wall_s": inner["wall_s"], "path": output,
+           "load_before": load0, "load_after": os.getloadavg()[0]}
+    print(f"{name}: CPU {cpu:.1f} s, wall {wall:.1f} s, load {load0:.1f} -> {out['load_after']:.1f}",
+          file=sys.stderr, flush=True)  # progress: the full mode takes minutes per run
+    return out
 
 
 def same_bits(a: Path, b: Path) -> bool:

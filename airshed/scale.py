@@ -134,6 +134,8 @@ def unit_count(study: Study, worker_slots: int) -> int:
     at least enough for :data:`MAX_WINDOWS_PER_UNIT` windows per unit. Each unit reads the meteorology of
     its windows and of its particles' tails (units overlap by a tail), so fewer, larger units repeat less.
     """
+    if study.core_class.periods_independent:
+        return 1  # time chunks of chunk_hours instead
     window = study.core_class.window_periods_of(study.cfg)
     n_windows = -(-study.n_periods // window)
     return max(1, UNITS_PER_WORKER * worker_slots, -(-n_windows // MAX_WINDOWS_PER_UNIT))

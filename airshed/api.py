@@ -27,8 +27,8 @@ import xarray as xr
 
 from airshed.config import AirshedConfig, parse_config, read_config_file
 from airshed.errors import ConfigError
+from airshed.met_ensemble import run_with_members
 from airshed.outputs.runfile import open_run_file
-from airshed.runner import run_study
 
 __all__ = ["configure", "open_run", "run"]
 
@@ -98,7 +98,7 @@ def run(config: ConfigLike, /, *, zero_out: str | None = None, scenario: str | N
         accessor for the common questions (:class:`airshed.outputs.accessor.RunAccessor`).
     """
     cfg = configure(config, **overrides)
-    return open_run(run_study(cfg, zero_out=zero_out, progress=progress, scenario=scenario))
+    return open_run(run_with_members(cfg, zero_out=zero_out, progress=progress, scenario=scenario))
 
 
 def open_run(path: str | os.PathLike) -> xr.Dataset:

@@ -261,6 +261,13 @@ def grid_command(file: ConfigFile) -> None:
 
 
 # --- airshed run -------------------------------------------------------------------------------------
+class Direction(StrEnum):
+    """Direction of a particle run."""
+
+    forward = "forward"
+    backward = "backward"
+
+
 @app.command("run")
 def run_command(
     ctx: typer.Context,
@@ -290,10 +297,23 @@ def run_command(
             help="Apply the emission changes of this scenario of the config (a full run).",
         ),
     ] = None,
+    direction: Annotated[
+        Direction,
+        typer.Option("--direction", help="forward (sources to the grid) or backward (footprints of the "
+                     "config's stations, as `airshed footprint`)."),
+    ] = None,
+    members: Annotated[
+        int | None,
+        typer.Option("--members", min=2, metavar="N", help="Run only the first N meteorology members of "
+                     "[uncertainty.meteorology] (a quick look at the spread)."),
+    ] = None,
 ) -> None:
     """Run the dispersion model for a configuration and write the NetCDF output."""
-    from airshed.runner import run_study
+    from airshed.met_ensemble import run_with_members
 
+    if direction == Direction.backward:
+        footprint_command(ctx, config, output=output, stations=None, zero_out=zero_out, scenario=scenario)
+        return
     cfg = load_config(config)
     target = output.expanduser().resolve() if output is not None else None
     extra: dict[str, str] = {}
@@ -302,7 +322,12 @@ def run_command(
 
         scenario_named(cfg, scenario)  # an unknown name fails before any input is read
         extra["scenario"] = scenario
-    result = run_study(cfg, output=target, zero_out=zero_out, progress=not _options(ctx).quiet, **extra)
+    if zero_out is not None:
+        from airshed.preflight import check_zero_out, region_names
+
+        check_zero_out(zero_out, region_names(cfg))  # before any input is read
+    result = run_with_members(cfg, output=target, zero_out=zero_out, progress=not _options(ctx).quiet,
+                              members=members, **extra)
     if isinstance(result, str | os.PathLike) and not _options(ctx).quiet:
         _print_run_summary(Path(result))
         stdout.print(Text(f"wrote {os.fspath(result)}", style="green"), soft_wrap=True)
@@ -324,6 +349,88 @@ def _print_run_summary(path: Path) -> None:
 
 # --- airshed plot / report ---------------------------------------------------------------------------
 RunFile = Annotated[Path, typer.Argument(help="Run NetCDF file written by `airshed run`.", dir_okay=False)]
+
+
+@app.command("footprint")
+def footprint_command(
+    ctx: typer.Context,
+    config: ConfigFile,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the NetCDF here instead of run.output of the config.",
+                     dir_okay=False),
+    ] = None,
+    stations: Annotated[
+        Path | None,
+        typer.Option("--stations", metavar="FILE", help="Station list CSV (id, name, lon, lat, optionally "
+                     "height_m) instead of [receptors] stations.", exists=True, dir_okay=False),
+    ] = None,
+    zero_out: Annotated[
+        str | None,
+        typer.Option("--zero-out", metavar="REGION", help="Fold without this region's emissions."),
+    ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option("--scenario", metavar="NAME", help="Fold with this scenario's emission changes."),
+    ] = None,
+) -> None:
+    """Run particles backward from stations: footprints (s) and each station's concentration by source."""
+    from airshed.footprint import run_footprints
+
+    cfg = load_config(config)
+    if scenario is not None:
+        from airshed.scenarios import scenario_named
+
+        scenario_named(cfg, scenario)
+    target = output.expanduser().resolve() if output is not None else None
+    path = run_footprints(cfg, output=target, stations=stations.expanduser().resolve() if stations else None,
+                          progress=not _options(ctx).quiet, zero_out=zero_out, scenario=scenario)
+    if not _options(ctx).quiet:
+        _print_station_summary(path)
+        stdout.print(Text(f"wrote {os.fspath(path)}", style="green"), soft_wrap=True)
+
+
+def _print_station_summary(path: Path) -> None:
+    """Print each station's run-mean PM2.5 and its largest source regions from a footprint file."""
+    with _open_run(path, ("station_contribution", "air_in_domain_at_start")) as ds:
+        sc = ds["station_contribution"].sel(species="PM2.5").mean("time").sum("sector")
+        table = Table(title="Run-mean PM2.5 at the stations (ug m-3), from the footprints")
+        for column in ("station", "PM2.5", "largest sources", "air in domain at start"):
+            table.add_column(column)
+        for q, name in enumerate(ds["station"].values):
+            row = sc.isel(station=q)
+            order = np.argsort(-row.values)[:3]
+            total = float(row.sum())
+            top = ", ".join(f"{ds['source_region'].values[k]} {100 * float(row.values[k]) / total:.0f}%"
+                            for k in order if total > 0)
+            table.add_row(str(name), f"{total:.1f}", top,
+                          f"{100 * float(ds['air_in_domain_at_start'].isel(station=q).mean()):.0f}%")
+        stdout.print(table)
+
+
+@app.command("footprint-map")
+def footprint_map_command(
+    ctx: typer.Context,
+    footprint_file: RunFile,
+    station: Annotated[str, typer.Option("--station", help="Station id to map.")],
+    pathway: Annotated[str, typer.Option("--pathway", help="Footprint pathway: air, PM2.5<-PM2.5, "
+                                         "sulfate<-SO2, ...")] = "air",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", metavar="FILE", help="Figure file (default FOOTPRINT_STATION.png).",
+                     dir_okay=False),
+    ] = None,
+) -> None:
+    """Map a station's footprint (summed over the run's averaging periods) from a footprint file."""
+    from airshed.outputs.footprint_maps import plot_footprint_map
+    from airshed.outputs.style import save_figure
+
+    target = out.expanduser() if out is not None else footprint_file.with_name(
+        f"{footprint_file.stem}_{station}.png")
+    with _open_run(footprint_file, ("footprint",)) as ds:
+        saved = save_figure(plot_footprint_map(ds, station, pathway), target)
+    if not _options(ctx).quiet:
+        stdout.print(Text(f"wrote {saved}", style="green"), soft_wrap=True)
 
 
 _TABLES = ("pm25_source_receptor", "pm25_total", "emission_total", "population_region")
@@ -491,8 +598,9 @@ def uncertainty_command(
 ) -> None:
     """Add (or recompute) the inventory ensemble of a run: quantiles of every attribution, in the run file.
 
-    Re-weights the run's stored tagged contributions by lognormal emission factors (no rerun; thousands of
-    members in seconds) and prints each receptor region's transboundary share with its 90 % interval.
+    Re-weights the run's stored tagged contributions by two-piece lognormal emission factors (no rerun;
+    thousands of members in seconds) and prints each receptor region's transboundary share with its 90 %
+    interval.
     """
     from airshed.outputs.tables import transboundary_table
     from airshed.uncertainty.ensemble import InventoryEnsemble, add_inventory_ensemble, config_of_run
@@ -511,6 +619,21 @@ def uncertainty_command(
 
 
 # --- airshed cooperate / performance ----------------------------------------------------------------
+def _cooperation_ensemble_table(ensemble) -> Table:
+    """Each player's Shapley net cost and transfer as median [5-95 %] over the inventory members."""
+    sq, tq = ensemble.shapley_quantiles / 1e6, ensemble.transfer_quantiles / 1e6
+    table = Table(title=f"Over {ensemble.members} inventory members (seed {ensemble.seed}): median [5-95 %], "
+                  f"million yuan; transfers of the {ensemble.transfers_rule} allocation (+ receives); the "
+                  f"ranking of payers is the run's in {100 * ensemble.same_payer_ranking:.0f} % of members")
+    for column in ("player", "Shapley net cost", "transfer", "sign as in the run"):
+        table.add_column(column, justify="left" if column == "player" else "right")
+    for j, player in enumerate(ensemble.players):
+        table.add_row(player, f"{sq[1, j]:.2f} [{sq[0, j]:.2f}, {sq[2, j]:.2f}]",
+                      f"{tq[1, j]:+.2f} [{tq[0, j]:+.2f}, {tq[2, j]:+.2f}]",
+                      f"{100 * ensemble.same_sign[j]:.0f} %")
+    return table
+
+
 @app.command("cooperate")
 def cooperate_command(
     ctx: typer.Context,
@@ -535,6 +658,17 @@ def cooperate_command(
         typer.Option("--workers", min=1, metavar="N",
                      help="Processes for the target game's coalition LPs (default: every CPU available)."),
     ] = None,
+    members: Annotated[
+        int | None,
+        typer.Option("--members", min=2, metavar="N",
+                     help="Also solve the game on N inventory members: each Shapley share and transfer as "
+                     "median and 5-95 % range, and how often the ranking of payers is the run's."),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", min=0, help="Seed of the inventory members (default: the run's "
+                     "[uncertainty] seed)."),
+    ] = None,
 ) -> None:
     """Who should cut and who should pay: the policy's cooperation game, its allocations, core and transfers.
 
@@ -546,9 +680,23 @@ def cooperate_command(
     from airshed.outputs.report import COOPERATION_SUFFIX
 
     rules = load_policy(policy.expanduser())
+    ensemble = None
     with _open_run(run_file, _TABLES) as ds:
         result = cooperate(ds, rules, workers=workers, origin=str(policy))
+        if members is not None:
+            from airshed.uncertainty.cooperation import cooperation_ensemble
+            from airshed.uncertainty.ensemble import InventoryEnsemble, config_of_run
+
+            try:  # the run's [uncertainty] settings; the defaults for a run file without its config
+                u = config_of_run(ds, str(run_file)).uncertainty
+                drawn = (u.seed, u.correlation, str(u.inventory))
+            except AirshedInputError:
+                drawn = (0, 0.0, "builtin")
+            draw = InventoryEnsemble(members, drawn[0] if seed is None else seed, *drawn[1:])
+            ensemble = cooperation_ensemble(ds, rules, draw, workers=workers, origin=str(policy))
     data = {**_json_tree(result.to_json_dict()), "run_file": str(run_file), "policy_file": str(policy)}
+    if ensemble is not None:
+        data["ensemble"] = _json_tree(ensemble.to_json_dict())
     text = json.dumps(data, indent=2, allow_nan=False) + "\n"
     written = []
     if save:
@@ -566,6 +714,8 @@ def cooperate_command(
         written.append(target)
     for table in render_tables(result):
         stdout.print(table)
+    if ensemble is not None:
+        stdout.print(_cooperation_ensemble_table(ensemble))
     if not _options(ctx).quiet:
         for path in written:
             stdout.print(Text(f"wrote {path}", style="green"), soft_wrap=True)
@@ -659,9 +809,9 @@ def verify_command(
     prior_error: Annotated[
         str | None,
         typer.Option("--prior-error", metavar="FILE|PERCENT",
-                     help="Inventory uncertainty: a table of 95 % intervals (species, sector, "
-                     "lower_95_percent, upper_95_percent) or one 1-sigma percentage for all (default: the "
-                     "shipped Zhao et al. 2011 table)."),
+                     help="Inventory uncertainty: a table of 95 % intervals (sector, species, lower_percent, "
+                     "upper_percent[, region]) or one 1-sigma percentage for all (default: the shipped "
+                     "airshed/data/inventory_uncertainty.csv, Zhao et al. 2011)."),
     ] = None,
     change_prior: Annotated[
         float, typer.Option("--change-prior", metavar="PERCENT",
@@ -693,7 +843,9 @@ def verify_command(
     ] = 24,
     transport_fraction: Annotated[
         float, typer.Option("--transport-error", metavar="PERCENT",
-                            help="Transport error, percent of the modelled concentration (no ensemble).")
+                            help="Transport error, percent of the modelled concentration: used when there "
+                            "is no ensemble (neither --transport-ensemble nor a meteorological variance "
+                            "in the run file).")
     ] = 30.0,
     transport_ensemble: Annotated[
         list[Path] | None,
@@ -701,6 +853,11 @@ def verify_command(
                      help="Member run files (same stations): their spread is the transport error; "
                      "repeatable."),
     ] = None,
+    sampling_error: Annotated[
+        bool, typer.Option("--sampling-error/--no-sampling-error",
+                           help="Count the particle core's Monte-Carlo sampling error, estimated from the "
+                           "run's station series.")
+    ] = True,
     error_correlation_hours: Annotated[
         float, typer.Option("--error-correlation-hours", metavar="H",
                             help="e-folding time of representation and transport errors at a station, h.")
@@ -733,7 +890,7 @@ def verify_command(
         species=tuple(s.strip() for s in species.split(",") if s.strip()),
         regions=regions, sectors=sectors, window=window, average_hours=average_hours,
         errors=ObservationErrors(transport_fraction=transport_fraction / 100.0,
-                                 correlation_hours=error_correlation_hours),
+                                 correlation_hours=error_correlation_hours, sampling=sampling_error),
         prior=PriorErrors(table=table, inventory_percent=inventory_percent, change_percent=change_prior,
                           correlation_km=prior_correlation_km, correlation_days=prior_correlation_days),
     )

@@ -67,6 +67,7 @@ __all__ = [
     "MetOffsetConfig",
     "MeteorologyConfig",
     "OutputsConfig",
+    "FootprintConfig",
     "PlumeConfig",
     "ReceptorsConfig",
     "RegionsConfig",
@@ -915,23 +916,24 @@ class LagrangianConfig(_Table):
 
 
 # ---------------------------------------------------------------------------------------------------
-# [receptors]
+# [receptors] and [footprint]
 # ---------------------------------------------------------------------------------------------------
 class ReceptorsConfig(_Table):
-    """``[receptors]``: monitoring stations at which the run also stores hourly tagged concentrations."""
+    """``[receptors]``: monitoring stations (sampled by a forward run; the receptors of a backward run)."""
 
     stations: Path | None = Field(
         default=None,
         strict=False,
-        description="Station list CSV (columns id, name, lon, lat in degrees; relative to the config "
-        "folder). When set, the run file also holds station_contribution(time, station, source_region, "
-        "sector, species) and station_concentration: the hourly fields sampled at each station (what "
-        "`airshed verify` needs). Default: no stations.",
+        description="Station list CSV (columns id, name, lon, lat in degrees, optionally height_m, the "
+        "intake height above ground; relative to the config folder). When set, a forward run file also holds "
+        "station_contribution(time, station, source_region, sector, species) and station_concentration: the "
+        "hourly fields sampled at each station (what `airshed verify` needs); `airshed footprint` runs "
+        "particles backward from these stations. Default: no stations.",
     )
     sampling: Literal["bilinear", "cell"] = Field(
         default="bilinear",
-        description="How a field is read at a station: 'bilinear' (interpolated between the four "
-        "surrounding cell centres) or 'cell' (the value of the cell holding the station).",
+        description="How a forward run's field is read at a station: 'bilinear' (interpolated between the "
+        "four surrounding cell centres) or 'cell' (the value of the cell holding the station).",
     )
 
     @field_validator("stations", mode="before")
@@ -941,6 +943,51 @@ class ReceptorsConfig(_Table):
             return None
         found = _existing_files(value, info)
         return found[0] if isinstance(found, list) and len(found) == 1 else found
+
+
+class FootprintConfig(_Table):
+    """``[footprint]``: the receptor-oriented (backward) run of the particle core, `airshed footprint`.
+
+    Particles are released in each station's receptor volume over each averaging period and run back to
+    the start of the run with the forward run's transport, removal and chemistry (``[lagrangian]``,
+    ``[chemistry]``); their footprints are folded with the emissions hour by hour.
+    """
+
+    averaging_h: int = Field(
+        default=24,
+        ge=1,
+        le=8784,
+        description="Averaging period of the receptor concentrations, h (integer >= 1; the run length must "
+        "be a multiple of it): one footprint per station and period.",
+    )
+    particles_per_period: int = Field(
+        default=10000,
+        ge=1,
+        le=100_000_000,
+        description="Particles released per station and averaging period (integer, [1, 1e8]), spread evenly "
+        "over the period's hours.",
+    )
+    receptor_width_m: float | None = Field(
+        default=None,
+        gt=0,
+        description="Side of the square receptor volume centred on each station, m; default the grid cell "
+        "size (the horizontal resolution of a forward run's concentration).",
+    )
+    receptor_depth_m: float | None = Field(
+        default=None,
+        gt=0,
+        le=1000,
+        description="Depth of the receptor volume, m: the layer of this depth centred on the station height "
+        "(lowered to start at the ground); default lagrangian.sampling_depth_m.",
+    )
+    batches: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Monte-Carlo batches (integer, [1, 256]): with 2 or more, the particles of each station "
+        "are split into independent batches and the output also holds the standard error of every "
+        "contribution.",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1011,8 +1058,8 @@ class ComputeConfig(_Table):
 # ---------------------------------------------------------------------------------------------------
 # [uncertainty]
 # ---------------------------------------------------------------------------------------------------
-UNCERTAINTY_SOURCES = ("inventory",)
-"""Sources ``airshed run`` samples; meteorology and particle sampling join them with member runs."""
+UNCERTAINTY_SOURCES = ("inventory", "meteorology", "sampling")
+"""Sources of uncertainty ``airshed run`` can sample (``[uncertainty] sources`` selects among them)."""
 
 
 class MetEnsembleConfig(_Table):
@@ -1039,6 +1086,11 @@ class MetEnsembleConfig(_Table):
         "folder) of each member, one list per member, read with meteorology.format.",
     )
 
+    keep_member_files: bool = Field(
+        default=False, description="Keep each member's run file (<stem>_<member>.nc beside the run file) "
+        "after its quantiles are in the run file: true/false.",
+    )
+
     @field_validator("member_paths", mode="before")
     @classmethod
     def _expand_member_globs(cls, value: Any, info: ValidationInfo) -> Any:
@@ -1060,9 +1112,9 @@ class MetEnsembleConfig(_Table):
 class UncertaintyConfig(_Table):
     """``[uncertainty]``: ensembles that give every attribution a range (5, 50, 95 % quantiles).
 
-    Inventory members re-weight the run's stored tagged contributions by lognormal emission factors per
-    (source region, sector, species) (:mod:`airshed.uncertainty.inventory`): no rerun, thousands of members
-    in seconds. The quantiles are added to the run file (README, "Uncertainty").
+    Inventory members re-weight the run's stored tagged contributions by two-piece lognormal emission
+    factors per (source region, sector, species) (:mod:`airshed.uncertainty.inventory`): no rerun,
+    thousands of members in seconds. The quantiles are added to the run file (README, "Uncertainty").
     """
 
     members: int = Field(
@@ -1072,7 +1124,15 @@ class UncertaintyConfig(_Table):
     )
     sources: list[Literal[UNCERTAINTY_SOURCES]] = Field(
         default_factory=lambda: list(UNCERTAINTY_SOURCES), min_length=1,
-        description="Uncertainty sources sampled by `airshed run`: 'inventory'.",
+        description="Uncertainty sources `airshed run` samples when they are configured: 'inventory' "
+        "(members > 0), 'meteorology' (meteorology.ensemble other than 'none'), 'sampling' "
+        "(particle_classes > 1); leave one out to switch it off while keeping its settings.",
+    )
+    particle_classes: int = Field(
+        default=1, ge=1, le=100,
+        description="Independent particle classes of the particle core (FLEXPART's nclassunc), integer "
+        "1..100: with 2 or more, every period-mean attribution gets its Monte Carlo standard error (batch "
+        "means); 10 is typical. The per-period tagged fields take this many times the memory.",
     )
     seed: int = Field(default=0, ge=0, description="Seed of the members' random factors (integer >= 0).")
     correlation: float = Field(
@@ -1101,6 +1161,16 @@ class UncertaintyConfig(_Table):
         if repeated:
             raise ValueError(f"expected each source once, {', '.join(repeated)} repeated")
         return value
+
+    @property
+    def meteorology_members(self) -> bool:
+        """True when ``airshed run`` runs meteorology members (selected and an ensemble configured)."""
+        return "meteorology" in self.sources and self.meteorology.ensemble != "none"
+
+    @property
+    def sampling_classes(self) -> int:
+        """Particle classes of a run: ``particle_classes`` when 'sampling' is selected, else 1."""
+        return self.particle_classes if "sampling" in self.sources else 1
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1257,7 +1327,9 @@ class AirshedConfig(_Table):
     plume: PlumeConfig = Field(default_factory=PlumeConfig, description="Gaussian-plume core.")
     lagrangian: LagrangianConfig = Field(default_factory=LagrangianConfig, description="Lagrangian core.")
     receptors: ReceptorsConfig = Field(default_factory=ReceptorsConfig,
-                                       description="Monitoring stations sampled hour by hour.")
+                                       description="Monitoring stations (receptors).")
+    footprint: FootprintConfig = Field(default_factory=FootprintConfig,
+                                       description="Backward (receptor-oriented) particle run.")
     outputs: OutputsConfig = Field(default_factory=OutputsConfig, description="Extra outputs.")
     compute: ComputeConfig = Field(default_factory=ComputeConfig, description="Parallel execution.")
     uncertainty: UncertaintyConfig = Field(
@@ -1280,6 +1352,9 @@ class AirshedConfig(_Table):
                 f"{self.meteorology.builtin.days:g}); shorten the run or raise `meteorology.builtin.days`"
             )
         core_class(self.run.core).check_config(self)
+        if self.uncertainty.particle_classes > 1 and self.run.core != "lagrangian":
+            raise ValueError(f"`uncertainty.particle_classes` = {self.uncertainty.particle_classes}: only "
+                             f"the particle core samples (run.core is {self.run.core!r}); set it to 1")
         if self.uncertainty.meteorology.ensemble == "members" and self.meteorology.format == "builtin":
             raise ValueError("`uncertainty.meteorology.ensemble` = 'members' needs member meteorology files: "
                              "set `meteorology.format` to the members' format (e.g. 'era5')")

@@ -86,7 +86,17 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
                 population=population, region_fraction=fractions, own_source=np.array(study.receptors),
                 mechanism=mechanism, mass_budget=mass_budget,
             )
-        attrs = {
+        attrs: dict = {}
+        if result.class_receptor_contribution_sum is not None:  # particle sampling classes
+            from airshed.uncertainty.sampling import sampling_errors
+
+            errors = sampling_errors(
+                result.class_receptor_contribution_sum, result.class_contribution_sum, study.n_periods,
+                em.nsector, np.array(study.receptors), summary.population_region, mechanism,
+                list(em.regions), [em.regions[q] for q in study.receptors], cfg.lagrangian.particles_per_hour)
+            summary.extra.update(errors.variables)
+            attrs.update(errors.attrs)
+        attrs |= {
             "run_name": cfg.run.name,
             "core": cfg.run.core,
             "seed": cfg.run.seed,

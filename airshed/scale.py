@@ -24,8 +24,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 import numba
 
@@ -40,6 +41,7 @@ from airshed.pipeline.units import UnitResult, WorkUnit, run_unit, with_starts, 
 log = logging.getLogger(__name__)
 
 SERIAL, THREADS, LOCAL_CLUSTER = "serial", "threads", "local-cluster"
+T = TypeVar("T")
 CONNECT_TIMEOUT_S = 20
 """Seconds to wait for a remote scheduler to answer."""
 
@@ -182,6 +184,62 @@ def _results_on_cluster(client, study: Study, units: list[WorkUnit]) -> Iterator
             future.cancel()
 
 
+def map_members(compute: ComputeConfig, task: Callable[..., T], arguments: Sequence[tuple],
+                progress: bool = True, label: str = "members") -> Iterator[T]:
+    """Run ``task(*args)`` for each entry of ``arguments`` where ``[compute]`` says; yield results in order.
+
+    The runs of an ensemble (meteorology members: each a whole study, :mod:`airshed.members`):
+    ``"serial"`` and ``"threads"`` run them one after the other in this process (each member writes a run
+    file, and HDF5 under netCDF4 is not thread-safe: two members writing from threads of one process
+    crash it); ``"local-cluster"`` and a ``tcp://`` scheduler submit each as one Dask task (a member runs
+    its own work units serially inside its worker process, with :func:`worker_threads` Numba threads).
+    ``task`` must be a module-level function (workers import it). A member that kills every worker it
+    runs on stops the ensemble with :class:`ClusterError`.
+    """
+    arguments = list(arguments)
+    if compute.scheduler in (SERIAL, THREADS):
+        with ProgressBar(progress, len(arguments), label, unit="members") as advance:
+            for args in arguments:
+                yield task(*args)
+                advance()
+        return
+    from dask.distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    threads = worker_threads(compute)
+    with ProgressBar(progress, len(arguments), f"{label} ({compute.scheduler})", unit="members") as advance, \
+            dask_client(compute) as client:
+        futures = [client.submit(_member_task, task, args, threads, pure=False,
+                                 key=f"airshed-member-{j}-{os.getpid()}-{id(arguments)}")
+                   for j, args in enumerate(arguments)]
+        index = {f.key: j for j, f in enumerate(futures)}
+        done: dict[int, T] = {}
+        nxt = 0
+        try:
+            for future in as_completed(futures):
+                try:
+                    done[index[future.key]] = future.result()
+                except KilledWorker:
+                    raise ClusterError(
+                        f"{label}: member {index[future.key]} killed every Dask worker it ran on (out of "
+                        f"memory at compute.memory_limit = {compute.memory_limit!r}, or stopped)") from None
+                future.release()
+                advance()
+                while nxt in done:
+                    yield done.pop(nxt)
+                    nxt += 1
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _member_task(task: Callable[..., T], args: tuple, threads: int | None) -> T:
+    """Dask task: one member with ``threads`` Numba threads."""
+    if threads is not None:
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    return task(*args)
+
+
 def run_core(study: Study, run_file: IncrementalNetCDF, progress: bool = True) -> RunTotals:
     """Run the work units of ``study`` where ``[compute]`` says; merge them in order into ``run_file``."""
     cfg = study.cfg
@@ -204,7 +262,11 @@ def run_core(study: Study, run_file: IncrementalNetCDF, progress: bool = True) -
         label = f"{cfg.run.core} core, {len(units)} units ({cfg.compute.scheduler})"
         with ProgressBar(progress, len(units), label, unit="units") as advance:
             _remember(study)  # the threads scheduler reuses this process's inputs
+            unit_cpu = []
             for result in _results_on_cluster(client, study, units):
                 totals.merge(result)
+                unit_cpu.append(result.cpu_s)
                 advance()
+    log.info("work units: %d, CPU s in the workers per unit: %s (sum %.2f)", len(units),
+             json.dumps([round(c, 3) for c in unit_cpu]), sum(unit_cpu))
     return totals.close()

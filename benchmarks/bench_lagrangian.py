@@ -88,17 +88,13 @@ def initial_state(n: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def step_args(state, met, p, t, dt, step, blocks):
+    """The records of one step (:mod:`airshed.model.particle_records`) over the benchmark's grid."""
+    particles = lg.Particles(*(state[k] for k in lg.Particles._fields))
+    grid = lg.Grid(0.0, 0.0, DX, NX, NY, NZ, met.z_levels, 8000.0, p.sampling_depth_m)
     return (
-        *(state[k] for k in ("x", "y", "z", "un", "vn", "wn", "mass", "tag", "pid", "alive", "cell")),
-        met.wind, met.z_levels, met.times[0], met.times[1] - met.times[0], met.surface,
-        0.0, 0.0, DX, 8000.0, t, dt, step, 12345,
-        p.deposition_velocity_m_s, p.wet_a_per_s, p.wet_b, p.decay_per_s,
-        p.index("SO2"), p.index("sulfate"), p.index("NOx"), p.index("nitrate"),
-        p.so2_to_sulfate_per_s, p.nox_to_nitrate_per_s, 96.0 / 64.0, 62.0 / 46.0,
-        p.dry_layer_m, p.wet_top_m, p.sampling_depth_m, p.turbulence_step_fraction, p.max_substeps,
-        p.tl_min_horizontal_s, p.tl_min_vertical_s, p.k_free_horizontal_m2_s, p.k_free_vertical_m2_s,
-        p.horizontal_turbulence, 0.0, p.block_size, blocks,
-    )  # fmt: skip
+        particles, met.record(), grid, lg.Step(t, dt, np.uint64(step), np.uint64(12345)), p.turbulence(),
+        p.removal(), p.chemistry(), p.block_size, blocks,
+    )
 
 
 def run_steps(advance, accumulate, state, met, p, nsteps, dt, acc):

@@ -57,21 +57,19 @@ def random_state(n, nx, ny, dx, species=5, seed=1):
 
 
 def step_args(state, met, params, dx, t=1800.0, dt=120.0, step=7, seed=99, z_top=4000.0, nblocks=None):
+    """The records of one step (:mod:`airshed.model.particle_records`) and the budget blocks it fills."""
     p = params
     n = state["x"].size
     nblocks = nblocks if nblocks is not None else (n + p.block_size - 1) // p.block_size
     blocks = np.zeros((nblocks, lg.N_BUDGET_TERMS, len(p.species)))
+    particles = lg.Particles(*(state[k] for k in lg.Particles._fields))
+    nz = met.z_levels.size
+    grid = lg.Grid(0.0, 0.0, dx, met.shape[1], met.shape[0], nz, met.z_levels, z_top, p.sampling_depth_m)
+    turbulence = p.turbulence()._replace(inv_density_scale_height=1.0 / 8000.0)
     args = (
-        *(state[k] for k in ("x", "y", "z", "un", "vn", "wn", "mass", "tag", "pid", "alive", "cell")),
-        met.wind, met.z_levels, met.times[0], met.times[1] - met.times[0], met.surface,
-        0.0, 0.0, dx, z_top, t, dt, step, seed,
-        p.deposition_velocity_m_s, p.wet_a_per_s, p.wet_b, p.decay_per_s,
-        p.index("SO2"), p.index("sulfate"), p.index("NOx"), p.index("nitrate"),
-        p.so2_to_sulfate_per_s, p.nox_to_nitrate_per_s, 96.0 / 64.0, 62.0 / 46.0,
-        p.dry_layer_m, p.wet_top_m, p.sampling_depth_m, p.turbulence_step_fraction, p.max_substeps,
-        p.tl_min_horizontal_s, p.tl_min_vertical_s, p.k_free_horizontal_m2_s, p.k_free_vertical_m2_s,
-        p.horizontal_turbulence, 1.0 / 8000.0, p.block_size, blocks,
-    )  # fmt: skip
+        particles, met.record(), grid, lg.Step(t, dt, np.uint64(step), np.uint64(seed)), turbulence,
+        p.removal(), p.chemistry(), p.block_size, blocks,
+    )
     return args, blocks
 
 

@@ -69,6 +69,26 @@ def test_release_window_units_give_the_serial_result(n_units, threads, serial_ru
         assert np.array_equal(a, units[name], equal_nan=True), name
 
 
+def test_particle_sampling_classes_in_release_window_units_give_the_serial_result(tmp_path, monkeypatch):
+    """Sampling classes (batch means) ride on the windows: 3 units give the serial bits, standard errors too.
+
+    A unit that starts later continues each source's particle count over the run (the class of a particle
+    follows it), so its particles fall in the classes they fall in serially.
+    """
+    tables = {"lagrangian": WINDOWED, "outputs": {"maps": False, "report": False},
+              "uncertainty": {"particle_classes": 4, "sources": ["sampling"]}}
+    serial = builtin_case_config(tmp_path, "lagrangian", hours=4, **tables)
+    a = float_variables(run_study(serial, output=tmp_path / "serial.nc", progress=False))
+    monkeypatch.setattr(scale, "unit_count", lambda study, slots: 3)
+    units = builtin_case_config(tmp_path, "lagrangian", hours=4, **tables,
+                                compute={"scheduler": "threads", "workers": 2, "threads": 1})
+    b = float_variables(run_study(units, output=tmp_path / "units.nc", progress=False))
+    assert a.keys() == b.keys() and "source_receptor_standard_error" in a
+    assert np.abs(a["source_receptor_standard_error"]).max() > 0
+    for name, value in a.items():
+        assert np.array_equal(value, b[name], equal_nan=True), name
+
+
 def test_release_window_units_repeat_no_particle_work(tmp_path):
     """Units follow only their own windows' particles: particle-steps add up to the serial run's."""
     from airshed.model.lagrangian import ParticleRun

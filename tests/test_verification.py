@@ -11,20 +11,22 @@ from verification_fixture import START, toy_run
 
 from airshed.cli import app
 from airshed.errors import AirshedInputError
+from airshed.inputs.inventory_uncertainty import read_inventory_intervals
 from airshed.inputs.observations import Observations
 from airshed.physics.no2_ratio import (
     ARM2_MAX_RATIO,
     ARM2_MIN_RATIO,
-    UG_M3_PER_PPB_NO2,
     arm2_ratio,
     d_no2_d_nox,
     no2_from_nox,
 )
+from airshed.uncertainty.inventory import read_inventory_uncertainty
 from airshed.verification import Claim, ObservationErrors, PriorErrors, VerifySettings, verify
 from airshed.verification.claims import CONSISTENT, CONTRADICTED, NOT_RESOLVABLE, verdict
 from airshed.verification.inversion import BlockCovariance, linear_posterior, solve
 from airshed.verification.observing import INSTRUMENT_FLOOR_UG_M3, INSTRUMENT_RELATIVE
 from airshed.verification.priors import read_prior_error_table
+from airshed.verification.sampling_error import particle_sampling_sigma
 
 
 def linear(k):
@@ -147,8 +149,10 @@ def test_arm2_ratio_bounds_and_derivative():
     nox = np.linspace(0.0, 1200.0, 601)
     r = arm2_ratio(nox)
     assert r.max() == ARM2_MAX_RATIO and r.min() == ARM2_MIN_RATIO
-    assert arm2_ratio(np.array([100.0 * UG_M3_PER_PPB_NO2]))[0] == 0.9  # 100 ppb: still at the cap
-    assert arm2_ratio(np.array([200.0 * UG_M3_PER_PPB_NO2]))[0] == pytest.approx(0.6682, abs=1e-4)
+    # NOx in ug m-3, as AERMOD's ARM2_CALC takes it: the cap holds to 115 ug m-3, the floor from 284 ug m-3
+    assert arm2_ratio(np.array([114.0]))[0] == 0.9 and arm2_ratio(np.array([116.0]))[0] < 0.9
+    assert arm2_ratio(np.array([283.0]))[0] > 0.5 and arm2_ratio(np.array([285.0]))[0] == 0.5
+    assert arm2_ratio(np.array([200.0]))[0] == pytest.approx(0.6682, abs=1e-4)  # the polynomial at 200
     h = 1e-4
     x = np.linspace(5.0, 1200.0, 97)
     central = (no2_from_nox(x + h) - no2_from_nox(x - h)) / (2 * h)
@@ -175,6 +179,32 @@ def test_averaging_reduces_each_error_as_its_correlation_allows():
     model = (0.3 * 50.0) ** 2 * np.exp(-lag / tau).mean()
     assert variance[0] == pytest.approx(inst / 24 + model, rel=1e-12)
     assert variance[1] == pytest.approx(INSTRUMENT_FLOOR_UG_M3["SO2"] ** 2 / 24, rel=1e-12)  # sees nothing
+
+
+def test_one_inventory_table_for_the_ensemble_and_the_prior():
+    """verify's prior and the inventory ensemble read the same rows of the same file."""
+    rows = read_inventory_intervals().rows
+    table = read_prior_error_table()
+    assert read_inventory_intervals().source == "airshed/data/inventory_uncertainty.csv"
+    assert list(table["species"]) == list(rows["species"]) == ["SO2", "NOx", "PM2.5"]
+    ensemble = read_inventory_uncertainty()
+    for _, row in table.iterrows():  # the ensemble's 95 % interval is the one the prior's sigma spans
+        lo, hi = ensemble.interval(row["sector"], row["species"])
+        assert row["sigma"] == pytest.approx((hi - lo) / (2 * 1.959964), rel=1e-6)
+
+
+def test_region_rows_in_the_prior_table(tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_text("region,sector,species,lower_percent,upper_percent\nall,all,SO2,-10,10\n"
+                    "Tianjin,all,SO2,-30,30\n")
+    table = read_prior_error_table(path)
+    assert dict(zip(table["region"], table["sigma"], strict=True)) == pytest.approx(
+        {"all": 20 / (2 * 1.959964) / 100, "Tianjin": 60 / (2 * 1.959964) / 100}, rel=1e-6)
+    with pytest.raises(AirshedInputError, match="row 2: region 'Tianjin': the inventory ensemble takes one"):
+        read_inventory_uncertainty(path)
+    path.write_text("species,sector,lower_95_percent,upper_95_percent\nSO2,all,-14,13\n")
+    with pytest.raises(AirshedInputError, match="missing column.s. lower_percent, upper_percent"):
+        read_prior_error_table(path)
 
 
 def test_prior_table_and_window_structure():
@@ -256,6 +286,35 @@ def test_unknown_claim_region():
         v.check(Claim.parse("region=Atlantis,species=SO2,percent=-20"))
 
 
+def test_particle_sampling_error_is_estimated_from_the_series():
+    """Poisson-like noise (variance a c) on a smooth diurnal signal: a recovered within 2 %."""
+    rng = np.random.default_rng(1)
+    hours = np.arange(240)[:, None]
+    signal = 20.0 + 10.0 * np.sin(2 * np.pi * hours / 24) * np.ones((1, 40))
+    noisy = signal + np.sqrt(4.0 * signal) * rng.standard_normal(signal.shape)
+    a = np.sum(particle_sampling_sigma(noisy) ** 2) / np.sum(noisy)
+    assert a == pytest.approx(4.0, rel=0.02)
+    smooth = particle_sampling_sigma(signal)  # the signal's curvature alone: 1 % of the noise above
+    assert np.max(smooth ** 2 / signal) < 0.01 * 4.0
+    assert np.all(particle_sampling_sigma(np.zeros((24, 2))) == 0.0)
+
+
+def test_sampling_error_only_for_particle_runs():
+    """A run said to come from the particle core gets the sampling term; from the plume it does not."""
+    ds, c = two_source_run(hours=48)
+    y = np.einsum("tnrk,r->tn", c, [1.0, 1.0])
+    obs = observations_of(ds, y, "SO2")
+    settings = VerifySettings(species=("SO2",))
+    plume = verify(ds.assign_attrs(core="plume"), obs, settings)
+    particle = verify(ds.assign_attrs(core="lagrangian"), obs, settings)
+    inst_plume, _ = plume.system.hourly_errors("SO2")
+    inst_particle, _ = particle.system.hourly_errors("SO2")
+    expected = np.sqrt(inst_plume ** 2 + particle_sampling_sigma(plume.system.prior_hourly("SO2")) ** 2)
+    np.testing.assert_allclose(inst_particle, expected, rtol=1e-12)
+    assert any("particle sampling error" in n for n in particle.notes)
+    assert not any("particle sampling error" in n for n in plume.notes)
+
+
 def test_prior_error_settings_are_checked():
     with pytest.raises(AirshedInputError, match="change_percent"):
         PriorErrors(change_percent=-1.0)
@@ -285,6 +344,15 @@ def test_verify_command(tmp_path):
     bad = runner.invoke(app, ["verify", str(run), "--observations", str(tmp_path / "obs.csv"),
                               "--claim", "region=A"])
     assert bad.exit_code == 2 and "error: --claim" in bad.output
+    (tmp_path / "prior.csv").write_text("sector,species,lower_percent,upper_percent\nall,SO2,5,10\n")
+    bad_prior = runner.invoke(app, ["verify", str(run), "--observations", str(tmp_path / "obs.csv"),
+                                    "--prior-error", str(tmp_path / "prior.csv")])
+    assert bad_prior.exit_code == 2
+    assert "prior.csv, row 1: expected -100 < lower_percent < 0" in bad_prior.output
+    (tmp_path / "ppb.csv").write_text("station,time,species,value,unit\nS1,2017-12-01T05:00,SO2,4,ppb\n")
+    wrong_unit = runner.invoke(app, ["verify", str(run), "--observations", str(tmp_path / "ppb.csv")])
+    assert wrong_unit.exit_code == 2 and len(wrong_unit.output.strip().splitlines()) == 1
+    assert "ppb.csv: unit 'ppb' is not a mass concentration" in wrong_unit.output
     plain = tmp_path / "plain.nc"
     ds.drop_vars(["station_contribution"]).to_netcdf(plain)
     missing = runner.invoke(app, ["verify", str(plain), "--observations", str(tmp_path / "obs.csv")])
@@ -312,6 +380,36 @@ def test_transport_error_from_an_ensemble_of_member_runs(tmp_path):
     np.testing.assert_allclose(spread, 0.1 * y / np.sqrt(2), rtol=1e-12)
     with pytest.raises(AirshedInputError, match="at least two"):
         verify(ds, observations_of(ds, y, "SO2"), settings, transport_ensemble=paths[:1])
+
+
+def test_transport_error_from_the_run_files_meteorological_variance():
+    """Receptor A: sources 10 and 30 ug m-3 with sd 2 and 3 -> 5/40; B: 5 and 5 with sd 1 and 1 -> 2/10."""
+    ds, c = two_source_run(hours=48)
+    sources = [str(r) for r in ds["source_region"].values]
+    so2 = [str(x) for x in ds["species"].values].index("SO2")
+    mean = np.zeros((2, len(sources), ds.sizes["species"]))
+    mean[0, :2, so2], mean[1, :2, so2] = (10.0, 30.0), (5.0, 5.0)
+    met = np.zeros_like(mean)
+    met[0, :2, so2], met[1, :2, so2] = (4.0, 9.0), (1.0, 1.0)
+    var = np.stack([0.01 * mean ** 2, met, np.full_like(mean, np.nan)])  # inventory, meteorology, sampling
+    dims = ("receptor_region", "source_region", "species")
+    with_ensemble = ds.assign(
+        source_receptor=(dims, mean), source_receptor_variance=(("uncertainty_source", *dims), var)
+    ).assign_coords(receptor_region=["A", "B"], uncertainty_source=["inventory", "meteorology", "sampling"])
+    y = np.einsum("tnrk,r->tn", c, [1.0, 1.0])
+    settings = VerifySettings(species=("SO2",), errors=ObservationErrors(correlation_hours=12.0))
+    v = verify(with_ensemble, observations_of(ds, y, "SO2"), settings)
+    # no region masks in the toy file: every station takes the larger relative error (B: 0.2)
+    lag = np.abs(np.subtract.outer(np.arange(48), np.arange(48)))
+    hourly = 0.2 / np.sqrt(np.exp(-lag / 12.0).mean())
+    np.testing.assert_allclose(v.system.errors.transport_spread[..., 0], hourly * y, rtol=1e-12)
+    assert any("meteorological ensemble variance" in n for n in v.notes)
+    # meteorology not sampled (NaN, as `airshed run` writes it): the default fraction, said in a note
+    var[1] = np.nan
+    unsampled = with_ensemble.assign(source_receptor_variance=(("uncertainty_source", *dims), var))
+    v = verify(unsampled, observations_of(ds, y, "SO2"), settings)
+    assert v.system.errors.transport_spread is None
+    assert any("transport error 30 % of the modelled value (the default" in n for n in v.notes)
 
 
 def test_a_cut_in_one_window_is_found_in_that_window():

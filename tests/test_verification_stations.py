@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from conftest import builtin_case_config as small_config
@@ -12,6 +13,7 @@ from airshed.grids.grid import Grid
 from airshed.grids.sampling import point_sampler
 from airshed.runner import run_study
 from airshed.verification.sensitivity import station_sensitivity
+from airshed.verification.transport_error import station_receptor_region
 
 STATIONS = Path(__file__).resolve().parents[1] / "airshed" / "data" / "stations_jjj_synthetic.csv"
 
@@ -109,3 +111,17 @@ def test_osse_example_config_is_the_default_case_with_stations_and_the_truth():
     assert cuts[(("Tianjin",), ("NOx",))] == -30.0
     hebei = [k for k in cuts if "Shijiazhuang" in k[0]][0]
     assert len(hebei[0]) == 11 and cuts[hebei] == -20.0
+
+
+def test_stations_fall_in_their_receptor_regions(station_run):
+    """The region masks of the run place the synthetic network's stations in their own cities."""
+    stations = pd.read_csv(STATIONS, comment="#").set_index("id")
+    with xr.open_dataset(station_run) as ds:
+        sens = station_sensitivity(ds, spread=False)
+        receptors = [str(r) for r in ds["receptor_region"].values]
+        index = station_receptor_region(ds, sens, receptors)
+    found = np.array([receptors[i] if i >= 0 else "" for i in index])
+    city = stations.loc[list(sens.stations), "city"].to_numpy()
+    own = np.where(np.isin(city, receptors), city, "Hebei")  # the test case's regions may be provinces
+    assert np.mean(found == own) >= 0.9  # a coarse test grid may put a station by a border next door
+    assert np.mean(index >= 0) >= 0.95  # a coastal station in a half-sea 27 km cell is in no region

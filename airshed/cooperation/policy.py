@@ -38,6 +38,7 @@ Time basis of costs and damages (``options.cost_basis``):
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import math
 import tomllib
@@ -283,6 +284,18 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
+def _valid_keys(parent: tuple[int | str, ...]) -> list[str]:
+    """Keys of the policy table at ``parent`` (empty where the path leaves the nested models)."""
+    model: type[BaseModel] = Policy
+    for part in parent:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
 def policy_from_dict(data: dict, origin: str = "policy") -> Policy:
     """Validate a parsed policy mapping; errors become :class:`ConfigError` naming the key path."""
     try:
@@ -296,6 +309,9 @@ def policy_from_dict(data: dict, origin: str = "policy") -> Policy:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+            match = difflib.get_close_matches(str(loc[-1]), _valid_keys(loc[:-1]), n=1, cutoff=0.6)
+            if match:
+                msg = f"unknown key; did you mean `{match[0]}`?"
             if loc and str(loc[-1]) in REMOVED_KEYS:
                 msg = f"removed key: {REMOVED_KEYS[str(loc[-1])]}"
         elif err["type"] == "literal_error" and loc and loc[-1] == "[key]":

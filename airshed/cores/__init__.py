@@ -54,7 +54,10 @@ class Core(Protocol):
     - :meth:`period` is called for the periods of a work unit in order, each exactly once; it returns the
       mean concentration over the period, ug m-3, shape (n_tags of ``regions``, len(:attr:`tracers`), ny,
       nx), tag = region (counted from the first of ``regions``) x n_sectors + sector. Concentrations
-      must be linear in the emission rates (tagging equals zero-out) and reproducible bit for bit.
+      must be linear in the emission rates (tagging equals zero-out) and reproducible bit for bit. A
+      stochastic core with independent sampling classes (batch means) may instead return the classes'
+      parts with the classes first, (n_classes, n_tags, ...): their sum is the concentration, and the
+      pipeline derives the Monte Carlo standard errors from them.
     - :attr:`periods_independent`: True when a period's result depends only on that period's inputs (a
       steady-state core); the run is then split into chunks of periods, and a scenario window covering
       part of the run can be evaluated from stored contributions. False when a core carries state from

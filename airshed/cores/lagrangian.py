@@ -47,14 +47,15 @@ def release_window_periods(cfg: AirshedConfig) -> int:
 class ReleaseStart(NamedTuple):
     """Where a core starts: its first emission period and the particle credit of every source then.
 
-    ``credit`` (n_sources,) and ``pending`` (n_sources, n_tracers) kg are the state of
-    :class:`~airshed.model.release.ParticleCredit` over the study's full source table (area sources, then
-    stacks) before ``period``.
+    ``credit`` (n_sources,), ``pending`` (n_sources, n_tracers) kg and ``released`` (n_sources,) particles
+    are the state of :class:`~airshed.model.release.ParticleCredit` over the study's full source table
+    (area sources, then stacks) before ``period``.
     """
 
     period: int
     credit: np.ndarray
     pending: np.ndarray
+    released: np.ndarray
 
 
 class LagrangianCore:
@@ -100,8 +101,7 @@ class LagrangianCore:
             wet_a_per_s=mechanism.per_tracer("wet_scavenging_a_per_s"),
             wet_b=mechanism.per_tracer("wet_scavenging_b"),
             decay_per_s=mechanism.per_tracer("decay_per_s"),
-            so2_to_sulfate_per_s=mechanism.conversion_rate("SO2", "sulfate"),
-            nox_to_nitrate_per_s=mechanism.conversion_rate("NOx", "nitrate"),
+            conversions=mechanism.conversions,
             particles_per_hour=lg.particles_per_hour * lg.output_interval_h,
             max_time_step_s=lg.max_time_step_s,
             cfl=lg.cfl,
@@ -111,16 +111,17 @@ class LagrangianCore:
         g = self.grid
         self.z_levels = np.asarray(cfg.meteorology.heights_m, dtype=float)
         self.window_periods = release_window_periods(cfg)
+        self.sampling_classes = cfg.uncertainty.sampling_classes
         self.runs: dict[int, ParticleRun] = {}  # live release windows, in window order
         self.finished: dict[int, dict[str, np.ndarray]] = {}  # budgets of windows whose particles are gone
         self.credit = ParticleCredit(len(self.tracers))
         self.period_index = 0
         if start is not None:
             self.period_index = start.period
-            self.credit.restore(start.credit, start.pending)
-        self._new_run: Callable[[int], ParticleRun] = lambda k: ParticleRun(
+            self.credit.restore(start.credit, start.pending, start.released)
+        self.new_run: Callable[[int], ParticleRun] = lambda k: ParticleRun(
             g.x0, g.y0, g.dx, g.nx, g.ny, float(self.z_levels[-1]), self.em.ntag, self.params, cfg.run.seed,
-            first_period=k)
+            first_period=k, n_classes=self.sampling_classes)
         self.prow, self.pcol = g.cell_index(self.em.points.x, self.em.points.y)
         self.calm_hours = 0  # particles need no calm treatment
 
@@ -129,31 +130,35 @@ class LagrangianCore:
 
         Emitted species first; the secondary tracers are not emitted.
         """
-        ntr = len(self.tracers)
-
-        def padded(rates):
-            return np.hstack([rates, np.zeros((rates.shape[0], ntr - rates.shape[1]))])
-
-        rate, alloc = [padded(emissions.area)], [padded(emissions.baseline_area)]
+        na, ne = self.em.area.n, emissions.area.shape[1]
+        rate = np.zeros((na + self.em.points.n, len(self.tracers)))
+        alloc = np.zeros_like(rate)
+        rate[:na, :ne], alloc[:na, :ne] = emissions.area, emissions.baseline_area
         if self.em.points.n:
-            rate.append(padded(emissions.points))
-            alloc.append(padded(emissions.baseline_points))
-        return np.concatenate(rate), np.concatenate(alloc)
+            rate[na:, :ne], alloc[na:, :ne] = emissions.points, emissions.baseline_points
+        return rate, alloc
 
     def allocate(self, rate: np.ndarray, allocation_rate: np.ndarray, period_s: float
-                 ) -> tuple[np.ndarray, np.ndarray]:
-        """One period's particles per source and mass per particle from the credit (and update it)."""
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One period's particles per source, mass per particle and particles released before the period.
+
+        From the credit, which is updated.
+        """
         budget = round(self.params.particles_per_hour * period_s / 3600.0)
         share = allocation_weights(allocation_rate) * float(budget)
-        return self.credit.allocate(np.arange(rate.shape[0]), share, rate * period_s)
+        n, mass = self.credit.allocate(np.arange(rate.shape[0]), share, rate * period_s)
+        return n, mass, self.credit.released[: n.size] - n
 
     def period(self, met0: xr.Dataset, met1: xr.Dataset, emissions: PeriodEmissions | None, t0: float,
                t1: float) -> np.ndarray:
         """Mean concentration per tag and tracer over [t0, t1] s, (ntag, ntr, ny, nx), ug m-3.
 
-        The sum of :meth:`period_by_window` over the live windows, in window order.
+        The sum of :meth:`period_by_window` over the live windows, in window order. With particle sampling
+        classes (``[uncertainty] particle_classes``) the classes come first, (n_classes, ntag, ntr, ny, nx):
+        each class's part of the concentration (see :class:`~airshed.model.lagrangian.ParticleRun`).
         """
-        total = np.zeros((self.em.ntag, len(self.tracers), self.grid.ny, self.grid.nx))
+        shape = (self.em.ntag, len(self.tracers), self.grid.ny, self.grid.nx)
+        total = np.zeros(shape if self.sampling_classes == 1 else (self.sampling_classes, *shape))
         for _, field in self.period_by_window(met0, met1, emissions, t0, t1):
             total += field
         return total
@@ -163,7 +168,8 @@ class LagrangianCore:
         """Release this period's particles (none when ``emissions`` is None) and move every live window's.
 
         Returns ``[(window, concentration)]`` in window order, concentration (ntag, ntr, ny, nx) ug m-3
-        over [t0, t1] s. The baseline rates of ``emissions`` (before zero-out and scenario factors) decide
+        over [t0, t1] s (classes first, as in :meth:`period`, with sampling classes). The baseline rates
+        of ``emissions`` (before zero-out and scenario factors) decide
         the particles, the factors only their masses (common random numbers, see
         :mod:`airshed.model.release`). A window whose particles have all left is moved to
         :attr:`finished` with its mass budget.
@@ -177,7 +183,7 @@ class LagrangianCore:
         L = both("obukhov_length")
         window = k // self.window_periods
         if emissions is not None and window not in self.runs:
-            self.runs[window] = self._new_run(k)
+            self.runs[window] = self.new_run(k)
         met = MetWindow(
             times=np.array([t0, t1]), z_levels=self.z_levels, u=both("u"), v=both("v"), w=both("w"),
             mixing_height=both("blh"), ustar=both("ustar"), wstar=both("wstar"), inv_L=1.0 / L,
@@ -204,6 +210,8 @@ class LagrangianCore:
             mine = w == window and emissions is not None
             field = run.advance(met, sources if mine else None, t0, t1,
                                 allocation=allocation if mine else None)
+            if self.sampling_classes > 1:  # rows (tag, class) tag-major -> classes first
+                field = field.reshape(-1, self.sampling_classes, *field.shape[1:]).swapaxes(0, 1)
             out.append((w, field))
             if not mine and run.n_alive() == 0:
                 self.finished[w] = run.budget()
@@ -253,4 +261,6 @@ def release_credit_at(core: LagrangianCore, period_rates: Callable[[int], Period
     """
     for k in periods:
         core.allocate(*core.release_rates(period_rates(k)), period_s)
-    return ReleaseStart(periods.stop, core.credit.credit.copy(), core.credit.pending.copy())
+    n = core.credit.credit.size
+    return ReleaseStart(periods.stop, core.credit.credit.copy(), core.credit.pending.copy(),
+                        core.credit.released[:n].copy())

@@ -27,8 +27,9 @@ above any recorded hourly value of that species) is refused as a unit mix-up (CO
 m-3, say). Negative values are errors. Every problem is one :class:`~airshed.errors.DataError` naming the
 file, the row or column and what was expected.
 
-Station list: a CSV with columns ``id, name, lon, lat`` (degrees, WGS84; further columns are kept),
-read by :func:`read_stations`.
+Station list: a CSV with columns ``id, name, lon, lat`` (degrees, WGS84) and optionally ``height_m`` (intake
+height above ground, m; further columns are kept), read by :func:`read_stations`: the stations of
+``[receptors]`` for a forward run's sampling, ``airshed verify`` and a backward run's receptors.
 
 Readers know no kernels and no run file: matching observations to model output is
 :mod:`airshed.verification`'s job.
@@ -74,6 +75,16 @@ LONG_COLUMNS: tuple[str, ...] = ("station", "time", "species", "value", "unit")
 
 STATION_COLUMNS: tuple[str, ...] = ("id", "name", "lon", "lat")
 """Required columns of a station list."""
+
+HEIGHT_COLUMN = "height_m"
+"""Optional column of a station list: intake height above ground, m."""
+
+DEFAULT_STATION_HEIGHT_M = 10.0
+"""Intake height of a station whose list gives none, m (monitors sample at 3-15 m above ground; a backward
+run's receptor volume is the layer of the forward run's sampling depth that holds this height)."""
+
+MAX_STATION_HEIGHT_M = 1000.0
+"""Highest intake accepted, m (tall towers reach about 500 m)."""
 
 _SPECIES_ALIASES = {re.sub(r"[^a-z0-9]", "", s.lower()): s for s in OBSERVED_SPECIES} | {
     "pm2p5": "PM2.5", "pmfine": "PM2.5", "ozone": "O3", "no2": "NO2",
@@ -338,33 +349,39 @@ def read_observations(paths: str | Path | Sequence[str | Path]) -> Observations:
 # station lists
 # ---------------------------------------------------------------------------------------------------
 def read_stations(path: str | Path) -> pd.DataFrame:
-    """Read a station list: columns ``id, name, lon, lat`` (degrees, WGS84) and any others.
+    """Read a station list: ``id, name, lon, lat`` (degrees, WGS84), optionally ``height_m``, and any others.
+
+    ``height_m`` is the height of the air intake above ground, m (a backward run's receptor volume needs
+    it); where the column is absent or a cell empty it is :data:`DEFAULT_STATION_HEIGHT_M`.
 
     Returns
     -------
     pandas.DataFrame
-        One row per station in file order, ``id`` and ``name`` as str, ``lon``/``lat`` float64.
+        One row per station in file order: ``id`` and ``name`` as str, ``lon``, ``lat`` and ``height_m``
+        float64, further columns as str.
 
     Raises
     ------
     DataError
-        Missing columns, duplicated or empty ids, or coordinates that are not numbers in range.
+        Missing columns, duplicated or empty ids, coordinates that are not numbers in range, a height that is
+        not a number in [0, :data:`MAX_STATION_HEIGHT_M`] m.
     """
     path = Path(path).expanduser()
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#", encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"station list {path} not found") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"cannot read station list {path}: {exc}") from None
     table.columns = [str(c).strip().lower() for c in table.columns]
     missing = [c for c in STATION_COLUMNS if c not in table.columns]
     if missing:
         raise DataError(f"station list {path}: missing column(s) {', '.join(missing)}; expected "
-                        f"{', '.join(STATION_COLUMNS)} (lon/lat in degrees)")
+                        f"{', '.join(STATION_COLUMNS)} (lon/lat in degrees) and optionally {HEIGHT_COLUMN}")
     if len(table) == 0:
         raise DataError(f"station list {path} holds no stations")
     table["id"] = table["id"].str.strip()
+    table["name"] = table["name"].str.strip()
     if (table["id"] == "").any():
         raise DataError(f"station list {path}: row {int(np.flatnonzero(table['id'] == '')[0]) + 1} has no id")
     repeated = table["id"][table["id"].duplicated()]
@@ -379,4 +396,16 @@ def read_stations(path: str | Path) -> pd.DataFrame:
                             f"{table[column].iloc[row]!r}, expected a number in [-{bound:g}, {bound:g}] "
                             "degrees")
         table[column] = values.astype("float64")
+    if HEIGHT_COLUMN in table.columns:
+        text = table[HEIGHT_COLUMN].str.strip()
+        values = pd.to_numeric(text.where(text != "", str(DEFAULT_STATION_HEIGHT_M)), errors="coerce")
+        bad = values.isna() | (values < 0.0) | (values > MAX_STATION_HEIGHT_M)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(f"station list {path}: station {table['id'].iloc[row]!r}: {HEIGHT_COLUMN} = "
+                            f"{table[HEIGHT_COLUMN].iloc[row]!r}, expected a height above ground in "
+                            f"[0, {MAX_STATION_HEIGHT_M:g}] m")
+        table[HEIGHT_COLUMN] = values.astype("float64")
+    else:
+        table[HEIGHT_COLUMN] = DEFAULT_STATION_HEIGHT_M
     return table.reset_index(drop=True)

@@ -37,8 +37,9 @@ One step of ``dt`` seconds (:func:`advance_particles`), per particle:
 7. Removal and chemistry as simultaneous first-order losses over dt (see :mod:`airshed.physics.removal`):
    dry deposition for particles below ``dry_layer_m`` (k = v_d / dry_layer_m), wet scavenging
    Lambda = A P^B for particles below ``wet_top_m`` (P at the start position), radioactive-style decay,
-   SO2 -> sulfate and NOx -> nitrate. Converted precursor mass goes to the product species times the
-   molar-mass ratio (after the loss loop, so the product is removed from the next step on).
+   and the mechanism's first-order conversions (default SO2 -> sulfate, NOx -> nitrate;
+   :mod:`airshed.physics.mechanism`). Converted precursor mass goes to the product species times the
+   conversion's mass yield (after the loss loop, so the product is removed from the next step on).
 8. ``cell`` is set for particles below ``sampling_depth`` for the gridding kernel.
 
 Random numbers: draw slots 0-1 of the step for horizontal turbulence, 2, 3, ... for the vertical
@@ -50,6 +51,13 @@ unit, :mod:`airshed.pipeline.units`) draws exactly the numbers of a run from the
 Particle ids name (period, source, index within the source), so
 counterfactual runs with scaled emissions move the same particles on the same paths
 (:mod:`airshed.model.release`).
+
+Parameters reach the kernels as typed records (:mod:`airshed.model.particle_records`: the particles, the
+met, the grid, the step, turbulence, removal, chemistry) that Numba reads by name. Each process of the
+step (surface scalars, horizontal turbulence, advection, vertical turbulence with reflection, fate,
+gridding, removal and chemistry) is one inlined function over a chunk of particles with its own named
+stack buffers (``Chunk*`` records), so a new turbulence scheme or first-order process changes one
+function and one record.
 
 How the step is computed: threads take blocks of ``block_size`` particles; a block is stepped in chunks
 of :data:`CHUNK` particles (:func:`advance_chunk`) by passes that each vectorise (AVX-512 on the
@@ -70,6 +78,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
@@ -80,6 +89,17 @@ from numba.extending import intrinsic
 from airshed.errors import AirshedInputError
 from airshed.jit import inline, kernel
 from airshed.model import fastmath
+from airshed.model.particle_records import (
+    Chemistry,
+    Grid,
+    Met,
+    Particles,
+    Removal,
+    Step,
+    StepMet,
+    StepRates,
+    Turbulence,
+)
 from airshed.model.random import (
     RELEASE_FIRST_DRAW,
     box_muller_vector_scalar,
@@ -92,16 +112,11 @@ from airshed.model.release import (
     ParticleCredit,
     ReleaseTable,
     allocation_weights,
+    particle_class,
     particle_ids,
     released_before,
 )
-from airshed.physics.mechanism import (
-    NITRATE_PER_NOX,
-    NOX_TO_NITRATE_PER_HOUR,
-    SO2_TO_SULFATE_PER_HOUR,
-    SULFATE_PER_SO2,
-    default_mechanism,
-)
+from airshed.physics.mechanism import Conversion, default_mechanism
 from airshed.physics.removal import (
     DRY_DEPOSITION_LAYER_M,
     dry_deposition_rate,
@@ -307,6 +322,144 @@ def interpolate_fields_in_time(
             out[f * nx + i] = (1.0 - wt) * flat[it, nfields * i + f] + wt * flat[it + 1, nfields * i + f]
 
 
+#: Particles per block of the listing of sampled particles in :func:`accumulate_concentration`.
+ACCUMULATE_BLOCK = 16384
+#: Particles per pass of the step (each named buffer of the chunk holds this many values).
+CHUNK = 128
+#: Most first-order conversions a step carries (rows of the chunk's buffer of converted mass).
+MAX_CONVERSIONS = 8
+_PRODUCED_SIZE = MAX_CONVERSIONS * CHUNK
+
+
+class ChunkState(NamedTuple):
+    """The chunk's particles, padded to CHUNK with dead ones: position, normalised velocities, live (0/1)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+    un: np.ndarray
+    vn: np.ndarray
+    wn: np.ndarray
+    live: np.ndarray
+
+
+class ChunkDraws(NamedTuple):
+    """Standard normals of the step: a pair for the horizontal velocities, a pair for the vertical one."""
+
+    horizontal_u: np.ndarray
+    horizontal_v: np.ndarray
+    vertical: np.ndarray
+    vertical_second: np.ndarray
+
+
+class ChunkSurface(NamedTuple):
+    """Boundary-layer scalars at the particles: h (m), u*, w* (m/s), 1/L (1/m), rain (mm/h), regime."""
+
+    h: np.ndarray
+    ustar: np.ndarray
+    wstar: np.ndarray
+    inv_L: np.ndarray
+    rain: np.ndarray
+    regime: np.ndarray
+
+
+class ChunkHorizontal(NamedTuple):
+    """Horizontal turbulence: sigma_u, sigma_v (m/s), T_Lu, T_Lv (s), turbulent velocities ut, vt (m/s)."""
+
+    sig_u: np.ndarray
+    sig_v: np.ndarray
+    tl_u: np.ndarray
+    tl_v: np.ndarray
+    ut: np.ndarray
+    vt: np.ndarray
+
+
+class ChunkAdvection(NamedTuple):
+    """Petterssen advection: predictor wind (m/s), new position (m), lower met levels of both stages."""
+
+    u1: np.ndarray
+    v1: np.ndarray
+    w1: np.ndarray
+    x_new: np.ndarray
+    y_new: np.ndarray
+    z_new: np.ndarray
+    level_start: np.ndarray
+    level_new: np.ndarray
+
+
+class ChunkVertical(NamedTuple):
+    """First vertical sub-step: sigma_w (m/s), d sigma_w/dz (1/s), T_Lw (s), time left after it (s)."""
+
+    sig_w: np.ndarray
+    dsig_w: np.ndarray
+    tl_w: np.ndarray
+    remaining: np.ndarray
+
+
+class ChunkPacked(NamedTuple):
+    """Particles with time left after the first vertical sub-step, packed at the front (chunk order)."""
+
+    index: np.ndarray
+    z: np.ndarray
+    wn: np.ndarray
+    h: np.ndarray
+    ustar: np.ndarray
+    wstar: np.ndarray
+    inv_L: np.ndarray
+    remaining: np.ndarray
+    g: np.ndarray
+    g_second: np.ndarray
+
+
+class ChunkFate(NamedTuple):
+    """Where each particle ends the step (0/1): left the domain, stays, in the dry layer, in rain."""
+
+    gone: np.ndarray
+    stays: np.ndarray
+    dry: np.ndarray
+    wet: np.ndarray
+
+
+class ChunkRemoval(NamedTuple):
+    """One species' losses: scavenging rate and expm1, loss per unit rate (all, dry part), wet loss, left."""
+
+    k_wet: np.ndarray
+    expm1_wet: np.ndarray
+    loss_per_rate: np.ndarray
+    dry_loss_per_rate: np.ndarray
+    wet_loss: np.ndarray
+    left: np.ndarray
+
+
+@intrinsic
+def stack_buffer(typingctx, length, dtype):
+    """Pointer to ``length`` (a compile-time constant) elements of ``dtype`` on the stack of the caller.
+
+    Wrapped by ``numba.carray``: chunk-local buffers that LLVM knows alias no argument array.
+    """
+    if not isinstance(length, types.IntegerLiteral) or not isinstance(dtype, types.NumberClass):
+        return None
+    element = dtype.instance_type
+    count = length.literal_value
+
+    def codegen(context, builder, signature, args):
+        return cgutils.alloca_once(builder, context.get_value_type(element), size=count)
+
+    return types.CPointer(element)(length, dtype), codegen
+
+
+@inline
+def real_buffer():
+    """Return a float64 buffer of CHUNK values on the stack."""
+    return carray(stack_buffer(CHUNK, np.float64), CHUNK)
+
+
+@inline
+def index_buffer():
+    """Return an int64 buffer of CHUNK values on the stack."""
+    return carray(stack_buffer(CHUNK, np.int64), CHUNK)
+
+
 @inline
 def vertical_substep(
     wn: float, z: float, h: float, g: float, dts: float, sigw: float, dsigw: float, tlw: float,
@@ -330,58 +483,38 @@ def vertical_substep(
     return wnp, min(max(zp, 0.0), h)
 
 
-#: Particles per block of the listing of sampled particles in :func:`accumulate_concentration`.
-ACCUMULATE_BLOCK = 16384
-#: Particles per pass of the step (stack buffers of N_SCRATCH rows of this length; 32 KB in all).
-CHUNK = 128
-# Rows of the per-chunk scratch buffer (the later rows reuse the predictor's once it is done with them).
-R_X, R_Y, R_Z, R_UN, R_VN, R_WN, R_LIVE, R_G0, R_G1, R_G2, R_G3 = range(11)
-R_H, R_USTAR, R_WSTAR, R_INV_L, R_RAIN, R_REMAINING, R_GONE, R_STAYS, R_DRY, R_WET = range(11, 21)
-R_U1, R_V1, R_W1, R_UT, R_VT, R_XQ, R_YQ, R_ZQ = range(21, 29)
-R_K_WET, R_EXPM1_WET, R_LOSS_PER_RATE, R_DRY_LOSS_PER_RATE, R_WET_LOSS, R_LEFT = range(21, 27)
-R_SULFATE_PRODUCED, R_NITRATE_PRODUCED = 27, 28
-# rows of the packed vertical sub-steps (contiguous; rows of the predictor/corrector, free by then)
-P_Z, P_WN, P_H, P_USTAR, P_WSTAR, P_INV_L, P_REMAINING, P_G, P_G_SECOND = range(21, 30)
-# rows of the chunk's stability regime and of its profiles (horizontal in pass 1, vertical in pass 2)
-R_REGIME, R_SIG_U, R_SIG_V, R_TL_U, R_TL_V = range(30, 35)
-R_SIG_W, R_DSIG_W, R_TL_W = R_SIG_U, R_SIG_V, R_TL_U
-N_SCRATCH = 35
-SCRATCH_SIZE = N_SCRATCH * CHUNK
-LEVELS_SIZE = 2 * CHUNK
-
-
 def _regime_passes(horizontal_profile, vertical_profile, regime):
     """Return the passes over a chunk that keep one stability regime's Hanna profiles for its particles.
 
-    The horizontal pass reads z, h, u*, w*, 1/L and writes sigma_u, sigma_v, T_Lu, T_Lv; the vertical one
-    reads the corrector height (capped at h) and writes sigma_w, d sigma_w/dz, T_Lw. Particles of other
-    regimes keep their values, so running the passes of the regimes present gives every particle its own.
+    The horizontal pass reads the start height, h, u*, w*, 1/L and writes sigma_u, sigma_v, T_Lu, T_Lv; the
+    vertical one reads the height after advection (capped at h) and writes sigma_w, d sigma_w/dz, T_Lw.
+    Particles of other regimes keep their values, so running the passes of the regimes present gives
+    every particle its own.
     """
 
     @inline
-    def horizontal_pass(scratch, tl_min):
+    def horizontal_pass(z, surface, horizontal, tl_min):
         for q in range(CHUNK):
             sigu, sigv, tlu, tlv = horizontal_profile(
-                scratch[R_Z, q], scratch[R_H, q], scratch[R_USTAR, q], scratch[R_WSTAR, q],
-                scratch[R_INV_L, q], tl_min,
+                z[q], surface.h[q], surface.ustar[q], surface.wstar[q], surface.inv_L[q], tl_min,
             )
-            pick = scratch[R_REGIME, q] == regime
-            scratch[R_SIG_U, q] = sigu if pick else scratch[R_SIG_U, q]
-            scratch[R_SIG_V, q] = sigv if pick else scratch[R_SIG_V, q]
-            scratch[R_TL_U, q] = tlu if pick else scratch[R_TL_U, q]
-            scratch[R_TL_V, q] = tlv if pick else scratch[R_TL_V, q]
+            pick = surface.regime[q] == regime
+            horizontal.sig_u[q] = sigu if pick else horizontal.sig_u[q]
+            horizontal.sig_v[q] = sigv if pick else horizontal.sig_v[q]
+            horizontal.tl_u[q] = tlu if pick else horizontal.tl_u[q]
+            horizontal.tl_v[q] = tlv if pick else horizontal.tl_v[q]
 
     @inline
-    def vertical_pass(scratch, tl_min):
+    def vertical_pass(z, surface, vertical, tl_min):
         for q in range(CHUNK):
             sigw, dsigw, tlw = vertical_profile(
-                min(scratch[R_ZQ, q], scratch[R_H, q]), scratch[R_H, q], scratch[R_USTAR, q],
-                scratch[R_WSTAR, q], scratch[R_INV_L, q], tl_min,
+                min(z[q], surface.h[q]), surface.h[q], surface.ustar[q], surface.wstar[q], surface.inv_L[q],
+                tl_min,
             )
-            pick = scratch[R_REGIME, q] == regime
-            scratch[R_SIG_W, q] = sigw if pick else scratch[R_SIG_W, q]
-            scratch[R_DSIG_W, q] = dsigw if pick else scratch[R_DSIG_W, q]
-            scratch[R_TL_W, q] = tlw if pick else scratch[R_TL_W, q]
+            pick = surface.regime[q] == regime
+            vertical.sig_w[q] = sigw if pick else vertical.sig_w[q]
+            vertical.dsig_w[q] = dsigw if pick else vertical.dsig_w[q]
+            vertical.tl_w[q] = tlw if pick else vertical.tl_w[q]
 
     return horizontal_pass, vertical_pass
 
@@ -393,378 +526,469 @@ horizontal_pass_unstable, vertical_pass_unstable = _regime_passes(
 horizontal_pass_stable, vertical_pass_stable = _regime_passes(horizontal_stable, vertical_stable, STABLE)
 
 
-@intrinsic
-def stack_buffer(typingctx, length, dtype):
-    """Pointer to ``length`` (a compile-time constant) elements of ``dtype`` on the stack of the caller.
+# --------------------------------------------------------------------------------------------------
+# The processes of a step, each an inlined pass (or a few) over the chunk's named buffers.
+# --------------------------------------------------------------------------------------------------
+@inline
+def load_chunk(particles, first, nc, grid, state):
+    """Copy particles ``first .. first + nc - 1`` into ``state``, padding to CHUNK with dead particles.
 
-    Wrapped by ``numba.carray``: block-local buffers that LLVM knows alias no argument array.
+    Every pass runs over the whole padded chunk: a loop of fixed length that LLVM vectorises without a
+    scalar remainder, so each particle takes the same instructions wherever it sits in a chunk (results
+    bit-identical for any partition).
     """
-    if not isinstance(length, types.IntegerLiteral) or not isinstance(dtype, types.NumberClass):
-        return None
-    element = dtype.instance_type
-    count = length.literal_value
+    x = particles.x[first:first + nc]
+    y = particles.y[first:first + nc]
+    z = particles.z[first:first + nc]
+    un = particles.un[first:first + nc]
+    vn = particles.vn[first:first + nc]
+    wn = particles.wn[first:first + nc]
+    alive = particles.alive[first:first + nc]
+    for q in range(CHUNK):
+        inside = q < nc
+        state.x[q] = x[q] if inside else grid.x0
+        state.y[q] = y[q] if inside else grid.y0
+        state.z[q] = z[q] if inside else 0.0
+        state.un[q] = un[q] if inside else 0.0
+        state.vn[q] = vn[q] if inside else 0.0
+        state.wn[q] = wn[q] if inside else 0.0
+        state.live[q] = 1.0 if inside and alive[q] else 0.0
 
-    def codegen(context, builder, signature, args):
-        return cgutils.alloca_once(builder, context.get_value_type(element), size=count)
 
-    return types.CPointer(element)(length, dtype), codegen
+@inline
+def draw_step_normals(pid, nc, step, draws):
+    """Draw the step's first normals: slots 0-1 (horizontal) and 2-3 (vertical), by Box-Muller.
+
+    Keyed by (seed, particle id, step, slot) (:mod:`airshed.model.random`); padding particles use id 0.
+    """
+    draw_h = counter_scalar(step.index, np.uint64(0))
+    draw_v = counter_scalar(step.index, np.uint64(2))
+    for q in range(CHUNK):
+        key = particle_key_scalar(step.seed, np.uint64(pid[q] if q < nc else 0))
+        draws.horizontal_u[q] = uniform_scalar(key, draw_h)
+        draws.horizontal_v[q] = uniform_scalar(key, draw_h + np.uint64(1))
+        draws.vertical[q] = uniform_scalar(key, draw_v)
+        draws.vertical_second[q] = uniform_scalar(key, draw_v + np.uint64(1))
+    for q in range(CHUNK):
+        draws.horizontal_u[q], draws.horizontal_v[q] = box_muller_vector_scalar(
+            draws.horizontal_u[q], draws.horizontal_v[q]
+        )
+        draws.vertical[q], draws.vertical_second[q] = box_muller_vector_scalar(
+            draws.vertical[q], draws.vertical_second[q]
+        )
 
 
+@inline
+def read_surface(state, met, grid, surface):
+    """1. Boundary-layer scalars at the particles (bilinear) and their Hanna regime.
+
+    Returns the number of particles in each regime (neutral, unstable, stable).
+    """
+    n_neutral = 0
+    n_unstable = 0
+    n_stable = 0
+    for q in range(CHUNK):
+        i, wx = horizontal_index(state.x[q], grid.x0, grid.dx, grid.nx)
+        j, wy = horizontal_index(state.y[q], grid.y0, grid.dx, grid.ny)
+        h, us, ws, il, rain = interp_surface(met.surface_t, grid.nx, j, wy, i, wx)
+        h = max(h, MIN_MIXING_HEIGHT_M)
+        regime = hanna_regime(h, il)
+        n_neutral += regime == NEUTRAL
+        n_unstable += regime == UNSTABLE
+        n_stable += regime == STABLE
+        surface.regime[q] = regime
+        surface.h[q] = h
+        surface.ustar[q] = us
+        surface.wstar[q] = ws
+        surface.inv_L[q] = il
+        surface.rain[q] = rain
+    return n_neutral, n_unstable, n_stable
+
+
+@inline
+def horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes, dt):
+    """2. Horizontal turbulent velocities: Langevin in the mixed layer, random displacement above it.
+
+    The Hanna profiles of the regimes present in the chunk only (particles close in space share one).
+    """
+    n_neutral, n_unstable, n_stable = regimes
+    if n_neutral > 0:
+        horizontal_pass_neutral(state.z, surface, horizontal, turbulence.tl_min_horizontal)
+    if n_unstable > 0:
+        horizontal_pass_unstable(state.z, surface, horizontal, turbulence.tl_min_horizontal)
+    if n_stable > 0:
+        horizontal_pass_stable(state.z, surface, horizontal, turbulence.tl_min_horizontal)
+    s_free = np.sqrt(2.0 * turbulence.k_free_horizontal / dt)
+    for q in range(CHUNK):
+        live = state.live[q] > 0.5
+        in_bl = state.z[q] <= surface.h[q]
+        g_u = draws.horizontal_u[q]
+        g_v = draws.horizontal_v[q]
+        ru = fast_exp(-dt / horizontal.tl_u[q])
+        rv = fast_exp(-dt / horizontal.tl_v[q])
+        un_new = ru * state.un[q] + np.sqrt(1.0 - ru * ru) * g_u if in_bl else g_u
+        vn_new = rv * state.vn[q] + np.sqrt(1.0 - rv * rv) * g_v if in_bl else g_v
+        ut = horizontal.sig_u[q] * un_new if in_bl else s_free * g_u
+        vt = horizontal.sig_v[q] * vn_new if in_bl else s_free * g_v
+        if not turbulence.horizontal:
+            ut = 0.0
+            vt = 0.0
+        state.un[q] = un_new if live else state.un[q]
+        state.vn[q] = vn_new if live else state.vn[q]
+        horizontal.ut[q] = ut
+        horizontal.vt[q] = vt
+
+
+@inline
+def advect(state, horizontal, met, grid, advection, dt):
+    """3. Advect by Petterssen's (1940) predictor-corrector, into ``advection.x_new, y_new, z_new``.
+
+    Trilinear wind at the start (t) and at the predicted position (t + dt); the mean of the two plus the
+    turbulent horizontal velocity moves the particle (height reflected at the ground).
+    """
+    level_indices(state.z, CHUNK, grid.z_levels, advection.level_start)
+    for q in range(CHUNK):
+        xp = state.x[q]
+        yp = state.y[q]
+        zp = state.z[q]
+        i, wx = horizontal_index(xp, grid.x0, grid.dx, grid.nx)
+        j, wy = horizontal_index(yp, grid.y0, grid.dx, grid.ny)
+        k = advection.level_start[q]
+        u1, v1, w1 = interp_wind(
+            met.wind_t, grid.nx, grid.ny, k, level_weight(zp, k, grid.z_levels), j, wy, i, wx
+        )
+        advection.u1[q] = u1
+        advection.v1[q] = v1
+        advection.w1[q] = w1
+        advection.x_new[q] = xp + u1 * dt
+        advection.y_new[q] = yp + v1 * dt
+        advection.z_new[q] = abs(zp + w1 * dt)
+    level_indices(advection.z_new, CHUNK, grid.z_levels, advection.level_new)
+    for q in range(CHUNK):
+        i, wx = horizontal_index(advection.x_new[q], grid.x0, grid.dx, grid.nx)
+        j, wy = horizontal_index(advection.y_new[q], grid.y0, grid.dx, grid.ny)
+        k = advection.level_new[q]
+        wz = level_weight(advection.z_new[q], k, grid.z_levels)
+        u2, v2, w2 = interp_wind(met.wind_t_next, grid.nx, grid.ny, k, wz, j, wy, i, wx)
+        advection.x_new[q] = state.x[q] + (0.5 * (advection.u1[q] + u2) + horizontal.ut[q]) * dt
+        advection.y_new[q] = state.y[q] + (0.5 * (advection.v1[q] + v2) + horizontal.vt[q]) * dt
+        advection.z_new[q] = abs(state.z[q] + 0.5 * (advection.w1[q] + w2) * dt)
+
+
+@inline
+def vertical_turbulence(state, surface, draws, advection, vertical, packed, turbulence, regimes, pid, step):
+    """4./5. Vertical turbulence and the move to the new position.
+
+    Mixed-layer particles (z <= h at the start) take Langevin sub-steps of ``step_fraction`` T_Lw with
+    reflection at the ground and at h; the first in one vectorised pass, the rest in packed rounds. The
+    others take one random displacement with ``k_free_vertical``. Writes x, y, z, w_n of the state.
+    """
+    dt = step.dt
+    ctl = turbulence.step_fraction
+    max_substeps = turbulence.max_substeps
+    tl_min = turbulence.tl_min_vertical
+    inv_hrho = turbulence.inv_density_scale_height
+    s_free = np.sqrt(2.0 * turbulence.k_free_vertical * dt)
+    n_neutral, n_unstable, n_stable = regimes
+    if n_neutral > 0:
+        vertical_pass_neutral(advection.z_new, surface, vertical, tl_min)
+    if n_unstable > 0:
+        vertical_pass_unstable(advection.z_new, surface, vertical, tl_min)
+    if n_stable > 0:
+        vertical_pass_stable(advection.z_new, surface, vertical, tl_min)
+    for q in range(CHUNK):
+        live = state.live[q] > 0.5
+        h = surface.h[q]
+        in_bl = state.z[q] <= h
+        xp = advection.x_new[q]
+        yp = advection.y_new[q]
+        zp = advection.z_new[q]
+        g = draws.vertical[q]
+        zb = min(zp, h)
+        sigw = vertical.sig_w[q]
+        dsigw = vertical.dsig_w[q]
+        tlw = vertical.tl_w[q]
+        dts = ctl * tlw
+        last_sub = (dts >= dt * (1.0 - 1e-9)) | (max_substeps == 1)
+        remaining = 0.0 if last_sub else dt - dts
+        dts = dt if last_sub else dts
+        wnp, zb = vertical_substep(state.wn[q], zb, h, g, dts, sigw, dsigw, tlw, inv_hrho)
+        z_new = zb if in_bl else abs(zp + s_free * g)
+        wn_new = wnp if in_bl else draws.vertical_second[q]
+        state.x[q] = xp if live else state.x[q]
+        state.y[q] = yp if live else state.y[q]
+        state.z[q] = z_new if live else state.z[q]
+        state.wn[q] = wn_new if live else state.wn[q]
+        vertical.remaining[q] = remaining if live & in_bl else 0.0
+    # further vertical sub-steps (particles whose T_Lw is short against dt), in rounds: the particles
+    # with time left are packed at the front of the buffers (gathered from the chunk, in chunk order), a
+    # round advances each by its own sub-step in one vectorised pass, then the finished ones are dropped
+    # from the pack. Normals: an even round draws a new pair (slots 2 + ksub and 3 + ksub), an odd one
+    # takes the pair's second.
+    na = 0
+    for q in range(CHUNK):
+        packed.index[na] = q
+        na += vertical.remaining[q] > 0.0
+    for a in range(na):
+        q = packed.index[a]
+        packed.z[a] = state.z[q]
+        packed.wn[a] = state.wn[q]
+        packed.h[a] = surface.h[q]
+        packed.ustar[a] = surface.ustar[q]
+        packed.wstar[a] = surface.wstar[q]
+        packed.inv_L[a] = surface.inv_L[q]
+        packed.remaining[a] = vertical.remaining[q]
+        packed.g_second[a] = draws.vertical_second[q]
+    ksub = 1
+    while na > 0:
+        if ksub % 2 == 0:
+            draw = counter_scalar(step.index, np.uint64(2 + ksub))
+            for a in range(na):
+                key = particle_key_scalar(step.seed, np.uint64(pid[packed.index[a]]))
+                packed.g[a] = uniform_scalar(key, draw)
+                packed.g_second[a] = uniform_scalar(key, draw + np.uint64(1))
+            for a in range(na):
+                g, g_second = box_muller_vector_scalar(packed.g[a], packed.g_second[a])
+                packed.g[a] = g
+                packed.g_second[a] = g_second
+        g_row = packed.g if ksub % 2 == 0 else packed.g_second
+        final_round = ksub == max_substeps - 1
+        for a in range(na):
+            remaining = packed.remaining[a]
+            h = packed.h[a]
+            sigw, dsigw, tlw = hanna_vertical_fast(
+                packed.z[a], h, packed.ustar[a], packed.wstar[a], packed.inv_L[a], tl_min
+            )
+            dts = ctl * tlw
+            last_sub = (dts >= remaining * (1.0 - 1e-9)) | final_round
+            dts = remaining if last_sub else dts
+            wn_new, z_new = vertical_substep(packed.wn[a], packed.z[a], h, g_row[a], dts, sigw, dsigw, tlw,
+                                             inv_hrho)
+            packed.z[a] = z_new
+            packed.wn[a] = wn_new
+            packed.remaining[a] = 0.0 if last_sub else remaining - dts
+        for a in range(na):
+            q = packed.index[a]
+            state.z[q] = packed.z[a]
+            state.wn[q] = packed.wn[a]
+        kept = 0
+        for a in range(na):
+            goes_on = packed.remaining[a] > 0.0
+            packed.index[kept] = packed.index[a]
+            packed.z[kept] = packed.z[a]
+            packed.wn[kept] = packed.wn[a]
+            packed.h[kept] = packed.h[a]
+            packed.ustar[kept] = packed.ustar[a]
+            packed.wstar[kept] = packed.wstar[a]
+            packed.inv_L[kept] = packed.inv_L[a]
+            packed.remaining[kept] = packed.remaining[a]
+            packed.g[kept] = packed.g[a]
+            packed.g_second[kept] = packed.g_second[a]
+            kept += goes_on
+        na = kept
+        ksub += 1
+
+
+@inline
+def particle_fate(state, surface, fate, grid, removal, any_wet):
+    """6. Mark the particles that left the domain (cell edges, above z_top) and the ones that stay.
+
+    Of those that stay, marks the ones in the dry-deposition layer and in rain below ``wet_top_m``;
+    returns the number in rain.
+    """
+    x_end = grid.x0 + grid.nx * grid.dx
+    y_end = grid.y0 + grid.ny * grid.dx
+    n_wet = 0
+    for q in range(CHUNK):
+        live = state.live[q] > 0.5
+        xp = state.x[q]
+        yp = state.y[q]
+        zp = state.z[q]
+        gone = live & ((xp < grid.x0) | (xp >= x_end) | (yp < grid.y0) | (yp >= y_end) | (zp > grid.z_top))
+        stays = live & ~gone
+        wet = stays & any_wet & (surface.rain[q] > 0.0) & (zp <= removal.wet_top_m)
+        n_wet += wet
+        fate.gone[q] = 1.0 if gone else 0.0
+        fate.stays[q] = 1.0 if stays else 0.0
+        fate.dry[q] = 1.0 if zp < removal.dry_layer_m else 0.0
+        fate.wet[q] = 1.0 if wet else 0.0
+    return n_wet
+
+
+@inline
+def store_chunk(particles, first, nc, state, fate):
+    """Write the state back, array by array (one stored array per loop: no run-time alias checks)."""
+    x = particles.x[first:first + nc]
+    y = particles.y[first:first + nc]
+    z = particles.z[first:first + nc]
+    un = particles.un[first:first + nc]
+    vn = particles.vn[first:first + nc]
+    wn = particles.wn[first:first + nc]
+    alive = particles.alive[first:first + nc]
+    for q in range(nc):
+        x[q] = state.x[q]
+    for q in range(nc):
+        y[q] = state.y[q]
+    for q in range(nc):
+        z[q] = state.z[q]
+    for q in range(nc):
+        un[q] = state.un[q]
+    for q in range(nc):
+        vn[q] = state.vn[q]
+    for q in range(nc):
+        wn[q] = state.wn[q]
+    for q in range(nc):
+        alive[q] = alive[q] & (fate.gone[q] < 0.5)
+
+
+@inline
+def sampled_cells(particles, first, nc, state, fate, grid):
+    """8. Output cell of the particles that stay below the sampling depth (-1 above it or gone)."""
+    cell = particles.cell[first:first + nc]
+    for q in range(CHUNK):
+        xp = state.x[q]
+        yp = state.y[q]
+        flat = int(np.floor((yp - grid.y0) / grid.dx)) * grid.nx + int(np.floor((xp - grid.x0) / grid.dx))
+        sampled = flat if state.z[q] < grid.sampling_depth else -1
+        if q < nc:
+            cell[q] = sampled if fate.stays[q] > 0.5 else (-1 if fate.gone[q] > 0.5 else cell[q])
+
+
+@inline
+def remove_and_convert(particles, first, nc, surface, fate, losses, produced, removal, chemistry, rates,
+                       n_wet, dt, budget):
+    """7. Removal and chemistry, simultaneous first-order losses, species by species.
+
+    With e = expm1(-k dt), exp(-(k_fixed + k_wet) dt) - 1 = e_f (1 + e_w) + e_w (no cancellation, all
+    terms <= 0); e_w is computed once per distinct scavenging (A, B). A species' loss is shared among its
+    processes in proportion to their rates; the converted part of a precursor goes to ``produced`` (one
+    row per conversion) and joins its product after every species' losses (so it is removed from the
+    next step on).
+    """
+    last = first + nc
+    nspecies = particles.mass.shape[0]
+    nconversions = chemistry.precursor.size
+    rows_a = -1.0
+    rows_b = -1.0
+    for s in range(nspecies):
+        a = removal.wet_a[s] if n_wet > 0 else 0.0
+        wb = removal.wet_b[s] if a > 0.0 else 0.0
+        if a != rows_a or wb != rows_b:
+            if a > 0.0:
+                for q in range(CHUNK):
+                    k_wet = wet_coefficient_fast(surface.rain[q], a, wb)
+                    k_wet = k_wet if fate.wet[q] > 0.5 else 0.0
+                    losses.k_wet[q] = k_wet
+                    losses.expm1_wet[q] = fast_expm1(-k_wet * dt)
+            else:  # no scavenging: zeros, without evaluating the (vectorised, so unconditional) formula
+                for q in range(CHUNK):
+                    losses.k_wet[q] = 0.0
+                    losses.expm1_wet[q] = 0.0
+            rows_a = a
+            rows_b = wb
+        ef0 = rates.expm1_fixed[0, s]
+        ef1 = rates.expm1_fixed[1, s]
+        k0 = rates.k_fixed[0, s]
+        k1 = rates.k_fixed[1, s]
+        # loss / k as loss * (1/k): the reciprocal of the fixed rates once per species, so a particle's
+        # share of the loss is the same whether or not its chunk holds particles in rain
+        inv0 = 1.0 / k0 if k0 > 0.0 else 0.0
+        inv1 = 1.0 / k1 if k1 > 0.0 else 0.0
+        ms = particles.mass[s, first:last]
+        if rows_a > 0.0:  # scavenged, and particles of this chunk are in rain
+            for q in range(CHUNK):
+                m = ms[q] if q < nc else 0.0
+                dry = fate.dry[q] > 0.5
+                k_wet = losses.k_wet[q]
+                ew = losses.expm1_wet[q]
+                ef = ef1 if dry else ef0
+                inv_k = inv1 if dry else inv0
+                inv_k = 1.0 / ((k1 if dry else k0) + k_wet) if fate.wet[q] > 0.5 else inv_k
+                loss = m * -(ef * (1.0 + ew) + ew) if fate.stays[q] > 0.5 else 0.0
+                gone = fate.gone[q] > 0.5
+                if q < nc:
+                    ms[q] = 0.0 if gone else m - loss
+                loss_per_rate = loss * inv_k
+                losses.loss_per_rate[q] = loss_per_rate
+                losses.dry_loss_per_rate[q] = loss_per_rate if dry else 0.0
+                losses.wet_loss[q] = loss_per_rate * k_wet
+                losses.left[q] = m if gone else 0.0
+            budget[WET_DEPOSITED, s] += chunk_sum(losses.wet_loss)
+        else:  # the same without scavenging (e_w = 0)
+            for q in range(CHUNK):
+                m = ms[q] if q < nc else 0.0
+                dry = fate.dry[q] > 0.5
+                loss = m * -(ef1 if dry else ef0) if fate.stays[q] > 0.5 else 0.0
+                gone = fate.gone[q] > 0.5
+                if q < nc:
+                    ms[q] = 0.0 if gone else m - loss
+                loss_per_rate = loss * (inv1 if dry else inv0)
+                losses.loss_per_rate[q] = loss_per_rate
+                losses.dry_loss_per_rate[q] = loss_per_rate if dry else 0.0
+                losses.left[q] = m if gone else 0.0
+        for c in range(nconversions):
+            if chemistry.precursor[c] == s and chemistry.product[c] >= 0:
+                rate = chemistry.rate[c]
+                yield_ = chemistry.yield_[c]
+                row = produced[c]
+                for q in range(CHUNK):
+                    row[q] = losses.loss_per_rate[q] * rate * yield_
+        per_rate = chunk_sum(losses.loss_per_rate)
+        budget[DRY_DEPOSITED, s] += rates.k_dry[s] * chunk_sum(losses.dry_loss_per_rate)
+        budget[DECAYED, s] += removal.decay[s] * per_rate
+        budget[CONVERTED, s] += rates.k_chem[s] * per_rate
+        budget[LEFT_DOMAIN, s] += chunk_sum(losses.left)
+    for c in range(nconversions):
+        product = chemistry.product[c]
+        if product >= 0:
+            ms = particles.mass[product, first:last]
+            row = produced[c]
+            for q in range(CHUNK):
+                if q < nc:
+                    ms[q] += row[q]
+            budget[PRODUCED, product] += chunk_sum(row)
 
 
 # Compiled without fastmath: with FMA contraction allowed, two compilations of the same kernel (another
 # process, another array layout) rounded some particles differently (the partition test failed when its
 # two calls came from different compilations); IEEE-exact arithmetic is the same in every compilation.
 @kernel()
-def advance_chunk(
-    first, nc,
-    x, y, z, un, vn, wn, mass, pid, alive, cell,
-    wind_t, wind_t_next, surface_t, z_levels, x0, y0, dx, x_end, y_end, z_top, nx, ny,
-    dt, useed, ustep, draw_h, draw_v,
-    wet_a, wet_b, decay_rate, any_wet, k_chem_of, k_dry_of, k_fixed, expm1_fixed,
-    so2_index, sulfate_index, nox_index, nitrate_index, so2_rate, nox_rate, sulfate_per_so2,
-    nitrate_per_nox, dry_layer_m, wet_top_m, sampling_depth, ctl, max_substeps, tl_min_horizontal,
-    tl_min_vertical, s_free_horizontal, s_free_vertical, horizontal_turbulence,
-    inv_density_scale_height, budget,
-):  # fmt: skip
-    """One step of particles ``first`` to ``first + nc - 1`` (nc <= CHUNK) in passes over the stack buffers.
+def advance_chunk(first, nc, particles, met, grid, step, turbulence, removal, chemistry, rates, budget):
+    """One step of particles ``first`` to ``first + nc - 1`` (nc <= CHUNK), process by process.
 
-    Each pass is a branch-free loop that vectorises; dead particles go through the arithmetic but their
-    state is written back unchanged. Removal is added to ``budget[N_BUDGET_TERMS, nspecies]``.
-    The chunk's state and intermediates live in stack buffers: LLVM knows they alias no argument array,
-    so the passes vectorise without run-time alias checks.
+    Each process is a branch-free pass (or a few) over the chunk's named stack buffers (LLVM knows they
+    alias no argument array, so the passes vectorise without run-time alias checks); dead particles go
+    through the arithmetic but their state is written back unchanged. Removal is added to
+    ``budget[N_BUDGET_TERMS, nspecies]``.
     """
-    nspecies = mass.shape[0]
-    scratch = carray(stack_buffer(SCRATCH_SIZE, np.float64), (N_SCRATCH, CHUNK))
-    levels = carray(stack_buffer(LEVELS_SIZE, np.int64), (2, CHUNK))
-    # views of the chunk, indexed from 0 (an index known to be >= 0 keeps the accesses contiguous)
-    last = first + nc
-    x = x[first:last]
-    y = y[first:last]
-    z = z[first:last]
-    un = un[first:last]
-    vn = vn[first:last]
-    wn = wn[first:last]
-    pid = pid[first:last]
-    alive = alive[first:last]
-    cell = cell[first:last]
-    # the chunk's state, padded to CHUNK with dead particles: every pass below runs over the whole
-    # buffer, a loop of fixed length that LLVM vectorises without a scalar remainder, so each particle
-    # takes the same instructions wherever it sits in a chunk (bit-identical for any partition)
-    for q in range(CHUNK):
-        inside = q < nc
-        scratch[R_X, q] = x[q] if inside else x0
-        scratch[R_Y, q] = y[q] if inside else y0
-        scratch[R_Z, q] = z[q] if inside else 0.0
-        scratch[R_UN, q] = un[q] if inside else 0.0
-        scratch[R_VN, q] = vn[q] if inside else 0.0
-        scratch[R_WN, q] = wn[q] if inside else 0.0
-        scratch[R_LIVE, q] = 1.0 if inside and alive[q] else 0.0
-    # normals of draw slots 0-3 (Box-Muller pairs)
-    for q in range(CHUNK):
-        key = particle_key_scalar(useed, np.uint64(pid[q] if q < nc else 0))
-        scratch[R_G0, q] = uniform_scalar(key, draw_h)
-        scratch[R_G1, q] = uniform_scalar(key, draw_h + np.uint64(1))
-        scratch[R_G2, q] = uniform_scalar(key, draw_v)
-        scratch[R_G3, q] = uniform_scalar(key, draw_v + np.uint64(1))
-    for q in range(CHUNK):
-        scratch[R_G0, q], scratch[R_G1, q] = box_muller_vector_scalar(scratch[R_G0, q], scratch[R_G1, q])
-        scratch[R_G2, q], scratch[R_G3, q] = box_muller_vector_scalar(scratch[R_G2, q], scratch[R_G3, q])
-    # 1.-3. boundary-layer scalars, horizontal turbulence, predictor wind
-    n_neutral = 0
-    n_unstable = 0
-    n_stable = 0
-    for q in range(CHUNK):
-        i, wx = horizontal_index(scratch[R_X, q], x0, dx, nx)
-        j, wy = horizontal_index(scratch[R_Y, q], y0, dx, ny)
-        h, us, ws, il, rain = interp_surface(surface_t, nx, j, wy, i, wx)
-        h = max(h, MIN_MIXING_HEIGHT_M)
-        regime = hanna_regime(h, il)
-        n_neutral += regime == NEUTRAL
-        n_unstable += regime == UNSTABLE
-        n_stable += regime == STABLE
-        scratch[R_REGIME, q] = regime
-        scratch[R_H, q] = h
-        scratch[R_USTAR, q] = us
-        scratch[R_WSTAR, q] = ws
-        scratch[R_INV_L, q] = il
-        scratch[R_RAIN, q] = rain
-    # the Hanna profiles of the regimes present in the chunk only (particles close in space share one)
-    if n_neutral > 0:
-        horizontal_pass_neutral(scratch, tl_min_horizontal)
-    if n_unstable > 0:
-        horizontal_pass_unstable(scratch, tl_min_horizontal)
-    if n_stable > 0:
-        horizontal_pass_stable(scratch, tl_min_horizontal)
-    level_indices(scratch[R_Z], CHUNK, z_levels, levels[0])
-    for q in range(CHUNK):
-        live = scratch[R_LIVE, q] > 0.5
-        xp = scratch[R_X, q]
-        yp = scratch[R_Y, q]
-        zp = scratch[R_Z, q]
-        i, wx = horizontal_index(xp, x0, dx, nx)
-        j, wy = horizontal_index(yp, y0, dx, ny)
-        h = scratch[R_H, q]
-        in_bl = zp <= h
-        g_u = scratch[R_G0, q]
-        g_v = scratch[R_G1, q]
-        sigu = scratch[R_SIG_U, q]
-        sigv = scratch[R_SIG_V, q]
-        tlu = scratch[R_TL_U, q]
-        tlv = scratch[R_TL_V, q]
-        ru = fast_exp(-dt / tlu)
-        rv = fast_exp(-dt / tlv)
-        un_new = ru * scratch[R_UN, q] + np.sqrt(1.0 - ru * ru) * g_u if in_bl else g_u
-        vn_new = rv * scratch[R_VN, q] + np.sqrt(1.0 - rv * rv) * g_v if in_bl else g_v
-        ut = sigu * un_new if in_bl else s_free_horizontal * g_u
-        vt = sigv * vn_new if in_bl else s_free_horizontal * g_v
-        if not horizontal_turbulence:
-            ut = 0.0
-            vt = 0.0
-        scratch[R_UN, q] = un_new if live else scratch[R_UN, q]
-        scratch[R_VN, q] = vn_new if live else scratch[R_VN, q]
-        k = levels[0, q]
-        u1, v1, w1 = interp_wind(wind_t, nx, ny, k, level_weight(zp, k, z_levels), j, wy, i, wx)
-        scratch[R_U1, q] = u1
-        scratch[R_V1, q] = v1
-        scratch[R_W1, q] = w1
-        scratch[R_UT, q] = ut
-        scratch[R_VT, q] = vt
-        scratch[R_XQ, q] = xp + u1 * dt
-        scratch[R_YQ, q] = yp + v1 * dt
-        scratch[R_ZQ, q] = abs(zp + w1 * dt)
-    # 3. corrector wind; 4./5. the first vertical sub-step in the mixed layer, the free step above it
-    # (the corrected position replaces the predicted one in rows R_XQ, R_YQ, R_ZQ)
-    level_indices(scratch[R_ZQ], CHUNK, z_levels, levels[1])
-    for q in range(CHUNK):
-        i, wx = horizontal_index(scratch[R_XQ, q], x0, dx, nx)
-        j, wy = horizontal_index(scratch[R_YQ, q], y0, dx, ny)
-        k = levels[1, q]
-        wz = level_weight(scratch[R_ZQ, q], k, z_levels)
-        u2, v2, w2 = interp_wind(wind_t_next, nx, ny, k, wz, j, wy, i, wx)
-        scratch[R_XQ, q] = scratch[R_X, q] + (0.5 * (scratch[R_U1, q] + u2) + scratch[R_UT, q]) * dt
-        scratch[R_YQ, q] = scratch[R_Y, q] + (0.5 * (scratch[R_V1, q] + v2) + scratch[R_VT, q]) * dt
-        scratch[R_ZQ, q] = abs(scratch[R_Z, q] + 0.5 * (scratch[R_W1, q] + w2) * dt)
-    if n_neutral > 0:
-        vertical_pass_neutral(scratch, tl_min_vertical)
-    if n_unstable > 0:
-        vertical_pass_unstable(scratch, tl_min_vertical)
-    if n_stable > 0:
-        vertical_pass_stable(scratch, tl_min_vertical)
-    for q in range(CHUNK):
-        live = scratch[R_LIVE, q] > 0.5
-        h = scratch[R_H, q]
-        in_bl = scratch[R_Z, q] <= h
-        xp = scratch[R_XQ, q]
-        yp = scratch[R_YQ, q]
-        zp = scratch[R_ZQ, q]
-        g = scratch[R_G2, q]
-        zb = min(zp, h)
-        sigw = scratch[R_SIG_W, q]
-        dsigw = scratch[R_DSIG_W, q]
-        tlw = scratch[R_TL_W, q]
-        dts = ctl * tlw
-        last_sub = (dts >= dt * (1.0 - 1e-9)) | (max_substeps == 1)
-        remaining = 0.0 if last_sub else dt - dts
-        dts = dt if last_sub else dts
-        wnp, zb = vertical_substep(
-            scratch[R_WN, q], zb, h, g, dts, sigw, dsigw, tlw, inv_density_scale_height
-        )
-        z_new = zb if in_bl else abs(zp + s_free_vertical * g)
-        wn_new = wnp if in_bl else scratch[R_G3, q]
-        scratch[R_X, q] = xp if live else scratch[R_X, q]
-        scratch[R_Y, q] = yp if live else scratch[R_Y, q]
-        scratch[R_Z, q] = z_new if live else scratch[R_Z, q]
-        scratch[R_WN, q] = wn_new if live else scratch[R_WN, q]
-        scratch[R_REMAINING, q] = remaining if live & in_bl else 0.0
-    # further vertical sub-steps (particles whose T_Lw is short against dt), in rounds: the particles
-    # with time left are packed at the front of rows (gathered from the chunk, in chunk order), a round
-    # advances each by its own sub-step in one vectorised pass, then the finished ones are dropped from
-    # the pack. Normals: an even round draws a new pair (slots 2 + ksub and 3 + ksub), an odd one takes
-    # the pair's second. (Rows R_G0, R_G1 and R_U1... are free once the corrector pass is done.)
-    packed = levels[0]
-    na = 0
-    for q in range(CHUNK):
-        packed[na] = q
-        na += scratch[R_REMAINING, q] > 0.0
-    for a in range(na):
-        q = packed[a]
-        scratch[P_Z, a] = scratch[R_Z, q]
-        scratch[P_WN, a] = scratch[R_WN, q]
-        scratch[P_H, a] = scratch[R_H, q]
-        scratch[P_USTAR, a] = scratch[R_USTAR, q]
-        scratch[P_WSTAR, a] = scratch[R_WSTAR, q]
-        scratch[P_INV_L, a] = scratch[R_INV_L, q]
-        scratch[P_REMAINING, a] = scratch[R_REMAINING, q]
-        scratch[P_G_SECOND, a] = scratch[R_G3, q]
-    ksub = 1
-    while na > 0:
-        row_g = P_G_SECOND
-        if ksub % 2 == 0:
-            row_g = P_G
-            draw = counter_scalar(ustep, np.uint64(2 + ksub))
-            for a in range(na):
-                key = particle_key_scalar(useed, np.uint64(pid[packed[a]]))
-                scratch[P_G, a] = uniform_scalar(key, draw)
-                scratch[P_G_SECOND, a] = uniform_scalar(key, draw + np.uint64(1))
-            for a in range(na):
-                g, g_second = box_muller_vector_scalar(scratch[P_G, a], scratch[P_G_SECOND, a])
-                scratch[P_G, a] = g
-                scratch[P_G_SECOND, a] = g_second
-        final_round = ksub == max_substeps - 1
-        for a in range(na):
-            remaining = scratch[P_REMAINING, a]
-            h = scratch[P_H, a]
-            sigw, dsigw, tlw = hanna_vertical_fast(
-                scratch[P_Z, a], h, scratch[P_USTAR, a], scratch[P_WSTAR, a], scratch[P_INV_L, a],
-                tl_min_vertical,
-            )
-            dts = ctl * tlw
-            last_sub = (dts >= remaining * (1.0 - 1e-9)) | final_round
-            dts = remaining if last_sub else dts
-            wn_new, z_new = vertical_substep(
-                scratch[P_WN, a], scratch[P_Z, a], h, scratch[row_g, a], dts, sigw, dsigw, tlw,
-                inv_density_scale_height,
-            )
-            scratch[P_Z, a] = z_new
-            scratch[P_WN, a] = wn_new
-            scratch[P_REMAINING, a] = 0.0 if last_sub else remaining - dts
-        for a in range(na):
-            q = packed[a]
-            scratch[R_Z, q] = scratch[P_Z, a]
-            scratch[R_WN, q] = scratch[P_WN, a]
-        kept = 0
-        for a in range(na):
-            goes_on = scratch[P_REMAINING, a] > 0.0
-            packed[kept] = packed[a]
-            for row in range(P_Z, P_G_SECOND + 1):
-                scratch[row, kept] = scratch[row, a]
-            kept += goes_on
-        na = kept
-        ksub += 1
-    # 6. leaving the domain; which particles stay, and of those which are in the dry layer and in rain
-    n_wet = 0
-    for q in range(CHUNK):
-        live = scratch[R_LIVE, q] > 0.5
-        xp = scratch[R_X, q]
-        yp = scratch[R_Y, q]
-        zp = scratch[R_Z, q]
-        gone = live & ((xp < x0) | (xp >= x_end) | (yp < y0) | (yp >= y_end) | (zp > z_top))
-        stays = live & ~gone
-        wet = stays & any_wet & (scratch[R_RAIN, q] > 0.0) & (zp <= wet_top_m)
-        n_wet += wet
-        scratch[R_GONE, q] = 1.0 if gone else 0.0
-        scratch[R_STAYS, q] = 1.0 if stays else 0.0
-        scratch[R_DRY, q] = 1.0 if zp < dry_layer_m else 0.0
-        scratch[R_WET, q] = 1.0 if wet else 0.0
-    # write the state back, array by array (one stored array per loop: no run-time alias checks)
-    for q in range(nc):
-        x[q] = scratch[R_X, q]
-    for q in range(nc):
-        y[q] = scratch[R_Y, q]
-    for q in range(nc):
-        z[q] = scratch[R_Z, q]
-    for q in range(nc):
-        un[q] = scratch[R_UN, q]
-    for q in range(nc):
-        vn[q] = scratch[R_VN, q]
-    for q in range(nc):
-        wn[q] = scratch[R_WN, q]
-    for q in range(nc):
-        alive[q] = alive[q] & (scratch[R_GONE, q] < 0.5)
-    # 8. output cell of the particles that stay (-1 above the sampling depth or gone)
-    for q in range(CHUNK):
-        xp = scratch[R_X, q]
-        yp = scratch[R_Y, q]
-        flat = int(np.floor((yp - y0) / dx)) * nx + int(np.floor((xp - x0) / dx))
-        sampled = flat if scratch[R_Z, q] < sampling_depth else -1
-        if q < nc:
-            cell[q] = sampled if scratch[R_STAYS, q] > 0.5 else (-1 if scratch[R_GONE, q] > 0.5 else cell[q])
-    # 7. removal and chemistry, simultaneous first-order losses, species by species. With
-    # e = expm1(-k dt), exp(-(k_fixed + k_wet) dt) - 1 = e_f (1 + e_w) + e_w (no cancellation, all
-    # terms <= 0); e_w is computed once per distinct scavenging (A, B).
-    rows_a = -1.0
-    rows_b = -1.0
-    for s in range(nspecies):
-        a = wet_a[s] if n_wet > 0 else 0.0
-        wb = wet_b[s] if a > 0.0 else 0.0
-        if a != rows_a or wb != rows_b:
-            if a > 0.0:
-                for q in range(CHUNK):
-                    k_wet = wet_coefficient_fast(scratch[R_RAIN, q], a, wb)
-                    k_wet = k_wet if scratch[R_WET, q] > 0.5 else 0.0
-                    scratch[R_K_WET, q] = k_wet
-                    scratch[R_EXPM1_WET, q] = fast_expm1(-k_wet * dt)
-            else:  # no scavenging: zeros, without evaluating the (vectorised, so unconditional) formula
-                for q in range(CHUNK):
-                    scratch[R_K_WET, q] = 0.0
-                    scratch[R_EXPM1_WET, q] = 0.0
-            rows_a = a
-            rows_b = wb
-        ef0 = expm1_fixed[0, s]
-        ef1 = expm1_fixed[1, s]
-        k0 = k_fixed[0, s]
-        k1 = k_fixed[1, s]
-        # loss / k as loss * (1/k): the reciprocal of the fixed rates once per species, so a particle's
-        # share of the loss is the same whether or not its chunk holds particles in rain
-        inv0 = 1.0 / k0 if k0 > 0.0 else 0.0
-        inv1 = 1.0 / k1 if k1 > 0.0 else 0.0
-        ms = mass[s, first:last]
-        if rows_a > 0.0:  # scavenged, and particles of this chunk are in rain
-            for q in range(CHUNK):
-                m = ms[q] if q < nc else 0.0
-                dry = scratch[R_DRY, q] > 0.5
-                k_wet = scratch[R_K_WET, q]
-                ew = scratch[R_EXPM1_WET, q]
-                ef = ef1 if dry else ef0
-                inv_k = inv1 if dry else inv0
-                inv_k = 1.0 / ((k1 if dry else k0) + k_wet) if scratch[R_WET, q] > 0.5 else inv_k
-                loss = m * -(ef * (1.0 + ew) + ew) if scratch[R_STAYS, q] > 0.5 else 0.0
-                gone = scratch[R_GONE, q] > 0.5
-                if q < nc:
-                    ms[q] = 0.0 if gone else m - loss
-                loss_per_rate = loss * inv_k
-                scratch[R_LOSS_PER_RATE, q] = loss_per_rate
-                scratch[R_DRY_LOSS_PER_RATE, q] = loss_per_rate if dry else 0.0
-                scratch[R_WET_LOSS, q] = loss_per_rate * k_wet
-                scratch[R_LEFT, q] = m if gone else 0.0
-            budget[WET_DEPOSITED, s] += chunk_sum(scratch[R_WET_LOSS])
-        else:  # the same without scavenging (e_w = 0)
-            for q in range(CHUNK):
-                m = ms[q] if q < nc else 0.0
-                dry = scratch[R_DRY, q] > 0.5
-                loss = m * -(ef1 if dry else ef0) if scratch[R_STAYS, q] > 0.5 else 0.0
-                gone = scratch[R_GONE, q] > 0.5
-                if q < nc:
-                    ms[q] = 0.0 if gone else m - loss
-                loss_per_rate = loss * (inv1 if dry else inv0)
-                scratch[R_LOSS_PER_RATE, q] = loss_per_rate
-                scratch[R_DRY_LOSS_PER_RATE, q] = loss_per_rate if dry else 0.0
-                scratch[R_LEFT, q] = m if gone else 0.0
-        if s == so2_index and sulfate_index >= 0:
-            for q in range(CHUNK):
-                scratch[R_SULFATE_PRODUCED, q] = scratch[R_LOSS_PER_RATE, q] * so2_rate * sulfate_per_so2
-        if s == nox_index and nitrate_index >= 0:
-            for q in range(CHUNK):
-                scratch[R_NITRATE_PRODUCED, q] = scratch[R_LOSS_PER_RATE, q] * nox_rate * nitrate_per_nox
-        per_rate = chunk_sum(scratch[R_LOSS_PER_RATE])
-        budget[DRY_DEPOSITED, s] += k_dry_of[s] * chunk_sum(scratch[R_DRY_LOSS_PER_RATE])
-        budget[DECAYED, s] += decay_rate[s] * per_rate
-        budget[CONVERTED, s] += k_chem_of[s] * per_rate
-        budget[LEFT_DOMAIN, s] += chunk_sum(scratch[R_LEFT])
-    # converted precursor mass joins its product after the losses (removed from the next step on)
-    if so2_index >= 0 and sulfate_index >= 0:
-        ms = mass[sulfate_index, first:last]
-        for q in range(CHUNK):
-            if q < nc:
-                ms[q] += scratch[R_SULFATE_PRODUCED, q]
-        budget[PRODUCED, sulfate_index] += chunk_sum(scratch[R_SULFATE_PRODUCED])
-    if nox_index >= 0 and nitrate_index >= 0:
-        ms = mass[nitrate_index, first:last]
-        for q in range(CHUNK):
-            if q < nc:
-                ms[q] += scratch[R_NITRATE_PRODUCED, q]
-        budget[PRODUCED, nitrate_index] += chunk_sum(scratch[R_NITRATE_PRODUCED])
+    state = ChunkState(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
+                       real_buffer(), real_buffer())
+    draws = ChunkDraws(real_buffer(), real_buffer(), real_buffer(), real_buffer())
+    surface = ChunkSurface(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
+                           real_buffer())
+    horizontal = ChunkHorizontal(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
+                                 real_buffer())
+    advection = ChunkAdvection(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
+                               real_buffer(), index_buffer(), index_buffer())
+    vertical = ChunkVertical(real_buffer(), real_buffer(), real_buffer(), real_buffer())
+    packed = ChunkPacked(index_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
+                         real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer())
+    fate = ChunkFate(real_buffer(), real_buffer(), real_buffer(), real_buffer())
+    losses = ChunkRemoval(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
+                          real_buffer())
+    produced = carray(stack_buffer(_PRODUCED_SIZE, np.float64), (MAX_CONVERSIONS, CHUNK))
+    pid = particles.pid[first:first + nc]
+    load_chunk(particles, first, nc, grid, state)
+    draw_step_normals(pid, nc, step, draws)
+    regimes = read_surface(state, met, grid, surface)
+    horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes, step.dt)
+    advect(state, horizontal, met, grid, advection, step.dt)
+    vertical_turbulence(state, surface, draws, advection, vertical, packed, turbulence, regimes, pid, step)
+    n_wet = particle_fate(state, surface, fate, grid, removal, rates.any_wet)
+    store_chunk(particles, first, nc, state, fate)
+    sampled_cells(particles, first, nc, state, fate, grid)
+    remove_and_convert(particles, first, nc, surface, fate, losses, produced, removal, chemistry, rates,
+                       n_wet, step.dt, budget)
 
 
 @kernel(parallel=True)
@@ -772,9 +996,10 @@ def met_at_step(wind, surface, t0_met, dt_met, t, dt):
     """Return the met a step reads, linear in time: wind at t and t + dt, surface fields at t (float32).
 
     ``wind[nt, nz, ny, nx, 3]`` and ``surface[nt, ny, nx, 5]`` at times t0_met + k dt_met (s), as in
-    :func:`advance_particles`. Returns flat ``wind_t``, ``wind_t_next`` (rows [nz, ny, 3, nx]) and
-    ``surface_t`` (rows [ny, 5, nx]); computed in parallel over the grid rows. Every particle set stepped
-    over the same met and times (the source regions of a run) can share them.
+    :class:`~airshed.model.particle_records.Met`. Returns a :class:`StepMet`: flat ``wind_t``,
+    ``wind_t_next`` (rows [nz, ny, 3, nx]) and ``surface_t`` (rows [ny, 5, nx]); computed in parallel over
+    the grid rows. Every particle set stepped over the same met and times (the source regions of a run)
+    can share them.
     """
     nt, nz, ny, nx, _ = wind.shape
     wind_rows = wind.reshape((nt, nz * ny, nx * 3))
@@ -788,108 +1013,62 @@ def met_at_step(wind, surface, t0_met, dt_met, t, dt):
         if r < ny:
             interpolate_fields_in_time(surface_rows[:, r], 5, t, t0_met, dt_met, surface_now[r])
     size = nz * ny * 3 * nx
-    return wind_now.reshape(size), wind_next.reshape(size), surface_now.reshape(ny * 5 * nx)
+    return StepMet(wind_now.reshape(size), wind_next.reshape(size), surface_now.reshape(ny * 5 * nx))
+
+
+@inline
+def step_rates(removal, chemistry, nspecies, dt):
+    """Return the removal rates of a step (:class:`StepRates`): per species and in/out of the dry layer."""
+    k_chem = np.zeros(nspecies)
+    for c in range(chemistry.precursor.size):
+        k_chem[chemistry.precursor[c]] += chemistry.rate[c]
+    k_dry = np.zeros(nspecies)
+    k_fixed = np.zeros((2, nspecies))
+    expm1_fixed = np.zeros((2, nspecies))
+    any_wet = False
+    for s in range(nspecies):
+        k_dry[s] = dry_deposition_rate(removal.deposition_velocity[s], removal.dry_layer_m)
+        for d in range(2):
+            k_fixed[d, s] = (k_dry[s] if d == 1 else 0.0) + k_chem[s] + removal.decay[s]
+            expm1_fixed[d, s] = np.expm1(-k_fixed[d, s] * dt)
+        any_wet = any_wet or removal.wet_a[s] > 0.0
+    return StepRates(k_chem, k_dry, k_fixed, expm1_fixed, any_wet)
 
 
 @kernel(parallel=True)
-def advance_particles_in_step_met(
-    x, y, z, un, vn, wn, mass, tag, pid, alive, cell,
-    wind_t, wind_t_next, surface_t, nz, ny, nx, z_levels,
-    x0, y0, dx, z_top,
-    t, dt, step, seed,
-    deposition_velocity, wet_a, wet_b, decay_rate,
-    so2_index, sulfate_index, nox_index, nitrate_index, so2_rate, nox_rate, sulfate_per_so2, nitrate_per_nox,
-    dry_layer_m, wet_top_m, sampling_depth, ctl, max_substeps, tl_min_horizontal, tl_min_vertical,
-    k_free_horizontal, k_free_vertical, horizontal_turbulence, inv_density_scale_height,
-    block_size, budget_blocks,
-):  # fmt: skip
-    """:func:`advance_particles` given the step's met from :func:`met_at_step` (grid of nz x ny x nx)."""
-    n = x.size
-    nspecies = mass.shape[0]
-    x_end = x0 + nx * dx
-    y_end = y0 + ny * dx
+def advance_particles_in_step_met(particles, met, grid, step, turbulence, removal, chemistry, block_size,
+                                  budget_blocks):
+    """:func:`advance_particles` given the step's met (:class:`StepMet` from :func:`met_at_step`)."""
+    n = particles.x.size
+    rates = step_rates(removal, chemistry, particles.mass.shape[0], step.dt)
     nblocks = (n + block_size - 1) // block_size
-    useed = np.uint64(seed)
-    ustep = np.uint64(step)
-    # removal outside rain per (in dry layer, species): total rate k (s-1) and expm1(-k dt)
-    k_chem_of = np.zeros(nspecies)
-    if so2_index >= 0:
-        k_chem_of[so2_index] = so2_rate
-    if nox_index >= 0:
-        k_chem_of[nox_index] = nox_rate
-    k_dry_of = np.zeros(nspecies)
-    k_fixed = np.zeros((2, nspecies))
-    expm1_fixed = np.zeros((2, nspecies))
-    for s in range(nspecies):
-        k_dry_of[s] = dry_deposition_rate(deposition_velocity[s], dry_layer_m)
-        for d in range(2):
-            k_fixed[d, s] = (k_dry_of[s] if d == 1 else 0.0) + k_chem_of[s] + decay_rate[s]
-            expm1_fixed[d, s] = np.expm1(-k_fixed[d, s] * dt)
-    any_wet = False
-    for s in range(nspecies):
-        any_wet = any_wet or wet_a[s] > 0.0
-    s_free_horizontal = np.sqrt(2.0 * k_free_horizontal / dt)
-    s_free_vertical = np.sqrt(2.0 * k_free_vertical * dt)
-    draw_h = counter_scalar(ustep, np.uint64(0))
-    draw_v = counter_scalar(ustep, np.uint64(2))
     for b in prange(nblocks):
         for first in range(b * block_size, min(n, (b + 1) * block_size), CHUNK):
             nc = min(CHUNK, n - first, (b + 1) * block_size - first)
-            advance_chunk(
-                first, nc,
-                x, y, z, un, vn, wn, mass, pid, alive, cell,
-                wind_t, wind_t_next, surface_t, z_levels, x0, y0, dx, x_end, y_end, z_top, nx, ny,
-                dt, useed, ustep, draw_h, draw_v,
-                wet_a, wet_b, decay_rate, any_wet, k_chem_of, k_dry_of, k_fixed, expm1_fixed,
-                so2_index, sulfate_index, nox_index, nitrate_index, so2_rate, nox_rate, sulfate_per_so2,
-                nitrate_per_nox, dry_layer_m, wet_top_m, sampling_depth, ctl, max_substeps, tl_min_horizontal,
-                tl_min_vertical, s_free_horizontal, s_free_vertical, horizontal_turbulence,
-                inv_density_scale_height, budget_blocks[b],
-            )  # fmt: skip
+            advance_chunk(first, nc, particles, met, grid, step, turbulence, removal, chemistry, rates,
+                          budget_blocks[b])
 
 
-def advance_particles(
-    x, y, z, un, vn, wn, mass, tag, pid, alive, cell,
-    wind, z_levels, t0_met, dt_met, surface,
-    x0, y0, dx, z_top,
-    t, dt, step, seed,
-    deposition_velocity, wet_a, wet_b, decay_rate,
-    so2_index, sulfate_index, nox_index, nitrate_index, so2_rate, nox_rate, sulfate_per_so2, nitrate_per_nox,
-    dry_layer_m, wet_top_m, sampling_depth, ctl, max_substeps, tl_min_horizontal, tl_min_vertical,
-    k_free_horizontal, k_free_vertical, horizontal_turbulence, inv_density_scale_height,
-    block_size, budget_blocks,
-):  # fmt: skip
-    """Advance every live particle by one step of ``dt`` seconds from time ``t`` (see module docstring).
+def advance_particles(particles, met, grid, step, turbulence, removal, chemistry, block_size, budget_blocks):
+    """Advance every live particle by one step (``step.dt`` s from ``step.t``; see module docstring).
 
-    Positions in the projected metres of the met grid (``x0``, ``y0``: lower-left corner; ``dx``: cell
-    size; cell centres at x0 + (i + 1/2) dx), heights in m above ground. Met: u, v, w
-    (m/s) on ``z_levels[nz]`` (m AGL, increasing), at times t0_met + k dt_met (s), packed as
-    ``wind[nt, nz, ny, nx, 3]``; surface fields packed as ``surface[nt, ny, nx, 5]`` in the order of
-    :data:`SURFACE_FIELDS` (mixing height m, u* and w* m/s, 1/L 1/m, precipitation mm/h). Packing puts
-    what one particle reads at a grid corner in one cache line.
-    Species parameters per species (arrays of length nspecies): ``deposition_velocity`` (m/s),
-    ``wet_a`` (s-1), ``wet_b`` (-), ``decay_rate`` (s-1); chemistry indices are -1 when a species is absent,
-    rates in s-1. ``budget_blocks[nblocks, N_BUDGET_TERMS, nspecies]`` receives this step's removal per
-    block of ``block_size`` particles (kg). Random numbers are keyed by ``seed`` (uint64), ``pid`` and
-    ``step`` (uint64). Mutates the state arrays in place.
+    Parameters are the typed records of :mod:`airshed.model.particle_records`: ``particles`` (the state,
+    mutated in place), ``met`` (:class:`Met`: wind and surface fields on the grid's levels at equally
+    spaced times; packing puts what one particle reads at a grid corner in one cache line), ``grid``,
+    ``step`` (time, length, index and seed: random numbers are keyed by seed, particle id and step),
+    ``turbulence``, ``removal`` and ``chemistry`` (:class:`Chemistry`: chemistry indices and rates of the
+    first-order conversions). ``budget_blocks[nblocks, N_BUDGET_TERMS, nspecies]`` receives this step's
+    removal per block of ``block_size`` particles (kg).
 
     Work done once per step, not per particle: the met linear in time at t and t + dt (the particles
     then read one time level; the step's wind and surface fields are stored in float32, which halves
     their cache footprint and the gathers that read them at a relative rounding of 6e-8, far below the
-    accuracy of any met field), and the removal rates and
-    expm1(-k dt) outside rain per (in/out of the dry-deposition layer, species).
+    accuracy of any met field), and the removal rates and expm1(-k dt) outside rain per (in/out of the
+    dry-deposition layer, species).
     """
-    _, nz, ny, nx, _ = wind.shape
-    advance_particles_in_step_met(
-        x, y, z, un, vn, wn, mass, tag, pid, alive, cell,
-        *met_at_step(wind, surface, t0_met, dt_met, t, dt), nz, ny, nx, z_levels,
-        x0, y0, dx, z_top, t, dt, step, seed,
-        deposition_velocity, wet_a, wet_b, decay_rate,
-        so2_index, sulfate_index, nox_index, nitrate_index, so2_rate, nox_rate, sulfate_per_so2,
-        nitrate_per_nox, dry_layer_m, wet_top_m, sampling_depth, ctl, max_substeps, tl_min_horizontal,
-        tl_min_vertical, k_free_horizontal, k_free_vertical, horizontal_turbulence, inv_density_scale_height,
-        block_size, budget_blocks,
-    )  # fmt: skip
+    step_met = met_at_step(met.wind, met.surface, met.t0, met.dt, step.t, step.dt)
+    advance_particles_in_step_met(particles, step_met, grid, step, turbulence, removal, chemistry,
+                                  block_size, budget_blocks)
 
 
 @kernel(parallel=True)
@@ -976,8 +1155,10 @@ def release_particles(
 class LagrangianParameters:
     """Scalars and per-species arrays of the particle model (units in the names; see module docstring).
 
-    Per-species arrays have one value per species in the order of ``species``. Chemistry indices are -1
-    when the species is absent. Time-scale floors default to FLEXPART's (10 s, 30 s).
+    Per-species arrays have one value per species in the order of ``species``. ``conversions`` are the
+    mechanism's first-order conversions (default: :func:`airshed.physics.mechanism.default_mechanism`'s);
+    a conversion whose precursor the run does not carry is dropped, one whose product it does not carry
+    still removes the precursor. Time-scale floors default to FLEXPART's (10 s, 30 s).
     ``turbulence_step_fraction`` is the vertical sub-step as a fraction of T_Lw: the well-mixed test
     (tests/test_lagrangian_validation.py) passes chi-square (p > 0.001) at 0.05 (unstable, stable) and
     0.02 (neutral); at the default 0.5 the lowest tenth of the mixed layer holds up to ~10 % too many
@@ -989,8 +1170,7 @@ class LagrangianParameters:
     wet_a_per_s: np.ndarray
     wet_b: np.ndarray
     decay_per_s: np.ndarray
-    so2_to_sulfate_per_s: float = SO2_TO_SULFATE_PER_HOUR / 3600.0
-    nox_to_nitrate_per_s: float = NOX_TO_NITRATE_PER_HOUR / 3600.0
+    conversions: tuple[Conversion, ...] = default_mechanism().conversions
     particles_per_hour: int = 100_000
     max_time_step_s: float = 300.0
     cfl: float = 0.5
@@ -1052,10 +1232,40 @@ class LagrangianParameters:
             raise AirshedInputError(
                 "lagrangian parameters: time step, sampling depth and dry layer must be > 0"
             )
+        object.__setattr__(self, "conversions", tuple(self.conversions))
+        if len(self.conversions) > MAX_CONVERSIONS:
+            raise AirshedInputError(
+                f"lagrangian parameters: at most {MAX_CONVERSIONS} first-order conversions, "
+                f"got {len(self.conversions)}"
+            )
 
     def index(self, name: str) -> int:
         """Index of a species, -1 when absent."""
         return self.species.index(name) if name in self.species else -1
+
+    def turbulence(self) -> Turbulence:
+        """Return the kernel's :class:`~airshed.model.particle_records.Turbulence` record."""
+        inv_h = 1.0 / self.density_scale_height_m if self.density_scale_height_m > 0.0 else 0.0
+        return Turbulence(
+            float(self.turbulence_step_fraction), int(self.max_substeps), float(self.tl_min_horizontal_s),
+            float(self.tl_min_vertical_s), float(self.k_free_horizontal_m2_s),
+            float(self.k_free_vertical_m2_s), bool(self.horizontal_turbulence), float(inv_h),
+        )
+
+    def removal(self) -> Removal:
+        """Return the kernel's :class:`~airshed.model.particle_records.Removal` record."""
+        return Removal(self.deposition_velocity_m_s, self.wet_a_per_s, self.wet_b, self.decay_per_s,
+                       float(self.dry_layer_m), float(self.wet_top_m))
+
+    def chemistry(self) -> Chemistry:
+        """Return the kernel's :class:`~airshed.model.particle_records.Chemistry` record (run's species)."""
+        kept = [c for c in self.conversions if c.precursor in self.species]
+        return Chemistry(
+            np.array([self.index(c.precursor) for c in kept], dtype=np.int64),
+            np.array([self.index(c.product) for c in kept], dtype=np.int64),
+            np.array([c.rate_per_s for c in kept], dtype=np.float64),
+            np.array([c.yield_ for c in kept], dtype=np.float64),
+        )
 
 
 @dataclass(frozen=True)
@@ -1119,7 +1329,11 @@ class MetWindow:
         """Horizontal shape (ny, nx)."""
         return self.u.shape[2], self.u.shape[3]
 
-    def step_met(self, t: float, dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def record(self) -> Met:
+        """Return the packed fields as the kernel's :class:`~airshed.model.particle_records.Met` record."""
+        return Met(self.wind, self.surface, float(self.times[0]), float(self.times[1] - self.times[0]))
+
+    def step_met(self, t: float, dt: float) -> StepMet:
         """Return the met read by a step from ``t`` to ``t + dt`` s (:func:`met_at_step`)."""
         key = (float(t), float(dt))
         found = self._step_met.get(key)
@@ -1144,6 +1358,13 @@ class ParticleRun:
     params : :class:`LagrangianParameters`
     seed : random seed (results are a function of the seed only)
     first_period : index of the emission period of the first :meth:`advance` call
+    n_classes : sampling classes (default 1: none). With ``n > 1`` each particle belongs to the class
+        :func:`~airshed.model.release.particle_class` gives it, the tag axis of every result of
+        :meth:`advance` is (tag, class) flattened tag-major (``ntag * n`` rows), and the classes are
+        independent replicas from which the Monte Carlo error follows (batch means,
+        :func:`airshed.uncertainty.statistics.batch_means`). The classes ride on the particles' tags, so
+        the particles and kernels are unchanged; ``n = 1`` gives the results of a run without classes bit
+        for bit.
 
     Each :meth:`advance` call is one emission period; the period index is part of the particle ids
     (:func:`airshed.model.release.particle_ids`) and of the random-number step, so runs that advance
@@ -1154,10 +1375,12 @@ class ParticleRun:
 
     def __init__(
         self, x0: float, y0: float, dx: float, nx: int, ny: int, z_top: float, ntag: int,
-        params: LagrangianParameters, seed: int, first_period: int = 0,
+        params: LagrangianParameters, seed: int, first_period: int = 0, n_classes: int = 1,
     ) -> None:  # fmt: skip
-        if nx < 2 or ny < 2 or dx <= 0.0 or z_top <= 0.0 or ntag < 1:
-            raise AirshedInputError("particle run: need nx, ny >= 2, dx > 0, z_top > 0 and ntag >= 1")
+        if nx < 2 or ny < 2 or dx <= 0.0 or z_top <= 0.0 or ntag < 1 or n_classes < 1:
+            raise AirshedInputError("particle run: need nx, ny >= 2, dx > 0, z_top > 0, ntag >= 1 and "
+                                    "n_classes >= 1")
+        self.n_classes = int(n_classes)
         self.x0, self.y0, self.dx, self.nx, self.ny = float(x0), float(y0), float(dx), int(nx), int(ny)
         self.z_top = float(z_top)
         self.ntag = int(ntag)
@@ -1172,6 +1395,8 @@ class ParticleRun:
         self.emitted = np.zeros(ns)
         self.removed = np.zeros((N_BUDGET_TERMS, ns))
         self.credit = ParticleCredit(ns)
+        self._turbulence, self._removal = params.turbulence(), params.removal()
+        self._chemistry = params.chemistry()
 
     def _allocate(self, capacity: int) -> None:
         ns = len(self.params.species)
@@ -1247,6 +1472,10 @@ class ParticleRun:
             sources.x, sources.y, sources.half_width, sources.z_bottom, sources.z_top, sources.tag,
             particle_mass, ids, self.step, self.seed,
         )  # fmt: skip
+        if self.n_classes > 1:  # sampling classes ride on the tags: (tag, class) flattened, tag-major
+            new = slice(self.n, self.n + count)
+            in_run = self._released_before_period[source_index] + index_in_source
+            self.tag[new] = self.tag[new] * self.n_classes + particle_class(ids, in_run, self.n_classes)
         self.emitted += (due[:, None] * particle_mass).sum(axis=0)
         self.n += count
 
@@ -1281,9 +1510,11 @@ class ParticleRun:
         t_start: float,
         t_end: float,
         particle_share: np.ndarray | None = None,
-        allocation: tuple[np.ndarray, np.ndarray] | None = None,
+        allocation: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Release and move particles over [t_start, t_end) s; return conc[ntag, nspecies, ny, nx] in ug/m3.
+
+        With sampling classes the first axis holds ``ntag * n_classes`` rows, (tag, class) tag-major.
 
         The concentration is the mean over the period of the particle mass below ``sampling_depth_m``
         per cell volume dx * dx * sampling_depth (residence-time weighted at every step, kg s ->
@@ -1291,9 +1522,10 @@ class ParticleRun:
         ``particle_share`` particles of credit (default :meth:`particle_shares` of ``sources``; a run over
         a subset of a study's sources passes the full table's shares, taken at the subset) and releases
         the whole particles of its credit with the mass it emitted since its last release
-        (:class:`~airshed.model.release.ParticleCredit`). ``allocation`` (particles per source and mass
-        per particle, from a :class:`~airshed.model.release.ParticleCredit` kept by the caller) replaces
-        that: several runs (release windows) then share one credit.
+        (:class:`~airshed.model.release.ParticleCredit`). ``allocation`` (particles per source, mass
+        per particle and particles released before this period per source, from a
+        :class:`~airshed.model.release.ParticleCredit` kept by the caller) replaces that: several runs
+        (release windows) then share one credit.
         """
         p = self.params
         if met.shape != (self.ny, self.nx):
@@ -1311,13 +1543,14 @@ class ParticleRun:
                     f"release table has {sources.rate.shape[1]} species, expected {len(p.species)}"
                 )
             if allocation is not None:
-                n_per_period, particle_mass = allocation
+                n_per_period, particle_mass, self._released_before_period = allocation
             else:
                 if particle_share is None:
                     particle_share = self.particle_shares(sources, period)
                 n_per_period, particle_mass = self.credit.allocate(
                     sources.source_id, particle_share, sources.rate * period
                 )
+                self._released_before_period = self.credit.released[sources.source_id] - n_per_period
         else:
             n_per_period = np.zeros(0, np.int64)
         nsteps, dt = self.time_step(met, period)
@@ -1327,7 +1560,8 @@ class ParticleRun:
             )
         first_step = self.period_index << STEP_IN_PERIOD_BITS
         ns = len(p.species)
-        acc = np.zeros((self.ntag, ns, self.ny * self.nx))
+        rows = self.ntag * self.n_classes
+        acc = np.zeros((rows, ns, self.ny * self.nx))
         to_ug_m3 = 1e9 / (self.dx * self.dx * p.sampling_depth_m * period)
         for k in range(nsteps):
             t = t_start + k * dt
@@ -1340,7 +1574,7 @@ class ParticleRun:
                 # kg s -> ug m-3 folded into each step's weight: no pass over the (mostly untouched) field
                 accumulate_concentration(state[10], state[7], state[6], dt * to_ug_m3, acc)
         self.period_index += 1
-        return acc.reshape(self.ntag, ns, self.ny, self.nx)
+        return acc.reshape(rows, ns, self.ny, self.nx)
 
     def step_once(self, met: MetWindow, t: float, dt: float) -> None:
         """Advance all particles by one step of ``dt`` s from ``t`` (no release, no gridding)."""
@@ -1349,20 +1583,13 @@ class ParticleRun:
         if self.n:
             nblocks = (self.n + p.block_size - 1) // p.block_size
             blocks = np.zeros((nblocks, N_BUDGET_TERMS, ns))
+            grid = Grid(self.x0, self.y0, self.dx, self.nx, self.ny, met.z_levels.size, met.z_levels,
+                        self.z_top, float(p.sampling_depth_m))
+            step = Step(float(t), float(dt), np.uint64(self.step), np.uint64(self.seed))
             advance_particles_in_step_met(
-                *self.state_arrays(),
-                *met.step_met(t, dt), met.u.shape[1], self.ny, self.nx, met.z_levels,
-                self.x0, self.y0, self.dx, self.z_top,
-                t, dt, self.step, self.seed,
-                p.deposition_velocity_m_s, p.wet_a_per_s, p.wet_b, p.decay_per_s,
-                p.index("SO2"), p.index("sulfate"), p.index("NOx"), p.index("nitrate"),
-                p.so2_to_sulfate_per_s, p.nox_to_nitrate_per_s, SULFATE_PER_SO2, NITRATE_PER_NOX,
-                p.dry_layer_m, p.wet_top_m, p.sampling_depth_m, p.turbulence_step_fraction, p.max_substeps,
-                p.tl_min_horizontal_s, p.tl_min_vertical_s, p.k_free_horizontal_m2_s, p.k_free_vertical_m2_s,
-                p.horizontal_turbulence,
-                1.0 / p.density_scale_height_m if p.density_scale_height_m > 0.0 else 0.0,
-                p.block_size, blocks,
-            )  # fmt: skip
+                Particles(*self.state_arrays()), met.step_met(t, dt), grid, step, self._turbulence,
+                self._removal, self._chemistry, p.block_size, blocks,
+            )
             self.removed += blocks.sum(axis=0)
             # Sorting at fixed steps, whatever the particle count, keeps the relative order of any subset
             # of the particles (a source region's) the same as in a run over all of them (the sort is

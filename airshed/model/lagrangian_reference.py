@@ -1,7 +1,7 @@
 """NumPy twin of :func:`airshed.model.lagrangian.advance_particles` and the gridding kernel.
 
-Same arguments, same random numbers (the counter-based generator evaluated on arrays), same order of
-operations, vectorised over particles: the test oracle for the kernel (agreement to 1e-12) and the
+Same records as arguments, same random numbers (the counter-based generator evaluated on arrays), same
+order of operations, vectorised over particles: the test oracle for the kernel (agreement to 1e-12) and the
 baseline of the benchmark. Physics formulas come from :mod:`airshed.physics` (their array forms).
 """
 
@@ -75,26 +75,21 @@ def _wind(wind, z_levels, x0, y0, dx, x, y, z):
     return out
 
 
-def advance_particles_reference(
-    x, y, z, un, vn, wn, mass, tag, pid, alive, cell,
-    wind, z_levels, t0_met, dt_met, surface,
-    x0, y0, dx, z_top,
-    t, dt, step, seed,
-    deposition_velocity, wet_a, wet_b, decay_rate,
-    so2_index, sulfate_index, nox_index, nitrate_index, so2_rate, nox_rate, sulfate_per_so2, nitrate_per_nox,
-    dry_layer_m, wet_top_m, sampling_depth, ctl, max_substeps, tl_min_horizontal, tl_min_vertical,
-    k_free_horizontal, k_free_vertical, horizontal_turbulence, inv_density_scale_height,
-    block_size, budget_blocks,
-):  # fmt: skip
+def advance_particles_reference(particles, met, grid, step, turbulence, removal, chemistry, block_size,
+                                budget_blocks):
     """One step for all live particles, vectorised (see the kernel); mutates its arguments the same way."""
+    x, y, z, un, vn, wn, mass, tag, pid, alive, cell = particles
+    wind, surface, t0_met, dt_met = met
+    x0, y0, dx, nx, ny = grid.x0, grid.y0, grid.dx, grid.nx, grid.ny
+    z_levels, z_top = grid.z_levels, grid.z_top
+    t, dt = step.t, step.dt
     nspecies = mass.shape[0]
-    nt, _, ny, nx, _ = wind.shape
     idx = np.flatnonzero(alive)
     if idx.size == 0:
         return
     with np.errstate(over="ignore"):
-        key = _particle_key(np.uint64(seed), pid[idx].astype(np.uint64))
-    ustep = np.uint64(step)
+        key = _particle_key(np.uint64(step.seed), pid[idx].astype(np.uint64))
+    ustep = np.uint64(step.index)
     xp, yp, zp = x[idx], y[idx], z[idx]
     i, wx = _axis_index(xp, x0, dx, nx)
     j, wy = _axis_index(yp, y0, dx, ny)
@@ -109,15 +104,15 @@ def advance_particles_reference(
             return _normal_pair(key, _counter(ustep, np.uint64(draw)))
 
     g_u, g_v = normals(0)
-    sigu, sigv, tlu, tlv = hanna_horizontal_array(zp, h, us, ws, il, tl_min_horizontal)
+    sigu, sigv, tlu, tlv = hanna_horizontal_array(zp, h, us, ws, il, turbulence.tl_min_horizontal)
     ru = np.exp(-dt / tlu)
     rv = np.exp(-dt / tlv)
-    s_free = np.sqrt(2.0 * k_free_horizontal / dt)
+    s_free = np.sqrt(2.0 * turbulence.k_free_horizontal / dt)
     un_new = np.where(in_bl, ru * un[idx] + np.sqrt(1.0 - ru * ru) * g_u, g_u)
     vn_new = np.where(in_bl, rv * vn[idx] + np.sqrt(1.0 - rv * rv) * g_v, g_v)
     ut = np.where(in_bl, sigu * un_new, s_free * g_u)
     vt = np.where(in_bl, sigv * vn_new, s_free * g_v)
-    if not horizontal_turbulence:
+    if not turbulence.horizontal:
         ut = np.zeros_like(ut)
         vt = np.zeros_like(vt)
     un[idx] = un_new
@@ -139,10 +134,12 @@ def advance_particles_reference(
     wnp = wn[idx].copy()
     g_second = np.zeros(idx.size)
     remaining = np.where(in_bl, dt, 0.0)
+    ctl, max_substeps = turbulence.step_fraction, turbulence.max_substeps
+    inv_density_scale_height = turbulence.inv_density_scale_height
     ksub = 0
     while np.any(remaining > 0.0):
         active = remaining > 0.0
-        sigw, dsigw, tlw = hanna_vertical_array(zp, h, us, ws, il, tl_min_vertical)
+        sigw, dsigw, tlw = hanna_vertical_array(zp, h, us, ws, il, turbulence.tl_min_vertical)
         dts = ctl * tlw
         last = (dts >= remaining * (1.0 - 1e-9)) | (ksub == max_substeps - 1)
         dts = np.where(last, remaining, dts)
@@ -170,7 +167,7 @@ def advance_particles_reference(
         wnp = np.where(active, w_new, wnp)
     g, g_second = normals(2)
     free = ~in_bl
-    zp = np.where(free, np.abs(zp + np.sqrt(2.0 * k_free_vertical * dt) * g), zp)
+    zp = np.where(free, np.abs(zp + np.sqrt(2.0 * turbulence.k_free_vertical * dt) * g), zp)
     wnp = np.where(free, g_second, wnp)
     x[idx], y[idx], z[idx], wn[idx] = xp, yp, zp, wnp
 
@@ -188,35 +185,37 @@ def advance_particles_reference(
     cell[idx[gone]] = -1
 
     stay = ~gone
-    in_dry = zp < dry_layer_m
-    in_rain = zp <= wet_top_m
+    in_dry = zp < removal.dry_layer_m
+    in_rain = zp <= removal.wet_top_m
+    k_chem_of = np.zeros(nspecies)
+    for src, rate in zip(chemistry.precursor, chemistry.rate, strict=True):
+        k_chem_of[src] += rate
     produced = np.zeros((nspecies, idx.size))
     for s in range(nspecies):
         m = mass[s, idx]
-        k_dry = np.where(in_dry, deposition_velocity[s] / dry_layer_m, 0.0)
+        k_dry = np.where(in_dry, removal.deposition_velocity[s] / removal.dry_layer_m, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            lam = np.where(rain > 0.0, wet_a[s] * np.exp(wet_b[s] * np.log(rain)), 0.0)
+            lam = np.where(rain > 0.0, removal.wet_a[s] * np.exp(removal.wet_b[s] * np.log(rain)), 0.0)
         k_wet = np.where(in_rain, lam, 0.0)
-        k_chem = so2_rate if s == so2_index else (nox_rate if s == nox_index else 0.0)
-        k_total = k_dry + k_wet + k_chem + decay_rate[s]
+        k_chem = k_chem_of[s]
+        decay = removal.decay[s]
+        k_total = k_dry + k_wet + k_chem + decay
         act = stay & (m != 0.0) & (k_total > 0.0)
         kt = np.where(act, k_total, 1.0)
         loss = np.where(act, -m * np.expm1(-kt * dt), 0.0)
         mass[s, idx[act]] = (m - loss)[act]
         add(DRY_DEPOSITED, s, loss * (k_dry / kt), act)
         add(WET_DEPOSITED, s, loss * (k_wet / kt), act)
-        add(DECAYED, s, loss * (decay_rate[s] / kt), act)
-        converted = loss * (k_chem / kt)
-        add(CONVERTED, s, converted, act)
-        if s == so2_index and sulfate_index >= 0:
-            produced[sulfate_index] += np.where(act, converted * sulfate_per_so2, 0.0)
-        elif s == nox_index and nitrate_index >= 0:
-            produced[nitrate_index] += np.where(act, converted * nitrate_per_nox, 0.0)
+        add(DECAYED, s, loss * (decay / kt), act)
+        add(CONVERTED, s, loss * (k_chem / kt), act)
+        for src, dst, rate, yield_ in zip(*chemistry, strict=True):
+            if src == s and dst >= 0:
+                produced[dst] += np.where(act, loss * (rate / kt) * yield_, 0.0)
     for s in range(nspecies):
         got = stay & (produced[s] != 0.0)
         mass[s, idx[got]] += produced[s][got]
         add(PRODUCED, s, produced[s], got)
-    sampled = stay & (zp < sampling_depth)
+    sampled = stay & (zp < grid.sampling_depth)
     flat = np.floor((yp - y0) / dx).astype(np.int64) * nx + np.floor((xp - x0) / dx).astype(np.int64)
     cell[idx[stay]] = np.where(sampled, flat, -1)[stay]
 

@@ -47,6 +47,10 @@ def _mix64(z):
     return z ^ (z >> _S31)
 
 
+mix64 = _mix64
+"""The SplitMix64 finaliser on NumPy ``uint64`` arrays (a bijection: hashes of distinct values differ)."""
+
+
 def _counter(step, draw):
     """Counter of a draw in a step: step * 2**16 + draw (draw < 2**16)."""
     return (step << _S16) + draw

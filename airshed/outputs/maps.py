@@ -400,3 +400,62 @@ def plot_transboundary_map(ds: xr.Dataset, species: str = "PM2.5") -> Figure:
         ax.set_title(f"Transboundary share of {species} in each receptor region\n{run_label(ds)}")
     return fig
 
+
+
+def plot_net_export_map(ds: xr.Dataset, species: str = "PM2.5") -> Figure:
+    """Choropleth of each receptor region's net export exposure of ``species`` (export - import).
+
+    With an uncertainty ensemble in the run file (``net_export_exposure_quantile``) the colour is the
+    ensemble median and a region is hatched where the 90 % interval straddles zero: whether it is a net
+    exporter or a net importer is then uncertain. Needs the run's region polygons
+    (:func:`run_region_polygons`).
+    """
+    net = _species_da(ds, "net_export_exposure", species) / 1e6
+    quantiles = None
+    if "net_export_exposure_quantile" in ds:
+        q = ds["net_export_exposure_quantile"].sel(species=species).transpose("quantile", "receptor_region")
+        quantiles = q.values / 1e6
+        values = quantiles[1]
+        uncertain = (quantiles[0] < 0.0) & (quantiles[-1] > 0.0)
+    else:
+        values = net.values
+        uncertain = np.zeros(values.shape, dtype=bool)
+    polygons = run_region_polygons(ds)
+    if polygons is None:
+        raise DataError("net export map: the run's region polygons cannot be found (region set of the run)")
+    projection = map_projection(ds)
+    wkt = _crs_wkt(ds, projection)
+    top = max(float(np.nanmax(np.abs(values))), 1e-12)
+    norm = mcolors.TwoSlopeNorm(vmin=-top, vcenter=0.0, vmax=top)
+    cmap = matplotlib.colormaps["RdBu_r"]
+    with figure_style():
+        fig = new_figure(6.4, 5.6)
+        ax = _new_map_axes(fig, 111, ds, projection)
+        shapes = _project(polygons.geometry.to_numpy(), wkt, _domain_lonlat_box(ds))
+        shapes = shapely.simplify(shapes, tolerance=float(np.diff(cell_edges(ds)[0][:2])[0]) / 10.0)
+        drawn = [k for k, shape in enumerate(shapes) if not shape.is_empty]
+        ax.add_collection(PatchCollection([PathPatch(shapely_to_path(shapes[k])) for k in drawn],
+                                          facecolors=cmap(norm(np.nan_to_num(values[drawn]))),
+                                          edgecolors="none", zorder=1), autolim=False)
+        hatched = [k for k in drawn if uncertain[k]]
+        if hatched:
+            ax.add_collection(PatchCollection([PathPatch(shapely_to_path(shapes[k])) for k in hatched],
+                                              facecolors="none", edgecolors="0.25", hatch="////",
+                                              linewidths=0.0, zorder=2), autolim=False)
+        halo = [path_effects.withStroke(linewidth=1.5, foreground="white")]
+        for k in drawn:
+            point = shapely.point_on_surface(shapes[k])
+            label = f"{values[k]:+.1f}"
+            if quantiles is not None:
+                label += f"\n[{quantiles[0, k]:+.1f}, {quantiles[-1, k]:+.1f}]"
+            ax.annotate(label, (point.x, point.y), ha="center", va="center", fontsize=5.5, zorder=6,
+                        path_effects=halo)
+        _draw_outlines(ax, ds, projection)
+        _gridlines(ax)
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.85,
+                     label=f"net export of {species} exposure (10^6 person ug m-3; + exporter)")
+        what = ("ensemble median [90 % interval]; hatched: the sign is uncertain"
+                if quantiles is not None else "no uncertainty ensemble in the run file")
+        ax.set_title(f"Net export of {species} exposure by receptor region\n{what}\n{run_label(ds)}",
+                     fontsize=8)
+    return fig

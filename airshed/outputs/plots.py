@@ -123,6 +123,35 @@ def plot_city_contributions(ds: xr.Dataset, species: str = "PM2.5") -> Figure:
     return fig
 
 
+def plot_transboundary_share_intervals(ds: xr.Dataset, species: str = "PM2.5") -> Figure:
+    """Bars of each receptor region's transboundary share with the ensemble's 90 % interval (error bars).
+
+    The bar is the run's share, the dot the ensemble median and the error bar the 5-95 % range
+    (``transboundary_share_quantile``).
+    """
+    _check_species(ds, species)
+    share = 100.0 * _require(ds, "transboundary_share").sel(species=species)
+    q = 100.0 * _require(ds, "transboundary_share_quantile").sel(species=species).transpose(
+        "quantile", "receptor_region")
+    receptors = [str(r) for r in share["receptor_region"].values]
+    lo, mid, hi = q.values[0], q.values[1], q.values[-1]
+    positions = np.arange(len(receptors))
+    with figure_style():
+        fig = new_figure(7.6, 4.2)
+        ax = fig.add_subplot()
+        ax.bar(positions, share.values, color="0.75", width=0.7, label="run")
+        ax.errorbar(positions, mid, yerr=[mid - lo, hi - mid], fmt="o", color="black", markersize=3,
+                    capsize=3, linewidth=1.0, label="ensemble median, 5-95 %")
+        ax.set_xticks(positions, receptors, rotation=45, ha="right", rotation_mode="anchor")
+        ax.set_ylabel(f"transboundary share of {species} (%)")
+        ax.set_ylim(0.0, 100.0)
+        ax.set_xlim(-0.6, len(receptors) - 0.4)
+        ax.legend(loc="upper right", fontsize=7, frameon=False)
+        ax.set_title(f"Transboundary share of {species} with its 90 % interval "
+                     f"({ds.attrs.get('uncertainty_sources_sampled', 'ensemble')})\n{maps.run_label(ds)}")
+    return fig
+
+
 def plot_city_time_series(ds: xr.Dataset, species: str = "PM2.5", ncols: int = 4) -> Figure:
     """Hourly ``species`` at each city, stacked by source region, with the total as a black line."""
     _check_species(ds, species)
@@ -200,6 +229,13 @@ def figure_specs(ds: xr.Dataset, species: Sequence[str] = ("PM2.5",)) -> list[Fi
                                 lambda d: plot_source_receptor_heatmap(d, main)))
         specs.append(FigureSpec(f"city_contributions_{tag}", f"{main} in each city by source region",
                                 lambda d: plot_city_contributions(d, main)))
+    if "transboundary_share_quantile" in ds:
+        specs.append(FigureSpec(f"transboundary_share_interval_{tag}",
+                                f"Transboundary share of {main} with its 90 % interval",
+                                lambda d: plot_transboundary_share_intervals(d, main)))
+    if "net_export_exposure_quantile" in ds and maps.run_region_polygons(ds) is not None:
+        specs.append(FigureSpec(f"net_export_{tag}", f"Net export of {main} exposure",
+                                lambda d: maps.plot_net_export_map(d, main)))
     if "receptor_contribution" in ds and "receptor_concentration" in ds:
         specs.append(FigureSpec(f"city_time_series_{tag}", f"Hourly {main} at each city by source region",
                                 lambda d: plot_city_time_series(d, main)))

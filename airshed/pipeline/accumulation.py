@@ -46,6 +46,9 @@ class RunTotals:
         self._written = 0  # hours before this one are in the run file (release windows)
         self._window_budgets: list[dict[str, np.ndarray]] = []
         self._pending: np.ndarray | None = None
+        # particle sampling classes (TaggedAccumulator): (C, Q, ntag, S) and (C, R, S, ny, nx) over the hours
+        self.class_receptor_contribution_sum: np.ndarray | None = None
+        self.class_contribution_sum: np.ndarray | None = None
 
     def write_hours(self, first: int, fields: HourlyFields) -> None:
         """Write hours ``first, first + 1, ...`` of every tag to the run file (fields with an hour axis)."""
@@ -87,6 +90,7 @@ class RunTotals:
                     self.budget = {k: np.zeros_like(v) for k, v in result.budget.items()}
                 for k, v in result.budget.items():
                     self.budget[k] += v
+            self._add_classes(acc.class_receptor_contribution_sum, acc.class_contribution_sum)
         self.tracers = result.tracers
         self.calm_hours += result.calm_hours
         self.met_adjustments.merge(result.met_adjustments)
@@ -96,6 +100,7 @@ class RunTotals:
         self.contribution_sum += window.contribution_sum
         self.receptor_contribution_sum += window.receptor_contribution_sum
         self.emitted += window.emitted
+        self._add_classes(window.class_receptor_contribution_sum, window.class_contribution_sum)
         self._window_budgets.append(window.budget)
         if window.hourly:
             n = next(iter(window.hourly.values())).shape[0]
@@ -117,6 +122,16 @@ class RunTotals:
             self.write_hours(first, {name: np.stack([h[name] for h in block]) for name in block[0]})
         if self._written < stop:
             raise RuntimeError(f"no release window gave hour {self._written} of the run")
+
+    def _add_classes(self, receptor_sum: np.ndarray | None, field_sum: np.ndarray | None) -> None:
+        """Add sampling-class sums (C, Q, ntag, S) and (C, R, S, ny, nx) of a unit or window (None: none)."""
+        if receptor_sum is None:
+            return
+        if self.class_receptor_contribution_sum is None:
+            self.class_receptor_contribution_sum = np.zeros_like(receptor_sum)
+            self.class_contribution_sum = np.zeros_like(field_sum)
+        self.class_receptor_contribution_sum += receptor_sum
+        self.class_contribution_sum += field_sum
 
     def close(self) -> RunTotals:
         """Write the hours that release windows added up; total their budgets; return self."""

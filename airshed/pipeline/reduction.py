@@ -38,12 +38,21 @@ class TaggedAccumulator:
     fields)`` as soon as an hour is done, or are kept (:attr:`hourly`, each with a leading hour axis)
     for a unit that sends them back.
 
+    A core with particle sampling classes hands each hour's fields with the classes first,
+    (n_classes, n_tags, n_tracers, ny, nx); their sum is the hour's concentration, reduced as above, and
+    the classes' parts are summed over the hours at the receptor regions per tag
+    (:attr:`class_receptor_contribution_sum`, (C, Q, n_tags, S)) and as fields per source region
+    (:attr:`class_contribution_sum`, (C, n_regions, S, ny, nx)): what the Monte Carlo standard errors of
+    the period means need (:mod:`airshed.uncertainty.sampling`). None without classes.
+
     Parameters
     ----------
     n_hours
         Hours (periods) of the unit.
     n_tags
         Length of the tag axis, ``region * n_sectors + sector``.
+    n_sectors
+        Sectors per source region (the sampling classes' fields are kept per region).
     weights_population
         (n_receptor, ny, nx) normalised population weights of the receptor regions
         (see :func:`~airshed.model.apportionment.receptor_weights`).
@@ -58,12 +67,12 @@ class TaggedAccumulator:
         (:func:`sample_stations`) and handed on as ``station_contribution``.
     """
 
-    def __init__(self, n_hours: int, n_tags: int, weights_population: np.ndarray,
+    def __init__(self, n_hours: int, n_tags: int, n_sectors: int, weights_population: np.ndarray,
                  mechanism: Mechanism, tracers: tuple[str, ...], hour_sink: HourSink | None = None,
                  stations: PointSampler | None = None):
         nq, ny, nx = weights_population.shape
         ns, ntr = len(mechanism.output_species), len(tracers)
-        self.n_hours, self.n_tags, self.shape = n_hours, n_tags, (ny, nx)
+        self.n_hours, self.n_tags, self.n_sectors, self.shape = n_hours, n_tags, n_sectors, (ny, nx)
         self.to_output = mechanism.output_matrix(tracers)
         self.w_pop = weights_population.reshape(nq, ny * nx)
         self._tracer_sum = np.zeros((n_tags, ntr, ny * nx))
@@ -77,6 +86,8 @@ class TaggedAccumulator:
             name: np.zeros((n_hours, *shape)) for name, shape in shapes.items()
         }
         self._seen = np.zeros(n_hours, dtype=bool)
+        self._class_receptor_tracer_sum: np.ndarray | None = None  # (C, Q, n_tags, n_tracers)
+        self._class_region_tracer_sum: np.ndarray | None = None  # (C, n_regions, n_tracers, cells)
 
     @property
     def contribution_sum(self) -> np.ndarray:
@@ -88,8 +99,26 @@ class TaggedAccumulator:
         """(Q, n_tags, S) the hourly receptor-region series per tag summed over the hours, ug m-3."""
         return self._receptor_tracer_sum @ self.to_output.T
 
+    @property
+    def class_receptor_contribution_sum(self) -> np.ndarray | None:
+        """(C, Q, n_tags, S) each sampling class's receptor-region series summed over the hours, or None."""
+        if self._class_receptor_tracer_sum is None:
+            return None
+        return self._class_receptor_tracer_sum @ self.to_output.T
+
+    @property
+    def class_contribution_sum(self) -> np.ndarray | None:
+        """(C, n_regions, S, ny, nx) each sampling class's fields per source region summed over the hours."""
+        if self._class_region_tracer_sum is None:
+            return None
+        C, R = self._class_region_tracer_sum.shape[:2]
+        return np.matmul(self.to_output, self._class_region_tracer_sum).reshape(C, R, -1, *self.shape)
+
     def add(self, hour: int, tagged: np.ndarray) -> None:
-        """Add one hour's mean concentration, (n_tags, n_tracers, ny, nx) in ug m-3."""
+        """Add one hour's mean concentration, (n_tags, n_tracers, ny, nx) in ug m-3 (classes first if any)."""
+        if tagged.ndim == 5:  # particle sampling classes: their sum is the concentration
+            self._add_classes(tagged)
+            tagged = tagged.sum(axis=0)
         ntag, ntr, ny, nx = tagged.shape
         flat = tagged.reshape(ntag, ntr, ny * nx)
         self._tracer_sum += flat
@@ -107,6 +136,19 @@ class TaggedAccumulator:
             for name, value in fields.items():
                 self.hourly[name][hour] = value
         self._seen[hour] = True
+
+    def _add_classes(self, classes: np.ndarray) -> None:
+        """Add the sampling classes' parts of one hour (C, n_tags, n_tracers, ny, nx), in tracer space."""
+        n_classes, ntag, ntr, ny, nx = classes.shape
+        K, nq = self.n_sectors, self.w_pop.shape[0]
+        if self._class_receptor_tracer_sum is None:
+            self._class_receptor_tracer_sum = np.zeros((n_classes, nq, ntag, ntr))
+            self._class_region_tracer_sum = np.zeros((n_classes, ntag // K, ntr, ny * nx))
+        flat = classes.reshape(n_classes, ntag, ntr, ny * nx)
+        for c in range(n_classes):
+            self._class_receptor_tracer_sum[c] += (
+                self.w_pop @ flat[c].reshape(ntag * ntr, ny * nx).T).reshape(nq, ntag, ntr)
+        self._class_region_tracer_sum += flat.reshape(n_classes, ntag // K, K, ntr, ny * nx).sum(axis=2)
 
     def check_complete(self) -> None:
         """Fail when an hour of the unit was never added."""

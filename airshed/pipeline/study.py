@@ -191,8 +191,8 @@ class Study:
     def accumulator(self, n_periods: int, tracers: tuple[str, ...], hour_sink: HourSink | None = None
                     ) -> TaggedAccumulator:
         """Return an empty accumulator over ``n_periods`` periods and every tag."""
-        return TaggedAccumulator(n_periods, self.emissions.ntag, self.w_pop, self.mechanism, tracers,
-                                 hour_sink, self.stations)
+        return TaggedAccumulator(n_periods, self.emissions.ntag, self.emissions.nsector, self.w_pop,
+                                 self.mechanism, tracers, hour_sink, self.stations)
 
 
 def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str | None = None,
@@ -229,6 +229,16 @@ def period_emissions(study: Study, k: int) -> tuple[PeriodEmissions, np.ndarray]
 
     The mass is (ntag, E) over the period, per tag and emitted species, for every tag of the run.
     """
+    em, rates = study.emissions, period_rates(study, k)
+    seconds = study.period_h * 3600.0
+    emitted = np.zeros((em.ntag, len(study.mechanism.emitted)))
+    np.add.at(emitted, em.area_tag, rates.area * seconds)
+    np.add.at(emitted, em.point_tag, rates.points * seconds)
+    return rates, emitted
+
+
+def period_rates(study: Study, k: int) -> PeriodEmissions:
+    """Emission rates of period ``k``, zero-out and scenario applied (no mass: :func:`period_emissions`)."""
     cfg, em, edges, chosen = study.cfg, study.emissions, study.edges, study.chosen
     emitted_species = study.mechanism.emitted
     selected = list(cfg.run.species)
@@ -238,13 +248,8 @@ def period_emissions(study: Study, k: int) -> tuple[PeriodEmissions, np.ndarray]
     sa, sp = emission_factors(chosen, em, t0, t1, edges[0], edges[-1])
     base_area = emitted_rates(em, area_rates, emitted_species, selected)
     base_points = emitted_rates(em, point_rates, emitted_species, selected)
-    rates = PeriodEmissions(base_area * (study.fa[:, None] * sa), base_points * (study.fp[:, None] * sp),
-                            base_area, base_points)
-    seconds = study.period_h * 3600.0
-    emitted = np.zeros((em.ntag, len(emitted_species)))
-    np.add.at(emitted, em.area_tag, rates.area * seconds)
-    np.add.at(emitted, em.point_tag, rates.points * seconds)
-    return rates, emitted
+    return PeriodEmissions(base_area * (study.fa[:, None] * sa), base_points * (study.fp[:, None] * sp),
+                           base_area, base_points)
 
 
 def run_periods(study: Study, core: Core, acc: TaggedAccumulator, periods: range,

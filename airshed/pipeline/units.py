@@ -20,6 +20,7 @@ Work is partitioned where the physics allows, and the partition never changes th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from airshed.cores import Core
 from airshed.cores.lagrangian import release_credit_at
 from airshed.pipeline.reduction import HourlyFields, HourSink, TaggedAccumulator
-from airshed.pipeline.study import Study, period_emissions, run_periods
+from airshed.pipeline.study import Study, period_emissions, period_rates, run_periods
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def with_starts(study: Study, units: list[WorkUnit]) -> Iterator[WorkUnit]:
             continue
         if credit_core is None:
             credit_core = study.core()
-        start = release_credit_at(credit_core, lambda k: period_emissions(study, k)[0],
+        start = release_credit_at(credit_core, lambda k: period_rates(study, k),
                                   study.period_h * 3600.0, range(done, u.first))
         done = u.first
         yield u.with_start(start)
@@ -102,7 +103,8 @@ class WindowResult:
     """What one release window adds to the run: its reduced fields from hour ``first`` on, emission, budget.
 
     ``hourly`` holds the window's hourly fields (a leading hour axis, from ``first``), or None when they
-    went to an hour sink.
+    went to an hour sink. With particle sampling classes the two ``class_*`` sums are those of
+    :class:`~airshed.pipeline.reduction.TaggedAccumulator` (None without).
     """
 
     window: int
@@ -112,6 +114,8 @@ class WindowResult:
     receptor_contribution_sum: np.ndarray
     emitted: np.ndarray
     budget: dict[str, np.ndarray]
+    class_receptor_contribution_sum: np.ndarray | None = None
+    class_contribution_sum: np.ndarray | None = None
 
 
 @dataclass
@@ -121,6 +125,7 @@ class UnitResult:
     ``budget`` is per tracer of ``tracers`` (the core's), kg for each budget term, or None. A unit of
     release windows sends ``windows`` (in window order) instead of ``accumulator``, ``emitted`` and
     ``budget``, and ``pending``, the mass still held at the sources after its last release, kg per tracer.
+    ``cpu_s`` is the CPU time the unit took in its process (for sizing a cluster).
     """
 
     unit: WorkUnit
@@ -132,6 +137,7 @@ class UnitResult:
     met_adjustments: dict[str, dict[str, int]] = field(default_factory=dict)
     windows: list[WindowResult] | None = None
     pending: np.ndarray | None = None
+    cpu_s: float = 0.0
 
 
 @contextmanager
@@ -162,17 +168,22 @@ def run_unit(study: Study, unit: WorkUnit, hour_sink: HourSink | None = None,
     instead of the unit keeping them; ``advance`` is called after each period (a progress bar). A unit of
     release windows hands each finished window to ``window_sink`` (in window order) instead of keeping it.
     """
+    cpu0 = time.process_time()
     with single_threaded_blas():
         if unit.windows is not None:
-            return _run_release_windows(study, unit, hour_sink, advance, window_sink)
-        core = study.core()
-        sink = None
-        if hour_sink is not None:
-            def sink(hour: int, fields: HourlyFields) -> None:
-                hour_sink(unit.first + hour, fields)
-        acc = study.accumulator(unit.stop - unit.first, core.tracers, sink)
-        emitted = run_periods(study, core, acc, range(unit.first, unit.stop), advance)
-        return UnitResult(unit, acc, emitted, core.tracers, core.budget(), core.calm_hours, _met_log(study))
+            result = _run_release_windows(study, unit, hour_sink, advance, window_sink)
+        else:
+            core = study.core()
+            sink = None
+            if hour_sink is not None:
+                def sink(hour: int, fields: HourlyFields) -> None:
+                    hour_sink(unit.first + hour, fields)
+            acc = study.accumulator(unit.stop - unit.first, core.tracers, sink)
+            emitted = run_periods(study, core, acc, range(unit.first, unit.stop), advance)
+            result = UnitResult(unit, acc, emitted, core.tracers, core.budget(), core.calm_hours,
+                                _met_log(study))
+    result.cpu_s = time.process_time() - cpu0
+    return result
 
 
 class _HourFold:
@@ -224,7 +235,8 @@ def _run_release_windows(study: Study, unit: WorkUnit, hour_sink: HourSink | Non
         if hours is not None:
             hourly = {name: np.stack([h[name] for h in hours]) for name in hours[0]} if hours else {}
         done[w] = WindowResult(w, w * wp, hourly, acc.contribution_sum, acc.receptor_contribution_sum,
-                               emitted.pop(w), budget)
+                               emitted.pop(w), budget, acc.class_receptor_contribution_sum,
+                               acc.class_contribution_sum)
         while next_window in done:  # hand windows on in window order
             result = done.pop(next_window)
             if window_sink is not None:

@@ -1,7 +1,7 @@
 """Uncertainty of every attribution: inventory, meteorology and particle-sampling ensembles.
 
-* :mod:`.inventory` -- lognormal emission factors per (source region, sector, species) from published
-  95 % intervals;
+* :mod:`.inventory` -- two-piece lognormal emission factors per (source region, sector, species) from
+  published 95 % intervals;
 * :mod:`.members` -- inventory members of a finished run by re-weighting its stored tagged contributions
   (:func:`.members.inventory_members` is the API for analyses run over the members);
 * :mod:`.statistics` -- quantiles, the variance by source, batch means of particle classes;

@@ -8,6 +8,7 @@ the run file:
 ``uncertainty_source``               coordinate: inventory, meteorology, sampling
 ``source_receptor_quantile``         (quantile, receptor_region, source_region, species), ug m-3
 ``transboundary_share_quantile``     (quantile, receptor_region, species), 1
+``net_export_exposure_quantile``     (quantile, receptor_region, species), person ug m-3
 ``receptor_concentration_quantile``  (quantile, time, receptor_region, species), ug m-3
 ``source_receptor_variance``         (uncertainty_source, receptor_region, source_region, species), ug2 m-6
 ``transboundary_share_variance``     (uncertainty_source, receptor_region, species), 1
@@ -46,11 +47,11 @@ from airshed.uncertainty.statistics import (
 log = logging.getLogger(__name__)
 
 __all__ = ["ENSEMBLE_VARIABLES", "InventoryEnsemble", "add_inventory_ensemble", "add_to_run_file",
-           "config_of_run", "ensemble_statistics", "inventory_ensemble"]
+           "config_of_run", "ensemble_statistics", "inventory_ensemble", "sampling_variances"]
 
 ENSEMBLE_VARIABLES = ("source_receptor_quantile", "transboundary_share_quantile",
-                      "receptor_concentration_quantile", "source_receptor_variance",
-                      "transboundary_share_variance")
+                      "net_export_exposure_quantile", "receptor_concentration_quantile",
+                      "source_receptor_variance", "transboundary_share_variance")
 """Variables of the ensemble part of a run file."""
 
 _HOURS_PER_BLOCK = 24
@@ -92,7 +93,7 @@ def inventory_ensemble(ds: xr.Dataset, ensemble: InventoryEnsemble) -> xr.Datase
     return ensemble_statistics([ds], ensemble)
 
 
-def ensemble_statistics(runs: Sequence[xr.Dataset], ensemble: InventoryEnsemble,
+def ensemble_statistics(runs: Sequence[xr.Dataset], ensemble: InventoryEnsemble | None,
                         sampling: Sequence[Mapping[str, np.ndarray]] | None = None) -> xr.Dataset:
     """Quantiles and variance by source over meteorology members x inventory members.
 
@@ -104,7 +105,8 @@ def ensemble_statistics(runs: Sequence[xr.Dataset], ensemble: InventoryEnsemble,
         ensemble), so the inventory and meteorology parts of the variance separate
         (:func:`~airshed.uncertainty.statistics.variance_by_source`).
     ensemble
-        The inventory members (at least 2).
+        The inventory members (at least 2), or None with 2 or more ``runs``: the meteorology members alone
+        (each taken with the inventory as it is).
     sampling
         Optional, per meteorology member: the variance of its Monte Carlo estimate of
         ``source_receptor`` (Q, R, S) and ``transboundary_share`` (Q, S) under those keys, from particle
@@ -115,10 +117,12 @@ def ensemble_statistics(runs: Sequence[xr.Dataset], ensemble: InventoryEnsemble,
     xarray.Dataset
         The variables of the module docstring (quantiles over all M x N members together).
     """
-    if ensemble.members < 2:
-        raise ValueError(f"an ensemble needs at least 2 members, got {ensemble.members}")
     if not runs:
         raise ValueError("no run to take the ensemble of")
+    if ensemble is not None and ensemble.members < 2:
+        raise ValueError(f"an ensemble needs at least 2 members, got {ensemble.members}")
+    if ensemble is None and len(runs) < 2:
+        raise ValueError("an ensemble needs at least 2 inventory or 2 meteorology members")
     if sampling is not None and len(sampling) != len(runs):
         raise ValueError(f"{len(sampling)} sampling variances for {len(runs)} meteorology members")
     tagged = [TaggedRun.from_dataset(ds) for ds in runs]
@@ -129,9 +133,15 @@ def ensemble_statistics(runs: Sequence[xr.Dataset], ensemble: InventoryEnsemble,
                 other.hourly.shape != first.hourly.shape:
             raise AirshedInputError(f"meteorology member {j}: regions, sectors, species or hours differ from "
                                     "member 0; members must be runs of one study")
-    factors = draw_factors(first, ensemble.members, ensemble.seed, ensemble.correlation, ensemble.inventory)
+    if ensemble is None:  # the inventory as it is: one member with every factor 1
+        factors = np.ones((1, len(first.regions), len(first.sectors), first.emission_total.shape[-1]))
+    else:
+        factors = draw_factors(first, ensemble.members, ensemble.seed, ensemble.correlation,
+                               ensemble.inventory)
     sr = np.stack([run.source_receptor(factors) for run in tagged])  # (M, N, Q, R, S)
-    share = np.stack([run.metrics(m)["transboundary_share"] for run, m in zip(tagged, sr, strict=True)])
+    metrics = [run.metrics(m) for run, m in zip(tagged, sr, strict=True)]
+    share = np.stack([m["transboundary_share"] for m in metrics])
+    net_export = np.stack([m["net_export_exposure"] for m in metrics])
     T = first.hourly.shape[0]
     series_q = np.concatenate([
         ensemble_quantiles(np.stack([run.receptor_series(factors, slice(t, t + _HOURS_PER_BLOCK))
@@ -141,13 +151,15 @@ def ensemble_statistics(runs: Sequence[xr.Dataset], ensemble: InventoryEnsemble,
     sr_var = variance_by_source(sr, None if sampling is None else [s["source_receptor"] for s in sampling])
     share_var = variance_by_source(share, None if sampling is None else
                                    [s["transboundary_share"] for s in sampling])
-    sampled = ", ".join(["inventory", *(["meteorology"] if len(runs) > 1 else []),
+    n_inventory = 1 if ensemble is None else ensemble.members
+    sampled = ", ".join([*(["inventory"] if ensemble is not None else []),
+                         *(["meteorology"] if len(runs) > 1 else []),
                          *(["sampling"] if sampling is not None else [])])
     q, src = ("quantile",), ("uncertainty_source",)
     dims_sr = ("receptor_region", "source_region", "species")
     dims_share = ("receptor_region", "species")
-    total = len(runs) * ensemble.members
-    note = (f"over {total} members ({len(runs)} meteorology x {ensemble.members} inventory); "
+    total = len(runs) * n_inventory
+    note = (f"over {total} members ({len(runs)} meteorology x {n_inventory} inventory); "
             f"sampled: {sampled}")
     ds = runs[0]
     out = xr.Dataset(
@@ -158,6 +170,9 @@ def ensemble_statistics(runs: Sequence[xr.Dataset], ensemble: InventoryEnsemble,
             "transboundary_share_quantile": (q + dims_share, ensemble_quantiles(share, axis=(0, 1)), {
                 "units": "1", "long_name": "quantiles of the transboundary share (1 - own / total)",
                 "comment": note}),
+            "net_export_exposure_quantile": (q + dims_share, ensemble_quantiles(net_export, axis=(0, 1)), {
+                "units": "person ug m-3", "long_name": "quantiles of the net export exposure "
+                "(export_exposure - import_exposure; positive: a net exporter)", "comment": note}),
             "receptor_concentration_quantile": (q + ("time",) + dims_share, series_q, {
                 "units": "ug m-3", "long_name": "quantiles of the population-weighted hourly mean "
                 "concentration in each receptor region", "cell_methods": "time: mean", "comment": note}),
@@ -178,18 +193,31 @@ def ensemble_statistics(runs: Sequence[xr.Dataset], ensemble: InventoryEnsemble,
             "species": ds["species"].values, "time": ds["time"].values,
         },
         attrs={
-            "uncertainty_members": ensemble.members,
+            "uncertainty_members": 0 if ensemble is None else ensemble.members,
             "uncertainty_meteorology_members": len(runs),
-            "uncertainty_seed": ensemble.seed,
-            "uncertainty_correlation": ensemble.correlation,
-            "uncertainty_inventory": ensemble.inventory,
+            "uncertainty_seed": 0 if ensemble is None else ensemble.seed,
+            "uncertainty_correlation": 0.0 if ensemble is None else ensemble.correlation,
+            "uncertainty_inventory": "none" if ensemble is None else ensemble.inventory,
             "uncertainty_sources_sampled": sampled,
-            "uncertainty_method": "inventory members: lognormal emission factors per (source region, sector, "
-                                  "emitted species) re-weighting the stored tagged contributions of each "
-                                  "meteorology member's run (airshed.uncertainty)",
+            "uncertainty_method": "inventory members: two-piece lognormal emission factors per (source "
+                                  "region, sector, emitted species) re-weighting the stored tagged "
+                                  "contributions of each meteorology member's run (airshed.uncertainty)",
         },
     )
     return out
+
+
+def sampling_variances(runs: Sequence[xr.Dataset]) -> list[dict[str, np.ndarray]] | None:
+    """Return the variances of the runs' Monte Carlo estimates from their particle classes.
+
+    As :func:`ensemble_statistics` takes them; None unless every run has them (``particle_classes``).
+    """
+    names = {"source_receptor": "source_receptor_standard_error",
+             "transboundary_share": "transboundary_share_standard_error"}
+    if not all(v in ds for ds in runs for v in names.values()):
+        return None
+    return [{k: np.nan_to_num(ds[v].transpose(*ds[k].dims).values) ** 2 for k, v in names.items()}
+            for ds in runs]
 
 
 def add_to_run_file(path: Path, ensemble_part: xr.Dataset, compression_level: int = 4) -> Path:
@@ -232,7 +260,7 @@ def add_inventory_ensemble(path: Path, cfg, ensemble: InventoryEnsemble | None =
     ensemble = InventoryEnsemble.from_config(cfg) if ensemble is None else ensemble
     wall0 = time.perf_counter()
     with xr.open_dataset(path) as ds:
-        part = inventory_ensemble(ds, ensemble)
+        part = ensemble_statistics([ds], ensemble, sampling_variances([ds]))
     add_to_run_file(path, part, cfg.outputs.compression_level)
     log.info("added %d inventory members' quantiles to %s in %.1f s", ensemble.members, path,
              time.perf_counter() - wall0)

@@ -22,7 +22,7 @@ run start) at each station; a window counts when at least ``min_fraction`` of it
 (default 20/24, the completeness rule of China's GB 3095-2012 for daily means), and the model is averaged
 over exactly the observed hours.
 
-**Errors** (per hour, then averaged; :class:`ObservationErrors`): three independent parts.
+**Errors** (per hour, then averaged; :class:`ObservationErrors`): independent parts.
 
 * instrument: ``sqrt(floor^2 + (rel * c)^2)``, rel half the expanded (95 %) uncertainty of the EU data
   quality objectives for fixed measurements (Directive 2008/50/EC, Annex I: 15 % for SO2, NO2 and CO,
@@ -32,14 +32,18 @@ over exactly the observed hours.
   (:func:`~airshed.verification.sensitivity.neighbourhood_spread`), a point monitor against cell means;
 * transport: the spread of an ensemble of runs (issue 16's members, or any member run files with the same
   stations) when given, else ``transport_fraction`` (default 30 %, an airshed choice: replace it with an
-  ensemble) of the modelled concentration.
+  ensemble) of the modelled concentration;
+* particle sampling (runs of the particle core only): the Monte-Carlo noise of the modelled hourly value,
+  estimated from the run's own station series (:mod:`~airshed.verification.sampling_error`), independent
+  from hour to hour like the instrument error.
 
 ``c`` is the prior modelled concentration, not the observed one, so that low observations do not get
 small errors and pull the estimate down. Representation and transport errors are correlated in time at a
-station with ``exp(-|dt| / correlation_hours)`` (default 12 h: the errors of a weather situation persist
-for hours), instrument errors are not; averaging then reduces each part by exactly what its correlation
-allows (the covariance of two window means is the mean of the hourly covariances), which is the
-super-observation error of Chen et al. (2023) with the correlation made explicit. Errors of different
+station with ``exp(-|dt| / correlation_hours)`` (default 12 h, an airshed choice: the errors of a weather
+situation persist for hours), instrument and sampling errors are not; averaging then reduces each part by
+exactly what its correlation allows (the covariance of two window means is the mean of the hourly
+covariances), which is the super-observation error of Chen et al. (2023) with the correlation made
+explicit. Errors of different
 stations and species are independent, so the observation error covariance is block diagonal.
 """
 
@@ -56,6 +60,7 @@ from airshed.errors import AirshedInputError
 from airshed.inputs.observations import Observations
 from airshed.physics.mechanism import default_mechanism
 from airshed.physics.no2_ratio import UG_M3_PER_PPB_NO2, d_no2_d_nox, no2_from_nox
+from airshed.verification.sampling_error import MONTE_CARLO_CORES, particle_sampling_sigma
 from airshed.verification.sensitivity import StationSensitivity
 from airshed.verification.state import StateVector
 
@@ -121,12 +126,15 @@ class ObservationErrors:
         e-folding time of the correlation of representation and transport errors at a station, h.
     representation
         Use the neighbourhood spread as representation error (True), or none (False).
+    sampling
+        Count the particle sampling error of a particle-core run (True), or not (False).
     """
 
     transport_fraction: float = 0.30
     transport_spread: np.ndarray | None = None
     correlation_hours: float = 12.0
     representation: bool = True
+    sampling: bool = True
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.transport_fraction) and self.transport_fraction >= 0):
@@ -225,10 +233,22 @@ class ObservingSystem:
         return out
 
     # -- errors ---------------------------------------------------------------------------------------
+    @property
+    def counts_sampling(self) -> bool:
+        """Whether the particle sampling error is part of the error model (a particle-core run)."""
+        return self.errors.sampling and self.sens.core in MONTE_CARLO_CORES
+
     def hourly_errors(self, species: str) -> tuple[np.ndarray, np.ndarray]:
-        """(T, N) hourly instrument and model (representation + transport) error, 1 sigma, ug m-3."""
+        """(T, N) hourly errors, 1 sigma, ug m-3: independent (instrument + sampling) and correlated.
+
+        The first is independent from hour to hour (instrument, particle sampling), the second correlated in
+        time (representation + transport).
+        """
         c = self.prior_hourly(species)
-        inst = np.sqrt(INSTRUMENT_FLOOR_UG_M3[species] ** 2 + (INSTRUMENT_RELATIVE[species] * c) ** 2)
+        inst_var = INSTRUMENT_FLOOR_UG_M3[species] ** 2 + (INSTRUMENT_RELATIVE[species] * c) ** 2
+        if self.counts_sampling:
+            inst_var = inst_var + particle_sampling_sigma(c) ** 2
+        inst = np.sqrt(inst_var)
         o = self.observed_species.index(species)
         if self.errors.transport_spread is not None:
             transport = self.errors.transport_spread[:, :, o]

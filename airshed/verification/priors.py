@@ -3,7 +3,8 @@
 The prior of an emission scaling factor is 1 (the inventory). Its error has two parts, added:
 
 **Inventory error** -- how wrong the inventory's level is. 1 sigma from a table of 95 % intervals (default
-``airshed/data/inventory_uncertainty_zhao2011.csv``: Zhao et al. 2011, Atmos. Chem. Phys. 11:2295, China
+``airshed/data/inventory_uncertainty.csv``, read by
+:mod:`airshed.inputs.inventory_uncertainty`: Zhao et al. 2011, Atmos. Chem. Phys. 11:2295, China
 2005: SO2 -14/+13 %, NOx -13/+37 %, PM2.5 -17/+54 %), the asymmetric interval taken as a normal of
 sigma = (upper - lower) / (2 x 1.96) (the analytical inversion needs a Gaussian state): SO2 6.9 %, NOx
 12.8 %, PM2.5 18.1 %. An inventory error is a bias of the level: it is the same in every time window
@@ -28,7 +29,6 @@ prior mean 0: the background is left almost free (it may be anything up to the l
 
 from __future__ import annotations
 
-import importlib.resources
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,54 +36,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from airshed.errors import AirshedInputError, DataError
+from airshed.errors import AirshedInputError
+from airshed.inputs.inventory_uncertainty import read_inventory_intervals
 from airshed.verification.sensitivity import StationSensitivity
 from airshed.verification.state import ALL, StateVector
 
 Z95 = 1.959963984540054
 """Standard normal quantile of a two-sided 95 % interval."""
 
-TABLE_COLUMNS = ("species", "sector", "lower_95_percent", "upper_95_percent")
-"""Required columns of a prior-error table."""
-
-
-def default_table_path() -> Path:
-    """Return the path of the shipped inventory-uncertainty table (Zhao et al. 2011)."""
-    source = importlib.resources.files("airshed") / "data" / "inventory_uncertainty_zhao2011.csv"
-    return Path(str(source))
-
-
 def read_prior_error_table(path: str | Path | None = None) -> pd.DataFrame:
-    """Read a table of 95 % inventory intervals (columns :data:`TABLE_COLUMNS`, optional ``region``).
+    """Read an inventory-uncertainty table (None: the shipped one) and add each row's 1 sigma.
+
+    The table and its checks are those of
+    :func:`airshed.inputs.inventory_uncertainty.read_inventory_intervals`
+    (columns ``sector``, ``species``, ``lower_percent``, ``upper_percent``, optional ``region``).
 
     Returns
     -------
     pandas.DataFrame
         The rows with ``sigma`` (1 sigma of the scaling factor, dimensionless) added.
     """
-    path = default_table_path() if path is None else Path(path).expanduser()
-    try:
-        table = pd.read_csv(path, comment="#", dtype={"species": str, "sector": str})
-    except FileNotFoundError:
-        raise DataError(f"prior-error table {path} not found") from None
-    except (OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"cannot read prior-error table {path}: {exc}") from None
-    table.columns = [str(c).strip() for c in table.columns]
-    missing = [c for c in TABLE_COLUMNS if c not in table.columns]
-    if missing:
-        raise DataError(f"prior-error table {path}: missing column(s) {', '.join(missing)}; expected "
-                        f"{', '.join(TABLE_COLUMNS)} (and optionally region)")
-    lo = pd.to_numeric(table["lower_95_percent"], errors="coerce")
-    hi = pd.to_numeric(table["upper_95_percent"], errors="coerce")
-    bad = lo.isna() | hi.isna() | (lo > 0) | (hi < 0) | (lo <= -100)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(f"prior-error table {path}, row {row + 1} ({table['species'].iloc[row]}): expected "
-                        "lower_95_percent in (-100, 0] and upper_95_percent >= 0")
-    table["sigma"] = (hi - lo) / (2.0 * Z95) / 100.0
-    if "region" not in table.columns:
-        table["region"] = ALL
-    table["region"] = table["region"].fillna(ALL).astype(str)
+    table = read_inventory_intervals("builtin" if path is None else path).rows
+    table["sigma"] = (table["upper_percent"] - table["lower_percent"]) / (2.0 * Z95) / 100.0
     return table
 
 

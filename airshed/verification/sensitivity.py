@@ -11,10 +11,12 @@ causes there, per output species. A run file holds it as
 the representation error, :func:`neighbourhood_spread`).
 
 Any dataset with these variables is accepted: a backward (footprint) run folded with the inventory gives
-the same ``station_contribution`` (issue 17) and plugs in here unchanged. Because airshed's chemistry is
-linear, the contribution of a tag scales exactly with that tag's emissions: scaling factor x on the
-emissions of (region, sector, species) multiplies the contributions of that tag to the output species made
-from that emitted species (sulfate from SO2, nitrate from NOx, primary PM2.5 from PM2.5).
+the same ``station_contribution`` (issue 17) and plugs in here unchanged when its averaging period is one
+hour (``[footprint] averaging_h = 1``); longer means are refused, as observations are matched hour by
+hour. Because airshed's chemistry is linear, the contribution of a tag scales exactly with that tag's
+emissions: scaling factor x on the emissions of (region, sector, species) multiplies the contributions of
+that tag to the output species made from that emitted species (sulfate from SO2, nitrate from NOx,
+primary PM2.5 from PM2.5).
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class StationSensitivity:
         in cells; None when the file has no ``region_fraction``.
     origin
         Where it came from (for messages).
+    core
+        The core that made the run (run-file attribute ``core``), None when not said.
     """
 
     times: np.ndarray
@@ -75,6 +79,7 @@ class StationSensitivity:
     region_xy: np.ndarray | None
     region_area: np.ndarray | None
     origin: str
+    core: str | None = None
 
     @property
     def run_hours(self) -> int:
@@ -140,6 +145,15 @@ def station_sensitivity(ds: xr.Dataset, origin: str = "run file", spread: bool =
     if (tuple(map(str, em["source_region"].values)) != regions
             or tuple(map(str, em["sector"].values)) != sectors):
         raise DataError(f"{origin}: emission_total and station_contribution disagree on regions or sectors")
+    times = np.asarray(sc["time"].values).astype("datetime64[ns]")
+    hours = np.diff(times) / np.timedelta64(1, "h")
+    if "time_bnds" in ds.variables:
+        bounds = np.asarray(ds["time_bnds"].values).astype("datetime64[ns]")
+        hours = (bounds[:, 1] - bounds[:, 0]) / np.timedelta64(1, "h")
+    if hours.size and not np.all(hours == 1.0):
+        raise DataError(f"{origin}: station_contribution holds {float(np.max(hours)):g}-h means, but the "
+                        "observations are matched hour by hour: write hourly values (lagrangian."
+                        "output_interval_h = 1, or footprint.averaging_h = 1 for `airshed footprint`)")
     values = sc.values
     if not np.isfinite(values).all():
         raise DataError(f"{origin}: station_contribution has missing values (an incomplete run?)")
@@ -159,10 +173,11 @@ def station_sensitivity(ds: xr.Dataset, origin: str = "run file", spread: bool =
             region_xy = np.stack([(frac * xx).sum(axis=(1, 2)), (frac * yy).sum(axis=(1, 2))], axis=1) \
                 / region_area[:, None]
     return StationSensitivity(
-        times=np.asarray(sc["time"].values).astype("datetime64[ns]"),
+        times=times,
         stations=ids, station_lon=lon, station_lat=lat, regions=regions, sectors=sectors,
         species=tuple(map(str, sc["species"].values)),
         emitted_species=tuple(map(str, em["emitted_species"].values)),
         contribution=values, emission_total=np.asarray(em.values, dtype=float), spread=spread_values,
         region_xy=region_xy, region_area=region_area, origin=origin,
+        core=str(ds.attrs["core"]) if "core" in ds.attrs else None,
     )

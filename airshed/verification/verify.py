@@ -8,6 +8,7 @@ changes by region and species and checks claims (:mod:`claims`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -36,8 +37,10 @@ from airshed.verification.observing import (
     observing_system,
 )
 from airshed.verification.priors import PriorErrors, prior_covariance
+from airshed.verification.sampling_error import particle_sampling_sigma
 from airshed.verification.sensitivity import StationSensitivity, station_sensitivity
 from airshed.verification.state import ALL, StateVector, build_state, province_groups
+from airshed.verification.transport_error import run_file_transport_spread
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +228,19 @@ def ensemble_spread(paths: list[str | Path], sens: StationSensitivity,
     return np.std(np.stack(members), axis=0, ddof=1)
 
 
+def sampling_note(system: ObservingSystem) -> str:
+    """One line on the particle sampling error the error model holds (median relative hourly 1 sigma)."""
+    parts = []
+    for o in system.observed_species:
+        c = system.prior_hourly(o)
+        sigma = particle_sampling_sigma(c)
+        relative = sigma[c > 0] / c[c > 0]
+        if relative.size:
+            parts.append(f"{o} {100 * np.median(relative):.0f} %")
+    return ("particle sampling error estimated from the run's station series (median hourly 1 sigma: "
+            f"{', '.join(parts)}); raise particles_per_hour to shrink it")
+
+
 def verify(ds: xr.Dataset, observations: Observations, settings: VerifySettings | None = None,
            stations: pd.DataFrame | None = None, origin: str = "run file",
            transport_ensemble: list[str | Path] | None = None) -> Verification:
@@ -243,11 +259,22 @@ def verify(ds: xr.Dataset, observations: Observations, settings: VerifySettings 
     state = build_state(sens, emitted, list(used), settings.regions, settings.sectors, settings.window)
     errors = settings.errors
     if transport_ensemble:
-        errors = ObservationErrors(errors.transport_fraction, ensemble_spread(transport_ensemble, sens, used),
-                                   errors.correlation_hours, errors.representation)
+        errors = dataclasses.replace(errors, transport_spread=ensemble_spread(transport_ensemble, sens, used))
+        notes.append(f"transport error from the spread of {len(transport_ensemble)} member runs")
+    elif errors.transport_spread is None:
+        spread, note = run_file_transport_spread(ds, sens, used, errors.correlation_hours)
+        if spread is not None:
+            errors = dataclasses.replace(errors, transport_spread=spread)
+            notes.append(note)
+        else:
+            notes.append(f"transport error {100 * errors.transport_fraction:g} % of the modelled value (the "
+                         "default: the run file carries no meteorological ensemble; --transport-ensemble "
+                         "MEMBER.nc ... uses member runs)")
     system = observing_system(sens, state, observations, species, errors, settings.average_hours,
                               settings.min_fraction)
     notes += system.notes
+    if system.counts_sampling:
+        notes.append(sampling_note(system))
     rows = system.observed_rows
     y = system.rows["value"].to_numpy()[rows]
     table = system.rows.iloc[rows]

@@ -78,7 +78,7 @@ concentration from area sources is then
 FLEXPART's backward output in s (Seibert & Frank 2004, eq. 11; "residence time" with release and receptor
 in mass units) and STILT's footprint times the layer depth (Lin et al. 2003, eq. 8). Elevated sources
 (stacks) are folded with the weight accumulated in a box of one cell's width centred on the stack and
-``source_depth`` deep around its effective release height (:class:`StackLayers`).
+``source_depth`` deep around its effective release height (:func:`stack_layers`).
 
 Every kernel here keeps the bit-identity of the particle core: the step is the forward kernel, the adjoint
 update is per particle, and sums over particles run in index order.
@@ -128,12 +128,12 @@ class AdjointLinks(NamedTuple):
     yield_: np.ndarray
 
 
-class ReceptorBoxes(NamedTuple):
-    """Receptor volumes (boxes) and the grid cells they touch, for sampling particles in them.
+class CellBoxes(NamedTuple):
+    """Boxes on the grid, listed by the grid cells they touch (receptor volumes, stack layers).
 
     Box b is [x_low, x_high) x [y_low, y_high) x [z_low, z_high) (projected m, m above ground).
     ``cell_first[c]`` .. ``cell_first[c + 1]`` index ``box_of``: the boxes touching flat cell c of the grid
-    (x0, y0, dx, nx, ny).
+    (x0, y0, dx, nx, ny), in box order.
     """
 
     x_low: np.ndarray
@@ -149,23 +149,6 @@ class ReceptorBoxes(NamedTuple):
     dx: float
     nx: int
     ny: int
-
-
-class StackLayers(NamedTuple):
-    """Stacks of one hour: a box one cell wide centred on each stack, listed by the grid cells it overlaps.
-
-    Box k is [x_low, x_high) x [y_low, y_high) x [z_low, z_high), the layer around the effective height.
-    ``cell_first[c]`` .. ``cell_first[c + 1]`` index ``stack_of``: the stacks whose box overlaps flat cell c.
-    """
-
-    x_low: np.ndarray
-    x_high: np.ndarray
-    y_low: np.ndarray
-    y_high: np.ndarray
-    z_low: np.ndarray
-    z_high: np.ndarray
-    cell_first: np.ndarray
-    stack_of: np.ndarray
 
 
 def _cell_lists(cells_per_item: list[np.ndarray], ncell: int) -> tuple[np.ndarray, np.ndarray]:
@@ -184,7 +167,7 @@ def _cell_lists(cells_per_item: list[np.ndarray], ncell: int) -> tuple[np.ndarra
 
 
 def receptor_boxes(x, y, half_width, z_low, z_high, x0: float, y0: float, dx: float, nx: int, ny: int
-                   ) -> ReceptorBoxes:
+                   ) -> CellBoxes:
     """Boxes centred on (x, y) (half-width m) over [z_low, z_high) m, on the grid (x0, y0, dx, nx, ny).
 
     A box must lie inside the grid domain.
@@ -208,12 +191,12 @@ def receptor_boxes(x, y, half_width, z_low, z_high, x0: float, y0: float, dx: fl
         jj, ii = np.meshgrid(np.arange(j0, j1 + 1), np.arange(i0, i1 + 1), indexing="ij")
         cells.append((jj * nx + ii).ravel())
     first, box_of = _cell_lists(cells, nx * ny)
-    return ReceptorBoxes(x_low, x_high, y_low, y_high, z_low, z_high, first, box_of, float(x0), float(y0),
-                         float(dx), int(nx), int(ny))
+    return CellBoxes(x_low, x_high, y_low, y_high, z_low, z_high, first, box_of, float(x0), float(y0),
+                     float(dx), int(nx), int(ny))
 
 
 def stack_layers(x, y, release_height, depth: float, x0: float, y0: float, dx: float, nx: int, ny: int
-                 ) -> StackLayers:
+                 ) -> CellBoxes:
     """Boxes of one cell's width centred on each stack, ``depth`` m deep around its release height.
 
     A forward stack releases at a point, so its adjoint is the footprint density at that point: the box is
@@ -231,8 +214,9 @@ def stack_layers(x, y, release_height, depth: float, x0: float, y0: float, dx: f
         ii = np.arange(i0, min(i0 + 2, nx))
         jj = np.arange(j0, min(j0 + 2, ny))
         cells.append((jj[:, None] * nx + ii[None, :]).ravel())
-    first, stack_of = _cell_lists(cells, nx * ny)
-    return StackLayers(x_low, x_low + dx, y_low, y_low + dx, z_low, z_low + depth, first, stack_of)
+    first, box_of = _cell_lists(cells, nx * ny)
+    return CellBoxes(x_low, x_low + dx, y_low, y_low + dx, z_low, z_low + depth, first, box_of, float(x0),
+                     float(y0), float(dx), int(nx), int(ny))
 
 
 def time_reversed(met: MetWindow, t_end: float) -> MetWindow:
@@ -361,8 +345,8 @@ def adjoint_weights(weights, z, alive, rain, removal, links, dt, block_size):
 
 
 @kernel()
-def accumulate_at_stacks(x, y, z, alive, tag, weights, factor, dt, x0, y0, dx, nx, ny, layers, acc):
-    """Add ``weights * factor * dt`` of particles in a stack's box to ``acc[tag, slot, stack]``.
+def accumulate_at_stacks(x, y, z, alive, tag, weights, factor, dt, layers, acc):
+    """Add ``weights * factor * dt`` of particles in a stack's box (``layers``) to ``acc[tag, slot, stack]``.
 
     Particles are summed in index order (the result does not depend on the thread count).
     """
@@ -370,13 +354,13 @@ def accumulate_at_stacks(x, y, z, alive, tag, weights, factor, dt, x0, y0, dx, n
     for p in range(x.size):
         if not alive[p]:
             continue
-        i = int(np.floor((x[p] - x0) / dx))
-        j = int(np.floor((y[p] - y0) / dx))
-        if i < 0 or i >= nx or j < 0 or j >= ny:
+        i = int(np.floor((x[p] - layers.x0) / layers.dx))
+        j = int(np.floor((y[p] - layers.y0) / layers.dx))
+        if i < 0 or i >= layers.nx or j < 0 or j >= layers.ny:
             continue
-        c = j * nx + i
+        c = j * layers.nx + i
         for k in range(layers.cell_first[c], layers.cell_first[c + 1]):
-            st = layers.stack_of[k]
+            st = layers.box_of[k]
             if (layers.x_low[st] <= x[p] < layers.x_high[st] and layers.y_low[st] <= y[p] < layers.y_high[st]
                     and layers.z_low[st] <= z[p] < layers.z_high[st]):
                 w = factor[p] * dt
@@ -543,7 +527,7 @@ class BackwardRun(ParticleRun):
 
     def advance(self, met: MetWindow, receptors: ReleaseTable | None, t_start: float, t_end: float,
                 n_per_period: np.ndarray | None = None, weights: np.ndarray | None = None,
-                stacks: StackLayers | None = None) -> None:
+                stacks: CellBoxes | None = None) -> None:
         """Release and move backward particles over [t_start, t_end) of backward time, gridding footprints.
 
         ``met`` is the time-reversed window covering the interval; ``receptors`` (boxes with their row as
@@ -599,8 +583,7 @@ class BackwardRun(ParticleRun):
             accumulate_concentration(self.cell[:n], self.tag[:n], weights_now, dt, self.footprint)
             if stacks is not None and self.stack_footprint.shape[2]:
                 accumulate_at_stacks(self.x[:n], self.y[:n], self.z[:n], self.alive[:n], self.tag[:n],
-                                     self.mass[:, :n], factor, dt, self.x0, self.y0, self.dx, self.nx,
-                                     self.ny, stacks, self.stack_footprint)
+                                     self.mass[:, :n], factor, dt, stacks, self.stack_footprint)
         self.period_index += 1
 
     def _scale_by_divergence(self, div: np.ndarray, t0: float, dt_field: float, t: float, half_dt: float,
@@ -629,7 +612,7 @@ class ReceptorSampledRun(ParticleRun):
     """
 
     def __init__(self, x0: float, y0: float, dx: float, nx: int, ny: int, z_top: float, ntag: int,
-                 params: LagrangianParameters, seed: int, boxes: ReceptorBoxes, batches: int = 1) -> None:
+                 params: LagrangianParameters, seed: int, boxes: CellBoxes, batches: int = 1) -> None:
         super().__init__(x0, y0, dx, nx, ny, z_top, ntag, params, seed)
         self.boxes = boxes
         self.box_sum = np.zeros((boxes.x_low.size, int(batches), ntag, len(params.species)))

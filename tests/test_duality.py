@@ -33,7 +33,7 @@ import pytest
 
 from airshed.model import backward as bw
 from airshed.model.lagrangian import LagrangianParameters, MetWindow
-from airshed.model.release import ReleaseTable, area_release_table
+from airshed.model.release import ReleaseTable, area_release_table, point_release_table
 from airshed.physics.adjoint import adjoint_slots
 
 FULL = os.environ.get("AIRSHED_FULL_VALIDATION") == "1"
@@ -257,6 +257,61 @@ def test_duality_with_conversion_across_a_rain_edge():
     # the forward scheme's own first-order error, shared by both directions
     continuous = rain_edge_expectation(dt, substeps=16)
     assert np.all(np.abs(exact / continuous - 1.0) < 0.04) and exact[0] > 1.01 * continuous[0]
+
+
+def elevated_source_duality(step_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-batch (forward, backward) surface concentrations from a 200 m stack in an 800 m convective layer.
+
+    Uniform, steady met (:func:`rain_edge_met` without rain); the receptor is the 0-50 m box 10 km
+    downwind; the backward run folds the stack with its layer (:func:`~airshed.model.backward.stack_layers`).
+    """
+    met = rain_edge_met()
+    met = dataclasses.replace(met, precip=np.zeros_like(met.precip))
+    kw = {"deposition_velocity_m_s": [0.0], "wet_a_per_s": [0.0], "turbulence_step_fraction": step_fraction}
+    boxes = bw.receptor_boxes(np.array([EDGE_RECEPTOR]), np.array([EDGE_Y]), 500.0, 0.0, 50.0, 0.0, 0.0, DX,
+                              NX, NY)
+    params = LagrangianParameters.for_species(("PM2.5",), particles_per_hour=40000, **kw)
+    run = bw.ReceptorSampledRun(0.0, 0.0, DX, NX, NY, 3000.0, 1, params, 1, boxes, BATCHES)
+    stack = point_release_table(np.array([EDGE_SOURCE]), np.array([EDGE_Y]), np.array([200.0]), np.array([0]),
+                                np.array([[1.0]]))
+    for hour in range(HOURS):
+        if hour == HOURS - 1:
+            run.box_sum[:] = 0.0
+        run.advance(met, stack, hour * 3600.0, (hour + 1) * 3600.0)
+    f_b = run.box_sum[0, :, 0, 0] * (BATCHES / (DX * DX * 50.0 * 3600.0))
+    slots = adjoint_slots(("PM2.5",), ())
+    back = bw.BackwardRun(0.0, 0.0, DX, NX, NY, 3000.0, BATCHES,
+                          LagrangianParameters.for_species(("PM2.5",), **kw), slots, 2, source_depth=50.0,
+                          n_stacks=1)
+    table = ReleaseTable(np.full(BATCHES, EDGE_RECEPTOR), np.full(BATCHES, EDGE_Y), np.full(BATCHES, 500.0),
+                         np.zeros(BATCHES), np.full(BATCHES, 50.0), np.arange(BATCHES),
+                         np.zeros((BATCHES, slots.size)))
+    layers = bw.stack_layers(np.array([EDGE_SOURCE]), np.array([EDGE_Y]), np.array([200.0]), 50.0, 0.0, 0.0,
+                             DX, NX, NY)
+    rev, per_row, b_b = bw.time_reversed(met, HOURS * 3600.0), 4000, np.zeros(BATCHES)
+    for hour in range(HOURS):
+        back.advance(rev, table if hour == 0 else None, hour * 3600.0, (hour + 1) * 3600.0,
+                     np.full(BATCHES, per_row), np.tile(slots.initial_weights(), (BATCHES, 1)), layers)
+        b_b += back.stack_footprint[:, slots.index("PM2.5", "PM2.5"), 0] / (per_row * DX * DX * 50.0)
+    return f_b[:, None], b_b[:, None]
+
+
+def test_duality_of_a_stack_in_a_well_mixed_layer():
+    """A stack's footprint (the layer around its release height) is the adjoint of its point release.
+
+    With vertical sub-steps of 0.05 T_Lw the particle step keeps a well-mixed layer well mixed (README,
+    tests/test_lagrangian_validation.py) and the two directions agree (measured B/F 0.976, z -0.8).
+    """
+    f, b, z = z_scores(*elevated_source_duality(0.05))
+    assert abs(z[0]) <= 3.0 and b[0] / f[0] == pytest.approx(1.0, abs=0.05), (f, b, z)
+
+
+@pytest.mark.xfail(reason="forward step not well mixed at the default sub-step 0.5 T_Lw: too many particles "
+                          "near the ground, so the forward surface concentration from a 200 m stack is 31 % "
+                          "above the well-mixed step's and B/F is 0.72 (z -9.8)", strict=True)
+def test_duality_of_a_stack_at_the_default_vertical_sub_step():
+    f, b, z = z_scores(*elevated_source_duality(LagrangianParameters.turbulence_step_fraction))
+    assert abs(z[0]) <= 3.0, (f, b, z)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -59,11 +59,11 @@ step, so its update takes the same arguments: the height at the start of the bac
 precipitation where the backward move ends, at the forward step's start time. Each backward step is then
 the transpose of one forward step operator for operator, and folding a backward particle's weights with
 the emissions reproduces the forward run's depletion factor by factor. (Reading the rain at the start of
-the backward step, one step away from where the forward step reads it, biased the weights by
-Lambda dt times the change of the scavenging coefficient along the path: 4.7 % low at a receptor in 5 mm/h
-of rain downwind of a dry source in the controlled case of tests/test_duality.py, 2.6-3.2 % for the JJJ
-sulfate and nitrate. The forward discretisation itself differs from the continuous answer by about half
-of that, its first-order splitting error, which both directions now share.)
+the backward step, one step away from where the forward step reads it, biased the weights by dt times
+the change of the scavenging coefficient along the path: 4.7 % low at a receptor in 5 mm/h of rain
+downwind of a dry source in the controlled case of tests/test_duality.py. The forward discretisation itself
+differs from the continuous answer by about half of that, its first-order splitting error, which both
+directions now share.)
 
 Footprint and folding
 ---------------------

@@ -41,6 +41,7 @@ from pathlib import Path
 import xarray as xr
 
 from airshed.api import configure
+from airshed.inputs.meteorology.offsets import offset_members
 from airshed.met_ensemble import run_with_members
 from airshed.runner import run_study
 from airshed.uncertainty.ensemble import (
@@ -167,14 +168,17 @@ def project(log_path: Path, member_files: Path, inventory_members: int) -> dict[
     Rerun members: the CPU between consecutive 'wrote' lines after the central run's. Statistics
     (reading the runs, quantiles and variance over the crossed ensemble, adding them to a copy of the
     central run file): computed and timed here over the central run and the member files, scaled linearly
-    to 27 members.
+    to 27 members. The copy (``projection_central.nc``) is the central run with the ensemble of the
+    members that finished (e.g. for ``examples/verify_osse.py --ensemble``).
     """
     lines = [json.loads(t) for t in log_path.read_text().splitlines() if t.strip()]
     head = next(x for x in lines if "single_cpu_s" in x)
     runs = [x for x in lines if "cpu_s" in x]
     central, rerun = runs[0], runs[1:]
     member_cpu = [b["cpu_s"] - a["cpu_s"] for a, b in zip(runs[:-1], runs[1:], strict=True)]
-    files = [member_files / "ensemble.nc", *sorted(member_files.glob("ensemble_offset_*.nc"))]
+    listed = [f"offset_{o.label}" for o in offset_members()]  # the run file's order of the members
+    files = [member_files / "ensemble.nc"] + [member_files / f"ensemble_{n}.nc" for n in listed[1:]]
+    names = [n for n, f in zip(listed, files, strict=True) if f.is_file()]
     files = [f for f in files if f.is_file()]
     copy = member_files / "projection_central.nc"
     shutil.copyfile(files[0], copy)
@@ -186,6 +190,9 @@ def project(log_path: Path, member_files: Path, inventory_members: int) -> dict[
     finally:
         for ds in datasets:
             ds.close()
+    part.attrs.update({"uncertainty_meteorology_ensemble": "offsets",
+                       "uncertainty_meteorology_member_names": " ".join(names),
+                       "uncertainty_meteorology_members_configured": OFFSET_MEMBERS})
     add_to_run_file(copy, part)
     cpu_stats = time.process_time() - cpu0
     single = head["single_cpu_s"]

@@ -20,7 +20,8 @@ statistics are then computed and timed over the member files there, kept with ``
 over the members scaled to 27) / single``, said as such in the output.
 
     python benchmarks/bench_met_ensemble.py [--config examples/jjj.toml] [--members 27]
-        [--inventory-members 1000] [--threads 2] [--out DIR] [--keep-members] [--log FILE] [--json FILE]
+        [--inventory-members 1000] [--threads 2] [--hours H] [--out DIR] [--keep-members] [--log FILE]
+        [--json FILE]
     python benchmarks/bench_met_ensemble.py --project LOG --member-files DIR [--json FILE]
 """
 
@@ -111,10 +112,12 @@ def peak_memory_mb() -> float:
 
 
 def measure(config: Path, members: int, inventory_members: int, threads: int, out: Path,
-            keep_members: bool, log_path: Path) -> dict[str, float | str]:
+            keep_members: bool, log_path: Path, hours: int | None = None) -> dict[str, float | str]:
     """CPU and wall seconds of the single run and the ensemble, file sizes, load (see the module doc)."""
     common = {"outputs__maps": False, "outputs__report": False, "compute__threads": threads,
               "compute__scheduler": "serial"}
+    if hours is not None:
+        common["run__end"] = (configure(config).run.start + timedelta(hours=hours)).isoformat()
     single_cfg = configure(config, uncertainty__members=0, uncertainty__meteorology__ensemble="none",
                            **common)
     # the same run (particle classes included, if the config has them) plus the members
@@ -144,7 +147,8 @@ def measure(config: Path, members: int, inventory_members: int, threads: int, ou
     per_member = (cpu_ens - cpu_single) / max(members - 1, 1)
     projected = cpu_single + (OFFSET_MEMBERS - 1) * per_member
     return {
-        "config": str(config), "members": members, "inventory_members": inventory_members,
+        "config": str(config), "hours": hours or "all", "members": members,
+        "inventory_members": inventory_members,
         "threads": threads,
         "cpu_single_s": round(cpu_single, 2), "wall_single_s": round(wall_single, 2),
         "cpu_ensemble_s": round(cpu_ens, 2), "wall_ensemble_s": round(wall_ens, 2),
@@ -216,6 +220,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=OFFSET_MEMBERS)
     parser.add_argument("--inventory-members", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--hours", type=int, help="run only the first HOURS hours of the config's period")
     parser.add_argument("--out", type=Path, help="folder for the run files (default: a temporary one)")
     parser.add_argument("--keep-members", action="store_true", help="keep the members' run files in --out")
     parser.add_argument("--log", type=Path, help="JSON lines, one per finished run (default: in --out)")
@@ -230,7 +235,7 @@ def main() -> None:
             out = args.out or Path(tmp)
             out.mkdir(parents=True, exist_ok=True)
             result = measure(args.config, args.members, args.inventory_members, args.threads, out,
-                             args.keep_members, args.log or out / "runs.jsonl")
+                             args.keep_members, args.log or out / "runs.jsonl", args.hours)
     for key, value in result.items():
         print(f"{key:30s} {value}")
     if args.json:

@@ -121,7 +121,8 @@ def test_members_on_shared_inputs_write_the_run_files_they_write_alone(tmp_path,
     run_study(cfg, output=tmp_path / "central.nc", progress=False, inputs=shared.central)
     reads = shared.reader.reads
     # a vertical member reads the central run's windows again, then one displaced both ways
-    members = [MetMember("z", offset=MetOffset(0, 0, 250.0)), MetMember("xyz", offset=MetOffset(1, -1, -250.0))]
+    members = [MetMember("z", offset=MetOffset(0, 0, 250.0)),
+               MetMember("xyz", offset=MetOffset(1, -1, -250.0))]
     for member in members:
         member_cfg = member_config(cfg, member)
         together = run_study(member_cfg, output=tmp_path / f"{member.name}_shared.nc", progress=False,

@@ -40,13 +40,14 @@ Options: ``--out DIR`` (default ``examples/verify_osse/``), ``--rerun`` (run the
 run files exist), ``--threads N``, ``--ensemble RUN.nc``.
 
 **With the transport error from a meteorology ensemble** (``--ensemble RUN.nc``: the run file of an
-``airshed run`` of the same case with ``[uncertainty.meteorology] ensemble = "offsets"``, e.g.
-``examples/jjj.toml`` with the 27 HYSPLIT offset members, whose central run is bit for bit the prior's
-gridded run): its ensemble variables are added to a copy of the prior (``prior_ensemble.nc``), so that
-``airshed verify`` takes the transport part of the observation error from the meteorological variance
-(:mod:`airshed.verification.transport_error`) instead of the 30 % default; the synthetic observations are
-drawn with the same transport error at the truth's values. The noise draws then compare
-:data:`ENSEMBLE_CONFIGURATIONS` and the acceptance is judged on the first.
+``airshed run`` of this config with ``[uncertainty.meteorology] ensemble = "offsets"``, e.g.
+``python benchmarks/bench_met_ensemble.py --config examples/verify_osse.toml --members 27 --out DIR`` ->
+``DIR/ensemble.nc``, whose central run is bit for bit the prior; the script refuses an ensemble whose
+central run differs from the prior): its ensemble variables are added to a copy of the prior
+(``prior_ensemble.nc``), so that ``airshed verify`` takes the transport part of the observation error
+from the meteorological variance (:mod:`airshed.verification.transport_error`) instead of the 30 %
+default; the synthetic observations are drawn with the same transport error at the truth's values.
+The noise draws then compare :data:`ENSEMBLE_CONFIGURATIONS` and the acceptance is judged on the first.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from airshed.outputs.runfile import (
     with_stations,
 )
 from airshed.pipeline.accumulation import check_budget, summarize_run
-from airshed.pipeline.inputs import file_checksums
+from airshed.pipeline.inputs import Inputs, file_checksums
 from airshed.pipeline.progress import ProgressBar
 from airshed.pipeline.study import prepare_study
 from airshed.pipeline.units import single_threaded_blas
@@ -44,7 +44,7 @@ def set_numba_threads(threads: int | None) -> None:
 
 
 def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | None = None,
-              progress: bool = True, scenario: str | None = None) -> Path:
+              progress: bool = True, scenario: str | None = None, inputs: Inputs | None = None) -> Path:
     """Run one study end to end and write its run file; returns the file's path.
 
     Parameters
@@ -59,11 +59,13 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
         Show a progress bar.
     scenario
         Name of a ``[[scenarios]]`` entry of ``cfg`` whose emission changes are applied (a full scenario run).
+    inputs
+        The inputs of ``cfg`` already read (:func:`airshed.pipeline.inputs.read_inputs`); read when None.
     """
     wall0 = time.perf_counter()
     set_numba_threads(cfg.compute.threads)
     path = preflight_run(cfg, output)  # output writable, disk space and memory, before any input is read
-    study = prepare_study(cfg, zero_out, scenario, progress)
+    study = prepare_study(cfg, zero_out, scenario, progress, inputs)
     inputs, em, grid, mechanism = study.inputs, study.emissions, study.grid, study.mechanism
     population = inputs.population if inputs.population is not None else np.zeros(grid.shape)
     fractions = np.asarray(inputs.regions.fractions)

@@ -196,9 +196,12 @@ class Study:
 
 
 def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str | None = None,
-                  progress: bool = False) -> Study:
-    """Read a run's inputs and derive everything its work units share (see :class:`Study`)."""
-    inputs = read_inputs(cfg, progress)
+                  progress: bool = False, inputs: Inputs | None = None) -> Study:
+    """Read a run's inputs and derive everything its work units share (see :class:`Study`).
+
+    ``inputs``: the run's inputs already read (those of ``cfg``: an ensemble shares them between members).
+    """
+    inputs = read_inputs(cfg, progress) if inputs is None else inputs
     em, grid = inputs.emissions, inputs.grid
     period_h = core_class(cfg.run.core).output_period_hours(cfg)
     n_periods = cfg.run.hours // period_h

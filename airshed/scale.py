@@ -91,6 +91,7 @@ def worker_threads(compute: ComputeConfig) -> int | None:
 @contextmanager
 def dask_client(compute: ComputeConfig) -> Iterator[object]:
     """Yield a ``dask.distributed.Client`` for ``[compute]`` (a cluster it starts is closed on exit)."""
+    import dask
     from dask.distributed import Client, LocalCluster
 
     if compute.scheduler == SERIAL:
@@ -100,14 +101,17 @@ def dask_client(compute: ComputeConfig) -> Iterator[object]:
         # worker processes compile into Numba caches of their own (numba issue 4807; airshed.jit)
         mode = os.environ.get("AIRSHED_NUMBA_CACHE", "per-process")
         env = {"AIRSHED_NUMBA_CACHE": mode} if processes else {}
-        cluster = LocalCluster(
-            n_workers=compute.workers if processes else 1,
-            threads_per_worker=1 if processes else compute.workers,
-            processes=processes,
-            memory_limit=compute.memory_limit,
-            dashboard_address=":0",  # a free port: never the 8787 of another cluster
-            **({"env": env} if env else {}),
-        )
+        # workers sample their thread stacks every 10 ms for the dashboard's profile (measured: about 1 % of
+        # a worker's CPU over its wall time); nobody reads it here, and the nannies pass this config on
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(
+                n_workers=compute.workers if processes else 1,
+                threads_per_worker=1 if processes else compute.workers,
+                processes=processes,
+                memory_limit=compute.memory_limit,
+                dashboard_address=":0",  # a free port: never the 8787 of another cluster
+                **({"env": env} if env else {}),
+            )
         with cluster, Client(cluster) as client:
             yield client
         return

@@ -399,6 +399,10 @@ CASES = {  # (chemistry, species, homogeneous, entries at least)
 }
 #: Measured in the reduced form (README, "Duality"): the per-entry criterion is not met in these stages.
 NOT_MET = {
+    "homogeneous": (
+        "after the particle random numbers were keyed by release window (other draws): seeds 17-20 max|z| 3.79, "
+        "5.29, 5.63, 4.49 with 1-2 of 94-95 entries beyond 3 SE each and mean z^2 1.00-1.14 (seed 17 before: "
+        "2.51); the few extreme entries are beyond batch-means noise and not yet explained (README, Duality)"),
     "real_profiles": (
         "seed 17: max|z| 3.02, 109 of 110 within 3 SE; seeds 17-21: 13 of 551 entries beyond 3 SE (N(0,1): "
         "1.5), 8 of them sampled by >= 8 of 16 forward batches (Tianjin <- Cangzhou z -5.75): the forward "
@@ -429,3 +433,28 @@ def test_duality_every_entry_within_3_standard_errors(case):
     chemistry, species, homogeneous, _ = CASES[case]
     for table in jjj_duality(chemistry, species, homogeneous):
         assert table.max_abs_z <= 3.0, table.summary()
+
+
+@pytest.mark.validation
+def test_duality_in_homogeneous_turbulence_differs_by_sampling_noise_only():
+    """Homogeneous stage: the z values are as many beyond 2 and 3 as batch-means noise allows.
+
+    With the standard errors from B = 16 batch means, z of an exact adjoint follows roughly Student's t with
+    B - 1 to 2 (B - 1) degrees of freedom (Schmeiser 1982, Oper. Res. 30:556; the combined error of two
+    directions), so even an exact adjoint puts an entry beyond 3 SE in 1 of 110-190 entries and fails the
+    every-entry criterion on 95 entries in 40-57 % of seeds. This test guards against a broad bias: a biased
+    backward run (wrong Liouville factor, wrong reading of the met) shows as an excess of large z: the counts
+    beyond 2 and 3 must stay within the 99.9 % binomial quantile of that noise, and mean z^2 below 2. The
+    every-entry test above is the issue's criterion; the single extreme entries it finds are not noise.
+    """
+    from scipy import stats
+
+    chemistry, species, homogeneous, _ = CASES["homogeneous"]
+    df = SIZES[FULL][4] - 1
+    for table in jjj_duality(chemistry, species, homogeneous):
+        summary = table.summary()
+        n = summary["entries"]
+        for limit, key in ((3.0, "within_3_se"), (2.0, "within_2_se")):
+            allowed = stats.binom.ppf(0.999, n, 2.0 * stats.t.sf(limit, df))
+            assert n - summary[key] <= allowed, (limit, allowed, summary)
+        assert summary["mean_z2"] < 2.0, summary

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ from airshed.pipeline.reduction import HourSink, TaggedAccumulator
 from airshed.scenarios import emission_factors, scenario_named, validate_scenario
 from airshed.version import __version__
 
+_MET_READ_LOCK = threading.RLock()
+
 
 class MetByDay:
     """Hand out meteorology one day-long window at a time, keeping the last few windows read.
@@ -59,14 +62,17 @@ class MetByDay:
     def at(self, t: np.datetime64) -> xr.Dataset:
         """Meteorology at time ``t``, reading the window [t, t + window] when no kept window holds ``t``."""
         t = np.datetime64(t, "ns")
-        for ds in self._windows.values():
-            if ds.time.values[0] <= t <= ds.time.values[-1]:
-                return ds.sel(time=t)
-        if len(self._windows) >= self.max_windows:
-            self._windows.pop(next(iter(self._windows)))
-        ds = self._read(t, min(t + self.window, self.met.times[-1]))
-        self._windows[t] = ds
-        return ds.sel(time=t)
+        # Units on threads share this object, and the netCDF-C/HDF5 libraries under the met readers and the
+        # window cache are not thread-safe (two units opening cached windows at once crashed the process).
+        with _MET_READ_LOCK:
+            for ds in self._windows.values():
+                if ds.time.values[0] <= t <= ds.time.values[-1]:
+                    return ds.sel(time=t)
+            if len(self._windows) >= self.max_windows:
+                self._windows.pop(next(iter(self._windows)))
+            ds = self._read(t, min(t + self.window, self.met.times[-1]))
+            self._windows[t] = ds
+            return ds.sel(time=t)
 
     def _read(self, t0: np.datetime64, t1: np.datetime64) -> xr.Dataset:
         """Read the window [t0, t1] from the met source, or from the cache folder when it holds it."""

@@ -508,18 +508,11 @@ class BackwardRun(ParticleRun):
                 values[: self.n] = old[: self.n]
             setattr(self, name, values)
 
-    def _compact(self, sort: bool = False) -> None:
-        # the release heights follow their particles (the parent reorders its own arrays the same way)
-        keep = np.flatnonzero(self.alive[: self.n])
-        if sort and keep.size:
-            ix = np.clip(((self.x[keep] - self.x0) / self.dx).astype(np.int64), 0, self.nx - 1)
-            iy = np.clip(((self.y[keep] - self.y0) / self.dx).astype(np.int64), 0, self.ny - 1)
-            keep = keep[np.argsort(iy * self.nx + ix, kind="stable")]
-        elif keep.size == self.n:
-            return
+    def _move_survivors(self, keep: np.ndarray) -> None:
+        # the release and step-start heights follow their particles
         self._z_release[: keep.size] = self._z_release[keep]
         self._z_start[: keep.size] = self._z_start[keep]
-        super()._compact(sort)
+        super()._move_survivors(keep)
 
     def _grid(self, met: MetWindow) -> Grid:
         return Grid(self.x0, self.y0, self.dx, self.nx, self.ny, met.z_levels.size, met.z_levels, self.z_top,

@@ -1428,11 +1428,15 @@ class ParticleRun:
             keep = keep[np.argsort(iy * self.nx + ix, kind="stable")]
         elif keep.size == self.n:
             return
+        self._move_survivors(keep)
+        self.n = keep.size
+
+    def _move_survivors(self, keep: np.ndarray) -> None:
+        """Move the particles ``keep`` (indices, in their new order) to the front of every state array."""
         for name in ("x", "y", "z", "un", "vn", "wn", "tag", "pid", "alive", "cell"):
             a = getattr(self, name)
             a[: keep.size] = a[keep]
         self.mass[:, : keep.size] = self.mass[:, keep]
-        self.n = keep.size
 
     def release(
         self,

@@ -957,6 +957,7 @@ class CoreChoice(StrEnum):
 
 @validate_app.command("prairie-grass")
 def prairie_grass_command(
+    ctx: typer.Context,
     data: Annotated[
         Path | None,
         typer.Option(
@@ -982,8 +983,14 @@ def prairie_grass_command(
             "'boundary-layer+sigma-theta'.",
         ),
     ] = False,
+    processes: Annotated[
+        int | None,
+        typer.Option("--processes", min=1, help="Processes for the particle runs (default: every CPU); the "
+                     "scores do not depend on it."),
+    ] = None,
 ) -> None:
     """Score the cores on Project Prairie Grass (Barad 1958): FB, NMSE, MG, VG, FAC2 per arc."""
+    from airshed.pipeline.progress import ProgressBar
     from airshed.validation.prairie_grass import run_validation
 
     cores = ["plume", "lagrangian"] if core is CoreChoice.both else [core.value]
@@ -991,6 +998,9 @@ def prairie_grass_command(
         data.expanduser().resolve() if data is not None else None,
         cores,
         observed_sigma_theta=observed_sigma_theta,
+        processes=processes,
+        progress=lambda total: ProgressBar(not _options(ctx).quiet and not as_json, total,
+                                           "Prairie Grass", unit="runs"),
     )
     if as_json:
         typer.echo(json.dumps([{k: _jsonable(v) for k, v in row.items()} for row in rows], indent=2))

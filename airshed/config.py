@@ -904,6 +904,15 @@ class LagrangianConfig(_Table):
         default=True,
         description="Add horizontal turbulent velocities (false: advection and vertical mixing only).",
     )
+    release_window_h: int = Field(
+        default=24,
+        ge=1,
+        le=8784,
+        description="Particles are grouped by the window of this many hours in which they were released "
+        "(integer, [1, 8784], rounded down to whole output intervals): the work units of a cluster run and "
+        "the order of the run's sums. Results do not depend on how windows are spread over workers; "
+        "another window length changes them only by round-off.",
+    )
     turbulence: Literal["hanna", "similarity"] = Field(
         default="similarity",
         description="Boundary-layer turbulence: 'similarity' (surface-layer similarity for the vertical and "

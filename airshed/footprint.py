@@ -242,7 +242,7 @@ def run_backward(study: Study, receptors: Receptors, progress: bool = False) -> 
     # particles per station, period and batch; the same in every emission period of an averaging period
     per_emission_period = -(-cfg.footprint.particles_per_period // (per_avg * nb))
     mechanism = study.mechanism
-    core = LagrangianCore(cfg, study.inputs, mechanism, regions=range(0))  # forward parameters, no particles
+    core = LagrangianCore(cfg, study.inputs, mechanism)  # forward parameters (moves no particles)
     params = core.params
     slots = adjoint_slots(mechanism.tracers, params.conversions)
     _, slot_emitted = slots.output_matrix(mechanism.output_composition, mechanism.output_species,
@@ -400,8 +400,9 @@ def forward_receptor_series(study: Study, receptors: Receptors, batches: int, pr
                             ) -> np.ndarray:
     """Forward particle run sampled in the receptor volumes: per-batch estimates [P, Q, B, ntag, S] ug m-3.
 
-    The study's forward core (every source region, the forward seed) with each region's particles in a
-    :class:`~airshed.model.backward.ReceptorSampledRun` over the receptors' boxes; averaged over the
+    The study's forward core (every source region, the forward seed) with each release window's particles
+    in a :class:`~airshed.model.backward.ReceptorSampledRun` over the receptors' boxes, all adding to one
+    box sum; averaged over the
     ``[footprint] averaging_h`` periods. Each batch's estimate comes from its random group of particles
     alone (scaled by B), so their mean is the estimate and their spread its standard error.
     """
@@ -412,18 +413,22 @@ def forward_receptor_series(study: Study, receptors: Receptors, batches: int, pr
     boxes = receptor_boxes(receptors.x, receptors.y, receptors.half_width, receptors.z_bottom,
                            receptors.z_top, grid.x0, grid.y0, grid.dx, grid.nx, grid.ny)
     z_top = float(cfg.meteorology.heights_m[-1])
-    core.runs = [ReceptorSampledRun(grid.x0, grid.y0, grid.dx, grid.nx, grid.ny, z_top, em.nsector,
-                                    core.params, cfg.run.seed, boxes, batches) for _ in core.regions]
-    K = em.nsector
     tracers = study.mechanism.tracers
+    box_sum = np.zeros((len(receptors), batches, em.ntag, len(tracers)))
+
+    def sampled_run(first_period: int) -> ReceptorSampledRun:
+        run = ReceptorSampledRun(grid.x0, grid.y0, grid.dx, grid.nx, grid.ny, z_top, em.ntag, core.params,
+                                 cfg.run.seed, boxes, batches, first_period=first_period)
+        run.box_sum = box_sum  # every window adds to the one sum
+        return run
+
+    core.new_run = sampled_run
     sums = np.zeros((n_avg, len(receptors), batches, em.ntag, len(tracers)))
     done = [0]
 
     def collect() -> None:
-        p = done[0] // per_avg
-        for i, r in enumerate(core.regions):
-            sums[p, :, :, r * K:(r + 1) * K] += core.runs[i].box_sum
-            core.runs[i].box_sum[:] = 0.0
+        sums[done[0] // per_avg] += box_sum
+        box_sum[:] = 0.0
         done[0] += 1
 
     acc = study.accumulator(study.n_periods, tracers)

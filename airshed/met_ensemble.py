@@ -15,12 +15,21 @@ transport, so each is a full run of the study (:func:`airshed.runner.run_study` 
    ensemble_statistics`), which then gets its figures and report;
 4. the member files are removed unless ``keep_member_files``.
 
+Members run in this process (``serial``, ``threads``) share what does not depend on the meteorology
+(:class:`SharedInputs`): the grid, region masks, population and tagged emissions are read once, and the
+meteorology files are opened once, their windows kept for the next member that reads the same source
+window (:class:`~airshed.inputs.meteorology.shared_reader.SharedWindowsReader`: a vertically displaced
+member reads the unperturbed window, horizontally displaced ones by the same points read the same
+displaced window; the members run grouped so). Each member's run file is bit for bit the one it writes
+alone (tested). Dask members read their inputs in their worker.
+
 ``airshed run --members N`` (``members=N`` here) runs the first N members only (with offsets, the first is
 the unperturbed one): a quick look at the spread, not the ensemble.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -28,7 +37,9 @@ from pathlib import Path
 import xarray as xr
 
 from airshed.config import AirshedConfig
-from airshed.scale import map_members
+from airshed.inputs.meteorology.shared_reader import SharedWindowsReader
+from airshed.pipeline.inputs import Inputs, met_paths, open_met, open_met_reader, read_inputs
+from airshed.scale import SERIAL, THREADS, map_members
 from airshed.uncertainty.ensemble import (
     InventoryEnsemble,
     add_to_run_file,
@@ -39,7 +50,7 @@ from airshed.uncertainty.meteorology import MetMember, member_config, met_member
 
 log = logging.getLogger(__name__)
 
-__all__ = ["run_member", "run_with_members"]
+__all__ = ["SharedInputs", "run_member", "run_with_members"]
 
 
 def _without_ensemble(cfg: AirshedConfig, serial: bool) -> AirshedConfig:
@@ -53,16 +64,45 @@ def _without_ensemble(cfg: AirshedConfig, serial: bool) -> AirshedConfig:
     return cfg.model_copy(update=update)
 
 
-def run_member(cfg: AirshedConfig, zero_out: str | None, scenario: str | None) -> Path:
-    """Run one member's config (a Dask task or a serial step); return its run file."""
-    return _run_study(cfg, None, zero_out, False, scenario)
+@dataclasses.dataclass
+class SharedInputs:
+    """The inputs of an ensemble's runs that do not depend on the meteorology member, read once.
+
+    ``central`` holds the central run's grid, region masks, population and tagged emissions (and its
+    meteorology); ``reader`` the configured meteorology files, opened once for every member that reads
+    them (the offset members; a member with files of its own opens those).
+    """
+
+    central: Inputs
+    emission_files: list[Path]
+    reader: SharedWindowsReader
+
+    @classmethod
+    def read(cls, cfg: AirshedConfig, progress: bool = False) -> SharedInputs:
+        """Read the inputs of ``cfg`` (the central run), its meteorology through a shared reader."""
+        reader = SharedWindowsReader(open_met_reader(cfg))
+        central = read_inputs(cfg, progress, met_reader=reader)
+        return cls(central, central.input_files[len(met_paths(cfg)):], reader)
+
+    def for_member(self, cfg: AirshedConfig, member: MetMember) -> Inputs:
+        """Return the inputs of ``member``'s config (:func:`member_config`): shared ones, its meteorology."""
+        met, met_files = open_met(cfg, self.central.grid, None if member.paths else self.reader)
+        return dataclasses.replace(self.central, met=met, input_files=met_files + self.emission_files)
+
+
+def run_member(cfg: AirshedConfig, zero_out: str | None, scenario: str | None,
+               inputs: Inputs | None = None) -> Path:
+    """Run one member's config (a Dask task or a serial step; ``inputs`` already read); return its file."""
+    return _run_study(cfg, None, zero_out, False, scenario, inputs)
 
 
 def _run_study(cfg: AirshedConfig, output: Path | None, zero_out: str | None, progress: bool,
-               scenario: str | None) -> Path:
+               scenario: str | None, inputs: Inputs | None = None) -> Path:
     from airshed.runner import run_study  # looked up at the call: the CLI tests stand in for the runner
 
     extra = {} if scenario is None else {"scenario": scenario}
+    if inputs is not None:
+        extra["inputs"] = inputs
     return run_study(cfg, output=output, zero_out=zero_out, progress=progress, **extra)
 
 
@@ -79,13 +119,18 @@ def run_with_members(cfg: AirshedConfig, output: Path | None = None, zero_out: s
         raise ValueError(f"--members {members}: a meteorology ensemble needs at least 2 members")
     wall0 = time.perf_counter()
     central_cfg = _without_ensemble(cfg, serial=False)
-    path = Path(_run_study(central_cfg, output, zero_out, progress, scenario))
+    in_process = cfg.compute.scheduler in (SERIAL, THREADS)
+    shared = SharedInputs.read(central_cfg) if in_process else None
+    path = Path(_run_study(central_cfg, output, zero_out, progress, scenario,
+                           shared.central if shared is not None else None))
     listed = met_members(cfg, members)
     central_cfg = central_cfg.model_copy(update={"run": cfg.run.model_copy(update={"output": path})})
-    member_cfgs = {m.name: member_config(_without_ensemble(central_cfg, serial=True), m) for m in listed
-                   if not _is_central(m)}
+    rerun = _by_source_window([m for m in listed if not _is_central(m)])
+    member_cfgs = {m.name: member_config(_without_ensemble(central_cfg, serial=True), m) for m in rerun}
     files: dict[str, Path] = {m.name: path for m in listed if _is_central(m)}
-    ran = map_members(cfg.compute, run_member, [(c, zero_out, scenario) for c in member_cfgs.values()],
+    arguments = [(member_cfgs[m.name], zero_out, scenario) + ((shared, m) if shared is not None else ())
+                 for m in rerun]
+    ran = map_members(cfg.compute, run_member if shared is None else _run_shared_member, arguments,
                       progress, label=f"{len(member_cfgs)} meteorology members")
     for name, file in zip(member_cfgs, ran, strict=True):
         files[name] = Path(file)
@@ -111,6 +156,28 @@ def run_with_members(cfg: AirshedConfig, output: Path | None = None, zero_out: s
 
     write_requested_documents(cfg, path, progress)
     return path
+
+
+def _run_shared_member(cfg: AirshedConfig, zero_out: str | None, scenario: str | None, shared: SharedInputs,
+                       member: MetMember) -> Path:
+    """Run one member in this process on the ensemble's shared inputs; return its run file."""
+    return run_member(cfg, zero_out, scenario, shared.for_member(cfg, member))
+
+
+def _by_source_window(listed: list[MetMember]) -> list[MetMember]:
+    """Return the members in the order they run: those reading the same source window one after the other.
+
+    Offset members displaced by the same grid points (any vertical offset) read the same window of the
+    files, which :class:`SharedWindowsReader` keeps for the next of them; the unperturbed window (the
+    central run's, read first) comes first. The order of the results in the run file is ``listed``'s.
+    """
+    def window(m: MetMember) -> tuple:
+        return (m.paths, m.offset.x_grid_points, m.offset.y_grid_points)
+
+    rank: dict[tuple, int] = {((), 0, 0): 0}
+    for m in listed:
+        rank.setdefault(window(m), len(rank))
+    return sorted(listed, key=lambda m: rank[window(m)])
 
 
 def _is_central(member: MetMember) -> bool:

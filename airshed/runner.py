@@ -27,7 +27,7 @@ from airshed.outputs.runfile import (
     with_stations,
 )
 from airshed.pipeline.accumulation import check_budget, summarize_run
-from airshed.pipeline.inputs import file_checksums
+from airshed.pipeline.inputs import Inputs, file_checksums
 from airshed.pipeline.progress import ProgressBar
 from airshed.pipeline.study import prepare_study
 from airshed.pipeline.units import single_threaded_blas
@@ -44,7 +44,7 @@ def set_numba_threads(threads: int | None) -> None:
 
 
 def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | None = None,
-              progress: bool = True, scenario: str | None = None) -> Path:
+              progress: bool = True, scenario: str | None = None, inputs: Inputs | None = None) -> Path:
     """Run one study end to end and write its run file; returns the file's path.
 
     Parameters
@@ -59,11 +59,13 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
         Show a progress bar.
     scenario
         Name of a ``[[scenarios]]`` entry of ``cfg`` whose emission changes are applied (a full scenario run).
+    inputs
+        The inputs of ``cfg`` already read (:func:`airshed.pipeline.inputs.read_inputs`); read when None.
     """
     wall0 = time.perf_counter()
     set_numba_threads(cfg.compute.threads)
     path = preflight_run(cfg, output)  # output writable, disk space and memory, before any input is read
-    study = prepare_study(cfg, zero_out, scenario, progress)
+    study = prepare_study(cfg, zero_out, scenario, progress, inputs)
     inputs, em, grid, mechanism = study.inputs, study.emissions, study.grid, study.mechanism
     population = inputs.population if inputs.population is not None else np.zeros(grid.shape)
     fractions = np.asarray(inputs.regions.fractions)
@@ -134,17 +136,20 @@ def write_requested_documents(cfg: AirshedConfig, run_path: Path, progress: bool
     if not steps:
         return
     bar = ProgressBar(progress, steps, "figures and report", unit="steps")
+    drawn: dict[str, bytes] | None = {} if cfg.outputs.report else None  # each figure drawn once
     with xr.open_dataset(run_path) as ds, bar as advance:
         if cfg.outputs.maps:
             from airshed.outputs.plots import write_figures
+            from airshed.outputs.report import REPORT_DPI
 
             folder = run_path.with_name(f"{run_path.stem}_figures")
             folder.mkdir(exist_ok=True)
-            for figure in write_figures(ds, folder):
+            for figure in write_figures(ds, folder, report_pngs=drawn, report_dpi=REPORT_DPI):
                 log.info("wrote %s", figure)
             advance()
         if cfg.outputs.report:
             from airshed.outputs.report import write_report
 
-            log.info("wrote %s", write_report(ds, run_path.with_suffix(".html"), run_path=run_path))
+            log.info("wrote %s", write_report(ds, run_path.with_suffix(".html"), run_path=run_path,
+                                              figure_pngs=drawn or None))
             advance()

@@ -10,8 +10,9 @@ started by dask-jobqueue on Slurm or PBS; they must see the same input files and
 The partition never changes the result (see :mod:`airshed.pipeline.units`). Units reduce inside the worker
 (a :class:`~airshed.pipeline.reduction.TaggedAccumulator` over their hours and tags): what travels back is
 the unit's hourly concentration, its period-summed tagged fields and its hourly receptor-region series,
-never hourly tagged fields. Results are merged in unit order
-(:class:`~airshed.pipeline.accumulation.RunTotals`).
+never hourly tagged fields (a unit of release windows sends them per window). Results are merged in unit
+order (:class:`~airshed.pipeline.accumulation.RunTotals`). A particle run is split into
+:func:`unit_count` units of consecutive release windows.
 A worker that dies (killed, out of memory) has its units rerun elsewhere by Dask: results are merged only
 when a unit has finished, and a rerun gives the same bits, so the output is unaffected; a unit that takes
 down ``distributed.scheduler.allowed-failures`` + 1 workers stops the run with :class:`ClusterError` and
@@ -35,7 +36,7 @@ from airshed.outputs.netcdf import IncrementalNetCDF
 from airshed.pipeline.accumulation import RunTotals
 from airshed.pipeline.progress import ProgressBar
 from airshed.pipeline.study import Study, prepare_study
-from airshed.pipeline.units import UnitResult, WorkUnit, run_unit, work_units
+from airshed.pipeline.units import UnitResult, WorkUnit, run_unit, with_starts, work_units
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ def worker_threads(compute: ComputeConfig) -> int | None:
 @contextmanager
 def dask_client(compute: ComputeConfig) -> Iterator[object]:
     """Yield a ``dask.distributed.Client`` for ``[compute]`` (a cluster it starts is closed on exit)."""
+    import dask
     from dask.distributed import Client, LocalCluster
 
     if compute.scheduler == SERIAL:
@@ -99,14 +101,17 @@ def dask_client(compute: ComputeConfig) -> Iterator[object]:
         # worker processes compile into Numba caches of their own (numba issue 4807; airshed.jit)
         mode = os.environ.get("AIRSHED_NUMBA_CACHE", "per-process")
         env = {"AIRSHED_NUMBA_CACHE": mode} if processes else {}
-        cluster = LocalCluster(
-            n_workers=compute.workers if processes else 1,
-            threads_per_worker=1 if processes else compute.workers,
-            processes=processes,
-            memory_limit=compute.memory_limit,
-            dashboard_address=":0",  # a free port: never the 8787 of another cluster
-            **({"env": env} if env else {}),
-        )
+        # workers sample their thread stacks every 10 ms for the dashboard's profile (measured: about 1 % of
+        # a worker's CPU over its wall time); nobody reads it here, and the nannies pass this config on
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(
+                n_workers=compute.workers if processes else 1,
+                threads_per_worker=1 if processes else compute.workers,
+                processes=processes,
+                memory_limit=compute.memory_limit,
+                dashboard_address=":0",  # a free port: never the 8787 of another cluster
+                **({"env": env} if env else {}),
+            )
         with cluster, Client(cluster) as client:
             yield client
         return
@@ -121,19 +126,52 @@ def dask_client(compute: ComputeConfig) -> Iterator[object]:
         yield client
 
 
+UNITS_PER_WORKER = 3
+"""Release-window units per worker thread of a particle run (:func:`unit_count`)."""
+MAX_WINDOWS_PER_UNIT = 4
+"""Most release windows in one unit: a unit keeps each window's period sums (a tagged field, ~0.1 GB on
+the 9 km JJJ grid) and hours until it ends, so this bounds a worker's memory whatever the run's length."""
+
+
+def unit_count(study: Study, worker_slots: int) -> int:
+    """How many units a run of a core with state is split into.
+
+    :data:`UNITS_PER_WORKER` per worker slot, at most one per release window, and at least enough for
+    :data:`MAX_WINDOWS_PER_UNIT` windows per unit. Windows cost unequally (the last ones of a run follow
+    their particles for less time), so a worker that finishes early must find another unit: measured on
+    the default case (5 windows, 2 workers), 2 units per worker gave units of 77.7, 69.2, 61.2 and 15.1
+    CPU s (one worker 130 s, the other 93 s: at most 1.71x over one worker), one unit per window lets the
+    two finish within a window of each other. Each unit interpolates the meteorology of its particles'
+    tail itself (measured: 4 units cost 1.06x the CPU of 2 units), so no more units than that.
+    """
+    if study.core_class.periods_independent:
+        return 1  # time chunks of chunk_hours instead
+    window = study.core_class.window_periods_of(study.cfg)
+    n_windows = -(-study.n_periods // window)
+    return max(1, min(n_windows, UNITS_PER_WORKER * worker_slots), -(-n_windows // MAX_WINDOWS_PER_UNIT))
+
+
 def _results_on_cluster(client, study: Study, units: list[WorkUnit]) -> Iterator[UnitResult]:
-    """Run the units on the client's workers; yield their results in unit order as they finish."""
+    """Run the units on the client's workers; yield their results in unit order as they finish.
+
+    Units are submitted as soon as their starting state is known (:func:`with_starts`).
+    """
     from dask.distributed import as_completed
     from distributed.scheduler import KilledWorker
 
     cfg = study.cfg
     threads = worker_threads(cfg.compute)
-    futures = [client.submit(run_unit_task, cfg, study.zero_out, study.scenario, u, threads, pure=False,
-                             key=f"airshed-unit-{u.index}-{os.getpid()}-{id(study)}") for u in units]
+    futures = []
+    done = as_completed()
+    for u in with_starts(study, units):
+        future = client.submit(run_unit_task, cfg, study.zero_out, study.scenario, u, threads, pure=False,
+                               key=f"airshed-unit-{u.index}-{os.getpid()}-{id(study)}")
+        futures.append(future)
+        done.add(future)
     waiting: dict[int, UnitResult] = {}
     nxt = 0
     try:
-        for future in as_completed(futures):
+        for future in done:
             try:
                 result = future.result()
             except KilledWorker:
@@ -212,24 +250,31 @@ def _member_task(task: Callable[..., T], args: tuple, threads: int | None) -> T:
 
 def run_core(study: Study, run_file: IncrementalNetCDF, progress: bool = True) -> RunTotals:
     """Run the work units of ``study`` where ``[compute]`` says; merge them in order into ``run_file``."""
-    cfg, em = study.cfg, study.emissions
+    cfg = study.cfg
+    core = study.core_class
     serial = cfg.compute.scheduler == SERIAL
-    units = work_units(study.core_class, study.n_periods, len(em.regions), cfg.compute.chunk_hours,
-                       split_regions=not serial)
+    window = getattr(core, "window_periods_of", lambda cfg: 1)(cfg)
     totals = RunTotals(study, run_file)
     if serial:
+        units = work_units(core, study.n_periods, cfg.compute.chunk_hours, window, 1)
         with ProgressBar(progress, study.n_periods, f"{cfg.run.core} core", unit="periods") as advance:
             for u in units:
-                # a unit of every source region writes each hour as soon as it is done; time chunks are
+                # a unit of every release window writes each hour as soon as it is done, time chunks are
                 # written a chunk at a time when merged
-                sink = None if u.regions is None else totals.write_hour
-                totals.merge(run_unit(study, u, sink, advance))
+                sink = totals.write_hour if u.windows is not None else None
+                totals.merge(run_unit(study, u, sink, advance, totals.merge_window))
         return totals.close()
-    label = f"{cfg.run.core} core, {len(units)} units ({cfg.compute.scheduler})"
-    with ProgressBar(progress, len(units), label, unit="units") as advance:
-        _remember(study)  # the threads scheduler reuses this process's inputs
-        with dask_client(cfg.compute) as client:
+    with dask_client(cfg.compute) as client:
+        slots = sum(client.nthreads().values()) or 1
+        units = work_units(core, study.n_periods, cfg.compute.chunk_hours, window, unit_count(study, slots))
+        label = f"{cfg.run.core} core, {len(units)} units ({cfg.compute.scheduler})"
+        with ProgressBar(progress, len(units), label, unit="units") as advance:
+            _remember(study)  # the threads scheduler reuses this process's inputs
+            unit_cpu = []
             for result in _results_on_cluster(client, study, units):
                 totals.merge(result)
+                unit_cpu.append(result.cpu_s)
                 advance()
+    log.info("work units: %d, CPU s in the workers per unit: %s (sum %.2f)", len(units),
+             json.dumps([round(c, 3) for c in unit_cpu]), sum(unit_cpu))
     return totals.close()

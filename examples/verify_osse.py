@@ -37,13 +37,24 @@ What it does (nothing but the observations is known to the inversion):
    "contradicted" for the doubled ones. Exit status 0 when every check passes.
 
 Options: ``--out DIR`` (default ``examples/verify_osse/``), ``--rerun`` (run the model again even if the
-run files exist), ``--threads N``.
+run files exist), ``--threads N``, ``--ensemble RUN.nc``.
+
+**With the transport error from a meteorology ensemble** (``--ensemble RUN.nc``: the run file of an
+``airshed run`` of this config with ``[uncertainty.meteorology] ensemble = "offsets"``, e.g.
+``python benchmarks/bench_met_ensemble.py --config examples/verify_osse.toml --members 27 --out DIR`` ->
+``DIR/ensemble.nc``, whose central run is bit for bit the prior; the script refuses an ensemble whose
+central run differs from the prior): its ensemble variables are added to a copy of the prior
+(``prior_ensemble.nc``), so that ``airshed verify`` takes the transport part of the observation error
+from the meteorological variance (:mod:`airshed.verification.transport_error`) instead of the 30 %
+default; the synthetic observations are drawn with the same transport error at the truth's values.
+The noise draws then compare :data:`ENSEMBLE_CONFIGURATIONS` and the acceptance is judged on the first.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -56,7 +67,9 @@ from airshed.config import load_config
 from airshed.inputs.observations import write_cnemc
 from airshed.runner import run_study
 from airshed.verification import ObservationErrors, VerifySettings, verify
-from airshed.verification.synthetic import synthetic_observations
+from airshed.verification.sensitivity import station_sensitivity
+from airshed.verification.synthetic import synthetic_observations, true_station_spread
+from airshed.verification.transport_error import run_file_transport_spread
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "verify_osse.toml"
@@ -65,6 +78,7 @@ NOISE_SEED = 2018
 BACKGROUND = {"SO2": 2.0, "NO2": 4.0, "PM2.5": 15.0}
 MODEL_ERROR = 0.30
 CORRELATION_HOURS = 12.0
+SPECIES = ("SO2", "NO2", "PM2.5")
 CUTS = {("Hebei", "SO2"): -20.0, ("Tianjin", "NOx"): -30.0}
 """The truth's cuts (percent), as in the scenario osse_truth of verify_osse.toml."""
 
@@ -97,14 +111,24 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE / "verify_osse")
     parser.add_argument("--rerun", action="store_true")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--ensemble", type=Path, default=None,
+                        help="run file of a meteorology ensemble of this case (airshed run with "
+                             "[uncertainty.meteorology]): the transport error comes from its spread")
     args = parser.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     prior, truth = model_runs(out, args.rerun, args.threads)
+    plain_prior = prior
+    transport = None
+    if args.ensemble is not None:
+        prior = prior_with_ensemble(prior, args.ensemble.resolve(), out)
+        with xr.open_dataset(prior) as p, xr.open_dataset(truth) as t:
+            transport = ensemble_transport_sigma(p, t)
 
     with xr.open_dataset(truth) as ds:
-        obs = synthetic_observations(ds, ("SO2", "NO2", "PM2.5"), BACKGROUND, MODEL_ERROR, CORRELATION_HOURS,
-                                     NOISE_SEED)
+        spread = true_station_spread(ds, SPECIES)
+        obs = synthetic_observations(ds, SPECIES, BACKGROUND, MODEL_ERROR, CORRELATION_HOURS, NOISE_SEED,
+                                     transport_sigma=transport, station_spread=spread)
     folder = out / "observations"
     folder.mkdir(exist_ok=True)
     for old in folder.glob("china_sites_*.csv"):
@@ -127,8 +151,73 @@ def main() -> int:
     result = json.loads(report.read_text())
     print("\nthe inversion of these observations (noise seed 2018):")
     summary(result)
-    draws = {name: noise_draws(prior, truth, settings) for name, settings in CONFIGURATIONS.items()}
+    if transport is None:
+        draws = {name: noise_draws(prior, truth, settings, spread=spread)
+                 for name, settings in CONFIGURATIONS.items()}
+    else:
+        runs = {"ensemble": prior, "plain": plain_prior}
+        noise = {"ensemble": transport, "30 %": None}
+        draws = {name: noise_draws(runs[run], truth, settings, noise[drawn], spread)
+                 for name, (run, drawn, settings) in ENSEMBLE_CONFIGURATIONS.items()}
     return acceptance(result, draws)
+
+
+def prior_with_ensemble(prior: Path, ensemble: Path, out: Path) -> Path:
+    """Return a copy of the prior run holding the ensemble variables of a meteorology ensemble run.
+
+    The ensemble must be of the same case: its central run's gridded results equal the prior's bit for
+    bit (the prior adds only the station series), else it is refused.
+    """
+    from airshed.uncertainty.ensemble import add_to_run_file
+
+    with xr.open_dataset(prior) as p, xr.open_dataset(ensemble) as e:
+        for name in ("source_receptor", "transboundary_share"):
+            if name in p and not np.array_equal(p[name].values, e[name].values):
+                sys.exit(f"{ensemble}: {name} differs from the prior run's ({prior}): not an ensemble of "
+                         "this case")
+        if "uncertainty_meteorology_member_names" not in e.attrs:
+            sys.exit(f"{ensemble}: no meteorology members in this run file")
+        part = e[[v for v in e.data_vars if v not in p.data_vars]].load()
+        part.attrs = {k: v for k, v in e.attrs.items() if k.startswith("uncertainty_")}
+    target = out / "prior_ensemble.nc"
+    shutil.copyfile(prior, target)
+    add_to_run_file(target, part)
+    names = part.attrs["uncertainty_meteorology_member_names"].split()
+    print(f"wrote {target}: the prior with the ensemble of {ensemble.name} ({len(names)} meteorology "
+          "members)")
+    return target
+
+
+def ensemble_transport_sigma(prior_ensemble: xr.Dataset, truth: xr.Dataset) -> dict[str, np.ndarray]:
+    """Per species, (T, N) transport error of the truth's station values from the ensemble's spread.
+
+    The transport error model the inversion takes from the run file
+    (:func:`~airshed.verification.transport_error.run_file_transport_spread`), at the truth's values.
+    """
+    sigma, note = run_file_transport_spread(prior_ensemble, station_sensitivity(truth, "truth run"), SPECIES,
+                                            CORRELATION_HOURS)
+    if sigma is None:
+        sys.exit("the ensemble run file carries no meteorological variance of the observed species")
+    print(f"synthetic observations: {note}")
+    return {o: sigma[:, :, i] for i, o in enumerate(SPECIES)}
+
+
+ENSEMBLE_CONFIGURATIONS = {
+    "provinces, daily means, transport error from the meteorology ensemble (the OSSE)": (
+        "ensemble", "ensemble", VerifySettings(regions="provinces", sectors="total")),
+    "provinces, daily means, 30 % transport error (the OSSE without the ensemble)": (
+        "plain", "30 %", VerifySettings(regions="provinces", sectors="total")),
+    "ensemble transport error assumed, observations drawn with 30 % (stress: the ensemble too narrow)": (
+        "ensemble", "30 %", VerifySettings(regions="provinces", sectors="total")),
+}
+"""With ``--ensemble``: (prior run, transport error of the synthetic noise, inversion settings). Fixed
+before the results were seen. Only the first is judged against issue 18: the transport part of the
+observation error taken from the meteorology ensemble (issue 18: "from the ensemble spread when the
+uncertainty work is there"), the synthetic observations drawn from the same error model (as in the OSSE
+without the ensemble: the noise is the error model the inversion assumes), daily means, the full error
+model with the particle sampling error, ten noise draws. The second is the OSSE without the ensemble
+(30 %, as before), the third shows what happens if the real transport error is the 30 % while the
+inversion trusts the ensemble's spread (chi2/n and the rms errors then say so)."""
 
 
 CONFIGURATIONS = {
@@ -149,15 +238,20 @@ DRAWS = range(NOISE_SEED, NOISE_SEED + 10)
 """Seeds of the noise draws."""
 
 
-def noise_draws(prior: Path, truth: Path, settings: VerifySettings) -> dict:
-    """Invert ten noise draws of the synthetic observations: estimates, sigmas, chi2 and totals per draw."""
+def noise_draws(prior: Path, truth: Path, settings: VerifySettings,
+                transport: dict[str, np.ndarray] | None = None, spread: dict | None = None) -> dict:
+    """Invert ten noise draws of the synthetic observations: estimates, sigmas, chi2 and totals per draw.
+
+    ``transport``: the synthetic noise's transport error per species (None: ``MODEL_ERROR`` of the value);
+    ``spread``: the truth's station spread (:func:`true_station_spread`), computed once.
+    """
     keys = [(region, species) for region in ("Beijing", "Tianjin", "Hebei")
             for species in ("SO2", "NOx", "PM2.5")]
     out = {"estimate": [], "sigma": [], "chi2": [], "jjj_bias": [], "domain_bias": []}
     with xr.open_dataset(prior) as p, xr.open_dataset(truth) as t:
         for seed in DRAWS:
-            obs = synthetic_observations(t, ("SO2", "NO2", "PM2.5"), BACKGROUND, MODEL_ERROR,
-                                         CORRELATION_HOURS, seed)
+            obs = synthetic_observations(t, SPECIES, BACKGROUND, MODEL_ERROR, CORRELATION_HOURS, seed,
+                                         transport_sigma=transport, station_spread=spread)
             v = verify(p, obs, settings)
             table = v.region_table().set_index(["region", "species"])
             out["estimate"].append([table.loc[k, "change_percent"] for k in keys])

@@ -135,7 +135,7 @@ def test_kernels_match_their_numpy_twins():
                              GRID.ny)
     factor = rng.uniform(0.9, 1.1, n)
     acc, acc_ref = np.zeros((3, slots.size, 3)), np.zeros((3, slots.size, 3))
-    args = (x, y, z, alive, tag, weights, factor, 300.0, GRID.x0, GRID.y0, GRID.dx, GRID.nx, GRID.ny, layers)
+    args = (x, y, z, alive, tag, weights, factor, 300.0, layers)
     bw.accumulate_at_stacks(*args, acc)
     ref.accumulate_at_stacks_reference(*args, acc_ref)
     np.testing.assert_allclose(acc, acc_ref, rtol=1e-12)

@@ -208,7 +208,7 @@ ROWS = [
 def test_validate_prairie_grass_table_and_json(runner, tmp_path, monkeypatch):
     calls = []
 
-    def run_validation(data_dir, cores, observed_sigma_theta=False):
+    def run_validation(data_dir, cores, observed_sigma_theta=False, processes=None, progress=None):
         calls.append((data_dir, cores) + ((True,) if observed_sigma_theta else ()))
         return ROWS
 

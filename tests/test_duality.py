@@ -33,7 +33,7 @@ import pytest
 
 from airshed.model import backward as bw
 from airshed.model.lagrangian import LagrangianParameters, MetWindow
-from airshed.model.release import ReleaseTable, area_release_table
+from airshed.model.release import ReleaseTable, area_release_table, point_release_table
 from airshed.physics.adjoint import adjoint_slots
 
 FULL = os.environ.get("AIRSHED_FULL_VALIDATION") == "1"
@@ -159,6 +159,162 @@ def test_duality_in_a_converging_flow_needs_the_liouville_factor(monkeypatch):
 
 
 # --------------------------------------------------------------------------------------------------
+# removal and chemistry, controlled: one source cell, one receptor, a rain edge between them
+# --------------------------------------------------------------------------------------------------
+EDGE_SOURCE, EDGE_RECEPTOR, EDGE_Y, EDGE_X, EDGE_RAIN = 4500.0, 14500.0, 15500.0, 10000.0, 5.0  # m, mm/h
+EDGE_U, EDGE_K, EDGE_YIELD = 3.0, 0.5 / 3600.0, 1.5  # m/s, SO2 -> sulfate s-1 (amplified), mass yield
+EDGE_A, EDGE_B = 8.4e-5, 0.79  # scavenging A P^B of both tracers, s-1
+
+
+def rain_edge_met() -> MetWindow:
+    """A uniform convective layer under a wind of 3 m/s along x; 5 mm/h of rain in the cells east of 10 km."""
+    shape3, shape2 = (HOURS + 1, 3, NY, NX), (HOURS + 1, NY, NX)
+    rain = np.where((np.arange(NX) + 0.5) * DX > EDGE_X, EDGE_RAIN, 0.0)
+    return MetWindow(times=np.arange(HOURS + 1) * 3600.0, z_levels=np.array([10.0, 500.0, 2000.0]),
+                     u=np.full(shape3, EDGE_U), v=np.zeros(shape3), w=np.zeros(shape3),
+                     mixing_height=np.full(shape2, H), ustar=np.full(shape2, 0.4), wstar=np.full(shape2, 1.5),
+                     inv_L=np.full(shape2, -0.02), precip=np.broadcast_to(rain, shape2).copy())
+
+
+def rain_edge_parameters(**extra) -> LagrangianParameters:
+    """SO2 and sulfate: conversion and scavenging only, no horizontal turbulence (advection is exact)."""
+    from airshed.physics.mechanism import Conversion
+
+    return LagrangianParameters.for_species(
+        ("SO2", "sulfate"), deposition_velocity_m_s=[0.0, 0.0], wet_a_per_s=[EDGE_A, EDGE_A],
+        wet_b=[EDGE_B, EDGE_B], decay_per_s=[0.0, 0.0], horizontal_turbulence=False,
+        conversions=(Conversion("SO2", "sulfate", EDGE_K, EDGE_YIELD),), **extra)
+
+
+def rain_edge_expectation(dt: float, substeps: int = 1) -> np.ndarray:
+    """(SO2, sulfate) at the receptor, kg m-3 per kg/s of SO2, for advection at exactly EDGE_U.
+
+    The expectation over the release position in the source cell (fine quadrature) of the forward
+    step's own arithmetic (``substeps`` = 1): each step depletes by the rain at its start position
+    (bilinear between cell centres), SO2 converts with (1 - exp(-k dt)) / k, and the particle is sampled at
+    the end of the step; with many substeps, the continuous solution.
+    """
+    h = dt / substeps
+    x0 = EDGE_SOURCE - 0.5 * DX + (np.arange(4000) + 0.5) * DX / 4000
+    centres = (np.arange(NX) + 0.5) * DX
+    rain = np.where(centres > EDGE_X, EDGE_RAIN, 0.0)
+    so2, sulfate, acc = np.ones(x0.size), np.zeros(x0.size), np.zeros(2)
+    for n in range(int(2.0 * 3600.0 / h)):
+        lam = EDGE_A * np.interp(x0 + EDGE_U * n * h, centres, rain) ** EDGE_B
+        k = EDGE_K + lam
+        converted = so2 * -np.expm1(-k * h) / k * EDGE_K * EDGE_YIELD
+        so2, sulfate = so2 * np.exp(-k * h), sulfate * np.exp(-lam * h) + converted
+        x = x0 + EDGE_U * (n + 1) * h
+        inside = np.abs(x - EDGE_RECEPTOR) < 0.5 * DX
+        acc += [np.mean(so2 * inside) * h, np.mean(sulfate * inside) * h]
+    return acc / (DX * DX * H)
+
+
+def test_duality_with_conversion_across_a_rain_edge():
+    """The removal and conversion of a backward step are the transpose of the forward step's.
+
+    The forward step depletes a particle by the rain at its start position; read at the backward step's
+    start (the forward step's end), the backward weights came out 4.7 % low here, where the receptor is in
+    5 mm/h of rain and the source dry. Both directions now agree with each other and with the exact
+    expectation of the forward discretisation; that differs from the continuous solution by its
+    first-order splitting error (about 2.5 % with these exaggerated rates and a 164 s step).
+    """
+    met = rain_edge_met()
+    boxes = bw.receptor_boxes(np.array([EDGE_RECEPTOR]), np.array([EDGE_Y]), 500.0, 0.0, H, 0.0, 0.0, DX,
+                              NX, NY)
+    params = rain_edge_parameters(particles_per_hour=40000)
+    run = bw.ReceptorSampledRun(0.0, 0.0, DX, NX, NY, 2000.0, 1, params, 1, boxes, BATCHES)
+    source = area_release_table(np.array([EDGE_SOURCE]), np.array([EDGE_Y]), DX, np.array([0]),
+                                np.array([[1.0, 0.0]]), depth=H)
+    for hour in range(HOURS):
+        if hour == HOURS - 1:
+            run.box_sum[:] = 0.0
+        run.advance(met, source, hour * 3600.0, (hour + 1) * 3600.0)
+    f_b = run.box_sum[0, :, 0, :] * (BATCHES / (DX * DX * H * 3600.0))  # [batch, (SO2, sulfate)]
+
+    slots = adjoint_slots(("SO2", "sulfate"), rain_edge_parameters().conversions)
+    back = bw.BackwardRun(0.0, 0.0, DX, NX, NY, 2000.0, BATCHES, rain_edge_parameters(), slots, 2,
+                          source_depth=H)
+    table = ReleaseTable(np.full(BATCHES, EDGE_RECEPTOR), np.full(BATCHES, EDGE_Y), np.full(BATCHES, 500.0),
+                         np.zeros(BATCHES), np.full(BATCHES, H), np.arange(BATCHES),
+                         np.zeros((BATCHES, slots.size)))
+    rev, per_row = bw.time_reversed(met, HOURS * 3600.0), 2000
+    cell = int(EDGE_Y // DX) * NX + int(EDGE_SOURCE // DX)
+    footprint = np.zeros((BATCHES, slots.size))
+    for hour in range(HOURS):
+        back.advance(rev, table if hour == 0 else None, hour * 3600.0, (hour + 1) * 3600.0,
+                     np.full(BATCHES, per_row), np.tile(slots.initial_weights(), (BATCHES, 1)))
+        footprint += back.footprint[:, :, cell]
+    b_b = footprint[:, [slots.index("SO2", "SO2"), slots.index("sulfate", "SO2")]] / (per_row * DX * DX * H)
+
+    f, b, z = z_scores(f_b, b_b)
+    assert np.abs(z).max() <= 3.0, (f, b, z)
+    nsteps, dt = run.time_step(met, 3600.0)
+    exact = rain_edge_expectation(dt)
+    f_se, b_se = (a.std(axis=0, ddof=1) / np.sqrt(BATCHES) for a in (f_b, b_b))
+    assert np.all(np.abs(f - exact) <= 3.0 * f_se), (f, exact, f_se)
+    np.testing.assert_allclose(b, exact, rtol=2e-3)  # backward particles differ only in their heights
+    # the forward scheme's own first-order error, shared by both directions
+    continuous = rain_edge_expectation(dt, substeps=16)
+    assert np.all(np.abs(exact / continuous - 1.0) < 0.04) and exact[0] > 1.01 * continuous[0]
+
+
+def elevated_source_duality(step_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-batch (forward, backward) surface concentrations from a 200 m stack in an 800 m convective layer.
+
+    Uniform, steady met (:func:`rain_edge_met` without rain); the receptor is the 0-50 m box 10 km
+    downwind; the backward run folds the stack with its layer (:func:`~airshed.model.backward.stack_layers`).
+    """
+    met = rain_edge_met()
+    met = dataclasses.replace(met, precip=np.zeros_like(met.precip))
+    kw = {"deposition_velocity_m_s": [0.0], "wet_a_per_s": [0.0], "turbulence_step_fraction": step_fraction}
+    boxes = bw.receptor_boxes(np.array([EDGE_RECEPTOR]), np.array([EDGE_Y]), 500.0, 0.0, 50.0, 0.0, 0.0, DX,
+                              NX, NY)
+    params = LagrangianParameters.for_species(("PM2.5",), particles_per_hour=40000, **kw)
+    run = bw.ReceptorSampledRun(0.0, 0.0, DX, NX, NY, 3000.0, 1, params, 1, boxes, BATCHES)
+    stack = point_release_table(np.array([EDGE_SOURCE]), np.array([EDGE_Y]), np.array([200.0]), np.array([0]),
+                                np.array([[1.0]]))
+    for hour in range(HOURS):
+        if hour == HOURS - 1:
+            run.box_sum[:] = 0.0
+        run.advance(met, stack, hour * 3600.0, (hour + 1) * 3600.0)
+    f_b = run.box_sum[0, :, 0, 0] * (BATCHES / (DX * DX * 50.0 * 3600.0))
+    slots = adjoint_slots(("PM2.5",), ())
+    back = bw.BackwardRun(0.0, 0.0, DX, NX, NY, 3000.0, BATCHES,
+                          LagrangianParameters.for_species(("PM2.5",), **kw), slots, 2, source_depth=50.0,
+                          n_stacks=1)
+    table = ReleaseTable(np.full(BATCHES, EDGE_RECEPTOR), np.full(BATCHES, EDGE_Y), np.full(BATCHES, 500.0),
+                         np.zeros(BATCHES), np.full(BATCHES, 50.0), np.arange(BATCHES),
+                         np.zeros((BATCHES, slots.size)))
+    layers = bw.stack_layers(np.array([EDGE_SOURCE]), np.array([EDGE_Y]), np.array([200.0]), 50.0, 0.0, 0.0,
+                             DX, NX, NY)
+    rev, per_row, b_b = bw.time_reversed(met, HOURS * 3600.0), 4000, np.zeros(BATCHES)
+    for hour in range(HOURS):
+        back.advance(rev, table if hour == 0 else None, hour * 3600.0, (hour + 1) * 3600.0,
+                     np.full(BATCHES, per_row), np.tile(slots.initial_weights(), (BATCHES, 1)), layers)
+        b_b += back.stack_footprint[:, slots.index("PM2.5", "PM2.5"), 0] / (per_row * DX * DX * 50.0)
+    return f_b[:, None], b_b[:, None]
+
+
+def test_duality_of_a_stack_in_a_well_mixed_layer():
+    """A stack's footprint (the layer around its release height) is the adjoint of its point release.
+
+    With vertical sub-steps of 0.05 T_Lw the particle step keeps a well-mixed layer well mixed (README,
+    tests/test_lagrangian_validation.py) and the two directions agree (measured B/F 1.022, z +0.6).
+    """
+    f, b, z = z_scores(*elevated_source_duality(0.05))
+    assert abs(z[0]) <= 3.0 and b[0] / f[0] == pytest.approx(1.0, abs=0.05), (f, b, z)
+
+
+@pytest.mark.xfail(reason="forward step not well mixed at the default sub-step 0.5 T_Lw: too many particles "
+                          "near the ground, so the forward surface concentration from a 200 m stack is 39 % "
+                          "above the well-mixed step's and B/F is 0.71 (z -10.5)", strict=True)
+def test_duality_of_a_stack_at_the_default_vertical_sub_step():
+    f, b, z = z_scores(*elevated_source_duality(LagrangianParameters.turbulence_step_fraction))
+    assert abs(z[0]) <= 3.0, (f, b, z)
+
+
+# --------------------------------------------------------------------------------------------------
 # 2. and 3. the real profiles, then removal and chemistry: the built-in JJJ episode, 13 city centres
 # --------------------------------------------------------------------------------------------------
 NO_REMOVAL = {t: 0.0 for t in ("SO2", "NOx", "PM2.5", "NH3", "NMVOC", "sulfate", "nitrate")}
@@ -243,10 +399,19 @@ CASES = {  # (chemistry, species, homogeneous, entries at least)
 }
 #: Measured in the reduced form (README, "Duality"): the per-entry criterion is not met in these stages.
 NOT_MET = {
-    "real_profiles": "measured max|z| 3.02: 109 of 110 entries within 3 SE (mean z^2 1.11); the entry is "
-                     "Cangzhou <- Tianjin, 0.03 % of Cangzhou's total, seen by 3 of 16 forward batches",
-    "removal_and_chemistry": "measured max|z| 4.31 (PM2.5), 4.41 (sulfate), 4.69 (nitrate); mean z^2 of "
-                             "sulfate and nitrate 1.59 and 1.49: backward 2.6 and 3.2 % low",
+    "homogeneous": (
+        "after the particle random numbers were keyed by release window (other draws): seeds 17-20 "
+        "max|z| 3.79, 5.29, 5.63, 4.49 with 1-2 of 94-95 entries beyond 3 SE each and mean z^2 1.00-1.14 "
+        "(seed 17 before: 2.51); the few extreme entries are beyond batch-means noise and not yet explained "
+        "(README, Duality)"),
+    "real_profiles": (
+        "seed 17: max|z| 3.02, 109 of 110 within 3 SE; seeds 17-21: 13 of 551 entries beyond 3 SE (N(0,1): "
+        "1.5), 8 of them sampled by >= 8 of 16 forward batches (Tianjin <- Cangzhou z -5.75): the forward "
+        "particle step is not time-reversible (README, Duality)"),
+    "removal_and_chemistry": (
+        "max|z| 4.32 (PM2.5), 4.42 (sulfate), 4.68 (nitrate); backward sulfate 2.6 % and nitrate 3.2 % low: "
+        "stacks B/F 0.67-0.73 (forward vertical sub-step not well mixed), area sources 1.6-1.9 % (one-way "
+        "leak at the mixed-layer top; README, Duality)"),
 }
 
 
@@ -269,3 +434,28 @@ def test_duality_every_entry_within_3_standard_errors(case):
     chemistry, species, homogeneous, _ = CASES[case]
     for table in jjj_duality(chemistry, species, homogeneous):
         assert table.max_abs_z <= 3.0, table.summary()
+
+
+@pytest.mark.validation
+def test_duality_in_homogeneous_turbulence_differs_by_sampling_noise_only():
+    """Homogeneous stage: the z values are as many beyond 2 and 3 as batch-means noise allows.
+
+    With the standard errors from B = 16 batch means, z of an exact adjoint follows roughly Student's t with
+    B - 1 to 2 (B - 1) degrees of freedom (Schmeiser 1982, Oper. Res. 30:556; the combined error of two
+    directions), so even an exact adjoint puts an entry beyond 3 SE in 1 of 110-190 entries and fails the
+    every-entry criterion on 95 entries in 40-57 % of seeds. This test guards against a broad bias: a biased
+    backward run (wrong Liouville factor, wrong reading of the met) shows as an excess of large z: the counts
+    beyond 2 and 3 must stay within the 99.9 % binomial quantile of that noise, and mean z^2 below 2. The
+    every-entry test above is the issue's criterion; the single extreme entries it finds are not noise.
+    """
+    from scipy import stats
+
+    chemistry, species, homogeneous, _ = CASES["homogeneous"]
+    df = SIZES[FULL][4] - 1
+    for table in jjj_duality(chemistry, species, homogeneous):
+        summary = table.summary()
+        n = summary["entries"]
+        for limit, key in ((3.0, "within_3_se"), (2.0, "within_2_se")):
+            allowed = stats.binom.ppf(0.999, n, 2.0 * stats.t.sf(limit, df))
+            assert n - summary[key] <= allowed, (limit, allowed, summary)
+        assert summary["mean_z2"] < 2.0, summary

@@ -100,3 +100,41 @@ def test_members_option_and_its_checks(tmp_path, monkeypatch):
     assert seen["members"] == 4
     bad = CliRunner().invoke(app, ["-q", "run", str(toml), "--members", "1"])
     assert bad.exit_code == 2
+
+
+def _run_file_values(path) -> dict[str, np.ndarray]:
+    with xr.open_dataset(path) as ds:
+        return {name: ds[name].values for name in ds.data_vars}
+
+
+@pytest.mark.parametrize("core", ["plume", "lagrangian"])
+def test_members_on_shared_inputs_write_the_run_files_they_write_alone(tmp_path, monkeypatch, core):
+    """Shared inputs (read once, meteorology windows handed on) change no bit of any member's run file."""
+    # Met read from files has no window cache on disk; switch off the built-in met's one, which would
+    # otherwise serve windows before the shared reader sees them and make the read count depend on it.
+    monkeypatch.setattr("airshed.pipeline.study.met_cache_folder", lambda *args: None)
+    from airshed.inputs.meteorology.offsets import MetOffset
+    from airshed.met_ensemble import SharedInputs
+    from airshed.runner import run_study
+    from airshed.uncertainty.meteorology import MetMember, member_config
+
+    cfg = builtin_case_config(tmp_path, core, hours=2, outputs={"maps": False, "report": False},
+                              compute={"scheduler": "serial"})
+    shared = SharedInputs.read(cfg)
+    run_study(cfg, output=tmp_path / "central.nc", progress=False, inputs=shared.central)
+    reads = shared.reader.reads
+    # a vertical member reads the central run's windows again, then one displaced both ways
+    members = [MetMember("z", offset=MetOffset(0, 0, 250.0)),
+               MetMember("xyz", offset=MetOffset(1, -1, -250.0))]
+    for member in members:
+        member_cfg = member_config(cfg, member)
+        together = run_study(member_cfg, output=tmp_path / f"{member.name}_shared.nc", progress=False,
+                             inputs=shared.for_member(member_cfg, member))
+        alone = run_study(member_cfg, output=tmp_path / f"{member.name}_alone.nc", progress=False)
+        a, b = _run_file_values(together), _run_file_values(alone)
+        assert a.keys() == b.keys()
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=f"{member.name}: {name}")
+        if member.name == "z":
+            assert shared.reader.reads == reads  # no window read again from the files
+    assert shared.reader.reads > reads  # the displaced member read its own window

@@ -29,31 +29,101 @@ def float_variables(path: Path) -> dict[str, np.ndarray]:
 
 
 def test_work_units_cover_the_run_once():
-    plume = work_units(core_class("plume"), 50, 14, 24)
-    assert [(u.first, u.stop, u.regions) for u in plume] == [(0, 24, None), (24, 48, None), (48, 50, None)]
-    particles = work_units(core_class("lagrangian"), 50, 14, 24)
-    assert [u.regions for u in particles] == [range(r, r + 1) for r in range(14)]
-    assert all((u.first, u.stop) == (0, 50) for u in particles)
-    together = work_units(core_class("lagrangian"), 50, 14, 24, split_regions=False)
-    assert [(u.first, u.stop, u.regions) for u in together] == [(0, 50, range(14))]
+    plume = work_units(core_class("plume"), 50, 24)
+    assert [(u.first, u.stop, u.windows) for u in plume] == [(0, 24, None), (24, 48, None), (48, 50, None)]
+    particles = work_units(core_class("lagrangian"), 50, 24, window_periods=6, n_units=4)
+    assert [(u.first, u.stop, u.windows) for u in particles] == [
+        (0, 12, range(0, 2)), (12, 24, range(2, 4)), (24, 42, range(4, 7)), (42, 50, range(7, 9))]
+    assert [u.windows for u in work_units(core_class("lagrangian"), 50, 24, 6, n_units=100)] == [
+        range(w, w + 1) for w in range(9)]
+    together = work_units(core_class("lagrangian"), 50, 24, 6)
+    assert [(u.first, u.stop, u.windows) for u in together] == [(0, 50, range(9))]
+
+
+WINDOWED = {"release_window_h": 1, "particles_per_hour": 3000}
+"""Release windows of 1 h, so a short run has several."""
 
 
 @pytest.fixture(scope="module")
 def serial_runs(tmp_path_factory):
-    """Serial runs of the small case (plume in 1-hour chunks) that the cluster runs are compared with."""
+    """Serial runs of the small case (plume in 1-hour chunks, particles in 1-hour release windows)."""
     tmp = tmp_path_factory.mktemp("serial")
     out = {}
-    for core, hours in (("plume", 2), ("lagrangian", 3)):
-        cfg = builtin_case_config(tmp, core, hours=hours, compute={"chunk_hours": 1})
+    for core, hours in (("plume", 2), ("lagrangian", 4)):
+        cfg = builtin_case_config(tmp, core, hours=hours, compute={"chunk_hours": 1}, lagrangian=WINDOWED)
         out[core] = run_study(cfg, output=tmp / f"{core}.nc", progress=False)
     return out
 
 
+@pytest.mark.parametrize(("n_units", "threads"), [(2, 1), (3, 2), (4, 1)])
+def test_release_window_units_give_the_serial_result(n_units, threads, serial_runs, tmp_path, monkeypatch):
+    """Any grouping of 4 release windows into units, on 1 or 2 Numba threads, gives the serial bits."""
+    monkeypatch.setattr(scale, "unit_count", lambda study, slots: n_units)
+    cfg = builtin_case_config(tmp_path, "lagrangian", hours=4, lagrangian=WINDOWED,
+                              compute={"scheduler": "threads", "workers": 2, "threads": threads})
+    path = run_study(cfg, output=tmp_path / "units.nc", progress=False)
+    serial, units = float_variables(serial_runs["lagrangian"]), float_variables(path)
+    assert serial.keys() == units.keys() and "mass_budget" in serial
+    assert np.abs(serial["concentration"]).max() > 0
+    for name, a in serial.items():
+        assert np.array_equal(a, units[name], equal_nan=True), name
+
+
+def test_particle_sampling_classes_in_release_window_units_give_the_serial_result(tmp_path, monkeypatch):
+    """Sampling classes (batch means) ride on the windows: 3 units give the serial bits, standard errors too.
+
+    A unit that starts later continues each source's particle count over the run (the class of a particle
+    follows it), so its particles fall in the classes they fall in serially.
+    """
+    tables = {"lagrangian": WINDOWED, "outputs": {"maps": False, "report": False},
+              "uncertainty": {"particle_classes": 4, "sources": ["sampling"]}}
+    serial = builtin_case_config(tmp_path, "lagrangian", hours=4, **tables)
+    a = float_variables(run_study(serial, output=tmp_path / "serial.nc", progress=False))
+    monkeypatch.setattr(scale, "unit_count", lambda study, slots: 3)
+    units = builtin_case_config(tmp_path, "lagrangian", hours=4, **tables,
+                                compute={"scheduler": "threads", "workers": 2, "threads": 1})
+    b = float_variables(run_study(units, output=tmp_path / "units.nc", progress=False))
+    assert a.keys() == b.keys() and "source_receptor_standard_error" in a
+    assert np.abs(a["source_receptor_standard_error"]).max() > 0
+    for name, value in a.items():
+        assert np.array_equal(value, b[name], equal_nan=True), name
+
+
+def test_release_window_units_repeat_no_particle_work(tmp_path):
+    """Units follow only their own windows' particles: particle-steps add up to the serial run's."""
+    from airshed.model.lagrangian import ParticleRun
+    from airshed.pipeline.study import prepare_study
+    from airshed.pipeline.units import run_unit, with_starts
+
+    cfg = builtin_case_config(tmp_path, "lagrangian", hours=4, lagrangian=WINDOWED)
+    study = prepare_study(cfg)
+    steps: list[int] = []
+    original = ParticleRun.step_once
+
+    def counting(self, met, t, dt):
+        steps.append(self.n)
+        original(self, met, t, dt)
+
+    ParticleRun.step_once = counting
+    try:
+        counts = []
+        for n_units in (1, 4):
+            steps.clear()
+            units = work_units(study.core_class, study.n_periods, 24, 1, n_units)
+            results = [run_unit(study, u) for u in with_starts(study, units)]
+            counts.append(sum(steps))
+            assert [w.window for r in results for w in r.windows] == [0, 1, 2, 3]
+    finally:
+        ParticleRun.step_once = original
+    assert counts[0] > 0 and counts[0] == counts[1]
+
+
 @pytest.mark.parametrize("core", ["lagrangian", "plume"])
 def test_local_cluster_gives_the_serial_result(core, serial_runs, tmp_path):
-    """2 worker processes: bitwise for the particle core (regions), within 1e-12 for the plume (hours)."""
-    hours = 2 if core == "plume" else 3
-    cfg = builtin_case_config(tmp_path, core, hours=hours, compute={**CLUSTER, "chunk_hours": 1})
+    """2 worker processes: bitwise for the particle core (release windows), within 1e-12 for the plume."""
+    hours = 2 if core == "plume" else 4
+    cfg = builtin_case_config(tmp_path, core, hours=hours, compute={**CLUSTER, "chunk_hours": 1},
+                              lagrangian=WINDOWED)
     path = run_study(cfg, output=tmp_path / "cluster.nc", progress=False)
     serial, cluster = float_variables(serial_runs[core]), float_variables(path)
     assert serial.keys() == cluster.keys()

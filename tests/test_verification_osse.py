@@ -45,3 +45,39 @@ def test_reduced_osse_recovers_the_cuts(tmp_path):
     assert v.check(Claim.parse("region=Hebei,species=SO2,percent=-20")).verdict == CONSISTENT
     assert v.check(Claim.parse("region=Hebei,species=SO2,percent=-40")).verdict == CONTRADICTED
     assert np.isfinite(v.posterior.x).all()
+
+
+def test_synthetic_noise_with_a_given_transport_error_is_the_fraction_model_when_equal():
+    """A per-station transport sigma equal to fraction x value draws exactly the fraction model's noise."""
+    from airshed.verification.synthetic import true_station_values
+
+    rng = np.random.default_rng(1)
+    times = np.arange("2017-12-01T00", "2017-12-02T00", dtype="datetime64[h]").astype("datetime64[ns]")
+    values = rng.uniform(5.0, 80.0, (times.size, 3, 3))
+    ds = xr.Dataset({"station_concentration": (("time", "station", "species"), values)},
+                    coords={"time": times, "station": ["a", "b", "c"], "species": ["SO2", "NOx", "PM2.5"]})
+    species = ("SO2", "NO2", "PM2.5")
+    spread = {o: np.full((times.size, 3), 1.5) for o in species}
+    truth = true_station_values(ds, species)
+    by_fraction = synthetic_observations(ds, species, model_fraction=0.2, seed=5, station_spread=spread)
+    given = synthetic_observations(ds, species, seed=5, station_spread=spread,
+                                   transport_sigma={o: 0.2 * truth[o] for o in species})
+    np.testing.assert_array_equal(by_fraction.frame["value"].to_numpy(), given.frame["value"].to_numpy())
+    # and a smaller transport error gives observations closer to the truth
+    small = synthetic_observations(ds, species, seed=5, station_spread=spread,
+                                   transport_sigma={o: 0.02 * truth[o] for o in species})
+    frame = small.frame.set_index(["station", "species", "time"])["value"]
+    wide = by_fraction.frame.set_index(["station", "species", "time"])["value"]
+    exact = {o: pd_series(truth[o], times, o) for o in species}
+    err_small = np.mean([(frame.xs(o, level="species") - exact[o]).abs().mean() for o in species])
+    err_wide = np.mean([(wide.xs(o, level="species") - exact[o]).abs().mean() for o in species])
+    assert err_small < err_wide
+
+
+def pd_series(values, times, species):
+    """(T, N) station values as a Series indexed like the observations (station, time)."""
+    import pandas as pd
+
+    stations = ["a", "b", "c"]
+    index = pd.MultiIndex.from_product([stations, times], names=["station", "time"])
+    return pd.Series(values.T.ravel(), index=index, name=species)

@@ -82,12 +82,12 @@ def test_station_variables_are_the_sampled_fields(station_run):
         assert sens.spread is not None and (sens.spread >= 0).all()
 
 
-def test_region_units_give_the_serial_station_series(tmp_path, station_run):
-    """Source regions run as separate units (Dask threads) merge to the serial run's bits."""
+def test_window_units_give_the_serial_station_series(tmp_path, station_run):
+    """Release windows run as separate units (Dask threads) merge to the serial run's bits."""
     with xr.open_dataset(station_run) as serial:
         core = serial.attrs["core"]
         if core != "lagrangian":
-            pytest.skip("region units are the particle core's partition")
+            pytest.skip("release-window units are the particle core's partition")
         cfg = small_config(tmp_path, core, hours=2, receptors={"stations": str(STATIONS)},
                            compute={"scheduler": "threads", "workers": 2, "threads": 1})
         path = run_study(cfg, output=tmp_path / "units.nc", progress=False)

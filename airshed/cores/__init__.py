@@ -44,10 +44,10 @@ class PeriodEmissions(NamedTuple):
 class Core(Protocol):
     """What the pipeline needs of a dispersion core.
 
-    Construction: ``Core(cfg, inputs, mechanism, regions)`` with the validated config, the run's
+    Construction: ``Core(cfg, inputs, mechanism, start)`` with the validated config, the run's
     :class:`~airshed.pipeline.inputs.Inputs`, the chemistry :class:`~airshed.physics.mechanism.Mechanism`
-    and ``regions``, the source regions whose emissions this instance disperses (None: all). A core may
-    only be asked for the regions of a work unit (see :attr:`periods_independent`).
+    and ``start``, where a core with state begins (None: the start of the run; see
+    :attr:`periods_independent`).
 
     Contract:
 
@@ -61,7 +61,10 @@ class Core(Protocol):
     - :attr:`periods_independent`: True when a period's result depends only on that period's inputs (a
       steady-state core); the run is then split into chunks of periods, and a scenario window covering
       part of the run can be evaluated from stored contributions. False when a core carries state from
-      period to period (particles in the air); units are then source regions over the whole run.
+      period to period (particles in the air); units are then runs of release windows, and the core also
+      provides ``window_periods_of(cfg)``, ``period_by_window`` (each live window's fields), ``finished``
+      (budgets of the windows that ended), ``close()`` and ``pending_mass()``
+      (:class:`~airshed.cores.lagrangian.LagrangianCore`).
     - :meth:`output_period_hours` is the length of one period, h (the run's length is a multiple of it;
       :meth:`check_config` says so otherwise).
     - :meth:`budget` returns the core's mass budget so far (kg per tracer for each term of
@@ -76,7 +79,7 @@ class Core(Protocol):
     calm_hours: int
 
     def __init__(self, cfg: AirshedConfig, inputs: Inputs, mechanism: Mechanism,
-                 regions: range | None = None) -> None: ...
+                 start: object = None) -> None: ...
 
     @classmethod
     def output_period_hours(cls, cfg: AirshedConfig) -> int:

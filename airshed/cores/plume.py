@@ -54,7 +54,7 @@ class PlumeCore:
         """Every config the schema accepts runs on the plume core."""
 
     def __init__(self, cfg: AirshedConfig, inputs: Inputs, mechanism: Mechanism,
-                 regions: range | None = None):
+                 start: object = None):
         self.cfg, self.grid, self.mechanism = cfg, inputs.grid, mechanism
         self.tracers = mechanism.tracers
         for c in mechanism.conversions:

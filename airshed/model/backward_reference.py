@@ -55,11 +55,11 @@ def adjoint_weights_reference(weights, z, alive, rain, removal, links, dt):
         weights[dst, live] += yld * rate * old[src] * phi[dst]
 
 
-def accumulate_at_stacks_reference(x, y, z, alive, tag, weights, factor, dt, x0, y0, dx, nx, ny, layers, acc):
+def accumulate_at_stacks_reference(x, y, z, alive, tag, weights, factor, dt, layers, acc):
     """Twin of :func:`~airshed.model.backward.accumulate_at_stacks`."""
-    i = np.floor((x - x0) / dx).astype(np.int64)
-    j = np.floor((y - y0) / dx).astype(np.int64)
-    inside = alive & (i >= 0) & (i < nx) & (j >= 0) & (j < ny)
+    i = np.floor((x - layers.x0) / layers.dx).astype(np.int64)
+    j = np.floor((y - layers.y0) / layers.dx).astype(np.int64)
+    inside = alive & (i >= 0) & (i < layers.nx) & (j >= 0) & (j < layers.ny)
     for st in range(layers.x_low.size):
         hit = (inside & (layers.x_low[st] <= x) & (x < layers.x_high[st]) & (layers.y_low[st] <= y)
                & (y < layers.y_high[st]) & (layers.z_low[st] <= z) & (z < layers.z_high[st]))

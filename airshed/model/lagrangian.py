@@ -52,7 +52,11 @@ One step of ``dt`` seconds (:func:`advance_particles`), per particle:
 
 Random numbers: draw slots 0-1 of the step for horizontal turbulence, 2, 3, ... for the vertical
 sub-steps (one normal each, in Box-Muller pairs), keyed by (seed, particle id, step)
-(:mod:`airshed.model.random`). Particle ids name (period, source, index within the source), so
+(:mod:`airshed.model.random`). In :meth:`ParticleRun.advance` the step is numbered within its emission
+period, ``step = period_index * 2**STEP_IN_PERIOD_BITS + k``, so a particle's random numbers do not
+depend on how many steps earlier periods took: a run that starts at any period (a release-window work
+unit, :mod:`airshed.pipeline.units`) draws exactly the numbers of a run from the first period.
+Particle ids name (period, source, index within the source), so
 counterfactual runs with scaled emissions move the same particles on the same paths
 (:mod:`airshed.model.release`).
 
@@ -161,6 +165,9 @@ BUDGET_TERM_NAMES = ("dry_deposited", "wet_deposited", "converted", "produced", 
 SURFACE_FIELDS = ("mixing_height", "ustar", "wstar", "inv_L", "precip")
 #: Every this many steps a large particle set is sorted by grid cell (memory locality of the met reads).
 SORT_INTERVAL_STEPS = 24
+#: Bits of the step counter within one emission period (:meth:`ParticleRun.advance`): at most 2**20
+#: steps per period.
+STEP_IN_PERIOD_BITS = 20
 #: Smallest mixing height used by the turbulence, m (guards against h = 0 in the input).
 MIN_MIXING_HEIGHT_M = 10.0
 #: Vertical turbulence schemes (``Turbulence.scheme``): Hanna (1982) profiles as in FLEXPART, or surface-layer
@@ -1845,6 +1852,7 @@ class ParticleRun:
     ntag : number of source tags
     params : :class:`LagrangianParameters`
     seed : random seed (results are a function of the seed only)
+    first_period : index of the emission period of the first :meth:`advance` call
     n_classes : sampling classes (default 1: none). With ``n > 1`` each particle belongs to the class
         :func:`~airshed.model.release.particle_class` gives it, the tag axis of every result of
         :meth:`advance` is (tag, class) flattened tag-major (``ntag * n`` rows), and the classes are
@@ -1853,14 +1861,16 @@ class ParticleRun:
         the particles and kernels are unchanged; ``n = 1`` gives the results of a run without classes bit
         for bit.
 
-    Each :meth:`advance` call is one emission period; the period count is part of the particle ids
-    (:func:`airshed.model.release.particle_ids`), so runs that advance period by period over the same
-    periods give a particle of a given source the same id and random path (common random numbers).
+    Each :meth:`advance` call is one emission period; the period index is part of the particle ids
+    (:func:`airshed.model.release.particle_ids`) and of the random-number step, so runs that advance
+    period by period over the same periods give a particle of a given source the same id and random path
+    (common random numbers), and a run that starts at ``first_period`` moves its particles as a run from
+    period 0 would.
     """
 
     def __init__(
         self, x0: float, y0: float, dx: float, nx: int, ny: int, z_top: float, ntag: int,
-        params: LagrangianParameters, seed: int, n_classes: int = 1,
+        params: LagrangianParameters, seed: int, first_period: int = 0, n_classes: int = 1,
     ) -> None:  # fmt: skip
         if nx < 2 or ny < 2 or dx <= 0.0 or z_top <= 0.0 or ntag < 1 or n_classes < 1:
             raise AirshedInputError("particle run: need nx, ny >= 2, dx > 0, z_top > 0, ntag >= 1 and "
@@ -1871,8 +1881,9 @@ class ParticleRun:
         self.ntag = int(ntag)
         self.params = params
         self.seed = int(seed) % (1 << 64)
-        self.step = 0
-        self.period_index = 0
+        self.step = 0  # the random-number step of the next step_once
+        self.steps_taken = 0  # steps since this run began (the sorting schedule)
+        self.period_index = int(first_period)
         ns = len(params.species)
         self.n = 0
         self._allocate(1024)
@@ -1917,11 +1928,15 @@ class ParticleRun:
             keep = keep[np.argsort(iy * self.nx + ix, kind="stable")]
         elif keep.size == self.n:
             return
+        self._move_survivors(keep)
+        self.n = keep.size
+
+    def _move_survivors(self, keep: np.ndarray) -> None:
+        """Move the particles ``keep`` (indices, in their new order) to the front of every state array."""
         for name in ("x", "y", "z", "un", "vn", "wn", "um", "vm", "tag", "pid", "alive", "cell"):
             a = getattr(self, name)
             a[: keep.size] = a[keep]
         self.mass[:, : keep.size] = self.mass[:, keep]
-        self.n = keep.size
 
     def release(
         self,
@@ -2009,6 +2024,7 @@ class ParticleRun:
         t_start: float,
         t_end: float,
         particle_share: np.ndarray | None = None,
+        allocation: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Release and move particles over [t_start, t_end) s; return conc[ntag, nspecies, ny, nx] in ug/m3.
 
@@ -2020,7 +2036,10 @@ class ParticleRun:
         ``particle_share`` particles of credit (default :meth:`particle_shares` of ``sources``; a run over
         a subset of a study's sources passes the full table's shares, taken at the subset) and releases
         the whole particles of its credit with the mass it emitted since its last release
-        (:class:`~airshed.model.release.ParticleCredit`).
+        (:class:`~airshed.model.release.ParticleCredit`). ``allocation`` (particles per source, mass
+        per particle and particles released before this period per source, from a
+        :class:`~airshed.model.release.ParticleCredit` kept by the caller) replaces that: several runs
+        (release windows) then share one credit.
         """
         p = self.params
         if met.shape != (self.ny, self.nx):
@@ -2037,29 +2056,39 @@ class ParticleRun:
                 raise AirshedInputError(
                     f"release table has {sources.rate.shape[1]} species, expected {len(p.species)}"
                 )
-            if particle_share is None:
-                particle_share = self.particle_shares(sources, period)
-            n_per_period, particle_mass = self.credit.allocate(
-                sources.source_id, particle_share, sources.rate * period
-            )
-            self._released_before_period = self.credit.released[sources.source_id] - n_per_period
+            if allocation is not None:
+                n_per_period, particle_mass, self._released_before_period = allocation
+            else:
+                if particle_share is None:
+                    particle_share = self.particle_shares(sources, period)
+                n_per_period, particle_mass = self.credit.allocate(
+                    sources.source_id, particle_share, sources.rate * period
+                )
+                self._released_before_period = self.credit.released[sources.source_id] - n_per_period
         else:
             n_per_period = np.zeros(0, np.int64)
         nsteps, dt = self.time_step(met, period)
+        if nsteps >= 1 << STEP_IN_PERIOD_BITS:
+            raise AirshedInputError(
+                f"particle run: {nsteps} steps in one period (at most 2**{STEP_IN_PERIOD_BITS})"
+            )
+        first_step = self.period_index << STEP_IN_PERIOD_BITS
         ns = len(p.species)
         rows = self.ntag * self.n_classes
         acc = np.zeros((rows, ns, self.ny * self.nx))
+        to_ug_m3 = 1e9 / (self.dx * self.dx * p.sampling_depth_m * period)
         for k in range(nsteps):
             t = t_start + k * dt
+            self.step = first_step + k
             if n_per_period.size:
                 self.release(sources, n_per_period, t_start, period, t, dt, particle_mass)
             self.step_once(met, t, dt)
             if self.n:
                 n = self.n
-                accumulate_concentration(self.cell[:n], self.tag[:n], self.mass[:, :n], dt, acc)
+                # kg s -> ug m-3 folded into each step's weight: no pass over the (mostly untouched) field
+                accumulate_concentration(self.cell[:n], self.tag[:n], self.mass[:, :n], dt * to_ug_m3, acc)
         self.period_index += 1
-        volume = self.dx * self.dx * p.sampling_depth_m
-        return (acc * (1e9 / (volume * period))).reshape(rows, ns, self.ny, self.nx)
+        return acc.reshape(rows, ns, self.ny, self.nx)
 
     def step_once(self, met: MetWindow, t: float, dt: float) -> None:
         """Advance all particles by one step of ``dt`` s from ``t`` (no release, no gridding)."""
@@ -2081,11 +2110,16 @@ class ParticleRun:
             # Sorting at fixed steps, whatever the particle count, keeps the relative order of any subset
             # of the particles (a source region's) the same as in a run over all of them (the sort is
             # stable, compaction keeps order), so per-tag sums come out bit-identical in both.
-            if self.step % SORT_INTERVAL_STEPS == 0:
+            if self.steps_taken % SORT_INTERVAL_STEPS == 0:
                 self._compact(sort=True)
             elif self.n > 4096 and np.count_nonzero(self.alive[: self.n]) < self.n // 2:
                 self._compact()
         self.step += 1
+        self.steps_taken += 1
+
+    def n_alive(self) -> int:
+        """Particles still in the domain."""
+        return int(np.count_nonzero(self.alive[: self.n]))
 
     def airborne(self) -> np.ndarray:
         """Airborne mass per species, kg."""

@@ -221,6 +221,13 @@ class ParticleCredit:
         self.credit = np.zeros(0)
         self.pending = np.zeros((0, int(nspecies)))
 
+    def restore(self, credit: np.ndarray, pending: np.ndarray, released: np.ndarray) -> None:
+        """Continue from another credit's state (``credit``, ``pending`` and ``released``, by source id)."""
+        self._grow(credit.size)
+        self.credit[: credit.size] = credit
+        self.pending[: credit.size] = pending
+        self.released[: credit.size] = released
+
     def _grow(self, size: int) -> None:
         if size > self.credit.size:
             size = max(size, 2 * self.credit.size)

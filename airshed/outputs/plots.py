@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from airshed.errors import AirshedInputError, DataError
 from airshed.grids.boundaries import MUNICIPALITIES, OUTSIDE, division_name, divisions_table
 from airshed.outputs import maps
-from airshed.outputs.style import FORMATS, figure_style, new_figure, save_figure, unit_label
+from airshed.outputs.style import FORMATS, figure_png_bytes, figure_style, new_figure, save_figure, unit_label
 
 
 def source_colours(sources: Sequence[str]) -> dict[str, tuple]:
@@ -243,7 +243,8 @@ def figure_specs(ds: xr.Dataset, species: Sequence[str] = ("PM2.5",)) -> list[Fi
 
 
 def write_figures(
-    ds: xr.Dataset, out_dir: Path, fmt: str = "png", species: Sequence[str] = ("PM2.5",)
+    ds: xr.Dataset, out_dir: Path, fmt: str = "png", species: Sequence[str] = ("PM2.5",),
+    report_pngs: dict[str, bytes] | None = None, report_dpi: float = 80.0,
 ) -> list[Path]:
     """Draw every figure of a run and write each to ``out_dir`` (atomically).
 
@@ -257,6 +258,11 @@ def write_figures(
         ``"png"``, ``"pdf"`` or ``"svg"``.
     species
         Species to map (each gets a concentration map, source-region maps and a transboundary map).
+    report_pngs
+        When given, each figure is also encoded as PNG at ``report_dpi`` into it (stem -> bytes), for
+        the HTML report (:func:`airshed.outputs.report.write_report`), so a figure is drawn once.
+    report_dpi
+        Resolution of those PNGs.
 
     Returns
     -------
@@ -273,7 +279,10 @@ def write_figures(
     written = []
     try:
         for spec in figure_specs(ds, species):
-            written.append(save_figure(spec.draw(ds), out_dir / f"{spec.stem}.{fmt}", fmt))
+            fig = spec.draw(ds)
+            written.append(save_figure(fig, out_dir / f"{spec.stem}.{fmt}", fmt))
+            if report_pngs is not None:
+                report_pngs[spec.stem] = figure_png_bytes(fig, dpi=report_dpi)
     except BaseException:
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()  # a failed first drawing leaves no empty folder behind

@@ -27,7 +27,7 @@ import html
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -499,11 +499,13 @@ def _cooperation_section(data: dict | None, dpi: float = REPORT_DPI) -> str:
     return "".join(parts)
 
 
-def _figures_section(ds: xr.Dataset, species: Sequence[str], dpi: float) -> tuple[str, list[float]]:
+def _figures_section(ds: xr.Dataset, species: Sequence[str], dpi: float,
+                     drawn: Mapping[str, bytes] | None = None) -> tuple[str, list[float]]:
     parts, seconds = ['<h2 id="figures">Maps and charts</h2>'], []
     for spec in figure_specs(ds, species):
         t0 = time.perf_counter()
-        png = figure_png_bytes(spec.draw(ds), dpi=dpi)
+        png = drawn[spec.stem] if drawn is not None and spec.stem in drawn else figure_png_bytes(
+            spec.draw(ds), dpi=dpi)
         seconds.append(time.perf_counter() - t0)
         data = base64.b64encode(png).decode("ascii")
         parts.append(f'<figure id="fig-{_e(spec.stem)}"><img alt="{_e(spec.caption)}" '
@@ -518,6 +520,7 @@ def build_report_html(
     cooperation: dict | None = None,
     species: Sequence[str] = ("PM2.5",),
     dpi: float = REPORT_DPI,
+    figure_pngs: Mapping[str, bytes] | None = None,
 ) -> str:
     """Compose the HTML text of a run's report (see the module docstring for its sections).
 
@@ -533,6 +536,9 @@ def build_report_html(
         Species to map; the tables are for PM2.5 (or the first species when the run has no PM2.5).
     dpi
         Resolution of the embedded figures.
+    figure_pngs
+        Figures already encoded at ``dpi`` (stem -> PNG bytes, from
+        :func:`~airshed.outputs.plots.write_figures`), embedded instead of drawn again.
     """
     available = _names(ds, "species") if "species" in ds.coords else []
     for name in species:
@@ -540,7 +546,7 @@ def build_report_html(
             raise AirshedInputError(f"unknown species {name!r}; the run file has: {', '.join(available)}")
     main = "PM2.5" if "PM2.5" in available else species[0]
     coop = cooperation_results(ds, run_path) or cooperation
-    figures, seconds = _figures_section(ds, species, dpi)
+    figures, seconds = _figures_section(ds, species, dpi, figure_pngs)
     logger.debug("report figures drawn in %s s", ", ".join(f"{s:.2f}" for s in seconds))
     name = ds.attrs.get("run_name", "run")
     config = ds.attrs.get("airshed_config")
@@ -572,9 +578,11 @@ def write_report(
     cooperation: dict | None = None,
     species: Sequence[str] = ("PM2.5",),
     dpi: float = REPORT_DPI,
+    figure_pngs: Mapping[str, bytes] | None = None,
 ) -> Path:
     """Write a run's self-contained HTML report to ``path`` atomically; see :func:`build_report_html`."""
-    text = build_report_html(ds, run_path=run_path, cooperation=cooperation, species=species, dpi=dpi)
+    text = build_report_html(ds, run_path=run_path, cooperation=cooperation, species=species, dpi=dpi,
+                             figure_pngs=figure_pngs)
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -1,15 +1,16 @@
 """Accumulate finished work units into the run file and the run's period sums; summarise the run.
 
-:class:`RunTotals` merges unit results in unit order: hours computed for every tag go to the run file as
-soon as they arrive, the hourly totals of units that each hold some source regions are added in region
-order and written when the last one is in. :func:`summarize_run` turns the period sums into the run
-file's period variables; :func:`check_budget` fails a run whose mass budget does not close.
+:class:`RunTotals` merges unit results in unit order: hours of a time chunk go to the run file as soon as
+they arrive; the release windows of particle units are added up in window order and an hour is written
+when no later window can add to it. :func:`summarize_run` turns the period sums into the run file's
+period variables; :func:`check_budget` fails a run whose mass budget does not close.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from airshed.cores.lagrangian import window_budget_total
 from airshed.inputs.meteorology.plausibility import AdjustmentLog
 from airshed.model.apportionment import source_receptor_matrix, transboundary_metrics
 from airshed.outputs.netcdf import IncrementalNetCDF
@@ -17,15 +18,16 @@ from airshed.outputs.runfile import BUDGET_TERMS, RunSummary
 from airshed.physics.mechanism import Mechanism
 from airshed.pipeline.reduction import HourlyFields, station_totals
 from airshed.pipeline.study import Study
-from airshed.pipeline.units import UnitResult
+from airshed.pipeline.units import UnitResult, WindowResult
 
 
 class RunTotals:
     """The merge of a run's work units, in unit order, into the run file and the period sums.
 
-    Hours computed for every tag (time chunks, a run of all regions) go to the run file as soon as they
-    arrive. Units of some source regions each hold a part of every hour: their hourly totals are added in
-    region order and written when the last unit is in.
+    Hours of a time chunk go to the run file as soon as it arrives. Release windows (units of a core with
+    state) each add to the hours from their first until their particles are gone: they are added up in
+    window order (from zero, the order a serial run uses), and an hour is written once the windows that
+    can still add to it have all arrived.
     """
 
     def __init__(self, study: Study, run_file: IncrementalNetCDF):
@@ -40,7 +42,10 @@ class RunTotals:
         self.tracers: tuple[str, ...] = ()
         self.calm_hours = 0
         self.met_adjustments = AdjustmentLog()
-        self._partial: dict[str, np.ndarray] | None = None
+        self._hours: dict[int, dict[str, np.ndarray]] = {}  # hours of release windows not yet written
+        self._written = 0  # hours before this one are in the run file (release windows)
+        self._window_budgets: list[dict[str, np.ndarray]] = []
+        self._pending: np.ndarray | None = None
         # particle sampling classes (TaggedAccumulator): (C, Q, ntag, S) and (C, R, S, ny, nx) over the hours
         self.class_receptor_contribution_sum: np.ndarray | None = None
         self.class_contribution_sum: np.ndarray | None = None
@@ -63,68 +68,76 @@ class RunTotals:
     def write_hour(self, hour: int, fields: HourlyFields) -> None:
         """Write one finished hour (the hour sink of a unit over all tags)."""
         self.write_hours(hour, {name: value[None] for name, value in fields.items()})
+        self._written = hour + 1
 
     def merge(self, result: UnitResult) -> None:
         """Add a finished unit (units arrive in unit order)."""
         unit, acc = result.unit, result.accumulator
-        tags = unit.tags(self.n_sectors)
-        acc.check_complete()
-        self.contribution_sum[tags] += acc.contribution_sum
-        self.receptor_contribution_sum[:, tags] += acc.receptor_contribution_sum
-        if acc.hourly is not None:
-            if acc.contribution_sum.shape[0] == self.contribution_sum.shape[0]:
+        if result.windows is not None:
+            for window in result.windows:
+                self.merge_window(window)
+            self._pending = result.pending
+            self._write_hours_before(unit.stop)
+        else:
+            acc.check_complete()
+            self.contribution_sum += acc.contribution_sum
+            self.receptor_contribution_sum += acc.receptor_contribution_sum
+            if acc.hourly is not None:
                 self.write_hours(unit.first, acc.hourly)
-            else:
-                self._add_partial_hours(unit.first, unit.stop, tags, acc.hourly)
-        if acc.class_receptor_contribution_sum is not None:
-            self._merge_classes(tags, acc)
-        self.emitted[tags] += result.emitted
+            self.emitted += result.emitted
+            if result.budget is not None:
+                if self.budget is None:
+                    self.budget = {k: np.zeros_like(v) for k, v in result.budget.items()}
+                for k, v in result.budget.items():
+                    self.budget[k] += v
+            self._add_classes(acc.class_receptor_contribution_sum, acc.class_contribution_sum)
         self.tracers = result.tracers
-        if result.budget is not None:
-            if self.budget is None:
-                self.budget = {k: np.zeros_like(v) for k, v in result.budget.items()}
-            for k, v in result.budget.items():
-                self.budget[k] += v
         self.calm_hours += result.calm_hours
         self.met_adjustments.merge(result.met_adjustments)
 
-    def _merge_classes(self, tags: slice, acc) -> None:
-        """Add a unit's sampling-class sums (its tags, and its regions of the gridded sums)."""
-        rc, fields = acc.class_receptor_contribution_sum, acc.class_contribution_sum
-        if self.class_receptor_contribution_sum is None:
-            ntag, n_classes = self.contribution_sum.shape[0], rc.shape[0]
-            self.class_receptor_contribution_sum = np.zeros((n_classes, rc.shape[1], ntag, rc.shape[3]))
-            self.class_contribution_sum = np.zeros((n_classes, ntag // self.n_sectors, *fields.shape[2:]))
-        self.class_receptor_contribution_sum[:, :, tags] += rc
-        K = self.n_sectors
-        regions = slice(None) if tags.start is None else slice(tags.start // K, tags.stop // K)
-        self.class_contribution_sum[:, regions] += fields
+    def merge_window(self, window: WindowResult) -> None:
+        """Add a finished release window (windows arrive in window order)."""
+        self.contribution_sum += window.contribution_sum
+        self.receptor_contribution_sum += window.receptor_contribution_sum
+        self.emitted += window.emitted
+        self._add_classes(window.class_receptor_contribution_sum, window.class_contribution_sum)
+        self._window_budgets.append(window.budget)
+        if window.hourly:
+            n = next(iter(window.hourly.values())).shape[0]
+            for i in range(n):
+                hour = self._hours.get(window.first + i)
+                if hour is None:
+                    hour = self._hours[window.first + i] = {
+                        name: np.zeros(value.shape[1:]) for name, value in window.hourly.items()}
+                for name, value in window.hourly.items():
+                    hour[name] += value[i]
 
-    def _add_partial_hours(self, first: int, stop: int, tags: slice, hourly: HourlyFields) -> None:
-        """Add the hours of a unit of some source regions to the run's hourly totals."""
-        if self._partial is None:
-            n_hours, ntag = self.n_hours, self.contribution_sum.shape[0]
-            nq, ns = hourly["receptor_concentration"].shape[1:]
-            self._partial = {
-                "concentration": np.zeros((n_hours, *hourly["concentration"].shape[1:])),
-                "receptor_concentration": np.zeros((n_hours, nq, ns)),
-                "receptor_contribution": np.zeros((n_hours, nq, ntag, ns)),
-            }
-            if "station_contribution" in hourly:
-                nst = hourly["station_contribution"].shape[1]
-                self._partial["station_contribution"] = np.zeros((n_hours, nst, ntag, ns))
-        hours = slice(first, stop)
-        self._partial["concentration"][hours] += hourly["concentration"]
-        self._partial["receptor_concentration"][hours] += hourly["receptor_concentration"]
-        self._partial["receptor_contribution"][hours, :, tags] = hourly["receptor_contribution"]
-        if "station_contribution" in hourly:
-            self._partial["station_contribution"][hours, :, tags] = hourly["station_contribution"]
+    def _write_hours_before(self, stop: int) -> None:
+        """Write the added-up hours before ``stop`` (no later window adds to them)."""
+        while self._written < stop and self._written in self._hours:
+            first, block = self._written, []
+            while self._written < stop and self._written in self._hours:
+                block.append(self._hours.pop(self._written))
+                self._written += 1
+            self.write_hours(first, {name: np.stack([h[name] for h in block]) for name in block[0]})
+        if self._written < stop:
+            raise RuntimeError(f"no release window gave hour {self._written} of the run")
+
+    def _add_classes(self, receptor_sum: np.ndarray | None, field_sum: np.ndarray | None) -> None:
+        """Add sampling-class sums (C, Q, ntag, S) and (C, R, S, ny, nx) of a unit or window (None: none)."""
+        if receptor_sum is None:
+            return
+        if self.class_receptor_contribution_sum is None:
+            self.class_receptor_contribution_sum = np.zeros_like(receptor_sum)
+            self.class_contribution_sum = np.zeros_like(field_sum)
+        self.class_receptor_contribution_sum += receptor_sum
+        self.class_contribution_sum += field_sum
 
     def close(self) -> RunTotals:
-        """Write the hours that region units added up; return self."""
-        if self._partial is not None:
-            self.write_hours(0, self._partial)
-            self._partial = None
+        """Write the hours that release windows added up; total their budgets; return self."""
+        if self._pending is not None:
+            self._write_hours_before(self.n_hours)
+            self.budget = window_budget_total(self._window_budgets, self._pending)
         return self
 
 

@@ -27,7 +27,7 @@ from airshed.inputs.emissions.points import EmissionDataWarning, merge_point_tab
 from airshed.inputs.emissions.sources import EmissionSet, build_emission_set
 from airshed.inputs.emissions.temporal import TemporalProfiles
 from airshed.inputs.meteorology import MetSource, open_meteorology
-from airshed.inputs.meteorology.formats import met_format
+from airshed.inputs.meteorology.formats import MetReader, met_format
 from airshed.inputs.meteorology.offsets import MetOffset, OffsetMetSource
 from airshed.inputs.population import builtin_population
 from airshed.outputs.netcdf import write_netcdf_atomic
@@ -56,17 +56,29 @@ class Inputs:
     input_files: list[Path]
 
 
-def open_met(cfg: AirshedConfig, grid: Grid) -> tuple[MetSource, list[Path]]:
-    """Open the configured meteorology (a built-in source writes its files to the cache first)."""
+def met_paths(cfg: AirshedConfig) -> list[Path]:
+    """Return the configured meteorology files (a built-in source writes its files to the cache first)."""
     m = cfg.meteorology
     fmt = met_format(m.format)
     if fmt.generate is not None:  # its options: the [meteorology.<format>] table, when there is one
         table = getattr(m, m.format, None)
-        paths = fmt.generate(cache_dir() / "met", cfg.run.start, table.model_dump() if table else {})
+        return fmt.generate(cache_dir() / "met", cfg.run.start, table.model_dump() if table else {})
+    return list(m.paths)
+
+
+def open_met(cfg: AirshedConfig, grid: Grid, reader: MetReader | None = None) -> tuple[MetSource, list[Path]]:
+    """Open the configured meteorology, displaced by ``[meteorology.offset]`` when it is not zero.
+
+    ``reader``: the files already opened (the same ``meteorology`` files and format), e.g. a
+    :class:`~airshed.inputs.meteorology.shared_reader.SharedWindowsReader` shared by ensemble members.
+    """
+    m = cfg.meteorology
+    paths = met_paths(cfg)
+    if reader is None:
+        met = open_meteorology(m.format, paths, grid, m.heights_m, variables=dict(m.variables) or None,
+                               roughness_length_m=m.roughness_length_m)
     else:
-        paths = list(m.paths)
-    met = open_meteorology(m.format, paths, grid, m.heights_m, variables=dict(m.variables) or None,
-                           roughness_length_m=m.roughness_length_m)
+        met = MetSource(reader, grid, m.heights_m, m.roughness_length_m, str(m.format).lower())
     offset = MetOffset(**m.offset.model_dump())
     return (met if offset.is_zero else OffsetMetSource(met, offset)), list(paths)
 
@@ -111,8 +123,18 @@ def load_emissions(cfg: AirshedConfig, regions: RegionSet) -> tuple[EmissionSet,
     return build_emission_set(regions, gridded, points, profiles), gridded_files + point_files
 
 
-def read_inputs(cfg: AirshedConfig, progress: bool = False) -> Inputs:
-    """Grid, region masks, population, emissions and meteorology of a run (a step bar when ``progress``)."""
+def open_met_reader(cfg: AirshedConfig) -> MetReader:
+    """Open the configured meteorology files with their format's reader (no window read yet)."""
+    m = cfg.meteorology
+    paths = [Path(p) for p in met_paths(cfg)]
+    return met_format(str(m.format).lower()).open(paths, dict(m.variables) or None)
+
+
+def read_inputs(cfg: AirshedConfig, progress: bool = False, met_reader: MetReader | None = None) -> Inputs:
+    """Grid, region masks, population, emissions and meteorology of a run (a step bar when ``progress``).
+
+    ``met_reader``: the meteorology files already opened (:func:`open_met`).
+    """
     if cfg.regions.population not in ("builtin", "none"):
         raise AirshedInputError(
             f"regions.population = {cfg.regions.population}: reading a population file is not supported yet; "
@@ -126,7 +148,7 @@ def read_inputs(cfg: AirshedConfig, progress: bool = False) -> Inputs:
         advance()
         emissions, emission_files = load_emissions(cfg, regions)
         advance()
-        met, met_files = open_met(cfg, grid)
+        met, met_files = open_met(cfg, grid, met_reader)
         advance()
     return Inputs(grid, regions, population, emissions, met, met_files + emission_files)
 

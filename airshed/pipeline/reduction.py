@@ -28,13 +28,13 @@ HourSink = Callable[[int, HourlyFields], None]
 
 
 class TaggedAccumulator:
-    """Reduce a work unit's hourly tagged tracer fields to the run file's arrays.
+    """Reduce hourly tagged tracer fields (of a work unit, or of one release window) to the run file's arrays.
 
     Every hour gives the total concentration field, the population-weighted receptor-region series per
     tag and their total; over the hours the accumulator sums the fields per tag (for the period means).
-    Sums over tags are taken region by region (a region's sectors, then the regions in order starting
-    from zero), which is how the units of a run split by source region are merged: so a run over all
-    regions and its split into regions give the same bits. The hourly fields go to ``hour_sink(hour,
+    Every reduction is linear, so it is taken in tracer space and the output species are composed from
+    the small results (the mechanism's output matrix applied last): three passes over an hour's tagged
+    field instead of a tagged field per output species. The hourly fields go to ``hour_sink(hour,
     fields)`` as soon as an hour is done, or are kept (:attr:`hourly`, each with a leading hour axis)
     for a unit that sends them back.
 
@@ -49,8 +49,10 @@ class TaggedAccumulator:
     ----------
     n_hours
         Hours (periods) of the unit.
-    n_regions, n_sectors
-        Tag axis is ``region * n_sectors + sector`` (regions of the unit).
+    n_tags
+        Length of the tag axis, ``region * n_sectors + sector``.
+    n_sectors
+        Sectors per source region (the sampling classes' fields are kept per region).
     weights_population
         (n_receptor, ny, nx) normalised population weights of the receptor regions
         (see :func:`~airshed.model.apportionment.receptor_weights`).
@@ -65,27 +67,52 @@ class TaggedAccumulator:
         (:func:`sample_stations`) and handed on as ``station_contribution``.
     """
 
-    def __init__(self, n_hours: int, n_regions: int, n_sectors: int, weights_population: np.ndarray,
+    def __init__(self, n_hours: int, n_tags: int, n_sectors: int, weights_population: np.ndarray,
                  mechanism: Mechanism, tracers: tuple[str, ...], hour_sink: HourSink | None = None,
                  stations: PointSampler | None = None):
         nq, ny, nx = weights_population.shape
-        ns, ntag = len(mechanism.output_species), n_regions * n_sectors
-        self.n_hours, self.n_regions, self.n_sectors = n_hours, n_regions, n_sectors
+        ns, ntr = len(mechanism.output_species), len(tracers)
+        self.n_hours, self.n_tags, self.n_sectors, self.shape = n_hours, n_tags, n_sectors, (ny, nx)
         self.to_output = mechanism.output_matrix(tracers)
         self.w_pop = weights_population.reshape(nq, ny * nx)
-        self.contribution_sum = np.zeros((ntag, ns, ny, nx))
-        self.receptor_contribution_sum = np.zeros((nq, ntag, ns))
+        self._tracer_sum = np.zeros((n_tags, ntr, ny * nx))
+        self._receptor_tracer_sum = np.zeros((nq, n_tags, ntr))
         self.hour_sink = hour_sink
         self.stations = stations
-        shapes = dict(zip(HOURLY_FIELDS, ((ns, ny, nx), (nq, ns), (nq, ntag, ns)), strict=True))
+        shapes = dict(zip(HOURLY_FIELDS, ((ns, ny, nx), (nq, ns), (nq, n_tags, ns)), strict=True))
         if stations is not None:
-            shapes["station_contribution"] = (len(stations), ntag, ns)
+            shapes["station_contribution"] = (len(stations), n_tags, ns)
         self.hourly: dict[str, np.ndarray] | None = None if hour_sink is not None else {
             name: np.zeros((n_hours, *shape)) for name, shape in shapes.items()
         }
         self._seen = np.zeros(n_hours, dtype=bool)
-        self.class_receptor_contribution_sum: np.ndarray | None = None
-        self.class_contribution_sum: np.ndarray | None = None
+        self._class_receptor_tracer_sum: np.ndarray | None = None  # (C, Q, n_tags, n_tracers)
+        self._class_region_tracer_sum: np.ndarray | None = None  # (C, n_regions, n_tracers, cells)
+
+    @property
+    def contribution_sum(self) -> np.ndarray:
+        """(n_tags, S, ny, nx) the hourly output fields per tag summed over the hours, ug m-3."""
+        return np.matmul(self.to_output, self._tracer_sum).reshape(self.n_tags, -1, *self.shape)
+
+    @property
+    def receptor_contribution_sum(self) -> np.ndarray:
+        """(Q, n_tags, S) the hourly receptor-region series per tag summed over the hours, ug m-3."""
+        return self._receptor_tracer_sum @ self.to_output.T
+
+    @property
+    def class_receptor_contribution_sum(self) -> np.ndarray | None:
+        """(C, Q, n_tags, S) each sampling class's receptor-region series summed over the hours, or None."""
+        if self._class_receptor_tracer_sum is None:
+            return None
+        return self._class_receptor_tracer_sum @ self.to_output.T
+
+    @property
+    def class_contribution_sum(self) -> np.ndarray | None:
+        """(C, n_regions, S, ny, nx) each sampling class's fields per source region summed over the hours."""
+        if self._class_region_tracer_sum is None:
+            return None
+        C, R = self._class_region_tracer_sum.shape[:2]
+        return np.matmul(self.to_output, self._class_region_tracer_sum).reshape(C, R, -1, *self.shape)
 
     def add(self, hour: int, tagged: np.ndarray) -> None:
         """Add one hour's mean concentration, (n_tags, n_tracers, ny, nx) in ug m-3 (classes first if any)."""
@@ -93,25 +120,16 @@ class TaggedAccumulator:
             self._add_classes(tagged)
             tagged = tagged.sum(axis=0)
         ntag, ntr, ny, nx = tagged.shape
-        K = self.n_sectors
-        # (S, tracers) @ (tag, tracers, cells): one small product per tag, contiguous (tag, S, cells)
-        out = np.matmul(self.to_output, tagged.reshape(ntag, ntr, ny * nx)).reshape(ntag, -1, ny, nx)
-        ns = out.shape[1]
-        self.contribution_sum += out
-        concentration = np.zeros((ns, ny, nx))
-        receptor_contribution = np.empty((self.w_pop.shape[0], ntag, ns))
-        receptor_concentration = np.zeros((self.w_pop.shape[0], ns))
-        for r in range(self.n_regions):
-            part = out[r * K:(r + 1) * K]
-            concentration += part.sum(axis=0)
-            rc = (self.w_pop @ part.reshape(K * ns, ny * nx).T).reshape(-1, K, ns)
-            receptor_contribution[:, r * K:(r + 1) * K] = rc
-            receptor_concentration += rc.sum(axis=1)
-        self.receptor_contribution_sum += receptor_contribution
-        fields = dict(zip(HOURLY_FIELDS, (concentration, receptor_concentration, receptor_contribution),
-                          strict=True))
+        flat = tagged.reshape(ntag, ntr, ny * nx)
+        self._tracer_sum += flat
+        receptor_tracers = (self.w_pop @ flat.reshape(ntag * ntr, ny * nx).T).reshape(-1, ntag, ntr)
+        self._receptor_tracer_sum += receptor_tracers
+        receptor_contribution = receptor_tracers @ self.to_output.T
+        concentration = (self.to_output @ flat.sum(axis=0)).reshape(-1, ny, nx)
+        fields = dict(zip(HOURLY_FIELDS, (concentration, receptor_contribution.sum(axis=1),
+                                          receptor_contribution), strict=True))
         if self.stations is not None:
-            fields["station_contribution"] = sample_stations(out, self.stations)
+            fields["station_contribution"] = sample_stations(flat, self.stations) @ self.to_output.T
         if self.hour_sink is not None:
             self.hour_sink(hour, fields)
         else:
@@ -120,20 +138,17 @@ class TaggedAccumulator:
         self._seen[hour] = True
 
     def _add_classes(self, classes: np.ndarray) -> None:
-        """Add the sampling classes' parts of one hour (C, n_tags, n_tracers, ny, nx), one class at a time."""
+        """Add the sampling classes' parts of one hour (C, n_tags, n_tracers, ny, nx), in tracer space."""
         n_classes, ntag, ntr, ny, nx = classes.shape
         K, nq = self.n_sectors, self.w_pop.shape[0]
-        ns = self.to_output.shape[0]
-        if self.class_receptor_contribution_sum is None:
-            self.class_receptor_contribution_sum = np.zeros((n_classes, nq, ntag, ns))
-            self.class_contribution_sum = np.zeros((n_classes, ntag // K, ns, ny, nx))
+        if self._class_receptor_tracer_sum is None:
+            self._class_receptor_tracer_sum = np.zeros((n_classes, nq, ntag, ntr))
+            self._class_region_tracer_sum = np.zeros((n_classes, ntag // K, ntr, ny * nx))
+        flat = classes.reshape(n_classes, ntag, ntr, ny * nx)
         for c in range(n_classes):
-            out = np.matmul(self.to_output, classes[c].reshape(ntag, ntr, ny * nx))  # (tag, S, cells)
-            for r in range(ntag // K):  # region by region, as in add: the same bits in any partition
-                part = out[r * K:(r + 1) * K]
-                rc = (self.w_pop @ part.reshape(K * ns, ny * nx).T).reshape(nq, K, ns)
-                self.class_receptor_contribution_sum[c, :, r * K:(r + 1) * K] += rc
-                self.class_contribution_sum[c, r] += part.sum(axis=0).reshape(ns, ny, nx)
+            self._class_receptor_tracer_sum[c] += (
+                self.w_pop @ flat[c].reshape(ntag * ntr, ny * nx).T).reshape(nq, ntag, ntr)
+        self._class_region_tracer_sum += flat.reshape(n_classes, ntag // K, K, ntr, ny * nx).sum(axis=2)
 
     def check_complete(self) -> None:
         """Fail when an hour of the unit was never added."""
@@ -143,13 +158,12 @@ class TaggedAccumulator:
 
 
 def sample_stations(tagged: np.ndarray, stations: PointSampler) -> np.ndarray:
-    """Read one hour's tagged output fields (n_tags, S, ny, nx) at the stations: (n_station, n_tags, S).
+    """Read one hour's tagged fields (n_tags, n_species, n_cells) at the stations: (n_station, n_tags, ...).
 
     Each station's value is the weighted sum of the cells of its :class:`~airshed.grids.sampling.PointSampler`
     (bilinear between cell centres, or the cell value), so the tags still add up to the sampled total.
     """
-    ntag, ns, ny, nx = tagged.shape
-    return stations.sample(tagged.reshape(ntag, ns, ny * nx))
+    return stations.sample(tagged)
 
 
 def station_totals(station_contribution: np.ndarray, n_sectors: int) -> np.ndarray:

@@ -8,8 +8,13 @@ from the config. :func:`run_periods` feeds periods of the study to a core and it
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,39 +28,95 @@ from airshed.grids.sampling import PointSampler, point_sampler
 from airshed.inputs.emissions.sources import EmissionSet
 from airshed.inputs.meteorology import MetSource
 from airshed.inputs.meteorology.common import check_period
+from airshed.inputs.meteorology.formats import met_format
 from airshed.inputs.observations import read_stations
 from airshed.model.apportionment import receptor_weights
+from airshed.outputs.netcdf import write_netcdf_atomic
 from airshed.physics.mechanism import Mechanism
-from airshed.pipeline.inputs import Inputs, read_inputs
+from airshed.pipeline.inputs import Inputs, cache_dir, read_inputs
 from airshed.pipeline.reduction import HourSink, TaggedAccumulator
 from airshed.scenarios import emission_factors, scenario_named, validate_scenario
+from airshed.version import __version__
+
+_MET_READ_LOCK = threading.RLock()
 
 
 class MetByDay:
     """Hand out meteorology one day-long window at a time, keeping the last few windows read.
 
-    Work units of one process (the particle core's source regions, run one after the other) walk the same
-    days, so windows are kept (at most ``max_windows``, oldest dropped first) instead of being read and
-    interpolated again by every unit; a month of hourly data never sits in memory at once.
+    Work units of one process (release windows, run one after the other) walk the same days, so windows
+    are kept (at most ``max_windows``, oldest dropped first) instead of being read and interpolated again
+    by every unit; a month of hourly data never sits in memory at once. With a ``cache`` folder each
+    window, once derived on the model grid, is also written there (with the counts of the values its
+    derivation adjusted) and read back by any later run or worker process with the same meteorology.
     """
 
-    def __init__(self, met: MetSource, window_hours: int = 24, max_windows: int = 8):
+    def __init__(self, met: MetSource, window_hours: int = 24, max_windows: int = 8,
+                 cache: Path | None = None):
         self.met = met
         self.window = np.timedelta64(window_hours, "h")
         self.max_windows = max_windows
+        self.cache = cache
         self._windows: dict[np.datetime64, xr.Dataset] = {}
 
     def at(self, t: np.datetime64) -> xr.Dataset:
         """Meteorology at time ``t``, reading the window [t, t + window] when no kept window holds ``t``."""
         t = np.datetime64(t, "ns")
-        for ds in self._windows.values():
-            if ds.time.values[0] <= t <= ds.time.values[-1]:
-                return ds.sel(time=t)
-        if len(self._windows) >= self.max_windows:
-            self._windows.pop(next(iter(self._windows)))
-        ds = self.met.window(t, min(t + self.window, self.met.times[-1]))
-        self._windows[t] = ds
-        return ds.sel(time=t)
+        # Units on threads share this object, and the netCDF-C/HDF5 libraries under the met readers and the
+        # window cache are not thread-safe (two units opening cached windows at once crashed the process).
+        with _MET_READ_LOCK:
+            for ds in self._windows.values():
+                if ds.time.values[0] <= t <= ds.time.values[-1]:
+                    return ds.sel(time=t)
+            if len(self._windows) >= self.max_windows:
+                self._windows.pop(next(iter(self._windows)))
+            ds = self._read(t, min(t + self.window, self.met.times[-1]))
+            self._windows[t] = ds
+            return ds.sel(time=t)
+
+    def _read(self, t0: np.datetime64, t1: np.datetime64) -> xr.Dataset:
+        """Read the window [t0, t1] from the met source, or from the cache folder when it holds it."""
+        if self.cache is None:
+            return self.met.window(t0, t1)
+        log = getattr(self.met, "adjustments", None)
+        stamp = "_".join(np.datetime_as_string(t, unit="s").replace(":", "") for t in (t0, t1))
+        path = self.cache / f"{stamp}.nc"
+        if path.is_file():
+            with xr.open_dataset(path) as cached:
+                ds = cached.load()
+            counts = json.loads(ds.attrs.pop(_ADJUSTMENTS_ATTR, "{}"))
+            if log is not None and counts:
+                log.merge(counts)
+                adjusted = sum(sum(kinds.values()) for kinds in counts.values())
+                logging.getLogger(__name__).warning(
+                    "meteorology %s to %s (cached, derived before): %d value(s) adjusted (the run file's "
+                    "attribute met_adjustments counts them)", t0, t1, adjusted)
+            return ds
+        ds = self.met.window(t0, t1)
+        keys = {str(np.datetime_as_string(t, unit="s")) for t in ds.time.values}
+        counts = {t: kinds for t, kinds in (log.counts.items() if log is not None else ()) if t in keys}
+        self.cache.mkdir(parents=True, exist_ok=True)
+        write_netcdf_atomic(ds.assign_attrs({_ADJUSTMENTS_ATTR: json.dumps(counts)}), path,
+                            compression_level=0)
+        return ds
+
+
+_ADJUSTMENTS_ATTR = "airshed_met_adjustments"
+
+
+def met_cache_folder(cfg: AirshedConfig, inputs: Inputs, root: Path) -> Path | None:
+    """Folder of the derived met windows of a built-in meteorology (None for met read from files).
+
+    Keyed by the ``[meteorology]`` table, the run's start (the built-in episode starts there), the grid and
+    the airshed version. Met from files is derived again by each run (a year at 9 km would fill a disk).
+    """
+    if met_format(cfg.meteorology.format).generate is None:
+        return None
+    g = inputs.grid
+    key = json.dumps({"meteorology": cfg.meteorology.model_dump(mode="json"),
+                      "start": cfg.run.start.isoformat(), "airshed": __version__,
+                      "grid": [g.crs.to_wkt(), g.x0, g.y0, g.dx, g.nx, g.ny]}, sort_keys=True, default=str)
+    return root / "met_windows" / hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 def zero_out_mask(emissions: EmissionSet, region: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +168,7 @@ class Study:
 
     def __post_init__(self) -> None:
         if self.met is None:
-            self.met = MetByDay(self.inputs.met)
+            self.met = MetByDay(self.inputs.met, cache=met_cache_folder(self.cfg, self.inputs, cache_dir()))
 
     @property
     def emissions(self) -> EmissionSet:
@@ -129,22 +190,24 @@ class Study:
         """The configured core (``run.core``)."""
         return core_class(self.cfg.run.core)
 
-    def core(self, regions: range | None = None) -> Core:
-        """Return a fresh core of the configured kind (dispersing ``regions``' emissions; None: all)."""
-        return self.core_class(self.cfg, self.inputs, self.mechanism, regions)
+    def core(self, start=None) -> Core:
+        """Return a fresh core of the configured kind (a core with state: starting at ``start``)."""
+        return self.core_class(self.cfg, self.inputs, self.mechanism, start)
 
-    def accumulator(self, n_periods: int, tracers: tuple[str, ...], n_regions: int | None = None,
-                    hour_sink: HourSink | None = None) -> TaggedAccumulator:
-        """Return an empty accumulator over ``n_periods`` periods and ``n_regions`` regions (default all)."""
-        em = self.emissions
-        return TaggedAccumulator(n_periods, len(em.regions) if n_regions is None else n_regions, em.nsector,
-                                 self.w_pop, self.mechanism, tracers, hour_sink, self.stations)
+    def accumulator(self, n_periods: int, tracers: tuple[str, ...], hour_sink: HourSink | None = None
+                    ) -> TaggedAccumulator:
+        """Return an empty accumulator over ``n_periods`` periods and every tag."""
+        return TaggedAccumulator(n_periods, self.emissions.ntag, self.emissions.nsector, self.w_pop,
+                                 self.mechanism, tracers, hour_sink, self.stations)
 
 
 def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str | None = None,
-                  progress: bool = False) -> Study:
-    """Read a run's inputs and derive everything its work units share (see :class:`Study`)."""
-    inputs = read_inputs(cfg, progress)
+                  progress: bool = False, inputs: Inputs | None = None) -> Study:
+    """Read a run's inputs and derive everything its work units share (see :class:`Study`).
+
+    ``inputs``: the run's inputs already read (those of ``cfg``: an ensemble shares them between members).
+    """
+    inputs = read_inputs(cfg, progress) if inputs is None else inputs
     em, grid = inputs.emissions, inputs.grid
     period_h = core_class(cfg.run.core).output_period_hours(cfg)
     n_periods = cfg.run.hours // period_h
@@ -170,33 +233,48 @@ def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str
                  receptors, w_pop, w_area, fa, fp, stations=stations)
 
 
+def period_emissions(study: Study, k: int) -> tuple[PeriodEmissions, np.ndarray]:
+    """Emission rates of period ``k`` (zero-out and scenario applied) and the mass emitted per tag, kg.
+
+    The mass is (ntag, E) over the period, per tag and emitted species, for every tag of the run.
+    """
+    em, rates = study.emissions, period_rates(study, k)
+    seconds = study.period_h * 3600.0
+    emitted = np.zeros((em.ntag, len(study.mechanism.emitted)))
+    np.add.at(emitted, em.area_tag, rates.area * seconds)
+    np.add.at(emitted, em.point_tag, rates.points * seconds)
+    return rates, emitted
+
+
+def period_rates(study: Study, k: int) -> PeriodEmissions:
+    """Emission rates of period ``k``, zero-out and scenario applied (no mass: :func:`period_emissions`)."""
+    cfg, em, edges, chosen = study.cfg, study.emissions, study.edges, study.chosen
+    emitted_species = study.mechanism.emitted
+    selected = list(cfg.run.species)
+    t0, t1 = edges[k], edges[k + 1]
+    area_rates, point_rates = em.rates_at(pd.Timestamp(t0 + (t1 - t0) / 2))
+    # per source and species: zero-out x scenario (mean factor over the period)
+    sa, sp = emission_factors(chosen, em, t0, t1, edges[0], edges[-1])
+    base_area = emitted_rates(em, area_rates, emitted_species, selected)
+    base_points = emitted_rates(em, point_rates, emitted_species, selected)
+    return PeriodEmissions(base_area * (study.fa[:, None] * sa), base_points * (study.fp[:, None] * sp),
+                           base_area, base_points)
+
+
 def run_periods(study: Study, core: Core, acc: TaggedAccumulator, periods: range,
                 advance: Callable[[], None] | None = None) -> np.ndarray:
     """Feed ``periods`` to ``core`` and add its fields to ``acc`` (period ``periods.start`` first).
 
-    Returns the mass emitted over the periods per tag and emitted species, (ntag, E) kg, for every tag of
-    the run (a core of some regions only disperses theirs). ``advance`` is called after each period.
+    Returns the mass emitted over the periods per tag and emitted species, (ntag, E) kg, summed in
+    period order. ``advance`` is called after each period.
     """
-    cfg, em, edges, chosen = study.cfg, study.emissions, study.edges, study.chosen
-    fa, fp, period_h = study.fa, study.fp, study.period_h
-    emitted_species = study.mechanism.emitted
-    emitted = np.zeros((em.ntag, len(emitted_species)))  # kg
-    met = study.met
-    selected = list(cfg.run.species)
+    em, edges, met = study.emissions, study.edges, study.met
+    emitted = np.zeros((em.ntag, len(study.mechanism.emitted)))  # kg
+    seconds = study.period_h * 3600.0
     for k in periods:
-        t0, t1 = edges[k], edges[k + 1]
-        mid = t0 + (t1 - t0) / 2
-        area_rates, point_rates = em.rates_at(pd.Timestamp(mid))
-        # per source and species: zero-out x scenario (mean factor over the period)
-        sa, sp = emission_factors(chosen, em, t0, t1, edges[0], edges[-1])
-        base_area = emitted_rates(em, area_rates, emitted_species, selected)
-        base_points = emitted_rates(em, point_rates, emitted_species, selected)
-        rates = PeriodEmissions(base_area * (fa[:, None] * sa), base_points * (fp[:, None] * sp),
-                                base_area, base_points)
-        seconds = period_h * 3600.0
-        np.add.at(emitted, em.area_tag, rates.area * seconds)
-        np.add.at(emitted, em.point_tag, rates.points * seconds)
-        tagged = core.period(met.at(t0), met.at(t1), rates, k * seconds, (k + 1) * seconds)
+        rates, mass = period_emissions(study, k)
+        emitted += mass
+        tagged = core.period(met.at(edges[k]), met.at(edges[k + 1]), rates, k * seconds, (k + 1) * seconds)
         acc.add(k - periods.start, tagged)
         if advance is not None:
             advance()

@@ -35,6 +35,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.resources
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -228,11 +233,57 @@ def _summarise(core: str, option: str, table: pd.DataFrame) -> list[dict]:
     return rows
 
 
+Progress = Callable[[int], AbstractContextManager[Callable[[], None]]]
+"""``progress(total)``: a context manager yielding ``advance()``, called once per modelled run (a bar)."""
+
+
+def _single_threaded() -> None:
+    """Initialise a validation worker process: one Numba thread (the processes share out the cores)."""
+    import numba
+
+    numba.set_num_threads(1)
+
+
+def _lagrangian_tables(run_ids: list, arcs: pd.DataFrame, meteo: pd.DataFrame, processes: int,
+                       advance: Callable[[], None], turbulence: str) -> list[pd.DataFrame]:
+    """Model the particle arc statistics of ``run_ids`` with ``turbulence``, in order, on ``processes`` processes.
+
+    Every run has its own seed (:func:`~airshed.validation.prairie_grass_lagrangian.simulate_run`), so the
+    tables do not depend on the process count. The first run is modelled here, which leaves the Numba cache
+    warm before the worker processes (spawned, one Numba thread each) load the kernels from it.
+    """
+
+    def one(r) -> pd.DataFrame:
+        return _lagrangian_arc_statistics(int(r), arcs[arcs["run"] == r], meteo.loc[r], turbulence)
+
+    tables: list[pd.DataFrame] = []
+    rest = list(run_ids)
+    if processes > 1 and len(rest) > 1:
+        tables.append(one(rest[0]))
+        advance()
+        rest = rest[1:]
+        with ProcessPoolExecutor(min(processes, len(rest)), mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_single_threaded) as pool:
+            futures = [pool.submit(_lagrangian_arc_statistics, int(r), arcs[arcs["run"] == r], meteo.loc[r],
+                                   turbulence)
+                       for r in rest]
+            for future in futures:
+                tables.append(future.result())
+                advance()
+        return tables
+    for r in rest:
+        tables.append(one(r))
+        advance()
+    return tables
+
+
 def run_validation(
     data_dir: Path | None = None,
     cores: list[str] | None = None,
     runs: list[int] | None = None,
     observed_sigma_theta: bool = False,
+    processes: int | None = 1,
+    progress: Progress | None = None,
 ) -> list[dict]:
     """Model every Prairie Grass run with met (or only ``runs``) per core and option; return statistics rows.
 
@@ -243,35 +294,43 @@ def run_validation(
     "particles-similarity" and "particles-hanna", the ``[lagrangian] turbulence`` schemes, through
     ``airshed.validation.prairie_grass_lagrangian.simulate_run``). ``observed_sigma_theta`` adds
     the boundary-layer option with the measured sigma_theta as lateral turbulence (option
-    :data:`OBSERVED_SIGMA_THETA_OPTION`, module docstring).
+    :data:`OBSERVED_SIGMA_THETA_OPTION`, module docstring). The particle runs are shared out among
+    ``processes`` processes (None: one per CPU); the rows do not depend on it. ``progress(total)`` is
+    entered with the number of modelled runs and its ``advance()`` called after each.
     """
     cores = ["plume"] if cores is None else list(cores)
     unknown = set(cores) - {"plume", "lagrangian"}
     if unknown:
         raise DataError(f"unknown validation core(s) {sorted(unknown)}; expected 'plume' or 'lagrangian'")
+    processes = os.cpu_count() or 1 if processes is None else max(1, processes)
     arcs, meteo = load_prairie_grass(data_dir)
     observed = observed_arc_statistics(arcs)
     meteo = meteo.set_index("run")
     run_ids = [r for r in sorted(arcs["run"].unique()) if r in meteo.index and (runs is None or r in runs)]
-    rows: list[dict] = []
+    jobs = []
     for core in cores:
         options = tuple(DISPERSION_SCHEMES) if core == "plume" else PARTICLE_OPTIONS
         if core == "plume" and observed_sigma_theta:
             options = (*options, OBSERVED_SIGMA_THETA_OPTION)
-        for option in options:
-            tables = []
-            for run in run_ids:
-                run_arcs = arcs[arcs["run"] == run]
-                if core == "plume":
-                    measured = option == OBSERVED_SIGMA_THETA_OPTION
-                    scheme = "boundary-layer" if measured else option
-                    mod = model_arc_statistics(run_arcs, _met_for_run(meteo.loc[run]), scheme, measured)
-                else:
-                    mod = _lagrangian_arc_statistics(int(run), run_arcs, meteo.loc[run],
-                                                     option.removeprefix("particles-"))
+        jobs.extend((core, option) for option in options)
+    rows: list[dict] = []
+    bar = progress(len(jobs) * len(run_ids)) if progress is not None else nullcontext(lambda: None)
+    with bar as advance:
+        for core, option in jobs:
+            if core == "lagrangian":
+                tables = _lagrangian_tables(run_ids, arcs, meteo, processes, advance,
+                                            option.removeprefix("particles-"))
+            else:
+                tables = []
+                measured = option == OBSERVED_SIGMA_THETA_OPTION
+                scheme = "boundary-layer" if measured else option
+                for run in run_ids:
+                    tables.append(model_arc_statistics(arcs[arcs["run"] == run], _met_for_run(meteo.loc[run]),
+                                                       scheme, measured))
+                    advance()
+            for run, mod in zip(run_ids, tables, strict=True):
                 mod["run"] = run
                 mod["stability"] = meteo.loc[run, "stability"]
-                tables.append(mod)
             table = pd.concat(tables).merge(observed, on=["run", "distance_m"])
             rows.extend(_summarise(core, option, table))
     return rows

@@ -70,19 +70,28 @@ def ar1_noise(rng: np.random.Generator, n_hours: int, n_series: int, correlation
 
 def synthetic_observations(truth: xr.Dataset, species: tuple[str, ...] = ("SO2", "NO2", "PM2.5"),
                            background: dict[str, float] | None = None, model_fraction: float = 0.3,
-                           correlation_hours: float = 12.0, seed: int = 0) -> Observations:
-    """Observations of a truth run at its stations (module docstring), in the long table of the readers."""
+                           correlation_hours: float = 12.0, seed: int = 0,
+                           transport_sigma: dict[str, np.ndarray] | None = None,
+                           station_spread: dict[str, np.ndarray] | None = None) -> Observations:
+    """Observations of a truth run at its stations (module docstring), in the long table of the readers.
+
+    ``transport_sigma``: per species, the (T, N) transport error, 1 sigma in ug m-3, that replaces
+    ``model_fraction`` times the true value (e.g. a meteorological ensemble's spread at the stations,
+    :func:`airshed.verification.transport_error.run_file_transport_spread`). ``station_spread``: the
+    result of :func:`true_station_spread` for this truth, when already computed (it takes a while).
+    """
     background = background or {}
     rng = np.random.default_rng(seed)
     values = true_station_values(truth, species)
-    spread = true_station_spread(truth, species)
+    spread = station_spread if station_spread is not None else true_station_spread(truth, species)
     times = np.asarray(truth["time"].values).astype("datetime64[ns]")
     stations = [str(s) for s in truth["station"].values]
     frames = []
     for o in species:
         c = values[o]
         n_hours, n_stations = c.shape
-        model = np.sqrt((model_fraction * c) ** 2 + spread[o] ** 2)
+        transport = transport_sigma[o] if transport_sigma is not None else model_fraction * c
+        model = np.sqrt(transport ** 2 + spread[o] ** 2)
         inst = np.sqrt(INSTRUMENT_FLOOR_UG_M3[o] ** 2 + (INSTRUMENT_RELATIVE[o] * c) ** 2)
         y = (c + model * ar1_noise(rng, n_hours, n_stations, correlation_hours)
              + inst * rng.standard_normal(c.shape) + background.get(o, 0.0))

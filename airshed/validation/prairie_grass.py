@@ -246,7 +246,7 @@ def _single_threaded() -> None:
 
 def _lagrangian_tables(run_ids: list, arcs: pd.DataFrame, meteo: pd.DataFrame, processes: int,
                        advance: Callable[[], None], turbulence: str) -> list[pd.DataFrame]:
-    """Model the particle arc statistics of ``run_ids`` with ``turbulence``, in order, on ``processes`` processes.
+    """Model the particle arc statistics of ``run_ids`` with ``turbulence``, in order, on ``processes`` CPUs.
 
     Every run has its own seed (:func:`~airshed.validation.prairie_grass_lagrangian.simulate_run`), so the
     tables do not depend on the process count. The first run is modelled here, which leaves the Numba cache

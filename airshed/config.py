@@ -914,13 +914,14 @@ class LagrangianConfig(_Table):
         "another window length changes them only by round-off.",
     )
     turbulence: Literal["hanna", "similarity"] = Field(
-        default="similarity",
-        description="Boundary-layer turbulence: 'similarity' (surface-layer similarity for the vertical and "
-        "horizontal velocities blended into the Hanna 1982 mixed-layer profiles, skewed convective boundary "
-        "layer for -h/L > 5) or 'hanna' (Hanna 1982 profiles as in FLEXPART).",
+        default="hanna",
+        description="Boundary-layer turbulence: 'hanna' (Hanna 1982 profiles as in FLEXPART; the default) or "
+        "'similarity' (surface-layer similarity for the vertical and horizontal velocities blended into the "
+        "Hanna 1982 mixed-layer profiles, skewed convective boundary layer for -h/L > 5; better on Prairie "
+        "Grass, not yet the default: README, particle core).",
     )
     mesoscale_motions: bool = Field(
-        default=True,
+        default=False,
         description="Add the horizontal motions the meteorology does not resolve (NAME-style unresolved "
         "mesoscale velocities, scaled to the met's grid length).",
     )

@@ -120,11 +120,12 @@ def test_kernel_matches_numpy_reference_one_step(scheme, dt, reversed_):
     np.testing.assert_allclose(acc_k, acc_r, rtol=1e-12, atol=1e-12 * acc_r.max())
 
 
+@pytest.mark.parametrize("scheme", ["hanna", "similarity"])
 @pytest.mark.parametrize("split", [1024, 2500])
-def test_step_is_bit_identical_for_any_partition_of_particles(split):
+def test_step_is_bit_identical_for_any_partition_of_particles(split, scheme):
     dx = 9000.0
     met = varied_met()
-    p = params()
+    p = params(turbulence_scheme=scheme)
     whole = random_state(6000, 7, 6, dx)
     parts = copy_state(whole)
     args, blocks_whole = step_args(whole, met, p, dx)
@@ -145,9 +146,9 @@ def test_step_is_bit_identical_for_any_partition_of_particles(split):
     np.testing.assert_allclose(total, blocks_whole.sum(axis=0), rtol=1e-14, atol=1e-300)
 
 
-def small_run(threads=None, seed=5, hours=2):
+def small_run(threads=None, seed=5, hours=2, scheme="hanna"):
     met = varied_met(nt=hours + 1)
-    p = params(particles_per_hour=4000, max_time_step_s=300.0)
+    p = params(particles_per_hour=4000, max_time_step_s=300.0, turbulence_scheme=scheme)
     src = concatenate_release_tables(
         point_release_table(
             [20e3, 40e3], [20e3, 30e3], [150.0, 80.0], [0, 1], [[1.0, 0.5, 0.2, 0, 0], [0.1, 0, 0, 0, 0]]
@@ -166,9 +167,10 @@ def small_run(threads=None, seed=5, hours=2):
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
-def test_run_is_bit_identical_for_one_and_two_threads():
-    conc1, run1 = small_run(threads=1)
-    conc2, run2 = small_run(threads=2)
+@pytest.mark.parametrize("scheme", ["hanna", "similarity"])
+def test_run_is_bit_identical_for_one_and_two_threads(scheme):
+    conc1, run1 = small_run(threads=1, scheme=scheme)
+    conc2, run2 = small_run(threads=2, scheme=scheme)
     assert conc1.max() > 0.0
     np.testing.assert_array_equal(conc1, conc2)
     for key, value in run1.budget().items():

@@ -185,7 +185,8 @@ def test_ground_level_concentration_matches_mixed_layer_gaussian_plume(convectiv
     assert density == pytest.approx(gaussian_box_mean / H, rel=0.10)
 
 
-def test_prairie_grass_hook_returns_arc_statistics(monkeypatch):
+@pytest.mark.parametrize("scheme", ["hanna", "similarity"])
+def test_prairie_grass_hook_returns_arc_statistics(monkeypatch, scheme):
     from airshed.validation import prairie_grass_lagrangian as pgl
 
     monkeypatch.setattr(pgl, "PARTICLES", 2000)
@@ -193,7 +194,7 @@ def test_prairie_grass_hook_returns_arc_statistics(monkeypatch):
         {"Q_g_s": 90.0, "release_height_m": 0.46, "sampler_height_m": 1.5, "distance_m": [50, 100, 200]}
     )
     met = pd.Series({"L_m": 30.0, "ustar_m_s": 0.3, "h_i_m": -9.0, "wind_speed_m_s": 5.0})
-    out = pgl.simulate_run(99, arcs, met)
+    out = pgl.simulate_run(99, arcs, met, turbulence=scheme)
     assert list(out.columns) == ["distance_m", "cmax_mod", "cy_mod"]
     assert list(out["distance_m"]) == [50, 100, 200]
     assert np.all(out["cmax_mod"] > 0) and np.all(np.diff(out["cmax_mod"]) < 0)

@@ -1624,7 +1624,7 @@ class LagrangianParameters:
     particles_per_hour: int = 100_000
     max_time_step_s: float = 300.0
     cfl: float = 0.5
-    turbulence_scheme: str = "similarity"
+    turbulence_scheme: str = "hanna"
     turbulence_step_fraction: float = 0.5
     max_substeps: int = 256
     tl_min_horizontal_s: float = FLEXPART_TL_MIN_HORIZONTAL_S

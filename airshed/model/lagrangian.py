@@ -118,6 +118,7 @@ from airshed.model.particle_records import (
 from airshed.model.random import (
     MESOSCALE_DRAW,
     RELEASE_FIRST_DRAW,
+    RELEASE_MESOSCALE_DRAW,
     box_muller_vector_scalar,
     counter_scalar,
     normal_pair_scalar,
@@ -1574,7 +1575,7 @@ def release_particles(
         uz = uniform_scalar(key, counter_scalar(ustep, np.uint64(RELEASE_FIRST_DRAW + 2)))
         g_u, g_v = normal_pair_scalar(key, counter_scalar(ustep, np.uint64(RELEASE_FIRST_DRAW + 3)))
         g_w, g_um = normal_pair_scalar(key, counter_scalar(ustep, np.uint64(RELEASE_FIRST_DRAW + 5)))
-        g_vm, _ = normal_pair_scalar(key, counter_scalar(ustep, np.uint64(RELEASE_FIRST_DRAW + 7)))
+        g_vm, _ = normal_pair_scalar(key, counter_scalar(ustep, np.uint64(RELEASE_MESOSCALE_DRAW)))
         x[p] = src_x[s] + (2.0 * ux - 1.0) * src_half_width[s]
         y[p] = src_y[s] + (2.0 * uy - 1.0) * src_half_width[s]
         z[p] = src_z_bottom[s] + uz * (src_z_top[s] - src_z_bottom[s])

@@ -36,10 +36,14 @@ _INV_2_53 = 1.0 / 9007199254740992.0
 
 #: Draws per step per particle: counter = step * DRAWS_PER_STEP + draw.
 DRAWS_PER_STEP = 65536
-#: First of the draw slots (up to 2**16 - 1) reserved for a particle's release position and velocities.
-RELEASE_FIRST_DRAW = 65527
+#: First of the draw slots (up to 2**16 - 1) reserved for a particle's release position and turbulent
+#: velocities (and the first of its two mesoscale velocities, the spare normal of the pair of w).
+RELEASE_FIRST_DRAW = 65529
+#: The pair of draw slots of the release's second mesoscale velocity: below the slots above, which stay
+#: those of the particle core before the mesoscale motions (its outputs bit for bit with them off).
+RELEASE_MESOSCALE_DRAW = RELEASE_FIRST_DRAW - 2
 #: The pair of draw slots of a step's unresolved mesoscale velocities (below the release slots).
-MESOSCALE_DRAW = RELEASE_FIRST_DRAW - 2
+MESOSCALE_DRAW = RELEASE_MESOSCALE_DRAW - 2
 
 
 def _mix64(z):

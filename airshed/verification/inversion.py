@@ -39,7 +39,7 @@ linear F the first step solves the problem and the second confirms it.
 gradient is not, and where the minimum lies on such a kink (an hour of a station at the kink), each
 Gauss-Newton step, taken with the slope of one side, lands on the other side, and plain Gauss-Newton
 cycles between two points forever (measured on the OSSE of ``examples/verify_osse.py``: half the noise
-draws, cycles of 0.004-0.06 posterior sigma across one to five station-hours at 114.3-114.5 or
+draws, cycles of up to 0.06 posterior sigma across one to five station-hours at 114.3-114.5 or
 283.4-283.9 ug m-3 of NOx). Refusing the steps that raise the cost breaks the cycle and closes in on the
 kink. An iteration that does not converge in :data:`MAX_ITERATIONS` is reported as such
 (``Posterior.converged``; the estimate is then the lowest-cost iterate, not a solution).

@@ -897,6 +897,10 @@ def verify_command(
     parsed = [Claim.parse(c) for c in claims or []]
     obs = read_observations([p.expanduser() for p in observations])
     result = verify_files(run_file, obs, settings, stations, transport_ensemble)
+    if not result.posterior.converged:  # also with --json -: the JSON's "converged" is false
+        stderr.print(Text(f"warning: the inversion did not converge in {result.posterior.iterations} "
+                          "iterations; its estimates are the lowest-cost iterate, not a solution",
+                          style="bold yellow"), soft_wrap=True)
     checked = [result.check(c) for c in parsed]
     if json_out is not None:
         text = json.dumps(_json_tree(verification_json(result, checked)), indent=2, allow_nan=False) + "\n"

@@ -247,7 +247,8 @@ def noise_draws(prior: Path, truth: Path, settings: VerifySettings,
     """
     keys = [(region, species) for region in ("Beijing", "Tianjin", "Hebei")
             for species in ("SO2", "NOx", "PM2.5")]
-    out = {"estimate": [], "sigma": [], "chi2": [], "jjj_bias": [], "domain_bias": []}
+    out = {"estimate": [], "sigma": [], "chi2": [], "jjj_bias": [], "domain_bias": [], "converged": [],
+           "iterations": []}
     with xr.open_dataset(prior) as p, xr.open_dataset(truth) as t:
         for seed in DRAWS:
             obs = synthetic_observations(t, SPECIES, BACKGROUND, MODEL_ERROR, CORRELATION_HOURS, seed,
@@ -257,6 +258,8 @@ def noise_draws(prior: Path, truth: Path, settings: VerifySettings,
             out["estimate"].append([table.loc[k, "change_percent"] for k in keys])
             out["sigma"].append([table.loc[k, "sigma_percent"] for k in keys])
             out["chi2"].append(v.posterior.chi2)
+            out["converged"].append(v.posterior.converged)
+            out["iterations"].append(v.posterior.iterations)
             elements = v.element_table()
             elements = elements[elements["kind"] == "emission"]
             x_true = true_scaling(elements.to_dict(orient="records"))
@@ -301,6 +304,10 @@ def acceptance(result: dict, draws: dict) -> int:
         domain = np.round(d["domain_bias"].mean(axis=0), 1).tolist()
         print(f"  chi2/n {d['chi2'].mean():.2f} (range {d['chi2'].min():.2f}-{d['chi2'].max():.2f}); "
               f"posterior bias of the JJJ totals (SO2, NOx, PM2.5) {jjj} %, of the domain totals {domain} %")
+        unconverged = [seed for seed, ok in zip(DRAWS, d["converged"], strict=True) if not ok]
+        print(f"  the iteration converged on {len(DRAWS) - len(unconverged)} of {len(DRAWS)} draws "
+              f"({d['iterations'].min()}-{d['iterations'].max()} linearisations)"
+              + (f"; NOT on {unconverged}: their estimates are the last iterate" if unconverged else ""))
     d = draws[next(iter(draws))]
     checks = []
     for (region, species), cut in CUTS.items():
@@ -311,6 +318,8 @@ def acceptance(result: dict, draws: dict) -> int:
         checks.append((f"{region} {species}: 1 sigma {sigma:.1f} % <= 7 %", sigma <= 7.0))
     chi2 = d["chi2"].mean()
     checks.append((f"chi2/n = {chi2:.2f} in [0.5, 2]", 0.5 <= chi2 <= 2.0))
+    checks.append((f"the iteration converged on {int(np.sum(d['converged']))} of {len(DRAWS)} draws (every "
+                   "estimate is a solution, not a last iterate)", bool(np.all(d["converged"]))))
     for j, species in enumerate(("SO2", "NOx", "PM2.5")):
         bias = d["jjj_bias"][:, j].mean()
         checks.append((f"{species} total of Beijing, Tianjin and Hebei: posterior bias {bias:+.1f} % (within "

@@ -1,11 +1,14 @@
 """The inversion: closed forms, synthetic-data coverage, the observation operator and errors, claims."""
 
+import functools
+import importlib
 import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.optimize
 from typer.testing import CliRunner
 from verification_fixture import START, toy_run
 
@@ -16,6 +19,7 @@ from airshed.inputs.observations import Observations
 from airshed.physics.no2_ratio import (
     ARM2_MAX_RATIO,
     ARM2_MIN_RATIO,
+    _polynomial,
     arm2_ratio,
     d_no2_d_nox,
     no2_from_nox,
@@ -143,6 +147,95 @@ def test_no2_operator_is_solved_by_gauss_newton():
     v = verify(ds, observations_of(ds, no2, "NO2"), settings)
     assert v.posterior.converged and v.posterior.iterations > 2
     np.testing.assert_allclose(v.posterior.x[:2], truth, atol=0.01)
+
+
+def arm2_polynomial(nox):
+    """The ARM2 ratio polynomial, unbounded, at one NOx value (ug m-3)."""
+    return float(_polynomial(np.array([nox]))[0][0])
+
+
+def gauss_newton(forward, y, x_a, sa, so, iterations):
+    """Plain Gauss-Newton, n-form (Rodgers 2000, sec. 5.3): the iterates x_1..x_N."""
+    x, out = x_a.copy(), []
+    for _ in range(iterations):
+        f, k = forward(x)
+        hessian = k.T @ np.linalg.solve(so, k) + np.linalg.inv(sa)
+        x = x_a + np.linalg.solve(hessian, k.T @ np.linalg.solve(so, y - f + k @ (x - x_a)))
+        out.append(float(x[0]))
+    return np.array(out)
+
+
+def kinked(x):
+    """F(x) = 2x up to x = 1, then 2 + (x - 1) / 2: continuous, its slope jumps from 2 to 1/2 (as ARM2's)."""
+    above = x[0] > 1.0
+    return np.array([2.0 + 0.5 * (x[0] - 1.0) if above else 2.0 * x[0]]), np.array([[0.5 if above else 2.0]])
+
+
+def test_levenberg_marquardt_finds_the_minimum_on_a_kink_where_gauss_newton_cycles():
+    """Closed form. x_a = 0, Sa = 1, So = 0.01, y = 2.01. Each side's cost is a quadratic:
+
+    left (F = 2x):  J = (2.01 - 2x)^2 / 0.01 + x^2, minimum at 402/401 = 1.00249 -- beyond the kink;
+    right (F = 1.5 + x/2): J = (0.51 - x/2)^2 / 0.01 + x^2, minimum at 25.5/26 = 0.98077 -- before it.
+    So the minimum of J is the kink x = 1 (dJ/dx = -2 from the left, +1 from the right), J(1) = 1.01, and
+    Gauss-Newton, which jumps to the minimum of the side it stands on, cycles between the two forever.
+    """
+    y, x_a, sa, so = np.array([2.01]), np.array([0.0]), np.eye(1), 0.01 * np.eye(1)
+    cycle = gauss_newton(kinked, y, x_a, sa, so, 8)
+    np.testing.assert_allclose(cycle, [402 / 401, 25.5 / 26] * 4, rtol=1e-14)
+    post = solve(kinked, y, x_a, sa, BlockCovariance([(np.arange(1), so)], 1))
+    assert post.converged and post.step_d2 < 1e-8
+    sigma = 1 / math.sqrt(401)  # posterior sigma with the left slope (x_hat <= 1)
+    assert post.sigma[0] == pytest.approx(sigma, rel=1e-9)
+    assert abs(post.x[0] - 1.0) < 1e-4 * sigma  # measured 9e-7 (2e-5 sigma)
+    assert post.chi2 == pytest.approx(1.01, abs=1e-5)  # m = 1: chi2 = J
+    for x in (402 / 401, 25.5 / 26):  # both points of the cycle cost more
+        assert ((2.01 - kinked(np.array([x]))[0][0]) ** 2 / 0.01 + x ** 2) > 1.01 + 1e-4
+
+
+def test_levenberg_marquardt_finds_the_arm2_cap_where_gauss_newton_cycles():
+    """NO2 of one source through the real ARM2 ratio, NOx = 100 x ug m-3, y = 103.2, x_a = 1, Sa = 0.1^2,
+    So = 1. The minimum is where the ratio leaves its 0.9 cap, NOx 114.4076 ug m-3 (x = 1.144076): with
+    J = (y - F)^2 / So + (x - x_a)^2 / Sa and y - F = 0.2332 there, dJ/dx = -2 * 90 * 0.2332 + 2 * 0.144076 /
+    0.01 = -13.2 from the left (slope 0.9 * 100) and -2 * 55.9 * 0.2332 + 28.8 = +2.7 from the right."""
+    kink = scipy.optimize.brentq(lambda n: arm2_polynomial(n) - ARM2_MAX_RATIO, 50.0, 200.0, xtol=1e-13) / 100
+
+    def forward(x):
+        return no2_from_nox(100.0 * x), 100.0 * d_no2_d_nox(100.0 * x)[:, None]
+
+    y, x_a, sa, so = np.array([103.2]), np.array([1.0]), 0.01 * np.eye(1), np.eye(1)
+    assert 114.40 < 100 * kink < 114.41
+    cycle = gauss_newton(forward, y, x_a, sa, so, 20) - kink
+    np.testing.assert_allclose(cycle[::2], cycle[0], rtol=1e-9)  # a 2-cycle straddling the kink:
+    np.testing.assert_allclose(cycle[1::2], cycle[1], rtol=1e-9)  # +0.00080 and -0.00043
+    assert cycle[0] > 5e-4 and cycle[1] < -3e-4
+    post = solve(forward, y, x_a, sa, BlockCovariance([(np.arange(1), so)], 1))
+    assert post.converged
+    assert abs(post.x[0] - kink) < 1e-4 * post.sigma[0]  # measured 1.2e-7 (1e-5 sigma; sigma 0.011)
+
+
+def test_an_iteration_that_does_not_converge_says_so(tmp_path, monkeypatch):
+    """Stopped early: converged is False, the estimate is the lowest-cost iterate, verify notes it and the
+    command line warns on stderr (and writes converged: false)."""
+    y, x_a, sa, so = np.array([2.01]), np.array([0.0]), np.eye(1), 0.01 * np.eye(1)
+    post = solve(kinked, y, x_a, sa, BlockCovariance([(np.arange(1), so)], 1), max_iterations=1)
+    assert not post.converged and post.iterations == 1
+    assert post.x[0] == pytest.approx(402 / 401)  # the first step lowered the cost: J 404.01 -> 1.0125
+    ds, c = two_source_run(hours=72, nox=True)
+    run = tmp_path / "run.nc"
+    ds.to_netcdf(run)
+    frame = observations_of(ds, no2_from_nox(np.einsum("tnrk,r->tn", c, [0.7, 1.2])), "NO2").frame
+    pd.DataFrame({"station": frame["station"], "time": frame["time"].dt.strftime("%Y-%m-%dT%H:%M"),
+                  "species": "NO2", "value": frame["value"], "unit": "ug m-3"}).to_csv(tmp_path / "obs.csv",
+                                                                                        index=False)
+    verify_module = importlib.import_module("airshed.verification.verify")
+    monkeypatch.setattr(verify_module, "solve", functools.partial(solve, max_iterations=1))
+    result = CliRunner().invoke(app, ["verify", str(run), "--observations", str(tmp_path / "obs.csv"),
+                                      "--species", "NO2", "--average-hours", "1", "--json",
+                                      str(tmp_path / "v.json")])
+    assert result.exit_code == 0, result.output
+    assert "warning: the inversion did not converge in 1 iterations" in result.output
+    assert "did NOT converge" in result.output  # the note under the tables
+    assert json.loads((tmp_path / "v.json").read_text())["diagnostics"]["converged"] is False
 
 
 def test_arm2_ratio_bounds_and_derivative():

@@ -42,6 +42,7 @@ def test_reduced_osse_recovers_the_cuts(tmp_path):
     assert abs(hebei["change_percent"] + 20.0) < 10.0 and hebei["information"] > 0.5
     assert abs(tianjin["change_percent"] + 30.0) < 10.0 and tianjin["information"] > 0.5
     assert 0.3 < v.posterior.chi2 < 3.0
+    assert v.posterior.converged
     assert v.check(Claim.parse("region=Hebei,species=SO2,percent=-20")).verdict == CONSISTENT
     assert v.check(Claim.parse("region=Hebei,species=SO2,percent=-40")).verdict == CONTRADICTED
     assert np.isfinite(v.posterior.x).all()

@@ -30,6 +30,7 @@ def diagnostics(v: Verification) -> dict:
         "chi2_prior_part": p.chi2_prior,
         "gauss_newton_iterations": p.iterations,
         "converged": p.converged,
+        "last_step_d2": p.step_d2,
         "average_hours": v.settings.average_hours,
         "regions": v.settings.regions,
         "sectors": v.settings.sectors,
@@ -51,8 +52,9 @@ def diagnostics_table(v: Verification) -> Table:
     table.add_row("DOFS", f"{d['dofs']:.1f}")
     table.add_row("chi2 / n", f"{d['chi2_per_observation']:.2f} (observations "
                   f"{d['chi2_observation_part']:.2f}, prior {d['chi2_prior_part']:.2f}; expected about 1)")
-    table.add_row("Gauss-Newton", f"{d['gauss_newton_iterations']} iteration(s), "
-                  f"{'converged' if d['converged'] else 'NOT converged'}")
+    table.add_row("iteration", f"{d['gauss_newton_iterations']} Gauss-Newton / Levenberg-Marquardt step(s), "
+                  f"{'converged' if d['converged'] else 'NOT converged: the estimates are the last iterate'} "
+                  f"(last step d2 = {d['last_step_d2']:.1e}, n = {d['state_elements']})")
     return table
 
 

@@ -283,7 +283,10 @@ def verify(ds: xr.Dataset, observations: Observations, settings: VerifySettings 
     so = BlockCovariance(system.covariance_blocks(rows), rows.size)
     posterior = solve(lambda x: system.forward(x, rows), y, state.prior, sa, so)
     if not posterior.converged:
-        notes.append(f"Gauss-Newton did not converge in {posterior.iterations} iterations")
+        notes.append(f"the inversion did NOT converge in {posterior.iterations} iterations (last step d2 = "
+                     f"{posterior.step_d2:.2g} in units of the posterior covariance, n = {state.n}): the "
+                     "estimates are the lowest-cost iterate, not a solution; check the observations' units "
+                     "and the NO2 operator, or leave NO2 out (--species SO2,PM2.5)")
     negative = np.flatnonzero(state.is_emission & (posterior.x < 0))
     if negative.size:
         labels = [state.labels()[j] for j in negative[:3]]

@@ -83,34 +83,38 @@ def homogeneous_sources() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 RECEPTORS = (np.array([16500.0, 18500.0, 21500.0]), np.array([13500.0, 15500.0, 14500.0]))
 
 
-def homogeneous_forward(seed: int, met: MetWindow) -> np.ndarray:
-    """Per-batch forward estimates [B, receptor, region] of the last hour's mean concentration, kg m-3."""
+def homogeneous_forward(seed: int, met: MetWindow, depth: float = H, **params) -> np.ndarray:
+    """Per-batch forward estimates [B, receptor, region] of the last hour's mean concentration, kg m-3.
+
+    Sources release through, and receptors sample, the lowest ``depth`` m; ``params`` of the particle run.
+    """
     cells, region, rate = homogeneous_sources()
     params = LagrangianParameters.for_species(("PM2.5",), particles_per_hour=40000,
-                                              deposition_velocity_m_s=[0.0], wet_a_per_s=[0.0])
-    boxes = bw.receptor_boxes(*RECEPTORS, 500.0, 0.0, H, 0.0, 0.0, DX, NX, NY)
+                                              deposition_velocity_m_s=[0.0], wet_a_per_s=[0.0], **params)
+    boxes = bw.receptor_boxes(*RECEPTORS, 500.0, 0.0, depth, 0.0, 0.0, DX, NX, NY)
     run = bw.ReceptorSampledRun(0.0, 0.0, DX, NX, NY, 2000.0, 4, params, seed, boxes, BATCHES)
     x = (cells % NX + 0.5) * DX
     y = (cells // NX + 0.5) * DX
-    sources = area_release_table(x, y, DX, region, rate[:, None], depth=H)
+    sources = area_release_table(x, y, DX, region, rate[:, None], depth=depth)
     for hour in range(HOURS):
         if hour == HOURS - 1:
             run.box_sum[:] = 0.0
         run.advance(met, sources, hour * 3600.0, (hour + 1) * 3600.0)
-    volume = DX * DX * H
+    volume = DX * DX * depth
     return np.moveaxis(run.box_sum[..., 0], 1, 0) * (BATCHES / (volume * 3600.0))
 
 
-def homogeneous_backward(seed: int, met: MetWindow) -> np.ndarray:
-    """Per-batch backward estimates [B, receptor, region], kg m-3, from footprints in the full layer."""
+def homogeneous_backward(seed: int, met: MetWindow, depth: float = H, **params) -> np.ndarray:
+    """Per-batch backward estimates [B, receptor, region], kg m-3, from footprints in the lowest ``depth`` m."""
     cells, region, rate = homogeneous_sources()
-    forward = LagrangianParameters.for_species(("PM2.5",), deposition_velocity_m_s=[0.0], wet_a_per_s=[0.0])
+    forward = LagrangianParameters.for_species(("PM2.5",), deposition_velocity_m_s=[0.0], wet_a_per_s=[0.0],
+                                               **params)
     slots = adjoint_slots(("PM2.5",), ())
     nq = RECEPTORS[0].size
     rows = nq * BATCHES
-    run = bw.BackwardRun(0.0, 0.0, DX, NX, NY, 2000.0, rows, forward, slots, seed, source_depth=H)
+    run = bw.BackwardRun(0.0, 0.0, DX, NX, NY, 2000.0, rows, forward, slots, seed, source_depth=depth)
     table = ReleaseTable(np.repeat(RECEPTORS[0], BATCHES), np.repeat(RECEPTORS[1], BATCHES),
-                         np.full(rows, 500.0), np.zeros(rows), np.full(rows, H), np.arange(rows),
+                         np.full(rows, 500.0), np.zeros(rows), np.full(rows, depth), np.arange(rows),
                          np.zeros((rows, slots.size)))
     per_source = 400
     rev = bw.time_reversed(met, HOURS * 3600.0)
@@ -121,7 +125,7 @@ def homogeneous_backward(seed: int, met: MetWindow) -> np.ndarray:
         run.advance(rev, table if hour == 0 else None, hour * 3600.0, (hour + 1) * 3600.0,
                     np.full(rows, per_source), weights)
         bw.fold_area_sources(run.footprint, np.ones(rows, bool), cells, region, rate[:, None], emitted,
-                             1.0 / (DX * DX * H), out)
+                             1.0 / (DX * DX * depth), out)
     est = out[..., slots.index("PM2.5", "PM2.5")] / per_source
     return np.moveaxis(est.reshape(nq, BATCHES, 4), 1, 0)
 

@@ -105,7 +105,7 @@ def homogeneous_forward(seed: int, met: MetWindow, depth: float = H, **params) -
 
 
 def homogeneous_backward(seed: int, met: MetWindow, depth: float = H, **params) -> np.ndarray:
-    """Per-batch backward estimates [B, receptor, region], kg m-3, from footprints in the lowest ``depth`` m."""
+    """Per-batch backward estimates [B, receptor, region], kg m-3, from footprints in the lowest ``depth``."""
     cells, region, rate = homogeneous_sources()
     forward = LagrangianParameters.for_species(("PM2.5",), deposition_velocity_m_s=[0.0], wet_a_per_s=[0.0],
                                                **params)
@@ -160,6 +160,63 @@ def test_duality_in_a_converging_flow_needs_the_liouville_factor(monkeypatch):
     monkeypatch.setattr(bw, "divergence_field", lambda met, dx, inv_h=0.0: np.zeros(met.u.shape))
     _, b_plain, z_plain = z_scores(f_b, homogeneous_backward(seed=2, met=met))
     assert b_plain.sum() / f.sum() < 0.85 and np.abs(z_plain).max() > 3.0
+
+
+# --------------------------------------------------------------------------------------------------
+# the top of the mixed layer, controlled: the mixing height falls under a residual layer
+# --------------------------------------------------------------------------------------------------
+#: Hanna's profiles at the well-mixed vertical sub-step (0.05 T_Lw) and 60 s steps: neither the sub-step
+#: nor the step's reading of h (below) masks the exchange across the mixing height
+ML_TOP_STEP = {"turbulence_scheme": "hanna", "turbulence_step_fraction": 0.05, "max_time_step_s": 60.0}
+
+
+def falling_mixing_height_met() -> MetWindow:
+    """:func:`homogeneous_met` with the mixing height falling from 800 m to 200 m over the second hour."""
+    met = homogeneous_met()
+    h = np.array([H, H, 200.0, 200.0])[:, None, None]
+    return dataclasses.replace(met, mixing_height=np.broadcast_to(h, met.mixing_height.shape).copy())
+
+
+def test_duality_across_a_falling_mixing_height_needs_an_exchange_alike_both_ways():
+    """Where h falls, the air it leaves above must cross back into the mixed layer as its air crosses out.
+
+    Sources and receptors in the lowest 50 m; h falls from 800 m to 200 m in the second hour and leaves
+    the air above 200 m in a residual layer. With random vertical displacements above h (here an
+    exaggerated 5 m2/s, so that three hours show it) that air leaks down into the mixed layer, whose
+    particles are reflected at h: a one-way exchange that only the forward run sees (backward in time h
+    rises and no backward particle is ever above it). Measured: B/F 0.74, z -1.6 to -5.2. Without them
+    (``[lagrangian] free_vertical_diffusion = false``, FLEXPART's free troposphere) air crosses h only as h
+    moves, alike in both directions: B/F 1.04, max |z| 2.5. (With 250 s steps B/F is 1.08, max |z| 4.7:
+    a forward step reads h at its start, the backward step reversing it at the forward step's end; with
+    the default sub-step of 0.5 T_Lw, 1.30.)
+    """
+    met = falling_mixing_height_met()
+    f_b = homogeneous_forward(1, met, 50.0, k_free_vertical_m2_s=0.0, **ML_TOP_STEP)
+    b_b = homogeneous_backward(2, met, 50.0, k_free_vertical_m2_s=0.0, **ML_TOP_STEP)
+    f, b, z = z_scores(f_b, b_b)
+    assert np.abs(z).max() <= 3.0 and b.sum() / f.sum() == pytest.approx(1.0, abs=0.05), (f, b, z)
+    f_b = homogeneous_forward(1, met, 50.0, k_free_vertical_m2_s=5.0, **ML_TOP_STEP)
+    b_b = homogeneous_backward(2, met, 50.0, k_free_vertical_m2_s=5.0, **ML_TOP_STEP)
+    f_leak, b_leak, z_leak = z_scores(f_b, b_b)
+    assert f_leak.sum() > 1.3 * f.sum()  # the leak adds air from the residual layer at the ground
+    assert b_leak.sum() / f_leak.sum() < 0.85 and np.abs(z_leak).max() > 3.0 and np.all(z_leak < 0.0)
+
+
+def test_free_vertical_diffusion_false_reaches_both_directions():
+    """``[lagrangian] free_vertical_diffusion = false``: no vertical diffusivity above h, both directions."""
+    from airshed.cores.lagrangian import LagrangianCore
+    from airshed.model.backward import transport_parameters
+    from airshed.pipeline.study import prepare_study
+
+    cfg = jjj_case(False)
+    assert cfg.lagrangian.free_vertical_diffusion
+    cfg.lagrangian.free_vertical_diffusion = False
+    study = prepare_study(cfg)
+    params = LagrangianCore(cfg, study.inputs, study.mechanism).params
+    slots = adjoint_slots(study.mechanism.tracers, params.conversions)
+    assert params.k_free_vertical_m2_s == 0.0
+    assert transport_parameters(params, slots, 50.0).turbulence().k_free_vertical == 0.0
+    assert LagrangianParameters.k_free_vertical_m2_s == 0.1  # today's default, one-way
 
 
 # --------------------------------------------------------------------------------------------------
@@ -404,10 +461,12 @@ CASES = {  # (chemistry, species, homogeneous, entries at least)
 #: Measured in the reduced form (README, "Duality"): the per-entry criterion is not met in these stages.
 NOT_MET = {
     "homogeneous": (
-        "after the particle random numbers were keyed by release window (other draws): seeds 17-20 "
-        "max|z| 3.79, 5.29, 5.63, 4.49 with 1-2 of 94-95 entries beyond 3 SE each and mean z^2 1.00-1.14 "
-        "(seed 17 before: 2.51); the few extreme entries are beyond batch-means noise and not yet explained "
-        "(README, Duality)"),
+        "seeds 17-20 max|z| 3.79-5.63 with 1-2 of 95 entries beyond 3 SE (measured on main): the power "
+        "sector's stacks (3 % of the total; seed 18: B/F 0.60, 23 of its 50 entries beyond 3 SE, the other "
+        "sectors' 94 entries all within, max|z| 2.93, B/F 0.998). Their plumes rise to 150-1270 m in the "
+        "800 m layer, whose Hanna profiles vary with height: the forward step at 0.5 T_Lw is not well mixed "
+        "and plumes above h leak down one way; free_vertical_diffusion = false and 0.05 T_Lw: every entry "
+        "within 3 SE (seed 18: max|z| 2.73, B/F 0.998; README, Duality)"),
     "real_profiles": (
         "seed 17: max|z| 3.02, 109 of 110 within 3 SE; seeds 17-21: 13 of 551 entries beyond 3 SE (N(0,1): "
         "1.5), 8 of them sampled by >= 8 of 16 forward batches (Tianjin <- Cangzhou z -5.75): the forward "
@@ -450,7 +509,8 @@ def test_duality_in_homogeneous_turbulence_differs_by_sampling_noise_only():
     every-entry criterion on 95 entries in 40-57 % of seeds. This test guards against a broad bias: a biased
     backward run (wrong Liouville factor, wrong reading of the met) shows as an excess of large z: the counts
     beyond 2 and 3 must stay within the 99.9 % binomial quantile of that noise, and mean z^2 below 2. The
-    every-entry test above is the issue's criterion; the single extreme entries it finds are not noise.
+    every-entry test above is the issue's criterion; the single extreme entries it finds are not noise but
+    the power sector's elevated plumes (its expected failure).
     """
     from scipy import stats
 

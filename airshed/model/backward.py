@@ -30,6 +30,9 @@ tau = t_end - t, with the mean wind (u, v, w) negated. Why that is the backward 
   v = -w is the mirror image of that of w: a skewed (bi-Gaussian) scheme runs with its skewness
   negated backward (updrafts become downdrafts; ``time_reversed``, the similarity scheme's skewed
   convective layer); the Hanna scheme is Gaussian.
+- Boundary-layer scalars: a forward step reads the mixing height, u*, w* and 1/L at its start time, so a
+  backward step reads them at its end (:class:`SurfaceAtStepEnd`), the start of the forward step it
+  reverses; read at its start, backward particles saw a moving mixing height one step late.
 - Density: the transition densities of the two directions are related by rho(x') q(x', t' | x, t) =
   rho(x) p(x, t | x', t') (the reversal of a process whose invariant density is rho), so a concentration
   (mass per volume) at the receptor is rho(z_r) times the backward integral of source / rho. With the

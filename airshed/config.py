@@ -932,6 +932,14 @@ class LagrangianConfig(_Table):
         description="Grid length of the meteorology for the unresolved mesoscale motions, km; (0, 500]. "
         "Leave out to use grid.cell_km (set it when coarser met, e.g. ERA5 at about 28 km, is regridded).",
     )
+    free_vertical_diffusion: bool = Field(
+        default=True,
+        description="Random vertical displacements (0.1 m2/s) for particles above the mixing height, which "
+        "carry air down into the mixed layer while its particles are reflected at its top (a one-way "
+        "exchange). false: none, as FLEXPART's troposphere above the boundary layer, so air crosses the "
+        "mixing height only as it rises and falls and with the mean vertical wind, the same way in both "
+        "directions of time (a backward run is then the adjoint of the forward one there).",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -83,34 +83,38 @@ def homogeneous_sources() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 RECEPTORS = (np.array([16500.0, 18500.0, 21500.0]), np.array([13500.0, 15500.0, 14500.0]))
 
 
-def homogeneous_forward(seed: int, met: MetWindow) -> np.ndarray:
-    """Per-batch forward estimates [B, receptor, region] of the last hour's mean concentration, kg m-3."""
+def homogeneous_forward(seed: int, met: MetWindow, depth: float = H, **params) -> np.ndarray:
+    """Per-batch forward estimates [B, receptor, region] of the last hour's mean concentration, kg m-3.
+
+    Sources release through, and receptors sample, the lowest ``depth`` m; ``params`` of the particle run.
+    """
     cells, region, rate = homogeneous_sources()
     params = LagrangianParameters.for_species(("PM2.5",), particles_per_hour=40000,
-                                              deposition_velocity_m_s=[0.0], wet_a_per_s=[0.0])
-    boxes = bw.receptor_boxes(*RECEPTORS, 500.0, 0.0, H, 0.0, 0.0, DX, NX, NY)
+                                              deposition_velocity_m_s=[0.0], wet_a_per_s=[0.0], **params)
+    boxes = bw.receptor_boxes(*RECEPTORS, 500.0, 0.0, depth, 0.0, 0.0, DX, NX, NY)
     run = bw.ReceptorSampledRun(0.0, 0.0, DX, NX, NY, 2000.0, 4, params, seed, boxes, BATCHES)
     x = (cells % NX + 0.5) * DX
     y = (cells // NX + 0.5) * DX
-    sources = area_release_table(x, y, DX, region, rate[:, None], depth=H)
+    sources = area_release_table(x, y, DX, region, rate[:, None], depth=depth)
     for hour in range(HOURS):
         if hour == HOURS - 1:
             run.box_sum[:] = 0.0
         run.advance(met, sources, hour * 3600.0, (hour + 1) * 3600.0)
-    volume = DX * DX * H
+    volume = DX * DX * depth
     return np.moveaxis(run.box_sum[..., 0], 1, 0) * (BATCHES / (volume * 3600.0))
 
 
-def homogeneous_backward(seed: int, met: MetWindow) -> np.ndarray:
-    """Per-batch backward estimates [B, receptor, region], kg m-3, from footprints in the full layer."""
+def homogeneous_backward(seed: int, met: MetWindow, depth: float = H, **params) -> np.ndarray:
+    """Per-batch backward estimates [B, receptor, region], kg m-3, from footprints in the lowest ``depth``."""
     cells, region, rate = homogeneous_sources()
-    forward = LagrangianParameters.for_species(("PM2.5",), deposition_velocity_m_s=[0.0], wet_a_per_s=[0.0])
+    forward = LagrangianParameters.for_species(("PM2.5",), deposition_velocity_m_s=[0.0], wet_a_per_s=[0.0],
+                                               **params)
     slots = adjoint_slots(("PM2.5",), ())
     nq = RECEPTORS[0].size
     rows = nq * BATCHES
-    run = bw.BackwardRun(0.0, 0.0, DX, NX, NY, 2000.0, rows, forward, slots, seed, source_depth=H)
+    run = bw.BackwardRun(0.0, 0.0, DX, NX, NY, 2000.0, rows, forward, slots, seed, source_depth=depth)
     table = ReleaseTable(np.repeat(RECEPTORS[0], BATCHES), np.repeat(RECEPTORS[1], BATCHES),
-                         np.full(rows, 500.0), np.zeros(rows), np.full(rows, H), np.arange(rows),
+                         np.full(rows, 500.0), np.zeros(rows), np.full(rows, depth), np.arange(rows),
                          np.zeros((rows, slots.size)))
     per_source = 400
     rev = bw.time_reversed(met, HOURS * 3600.0)
@@ -121,7 +125,7 @@ def homogeneous_backward(seed: int, met: MetWindow) -> np.ndarray:
         run.advance(rev, table if hour == 0 else None, hour * 3600.0, (hour + 1) * 3600.0,
                     np.full(rows, per_source), weights)
         bw.fold_area_sources(run.footprint, np.ones(rows, bool), cells, region, rate[:, None], emitted,
-                             1.0 / (DX * DX * H), out)
+                             1.0 / (DX * DX * depth), out)
     est = out[..., slots.index("PM2.5", "PM2.5")] / per_source
     return np.moveaxis(est.reshape(nq, BATCHES, 4), 1, 0)
 
@@ -156,6 +160,82 @@ def test_duality_in_a_converging_flow_needs_the_liouville_factor(monkeypatch):
     monkeypatch.setattr(bw, "divergence_field", lambda met, dx, inv_h=0.0: np.zeros(met.u.shape))
     _, b_plain, z_plain = z_scores(f_b, homogeneous_backward(seed=2, met=met))
     assert b_plain.sum() / f.sum() < 0.85 and np.abs(z_plain).max() > 3.0
+
+
+# --------------------------------------------------------------------------------------------------
+# the top of the mixed layer, controlled: the mixing height falls under a residual layer
+# --------------------------------------------------------------------------------------------------
+#: Hanna's profiles at the well-mixed vertical sub-step (0.05 T_Lw): the sub-step does not mask the exchange
+#: across the mixing height
+ML_TOP_STEP = {"turbulence_scheme": "hanna", "turbulence_step_fraction": 0.05}
+
+
+def falling_mixing_height_met() -> MetWindow:
+    """:func:`homogeneous_met` with the mixing height falling from 800 m to 200 m over the second hour."""
+    met = homogeneous_met()
+    h = np.array([H, H, 200.0, 200.0])[:, None, None]
+    return dataclasses.replace(met, mixing_height=np.broadcast_to(h, met.mixing_height.shape).copy())
+
+
+def test_duality_across_a_falling_mixing_height_needs_an_exchange_alike_both_ways():
+    """Where h falls, the air it leaves above must cross back into the mixed layer as its air crosses out.
+
+    Sources and receptors in the lowest 50 m; h falls from 800 m to 200 m in the second hour and leaves
+    the air above 200 m in a residual layer. With random vertical displacements above h (here an
+    exaggerated 5 m2/s, so that three hours show it) that air leaks down into the mixed layer, whose
+    particles are reflected at h: a one-way exchange that only the forward run sees (backward in time h
+    rises and no backward particle is ever above it). Measured: B/F 0.70, z -2.8 to -5.8. Without them
+    (``[lagrangian] free_vertical_diffusion = false``, FLEXPART's free troposphere) air crosses h only as h
+    moves, alike in both directions: B/F 1.024, max |z| 2.3 (today's 0.1 m2/s: 0.978, max |z| 1.6, the
+    leak too slow for three hours). Before the backward step read the mixing height at its end
+    (:class:`~airshed.model.backward.SurfaceAtStepEnd`) B/F was 1.078 (max |z| 4.7) without them; with the
+    default sub-step of 0.5 T_Lw it is 1.24.
+    """
+    met = falling_mixing_height_met()
+    f_b = homogeneous_forward(1, met, 50.0, k_free_vertical_m2_s=0.0, **ML_TOP_STEP)
+    b_b = homogeneous_backward(2, met, 50.0, k_free_vertical_m2_s=0.0, **ML_TOP_STEP)
+    f, b, z = z_scores(f_b, b_b)
+    assert np.abs(z).max() <= 3.0 and b.sum() / f.sum() == pytest.approx(1.0, abs=0.05), (f, b, z)
+    f_b = homogeneous_forward(1, met, 50.0, k_free_vertical_m2_s=5.0, **ML_TOP_STEP)
+    b_b = homogeneous_backward(2, met, 50.0, k_free_vertical_m2_s=5.0, **ML_TOP_STEP)
+    f_leak, b_leak, z_leak = z_scores(f_b, b_b)
+    assert f_leak.sum() > 1.3 * f.sum()  # the leak adds air from the residual layer at the ground
+    assert b_leak.sum() / f_leak.sum() < 0.85 and np.abs(z_leak).max() > 3.0 and np.all(z_leak < 0.0)
+
+
+@pytest.mark.xfail(reason="the similarity scheme's skewed convective PDF (-h/L = 16) at its sub-step of "
+                          "0.1 T_Lw: backward 11 % above forward near the ground (B/F 1.107, max|z| 2.90; at "
+                          "0.05 T_Lw 1.067, at 0.02 T_Lw 0.988, max|z| 2.0; at 0.5 T_Lw 1.67; README, "
+                          "Duality)",
+                   strict=False)
+def test_duality_near_the_ground_with_the_skewed_convective_pdf():
+    """Sources and receptors in the lowest 50 m of a uniform convective layer, the similarity scheme's step.
+
+    Gaussian profiles agree here at their steps (similarity with -h/L = 4 at 0.1 T_Lw: B/F 0.998; Hanna at
+    0.5 T_Lw: 1.01, both directions 28 % above the well-mixed step's value, alike).
+    """
+    from airshed.model.lagrangian import SIMILARITY_STEP_FRACTION
+
+    met, step = homogeneous_met(), {"turbulence_step_fraction": SIMILARITY_STEP_FRACTION}
+    f, b, z = z_scores(homogeneous_forward(1, met, 50.0, **step), homogeneous_backward(2, met, 50.0, **step))
+    assert np.abs(z).max() <= 3.0 and b.sum() / f.sum() == pytest.approx(1.0, abs=0.05), (f, b, z)
+
+
+def test_free_vertical_diffusion_false_reaches_both_directions():
+    """``[lagrangian] free_vertical_diffusion = false``: no vertical diffusivity above h, both directions."""
+    from airshed.cores.lagrangian import LagrangianCore
+    from airshed.model.backward import transport_parameters
+    from airshed.pipeline.study import prepare_study
+
+    cfg = jjj_case(False)
+    assert cfg.lagrangian.free_vertical_diffusion
+    cfg.lagrangian.free_vertical_diffusion = False
+    study = prepare_study(cfg)
+    params = LagrangianCore(cfg, study.inputs, study.mechanism).params
+    slots = adjoint_slots(study.mechanism.tracers, params.conversions)
+    assert params.k_free_vertical_m2_s == 0.0
+    assert transport_parameters(params, slots, 50.0).turbulence().k_free_vertical == 0.0
+    assert LagrangianParameters.k_free_vertical_m2_s == 0.1  # today's default, one-way
 
 
 # --------------------------------------------------------------------------------------------------
@@ -400,10 +480,12 @@ CASES = {  # (chemistry, species, homogeneous, entries at least)
 #: Measured in the reduced form (README, "Duality"): the per-entry criterion is not met in these stages.
 NOT_MET = {
     "homogeneous": (
-        "after the particle random numbers were keyed by release window (other draws): seeds 17-20 "
-        "max|z| 3.79, 5.29, 5.63, 4.49 with 1-2 of 94-95 entries beyond 3 SE each and mean z^2 1.00-1.14 "
-        "(seed 17 before: 2.51); the few extreme entries are beyond batch-means noise and not yet explained "
-        "(README, Duality)"),
+        "seeds 17-20 max|z| 3.79-5.63 with 1-2 of 95 entries beyond 3 SE (measured on main): the power "
+        "sector's stacks (3 % of the total; seed 18: B/F 0.60, 23 of its 50 entries beyond 3 SE, the other "
+        "sectors' 94 entries all within, max|z| 2.93, B/F 0.998). Their plumes rise to 150-1270 m in the "
+        "800 m layer, whose Hanna profiles vary with height: the forward step at 0.5 T_Lw is not well mixed "
+        "and plumes above h leak down one way; free_vertical_diffusion = false and 0.05 T_Lw: every entry "
+        "within 3 SE (seed 18: max|z| 2.73, B/F 0.998; README, Duality)"),
     "real_profiles": (
         "seed 17: max|z| 3.02, 109 of 110 within 3 SE; seeds 17-21: 13 of 551 entries beyond 3 SE (N(0,1): "
         "1.5), 8 of them sampled by >= 8 of 16 forward batches (Tianjin <- Cangzhou z -5.75): the forward "
@@ -446,7 +528,8 @@ def test_duality_in_homogeneous_turbulence_differs_by_sampling_noise_only():
     every-entry criterion on 95 entries in 40-57 % of seeds. This test guards against a broad bias: a biased
     backward run (wrong Liouville factor, wrong reading of the met) shows as an excess of large z: the counts
     beyond 2 and 3 must stay within the 99.9 % binomial quantile of that noise, and mean z^2 below 2. The
-    every-entry test above is the issue's criterion; the single extreme entries it finds are not noise.
+    every-entry test above is the issue's criterion; the single extreme entries it finds are not noise but
+    the power sector's elevated plumes (its expected failure).
     """
     from scipy import stats
 

@@ -107,6 +107,8 @@ class LagrangianCore:
             cfl=lg.cfl,
             sampling_depth_m=lg.sampling_depth_m,
             horizontal_turbulence=lg.horizontal_turbulence,
+            # FLEXPART (advance.f90) has no vertical turbulence above the boundary layer in the troposphere
+            **({} if lg.free_vertical_diffusion else {"k_free_vertical_m2_s": 0.0}),
             **turbulence_keys(lg.turbulence, cfg.meteorology.roughness_length_m,
                               1e3 * (lg.met_resolution_km or cfg.grid.cell_km) if lg.mesoscale_motions
                               else None),

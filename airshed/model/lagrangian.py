@@ -187,6 +187,12 @@ TL_FLOOR_HEIGHT_M = 50.0
 #: (lowest 50 m of a neutral 800 m layer after 1 h at 300 s steps: 1.60 x the uniform share at 0.5, 1.11
 #: at 0.2, 1.03 at 0.1, 1.00 at 0.05; :class:`LagrangianParameters`). FLEXPART takes 1/20.
 SIMILARITY_STEP_FRACTION = 0.1
+#: Default cap on a step's vertical sub-steps per scheme (the last one takes the rest of the step).
+#: Hanna's stays the particle core's 64 of before the similarity scheme: the cap decides the sub-steps
+#: whenever step / (step_fraction T_Lw) exceeds it (a 300 s step at 0.05 x the 30 s floor takes 200), so
+#: another cap changes Hanna runs at small step fractions (tests/test_duality.py's stack case). The
+#: similarity scheme's T_Lw is not floored below 50 m, so it needs more.
+DEFAULT_MAX_SUBSTEPS = {"hanna": 64, "similarity": 256}
 
 # The branch-free exp/log/cbrt of airshed.model.fastmath (a few ulp from NumPy's) inlined into the
 # particle loops at the Numba level: as calls (LLVM left them out of line in these large loops) they kept
@@ -1605,6 +1611,9 @@ class LagrangianParameters:
     a conversion whose precursor the run does not carry is dropped, one whose product it does not carry
     still removes the precursor. Time-scale floors default to FLEXPART's (10 s, 30 s). ``time_reversed``:
     the particles of a backward run (:mod:`airshed.model.backward`; the skewed convective PDF mirrored).
+    ``max_substeps``: the most vertical sub-steps of a step (None: the scheme's
+    :data:`DEFAULT_MAX_SUBSTEPS`, Hanna's 64 as before the similarity scheme, so that Hanna runs without
+    mesoscale motions stay bit for bit those of that core at every step fraction).
     ``turbulence_step_fraction`` is the vertical sub-step as a fraction of T_Lw: the well-mixed test
     (tests/test_lagrangian_validation.py) passes chi-square (p > 0.001) at 0.05 (unstable, stable) and
     0.02 (neutral). At the default 0.5 it does not hold: with the default case's steps (300 s) in a
@@ -1627,7 +1636,7 @@ class LagrangianParameters:
     cfl: float = 0.5
     turbulence_scheme: str = "hanna"
     turbulence_step_fraction: float = 0.5
-    max_substeps: int = 256
+    max_substeps: int | None = None
     tl_min_horizontal_s: float = FLEXPART_TL_MIN_HORIZONTAL_S
     tl_min_vertical_s: float = FLEXPART_TL_MIN_VERTICAL_S
     tl_floor_height_m: float = TL_FLOOR_HEIGHT_M
@@ -1681,6 +1690,13 @@ class LagrangianParameters:
             raise AirshedInputError(
                 "lagrangian parameters: cfl and turbulence_step_fraction must be in (0, 1]"
             )
+        if self.turbulence_scheme not in TURBULENCE_SCHEMES:
+            raise AirshedInputError(
+                f"lagrangian parameters: turbulence_scheme {self.turbulence_scheme!r} is not one of "
+                f"{TURBULENCE_SCHEMES}"
+            )
+        if self.max_substeps is None:
+            object.__setattr__(self, "max_substeps", DEFAULT_MAX_SUBSTEPS[self.turbulence_scheme])
         if not (1 <= self.max_substeps < MESOSCALE_DRAW - 2):
             raise AirshedInputError(
                 f"lagrangian parameters: max_substeps must be in [1, {MESOSCALE_DRAW - 3}]"
@@ -1692,11 +1708,6 @@ class LagrangianParameters:
         if self.max_time_step_s <= 0.0 or self.sampling_depth_m <= 0.0 or self.dry_layer_m <= 0.0:
             raise AirshedInputError(
                 "lagrangian parameters: time step, sampling depth and dry layer must be > 0"
-            )
-        if self.turbulence_scheme not in TURBULENCE_SCHEMES:
-            raise AirshedInputError(
-                f"lagrangian parameters: turbulence_scheme {self.turbulence_scheme!r} is not one of "
-                f"{TURBULENCE_SCHEMES}"
             )
         if not (self.min_profile_height_m > 0.0 and self.tl_floor_height_m >= 0.0):
             raise AirshedInputError(

@@ -201,9 +201,13 @@ def solve(forward: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], y: np.
     sa_inv = _prior_inverse(sa)
     n = x_a.size
 
-    def cost(x: np.ndarray, f: np.ndarray) -> float:
+    def misfits(x: np.ndarray, f: np.ndarray) -> tuple[float, float]:
+        """Return the observation and prior parts of the cost J(x) (module docstring)."""
         r, dx = y - f, x - x_a
-        return float(r @ so.solve(r)) + float(dx @ sa_inv @ dx)
+        return float(r @ so.solve(r)), float(dx @ sa_inv @ dx)
+
+    def cost(x: np.ndarray, f: np.ndarray) -> float:
+        return sum(misfits(x, f))
 
     x = x_a.copy()
     f, k = forward(x)
@@ -249,9 +253,8 @@ def solve(forward: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], y: np.
     s_hat = scipy.linalg.cho_solve(scipy.linalg.cho_factor(hessian, lower=True), np.eye(n))
     r = y - f
     m = y.size
-    chi2_obs = float(r @ so.solve(r)) / m
-    dx = x - x_a
-    chi2_prior = float(dx @ sa_inv @ dx) / m
+    obs_part, prior_part = misfits(x, f)
+    chi2_obs, chi2_prior = obs_part / m, prior_part / m
     a = np.eye(n) - s_hat @ sa_inv
     return Posterior(x=x, covariance=s_hat, prior=x_a, prior_covariance=sa, averaging_kernel=a,
                      dofs=float(np.trace(a)), chi2=chi2_obs + chi2_prior, chi2_obs=chi2_obs,

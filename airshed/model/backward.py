@@ -519,8 +519,6 @@ class BackwardRun(ParticleRun):
         self.stack_footprint = np.zeros((n_rows, slots.size, n_stacks))
         self._z_release = np.zeros(self.x.size)
         self._z_start = np.zeros(self.x.size)
-        #: boundary-layer scalars read where the reversed forward step reads them (:class:`SurfaceAtStepEnd`)
-        self.surface_at_step_end = True
 
     def _allocate(self, capacity: int) -> None:
         super()._allocate(capacity)
@@ -577,7 +575,8 @@ class BackwardRun(ParticleRun):
             # the removal of the forward step this step reverses, read where the forward step reads it (module
             # docstring): the height at the start of this step, the rain where the move ends
             self._z_start[:n] = self.z[:n]
-            self.step_once(SurfaceAtStepEnd(met) if self.surface_at_step_end else met, t, dt)
+            # boundary-layer scalars read where the reversed forward step reads them (SurfaceAtStepEnd)
+            self.step_once(SurfaceAtStepEnd(met), t, dt)
             n = self.n
             if not n:
                 continue

@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 
 from airshed.model import backward as bw
-from airshed.model.lagrangian import LagrangianParameters, MetWindow
+from airshed.model.lagrangian import DEFAULT_STEP_FRACTION, LagrangianParameters, MetWindow
 from airshed.model.release import ReleaseTable, area_release_table, point_release_table
 from airshed.physics.adjoint import adjoint_slots
 
@@ -390,7 +390,7 @@ def test_duality_of_a_stack_in_a_well_mixed_layer():
                           "near the ground, so the forward surface concentration from a 200 m stack is 39 % "
                           "above the well-mixed step's and B/F is 0.71 (z -10.5)", strict=True)
 def test_duality_of_a_stack_at_the_default_vertical_sub_step():
-    f, b, z = z_scores(*elevated_source_duality(LagrangianParameters.turbulence_step_fraction))
+    f, b, z = z_scores(*elevated_source_duality(DEFAULT_STEP_FRACTION["hanna"]))
     assert abs(z[0]) <= 3.0, (f, b, z)
 
 

@@ -209,6 +209,19 @@ def test_hanna_without_mesoscale_reproduces_the_core_before_the_similarity_schem
     np.testing.assert_allclose(conc.sum(axis=(0, 1, 3, 4)), HANNA_SMALL_STEP_SUMS_MAIN, rtol=1e-12)
 
 
+def test_each_scheme_has_its_own_default_vertical_sub_step():
+    # the similarity scheme's T_Lw is not floored near the ground: built directly (library use, not through
+    # a config) it must get the short sub-step its well-mixed test needs, as the config path gives it
+    def built(**kw):
+        return lg.LagrangianParameters.for_species(SPECIES, **kw).turbulence_step_fraction
+
+    assert built() == built(turbulence_scheme="hanna") == 0.5
+    assert built(turbulence_scheme="similarity") == lg.SIMILARITY_STEP_FRACTION == 0.1
+    assert built(turbulence_scheme="similarity", turbulence_step_fraction=0.05) == 0.05
+    keys = lg.turbulence_keys("similarity", 0.5, None)
+    assert lg.LagrangianParameters.for_species(SPECIES, **keys).turbulence_step_fraction == 0.1
+
+
 def test_seed_changes_the_result_and_same_seed_repeats_it():
     conc_a, _ = small_run(seed=5, hours=1)
     conc_b, _ = small_run(seed=5, hours=1)

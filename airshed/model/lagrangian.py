@@ -182,11 +182,14 @@ SKEWED_MAX_WN = 10.0
 #: Height from which T_Lw is floored at ``tl_min_vertical_s`` (FLEXPART's 30 s), m: below it the vertical
 #: sub-steps follow the surface layer's own short time scales.
 TL_FLOOR_HEIGHT_M = 50.0
-#: Vertical sub-step of the similarity scheme in runs, as a fraction of T_Lw (:func:`turbulence_keys`): its
-#: T_Lw is not floored near the ground, and the well-mixed condition holds there only for short sub-steps
-#: (lowest 50 m of a neutral 800 m layer after 1 h at 300 s steps: 1.60 x the uniform share at 0.5, 1.11
-#: at 0.2, 1.03 at 0.1, 1.00 at 0.05; :class:`LagrangianParameters`). FLEXPART takes 1/20.
+#: Vertical sub-step of the similarity scheme, as a fraction of T_Lw: its T_Lw is not floored near the
+#: ground, and the well-mixed condition holds there only for short sub-steps (lowest 50 m of a neutral
+#: 800 m layer after 1 h at 300 s steps: 1.60 x the uniform share at 0.5, 1.11 at 0.2, 1.03 at 0.1, 1.00 at
+#: 0.05; :class:`LagrangianParameters`). FLEXPART takes 1/20.
 SIMILARITY_STEP_FRACTION = 0.1
+#: Default vertical sub-step per scheme, as a fraction of T_Lw. Hanna's stays the particle core's 0.5 of
+#: before the similarity scheme, so every published default-case number keeps its value.
+DEFAULT_STEP_FRACTION = {"hanna": 0.5, "similarity": SIMILARITY_STEP_FRACTION}
 #: Default cap on a step's vertical sub-steps per scheme (the last one takes the rest of the step).
 #: Hanna's stays the particle core's 64 of before the similarity scheme: the cap decides the sub-steps
 #: whenever step / (step_fraction T_Lw) exceeds it (a 300 s step at 0.05 x the 30 s floor takes 200), so
@@ -1614,7 +1617,8 @@ class LagrangianParameters:
     ``max_substeps``: the most vertical sub-steps of a step (None: the scheme's
     :data:`DEFAULT_MAX_SUBSTEPS`, Hanna's 64 as before the similarity scheme, so that Hanna runs without
     mesoscale motions stay bit for bit those of that core at every step fraction).
-    ``turbulence_step_fraction`` is the vertical sub-step as a fraction of T_Lw: the well-mixed test
+    ``turbulence_step_fraction`` is the vertical sub-step as a fraction of T_Lw (None: the scheme's
+    :data:`DEFAULT_STEP_FRACTION`, Hanna's 0.5, the similarity scheme's 0.1): the well-mixed test
     (tests/test_lagrangian_validation.py) passes chi-square (p > 0.001) at 0.05 (unstable, stable) and
     0.02 (neutral). At the default 0.5 it does not hold: with the default case's steps (300 s) in a
     neutral 800 m layer (u* 0.43 m/s), 4,000 particles uniform at the start put 1.49 (Hanna, 30 s floor
@@ -1635,7 +1639,7 @@ class LagrangianParameters:
     max_time_step_s: float = 300.0
     cfl: float = 0.5
     turbulence_scheme: str = "hanna"
-    turbulence_step_fraction: float = 0.5
+    turbulence_step_fraction: float | None = None
     max_substeps: int | None = None
     tl_min_horizontal_s: float = FLEXPART_TL_MIN_HORIZONTAL_S
     tl_min_vertical_s: float = FLEXPART_TL_MIN_VERTICAL_S
@@ -1686,14 +1690,17 @@ class LagrangianParameters:
             if a.shape != (ns,) or np.any(a < 0.0) or not np.all(np.isfinite(a)):
                 raise AirshedInputError(f"lagrangian parameters: {name} needs {ns} finite values >= 0")
             object.__setattr__(self, name, a)
-        if not (0.0 < self.cfl <= 1.0 and 0.0 < self.turbulence_step_fraction <= 1.0):
-            raise AirshedInputError(
-                "lagrangian parameters: cfl and turbulence_step_fraction must be in (0, 1]"
-            )
         if self.turbulence_scheme not in TURBULENCE_SCHEMES:
             raise AirshedInputError(
                 f"lagrangian parameters: turbulence_scheme {self.turbulence_scheme!r} is not one of "
                 f"{TURBULENCE_SCHEMES}"
+            )
+        if self.turbulence_step_fraction is None:
+            default = DEFAULT_STEP_FRACTION[self.turbulence_scheme]
+            object.__setattr__(self, "turbulence_step_fraction", default)
+        if not (0.0 < self.cfl <= 1.0 and 0.0 < self.turbulence_step_fraction <= 1.0):
+            raise AirshedInputError(
+                "lagrangian parameters: cfl and turbulence_step_fraction must be in (0, 1]"
             )
         if self.max_substeps is None:
             object.__setattr__(self, "max_substeps", DEFAULT_MAX_SUBSTEPS[self.turbulence_scheme])
@@ -1756,9 +1763,8 @@ class LagrangianParameters:
 def turbulence_keys(scheme: str, roughness_length_m: float, met_grid_length_m: float | None) -> dict:
     """Return the turbulence keys of :class:`LagrangianParameters` for a run.
 
-    ``scheme`` (``"hanna"`` or ``"similarity"``; the similarity scheme's vertical sub-step
-    :data:`SIMILARITY_STEP_FRACTION`, Hanna's the default 0.5); the lowest height of the similarity
-    profiles at the top of the roughness sublayer,
+    ``scheme`` (``"hanna"`` or ``"similarity"``; each with its :data:`DEFAULT_STEP_FRACTION`); the lowest
+    height of the similarity profiles at the top of the roughness sublayer,
     :data:`~airshed.physics.similarity.ROUGHNESS_SUBLAYER_OVER_Z0` roughness lengths; the unresolved
     mesoscale velocity and its time scale for the met's grid length (m; :mod:`airshed.physics.mesoscale`),
     or none when ``met_grid_length_m`` is None.
@@ -1767,8 +1773,6 @@ def turbulence_keys(scheme: str, roughness_length_m: float, met_grid_length_m: f
         "turbulence_scheme": scheme,
         "min_profile_height_m": ROUGHNESS_SUBLAYER_OVER_Z0 * roughness_length_m,
     }
-    if scheme == "similarity":
-        keys["turbulence_step_fraction"] = SIMILARITY_STEP_FRACTION
     if met_grid_length_m is not None:
         keys["mesoscale_sigma_m_s"] = unresolved_velocity_sigma(met_grid_length_m)
         keys["mesoscale_time_scale_s"] = unresolved_time_scale(met_grid_length_m)

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from airshed.cli import app
 from airshed.met_ensemble import run_with_members
+from airshed.outputs.tables import transboundary_table
 from airshed.uncertainty.ensemble import InventoryEnsemble, ensemble_statistics
 
 OFFSETS = {"ensemble": "offsets", "vertical_offset_m": 0.0}
@@ -47,6 +48,9 @@ def test_members_are_reruns_with_displaced_meteorology_merged_into_the_run_file(
         assert central.attrs["uncertainty_meteorology_member_names"].split() == [
             "offset_x+0_y+0_z+0m", *(f"offset_{n}" for n in names)]
         assert central.attrs["uncertainty_sources_sampled"] == "inventory, meteorology"
+        # the console's interval says it spans the crossed ensemble, not the inventory alone
+        assert transboundary_table(central).caption.endswith(
+            "over 3 meteorology x 40 inventory members; sampled: inventory, meteorology")
         runs = [central.load()] + [xr.open_dataset(f).load() for f in files]
     # the members moved the plumes: their source-receptor tables differ from the central run's
     for member in runs[1:]:

@@ -417,7 +417,7 @@ def test_report_and_console_show_the_transboundary_share_with_its_interval(tmp_p
                 f"{100 * q[0]:.1f}–{100 * q[2]:.1f} %")
     assert headline in html
     assert "90 % interval (%)" in html and "over 300 members" in html
-    assert console.caption.endswith("over 300 inventory members")
+    assert console.caption.endswith("from the inventory's uncertainty over 300 members")
     # a run file without the ensemble: no interval, and a file without a config is refused
     assert "5-95 %" not in [c.header for c in transboundary_table(ds).columns]
     bare = tmp_path / "bare.nc"

@@ -40,6 +40,7 @@ from airshed.outputs.maps import cell_edges, run_period_text
 from airshed.outputs.netcdf import atomic_path
 from airshed.outputs.plots import figure_specs
 from airshed.outputs.style import figure_png_bytes, figure_style, new_figure
+from airshed.outputs.tables import ensemble_phrase
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +219,7 @@ def _transboundary_section(ds: xr.Dataset, species: str) -> str:
         headline = (
             f'<p id="transboundary-headline"><b>{_e(receptors[r])}</b>: {100.0 * share[r]:.1f} % of its '
             f"{_e(species)} came from other regions (90 % interval {100.0 * interval[0, r]:.1f}–"
-            f"{100.0 * interval[1, r]:.1f} %, {_ensemble_words(ds)}).</p>"
+            f"{100.0 * interval[1, r]:.1f} %, {_e(ensemble_phrase(ds))}).</p>"
         )
     sampled = _e(ds.attrs.get("uncertainty_sources_sampled", "?"))
     note = (" The 90 % interval spans the 5 and 95 % quantiles over the uncertainty ensemble (sources "
@@ -229,17 +230,6 @@ def _transboundary_section(ds: xr.Dataset, species: str) -> str:
         "receptor; exposures are population × concentration; net export = export − import (positive: a net "
         f"exporter).{note}</p>" + _table(header, rows, raw=True, table_id="transboundary-table")
     )
-
-
-def _ensemble_words(ds: xr.Dataset) -> str:
-    """Say what the ensemble sampled, e.g. "over 27 meteorology x 1000 inventory members"."""
-    inventory = int(ds.attrs.get("uncertainty_members", 0) or 0)
-    met = int(ds.attrs.get("uncertainty_meteorology_members", 1) or 1)
-    sources = str(ds.attrs.get("uncertainty_sources_sampled", "inventory"))
-    if met > 1:
-        members = f"{met} meteorology x {inventory} inventory" if inventory else f"{met} meteorology"
-        return f"over {members} members; sampled: {_e(sources)}"
-    return f"from the inventory's uncertainty over {inventory} members"
 
 
 def _share_interval(ds: xr.Dataset, species: str, receptors: Sequence[str]) -> np.ndarray | None:

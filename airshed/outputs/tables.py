@@ -59,6 +59,16 @@ def transboundary_table(ds: xr.Dataset, species: str = "PM2.5") -> Table:
             f"{float(ds['net_export_exposure'].sel(receptor_region=r, **sel)) / 1e6:+.1f}",
         )
     if interval is not None:
-        members = ds.attrs.get("uncertainty_members")
-        table.caption = f"5-95 %: range of the transboundary share over {members} inventory members"
+        table.caption = f"5-95 %: range of the transboundary share {ensemble_phrase(ds)}"
     return table
+
+
+def ensemble_phrase(ds: xr.Dataset) -> str:
+    """Say what the run file's ensemble sampled, e.g. "over 27 meteorology x 1000 inventory members; ..."."""
+    inventory = int(ds.attrs.get("uncertainty_members", 0) or 0)
+    met = int(ds.attrs.get("uncertainty_meteorology_members", 1) or 1)
+    sources = str(ds.attrs.get("uncertainty_sources_sampled", "inventory"))
+    if met > 1:
+        members = f"{met} meteorology x {inventory} inventory" if inventory else f"{met} meteorology"
+        return f"over {members} members; sampled: {sources}"
+    return f"from the inventory's uncertainty over {inventory} members"

@@ -26,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from airshed.config import AirshedConfig, dump_config, load_config
+from airshed.config import MAX_INVENTORY_MEMBERS, AirshedConfig, dump_config, load_config
 from airshed.errors import AirshedInputError, Terminated
 from airshed.version import __version__
 
@@ -305,7 +305,7 @@ def run_command(
     members: Annotated[
         int | None,
         typer.Option("--members", min=2, metavar="N", help="Run only the first N meteorology members of "
-                     "[uncertainty.meteorology] (a quick look at the spread)."),
+                     "\\[uncertainty.meteorology] (a quick look at the spread)."),
     ] = None,
 ) -> None:
     """Run the dispersion model for a configuration and write the NetCDF output."""
@@ -363,7 +363,7 @@ def footprint_command(
     stations: Annotated[
         Path | None,
         typer.Option("--stations", metavar="FILE", help="Station list CSV (id, name, lon, lat, optionally "
-                     "height_m) instead of [receptors] stations.", exists=True, dir_okay=False),
+                     "height_m) instead of \\[receptors] stations.", exists=True, dir_okay=False),
     ] = None,
     zero_out: Annotated[
         str | None,
@@ -471,6 +471,12 @@ def plot_command(
 
     out_dir = out.expanduser() if out is not None else run_file.with_name(f"{run_file.stem}_figures")
     with _open_run(run_file) as ds:
+        if not out_dir.exists():
+            # Only the figures folder itself is created: a missing or unwritable parent is most likely a
+            # typo, refused (exit 2) by the same check as report --out and cooperate --json, not built.
+            from airshed.outputs.netcdf import remove_quietly, temporary_beside
+
+            remove_quietly(temporary_beside(out_dir, what="figures folder --out"))
         paths = write_figures(ds, out_dir, fmt=fmt.value, species=tuple(species or ("PM2.5",)))
     if not _options(ctx).quiet:
         for path in paths:
@@ -584,8 +590,9 @@ def uncertainty_command(
     run_file: RunFile,
     members: Annotated[
         int | None,
-        typer.Option("--members", min=2, metavar="N", help="Inventory members (default: the run's "
-                     "[uncertainty] members, else 1000)."),
+        typer.Option("--members", min=2, max=MAX_INVENTORY_MEMBERS, metavar="N",
+                     help="Inventory members (default: the run's "
+                     "\\[uncertainty] members, else 1000)."),
     ] = None,
     seed: Annotated[
         int | None, typer.Option("--seed", min=0, help="Seed of the factors (default: the run's).")
@@ -660,14 +667,14 @@ def cooperate_command(
     ] = None,
     members: Annotated[
         int | None,
-        typer.Option("--members", min=2, metavar="N",
+        typer.Option("--members", min=2, max=MAX_INVENTORY_MEMBERS, metavar="N",
                      help="Also solve the game on N inventory members: each Shapley share and transfer as "
                      "median and 5-95 % range, and how often the ranking of payers is the run's."),
     ] = None,
     seed: Annotated[
         int | None,
         typer.Option("--seed", min=0, help="Seed of the inventory members (default: the run's "
-                     "[uncertainty] seed)."),
+                     "\\[uncertainty] seed)."),
     ] = None,
 ) -> None:
     """Who should cut and who should pay: the policy's cooperation game, its allocations, core and transfers.

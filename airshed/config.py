@@ -1087,6 +1087,9 @@ class ComputeConfig(_Table):
 # ---------------------------------------------------------------------------------------------------
 UNCERTAINTY_SOURCES = ("inventory", "meteorology", "sampling")
 """Sources of uncertainty ``airshed run`` can sample (``[uncertainty] sources`` selects among them)."""
+# Upper bound of inventory members, for [uncertainty] members and the CLI's --members alike: far above
+# what converged quantiles need, and low enough that the member arrays fit in memory (no MemoryError).
+MAX_INVENTORY_MEMBERS = 100_000
 
 
 class MetEnsembleConfig(_Table):
@@ -1145,9 +1148,9 @@ class UncertaintyConfig(_Table):
     """
 
     members: int = Field(
-        default=0, ge=0, le=100000,
+        default=0, ge=0, le=MAX_INVENTORY_MEMBERS,
         description="Inventory members (integer, 0 = no uncertainty analysis); 1000 gives quantiles to about "
-        "1 % of the spread; 0..100000.",
+        f"1 % of the spread; 0..{MAX_INVENTORY_MEMBERS}.",
     )
     sources: list[Literal[UNCERTAINTY_SOURCES]] = Field(
         default_factory=lambda: list(UNCERTAINTY_SOURCES), min_length=1,

@@ -57,6 +57,13 @@ def test_help_lists_every_command(runner):
         assert command in result.stdout
 
 
+def test_help_keeps_bracketed_config_tables(runner):
+    # rich markup would swallow an unescaped [uncertainty.meteorology] as a style tag
+    result = runner.invoke(app, ["run", "--help"], env=WIDE)
+    assert result.exit_code == 0
+    assert "[uncertainty.meteorology]" in result.stdout
+
+
 def test_config_validate_ok_prints_a_summary(runner):
     result = runner.invoke(app, ["config", "validate", str(EXAMPLE)], env=WIDE)
     assert result.exit_code == 0, result.output

@@ -182,3 +182,22 @@ def test_plot_command_errors_are_one_line(tmp_path):
     bad.write_text("not netcdf")
     result = CliRunner().invoke(app, ["plot", str(bad)])
     assert result.exit_code == 2 and "cannot read run file" in result.output
+
+
+def test_plot_out_needs_an_existing_writable_parent(tmp_path, run_ds):
+    from typer.testing import CliRunner
+
+    from airshed.cli import app
+
+    run = tmp_path / "run.nc"
+    run_ds.to_netcdf(run)
+    # a missing parent is refused (no folders built silently), as report --out and cooperate --json do
+    missing = tmp_path / "nonexistent" / "a" / "b"
+    result = CliRunner().invoke(app, ["plot", str(run), "--out", str(missing)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    assert "output folder" in result.output and "does not exist" in result.output
+    assert not (tmp_path / "nonexistent").exists()
+    # a parent that is a file: the same one-line error, not an internal error
+    result = CliRunner().invoke(app, ["plot", str(run), "--out", str(run / "figs")], env={"COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    assert "does not exist" in result.output and "internal error" not in result.output

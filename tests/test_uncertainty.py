@@ -393,6 +393,17 @@ def test_scenario_command_reports_median_and_range(tmp_path):
 
 
 # --- the report and the command line ------------------------------------------------------------------
+def test_members_option_has_the_config_bound(tmp_path):
+    from airshed.config import MAX_INVENTORY_MEMBERS
+
+    # refused by the option itself (exit 2), before any member array is allocated (was a MemoryError)
+    for command in ("uncertainty", "cooperate"):
+        result = CliRunner().invoke(app, [command, str(tmp_path / "run.nc"), "--members", "100000000"],
+                                    env={"COLUMNS": "200"})
+        assert result.exit_code == 2, (command, result.output)
+        assert "--members" in result.output and str(MAX_INVENTORY_MEMBERS) in result.output
+
+
 def test_report_and_console_show_the_transboundary_share_with_its_interval(tmp_path):
     from runfile_fixture import synthetic_run_dataset
 

@@ -158,26 +158,28 @@ def disk_full_error(path: Path, needed_bytes: int | None) -> DiskFullError:
                          "written and the temporary file was removed")
 
 
-def temporary_beside(path: Path) -> Path:
+def temporary_beside(path: Path, what: str = "output file") -> Path:
     """Create an empty temporary file in ``path``'s folder, named ``.<name>.XXXXXXXX.tmp``.
 
     Raises AirshedInputError (one line) when the folder does not exist or is not writable, or when
-    ``path`` is a folder.
+    ``path`` is a folder. ``what`` names ``path`` in those messages (e.g. a folder about to be created).
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise AirshedInputError(f"output folder {folder} does not exist (output file {path})")
+        raise AirshedInputError(f"output folder {folder} does not exist ({what} {path})")
     if path.is_dir():
         raise AirshedInputError(f"output {path} is a folder; give a file name (run.output / --output)")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except PermissionError:
-        raise AirshedInputError(f"output folder {folder} is not writable (output file {path})") from None
+        raise AirshedInputError(f"output folder {folder} is not writable ({what} {path})") from None
     except OSError as exc:
-        if disk_full(exc, folder):
+        # mkstemp is a plain system call with a real errno: only ENOSPC/EDQUOT mean a full disk here (the
+        # free-space guess of disk_full would call a virtual file system such as /proc, with 0 free, full)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise disk_full_error(path, None) from None
-        raise AirshedInputError(f"cannot create a file in the output folder {folder}: "
+        raise AirshedInputError(f"cannot create a file in the output folder {folder} ({what} {path}): "
                                 f"{exc.strerror}") from None
     os.close(fd)
     return Path(tmp)

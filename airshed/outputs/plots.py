@@ -275,7 +275,10 @@ def write_figures(
     if out_dir.exists() and not out_dir.is_dir():
         raise AirshedInputError(f"figure folder {out_dir} exists and is not a folder")
     created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. a read-only or virtual file system: bad output path, not a crash
+        raise AirshedInputError(f"cannot create figure folder {out_dir}: {exc.strerror}") from None
     written = []
     try:
         for spec in figure_specs(ds, species):

@@ -37,6 +37,7 @@ from pathlib import Path
 import xarray as xr
 
 from airshed.config import AirshedConfig
+from airshed.errors import AirshedInputError
 from airshed.inputs.meteorology.shared_reader import SharedWindowsReader
 from airshed.pipeline.inputs import Inputs, met_paths, open_met, open_met_reader, read_inputs
 from airshed.scale import SERIAL, THREADS, map_members
@@ -113,10 +114,15 @@ def run_with_members(cfg: AirshedConfig, output: Path | None = None, zero_out: s
     Without meteorology members this is :func:`airshed.runner.run_study` (inventory members and particle
     classes need no rerun). ``members`` limits the meteorology members to the first N (at least 2).
     """
+    configured = len(met_members(cfg))
+    if members is not None and not configured:
+        raise AirshedInputError(f"--members {members}: the config has no meteorology ensemble "
+                                "([uncertainty.meteorology] ensemble = \"none\"): no members to pick")
+    if members is not None and not 2 <= members <= configured:
+        raise AirshedInputError(f"--members {members}: expected 2 to {configured}, the members of the "
+                                "config's [uncertainty.meteorology] ensemble")
     if not cfg.uncertainty.meteorology_members:
         return _run_study(cfg, output, zero_out, progress, scenario)
-    if members is not None and members < 2:
-        raise ValueError(f"--members {members}: a meteorology ensemble needs at least 2 members")
     wall0 = time.perf_counter()
     central_cfg = _without_ensemble(cfg, serial=False)
     in_process = cfg.compute.scheduler in (SERIAL, THREADS)
@@ -127,15 +133,16 @@ def run_with_members(cfg: AirshedConfig, output: Path | None = None, zero_out: s
     central_cfg = central_cfg.model_copy(update={"run": cfg.run.model_copy(update={"output": path})})
     rerun = _by_source_window([m for m in listed if not _is_central(m)])
     member_cfgs = {m.name: member_config(_without_ensemble(central_cfg, serial=True), m) for m in rerun}
+    member_files = {Path(c.run.output) for c in member_cfgs.values()}
     files: dict[str, Path] = {m.name: path for m in listed if _is_central(m)}
-    arguments = [(member_cfgs[m.name], zero_out, scenario) + ((shared, m) if shared is not None else ())
-                 for m in rerun]
-    ran = map_members(cfg.compute, run_member if shared is None else _run_shared_member, arguments,
-                      progress, label=f"{len(member_cfgs)} meteorology members")
-    for name, file in zip(member_cfgs, ran, strict=True):
-        files[name] = Path(file)
-    order = [files[m.name] for m in listed]
     try:
+        arguments = [(member_cfgs[m.name], zero_out, scenario) + ((shared, m) if shared is not None else ())
+                     for m in rerun]
+        ran = map_members(cfg.compute, run_member if shared is None else _run_shared_member, arguments,
+                          progress, label=f"{len(member_cfgs)} meteorology members")
+        for name, file in zip(member_cfgs, ran, strict=True):
+            files[name] = Path(file)
+        order = [files[m.name] for m in listed]
         datasets = [xr.open_dataset(f) for f in order]
         try:
             u = cfg.uncertainty
@@ -147,10 +154,15 @@ def run_with_members(cfg: AirshedConfig, output: Path | None = None, zero_out: s
                 ds.close()
         part.attrs.update(_member_attrs(cfg, listed))
         add_to_run_file(path, part, cfg.outputs.compression_level)
-    finally:
-        if not cfg.uncertainty.meteorology.keep_member_files:
-            for f in set(order) - {path}:
-                f.unlink(missing_ok=True)
+    except BaseException:
+        # a failed or stopped ensemble leaves no file: neither the members written so far nor the central
+        # run file, which holds no ensemble yet (the run is the whole ensemble, not its first member)
+        for f in member_files | {path}:
+            f.unlink(missing_ok=True)
+        raise
+    if not cfg.uncertainty.meteorology.keep_member_files:
+        for f in member_files:
+            f.unlink(missing_ok=True)
     log.info("ran %d meteorology members into %s in %.1f s", len(listed), path, time.perf_counter() - wall0)
     from airshed.runner import write_requested_documents
 

@@ -16,6 +16,7 @@ from conftest import builtin_case_config
 from typer.testing import CliRunner
 
 from airshed.cli import app
+from airshed.errors import AirshedInputError
 from airshed.met_ensemble import run_with_members
 from airshed.outputs.tables import transboundary_table
 from airshed.uncertainty.ensemble import InventoryEnsemble, ensemble_statistics
@@ -86,8 +87,14 @@ def test_dask_members_give_the_serial_ensemble_bit_for_bit(serial_ensemble, tmp_
 
 def test_members_option_and_its_checks(tmp_path, monkeypatch):
     cfg = _config(tmp_path)
-    with pytest.raises(ValueError, match="at least 2 members"):
-        run_with_members(cfg, output=tmp_path / "x.nc", progress=False, members=1)
+    for wrong in (1, 10):  # the config's ensemble has the 9 horizontal offsets
+        with pytest.raises(AirshedInputError, match=f"--members {wrong}: expected 2 to 9"):
+            run_with_members(cfg, output=tmp_path / "x.nc", progress=False, members=wrong)
+    plain = cfg.model_copy(update={"uncertainty": cfg.uncertainty.model_copy(update={
+        "meteorology": cfg.uncertainty.meteorology.model_copy(update={"ensemble": "none"})})})
+    with pytest.raises(AirshedInputError, match="no meteorology ensemble"):
+        run_with_members(plain, output=tmp_path / "x.nc", progress=False, members=2)
+    assert not list(tmp_path.glob("*.nc"))
     seen = {}
 
     def fake(cfg, output=None, zero_out=None, progress=True, scenario=None, members=None):
@@ -104,6 +111,28 @@ def test_members_option_and_its_checks(tmp_path, monkeypatch):
     assert seen["members"] == 4
     bad = CliRunner().invoke(app, ["-q", "run", str(toml), "--members", "1"])
     assert bad.exit_code == 2
+
+
+def test_a_stopped_ensemble_leaves_no_file(tmp_path, monkeypatch):
+    # stopped (Ctrl-C, SIGTERM) after the central run and one member had written their files: the run is
+    # the whole ensemble, so neither those files nor the central one without its ensemble stay behind
+    def first_member_then_stop(compute, task, arguments, progress=True, label=""):
+        yield task(*arguments[0])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("airshed.met_ensemble.map_members", first_member_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        run_with_members(_config(tmp_path), output=tmp_path / "central.nc", progress=False, members=3)
+    assert not list(tmp_path.glob("*.nc")), list(tmp_path.iterdir())
+
+
+def test_uncertainty_command_refuses_to_drop_the_meteorology_members(serial_ensemble):
+    _, path = serial_ensemble
+    before = path.stat().st_mtime_ns
+    result = CliRunner().invoke(app, ["uncertainty", str(path), "--members", "50"])
+    assert result.exit_code == 2, result.output
+    assert "3 meteorology members" in result.output and "rerun `airshed run`" in result.output
+    assert path.stat().st_mtime_ns == before
 
 
 def _run_file_values(path) -> dict[str, np.ndarray]:

@@ -260,6 +260,13 @@ def add_inventory_ensemble(path: Path, cfg, ensemble: InventoryEnsemble | None =
     ensemble = InventoryEnsemble.from_config(cfg) if ensemble is None else ensemble
     wall0 = time.perf_counter()
     with xr.open_dataset(path) as ds:
+        met = int(ds.attrs.get("uncertainty_meteorology_members", 1) or 1)
+        if met > 1:
+            # the inventory members were crossed with every meteorology member's run, and those runs are
+            # not in the file: recomputing from the central run alone would silently drop the meteorology
+            raise AirshedInputError(
+                f"{path}: holds an ensemble over {met} meteorology members, whose runs are not in the file; "
+                "to change its inventory members rerun `airshed run` with the new [uncertainty] settings")
         part = ensemble_statistics([ds], ensemble, sampling_variances([ds]))
     add_to_run_file(path, part, cfg.outputs.compression_level)
     log.info("added %d inventory members' quantiles to %s in %.1f s", ensemble.members, path,

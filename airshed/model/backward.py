@@ -559,6 +559,8 @@ class BackwardRun(ParticleRun):
         div = divergence_field(met, self.dx, self.inv_density_scale_height)
         compressible = bool(np.any(div != 0.0))
         t0_met, dt_met = float(met.times[0]), float(met.times[1] - met.times[0])
+        # boundary-layer scalars read where the reversed forward step reads them
+        met_at_step_end = SurfaceAtStepEnd(met)
         for k in range(nsteps):
             t = t_start + k * dt
             if receptors is not None and receptors.size:
@@ -575,8 +577,7 @@ class BackwardRun(ParticleRun):
             # the removal of the forward step this step reverses, read where the forward step reads it (module
             # docstring): the height at the start of this step, the rain where the move ends
             self._z_start[:n] = self.z[:n]
-            # boundary-layer scalars read where the reversed forward step reads them (SurfaceAtStepEnd)
-            self.step_once(SurfaceAtStepEnd(met), t, dt)
+            self.step_once(met_at_step_end, t, dt)
             n = self.n
             if not n:
                 continue

@@ -114,14 +114,16 @@ def run_with_members(cfg: AirshedConfig, output: Path | None = None, zero_out: s
     Without meteorology members this is :func:`airshed.runner.run_study` (inventory members and particle
     classes need no rerun). ``members`` limits the meteorology members to the first N (at least 2).
     """
-    configured = len(met_members(cfg))
+    # the members this run would run: none unless an ensemble is configured and "meteorology" is sampled
+    configured = len(met_members(cfg)) if cfg.uncertainty.meteorology_members else 0
     if members is not None and not configured:
-        raise AirshedInputError(f"--members {members}: the config has no meteorology ensemble "
-                                "([uncertainty.meteorology] ensemble = \"none\"): no members to pick")
+        raise AirshedInputError(f"--members {members}: the config runs no meteorology members "
+                                "([uncertainty.meteorology] ensemble = \"none\", or \"meteorology\" not in "
+                                "[uncertainty] sources): no members to pick")
     if members is not None and not 2 <= members <= configured:
         raise AirshedInputError(f"--members {members}: expected 2 to {configured}, the members of the "
                                 "config's [uncertainty.meteorology] ensemble")
-    if not cfg.uncertainty.meteorology_members:
+    if not configured:
         return _run_study(cfg, output, zero_out, progress, scenario)
     wall0 = time.perf_counter()
     central_cfg = _without_ensemble(cfg, serial=False)

@@ -92,8 +92,11 @@ def test_members_option_and_its_checks(tmp_path, monkeypatch):
             run_with_members(cfg, output=tmp_path / "x.nc", progress=False, members=wrong)
     plain = cfg.model_copy(update={"uncertainty": cfg.uncertainty.model_copy(update={
         "meteorology": cfg.uncertainty.meteorology.model_copy(update={"ensemble": "none"})})})
-    with pytest.raises(AirshedInputError, match="no meteorology ensemble"):
-        run_with_members(plain, output=tmp_path / "x.nc", progress=False, members=2)
+    not_sampled = cfg.model_copy(update={"uncertainty": cfg.uncertainty.model_copy(update={
+        "sources": ["inventory"]})})
+    for no_members in (plain, not_sampled):
+        with pytest.raises(AirshedInputError, match="runs no meteorology members"):
+            run_with_members(no_members, output=tmp_path / "x.nc", progress=False, members=2)
     assert not list(tmp_path.glob("*.nc"))
     seen = {}
 

@@ -39,7 +39,9 @@ import xarray as xr
 from airshed.config import AirshedConfig
 from airshed.errors import AirshedInputError
 from airshed.inputs.meteorology.shared_reader import SharedWindowsReader
+from airshed.outputs.netcdf import atomic_path
 from airshed.pipeline.inputs import Inputs, met_paths, open_met, open_met_reader, read_inputs
+from airshed.preflight import check_output_writable, output_path
 from airshed.scale import SERIAL, THREADS, map_members
 from airshed.uncertainty.ensemble import (
     InventoryEnsemble,
@@ -128,38 +130,42 @@ def run_with_members(cfg: AirshedConfig, output: Path | None = None, zero_out: s
     wall0 = time.perf_counter()
     central_cfg = _without_ensemble(cfg, serial=False)
     in_process = cfg.compute.scheduler in (SERIAL, THREADS)
-    shared = SharedInputs.read(central_cfg) if in_process else None
-    path = Path(_run_study(central_cfg, output, zero_out, progress, scenario,
-                           shared.central if shared is not None else None))
-    listed = met_members(cfg, members)
+    # the central run is written beside the run file and published over it only with its ensemble: a
+    # failed or stopped ensemble leaves the file that was there (an earlier run's) as it was
+    path = output_path(cfg, output)
+    check_output_writable(path)
     central_cfg = central_cfg.model_copy(update={"run": cfg.run.model_copy(update={"output": path})})
+    listed = met_members(cfg, members)
     rerun = _by_source_window([m for m in listed if not _is_central(m)])
     member_cfgs = {m.name: member_config(_without_ensemble(central_cfg, serial=True), m) for m in rerun}
     member_files = {Path(c.run.output) for c in member_cfgs.values()}
-    files: dict[str, Path] = {m.name: path for m in listed if _is_central(m)}
     try:
-        arguments = [(member_cfgs[m.name], zero_out, scenario) + ((shared, m) if shared is not None else ())
-                     for m in rerun]
-        ran = map_members(cfg.compute, run_member if shared is None else _run_shared_member, arguments,
-                          progress, label=f"{len(member_cfgs)} meteorology members")
-        for name, file in zip(member_cfgs, ran, strict=True):
-            files[name] = Path(file)
-        order = [files[m.name] for m in listed]
-        datasets = [xr.open_dataset(f) for f in order]
-        try:
-            u = cfg.uncertainty
-            inventory = (InventoryEnsemble.from_config(cfg)
-                         if "inventory" in u.sources and u.members >= 2 else None)
-            part = ensemble_statistics(datasets, inventory, sampling_variances(datasets))
-        finally:
-            for ds in datasets:
-                ds.close()
-        part.attrs.update(_member_attrs(cfg, listed))
-        add_to_run_file(path, part, cfg.outputs.compression_level)
+        with atomic_path(path) as central:
+            shared = SharedInputs.read(central_cfg) if in_process else None
+            _run_study(central_cfg, central, zero_out, progress, scenario,
+                       shared.central if shared is not None else None)
+            files: dict[str, Path] = {m.name: central for m in listed if _is_central(m)}
+            arguments = [(member_cfgs[m.name], zero_out, scenario)
+                         + ((shared, m) if shared is not None else ()) for m in rerun]
+            ran = map_members(cfg.compute, run_member if shared is None else _run_shared_member, arguments,
+                              progress, label=f"{len(member_cfgs)} meteorology members")
+            for name, file in zip(member_cfgs, ran, strict=True):
+                files[name] = Path(file)
+            datasets = [xr.open_dataset(files[m.name]) for m in listed]
+            try:
+                u = cfg.uncertainty
+                inventory = (InventoryEnsemble.from_config(cfg)
+                             if "inventory" in u.sources and u.members >= 2 else None)
+                part = ensemble_statistics(datasets, inventory, sampling_variances(datasets))
+            finally:
+                for ds in datasets:
+                    ds.close()
+            part.attrs.update(_member_attrs(cfg, listed))
+            add_to_run_file(central, part, cfg.outputs.compression_level)
     except BaseException:
-        # a failed or stopped ensemble leaves no file: neither the members written so far nor the central
-        # run file, which holds no ensemble yet (the run is the whole ensemble, not its first member)
-        for f in member_files | {path}:
+        # a failed or stopped ensemble leaves no file of its own: neither the members written so far nor
+        # the central run (atomic_path removes it), which holds no ensemble yet
+        for f in member_files:
             f.unlink(missing_ok=True)
         raise
     if not cfg.uncertainty.meteorology.keep_member_files:

@@ -126,7 +126,14 @@ def test_a_stopped_ensemble_leaves_no_file(tmp_path, monkeypatch):
     monkeypatch.setattr("airshed.met_ensemble.map_members", first_member_then_stop)
     with pytest.raises(KeyboardInterrupt):
         run_with_members(_config(tmp_path), output=tmp_path / "central.nc", progress=False, members=3)
-    assert not list(tmp_path.glob("*.nc")), list(tmp_path.iterdir())
+    assert not [p for p in tmp_path.iterdir() if p.suffix in (".nc", ".tmp")], list(tmp_path.iterdir())
+    # an earlier run's file at the output stays as it was: the central run replaces it only with its ensemble
+    earlier = tmp_path / "earlier.nc"
+    earlier.write_bytes(b"an earlier run file")
+    with pytest.raises(KeyboardInterrupt):
+        run_with_members(_config(tmp_path), output=earlier, progress=False, members=3)
+    assert [p.name for p in tmp_path.iterdir() if p.suffix in (".nc", ".tmp")] == ["earlier.nc"]
+    assert earlier.read_bytes() == b"an earlier run file"
 
 
 def test_uncertainty_command_refuses_to_drop_the_meteorology_members(serial_ensemble):

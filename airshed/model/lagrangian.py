@@ -1920,6 +1920,10 @@ class ParticleRun:
         :func:`airshed.uncertainty.statistics.batch_means`). The classes ride on the particles' tags, so
         the particles and kernels are unchanged; ``n = 1`` gives the results of a run without classes bit
         for bit.
+    gridding : the buffers each period is gridded into, zero concentration ``(ntag * n_classes,
+        nspecies, ny * nx)`` and a False mask of the (row, cell) pairs touched ``(ntag * n_classes,
+        ny * nx)``; every :meth:`advance` leaves them so, so runs advanced one at a time may share them
+        (default: the run's own).
 
     Each :meth:`advance` call is one emission period; the period index is part of the particle ids
     (:func:`airshed.model.release.particle_ids`) and of the random-number step, so runs that advance
@@ -1931,6 +1935,7 @@ class ParticleRun:
     def __init__(
         self, x0: float, y0: float, dx: float, nx: int, ny: int, z_top: float, ntag: int,
         params: LagrangianParameters, seed: int, first_period: int = 0, n_classes: int = 1,
+        gridding: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:  # fmt: skip
         if nx < 2 or ny < 2 or dx <= 0.0 or z_top <= 0.0 or ntag < 1 or n_classes < 1:
             raise AirshedInputError("particle run: need nx, ny >= 2, dx > 0, z_top > 0, ntag >= 1 and "
@@ -1958,9 +1963,10 @@ class ParticleRun:
         self._chemistry = params.chemistry()
         # the period's concentration (kg s -> ug m-3 folded in) and the (row, cell) pairs gridded into:
         # kept between periods and zeroed where touched, so a period costs only the cells it fills
-        rows = self.ntag * self.n_classes
-        self._conc = np.zeros((rows, ns, self.ny * self.nx))
-        self._touched = np.zeros((rows, self.ny * self.nx), np.bool_)
+        rows, cells = self.ntag * self.n_classes, self.ny * self.nx
+        if gridding is None:
+            gridding = (np.zeros((rows, ns, cells)), np.zeros((rows, cells), np.bool_))
+        self._conc, self._touched = gridding
 
     def _allocate(self, capacity: int) -> None:
         ns = len(self.params.species)

@@ -66,11 +66,15 @@ class TaggedAccumulator:
     stations
         Monitoring stations (``[receptors] stations``): each hour's tagged fields are also sampled there
         (:func:`sample_stations`) and handed on as ``station_contribution``.
+    spread
+        A zero (n_tags, n_tracers, ny * nx) buffer that a sparse hour is spread into for the
+        receptor-region sums and left zero after: accumulators used one at a time may share one (default:
+        the accumulator's own, made when needed).
     """
 
     def __init__(self, n_hours: int, n_tags: int, n_sectors: int, weights_population: np.ndarray,
                  mechanism: Mechanism, tracers: tuple[str, ...], hour_sink: HourSink | None = None,
-                 stations: PointSampler | None = None):
+                 stations: PointSampler | None = None, spread: np.ndarray | None = None):
         nq, ny, nx = weights_population.shape
         ns, ntr = len(mechanism.output_species), len(tracers)
         self.n_hours, self.n_tags, self.n_sectors, self.shape = n_hours, n_tags, n_sectors, (ny, nx)
@@ -87,7 +91,7 @@ class TaggedAccumulator:
             name: np.zeros((n_hours, *shape)) for name, shape in shapes.items()
         }
         self._seen = np.zeros(n_hours, dtype=bool)
-        self._dense: np.ndarray | None = None  # a sparse hour spread out for the receptor-region sums
+        self._dense = spread  # a sparse hour spread out for the receptor-region sums
         self._class_receptor_tracer_sum: np.ndarray | None = None  # (C, Q, n_tags, n_tracers)
         self._class_region_tracer_sum: np.ndarray | None = None  # (C, n_regions, n_tracers, cells)
 

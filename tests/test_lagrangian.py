@@ -160,7 +160,7 @@ def small_run(threads=None, seed=5, hours=2, scheme="hanna"):
         numba.set_num_threads(threads)
     try:
         run = lg.ParticleRun(0.0, 0.0, 9000.0, 7, 6, 5000.0, 3, p, seed)
-        conc = np.stack([run.advance(met, src, 3600.0 * k, 3600.0 * (k + 1)) for k in range(hours)])
+        conc = np.stack([run.advance(met, src, 3600.0 * k, 3600.0 * (k + 1)).dense() for k in range(hours)])
     finally:
         numba.set_num_threads(before)
     return conc, run
@@ -203,10 +203,42 @@ def test_hanna_without_mesoscale_reproduces_the_core_before_the_similarity_schem
         area_release_table([30e3], [25e3], 9e3, [2], [[0.2, 0.2, 0.2, 0.0, 0.0]]),
     )
     run = lg.ParticleRun(0.0, 0.0, 9000.0, 7, 6, 5000.0, 3, p, 5)
-    conc = np.stack([run.advance(met, src, 3600.0 * k, 3600.0 * (k + 1)) for k in range(2)])
+    conc = np.stack([run.advance(met, src, 3600.0 * k, 3600.0 * (k + 1)).dense() for k in range(2)])
     # bit for bit on one machine; the tolerance only allows another CPU's last bits (a change of the
     # sub-steps or draws moves these sums by percent)
     np.testing.assert_allclose(conc.sum(axis=(0, 1, 3, 4)), HANNA_SMALL_STEP_SUMS_MAIN, rtol=1e-12)
+
+
+def test_sparse_field_reduces_to_the_bits_of_its_dense_field():
+    # a window's hour is handed on as the (tag, cell) pairs its particles touched; every reduction of the
+    # pipeline (period sums, receptor regions, stations, the sum over tags) must give the dense field's bits
+    from airshed.grids.sampling import PointSampler
+    from airshed.physics.mechanism import default_mechanism
+    from airshed.pipeline.reduction import TaggedAccumulator
+
+    hours, nq = 3, 2
+    p = params(particles_per_hour=4000, max_time_step_s=300.0)
+    run = lg.ParticleRun(0.0, 0.0, 9000.0, 7, 6, 5000.0, 3, p, 5)
+    met = varied_met(nt=hours + 1)
+    src = point_release_table([20e3, 40e3], [20e3, 30e3], [150.0, 80.0], [0, 2],
+                              [[1.0, 0.5, 0.2, 0, 0], [0.1, 0, 0, 0, 0]])
+    w_pop = np.random.default_rng(3).random((nq, 6, 7))
+    w_pop /= w_pop.sum(axis=(1, 2), keepdims=True)
+    stations = PointSampler(("a", "b"), ("a", "b"), np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2),
+                            np.array([[8, 9, 15, 16], [20, 21, 27, 28]]), np.full((2, 4), 0.25), "bilinear")
+    accs = [TaggedAccumulator(hours, 3, 1, w_pop, default_mechanism(), SPECIES, stations=stations)
+            for _ in range(2)]
+    for k in range(hours):
+        field = run.advance(met, src, 3600.0 * k, 3600.0 * (k + 1))
+        assert 0 < field.pairs.size < 3 * 42 and not run._conc.any() and not run._touched.any()
+        accs[0].add(k, field)
+        accs[1].add(k, field.dense())
+    sparse, dense = accs
+    for name in sparse.hourly:
+        np.testing.assert_array_equal(sparse.hourly[name], dense.hourly[name], err_msg=name)
+    np.testing.assert_array_equal(sparse.contribution_sum, dense.contribution_sum)
+    np.testing.assert_array_equal(sparse.receptor_contribution_sum, dense.receptor_contribution_sum)
+    assert sparse.hourly["concentration"].any()
 
 
 def test_each_scheme_has_its_own_default_vertical_sub_step():
@@ -280,7 +312,7 @@ def test_concentration_units_for_a_cell_source_mixed_below_the_sampling_depth():
     dx = 9000.0
     src = area_release_table([1.5 * dx], [1.5 * dx], dx, [0], [[2.0]], depth=40.0)
     run = lg.ParticleRun(0.0, 0.0, dx, 4, 4, 5000.0, 1, p, 3)
-    conc = run.advance(calm_met(1, h=50.0, nx=4, ny=4), src, 0.0, 3600.0)
+    conc = run.advance(calm_met(1, h=50.0, nx=4, ny=4), src, 0.0, 3600.0).dense()
     expected = 2.0 * 300.0 * 300.0 * 78.0 / (dx * dx * 60.0 * 3600.0) * 1e9  # ug/m3
     assert conc[0, 0, 1, 1] == pytest.approx(expected, rel=1e-12)
     assert conc.sum() == pytest.approx(expected, rel=1e-12)
@@ -314,9 +346,8 @@ def crn_sources(factors=(1.0, 1.0, 1.0)):
 def run_hours(sources, hours=2, seed=5, particle_share=None):
     met = varied_met(nt=hours + 1)
     run = lg.ParticleRun(0.0, 0.0, 9000.0, 7, 6, 5000.0, 3, params(particles_per_hour=3000), seed)
-    conc = np.stack(
-        [run.advance(met, sources, 3600.0 * k, 3600.0 * (k + 1), particle_share) for k in range(hours)]
-    )
+    conc = np.stack([run.advance(met, sources, 3600.0 * k, 3600.0 * (k + 1), particle_share).dense()
+                     for k in range(hours)])
     return conc, run
 
 
@@ -412,7 +443,8 @@ def test_run_particles_driver_feeds_met_period_by_period():
         4,
     )
     run = lg.ParticleRun(0.0, 0.0, 9000.0, 7, 6, 5000.0, 2, p, 4)
-    manual = np.stack([run.advance(met_for_period(k), src, 3600.0 * k, 3600.0 * (k + 1)) for k in range(2)])
+    manual = np.stack([run.advance(met_for_period(k), src, 3600.0 * k, 3600.0 * (k + 1)).dense()
+                       for k in range(2)])
     assert conc.shape == (2, 2, len(SPECIES), 6, 7)
     np.testing.assert_array_equal(conc, manual)
     assert conc[:, 0].sum() == 0.0 and conc[:, 1].sum() > 0.0  # everything is tag 1

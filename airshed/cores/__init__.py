@@ -62,7 +62,8 @@ class Core(Protocol):
       steady-state core); the run is then split into chunks of periods, and a scenario window covering
       part of the run can be evaluated from stored contributions. False when a core carries state from
       period to period (particles in the air); units are then runs of release windows, and the core also
-      provides ``window_periods_of(cfg)``, ``period_by_window`` (each live window's fields), ``finished``
+      provides ``window_periods_of(cfg)``, ``period_by_window`` (each live window's fields, as
+      :class:`~airshed.model.lagrangian.SparseField` where sparse), ``finished``
       (budgets of the windows that ended), ``close()`` and ``pending_mass()``
       (:class:`~airshed.cores.lagrangian.LagrangianCore`).
     - :meth:`output_period_hours` is the length of one period, h (the run's length is a multiple of it;

@@ -22,7 +22,13 @@ import xarray as xr
 
 from airshed.cores import PeriodEmissions
 from airshed.cores.stacks import stack_release_height
-from airshed.model.lagrangian import LagrangianParameters, MetWindow, ParticleRun, turbulence_keys
+from airshed.model.lagrangian import (
+    LagrangianParameters,
+    MetWindow,
+    ParticleRun,
+    SparseField,
+    turbulence_keys,
+)
 from airshed.model.release import (
     ParticleCredit,
     allocation_weights,
@@ -124,9 +130,11 @@ class LagrangianCore:
         if start is not None:
             self.period_index = start.period
             self.credit.restore(start.credit, start.pending, start.released)
+        rows, cells = self.em.ntag * self.sampling_classes, g.ny * g.nx
+        gridding = (np.zeros((rows, len(self.tracers), cells)), np.zeros((rows, cells), np.bool_))
         self.new_run: Callable[[int], ParticleRun] = lambda k: ParticleRun(
             g.x0, g.y0, g.dx, g.nx, g.ny, float(self.z_levels[-1]), self.em.ntag, self.params, cfg.run.seed,
-            first_period=k, n_classes=self.sampling_classes)
+            first_period=k, n_classes=self.sampling_classes, gridding=gridding)  # windows share the buffers
         self.prow, self.pcol = g.cell_index(self.em.points.x, self.em.points.y)
         self.calm_hours = 0  # particles need no calm treatment
 
@@ -165,15 +173,20 @@ class LagrangianCore:
         shape = (self.em.ntag, len(self.tracers), self.grid.ny, self.grid.nx)
         total = np.zeros(shape if self.sampling_classes == 1 else (self.sampling_classes, *shape))
         for _, field in self.period_by_window(met0, met1, emissions, t0, t1):
-            total += field
+            if isinstance(field, SparseField):  # x + 0.0 == x: only the pairs the window touched
+                total.reshape(-1)[field.flat_index()] += field.values
+            else:
+                total += field
         return total
 
     def period_by_window(self, met0: xr.Dataset, met1: xr.Dataset, emissions: PeriodEmissions | None,
-                         t0: float, t1: float) -> list[tuple[int, np.ndarray]]:
+                         t0: float, t1: float) -> list[tuple[int, SparseField | np.ndarray]]:
         """Release this period's particles (none when ``emissions`` is None) and move every live window's.
 
         Returns ``[(window, concentration)]`` in window order, concentration (ntag, ntr, ny, nx) ug m-3
-        over [t0, t1] s (classes first, as in :meth:`period`, with sampling classes). The baseline rates
+        over [t0, t1] s, a :class:`~airshed.model.lagrangian.SparseField` of the cells the window's
+        particles were gridded in (with sampling classes a dense array, classes first, as in
+        :meth:`period`). The baseline rates
         of ``emissions`` (before zero-out and scenario factors) decide
         the particles, the factors only their masses (common random numbers, see
         :mod:`airshed.model.release`). A window whose particles have all left is moved to
@@ -216,6 +229,7 @@ class LagrangianCore:
             field = run.advance(met, sources if mine else None, t0, t1,
                                 allocation=allocation if mine else None)
             if self.sampling_classes > 1:  # rows (tag, class) tag-major -> classes first
+                field = field.dense()
                 field = field.reshape(-1, self.sampling_classes, *field.shape[1:]).swapaxes(0, 1)
             out.append((w, field))
             if not mine and run.n_alive() == 0:

@@ -1552,6 +1552,18 @@ def accumulate_concentration(cell, tag, mass, weight, acc):
             flat[target[k] + s * ncell] += row[sampled[k]] * weight
 
 
+@kernel()
+def mark_sampled(cell, tag, touched):
+    """Set ``touched[tag, cell]`` for every sampled particle (cell >= 0).
+
+    The (tag, cell) pairs :func:`accumulate_concentration` adds to: everywhere else the field it fills
+    stays zero.
+    """
+    for p in range(cell.size):
+        if cell[p] >= 0:
+            touched[tag[p], cell[p]] = True
+
+
 @kernel(parallel=True)
 def release_particles(
     first, source_index, particles,
@@ -1604,6 +1616,38 @@ def release_particles(
 # --------------------------------------------------------------------------------------------------
 # Orchestration: a thin layer of plain-array bookkeeping above the kernels.
 # --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SparseField:
+    """A field (rows, n_species, ny, nx) that is zero outside the (row, cell) pairs listed.
+
+    What a particle period fills: only the cells its particles were gridded in, per tag. ``pairs`` (n,)
+    are ``row * ny * nx + cell``, ascending (row-major), ``values`` (n, n_species) the field there.
+    A sum over rows taken pair by pair in this order has the bits of the same sum over the dense field
+    row by row: every entry left out is +0.0, and x + 0.0 == x.
+    """
+
+    pairs: np.ndarray
+    values: np.ndarray
+    shape: tuple[int, int, int, int]
+
+    def flat_index(self) -> np.ndarray:
+        """(n, n_species) indices of :attr:`values` in the dense field flattened."""
+        return dense_index(self.pairs, self.shape)
+
+    def dense(self) -> np.ndarray:
+        """Return the field as a new dense array of :attr:`shape`."""
+        out = np.zeros(self.shape)
+        out.reshape(-1)[self.flat_index()] = self.values
+        return out
+
+
+def dense_index(pairs: np.ndarray, shape: tuple[int, int, int, int]) -> np.ndarray:
+    """(n, n_species) flat indices into a dense (rows, n_species, ny, nx) field of (row, cell) ``pairs``."""
+    ns, ncell = shape[1], shape[2] * shape[3]
+    row, cell = np.divmod(pairs, ncell)
+    return (row * ns)[:, None] * ncell + np.arange(ns) * ncell + cell[:, None]
+
 
 @dataclass(frozen=True)
 class LagrangianParameters:
@@ -1876,6 +1920,10 @@ class ParticleRun:
         :func:`airshed.uncertainty.statistics.batch_means`). The classes ride on the particles' tags, so
         the particles and kernels are unchanged; ``n = 1`` gives the results of a run without classes bit
         for bit.
+    gridding : the buffers each period is gridded into, zero concentration ``(ntag * n_classes,
+        nspecies, ny * nx)`` and a False mask of the (row, cell) pairs touched ``(ntag * n_classes,
+        ny * nx)``; every :meth:`advance` leaves them so, so runs advanced one at a time may share them
+        (default: the run's own).
 
     Each :meth:`advance` call is one emission period; the period index is part of the particle ids
     (:func:`airshed.model.release.particle_ids`) and of the random-number step, so runs that advance
@@ -1887,6 +1935,7 @@ class ParticleRun:
     def __init__(
         self, x0: float, y0: float, dx: float, nx: int, ny: int, z_top: float, ntag: int,
         params: LagrangianParameters, seed: int, first_period: int = 0, n_classes: int = 1,
+        gridding: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:  # fmt: skip
         if nx < 2 or ny < 2 or dx <= 0.0 or z_top <= 0.0 or ntag < 1 or n_classes < 1:
             raise AirshedInputError("particle run: need nx, ny >= 2, dx > 0, z_top > 0, ntag >= 1 and "
@@ -1912,6 +1961,12 @@ class ParticleRun:
         self.substeps = 0
         self._turbulence, self._removal = params.turbulence(), params.removal()
         self._chemistry = params.chemistry()
+        # the period's concentration (kg s -> ug m-3 folded in) and the (row, cell) pairs gridded into:
+        # kept between periods and zeroed where touched, so a period costs only the cells it fills
+        rows, cells = self.ntag * self.n_classes, self.ny * self.nx
+        if gridding is None:
+            gridding = (np.zeros((rows, ns, cells)), np.zeros((rows, cells), np.bool_))
+        self._conc, self._touched = gridding
 
     def _allocate(self, capacity: int) -> None:
         ns = len(self.params.species)
@@ -2041,10 +2096,12 @@ class ParticleRun:
         t_end: float,
         particle_share: np.ndarray | None = None,
         allocation: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-    ) -> np.ndarray:
+    ) -> SparseField:
         """Release and move particles over [t_start, t_end) s; return conc[ntag, nspecies, ny, nx] in ug/m3.
 
-        With sampling classes the first axis holds ``ntag * n_classes`` rows, (tag, class) tag-major.
+        The concentration is a :class:`SparseField` (the (tag, cell) pairs the particles were gridded
+        in; ``.dense()`` for the array). With sampling classes the first axis holds ``ntag * n_classes``
+        rows, (tag, class) tag-major.
 
         The concentration is the mean over the period of the particle mass below ``sampling_depth_m``
         per cell volume dx * dx * sampling_depth (residence-time weighted at every step, kg s ->
@@ -2089,9 +2146,6 @@ class ParticleRun:
                 f"particle run: {nsteps} steps in one period (at most 2**{STEP_IN_PERIOD_BITS})"
             )
         first_step = self.period_index << STEP_IN_PERIOD_BITS
-        ns = len(p.species)
-        rows = self.ntag * self.n_classes
-        acc = np.zeros((rows, ns, self.ny * self.nx))
         to_ug_m3 = 1e9 / (self.dx * self.dx * p.sampling_depth_m * period)
         for k in range(nsteps):
             t = t_start + k * dt
@@ -2102,9 +2156,23 @@ class ParticleRun:
             if self.n:
                 n = self.n
                 # kg s -> ug m-3 folded into each step's weight: no pass over the (mostly untouched) field
-                accumulate_concentration(self.cell[:n], self.tag[:n], self.mass[:, :n], dt * to_ug_m3, acc)
+                mark_sampled(self.cell[:n], self.tag[:n], self._touched)
+                accumulate_concentration(self.cell[:n], self.tag[:n], self.mass[:, :n], dt * to_ug_m3,
+                                         self._conc)
         self.period_index += 1
-        return acc.reshape(rows, ns, self.ny, self.nx)
+        return self._take_field()
+
+    def _take_field(self) -> SparseField:
+        """Take the period's concentration where the particles were gridded, leaving the buffers zero."""
+        rows, ns, _ = self._conc.shape
+        pairs = np.flatnonzero(self._touched)
+        self._touched.reshape(-1)[pairs] = False
+        shape = (rows, ns, self.ny, self.nx)
+        index = dense_index(pairs, shape)
+        conc = self._conc.reshape(-1)
+        values = conc[index]
+        conc[index] = 0.0
+        return SparseField(pairs, values, shape)
 
     def step_once(self, met: MetWindow, t: float, dt: float) -> None:
         """Advance all particles by one step of ``dt`` s from ``t`` (no release, no gridding)."""
@@ -2191,7 +2259,7 @@ def run_particles(
     x0, y0, dx, nx, ny = grid
     run = ParticleRun(x0, y0, dx, nx, ny, z_top, ntag, params, seed)
     conc = [
-        run.advance(met_for_period(k), sources_for_period(k), float(t0), float(t0) + period_s)
+        run.advance(met_for_period(k), sources_for_period(k), float(t0), float(t0) + period_s).dense()
         for k, t0 in enumerate(period_starts)
     ]
     return np.stack(conc), run.budget()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from airshed.grids.sampling import PointSampler
+from airshed.model.lagrangian import SparseField
 from airshed.physics.mechanism import Mechanism
 
 HOURLY_FIELDS: tuple[str, ...] = ("concentration", "receptor_concentration", "receptor_contribution")
@@ -65,11 +66,15 @@ class TaggedAccumulator:
     stations
         Monitoring stations (``[receptors] stations``): each hour's tagged fields are also sampled there
         (:func:`sample_stations`) and handed on as ``station_contribution``.
+    spread
+        A zero (n_tags, n_tracers, ny * nx) buffer that a sparse hour is spread into for the
+        receptor-region sums and left zero after: accumulators used one at a time may share one (default:
+        the accumulator's own, made when needed).
     """
 
     def __init__(self, n_hours: int, n_tags: int, n_sectors: int, weights_population: np.ndarray,
                  mechanism: Mechanism, tracers: tuple[str, ...], hour_sink: HourSink | None = None,
-                 stations: PointSampler | None = None):
+                 stations: PointSampler | None = None, spread: np.ndarray | None = None):
         nq, ny, nx = weights_population.shape
         ns, ntr = len(mechanism.output_species), len(tracers)
         self.n_hours, self.n_tags, self.n_sectors, self.shape = n_hours, n_tags, n_sectors, (ny, nx)
@@ -86,6 +91,7 @@ class TaggedAccumulator:
             name: np.zeros((n_hours, *shape)) for name, shape in shapes.items()
         }
         self._seen = np.zeros(n_hours, dtype=bool)
+        self._dense = spread  # a sparse hour spread out for the receptor-region sums
         self._class_receptor_tracer_sum: np.ndarray | None = None  # (C, Q, n_tags, n_tracers)
         self._class_region_tracer_sum: np.ndarray | None = None  # (C, n_regions, n_tracers, cells)
 
@@ -114,18 +120,51 @@ class TaggedAccumulator:
         C, R = self._class_region_tracer_sum.shape[:2]
         return np.matmul(self.to_output, self._class_region_tracer_sum).reshape(C, R, -1, *self.shape)
 
-    def add(self, hour: int, tagged: np.ndarray) -> None:
-        """Add one hour's mean concentration, (n_tags, n_tracers, ny, nx) in ug m-3 (classes first if any)."""
+    def add(self, hour: int, tagged: np.ndarray | SparseField) -> None:
+        """Add one hour's mean concentration, (n_tags, n_tracers, ny, nx) in ug m-3 (classes first if any).
+
+        ``tagged`` is dense or a :class:`~airshed.model.lagrangian.SparseField` (a particle window's
+        hour, zero outside the (tag, cell) pairs it lists).
+        """
+        if isinstance(tagged, SparseField):
+            self._add_sparse(hour, tagged)
+            return
         if tagged.ndim == 5:  # particle sampling classes: their sum is the concentration
             self._add_classes(tagged)
             tagged = tagged.sum(axis=0)
         ntag, ntr, ny, nx = tagged.shape
         flat = tagged.reshape(ntag, ntr, ny * nx)
         self._tracer_sum += flat
-        receptor_tracers = (self.w_pop @ flat.reshape(ntag * ntr, ny * nx).T).reshape(-1, ntag, ntr)
+        self._reduce(hour, flat, flat.sum(axis=0))
+
+    def _add_sparse(self, hour: int, field: SparseField) -> None:
+        """Add an hour given where it is not zero: the sums of :meth:`add` in its order, bit for bit.
+
+        Every sum skips only +0.0 entries (x + 0.0 == x), and the sum over tags adds the (tag, cell)
+        pairs in tag order as the dense sum does; the receptor-region sums (a matrix product over all
+        cells) are taken over the field spread out as it is.
+        """
+        ntag, ntr, ncell = self._tracer_sum.shape
+        index, values = field.flat_index(), field.values
+        tracer_sum = self._tracer_sum.reshape(-1)
+        tracer_sum[index] += values  # the pairs are distinct: each entry added once
+        cells = field.pairs % ncell
+        total = np.stack([np.bincount(cells, values[:, s], ncell) for s in range(ntr)])  # tags in order
+        if self._dense is None:
+            self._dense = np.zeros_like(self._tracer_sum)
+        dense = self._dense.reshape(-1)
+        dense[index] = values
+        self._reduce(hour, self._dense, total)
+        dense[index] = 0.0
+
+    def _reduce(self, hour: int, flat: np.ndarray, total: np.ndarray) -> None:
+        """Reduce one hour, ``flat`` (n_tags, n_tracers, cells) with its sum over tags ``total``."""
+        ntag, ntr, ncell = flat.shape
+        ny, nx = self.shape
+        receptor_tracers = (self.w_pop @ flat.reshape(ntag * ntr, ncell).T).reshape(-1, ntag, ntr)
         self._receptor_tracer_sum += receptor_tracers
         receptor_contribution = receptor_tracers @ self.to_output.T
-        concentration = (self.to_output @ flat.sum(axis=0)).reshape(-1, ny, nx)
+        concentration = (self.to_output @ total).reshape(-1, ny, nx)
         fields = dict(zip(HOURLY_FIELDS, (concentration, receptor_contribution.sum(axis=1),
                                           receptor_contribution), strict=True))
         if self.stations is not None:

@@ -194,11 +194,11 @@ class Study:
         """Return a fresh core of the configured kind (a core with state: starting at ``start``)."""
         return self.core_class(self.cfg, self.inputs, self.mechanism, start)
 
-    def accumulator(self, n_periods: int, tracers: tuple[str, ...], hour_sink: HourSink | None = None
-                    ) -> TaggedAccumulator:
-        """Return an empty accumulator over ``n_periods`` periods and every tag."""
+    def accumulator(self, n_periods: int, tracers: tuple[str, ...], hour_sink: HourSink | None = None,
+                    spread: np.ndarray | None = None) -> TaggedAccumulator:
+        """Return an empty accumulator over ``n_periods`` periods and every tag (``spread``: see there)."""
         return TaggedAccumulator(n_periods, self.emissions.ntag, self.emissions.nsector, self.w_pop,
-                                 self.mechanism, tracers, hour_sink, self.stations)
+                                 self.mechanism, tracers, hour_sink, self.stations, spread)
 
 
 def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str | None = None,

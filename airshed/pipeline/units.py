@@ -208,6 +208,8 @@ def _run_release_windows(study: Study, unit: WorkUnit, hour_sink: HourSink | Non
     up here, in window order, and handed on when the hour is done; otherwise each window keeps its hours.
     """
     core = study.core(unit.start)
+    # the windows' accumulators are used one at a time: they share the buffer sparse hours are spread into
+    spread = np.zeros((study.emissions.ntag, len(core.tracers), study.grid.ny * study.grid.nx))
     edges, met, seconds = study.edges, study.met, study.period_h * 3600.0
     wp = core.window_periods
     n_periods = study.n_periods
@@ -252,7 +254,7 @@ def _run_release_windows(study: Study, unit: WorkUnit, hour_sink: HourSink | Non
             rates, mass = period_emissions(study, k)
             w = k // wp
             if w not in accs:
-                accs[w] = study.accumulator(n_periods - w * wp, core.tracers, keeper(w))
+                accs[w] = study.accumulator(n_periods - w * wp, core.tracers, keeper(w), spread)
                 kept[w] = [] if hour_sink is None else None
                 emitted[w] = np.zeros_like(mass)
             emitted[w] += mass

@@ -27,6 +27,7 @@ from airshed.model.lagrangian import (
     MetWindow,
     ParticleRun,
     SparseField,
+    gridding_buffers,
     turbulence_keys,
 )
 from airshed.model.release import (
@@ -130,8 +131,8 @@ class LagrangianCore:
         if start is not None:
             self.period_index = start.period
             self.credit.restore(start.credit, start.pending, start.released)
-        rows, cells = self.em.ntag * self.sampling_classes, g.ny * g.nx
-        gridding = (np.zeros((rows, len(self.tracers), cells)), np.zeros((rows, cells), np.bool_))
+        rows = self.em.ntag * self.sampling_classes
+        gridding = gridding_buffers(rows, len(self.params.species), g.ny * g.nx)
         self.new_run: Callable[[int], ParticleRun] = lambda k: ParticleRun(
             g.x0, g.y0, g.dx, g.nx, g.ny, float(self.z_levels[-1]), self.em.ntag, self.params, cfg.run.seed,
             first_period=k, n_classes=self.sampling_classes, gridding=gridding)  # windows share the buffers

@@ -1642,6 +1642,15 @@ class SparseField:
         return out
 
 
+def gridding_buffers(rows: int, n_species: int, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zero buffers a particle period is gridded into (:meth:`ParticleRun.advance`).
+
+    The concentration (rows, n_species, n_cells), kg s -> ug m-3 folded in, and the mask of the (row, cell)
+    pairs touched (rows, n_cells); an advance leaves both zero, so runs advanced one at a time share them.
+    """
+    return np.zeros((rows, n_species, n_cells)), np.zeros((rows, n_cells), np.bool_)
+
+
 def dense_index(pairs: np.ndarray, shape: tuple[int, int, int, int]) -> np.ndarray:
     """(n, n_species) flat indices into a dense (rows, n_species, ny, nx) field of (row, cell) ``pairs``."""
     ns, ncell = shape[1], shape[2] * shape[3]
@@ -1920,10 +1929,9 @@ class ParticleRun:
         :func:`airshed.uncertainty.statistics.batch_means`). The classes ride on the particles' tags, so
         the particles and kernels are unchanged; ``n = 1`` gives the results of a run without classes bit
         for bit.
-    gridding : the buffers each period is gridded into, zero concentration ``(ntag * n_classes,
-        nspecies, ny * nx)`` and a False mask of the (row, cell) pairs touched ``(ntag * n_classes,
-        ny * nx)``; every :meth:`advance` leaves them so, so runs advanced one at a time may share them
-        (default: the run's own).
+    gridding : the buffers each period is gridded into, :func:`gridding_buffers` ``(ntag * n_classes,
+        nspecies, ny * nx)``; every :meth:`advance` leaves them zero, so runs advanced one at a time may
+        share them (default: the run's own, made at its first :meth:`advance`).
 
     Each :meth:`advance` call is one emission period; the period index is part of the particle ids
     (:func:`airshed.model.release.particle_ids`) and of the random-number step, so runs that advance
@@ -1961,12 +1969,9 @@ class ParticleRun:
         self.substeps = 0
         self._turbulence, self._removal = params.turbulence(), params.removal()
         self._chemistry = params.chemistry()
-        # the period's concentration (kg s -> ug m-3 folded in) and the (row, cell) pairs gridded into:
-        # kept between periods and zeroed where touched, so a period costs only the cells it fills
-        rows, cells = self.ntag * self.n_classes, self.ny * self.nx
-        if gridding is None:
-            gridding = (np.zeros((rows, ns, cells)), np.zeros((rows, cells), np.bool_))
-        self._conc, self._touched = gridding
+        # made at the first advance: runs that never grid (backward runs, with a row per receptor, period
+        # and batch) would otherwise hold rows x species x cells they never use
+        self._gridding = gridding
 
     def _allocate(self, capacity: int) -> None:
         ns = len(self.params.species)
@@ -2147,6 +2152,9 @@ class ParticleRun:
             )
         first_step = self.period_index << STEP_IN_PERIOD_BITS
         to_ug_m3 = 1e9 / (self.dx * self.dx * p.sampling_depth_m * period)
+        if self._gridding is None:
+            self._gridding = gridding_buffers(self.ntag * self.n_classes, len(p.species), self.ny * self.nx)
+        conc, touched = self._gridding
         for k in range(nsteps):
             t = t_start + k * dt
             self.step = first_step + k
@@ -2156,22 +2164,21 @@ class ParticleRun:
             if self.n:
                 n = self.n
                 # kg s -> ug m-3 folded into each step's weight: no pass over the (mostly untouched) field
-                mark_sampled(self.cell[:n], self.tag[:n], self._touched)
-                accumulate_concentration(self.cell[:n], self.tag[:n], self.mass[:, :n], dt * to_ug_m3,
-                                         self._conc)
+                mark_sampled(self.cell[:n], self.tag[:n], touched)
+                accumulate_concentration(self.cell[:n], self.tag[:n], self.mass[:, :n], dt * to_ug_m3, conc)
         self.period_index += 1
-        return self._take_field()
+        return self._take_field(conc, touched)
 
-    def _take_field(self) -> SparseField:
+    def _take_field(self, conc: np.ndarray, touched: np.ndarray) -> SparseField:
         """Take the period's concentration where the particles were gridded, leaving the buffers zero."""
-        rows, ns, _ = self._conc.shape
-        pairs = np.flatnonzero(self._touched)
-        self._touched.reshape(-1)[pairs] = False
+        rows, ns, _ = conc.shape
+        pairs = np.flatnonzero(touched)
+        touched.reshape(-1)[pairs] = False
         shape = (rows, ns, self.ny, self.nx)
         index = dense_index(pairs, shape)
-        conc = self._conc.reshape(-1)
-        values = conc[index]
-        conc[index] = 0.0
+        flat = conc.reshape(-1)
+        values = flat[index]
+        flat[index] = 0.0
         return SparseField(pairs, values, shape)
 
     def step_once(self, met: MetWindow, t: float, dt: float) -> None:

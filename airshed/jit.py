@@ -39,8 +39,10 @@ and crash. ``AIRSHED_NUMBA_CACHE`` decides, per process, before any kernel is co
 - ``per-process``: a cache folder that no other live process uses, ``<base>/process-<n>`` with ``<base>``
   ``NUMBA_CACHE_DIR`` or ``$AIRSHED_CACHE_DIR/numba``; ``n`` is the first slot whose lock file no live
   process holds (``fcntl`` advisory locks, released when the process ends), so the folders are reused from
-  run to run and stay warm. The Dask workers that :mod:`airshed.scale` starts run so; start remote
-  workers with it too;
+  run to run and stay warm. A slot is first seeded with the kernels of the shared cache that it lacks
+  (:func:`seed_cache_slot`), so workers started after a serial run load its kernels instead of compiling
+  them again (about 70 s of CPU per worker for a particle scheme). The Dask workers that
+  :mod:`airshed.scale` starts run so; start remote workers with it too;
 - ``off``: no cache (each process compiles its kernels, about a minute for the particle kernels).
 """
 
@@ -121,6 +123,49 @@ def _claim_cache_slot(base: Path) -> Path:
     raise AssertionError("unreachable")
 
 
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (readers see all or nothing)."""
+    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def seed_cache_slot(slot: Path, package: Path, shared_dir: str | None) -> int:
+    """Copy into ``slot`` the cached kernels of ``package`` that the shared cache holds and ``slot`` lacks.
+
+    The shared cache is ``shared_dir`` (``NUMBA_CACHE_DIR``) laid out as Numba's user-provided locator lays
+    it out, else the ``__pycache__`` folder beside each module (Numba's in-tree locator); ``slot`` is laid
+    out as the user-provided locator with ``slot`` as its folder, which is how this process will read it.
+    Only kernels whose index the slot does not have are copied, so a slot's own entries are never replaced.
+    Safe against a process writing the shared cache meanwhile: Numba replaces each of its files atomically,
+    the index is read before its data files and written last here, and an index entry whose data file is
+    missing makes Numba compile that kernel (``IndexDataCacheFile.load``). A stale copy (a source edited
+    since) is rejected by Numba's source stamp and compiled afresh, as in the shared cache itself.
+    Returns the number of kernel indexes copied.
+    """
+    from numba.core.caching import UserProvidedCacheLocator
+
+    copied = 0
+    for source_dir in sorted({p.parent for p in package.rglob("*.py")}):
+        subpath = UserProvidedCacheLocator.get_suitable_cache_subpath(str(source_dir / "module.py"))
+        shared = Path(shared_dir) / subpath if shared_dir else source_dir / "__pycache__"
+        target = slot / subpath
+        for index in sorted(shared.glob("*.nbi")):
+            if (target / index.name).exists():
+                continue
+            try:
+                snapshot = index.read_bytes()
+                data = [(p.name, p.read_bytes()) for p in shared.glob(f"{index.stem}.*.nbc")]
+            except OSError:  # removed meanwhile: this process compiles the kernel
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            for name, blob in data:
+                _write_atomically(target / name, blob)
+            _write_atomically(target / index.name, snapshot)
+            copied += 1
+    return copied
+
+
 def _cache_policy() -> bool:
     """Apply ``AIRSHED_NUMBA_CACHE`` (module docstring); return whether kernels are cached."""
     mode = os.environ.get("AIRSHED_NUMBA_CACHE", "shared")
@@ -129,7 +174,9 @@ def _cache_policy() -> bool:
     if mode == "per-process":
         base = os.environ.get("NUMBA_CACHE_DIR") or Path(
             os.environ.get("AIRSHED_CACHE_DIR", Path.home() / ".cache" / "airshed")) / "numba"
-        numba.config.CACHE_DIR = str(_claim_cache_slot(Path(base)))
+        slot = _claim_cache_slot(Path(base))
+        seed_cache_slot(slot, Path(__file__).parent, os.environ.get("NUMBA_CACHE_DIR"))
+        numba.config.CACHE_DIR = str(slot)
     return mode != "off"
 
 

@@ -261,3 +261,27 @@ def test_numba_cache_policy_per_process(tmp_path, mode):
     else:
         assert {line[0] for line in lines} == {"True" if mode == "shared" else "False"}
         assert {line[1] for line in lines} == {str(tmp_path)}  # NUMBA_CACHE_DIR as numba reads it
+
+
+def test_a_new_cache_slot_loads_the_shared_cache_s_kernels_instead_of_compiling(tmp_path):
+    """A worker's slot is seeded from the shared cache (airshed.jit.seed_cache_slot): a hit, no compile."""
+    script = ("import numpy as np, numba, airshed.jit; "
+              "from airshed.model.lagrangian import mark_sampled as k; "
+              "t = np.zeros((2, 3), np.bool_); k(np.array([0, 2]), np.array([1, 0]), t); "
+              "assert t.sum() == 2; print(numba.config.CACHE_DIR, sum(k.stats.cache_hits.values()), "
+              "sum(k.stats.cache_misses.values()))")
+
+    def run(mode):
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "AIRSHED_NUMBA_CACHE": mode}
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    assert run("shared") == [str(tmp_path / "cache"), "0", "1"]  # compiled into the shared cache
+    assert run("per-process") == [str(tmp_path / "cache" / "process-0"), "1", "0"]  # seeded: loaded
+    slot = tmp_path / "cache" / "process-0"
+    assert {p.suffix for p in slot.rglob("lagrangian.mark_sampled-*")} == {".nbi", ".nbc"}
+    # a slot keeps its own entries: a second seeding copies nothing it already has
+    from airshed import jit
+
+    assert jit.seed_cache_slot(slot, Path(jit.__file__).parent, str(tmp_path / "cache")) == 0

@@ -133,29 +133,34 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def seed_cache_slot(slot: Path, package: Path, shared_dir: str | None) -> int:
     """Copy into ``slot`` the cached kernels of ``package`` that the shared cache holds and ``slot`` lacks.
 
-    The shared cache is ``shared_dir`` (``NUMBA_CACHE_DIR``) laid out as Numba's user-provided locator lays
-    it out, else the ``__pycache__`` folder beside each module (Numba's in-tree locator); ``slot`` is laid
-    out as the user-provided locator with ``slot`` as its folder, which is how this process will read it.
-    Only kernels whose index the slot does not have are copied, so a slot's own entries are never replaced.
-    Safe against a process writing the shared cache meanwhile: Numba replaces each of its files atomically,
-    the index is read before its data files and written last here, and an index entry whose data file is
-    missing makes Numba compile that kernel (``IndexDataCacheFile.load``). A stale copy (a source edited
-    since) is rejected by Numba's source stamp and compiled afresh, as in the shared cache itself.
-    Returns the number of kernel indexes copied.
+    The shared cache is where Numba puts a kernel for a process without a slot: ``shared_dir``
+    (``NUMBA_CACHE_DIR``) laid out by Numba's user-provided locator, else the ``__pycache__`` folder beside
+    each module (the in-tree locator) or, for a read-only installation, Numba's user-wide folder (the
+    user-wide locator). ``slot`` is laid out as the user-provided locator with ``slot`` as its folder, which
+    is how this process will read it. Only kernels whose index the slot does not have are copied, so a
+    slot's own entries are never replaced. Safe against a process writing the shared cache meanwhile:
+    Numba replaces each of its files atomically, the index is read before its data files and written last
+    here, and an index entry whose data file is missing makes Numba compile that kernel
+    (``IndexDataCacheFile.load``). A stale copy (a source edited since) is rejected by Numba's source stamp
+    and compiled afresh, as in the shared cache itself. Returns the number of kernel indexes copied.
     """
     from numba.core.caching import UserProvidedCacheLocator
+    from numba.misc.appdirs import AppDirs
 
+    user_wide = Path(AppDirs(appname="numba", appauthor=False).user_cache_dir)
     copied = 0
     for source_dir in sorted({p.parent for p in package.rglob("*.py")}):
         subpath = UserProvidedCacheLocator.get_suitable_cache_subpath(str(source_dir / "module.py"))
-        shared = Path(shared_dir) / subpath if shared_dir else source_dir / "__pycache__"
         target = slot / subpath
-        for index in sorted(shared.glob("*.nbi")):
-            if (target / index.name).exists():
+        in_tree = [source_dir / "__pycache__", user_wide / subpath]
+        shared = [Path(shared_dir) / subpath] if shared_dir else in_tree
+        indexes = [index for folder in shared for index in sorted(folder.glob("*.nbi"))]  # by priority
+        for index in indexes:
+            if (target / index.name).exists():  # the slot's own, or copied from a folder before
                 continue
             try:
                 snapshot = index.read_bytes()
-                data = [(p.name, p.read_bytes()) for p in shared.glob(f"{index.stem}.*.nbc")]
+                data = [(p.name, p.read_bytes()) for p in index.parent.glob(f"{index.stem}.*.nbc")]
             except OSError:  # removed meanwhile: this process compiles the kernel
                 continue
             target.mkdir(parents=True, exist_ok=True)

@@ -285,3 +285,34 @@ def test_a_new_cache_slot_loads_the_shared_cache_s_kernels_instead_of_compiling(
     from airshed import jit
 
     assert jit.seed_cache_slot(slot, Path(jit.__file__).parent, str(tmp_path / "cache")) == 0
+
+
+def test_seeding_takes_the_in_tree_cache_first_then_the_user_wide_one_and_keeps_the_slot_s_own(
+        tmp_path, monkeypatch):
+    """Where Numba keeps a kernel without a slot: beside the module, else (read-only) its user-wide folder."""
+    from numba.core.caching import UserProvidedCacheLocator
+
+    from airshed import jit
+
+    package = tmp_path / "pkg"
+    (package / "__pycache__").mkdir(parents=True)
+    (package / "mod.py").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    sub = UserProvidedCacheLocator.get_suitable_cache_subpath(str(package / "module.py"))
+    user_wide = tmp_path / "xdg" / "numba" / sub
+    user_wide.mkdir(parents=True)
+    for folder, tag in ((package / "__pycache__", b"in-tree"), (user_wide, b"user-wide")):
+        for name in ("mod.both-1.py311.nbi", "mod.both-1.py311.1.nbc"):
+            (folder / name).write_bytes(tag)
+    (user_wide / "mod.wide-5.py311.nbi").write_bytes(b"user-wide")
+    (user_wide / "mod.wide-5.py311.1.nbc").write_bytes(b"user-wide")
+    slot = tmp_path / "slot"
+    (slot / sub).mkdir(parents=True)
+    (slot / sub / "mod.own-9.py311.nbi").write_bytes(b"own")
+    (package / "__pycache__" / "mod.own-9.py311.nbi").write_bytes(b"in-tree")
+    assert jit.seed_cache_slot(slot, package, None) == 2
+    got = {p.name: p.read_bytes() for p in (slot / sub).iterdir()}
+    assert got == {"mod.both-1.py311.nbi": b"in-tree", "mod.both-1.py311.1.nbc": b"in-tree",
+                   "mod.wide-5.py311.nbi": b"user-wide", "mod.wide-5.py311.1.nbc": b"user-wide",
+                   "mod.own-9.py311.nbi": b"own"}
+    assert jit.seed_cache_slot(slot, package, None) == 0

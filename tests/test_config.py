@@ -257,6 +257,31 @@ def test_zero_cell_size(tmp_path):
     assert "`grid.cell_km` = 0: expected a value greater than 0" in message
 
 
+def test_vertical_step_fraction_out_of_range(tmp_path):
+    message = error_of(tmp_path, MINIMAL + "[lagrangian]\nvertical_step_fraction = 0.001\n")
+    expected = "`lagrangian.vertical_step_fraction` = 0.001: expected a value greater than or equal to 0.01"
+    assert expected in message
+
+
+def test_vertical_step_fraction_reaches_the_particle_core(tmp_path):
+    """Left out: the scheme's default sub-step and cap; set: that fraction, with the cap that goes with it."""
+    from conftest import builtin_case_config
+
+    from airshed.cores.lagrangian import LagrangianCore
+    from airshed.model.lagrangian import DEFAULT_MAX_SUBSTEPS, DEFAULT_STEP_FRACTION
+    from airshed.pipeline.study import prepare_study
+
+    params = {}
+    for fraction in (None, 0.1):
+        lagrangian = {} if fraction is None else {"vertical_step_fraction": fraction}
+        cfg = builtin_case_config(tmp_path, "lagrangian", hours=1, lagrangian=lagrangian)
+        study = prepare_study(cfg)
+        params[fraction] = LagrangianCore(cfg, study.inputs, study.mechanism).params
+    assert params[None].turbulence_step_fraction == DEFAULT_STEP_FRACTION["hanna"] == 0.5
+    assert params[None].max_substeps == DEFAULT_MAX_SUBSTEPS["hanna"]
+    assert (params[0.1].turbulence_step_fraction, params[0.1].max_substeps) == (0.1, 101)
+
+
 def test_end_not_after_start(tmp_path):
     text = MINIMAL.replace("end = 2017-12-03T00:00:00", "end = 2017-12-01T00:00:00")
     message = error_of(tmp_path, text)

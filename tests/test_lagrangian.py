@@ -255,6 +255,17 @@ def test_each_scheme_has_its_own_default_vertical_sub_step():
     assert lg.LagrangianParameters.for_species(SPECIES, **keys).turbulence_step_fraction == 0.1
 
 
+def test_a_chosen_vertical_sub_step_gets_a_cap_that_never_shortens_a_step_at_the_t_lw_floor():
+    # [lagrangian] vertical_step_fraction: 300 s steps at 0.1 x the 30 s floor take 100 sub-steps; Hanna's
+    # default cap of 64 would make the last one 111 s long
+    keys = lg.vertical_substep_keys("hanna", 0.1, 300.0)
+    assert keys == {"turbulence_step_fraction": 0.1, "max_substeps": 101}
+    assert lg.vertical_substep_keys("hanna", 0.5, 300.0)["max_substeps"] == lg.DEFAULT_MAX_SUBSTEPS["hanna"]
+    assert lg.vertical_substep_keys("similarity", 0.1, 300.0)["max_substeps"] == 256  # its default
+    assert lg.vertical_substep_keys("similarity", 0.01, 300.0)["max_substeps"] == 1001
+    lg.LagrangianParameters.for_species(SPECIES, **lg.vertical_substep_keys("hanna", 0.01, 3600.0))
+
+
 def test_seed_changes_the_result_and_same_seed_repeats_it():
     conc_a, _ = small_run(seed=5, hours=1)
     conc_b, _ = small_run(seed=5, hours=1)

@@ -72,7 +72,7 @@ def test_members_are_reruns_with_displaced_meteorology_merged_into_the_run_file(
     assert q[0] - 0.05 <= share <= q[2] + 0.05
 
 
-@pytest.mark.slow  # two worker processes, each compiling the plume kernels into its own cache
+@pytest.mark.slow  # two worker processes (their Numba caches seeded from this process's: airshed.jit)
 def test_dask_members_give_the_serial_ensemble_bit_for_bit(serial_ensemble, tmp_path):
     _, serial = serial_ensemble
     cfg = _config(tmp_path, scheduler="local-cluster", workers=2, threads=1, memory_limit="2GB")

@@ -29,6 +29,7 @@ from airshed.model.lagrangian import (
     SparseField,
     gridding_buffers,
     turbulence_keys,
+    vertical_substep_keys,
 )
 from airshed.model.release import (
     ParticleCredit,
@@ -116,6 +117,8 @@ class LagrangianCore:
             horizontal_turbulence=lg.horizontal_turbulence,
             # FLEXPART (advance.f90) has no vertical turbulence above the boundary layer in the troposphere
             **({} if lg.free_vertical_diffusion else {"k_free_vertical_m2_s": 0.0}),
+            **({} if lg.vertical_step_fraction is None
+               else vertical_substep_keys(lg.turbulence, lg.vertical_step_fraction, lg.max_time_step_s)),
             **turbulence_keys(lg.turbulence, cfg.meteorology.roughness_length_m,
                               1e3 * (lg.met_resolution_km or cfg.grid.cell_km) if lg.mesoscale_motions
                               else None),

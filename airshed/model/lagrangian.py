@@ -1813,6 +1813,20 @@ class LagrangianParameters:
         )
 
 
+def vertical_substep_keys(scheme: str, step_fraction: float, max_time_step_s: float) -> dict:
+    """Return the sub-step keys of :class:`LagrangianParameters` for a vertical sub-step chosen by the user.
+
+    ``step_fraction`` of T_Lw (FLEXPART's 1 / (CTL x IFINE)); the cap on a step's sub-steps is the
+    scheme's :data:`DEFAULT_MAX_SUBSTEPS` or, if more, as many as a step of ``max_time_step_s`` (s) takes
+    where T_Lw is at its floor (``FLEXPART_TL_MIN_VERTICAL_S``), plus one, so that the cap never shortens a
+    Hanna step (the similarity scheme's T_Lw is not floored below 50 m, where its cap decides, as by
+    default). With steps of up to 300 s, the scheme's own fraction gives its default cap.
+    """
+    floor_steps = int(np.ceil(max_time_step_s / (step_fraction * FLEXPART_TL_MIN_VERTICAL_S))) + 1
+    return {"turbulence_step_fraction": float(step_fraction),
+            "max_substeps": max(DEFAULT_MAX_SUBSTEPS[scheme], floor_steps)}
+
+
 def turbulence_keys(scheme: str, roughness_length_m: float, met_grid_length_m: float | None) -> dict:
     """Return the turbulence keys of :class:`LagrangianParameters` for a run.
 

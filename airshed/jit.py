@@ -126,8 +126,11 @@ def _claim_cache_slot(base: Path) -> Path:
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename (readers see all or nothing)."""
     tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def seed_cache_slot(slot: Path, package: Path, shared_dir: str | None) -> int:
@@ -138,7 +141,8 @@ def seed_cache_slot(slot: Path, package: Path, shared_dir: str | None) -> int:
     each module (the in-tree locator) or, for a read-only installation, Numba's user-wide folder (the
     user-wide locator). ``slot`` is laid out as the user-provided locator with ``slot`` as its folder, which
     is how this process will read it. Only kernels whose index the slot does not have are copied, so a
-    slot's own entries are never replaced. Safe against a process writing the shared cache meanwhile:
+    slot's own entries are never replaced; a kernel that cannot be copied (a full disk) is left for this
+    process to compile, as without seeding. Safe against a process writing the shared cache meanwhile:
     Numba replaces each of its files atomically, the index is read before its data files and written last
     here, and an index entry whose data file is missing makes Numba compile that kernel
     (``IndexDataCacheFile.load``). A stale copy (a source edited since) is rejected by Numba's source stamp
@@ -152,8 +156,8 @@ def seed_cache_slot(slot: Path, package: Path, shared_dir: str | None) -> int:
     for source_dir in sorted({p.parent for p in package.rglob("*.py")}):
         subpath = UserProvidedCacheLocator.get_suitable_cache_subpath(str(source_dir / "module.py"))
         target = slot / subpath
-        in_tree = [source_dir / "__pycache__", user_wide / subpath]
-        shared = [Path(shared_dir) / subpath] if shared_dir else in_tree
+        numba_default = [source_dir / "__pycache__", user_wide / subpath]
+        shared = [Path(shared_dir) / subpath] if shared_dir else numba_default
         indexes = [index for folder in shared for index in sorted(folder.glob("*.nbi"))]  # by priority
         for index in indexes:
             if (target / index.name).exists():  # the slot's own, or copied from a folder before
@@ -161,12 +165,12 @@ def seed_cache_slot(slot: Path, package: Path, shared_dir: str | None) -> int:
             try:
                 snapshot = index.read_bytes()
                 data = [(p.name, p.read_bytes()) for p in index.parent.glob(f"{index.stem}.*.nbc")]
-            except OSError:  # removed meanwhile: this process compiles the kernel
+                target.mkdir(parents=True, exist_ok=True)
+                for name, blob in data:
+                    _write_atomically(target / name, blob)
+                _write_atomically(target / index.name, snapshot)  # last: the entry is whole or absent
+            except OSError:  # removed meanwhile, or the slot's disk is full: this process compiles it
                 continue
-            target.mkdir(parents=True, exist_ok=True)
-            for name, blob in data:
-                _write_atomically(target / name, blob)
-            _write_atomically(target / index.name, snapshot)
             copied += 1
     return copied
 

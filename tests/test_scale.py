@@ -316,3 +316,25 @@ def test_seeding_takes_the_in_tree_cache_first_then_the_user_wide_one_and_keeps_
                    "mod.wide-5.py311.nbi": b"user-wide", "mod.wide-5.py311.1.nbc": b"user-wide",
                    "mod.own-9.py311.nbi": b"own"}
     assert jit.seed_cache_slot(slot, package, None) == 0
+
+
+def test_a_kernel_that_cannot_be_copied_is_left_to_compile(tmp_path, monkeypatch):
+    """A full disk while seeding: nothing half-written in the slot, no error (the process compiles)."""
+    from airshed import jit
+
+    package = tmp_path / "pkg"
+    (package / "__pycache__").mkdir(parents=True)
+    (package / "mod.py").write_text("")
+    (package / "__pycache__" / "mod.f-1.py311.nbi").write_bytes(b"index")
+    (package / "__pycache__" / "mod.f-1.py311.1.nbc").write_bytes(b"data")
+    real = Path.write_bytes
+
+    def full_disk(self, data):
+        if self.name.startswith("mod.f-1.py311.nbi"):
+            raise OSError(28, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert jit.seed_cache_slot(tmp_path / "slot", package, None) == 0
+    assert not [p.name for p in (tmp_path / "slot").rglob("*.nbi*")]  # no index, no temporary file

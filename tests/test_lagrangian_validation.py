@@ -100,10 +100,13 @@ def test_well_mixed_condition_similarity_reduced(case):
     "case", [UNSTABLE, WEAKLY_UNSTABLE, STABLE, NEUTRAL], ids=["skewed-cbl", "unstable", "stable", "neutral"]
 )
 def test_well_mixed_within_two_percent_after_20_time_scales(case):
-    # every similarity profile: 400,000 particles uniform in [0, h] stay uniform to 2 % in each tenth of
-    # the layer after 20 T_L (a bin's sampling sigma is 0.5 %)
+    # every similarity profile with its Thomson drift: 400,000 particles uniform in [0, h] stay uniform to
+    # 2 % in each tenth of the layer after 20 T_L (a bin's sampling sigma is 0.5 %), with a converged
+    # sub-step of 0.02 T_Lw (measured 5 Dec: largest deviation 1.5 %). The step is not converged at 0.05:
+    # the lowest tenth then holds 3.8 / 2.8 / 2.7 % too many (unstable, stable, neutral; skewed passes),
+    # and more at the scheme's default of 0.1 (README, particle core)
     duration = 20.0 * mean_time_scale(case, "similarity")
-    _, ratio = well_mixed_histogram(case, 400_000, duration, ctl=0.05, scheme="similarity")
+    _, ratio = well_mixed_histogram(case, 400_000, duration, ctl=0.02, scheme="similarity")
     assert np.all(np.abs(ratio - 1.0) < 0.02), ratio
 
 

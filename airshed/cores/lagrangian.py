@@ -178,7 +178,7 @@ class LagrangianCore:
         total = np.zeros(shape if self.sampling_classes == 1 else (self.sampling_classes, *shape))
         for _, field in self.period_by_window(met0, met1, emissions, t0, t1):
             if isinstance(field, SparseField):  # x + 0.0 == x: only the pairs the window touched
-                total.reshape(-1)[field.flat_index()] += field.values
+                field.add_to(total)
             else:
                 total += field
         return total

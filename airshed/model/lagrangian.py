@@ -1622,23 +1622,30 @@ class SparseField:
     """A field (rows, n_species, ny, nx) that is zero outside the (row, cell) pairs listed.
 
     What a particle period fills: only the cells its particles were gridded in, per tag. ``pairs`` (n,)
-    are ``row * ny * nx + cell``, ascending (row-major), ``values`` (n, n_species) the field there.
-    A sum over rows taken pair by pair in this order has the bits of the same sum over the dense field
-    row by row: every entry left out is +0.0, and x + 0.0 == x.
+    are ``row * ny * nx + cell``, ascending (row-major), ``values`` (n, n_species) the field there, and
+    ``index`` (n, n_species) their places in the dense field flattened (:func:`dense_index`, kept from
+    the gridding that took them out, so no reader computes it again). A sum over rows taken pair by pair
+    in this order has the bits of the same sum over the dense field row by row: every entry left out is
+    +0.0, and x + 0.0 == x.
     """
 
     pairs: np.ndarray
     values: np.ndarray
     shape: tuple[int, int, int, int]
+    index: np.ndarray
 
-    def flat_index(self) -> np.ndarray:
-        """(n, n_species) indices of :attr:`values` in the dense field flattened."""
-        return dense_index(self.pairs, self.shape)
+    def add_to(self, out: np.ndarray) -> None:
+        """Add the field into ``out``, a C-contiguous array laid out as the dense field (same size).
+
+        The pairs are distinct, so each entry of ``out`` gets at most one value: the bits of adding the
+        dense field.
+        """
+        out.reshape(-1)[self.index] += self.values
 
     def dense(self) -> np.ndarray:
         """Return the field as a new dense array of :attr:`shape`."""
         out = np.zeros(self.shape)
-        out.reshape(-1)[self.flat_index()] = self.values
+        out.reshape(-1)[self.index] = self.values
         return out
 
 
@@ -2193,7 +2200,7 @@ class ParticleRun:
         flat = conc.reshape(-1)
         values = flat[index]
         flat[index] = 0.0
-        return SparseField(pairs, values, shape)
+        return SparseField(pairs, values, shape, index)
 
     def step_once(self, met: MetWindow, t: float, dt: float) -> None:
         """Advance all particles by one step of ``dt`` s from ``t`` (no release, no gridding)."""

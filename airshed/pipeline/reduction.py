@@ -145,9 +145,8 @@ class TaggedAccumulator:
         cells) are taken over the field spread out as it is.
         """
         ntag, ntr, ncell = self._tracer_sum.shape
-        index, values = field.flat_index(), field.values
-        tracer_sum = self._tracer_sum.reshape(-1)
-        tracer_sum[index] += values  # the pairs are distinct: each entry added once
+        field.add_to(self._tracer_sum)
+        index, values = field.index, field.values
         cells = field.pairs % ncell
         total = np.stack([np.bincount(cells, values[:, s], ncell) for s in range(ntr)])  # tags in order
         if self._dense is None:

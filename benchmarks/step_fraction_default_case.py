@@ -1,12 +1,12 @@
 """The default case's sensitivity to the particle core's vertical sub-step (an accuracy study, not a timing).
 
-Runs ``examples/jjj.toml`` in full (no figures) once per ``[lagrangian] vertical_step_fraction`` (Hanna
-scheme), in this process, one after the other, and prints each run's CPU and wall time, then, against the
-last (smallest) fraction: the receptor regions' PM2.5, Beijing's transboundary share, the sector totals
-summed over receptors and the relative differences of the source-receptor entries above 1 % of their
-receptor's total. README, "Particle core: turbulence near the ground", gives the numbers measured with the
-defaults below (5 Dec 2026, with caps of 256 sub-steps, which a Hanna step at 0.1 and 0.05 T_Lw never
-reaches: at the 30 s floor a 300 s step takes 100 and 200; the option's caps are 101 and 201).
+Runs ``examples/jjj.toml`` in full (maps and report included, as shipped) once per ``[lagrangian]
+vertical_step_fraction`` (Hanna scheme), in this process, one after the other, and prints each run's CPU and
+wall time, then, against the last (smallest) fraction: the receptor regions' PM2.5, Beijing's transboundary
+share, the sector totals summed over receptors and the relative differences of the source-receptor entries
+above 1 % of their receptor's total. README, "Particle core: turbulence near the ground", gives the numbers
+measured with the defaults below (5 Dec 2026, with caps of 256 sub-steps, which a Hanna step at 0.1 and 0.05
+T_Lw never reaches: at the 30 s floor a 300 s step takes 100 and 200; the option's caps are 101 and 201).
 
 Usage: python benchmarks/step_fraction_default_case.py [--fractions 0.5 0.1 0.05] [--out DIR]
        (run from the repository root; about 2.2x and 4.4x the default case's CPU for 0.1 and 0.05)

@@ -263,6 +263,30 @@ def test_vertical_step_fraction_out_of_range(tmp_path):
     assert expected in message
 
 
+def test_unknown_vertical_integrator(tmp_path):
+    message = error_of(tmp_path, MINIMAL + '[lagrangian]\nvertical_integrator = "rk4"\n')
+    assert "`lagrangian.vertical_integrator` = \"rk4\": expected 'euler' or 'baoab'" in message
+
+
+def test_vertical_integrator_reaches_the_particle_core_and_the_backward_run(tmp_path):
+    from conftest import builtin_case_config
+
+    from airshed.cores.lagrangian import LagrangianCore
+    from airshed.model.backward import transport_parameters
+    from airshed.model.lagrangian import BAOAB, EULER
+    from airshed.physics.adjoint import adjoint_slots
+    from airshed.pipeline.study import prepare_study
+
+    for integrator, code in (("euler", EULER), ("baoab", BAOAB)):
+        cfg = builtin_case_config(tmp_path, "lagrangian", hours=1,
+                                  lagrangian={"vertical_integrator": integrator})
+        study = prepare_study(cfg)
+        params = LagrangianCore(cfg, study.inputs, study.mechanism).params
+        assert params.turbulence().integrator == code
+        slots = adjoint_slots(study.mechanism.tracers, params.conversions)
+        assert transport_parameters(params, slots, 50.0).turbulence().integrator == code
+
+
 def test_vertical_step_fraction_reaches_the_particle_core(tmp_path):
     """Left out: the scheme's default sub-step and cap; set: that fraction, with the cap that goes with it."""
     from conftest import builtin_case_config

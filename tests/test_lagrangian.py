@@ -87,16 +87,19 @@ def copy_state(state):
     return {k: v.copy() for k, v in state.items()}
 
 
-@pytest.mark.parametrize(("scheme", "dt", "reversed_"), [
-    ("similarity", 120.0, False), ("similarity", 15.0, False), ("similarity", 15.0, True),
-    ("hanna", 120.0, False),
+@pytest.mark.parametrize(("scheme", "dt", "reversed_", "integrator"), [
+    ("similarity", 120.0, False, "euler"), ("similarity", 15.0, False, "euler"),
+    ("similarity", 15.0, True, "euler"), ("hanna", 120.0, False, "euler"),
+    ("hanna", 120.0, False, "baoab"), ("similarity", 120.0, False, "baoab"),
+    ("similarity", 15.0, True, "baoab"),
 ])
-def test_kernel_matches_numpy_reference_one_step(scheme, dt, reversed_):
+def test_kernel_matches_numpy_reference_one_step(scheme, dt, reversed_, integrator):
     # every regime (skewed convective columns included, -h/L up to 75), rain, mesoscale motions; a
-    # time-reversed (backward) run mirrors the skewed PDF
+    # time-reversed (backward) run mirrors the skewed PDF; both vertical integrators
     dx = 9000.0
     met = varied_met()
-    p = params(block_size=256, turbulence_scheme=scheme, time_reversed=reversed_)
+    p = params(block_size=256, turbulence_scheme=scheme, time_reversed=reversed_,
+               vertical_integrator=integrator)
     s_kernel = random_state(5000, 7, 6, dx)
     s_ref = copy_state(s_kernel)
     args_k, blocks_k = step_args(s_kernel, met, p, dx, dt=dt)
@@ -120,12 +123,13 @@ def test_kernel_matches_numpy_reference_one_step(scheme, dt, reversed_):
     np.testing.assert_allclose(acc_k, acc_r, rtol=1e-12, atol=1e-12 * acc_r.max())
 
 
-@pytest.mark.parametrize("scheme", ["hanna", "similarity"])
+@pytest.mark.parametrize(("scheme", "integrator"), [("hanna", "euler"), ("similarity", "euler"),
+                                                    ("hanna", "baoab"), ("similarity", "baoab")])
 @pytest.mark.parametrize("split", [1024, 2500])
-def test_step_is_bit_identical_for_any_partition_of_particles(split, scheme):
+def test_step_is_bit_identical_for_any_partition_of_particles(split, scheme, integrator):
     dx = 9000.0
     met = varied_met()
-    p = params(turbulence_scheme=scheme)
+    p = params(turbulence_scheme=scheme, vertical_integrator=integrator)
     whole = random_state(6000, 7, 6, dx)
     parts = copy_state(whole)
     args, blocks_whole = step_args(whole, met, p, dx)

@@ -115,6 +115,7 @@ class LagrangianCore:
             cfl=lg.cfl,
             sampling_depth_m=lg.sampling_depth_m,
             horizontal_turbulence=lg.horizontal_turbulence,
+            vertical_integrator=lg.vertical_integrator,
             # FLEXPART (advance.f90) has no vertical turbulence above the boundary layer in the troposphere
             **({} if lg.free_vertical_diffusion else {"k_free_vertical_m2_s": 0.0}),
             **({} if lg.vertical_step_fraction is None

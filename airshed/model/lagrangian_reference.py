@@ -10,11 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from airshed.model.lagrangian import (
+    BAOAB,
     CONVERTED,
     DECAYED,
     DRY_DEPOSITED,
+    EXPM1_OVER_X_COEFFICIENTS,
     HANNA,
     LEFT_DOMAIN,
+    MAX_DRIFT_EXPONENT,
     MIN_MIXING_HEIGHT_M,
     N_BUDGET_TERMS,
     PRODUCED,
@@ -44,6 +47,65 @@ def _vertical_profiles(z, h, us, ws, il, turbulence):
         out = [f(z, h, us, ws, il, turbulence.min_profile_height) for f in _SIMILARITY]
     sig, dsig, tl, b, db = (np.select([regime == r for r in range(3)], [o[k] for o in out]) for k in range(5))
     return sig, dsig, np.maximum(tl, tl_min), b, db
+
+
+def _drift_with_linear_sigma(wn, z, tau, sig, dsig, h):
+    """NumPy twin of :func:`airshed.model.lagrangian.drift_with_linear_sigma`."""
+    x = np.minimum(np.maximum(dsig * wn * tau, -MAX_DRIFT_EXPONENT), MAX_DRIFT_EXPONENT)
+    small = np.abs(x) < 0.5
+    series = np.full_like(x, EXPM1_OVER_X_COEFFICIENTS[16])
+    for k in range(15, -1, -1):
+        series = series * x + EXPM1_OVER_X_COEFFICIENTS[k]
+    e = np.where(small, series, (np.exp(x) - 1.0) / np.where(small, 1.0, x))
+    return _reflect(wn, z + sig * wn * tau * e, h)
+
+
+def _skewed_candidate(wnp, zp, h, ws, skew, g, dts, sig, dsig, tl, b, db, turbulence):
+    """Return the skewed convective sub-step and where the kernel takes it (its ``substep_skewed``)."""
+    with np.errstate(all="ignore"):
+        pdf = list(_BI_GAUSSIAN(zp, h, ws, skew, sig, dsig, b, db))
+        for k in (2, 3, 6, 7):  # mirrored in a backward run (the kernel's skewed_substep)
+            pdf[k] = turbulence.skew_sign * pdf[k]
+        drift = _SKEWED_DRIFT(wnp, pdf, sig, dsig, tl, turbulence.inv_density_scale_height)
+        w_skew = wnp + drift * dts + np.sqrt(2.0 * dts / tl) * g
+    w_skew, z_skew = _reflect(w_skew, zp + w_skew * sig * dts, h)
+    pick = (skew > 0.0) & (dts <= SKEWED_MAX_STEP_OVER_TL * tl) & (np.abs(w_skew) <= SKEWED_MAX_WN)
+    return w_skew, z_skew, pick
+
+
+def _splitting_substeps(zp, wnp, remaining, h, us, ws, il, skew, normals, turbulence):
+    """NumPy twin of the kernel's BAOAB sub-steps (:func:`airshed.model.lagrangian._splitting_vertical`)."""
+    ctl, max_substeps = turbulence.step_fraction, turbulence.max_substeps
+    inv_h = turbulence.inv_density_scale_height
+    sig, dsig, tl, b, db = _vertical_profiles(zp, h, us, ws, il, turbulence)
+    ksub = 0
+    g_second = np.zeros(zp.size)
+    while np.any(remaining > 0.0):
+        active = remaining > 0.0
+        if ksub % 2 == 0:
+            g, g_second = normals(2 + ksub)
+        else:
+            g = g_second
+        dts = ctl * tl
+        last = (dts >= remaining * (1.0 - 1e-9)) | (ksub == max_substeps - 1)
+        dts = np.where(last, remaining, dts)
+        remaining = np.where(active, np.where(last, 0.0, remaining - dts), 0.0)
+        half = 0.5 * dts
+        w_a, z_a = _drift_with_linear_sigma(wnp + half * (dsig - sig * inv_h), zp, half, sig, dsig, h)
+        pick = np.zeros(zp.size, dtype=bool)
+        if np.any(skew > 0.0):
+            w_s, z_s, pick = _skewed_candidate(wnp, zp, h, ws, skew, g, dts, sig, dsig, tl, b, db, turbulence)
+            w_a, z_a = np.where(pick, w_s, w_a), np.where(pick, z_s, z_a)
+        sig, dsig, tl, b, db = _vertical_profiles(z_a, h, us, ws, il, turbulence)
+        r = np.exp(-dts / tl)
+        w_o, z_o = _drift_with_linear_sigma(r * w_a + np.sqrt(1.0 - r * r) * g, z_a, half, sig, dsig, h)
+        z_b, w_b = np.where(pick, z_a, z_o), np.where(pick, w_a, w_o)
+        sig, dsig, tl, b, db = _vertical_profiles(z_b, h, us, ws, il, turbulence)
+        w_c = np.where(pick, w_b, w_b + half * (dsig - sig * inv_h))
+        zp = np.where(active, z_b, zp)
+        wnp = np.where(active, w_c, wnp)
+        ksub += 1
+    return zp, wnp
 
 
 def _horizontal_profiles(z, h, us, ws, il, turbulence):
@@ -202,6 +264,9 @@ def advance_particles_reference(particles, met, grid, step, turbulence, removal,
     minus_h_over_l = -h * il
     skew = np.where(minus_h_over_l > SKEWED_FROM_H_OVER_L, transition(minus_h_over_l), 0.0)
     skew = skew if turbulence.scheme != HANNA else np.zeros_like(skew)
+    if turbulence.integrator == BAOAB:
+        zp, wnp = _splitting_substeps(zp, wnp, remaining, h, us, ws, il, skew, normals, turbulence)
+        remaining = np.zeros_like(remaining)
     while np.any(remaining > 0.0):
         active = remaining > 0.0
         sigw, dsigw, tlw, b, db = _vertical_profiles(zp, h, us, ws, il, turbulence)
@@ -222,14 +287,8 @@ def advance_particles_reference(particles, met, grid, step, turbulence, removal,
         )
         w_new, z_new = _reflect(w_new, zp + w_new * sigw * dts, h)
         if np.any(skew > 0.0):
-            with np.errstate(all="ignore"):
-                pdf = list(_BI_GAUSSIAN(zp, h, ws, skew, sigw, dsigw, b, db))
-                for k in (2, 3, 6, 7):  # mirrored in a backward run (the kernel's skewed_substep)
-                    pdf[k] = turbulence.skew_sign * pdf[k]
-                drift = _SKEWED_DRIFT(wnp, pdf, sigw, dsigw, tlw, inv_density_scale_height)
-                w_skew = wnp + drift * dts + np.sqrt(2.0 * dts / tlw) * g
-            w_skew, z_skew = _reflect(w_skew, zp + w_skew * sigw * dts, h)
-            pick = (skew > 0.0) & (dts <= SKEWED_MAX_STEP_OVER_TL * tlw) & (np.abs(w_skew) <= SKEWED_MAX_WN)
+            w_skew, z_skew, pick = _skewed_candidate(wnp, zp, h, ws, skew, g, dts, sigw, dsigw, tlw, b, db,
+                                                     turbulence)
             w_new = np.where(pick, w_skew, w_new)
             z_new = np.where(pick, z_skew, z_new)
         zp = np.where(active, z_new, zp)

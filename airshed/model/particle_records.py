@@ -113,7 +113,8 @@ class Turbulence(NamedTuple):
     horizontal turbulent velocities on or off; ``inv_density_scale_height``: 1/H_rho of the density
     correction of the drift, 1/m (0 = off); ``mesoscale_sigma`` (m/s, 0 = off) and ``mesoscale_time``
     (s): the unresolved mesoscale velocities (:mod:`airshed.physics.mesoscale`); ``skew_sign``: 1, or -1
-    in a backward run (time-reversed met), where the skewed convective PDF is mirrored.
+    in a backward run (time-reversed met), where the skewed convective PDF is mirrored; ``integrator``: the
+    vertical integrator, :data:`~airshed.model.lagrangian.EULER` or ``BAOAB``.
     """
 
     scheme: int
@@ -130,6 +131,7 @@ class Turbulence(NamedTuple):
     mesoscale_sigma: float
     mesoscale_time: float
     skew_sign: float
+    integrator: int
 
 
 class Removal(NamedTuple):

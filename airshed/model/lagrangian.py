@@ -1002,7 +1002,80 @@ packed_round_gaussian = _packed_round(False)
 packed_round_skewed = _packed_round(True)
 
 
-def _splitting_vertical(packed_profiles, skewed):
+@inline
+def draw_round_normals(packed, na, step, pid, ksub):
+    """Return the normals of the packed particles' sub-step round ``ksub`` (0: the step's first sub-step).
+
+    An even round after the first draws a new pair per particle (slots 2 + ksub and 3 + ksub) and takes its
+    first; an odd round takes the pair's second (the first pair is the step's, :func:`draw_step_normals`).
+    """
+    if ksub % 2 == 0 and ksub > 0:
+        draw = counter_scalar(step.index, np.uint64(2 + ksub))
+        for a in range(na):
+            key = particle_key_scalar(step.seed, np.uint64(pid[packed.index[a]]))
+            packed.g[a] = uniform_scalar(key, draw)
+            packed.g_second[a] = uniform_scalar(key, draw + np.uint64(1))
+        for a in range(na):
+            g, g_second = box_muller_vector_scalar(packed.g[a], packed.g_second[a])
+            packed.g[a] = g
+            packed.g_second[a] = g_second
+    return packed.g if ksub % 2 == 0 else packed.g_second
+
+
+def _round_packing(skewed):
+    """Return (pack_round, finish_round): packing around rounds of sub-steps (skewness with ``skewed``)."""
+
+    @inline
+    def pack_round(packed, na, state, surface):
+        """Gather height, velocity and boundary-layer scalars of the particles ``packed.index[:na]``."""
+        for a in range(na):
+            q = packed.index[a]
+            packed.z[a] = state.z[q]
+            packed.wn[a] = state.wn[q]
+            packed.h[a] = surface.h[q]
+            packed.ustar[a] = surface.ustar[q]
+            packed.wstar[a] = surface.wstar[q]
+            packed.inv_L[a] = surface.inv_L[q]
+            if skewed:  # a closure constant: the branch is pruned before compilation
+                packed.skew[a] = surface.skew[q]
+
+    @inline
+    def finish_round(packed, na, state):
+        """Write the round's heights and velocities to the chunk and pack the particles with time left.
+
+        Their profiles are packed too (the splitting's next sub-step starts from them). Returns their number.
+        """
+        for a in range(na):
+            q = packed.index[a]
+            state.z[q] = packed.z[a]
+            state.wn[q] = packed.wn[a]
+        kept = 0
+        for a in range(na):
+            goes_on = packed.remaining[a] > 0.0
+            packed.index[kept] = packed.index[a]
+            packed.z[kept] = packed.z[a]
+            packed.wn[kept] = packed.wn[a]
+            packed.h[kept] = packed.h[a]
+            packed.ustar[kept] = packed.ustar[a]
+            packed.wstar[kept] = packed.wstar[a]
+            packed.inv_L[kept] = packed.inv_L[a]
+            if skewed:  # a closure constant: the branch is pruned before compilation
+                packed.skew[kept] = packed.skew[a]
+            packed.remaining[kept] = packed.remaining[a]
+            packed.g[kept] = packed.g[a]
+            packed.g_second[kept] = packed.g_second[a]
+            packed.sig_w[kept] = packed.sig_w[a]
+            packed.dsig_w[kept] = packed.dsig_w[a]
+            packed.tl_w[kept] = packed.tl_w[a]
+            packed.b[kept] = packed.b[a]
+            packed.db[kept] = packed.db[a]
+            kept += goes_on
+        return kept
+
+    return pack_round, finish_round
+
+
+def _splitting_vertical(packed_profiles, pack_round, finish_round, skewed):
     """Return the vertical turbulence of a chunk with the BAOAB splitting (``vertical_integrator = "baoab"``).
 
     In the coordinate s = int dz / sigma_w the normalised Langevin equation of step 4,
@@ -1098,16 +1171,9 @@ def _splitting_vertical(packed_profiles, skewed):
             state.wn[q] = wn_new if live else state.wn[q]
             packed.index[na] = q
             na += live & in_bl
+        pack_round(packed, na, state, surface)
         for a in range(na):
             q = packed.index[a]
-            packed.z[a] = state.z[q]
-            packed.wn[a] = state.wn[q]
-            packed.h[a] = surface.h[q]
-            packed.ustar[a] = surface.ustar[q]
-            packed.wstar[a] = surface.wstar[q]
-            packed.inv_L[a] = surface.inv_L[q]
-            if skewed:
-                packed.skew[a] = surface.skew[q]
             packed.remaining[a] = dt
             packed.g[a] = draws.vertical[q]
             packed.g_second[a] = draws.vertical_second[q]
@@ -1115,17 +1181,7 @@ def _splitting_vertical(packed_profiles, skewed):
         ksub = 0
         while na > 0:
             substeps += na
-            if ksub % 2 == 0 and ksub > 0:
-                draw = counter_scalar(step.index, np.uint64(2 + ksub))
-                for a in range(na):
-                    key = particle_key_scalar(step.seed, np.uint64(pid[packed.index[a]]))
-                    packed.g[a] = uniform_scalar(key, draw)
-                    packed.g_second[a] = uniform_scalar(key, draw + np.uint64(1))
-                for a in range(na):
-                    g, g_second = box_muller_vector_scalar(packed.g[a], packed.g_second[a])
-                    packed.g[a] = g
-                    packed.g_second[a] = g_second
-            g_row = packed.g if ksub % 2 == 0 else packed.g_second
+            g_row = draw_round_normals(packed, na, step, pid, ksub)
             final_round = ksub == turbulence.max_substeps - 1
             # the profiles at the start are the previous sub-step's end (kept through the packing below);
             # one call site of the (large, inlined) profile code for all three evaluations
@@ -1138,32 +1194,7 @@ def _splitting_vertical(packed_profiles, skewed):
                     middle_of_substep(packed, g_row, na)
                 else:
                     close_substep(packed, na, turbulence)
-            for a in range(na):
-                q = packed.index[a]
-                state.z[q] = packed.z[a]
-                state.wn[q] = packed.wn[a]
-            kept = 0
-            for a in range(na):
-                goes_on = packed.remaining[a] > 0.0
-                packed.index[kept] = packed.index[a]
-                packed.z[kept] = packed.z[a]
-                packed.wn[kept] = packed.wn[a]
-                packed.h[kept] = packed.h[a]
-                packed.ustar[kept] = packed.ustar[a]
-                packed.wstar[kept] = packed.wstar[a]
-                packed.inv_L[kept] = packed.inv_L[a]
-                if skewed:
-                    packed.skew[kept] = packed.skew[a]
-                packed.remaining[kept] = packed.remaining[a]
-                packed.g[kept] = packed.g[a]
-                packed.g_second[kept] = packed.g_second[a]
-                packed.sig_w[kept] = packed.sig_w[a]
-                packed.dsig_w[kept] = packed.dsig_w[a]
-                packed.tl_w[kept] = packed.tl_w[a]
-                packed.b[kept] = packed.b[a]
-                packed.db[kept] = packed.db[a]
-                kept += goes_on
-            na = kept
+            na = finish_round(packed, na, state)
             ksub += 1
         return substeps
 
@@ -1354,7 +1385,8 @@ def _scheme_step(scheme: SchemePasses):
     skewed = scheme.skewed
     long_steps = scheme.long_steps
     packed_profiles = _packed_profiles(scheme.any_regime, scheme.hanna)
-    splitting_vertical = _splitting_vertical(packed_profiles, skewed)
+    pack_round, finish_round = _round_packing(skewed)
+    splitting_vertical = _splitting_vertical(packed_profiles, pack_round, finish_round, skewed)
 
     @inline
     def read_surface(state, met, grid, surface):
@@ -1471,32 +1503,15 @@ def _scheme_step(scheme: SchemePasses):
         for q in range(CHUNK):
             packed.index[na] = q
             na += vertical.remaining[q] > 0.0
+        pack_round(packed, na, state, surface)
         for a in range(na):
             q = packed.index[a]
-            packed.z[a] = state.z[q]
-            packed.wn[a] = state.wn[q]
-            packed.h[a] = surface.h[q]
-            packed.ustar[a] = surface.ustar[q]
-            packed.wstar[a] = surface.wstar[q]
-            packed.inv_L[a] = surface.inv_L[q]
-            if skewed:
-                packed.skew[a] = surface.skew[q]
             packed.remaining[a] = vertical.remaining[q]
             packed.g_second[a] = draws.vertical_second[q]
         ksub = 1
         while na > 0:
             substeps += na
-            if ksub % 2 == 0:
-                draw = counter_scalar(step.index, np.uint64(2 + ksub))
-                for a in range(na):
-                    key = particle_key_scalar(step.seed, np.uint64(pid[packed.index[a]]))
-                    packed.g[a] = uniform_scalar(key, draw)
-                    packed.g_second[a] = uniform_scalar(key, draw + np.uint64(1))
-                for a in range(na):
-                    g, g_second = box_muller_vector_scalar(packed.g[a], packed.g_second[a])
-                    packed.g[a] = g
-                    packed.g_second[a] = g_second
-            g_row = packed.g if ksub % 2 == 0 else packed.g_second
+            g_row = draw_round_normals(packed, na, step, pid, ksub)
             final_round = ksub == turbulence.max_substeps - 1
             packed_profiles(packed, na, turbulence)
             if skewed:  # a closure constant: the branch is pruned before compilation
@@ -1506,27 +1521,7 @@ def _scheme_step(scheme: SchemePasses):
                     packed_round_gaussian(packed, g_row, na, turbulence, final_round)
             else:
                 packed_round_gaussian(packed, g_row, na, turbulence, final_round)
-            for a in range(na):
-                q = packed.index[a]
-                state.z[q] = packed.z[a]
-                state.wn[q] = packed.wn[a]
-            kept = 0
-            for a in range(na):
-                goes_on = packed.remaining[a] > 0.0
-                packed.index[kept] = packed.index[a]
-                packed.z[kept] = packed.z[a]
-                packed.wn[kept] = packed.wn[a]
-                packed.h[kept] = packed.h[a]
-                packed.ustar[kept] = packed.ustar[a]
-                packed.wstar[kept] = packed.wstar[a]
-                packed.inv_L[kept] = packed.inv_L[a]
-                if skewed:
-                    packed.skew[kept] = packed.skew[a]
-                packed.remaining[kept] = packed.remaining[a]
-                packed.g[kept] = packed.g[a]
-                packed.g_second[kept] = packed.g_second[a]
-                kept += goes_on
-            na = kept
+            na = finish_round(packed, na, state)
             ksub += 1
         return substeps
 

@@ -1,13 +1,13 @@
 """The default case's sensitivity to the particle core's vertical sub-step and integrator (an accuracy study).
 
-Runs ``examples/jjj.toml`` in full (maps and report included, as shipped) once per run given as ``FRACTION[:INTEGRATOR]``
-(``[lagrangian] vertical_step_fraction`` and ``vertical_integrator``, Hanna scheme; ``euler`` by default),
-in this process, one after the other, and prints each run's CPU and wall time, then, against the
-last run given (the reference: the finest Euler sub-step): the receptor regions' PM2.5, Beijing's
-transboundary share, the sector totals summed over receptors and the relative differences of the
-source-receptor entries above 1 % of their receptor's total. README, "Particle core: turbulence near the
-ground", gives the numbers measured (5 Dec 2026): Euler at 0.5, 0.1 and 0.05 (the first time with caps of
-256 sub-steps, which a Hanna step at 0.1 and 0.05 T_Lw never reaches: at the 30 s floor a 300 s step
+Runs ``examples/jjj.toml`` in full (maps and report included, as shipped) once per run given as
+``FRACTION[:INTEGRATOR]`` (``[lagrangian] vertical_step_fraction`` and ``vertical_integrator``, Hanna
+scheme; ``euler`` by default), in this process, one after the other, and prints each run's CPU and wall
+time, then, against the last run given (the reference: the finest Euler sub-step): the receptor regions'
+PM2.5, Beijing's transboundary share, the sector totals summed over receptors and the relative differences
+of the source-receptor entries above 1 % of their receptor's total. README, "Particle core: turbulence near
+the ground", gives the numbers measured (5 Dec 2026): Euler at 0.5, 0.1 and 0.05 (the first time with caps
+of 256 sub-steps, which a Hanna step at 0.1 and 0.05 T_Lw never reaches: at the 30 s floor a 300 s step
 takes 100 and 200; the option's caps are 101 and 201) and the BAOAB splitting at 0.5.
 
 Usage: python benchmarks/step_fraction_default_case.py [--runs 0.5 0.5:baoab 0.1 0.05] [--out DIR]

@@ -1069,7 +1069,10 @@ class ComputeConfig(_Table):
         default=2, ge=1, le=1024, description="Worker processes of a 'local-cluster' (integer >= 1)."
     )
     memory_limit: str = Field(
-        default="4GB", description="Memory limit per worker, e.g. '4GB' or '512MiB' (at least 256 MB)."
+        default="4GB",
+        description="Memory limit per worker process of a 'local-cluster' (and the per-worker size a cluster "
+        "run is checked against), e.g. '4GB' or '512MiB' (at least 256 MB); a 'threads' run is checked "
+        "against the machine's memory.",
     )
     chunk_hours: int = Field(
         default=24, ge=1, le=8784, description="Hours of simulation per task (integer >= 1)."

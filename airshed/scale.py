@@ -108,7 +108,10 @@ def dask_client(compute: ComputeConfig) -> Iterator[object]:
                 n_workers=compute.workers if processes else 1,
                 threads_per_worker=1 if processes else compute.workers,
                 processes=processes,
-                memory_limit=compute.memory_limit,
+                # an in-process worker measures the memory of this whole process, so a limit on it would
+                # pause the run's only worker for good (no message) once the process grows past 80 % of
+                # the limit; a threads run is checked against the machine's memory instead (preflight)
+                memory_limit=compute.memory_limit if processes else 0,
                 dashboard_address=":0",  # a free port: never the 8787 of another cluster
                 **({"env": env} if env else {}),
             )

@@ -238,6 +238,18 @@ def test_local_cluster_workers_compile_into_caches_of_their_own(tmp_path):
     assert len(set(folders)) == 2 and all(Path(f).name.startswith("process-") for f in folders)
 
 
+def test_threads_cluster_worker_has_no_memory_limit_of_its_own():
+    """The in-process worker would measure this whole process against ``memory_limit`` and, past 80 % of
+    it, pause for good (a hung run, no message); a threads run is checked against the machine instead."""
+    from airshed.config import ComputeConfig
+
+    with scale.dask_client(ComputeConfig(scheduler="threads", workers=2, memory_limit="256MB")) as client:
+        workers = client.scheduler_info()["workers"].values()
+        assert [w["memory_limit"] for w in workers] == [0]
+        # the process is already far above 256 MB, yet tasks run
+        assert client.submit(sum, [1, 2]).result(timeout=30) == 3
+
+
 @pytest.mark.parametrize("mode", ["per-process", "off", "shared"])
 def test_numba_cache_policy_per_process(tmp_path, mode):
     """Two live processes get different cache slots; a slot is reused once its process has ended."""

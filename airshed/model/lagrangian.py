@@ -72,9 +72,10 @@ function and one record.
 Turbulence schemes compile into separate kernels: a scheme is a :class:`SchemePasses` (its profiles per
 stability regime and what it adds: blend weights, a skewed PDF, the horizontal diffusion limit), and
 :func:`_scheme_step` builds the step's processes around it; each scheme has its own chunk and step
-kernel (:data:`STEP_KERNELS`), chosen in Python by ``Turbulence.scheme``, so a run compiles only the one
-it uses. A new scheme is one ``SchemePasses`` plus its two module-level kernels (Numba caches a kernel by
-its source; one built by a factory would be keyed by its closure, which does not hash stably).
+kernel per vertical integrator (:data:`STEP_KERNELS`), chosen in Python by ``Turbulence.scheme`` and
+``Turbulence.integrator``, so a run compiles only the one it uses. A new scheme is one ``SchemePasses``
+plus its module-level kernels (Numba caches a kernel by its source; one built by a factory would be keyed
+by its closure, which does not hash stably).
 
 How the step is computed: threads take blocks of ``block_size`` particles; a block is stepped in chunks
 of :data:`CHUNK` particles (:func:`advance_chunk_hanna`, ...) by passes that each vectorise (AVX-512 on the
@@ -1022,8 +1023,12 @@ def draw_round_normals(packed, na, step, pid, ksub):
     return packed.g if ksub % 2 == 0 else packed.g_second
 
 
-def _round_packing(skewed):
-    """Return (pack_round, finish_round): packing around rounds of sub-steps (skewness with ``skewed``)."""
+def _round_packing(skewed, keep_profiles):
+    """Return (pack_round, finish_round): packing around rounds of sub-steps.
+
+    With ``skewed`` the skewness weight is packed; with ``keep_profiles`` (the splitting, whose next
+    sub-step starts from the profiles at the previous one's end) the profiles are kept through the packing.
+    """
 
     @inline
     def pack_round(packed, na, state, surface):
@@ -1043,7 +1048,7 @@ def _round_packing(skewed):
     def finish_round(packed, na, state):
         """Write the round's heights and velocities to the chunk and pack the particles with time left.
 
-        Their profiles are packed too (the splitting's next sub-step starts from them). Returns their number.
+        Returns their number.
         """
         for a in range(na):
             q = packed.index[a]
@@ -1064,11 +1069,12 @@ def _round_packing(skewed):
             packed.remaining[kept] = packed.remaining[a]
             packed.g[kept] = packed.g[a]
             packed.g_second[kept] = packed.g_second[a]
-            packed.sig_w[kept] = packed.sig_w[a]
-            packed.dsig_w[kept] = packed.dsig_w[a]
-            packed.tl_w[kept] = packed.tl_w[a]
-            packed.b[kept] = packed.b[a]
-            packed.db[kept] = packed.db[a]
+            if keep_profiles:  # a closure constant: the branch is pruned before compilation
+                packed.sig_w[kept] = packed.sig_w[a]
+                packed.dsig_w[kept] = packed.dsig_w[a]
+                packed.tl_w[kept] = packed.tl_w[a]
+                packed.b[kept] = packed.b[a]
+                packed.db[kept] = packed.db[a]
             kept += goes_on
         return kept
 
@@ -1154,7 +1160,9 @@ def _splitting_vertical(packed_profiles, pack_round, finish_round, skewed):
             packed.wn[a] = packed.wn[a] + kick if packed.split[a] > 0.5 else packed.wn[a]
 
     @inline
-    def splitting_vertical(state, surface, draws, advection, packed, turbulence, pid, step):
+    def splitting_vertical(state, surface, draws, advection, vertical, packed, turbulence, regimes, pid,
+                           step):
+        """4./5. As the Euler ``vertical_turbulence`` of :func:`_scheme_step` (same signature), by BAOAB."""
         dt = step.dt
         s_free = np.sqrt(2.0 * turbulence.k_free_vertical * dt)
         na = 0
@@ -1370,7 +1378,10 @@ def remove_and_convert(particles, first, nc, surface, fate, losses, produced, re
 def _scheme_step(scheme: SchemePasses):
     """Return the processes of a step that depend on the turbulence scheme, with the scheme built in.
 
-    Returns (read_surface, horizontal_turbulence, vertical_turbulence), inlined into the scheme's kernel.
+    Returns (read_surface, horizontal_turbulence, vertical_turbulence, splitting_vertical), inlined into
+    the scheme's kernels: ``vertical_turbulence`` is step 4 with FLEXPART's Euler sub-steps,
+    ``splitting_vertical`` the same process with the BAOAB splitting (:func:`_splitting_vertical`); each
+    integrator has its own kernels, so a run compiles only the one it uses.
 
     Every choice the scheme makes (its profiles, the skewed convective PDF, the horizontal diffusion
     limit, the blend weights) is made here, in Python, so the kernel that inlines the step holds that
@@ -1385,8 +1396,9 @@ def _scheme_step(scheme: SchemePasses):
     skewed = scheme.skewed
     long_steps = scheme.long_steps
     packed_profiles = _packed_profiles(scheme.any_regime, scheme.hanna)
-    pack_round, finish_round = _round_packing(skewed)
-    splitting_vertical = _splitting_vertical(packed_profiles, pack_round, finish_round, skewed)
+    pack_round, finish_round = _round_packing(skewed, keep_profiles=False)
+    splitting_vertical = _splitting_vertical(packed_profiles, *_round_packing(skewed, keep_profiles=True),
+                                             skewed)
 
     @inline
     def read_surface(state, met, grid, surface):
@@ -1478,8 +1490,6 @@ def _scheme_step(scheme: SchemePasses):
         sub-steps taken.
         """
         n_neutral, n_unstable, n_stable, n_skewed = regimes
-        if turbulence.integrator == BAOAB:
-            return splitting_vertical(state, surface, draws, advection, packed, turbulence, pid, step)
         if n_neutral > 0:
             vertical_pass_neutral(advection.z_new, surface, vertical, turbulence)
         if n_unstable > 0:
@@ -1525,7 +1535,7 @@ def _scheme_step(scheme: SchemePasses):
             ksub += 1
         return substeps
 
-    return read_surface, horizontal_turbulence, vertical_turbulence
+    return read_surface, horizontal_turbulence, vertical_turbulence, splitting_vertical
 
 
 @inline
@@ -1554,15 +1564,17 @@ def chunk_buffers():
     return state, draws, surface, horizontal, advection, vertical, packed, fate, losses, produced
 
 
-hanna_read_surface, hanna_horizontal_turbulence, hanna_vertical_turbulence = _scheme_step(HANNA_PASSES)
-similarity_read_surface, similarity_horizontal_turbulence, similarity_vertical_turbulence = _scheme_step(
-    SIMILARITY_PASSES
+hanna_read_surface, hanna_horizontal_turbulence, hanna_vertical_turbulence, hanna_splitting_vertical = (
+    _scheme_step(HANNA_PASSES)
 )
+(similarity_read_surface, similarity_horizontal_turbulence, similarity_vertical_turbulence,
+ similarity_splitting_vertical) = _scheme_step(SIMILARITY_PASSES)
 
 
-# The chunk and step kernels, one pair per turbulence scheme: module-level functions (Numba caches them by
-# their source; a kernel made by a factory would be keyed by its closure, which does not hash stably), each
-# calling its scheme's processes directly (every level of inlined calls costs compile time and memory).
+# The chunk and step kernels, one pair per turbulence scheme and vertical integrator: module-level functions
+# (Numba caches them by their source; a kernel made by a factory would be keyed by its closure, which does
+# not hash stably), each calling its scheme's processes directly (every level of inlined calls costs compile
+# time and memory).
 # One step of particles ``first`` to ``first + nc - 1`` (nc <= CHUNK), process by process: each process is
 # a branch-free pass (or a few) over the chunk's named stack buffers (LLVM knows they alias no argument
 # array, so the passes vectorise without run-time alias checks); dead particles go through the arithmetic
@@ -1604,6 +1616,48 @@ def advance_chunk_similarity(first, nc, particles, met, grid, step, turbulence, 
     advect(state, horizontal, met, grid, advection, step.dt)
     substeps = similarity_vertical_turbulence(state, surface, draws, advection, vertical, packed, turbulence,
                                               regimes, pid, step)
+    n_wet = particle_fate(state, surface, fate, grid, removal, rates.any_wet)
+    store_chunk(particles, first, nc, state, fate)
+    sampled_cells(particles, first, nc, state, fate, grid)
+    remove_and_convert(particles, first, nc, surface, fate, losses, produced, removal, chemistry, rates,
+                       n_wet, step.dt, budget)
+    return substeps
+
+
+@kernel()
+def advance_chunk_hanna_baoab(first, nc, particles, met, grid, step, turbulence, removal, chemistry, rates,
+                              budget):
+    """One step of a chunk of particles with the Hanna scheme and the BAOAB splitting (see above)."""
+    state, draws, surface, horizontal, advection, vertical, packed, fate, losses, produced = chunk_buffers()
+    pid = particles.pid[first:first + nc]
+    load_chunk(particles, first, nc, grid, state)
+    draw_step_normals(pid, nc, step, turbulence, draws)
+    regimes = hanna_read_surface(state, met, grid, surface)
+    hanna_horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes, step.dt)
+    advect(state, horizontal, met, grid, advection, step.dt)
+    substeps = hanna_splitting_vertical(state, surface, draws, advection, vertical, packed, turbulence,
+                                        regimes, pid, step)
+    n_wet = particle_fate(state, surface, fate, grid, removal, rates.any_wet)
+    store_chunk(particles, first, nc, state, fate)
+    sampled_cells(particles, first, nc, state, fate, grid)
+    remove_and_convert(particles, first, nc, surface, fate, losses, produced, removal, chemistry, rates,
+                       n_wet, step.dt, budget)
+    return substeps
+
+
+@kernel()
+def advance_chunk_similarity_baoab(first, nc, particles, met, grid, step, turbulence, removal, chemistry,
+                                   rates, budget):
+    """One step of a chunk of particles with the similarity scheme and the BAOAB splitting (see above)."""
+    state, draws, surface, horizontal, advection, vertical, packed, fate, losses, produced = chunk_buffers()
+    pid = particles.pid[first:first + nc]
+    load_chunk(particles, first, nc, grid, state)
+    draw_step_normals(pid, nc, step, turbulence, draws)
+    regimes = similarity_read_surface(state, met, grid, surface)
+    similarity_horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes, step.dt)
+    advect(state, horizontal, met, grid, advection, step.dt)
+    substeps = similarity_splitting_vertical(state, surface, draws, advection, vertical, packed, turbulence,
+                                             regimes, pid, step)
     n_wet = particle_fate(state, surface, fate, grid, removal, rates.any_wet)
     store_chunk(particles, first, nc, state, fate)
     sampled_cells(particles, first, nc, state, fate, grid)
@@ -1688,20 +1742,57 @@ def advance_particles_similarity(particles, met, grid, step, turbulence, removal
     return substeps.sum()
 
 
-#: The step kernel of each turbulence scheme, by ``Turbulence.scheme`` (:data:`HANNA`, :data:`SIMILARITY`).
-#: Only the kernel a run calls is compiled (or loaded from the cache).
-STEP_KERNELS = (advance_particles_hanna, advance_particles_similarity)
+@kernel(parallel=True)
+def advance_particles_hanna_baoab(particles, met, grid, step, turbulence, removal, chemistry, block_size,
+                                  budget_blocks):
+    """:func:`advance_particles_in_step_met` with the Hanna scheme and the BAOAB splitting."""
+    n = particles.n
+    rates = step_rates(removal, chemistry, particles.mass.shape[0], step.dt)
+    nblocks = (n + block_size - 1) // block_size
+    substeps = np.zeros(nblocks, np.int64)
+    for b in prange(nblocks):
+        for first in range(b * block_size, min(n, (b + 1) * block_size), CHUNK):
+            nc = min(CHUNK, n - first, (b + 1) * block_size - first)
+            substeps[b] += advance_chunk_hanna_baoab(first, nc, particles, met, grid, step, turbulence,
+                                                     removal, chemistry, rates, budget_blocks[b])
+    return substeps.sum()
+
+
+@kernel(parallel=True)
+def advance_particles_similarity_baoab(particles, met, grid, step, turbulence, removal, chemistry, block_size,
+                                       budget_blocks):
+    """:func:`advance_particles_in_step_met` with the similarity scheme and the BAOAB splitting."""
+    n = particles.n
+    rates = step_rates(removal, chemistry, particles.mass.shape[0], step.dt)
+    nblocks = (n + block_size - 1) // block_size
+    substeps = np.zeros(nblocks, np.int64)
+    for b in prange(nblocks):
+        for first in range(b * block_size, min(n, (b + 1) * block_size), CHUNK):
+            nc = min(CHUNK, n - first, (b + 1) * block_size - first)
+            substeps[b] += advance_chunk_similarity_baoab(first, nc, particles, met, grid, step, turbulence,
+                                                          removal, chemistry, rates, budget_blocks[b])
+    return substeps.sum()
+
+
+#: The step kernel of each vertical integrator and turbulence scheme, by ``Turbulence.integrator``
+#: (:data:`EULER`, :data:`BAOAB`) and ``Turbulence.scheme`` (:data:`HANNA`, :data:`SIMILARITY`). Only the
+#: kernel a run calls is compiled (or loaded from the cache): a run with FLEXPART's Euler step carries no
+#: splitting code and pays none of its compile time or memory.
+STEP_KERNELS = (
+    (advance_particles_hanna, advance_particles_similarity),
+    (advance_particles_hanna_baoab, advance_particles_similarity_baoab),
+)
 
 
 def advance_particles_in_step_met(particles, met, grid, step, turbulence, removal, chemistry, block_size,
                                   budget_blocks):
     """:func:`advance_particles` given the step's met (:class:`StepMet` from :func:`met_at_step`).
 
-    Calls the step kernel of ``turbulence.scheme`` (:data:`STEP_KERNELS`). Returns the number of
-    vertical sub-steps taken by the mixed-layer particles.
+    Calls the step kernel of ``turbulence.integrator`` and ``turbulence.scheme`` (:data:`STEP_KERNELS`).
+    Returns the number of vertical sub-steps taken by the mixed-layer particles.
     """
-    return STEP_KERNELS[turbulence.scheme](particles, met, grid, step, turbulence, removal, chemistry,
-                                           block_size, budget_blocks)
+    step_kernel = STEP_KERNELS[turbulence.integrator][turbulence.scheme]
+    return step_kernel(particles, met, grid, step, turbulence, removal, chemistry, block_size, budget_blocks)
 
 
 def advance_particles(particles, met, grid, step, turbulence, removal, chemistry, block_size, budget_blocks):

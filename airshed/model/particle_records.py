@@ -102,8 +102,9 @@ class Step(NamedTuple):
 class Turbulence(NamedTuple):
     """Boundary-layer and free-troposphere turbulence (see :mod:`airshed.model.lagrangian`, steps 2, 4, 5).
 
-    ``scheme``: the turbulence scheme, :data:`~airshed.model.lagrangian.HANNA` or ``SIMILARITY`` (it picks
-    the step kernel, :data:`~airshed.model.lagrangian.STEP_KERNELS`; the kernels do not read it);
+    ``scheme``: the turbulence scheme, :data:`~airshed.model.lagrangian.HANNA` or ``SIMILARITY`` (with
+    ``integrator`` it picks the step kernel, :data:`~airshed.model.lagrangian.STEP_KERNELS`; the kernels
+    read neither);
     ``step_fraction``: vertical sub-step as a fraction of T_Lw; ``max_substeps``: most vertical sub-steps
     per step; ``tl_min_horizontal``, ``tl_min_vertical``: floors on the Lagrangian time scales, s (Hanna:
     everywhere, as FLEXPART; similarity: from ``tl_floor_height`` (m) up, none below);

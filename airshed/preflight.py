@@ -13,9 +13,10 @@ would reject from the config and the headers of its files, without computing any
   particle, measured from :class:`~airshed.model.lagrangian.ParticleRun`'s arrays, x3 for the moment the
   arrays grow and old and new coexist), plus the tagged period sums (3 copies of tags x species x cells)
   and the kept met windows. Compared with the memory available (serial and threads schedulers) or with
-  ``[compute] memory_limit`` per worker (Dask clusters, where a work unit holds one source region's
-  particles: the run is refused only when even an average region exceeds the limit). Above the limit
-  the run is refused with the estimate; above half of it, a warning.
+  ``[compute] memory_limit`` per worker (Dask clusters: a work unit holds every source region, the
+  particles of its release windows or the hours of its chunk, the run's tagged sums and met windows, so
+  the run's estimate bounds a unit's and a worker must hold it). Above the limit the run is refused with
+  the estimate; above half of it, a warning.
 """
 
 from __future__ import annotations
@@ -178,21 +179,17 @@ def check_memory(cfg: AirshedConfig, n_regions: int) -> MemoryEstimate:
     est = memory_estimate(cfg, n_regions)
     compute = cfg.compute
     if compute.scheduler in ("serial", "threads"):
-        limit, what, per_unit = available_memory(), "the memory available on this machine", est.total
-        refuse = est.total > limit
+        limit, what = available_memory(), "the memory available on this machine"
     else:
+        # a work unit holds every source region (units split the run in time): each worker must hold the
+        # run's estimate
         limit = parse_bytes(compute.memory_limit)
         what = f"`compute.memory_limit` = {compute.memory_limit!r} per worker"
-        # a unit holds one source region's particles: an average region must fit, the largest may not
-        per_unit = est.particle_bytes / max(n_regions, 1) + est.field_bytes / max(n_regions, 1)
-        refuse = per_unit > limit
-    if refuse:
+    if est.total > limit:
         hint = ("lower `lagrangian.particles_per_hour`, shorten the run, coarsen the grid"
                 if est.particles else "coarsen the grid, shorten the run or use fewer regions")
         raise AirshedInputError(
-            f"the run needs an estimated {est.describe()} of memory"
-            f"{'' if per_unit == est.total else f' (~{_gb(per_unit)} per work unit)'}, more than {what} "
-            f"({_gb(limit)}); {hint}"
+            f"the run needs an estimated {est.describe()} of memory, more than {what} ({_gb(limit)}); {hint}"
         )
     if est.total > MEMORY_WARN_FRACTION * limit:
         log.warning("the run needs an estimated %s of memory, more than half of %s (%s)", est.describe(),

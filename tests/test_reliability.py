@@ -202,6 +202,29 @@ def test_memory_estimate_counts_particles_and_fields():
     assert est.field_bytes > 0 and f"48,000 particles x {per:.0f} B x 3" in est.describe()
 
 
+def test_a_cluster_worker_must_hold_the_whole_runs_estimate():
+    """A work unit holds every source region (units split the run in time), so a memory limit that an
+    average region's share would fit but the run does not is refused, and one that holds the run is not."""
+    from airshed.config import parse_config
+    from airshed.errors import AirshedInputError
+    from airshed.preflight import check_memory, memory_estimate
+
+    def config(limit_bytes):
+        return parse_config({
+            "run": {"name": "m", "start": "2017-12-01T00:00:00", "end": "2017-12-03T00:00:00",
+                    "core": "lagrangian"},
+            "grid": {"cell_km": 50.0, "bbox": [115, 38, 118, 41]},
+            "lagrangian": {"particles_per_hour": 200_000},
+            "compute": {"scheduler": "local-cluster", "memory_limit": f"{int(limit_bytes)}B"},
+        })
+
+    total = memory_estimate(config(1e9), 10).total
+    assert total > 1e9  # 9.6 M particles
+    with pytest.raises(AirshedInputError, match=r"compute\.memory_limit.* per worker"):
+        check_memory(config(total / 5), 10)
+    assert check_memory(config(total * 1.01), 10).total == total
+
+
 def test_a_signal_whose_exception_a_c_callback_swallowed_still_stops_the_write(tmp_path, capsys):
     """SIGTERM raised in a ctypes callback (as during Numba compilation) is raised again at the next write."""
     import ctypes

@@ -1058,7 +1058,8 @@ class ComputeConfig(_Table):
     threads: int | None = Field(
         default=None,
         ge=1,
-        description="Numba threads per process (integer >= 1); leave out to use every core.",
+        description="Numba threads per work unit (integer >= 1); leave out for every core ('serial'), "
+        "cores / workers ('local-cluster') or 1 ('threads', whose units run side by side).",
     )
     scheduler: str = Field(
         default="serial",
@@ -1066,7 +1067,9 @@ class ComputeConfig(_Table):
         "dask scheduler.",
     )
     workers: int = Field(
-        default=2, ge=1, le=1024, description="Worker processes of a 'local-cluster' (integer >= 1)."
+        default=2, ge=1, le=1024,
+        description="Worker processes of a 'local-cluster' (with 'threads': the threads of its one "
+        "in-process worker; integer >= 1).",
     )
     memory_limit: str = Field(
         default="4GB",

@@ -455,8 +455,11 @@ class HomogeneousMet:
 
 
 @functools.cache
-def jjj_duality(chemistry: bool, species: tuple[str, ...], homogeneous: bool = False):
-    """Duality tables of one JJJ case (computed once per test session: two tests read each)."""
+def jjj_duality(chemistry: bool, species: tuple[str, ...], homogeneous: bool = False, lagrangian: tuple = ()):
+    """Duality tables of one JJJ case (computed once per test session: two tests read each).
+
+    ``lagrangian``: (key, value) pairs set in the config's ``[lagrangian]`` table (both directions).
+    """
     from airshed.footprint import (
         backward_per_batch,
         duality,
@@ -467,6 +470,8 @@ def jjj_duality(chemistry: bool, species: tuple[str, ...], homogeneous: bool = F
     from airshed.pipeline.study import MetByDay, prepare_study
 
     cfg = jjj_case(chemistry)
+    for key, value in lagrangian:
+        setattr(cfg.lagrangian, key, value)
     study = prepare_study(cfg)
     if homogeneous:
         study.inputs = dataclasses.replace(study.inputs, met=HomogeneousMet(study.inputs.met))
@@ -496,11 +501,13 @@ NOT_MET = {
     "real_profiles": (
         "seed 17: max|z| 3.02, 109 of 110 within 3 SE; seeds 17-21: 13 of 551 entries beyond 3 SE (N(0,1): "
         "1.5), 8 of them sampled by >= 8 of 16 forward batches (Tianjin <- Cangzhou z -5.75): the forward "
-        "particle step is not time-reversible (README, Duality)"),
+        "particle step is not time-reversible (README, Duality); with SPLITTING: noise level, seeds 17-19 "
+        "max|z| 3.06 / 3.12 / 2.91 (the test below)"),
     "removal_and_chemistry": (
         "max|z| 4.32 (PM2.5), 4.42 (sulfate), 4.68 (nitrate); backward sulfate 2.6 % and nitrate 3.2 % low: "
         "stacks B/F 0.67-0.73 (forward vertical sub-step not well mixed), area sources 1.6-1.9 % (one-way "
-        "leak at the mixed-layer top; README, Duality)"),
+        "leak at the mixed-layer top; README, Duality); with SPLITTING: within the noise allowance, seeds "
+        "17-19 max|z| 3.60-5.24, B/F 0.977-1.004; extremes mostly where few forward batches hit"),
 }
 
 
@@ -538,14 +545,39 @@ def test_duality_in_homogeneous_turbulence_differs_by_sampling_noise_only():
     every-entry test above is the issue's criterion; the single extreme entries it finds are not noise but
     the power sector's elevated plumes (its expected failure).
     """
+    chemistry, species, homogeneous, _ = CASES["homogeneous"]
+    for table in jjj_duality(chemistry, species, homogeneous):
+        assert_sampling_noise_only(table)
+
+
+def assert_sampling_noise_only(table):
+    """Counts of z beyond 2 and 3 within the 99.9 % binomial quantile of batch-means noise; mean z^2 < 2."""
     from scipy import stats
 
-    chemistry, species, homogeneous, _ = CASES["homogeneous"]
     df = SIZES[FULL][4] - 1
-    for table in jjj_duality(chemistry, species, homogeneous):
-        summary = table.summary()
-        n = summary["entries"]
-        for limit, key in ((3.0, "within_3_se"), (2.0, "within_2_se")):
-            allowed = stats.binom.ppf(0.999, n, 2.0 * stats.t.sf(limit, df))
-            assert n - summary[key] <= allowed, (limit, allowed, summary)
-        assert summary["mean_z2"] < 2.0, summary
+    summary = table.summary()
+    n = summary["entries"]
+    for limit, key in ((3.0, "within_3_se"), (2.0, "within_2_se")):
+        allowed = stats.binom.ppf(0.999, n, 2.0 * stats.t.sf(limit, df))
+        assert n - summary[key] <= allowed, (limit, allowed, summary)
+    assert summary["mean_z2"] < 2.0, summary
+
+
+#: The forward step's two departures from an adjoint pair switched off in both directions (README,
+#: Duality): the splitting integrator, well mixed at the default sub-step, and no random displacement above
+#: the mixing height (which leaks one way into the mixed layer).
+SPLITTING = (("vertical_integrator", "baoab"), ("free_vertical_diffusion", False))
+
+
+@pytest.mark.validation
+def test_duality_in_the_real_profiles_with_the_splitting_differs_by_sampling_noise_only():
+    """Stage 2 with :data:`SPLITTING`: batch-means noise only, the total within 5 %.
+
+    Measured in this reduced form (5 Dec, seeds 17 / 18 / 19): 1 / 1 / 0 of 108 / 109 / 112 entries beyond
+    3 SE (max |z| 3.06 / 3.12 / 2.91; noise alone puts 1 there), mean z^2 0.99 / 0.85 / 0.94, B/F 1.003 /
+    1.002 / 0.994. Stages 1 and 3 the same way (README, Duality).
+    """
+    chemistry, species, homogeneous, _ = CASES["real_profiles"]
+    for table in jjj_duality(chemistry, species, homogeneous, SPLITTING):
+        assert_sampling_noise_only(table)
+        assert table.total_ratio == pytest.approx(1.0, abs=0.05), table.summary()

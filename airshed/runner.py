@@ -32,7 +32,7 @@ from airshed.pipeline.progress import ProgressBar
 from airshed.pipeline.study import prepare_study
 from airshed.pipeline.units import single_threaded_blas
 from airshed.preflight import preflight_run
-from airshed.scale import run_core
+from airshed.scale import SERIAL, run_core, worker_threads
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,19 @@ def set_numba_threads(threads: int | None) -> None:
     """Use ``threads`` Numba threads (at most the configured maximum; None: all)."""
     n = numba.config.NUMBA_NUM_THREADS if threads is None else min(threads, numba.config.NUMBA_NUM_THREADS)
     numba.set_num_threads(max(1, n))
+
+
+def unit_thread_info(cfg: AirshedConfig) -> dict:
+    """:func:`~airshed.jit.thread_info` with ``numba_threads`` the threads each work unit ran on.
+
+    A Dask run's units run in the workers with :func:`~airshed.scale.worker_threads` threads each (a
+    remote scheduler's workers choose their own), not with this process's count.
+    """
+    info = thread_info()
+    if cfg.compute.scheduler != SERIAL:
+        threads = worker_threads(cfg.compute)
+        info["numba_threads"] = threads if threads is not None else "set by each Dask worker"
+    return info
 
 
 def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | None = None,
@@ -115,7 +128,7 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
             "met_derived": json.dumps(getattr(inputs.met, "derived", {})),
             "met_adjustments": json.dumps(result.met_adjustments.totals()),
             **({"station_sampling": study.stations.method} if study.stations is not None else {}),
-            **{k: str(v) for k, v in thread_info().items()},
+            **{k: str(v) for k, v in unit_thread_info(cfg).items()},
         }
         rest = run_summary_dataset(summary, skeleton, attrs, mechanism,
                                    budget_tracers=result.tracers if mass_budget is not None else None)

@@ -63,6 +63,8 @@ def test_release_window_units_give_the_serial_result(n_units, threads, serial_ru
                               compute={"scheduler": "threads", "workers": 2, "threads": threads})
     path = run_study(cfg, output=tmp_path / "units.nc", progress=False)
     serial, units = float_variables(serial_runs["lagrangian"]), float_variables(path)
+    with xr.open_dataset(path) as ds:  # the provenance names the threads the units ran on
+        assert ds.attrs["numba_threads"] == str(threads)
     assert serial.keys() == units.keys() and "mass_budget" in serial
     assert np.abs(serial["concentration"]).max() > 0
     for name, a in serial.items():

@@ -207,7 +207,7 @@ def test_a_cluster_worker_must_hold_the_whole_runs_estimate():
     average region's share would fit but the run does not is refused, and one that holds the run is not."""
     from airshed.config import parse_config
     from airshed.errors import AirshedInputError
-    from airshed.preflight import check_memory, memory_estimate
+    from airshed.preflight import WORKER_BASE_BYTES, check_memory, memory_estimate
 
     def config(limit_bytes):
         return parse_config({
@@ -222,7 +222,9 @@ def test_a_cluster_worker_must_hold_the_whole_runs_estimate():
     assert total > 1e9  # 9.6 M particles
     with pytest.raises(AirshedInputError, match=r"compute\.memory_limit.* per worker"):
         check_memory(config(total / 5), 10)
-    assert check_memory(config(total * 1.01), 10).total == total
+    with pytest.raises(AirshedInputError, match=r"for the worker process itself"):  # its own memory too
+        check_memory(config(total * 1.01), 10)
+    assert check_memory(config(total + WORKER_BASE_BYTES + 1e6), 10).total == total
 
 
 def test_a_signal_whose_exception_a_c_callback_swallowed_still_stops_the_write(tmp_path, capsys):

@@ -1654,9 +1654,11 @@ def _describe_error(error: Mapping[str, Any]) -> str:
         message += f" (got {_toml_type_name(error['input'])})"
     if kind == "literal_error" and isinstance(error.get("input"), str):
         options = re.findall(r"'([^']*)'", (error.get("ctx") or {}).get("expected", ""))
-        match = difflib.get_close_matches(error["input"], options, n=1, cutoff=0.5)
+        # options are lower case: "BAOAB" should find 'baoab'
+        lowered = {o.lower(): o for o in options}
+        match = difflib.get_close_matches(error["input"].lower(), list(lowered), n=1, cutoff=0.5)
         if match:
-            message += f"; did you mean {match[0]!r}?"
+            message += f"; did you mean {lowered[match[0]]!r}?"
 
     if not loc:
         return message

@@ -266,6 +266,8 @@ def test_vertical_step_fraction_out_of_range(tmp_path):
 def test_unknown_vertical_integrator(tmp_path):
     message = error_of(tmp_path, MINIMAL + '[lagrangian]\nvertical_integrator = "rk4"\n')
     assert "`lagrangian.vertical_integrator` = \"rk4\": expected 'euler' or 'baoab'" in message
+    message = error_of(tmp_path, MINIMAL + '[lagrangian]\nvertical_integrator = "BAOAB"\n')
+    assert message.endswith("expected 'euler' or 'baoab'; did you mean 'baoab'?")
 
 
 def test_vertical_integrator_reaches_the_particle_core_and_the_backward_run(tmp_path):

@@ -111,3 +111,29 @@ def test_deterministic_and_cached(tmp_path, episode):
     mtime = episode[0].stat().st_mtime_ns
     assert ensure_builtin_met(episode[0].parent.parent, START, PARAMS) == episode
     assert episode[0].stat().st_mtime_ns == mtime
+
+
+def _build_episode(cache_dir: str) -> None:
+    ensure_builtin_met(cache_dir, START, PARAMS)
+
+
+def test_two_processes_building_the_episode_at_once_both_get_whole_files(tmp_path):
+    """Two runs (or cluster workers) on a fresh cache write the same files at once: each writes a temporary
+    file of its own and renames it, so both finish and the files read back whole (a fixed temporary name let
+    one process publish a file the other was still writing: 'NetCDF: HDF error', or a permission error)."""
+    import multiprocessing
+
+    cache = tmp_path / "cache"
+    # another writer's temporary file in the way (the old fixed name) does not stop this one
+    folder_paths = ensure_builtin_met(tmp_path / "probe", START, PARAMS)
+    blocked = cache / folder_paths[0].parent.name
+    blocked.mkdir(parents=True)
+    (blocked / "era5_single_levels.nc.tmp").mkdir()
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_build_episode, [str(cache)] * 2)
+    paths = ensure_builtin_met(cache, START, PARAMS)
+    for built, probe in zip(paths, folder_paths, strict=True):
+        with xr.open_dataset(built) as a, xr.open_dataset(probe) as b:
+            xr.testing.assert_identical(a.load(), b.load())
+    assert sorted(p.name for p in blocked.iterdir()) == ["era5_pressure_levels.nc", "era5_single_levels.nc",
+                                                         "era5_single_levels.nc.tmp"]

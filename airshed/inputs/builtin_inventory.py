@@ -58,8 +58,6 @@ dimension, units ``t/yr`` per cell) and a point-source CSV in the format of
 from __future__ import annotations
 
 import importlib.resources
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +72,7 @@ from airshed.grids.boundaries import adcode_geometry, census_table
 from airshed.grids.grid import Grid
 from airshed.grids.overlap import cell_overlap_areas
 from airshed.grids.regions import RegionSet
+from airshed.inputs.atomic_files import write_atomically
 from airshed.inputs.emissions.gridded import ellipsoidal_cell_area, read_gridded_emissions
 from airshed.inputs.emissions.points import read_point_sources
 from airshed.inputs.emissions.sources import EmissionSet, build_emission_set
@@ -409,17 +408,6 @@ def build_inventory(year: int = 2017) -> tuple[xr.Dataset, pd.DataFrame]:
     return ds, points
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def ensure_builtin_inventory(cache_dir: Path, year: int = 2017) -> tuple[Path, Path]:
     """Write (once) the built-in APPROXIMATE inventory files for ``year`` into ``cache_dir``.
 
@@ -437,7 +425,7 @@ def ensure_builtin_inventory(cache_dir: Path, year: int = 2017) -> tuple[Path, P
         return area_path, point_path
     ds, points = build_inventory(year)
     encoding = {v: {"zlib": True, "complevel": 4} for v in ds.data_vars}
-    _atomic_write(area_path, lambda p: ds.to_netcdf(p, encoding=encoding, format="NETCDF4"))
+    write_atomically(area_path, lambda p: ds.to_netcdf(p, encoding=encoding, format="NETCDF4"))
     header = (
         f"# airshed built-in APPROXIMATE power-plant point sources, year {year} "
         f"(inventory v{INVENTORY_VERSION}).\n"
@@ -454,7 +442,7 @@ def ensure_builtin_inventory(cache_dir: Path, year: int = 2017) -> tuple[Path, P
             fh.write(header)
             points.to_csv(fh, index=False, float_format="%.10g")
 
-    _atomic_write(point_path, write_csv)
+    write_atomically(point_path, write_csv)
     return area_path, point_path
 
 

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from airshed.inputs.atomic_files import write_atomically
 from airshed.physics.boundary_layer import (
     STANDARD_GRAVITY,
     air_density_array,
@@ -263,9 +264,7 @@ def write_builtin_era5(
     time_enc = {"valid_time": {"units": "seconds since 1970-01-01", "dtype": "int64"}}
     for ds, path in zip((single, pressure), paths, strict=True):
         enc = {v: {"zlib": True, "complevel": 1} for v in ds.data_vars} | time_enc
-        tmp = path.with_suffix(".nc.tmp")
-        ds.to_netcdf(tmp, encoding=enc)
-        tmp.replace(path)
+        write_atomically(path, lambda p, ds=ds, enc=enc: ds.to_netcdf(p, encoding=enc))
     return paths
 
 

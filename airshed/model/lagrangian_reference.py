@@ -14,7 +14,6 @@ from airshed.model.lagrangian import (
     CONVERTED,
     DECAYED,
     DRY_DEPOSITED,
-    EXPM1_OVER_X_COEFFICIENTS,
     HANNA,
     LEFT_DOMAIN,
     MAX_DRIFT_EXPONENT,
@@ -25,6 +24,7 @@ from airshed.model.lagrangian import (
     SKEWED_MAX_STEP_OVER_TL,
     SKEWED_MAX_WN,
     WET_DEPOSITED,
+    exp_minus_one_over_x_series,
 )
 from airshed.model.random import MESOSCALE_DRAW, _counter, _normal_pair, _particle_key
 from airshed.physics.similarity import similarity_formulas, similarity_horizontal_formulas
@@ -53,9 +53,7 @@ def _drift_with_linear_sigma(wn, z, tau, sig, dsig, h):
     """NumPy twin of :func:`airshed.model.lagrangian.drift_with_linear_sigma`."""
     x = np.minimum(np.maximum(dsig * wn * tau, -MAX_DRIFT_EXPONENT), MAX_DRIFT_EXPONENT)
     small = np.abs(x) < 0.5
-    series = np.full_like(x, EXPM1_OVER_X_COEFFICIENTS[16])
-    for k in range(15, -1, -1):
-        series = series * x + EXPM1_OVER_X_COEFFICIENTS[k]
+    series = exp_minus_one_over_x_series.py_func(x)  # the kernel's Horner loop, on arrays
     e = np.where(small, series, (np.exp(x) - 1.0) / np.where(small, 1.0, x))
     return _reflect(wn, z + sig * wn * tau * e, h)
 

@@ -16,8 +16,7 @@ would reject from the config and the headers of its files, without computing any
   ``[compute] memory_limit`` per worker (Dask clusters: a work unit holds every source region, the
   particles of its release windows or the hours of its chunk, the run's tagged sums and met windows, so
   the run's estimate bounds a unit's and a worker must hold it, besides :data:`WORKER_BASE_BYTES` of its
-  own). Above the limit the run is refused with
-  the estimate; above half of it, a warning.
+  own). Above the limit the run is refused with the estimate; above half of it, a warning.
 """
 
 from __future__ import annotations

@@ -185,8 +185,7 @@ SKEWED_MAX_STEP_OVER_TL = 0.5
 SKEWED_MAX_WN = 10.0
 #: Integrators of the mixed layer's vertical Langevin equation (``[lagrangian] vertical_integrator``):
 #: FLEXPART's step (the exact Ornstein-Uhlenbeck update with the drift, then the move; step 4 of the module
-#: docstring) and
-#: the BAOAB splitting (:func:`_splitting_vertical`).
+#: docstring) and the BAOAB splitting (:func:`_splitting_vertical`).
 EULER, BAOAB = 0, 1
 VERTICAL_INTEGRATORS = ("euler", "baoab")
 #: Cap on |sigma_w' w_n tau| in the splitting's drift (:func:`drift_with_linear_sigma`): e^10 = 2.2e4, a

@@ -474,7 +474,7 @@ def plot_command(
         if not out_dir.exists():
             # Only the figures folder itself is created: a missing or unwritable parent is most likely a
             # typo, refused (exit 2) by the same check as report --out and cooperate --json, not built.
-            from airshed.outputs.netcdf import remove_quietly, temporary_beside
+            from airshed.atomic_files import remove_quietly, temporary_beside
 
             remove_quietly(temporary_beside(out_dir, what="figures folder --out"))
         paths = write_figures(ds, out_dir, fmt=fmt.value, species=tuple(species or ("PM2.5",)))
@@ -682,8 +682,8 @@ def cooperate_command(
     The gamma game (Chander-Tulkens) weighs abatement cost against health damage; the target game shares
     the least cost of meeting PM2.5 targets. The first table names the game and its assumptions.
     """
+    from airshed.atomic_files import atomic_path
     from airshed.cooperation import cooperate, load_policy, render_tables
-    from airshed.outputs.netcdf import atomic_path
     from airshed.outputs.report import COOPERATION_SUFFIX
 
     rules = load_policy(policy.expanduser())
@@ -914,7 +914,7 @@ def verify_command(
         if json_out == "-":
             typer.echo(text, nl=False)
             return
-        from airshed.outputs.netcdf import atomic_path
+        from airshed.atomic_files import atomic_path
 
         with atomic_path(Path(json_out).expanduser()) as tmp:
             tmp.write_text(text, encoding="utf-8")

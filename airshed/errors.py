@@ -21,7 +21,7 @@ class DataError(AirshedInputError):
 class Terminated(SystemExit):
     """SIGTERM or SIGHUP arrived while an output was being written; exit status 128 + signal number.
 
-    Raised by the handler of :func:`airshed.outputs.netcdf.termination_as_exception`, so that every
+    Raised by the handler of :func:`airshed.atomic_files.termination_as_exception`, so that every
     ``finally`` block and context manager removes its unfinished files, as Ctrl-C does.
     """
 

@@ -56,6 +56,7 @@ from typing import IO, Any
 
 import numba
 
+from airshed.atomic_files import CACHE_FOLDER, atomic_path
 from airshed.errors import AirshedInputError
 
 SAFE_FASTMATH = frozenset({"nsz", "arcp", "contract"})
@@ -123,16 +124,6 @@ def _claim_cache_slot(base: Path) -> Path:
     raise AssertionError("unreachable")
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (readers see all or nothing)."""
-    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def seed_cache_slot(slot: Path, package: Path, shared_dir: str | None) -> int:
     """Copy into ``slot`` the cached kernels of ``package`` that the shared cache holds and ``slot`` lacks.
 
@@ -166,10 +157,10 @@ def seed_cache_slot(slot: Path, package: Path, shared_dir: str | None) -> int:
                 snapshot = index.read_bytes()
                 data = [(p.name, p.read_bytes()) for p in index.parent.glob(f"{index.stem}.*.nbc")]
                 target.mkdir(parents=True, exist_ok=True)
-                for name, blob in data:
-                    _write_atomically(target / name, blob)
-                _write_atomically(target / index.name, snapshot)  # last: the entry is whole or absent
-            except OSError:  # removed meanwhile, or the slot's disk is full: this process compiles it
+                for name, blob in [*data, (index.name, snapshot)]:  # index last: the entry is whole or absent
+                    with atomic_path(target / name, destination=CACHE_FOLDER) as tmp:
+                        tmp.write_bytes(blob)
+            except (OSError, AirshedInputError):  # removed meanwhile, or the slot's disk is full: compile it
                 continue
             copied += 1
     return copied

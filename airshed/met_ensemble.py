@@ -36,10 +36,10 @@ from pathlib import Path
 
 import xarray as xr
 
+from airshed.atomic_files import atomic_path
 from airshed.config import AirshedConfig
 from airshed.errors import AirshedInputError
 from airshed.inputs.meteorology.shared_reader import SharedWindowsReader
-from airshed.outputs.netcdf import atomic_path
 from airshed.pipeline.inputs import Inputs, met_paths, open_met, open_met_reader, read_inputs
 from airshed.preflight import check_output_writable, output_path
 from airshed.scale import SERIAL, THREADS, map_members

@@ -88,7 +88,7 @@ def output_path(cfg: AirshedConfig, output: Path | None = None) -> Path:
 
 def check_output_writable(path: Path) -> None:
     """Check that the output's folder exists and is writable and that the output is not a folder."""
-    from airshed.outputs.netcdf import remove_quietly, temporary_beside
+    from airshed.atomic_files import remove_quietly, temporary_beside
 
     path = Path(path)
     if path.is_dir():

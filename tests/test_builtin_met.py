@@ -137,3 +137,30 @@ def test_two_processes_building_the_episode_at_once_both_get_whole_files(tmp_pat
             xr.testing.assert_identical(a.load(), b.load())
     assert sorted(p.name for p in blocked.iterdir()) == ["era5_pressure_levels.nc", "era5_single_levels.nc",
                                                          "era5_single_levels.nc.tmp"]
+
+
+def test_the_cache_files_are_ordinary_files_readable_as_the_umask_allows(episode):
+    """The cache is written through airshed.atomic_files like every output: the published files take the
+    umask's permissions, not the temporary file's private 0600."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {oct(p.stat().st_mode & 0o777) for p in episode} == {oct(0o666 & ~umask)}
+
+
+def test_a_full_disk_while_building_the_cache_is_a_one_line_error_and_leaves_nothing(tmp_path, monkeypatch):
+    """ENOSPC while writing a cache file: DiskFullError naming AIRSHED_CACHE_DIR, no file or temporary left."""
+    import errno
+
+    from airshed.atomic_files import DiskFullError
+
+    def no_room(self, path, *args, **kwargs):
+        open(path, "wb").write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", no_room)
+    with pytest.raises(DiskFullError, match="era5_single_levels.nc.*AIRSHED_CACHE_DIR") as caught:
+        ensure_builtin_met(tmp_path, START, PARAMS)
+    assert "\n" not in str(caught.value)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []

@@ -274,7 +274,7 @@ def test_docs_table_lists_the_catalogue():
 
 def test_gitignore_matches_the_temporary_names(tmp_path):
     """The temporary names of atomic writes are ignored by git (checked with git itself)."""
-    from airshed.outputs.netcdf import temporary_beside
+    from airshed.atomic_files import temporary_beside
 
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
@@ -295,7 +295,8 @@ def test_a_really_full_disk_while_writing_hours(tmp_path):
 import json, sys
 from pathlib import Path
 import numpy as np, xarray as xr
-from airshed.outputs.netcdf import DiskFullError, IncrementalNetCDF
+from airshed.atomic_files import DiskFullError
+from airshed.outputs.netcdf import IncrementalNetCDF
 folder = Path(sys.argv[1])
 (folder / "run.nc").write_bytes(b"previous result")
 skeleton = xr.Dataset(coords={"time": np.arange(400.0), "y": np.arange(50.0), "x": np.arange(50.0)})

@@ -66,13 +66,13 @@ import pyproj
 import shapely
 import xarray as xr
 
+from airshed.atomic_files import CACHE_FOLDER, atomic_path
 from airshed.errors import AirshedInputError, DataError
 from airshed.grids import builtin_case
 from airshed.grids.boundaries import adcode_geometry, census_table
 from airshed.grids.grid import Grid
 from airshed.grids.overlap import cell_overlap_areas
 from airshed.grids.regions import RegionSet
-from airshed.inputs.atomic_files import write_atomically
 from airshed.inputs.emissions.gridded import ellipsoidal_cell_area, read_gridded_emissions
 from airshed.inputs.emissions.points import read_point_sources
 from airshed.inputs.emissions.sources import EmissionSet, build_emission_set
@@ -425,7 +425,8 @@ def ensure_builtin_inventory(cache_dir: Path, year: int = 2017) -> tuple[Path, P
         return area_path, point_path
     ds, points = build_inventory(year)
     encoding = {v: {"zlib": True, "complevel": 4} for v in ds.data_vars}
-    write_atomically(area_path, lambda p: ds.to_netcdf(p, encoding=encoding, format="NETCDF4"))
+    with atomic_path(area_path, destination=CACHE_FOLDER) as tmp:
+        ds.to_netcdf(tmp, encoding=encoding, format="NETCDF4")
     header = (
         f"# airshed built-in APPROXIMATE power-plant point sources, year {year} "
         f"(inventory v{INVENTORY_VERSION}).\n"
@@ -436,13 +437,10 @@ def ensure_builtin_inventory(cache_dir: Path, year: int = 2017) -> tuple[Path, P
         "# Stack parameters: typical values by capacity class and fuel (assumptions);\n"
         "#   see airshed.inputs.builtin_inventory.\n"
     )
-
-    def write_csv(p: Path) -> None:
-        with open(p, "w", encoding="utf-8", newline="") as fh:
+    with atomic_path(point_path, destination=CACHE_FOLDER) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
             fh.write(header)
             points.to_csv(fh, index=False, float_format="%.10g")
-
-    write_atomically(point_path, write_csv)
     return area_path, point_path
 
 

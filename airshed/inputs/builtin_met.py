@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from airshed.inputs.atomic_files import write_atomically
+from airshed.atomic_files import CACHE_FOLDER, atomic_path
 from airshed.physics.boundary_layer import (
     STANDARD_GRAVITY,
     air_density_array,
@@ -264,7 +264,8 @@ def write_builtin_era5(
     time_enc = {"valid_time": {"units": "seconds since 1970-01-01", "dtype": "int64"}}
     for ds, path in zip((single, pressure), paths, strict=True):
         enc = {v: {"zlib": True, "complevel": 1} for v in ds.data_vars} | time_enc
-        write_atomically(path, lambda p, ds=ds, enc=enc: ds.to_netcdf(p, encoding=enc))
+        with atomic_path(path, destination=CACHE_FOLDER) as tmp:
+            ds.to_netcdf(tmp, encoding=enc)
     return paths
 
 

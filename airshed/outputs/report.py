@@ -35,9 +35,9 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from airshed.atomic_files import atomic_path
 from airshed.errors import AirshedInputError, DataError
 from airshed.outputs.maps import cell_edges, run_period_text
-from airshed.outputs.netcdf import atomic_path
 from airshed.outputs.plots import figure_specs
 from airshed.outputs.style import figure_png_bytes, figure_style, new_figure
 from airshed.outputs.tables import ensemble_phrase

@@ -20,8 +20,8 @@ import matplotlib.style
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from airshed.atomic_files import atomic_path
 from airshed.errors import AirshedInputError
-from airshed.outputs.netcdf import atomic_path
 
 DPI = 110
 """Resolution of saved figures, dots per inch."""

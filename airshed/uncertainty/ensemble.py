@@ -34,8 +34,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from airshed.atomic_files import publish, temporary_beside
 from airshed.errors import AirshedInputError
-from airshed.outputs.netcdf import encoding_for, publish, temporary_beside
+from airshed.outputs.netcdf import encoding_for
 from airshed.uncertainty.members import TaggedRun, draw_factors
 from airshed.uncertainty.statistics import (
     QUANTILES,

@@ -190,17 +190,17 @@ def check_memory(cfg: AirshedConfig, n_regions: int) -> MemoryEstimate:
         limit = parse_bytes(compute.memory_limit)
         what = f"`compute.memory_limit` = {compute.memory_limit!r} per worker"
         base = WORKER_BASE_BYTES
+    worker = f" (+ {_gb(base)} for the worker process itself)" if base else ""
     if est.total + base > limit:
         hint = ("lower `lagrangian.particles_per_hour`, shorten the run, coarsen the grid"
                 if est.particles else "coarsen the grid, shorten the run or use fewer regions")
-        worker = f" (+ {_gb(base)} for the worker process itself)" if base else ""
         raise AirshedInputError(
             f"the run needs an estimated {est.describe()} of memory{worker}, more than {what} "
             f"({_gb(limit)}); {hint}"
         )
-    if est.total > MEMORY_WARN_FRACTION * limit:
-        log.warning("the run needs an estimated %s of memory, more than half of %s (%s)", est.describe(),
-                    what, _gb(limit))
+    if est.total + base > MEMORY_WARN_FRACTION * limit:  # the same need as the refusal above
+        log.warning("the run needs an estimated %s of memory%s, more than half of %s (%s)", est.describe(),
+                    worker, what, _gb(limit))
     return est
 
 

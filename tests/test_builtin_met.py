@@ -150,7 +150,7 @@ def test_the_cache_files_are_ordinary_files_readable_as_the_umask_allows(episode
 
 
 def test_a_full_disk_while_building_the_cache_is_a_one_line_error_and_leaves_nothing(tmp_path, monkeypatch):
-    """ENOSPC while writing a cache file: DiskFullError naming AIRSHED_CACHE_DIR, no file or temporary left."""
+    """ENOSPC while writing a cache file: DiskFullError naming AIRSHED_CACHE_DIR, nothing left behind."""
     import errno
 
     from airshed.atomic_files import DiskFullError

@@ -227,6 +227,34 @@ def test_a_cluster_worker_must_hold_the_whole_runs_estimate():
     assert check_memory(config(total + WORKER_BASE_BYTES + 1e6), 10).total == total
 
 
+def test_the_memory_warning_counts_what_the_refusal_counts(caplog):
+    """Warn above half the limit on the same need that is refused above the limit: the run's estimate plus
+    the worker's own memory (a limit of 1.9x the estimate warns, since the worker's 0.25 GB tips it)."""
+    import logging
+
+    from airshed.config import parse_config
+    from airshed.preflight import WORKER_BASE_BYTES, check_memory, memory_estimate
+
+    def config(limit_bytes):
+        return parse_config({
+            "run": {"name": "m", "start": "2017-12-01T00:00:00", "end": "2017-12-03T00:00:00",
+                    "core": "lagrangian"},
+            "grid": {"cell_km": 50.0, "bbox": [115, 38, 118, 41]},
+            "lagrangian": {"particles_per_hour": 60_000},
+            "compute": {"scheduler": "local-cluster", "memory_limit": f"{int(limit_bytes)}B"},
+        })
+
+    total = memory_estimate(config(1e9), 10).total
+    assert 0.2 * total < WORKER_BASE_BYTES < 0.8 * total  # the worker's own memory matters at this size
+    with caplog.at_level(logging.WARNING, logger="airshed.preflight"):
+        check_memory(config(1.9 * total), 10)
+    assert "for the worker process itself), more than half of `compute.memory_limit`" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="airshed.preflight"):
+        check_memory(config(2.1 * (total + WORKER_BASE_BYTES)), 10)
+    assert caplog.text == ""
+
+
 def test_a_signal_whose_exception_a_c_callback_swallowed_still_stops_the_write(tmp_path, capsys):
     """SIGTERM raised in a ctypes callback (as during Numba compilation) is raised again at the next write."""
     import ctypes

@@ -946,7 +946,7 @@ class LagrangianConfig(_Table):
         description="Integrator of the particles' vertical Langevin equation: 'euler' (FLEXPART's step; the "
         "default and the published numbers) or 'baoab' (a splitting that keeps a well-mixed layer well mixed "
         "at the default sub-step: the default case's PM2.5 near the ground as converged sub-steps give it, "
-        "at 1.6x the default case's CPU; README, particle core).",
+        "at 1.4x the default case's CPU; README, particle core).",
     )
     free_vertical_diffusion: bool = Field(
         default=True,

@@ -84,9 +84,9 @@ and each pass is a branch-free loop of fixed length over the chunk (a partial ch
 particles, so every particle takes the same instructions wherever it sits: results are bit-identical
 for any partition). The Hanna profiles are evaluated only for the stability regimes present in the
 chunk (particles are sorted by cell, so a chunk mostly holds one), each regime in its own branch-free pass
-whose values the chunk's particles of that regime take (the later packed sub-steps evaluate all three
-and select), with the branch-free exp/log/cbrt of :mod:`airshed.model.fastmath` (a few ulp from NumPy's)
-whose polynomials use explicit fused multiply-adds (the same rounding in every compilation). A
+whose values the chunk's particles of that regime take (in the first sub-step and in the packed rounds
+of the later ones), with the branch-free exp/log/cbrt of :mod:`airshed.model.fastmath` (a few ulp from
+NumPy's) whose polynomials use explicit fused multiply-adds (the same rounding in every compilation). A
 particle's values do not depend on the other particles of its chunk. Budgets accumulate per block
 (fixed, independent of the thread count) and are summed in block order, and the gridding sums particles
 in index order, so results are bit-identical for any number of threads.
@@ -663,7 +663,8 @@ class SchemePasses(NamedTuple):
     """The inlined functions of one turbulence scheme, chosen in Python when its kernel is built.
 
     ``horizontal`` / ``vertical``: per Hanna regime (neutral, unstable, stable) the profile functions;
-    ``any_regime``: the vertical profile of any regime, branch-free (the packed sub-steps). With ``hanna``
+    ``any_regime``: the vertical profile of any regime, branch-free (the similarity scheme's packed
+    sub-steps; Hanna's evaluate the regimes present, :func:`_packed_profiles`). With ``hanna``
     they are Hanna's (:mod:`airshed.physics.turbulence`: ``(z, h, u*, w*, 1/L, T_L floor)`` ->
     (sigma_u, sigma_v, T_Lu, T_Lv) / (sigma_w, d sigma_w/dz, T_Lw), the floors everywhere as FLEXPART);
     else the similarity scheme's (:mod:`airshed.physics.similarity`: ``(z, h, u*, w*, 1/L, min_height)``
@@ -938,30 +939,57 @@ def _first_substep_pass(skewed):
     return first_pass
 
 
-def _packed_profiles(profile, hanna):
-    """Return the pass that evaluates the packed particles' profiles (any regime, branch-free).
+def _packed_profiles(scheme: SchemePasses):
+    """Return the pass that evaluates the packed particles' profiles.
 
-    One pass for both the Gaussian and the skewed sub-steps (:func:`_packed_round`), so a kernel holds
-    one copy of the profile code; the scheme's floors as in :func:`_regime_passes` (Hanna's profiles
-    leave b, db unset: they are not read).
+    One pass for both the Gaussian and the skewed sub-steps (:func:`_packed_round`) and both integrators;
+    the scheme's floors as in :func:`_regime_passes`. Hanna's profiles are evaluated, as in the first
+    sub-step, only for the regimes present in the chunk, each in its own branch-free pass whose values the
+    particles of that regime take (bit for bit the values of the all-regime form; b, db are left unset:
+    they are not read). The similarity scheme's are evaluated for any regime in one branch-free pass (its
+    three regimes' passes inlined here would add their code to a kernel already the costliest to compile).
     """
+    hanna = scheme.hanna
+    any_regime = scheme.any_regime
 
-    @inline
-    def packed_profiles(packed, na, turbulence):
-        for a in range(na):
-            if hanna:  # a closure constant: the branch is pruned before compilation
+    def regime_pass(profile, regime):
+        @inline
+        def packed_regime_pass(packed, na, turbulence):
+            for a in range(na):
                 sigw, dsigw, tlw = profile(packed.z[a], packed.h[a], packed.ustar[a], packed.wstar[a],
                                            packed.inv_L[a], turbulence.tl_min_vertical)
-            else:
-                sigw, dsigw, tlw, b, db = profile(packed.z[a], packed.h[a], packed.ustar[a], packed.wstar[a],
-                                                  packed.inv_L[a], turbulence.min_profile_height)
+                pick = hanna_regime(packed.h[a], packed.inv_L[a]) == regime
+                packed.sig_w[a] = sigw if pick else packed.sig_w[a]
+                packed.dsig_w[a] = dsigw if pick else packed.dsig_w[a]
+                packed.tl_w[a] = tlw if pick else packed.tl_w[a]
+
+        return packed_regime_pass
+
+    pass_neutral, pass_unstable, pass_stable = (
+        regime_pass(scheme.vertical[r], r) for r in (NEUTRAL, UNSTABLE, STABLE)
+    )
+
+    @inline
+    def packed_profiles(packed, na, turbulence, regimes):
+        if hanna:  # a closure constant: the branch is pruned before compilation
+            n_neutral, n_unstable, n_stable, _ = regimes
+            if n_neutral > 0:
+                pass_neutral(packed, na, turbulence)
+            if n_unstable > 0:
+                pass_unstable(packed, na, turbulence)
+            if n_stable > 0:
+                pass_stable(packed, na, turbulence)
+        else:
+            for a in range(na):
+                sigw, dsigw, tlw, b, db = any_regime(packed.z[a], packed.h[a], packed.ustar[a],
+                                                     packed.wstar[a], packed.inv_L[a],
+                                                     turbulence.min_profile_height)
                 floor = packed.z[a] >= turbulence.tl_floor_height
-                tlw = max(tlw, turbulence.tl_min_vertical if floor else 0.0)
+                packed.sig_w[a] = sigw
+                packed.dsig_w[a] = dsigw
+                packed.tl_w[a] = max(tlw, turbulence.tl_min_vertical if floor else 0.0)
                 packed.b[a] = b
                 packed.db[a] = db
-            packed.sig_w[a] = sigw
-            packed.dsig_w[a] = dsigw
-            packed.tl_w[a] = tlw
 
     return packed_profiles
 
@@ -1195,7 +1223,7 @@ def _splitting_vertical(packed_profiles, pack_round, finish_round, skewed):
             # one call site of the (large, inlined) profile code for all three evaluations
             for stage in range(3):
                 if stage > 0 or ksub == 0:
-                    packed_profiles(packed, na, turbulence)
+                    packed_profiles(packed, na, turbulence, regimes)
                 if stage == 0:
                     open_substep(packed, g_row, na, turbulence, final_round)
                 elif stage == 1:
@@ -1395,7 +1423,7 @@ def _scheme_step(scheme: SchemePasses):
     )
     skewed = scheme.skewed
     long_steps = scheme.long_steps
-    packed_profiles = _packed_profiles(scheme.any_regime, scheme.hanna)
+    packed_profiles = _packed_profiles(scheme)
     pack_round, finish_round = _round_packing(skewed, keep_profiles=False)
     splitting_vertical = _splitting_vertical(packed_profiles, *_round_packing(skewed, keep_profiles=True),
                                              skewed)
@@ -1523,7 +1551,7 @@ def _scheme_step(scheme: SchemePasses):
             substeps += na
             g_row = draw_round_normals(packed, na, step, pid, ksub)
             final_round = ksub == turbulence.max_substeps - 1
-            packed_profiles(packed, na, turbulence)
+            packed_profiles(packed, na, turbulence, regimes)
             if skewed:  # a closure constant: the branch is pruned before compilation
                 if n_skewed > 0:
                     packed_round_skewed(packed, g_row, na, turbulence, final_round)

@@ -202,21 +202,27 @@ def test_memory_estimate_counts_particles_and_fields():
     assert est.field_bytes > 0 and f"48,000 particles x {per:.0f} B x 3" in est.describe()
 
 
+def cluster_config(limit_bytes, particles_per_hour):
+    """A 2-day particle run on a local cluster whose workers have ``limit_bytes`` each."""
+    from airshed.config import parse_config
+
+    return parse_config({
+        "run": {"name": "m", "start": "2017-12-01T00:00:00", "end": "2017-12-03T00:00:00",
+                "core": "lagrangian"},
+        "grid": {"cell_km": 50.0, "bbox": [115, 38, 118, 41]},
+        "lagrangian": {"particles_per_hour": particles_per_hour},
+        "compute": {"scheduler": "local-cluster", "memory_limit": f"{int(limit_bytes)}B"},
+    })
+
+
 def test_a_cluster_worker_must_hold_the_whole_runs_estimate():
     """A work unit holds every source region (units split the run in time), so a memory limit that an
     average region's share would fit but the run does not is refused, and one that holds the run is not."""
-    from airshed.config import parse_config
     from airshed.errors import AirshedInputError
     from airshed.preflight import WORKER_BASE_BYTES, check_memory, memory_estimate
 
     def config(limit_bytes):
-        return parse_config({
-            "run": {"name": "m", "start": "2017-12-01T00:00:00", "end": "2017-12-03T00:00:00",
-                    "core": "lagrangian"},
-            "grid": {"cell_km": 50.0, "bbox": [115, 38, 118, 41]},
-            "lagrangian": {"particles_per_hour": 200_000},
-            "compute": {"scheduler": "local-cluster", "memory_limit": f"{int(limit_bytes)}B"},
-        })
+        return cluster_config(limit_bytes, 200_000)
 
     total = memory_estimate(config(1e9), 10).total
     assert total > 1e9  # 9.6 M particles
@@ -232,17 +238,10 @@ def test_the_memory_warning_counts_what_the_refusal_counts(caplog):
     the worker's own memory (a limit of 1.9x the estimate warns, since the worker's 0.25 GB tips it)."""
     import logging
 
-    from airshed.config import parse_config
     from airshed.preflight import WORKER_BASE_BYTES, check_memory, memory_estimate
 
     def config(limit_bytes):
-        return parse_config({
-            "run": {"name": "m", "start": "2017-12-01T00:00:00", "end": "2017-12-03T00:00:00",
-                    "core": "lagrangian"},
-            "grid": {"cell_km": 50.0, "bbox": [115, 38, 118, 41]},
-            "lagrangian": {"particles_per_hour": 60_000},
-            "compute": {"scheduler": "local-cluster", "memory_limit": f"{int(limit_bytes)}B"},
-        })
+        return cluster_config(limit_bytes, 60_000)
 
     total = memory_estimate(config(1e9), 10).total
     assert 0.2 * total < WORKER_BASE_BYTES < 0.8 * total  # the worker's own memory matters at this size

@@ -14,8 +14,8 @@ while the clean-up runs, and an error while closing a broken file (a full disk) 
 the removal. A full disk is reported as bad input (:class:`DiskFullError`: the folder, the space free and
 the space the file needs), not as a bug.
 
-The module sits in the bottom layer, beside the errors, so that the outputs, the built-in inputs' caches
-and the Numba cache seeding (:mod:`airshed.jit`) share this one mechanism.
+The module is a layer of its own just above the errors (below :mod:`airshed.jit`), so that the outputs,
+the inputs' caches and the Numba cache seeding share this one mechanism.
 """
 
 from __future__ import annotations
@@ -148,8 +148,8 @@ def remove_quietly(path: Path) -> None:
 def disk_full(exc: BaseException, folder: Path, bytes_in_flight: int = 0) -> bool:
     """Whether ``exc`` (raised while writing into ``folder``) means the file system is full.
 
-    ENOSPC/EDQUOT when the error carries an errno; HDF5 errors do not, so then: the folder's free space is
-    below twice the bytes being written plus 1 MiB (a write that failed for lack of room).
+    True for ENOSPC/EDQUOT. Any other error (HDF5's carry no errno) counts as a full disk when the folder's
+    free space is below twice the bytes being written plus 1 MiB (a write that failed for lack of room).
     """
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
@@ -185,7 +185,8 @@ def temporary_beside(path: Path, what: str | None = None, destination: Destinati
     what = what or f"{destination.kind} file"
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise AirshedInputError(f"{destination.kind} folder {folder} does not exist ({what} {path})")
+        setting = "" if destination is OUTPUT_FOLDER else f"; choose another with {destination.setting}"
+        raise AirshedInputError(f"{destination.kind} folder {folder} does not exist ({what} {path}){setting}")
     if path.is_dir():
         raise AirshedInputError(f"{destination.kind} {path} is a folder; give a file name "
                                 f"({destination.setting})")
@@ -220,7 +221,13 @@ def atomic_path(path: Path, needed_bytes: int | None = None,
     """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
 
     The temporary file is removed after any failure, SIGTERM/SIGHUP included; a full disk becomes a
-    :class:`DiskFullError` (``needed_bytes``, when known, goes into its message).
+    :class:`DiskFullError` (``needed_bytes``, when known, goes into its message). A folder that is missing
+    or not writable, or a ``path`` that is a folder, is a one-line :class:`AirshedInputError` before
+    anything is written. ``destination`` says in those messages what the file is and which setting moves
+    it (:data:`OUTPUT_FOLDER`, :data:`CACHE_FOLDER`). Usage::
+
+        with atomic_path(target) as tmp:
+            dataset.to_netcdf(tmp)
     """
     with termination_as_exception():
         tmp_path = temporary_beside(path, destination=destination)
@@ -235,3 +242,24 @@ def atomic_path(path: Path, needed_bytes: int | None = None,
         finally:
             with signals_held():
                 remove_quietly(tmp_path)
+
+
+def make_folder(folder: Path, destination: Destination = CACHE_FOLDER) -> Path:
+    """Create ``folder`` (and its parents) if missing; return it.
+
+    A path that exists but is not a folder, a folder that cannot be created and a full disk are one-line
+    :class:`AirshedInputError` naming ``destination``'s setting, not internal errors.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise AirshedInputError(f"{destination.kind} folder {folder} is not a folder (a file of that name, "
+                                f"or in its path, is in the way); choose another with "
+                                f"{destination.setting}") from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise disk_full_error(folder / "-", None, destination) from None
+        raise AirshedInputError(f"cannot create the {destination.kind} folder {folder}: {exc.strerror}; "
+                                f"choose another with {destination.setting}") from None
+    return folder

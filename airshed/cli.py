@@ -953,7 +953,10 @@ def bench_command(
 
     records = run_benchmarks(find_benchmarks(benchmarks), quick=quick, only=only)
     if json_file is not None:
-        json_file.write_text(json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in records], indent=2))
+        from airshed.atomic_files import atomic_path
+
+        with atomic_path(json_file) as tmp:
+            tmp.write_text(json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in records], indent=2))
     typer.echo(markdown_table(records))
 
 

@@ -466,6 +466,14 @@ def _readonly_output(folder: Path) -> Invocation:
     return Invocation(inv.argv, output=None)
 
 
+def _cache_folder_is_a_file(folder: Path) -> Invocation:
+    """AIRSHED_CACHE_DIR names a file: the built-in inputs' cache folder cannot be made there."""
+    blocker = folder / "not_a_folder"
+    blocker.write_text("")
+    inv = _run_builtin()(folder)
+    return Invocation(inv.argv, output=inv.output, env={"AIRSHED_CACHE_DIR": str(blocker)})
+
+
 def _validate_readonly(folder: Path) -> Invocation:
     _readonly_output(folder)
     return Invocation(["-q", "config", "validate", "run.toml"], output=None)
@@ -1389,6 +1397,16 @@ CASES: list[Case] = [
         r"is a directory",
         _output_option_is_folder,
         one_line=False,
+    ),
+    Case(
+        "cache-folder-is-a-file",
+        "environment",
+        "AIRSHED_CACHE_DIR names a file",
+        "run",
+        2,
+        r"cache folder .*not_a_folder is not a folder .* choose another with the environment variable "
+        r"AIRSHED_CACHE_DIR",
+        _cache_folder_is_a_file,
     ),
     Case(
         "disk-full-preflight",

@@ -66,7 +66,7 @@ import pyproj
 import shapely
 import xarray as xr
 
-from airshed.atomic_files import CACHE_FOLDER, atomic_path
+from airshed.atomic_files import CACHE_FOLDER, atomic_path, make_folder
 from airshed.errors import AirshedInputError, DataError
 from airshed.grids import builtin_case
 from airshed.grids.boundaries import adcode_geometry, census_table
@@ -418,7 +418,7 @@ def ensure_builtin_inventory(cache_dir: Path, year: int = 2017) -> tuple[Path, P
     """
     trend_factor("SO2", year)  # validates the year
     cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(cache_dir)
     area_path = cache_dir / f"airshed_builtin_area_{year}_v{INVENTORY_VERSION}.nc"
     point_path = cache_dir / f"airshed_builtin_points_{year}_v{INVENTORY_VERSION}.csv"
     if area_path.is_file() and point_path.is_file():

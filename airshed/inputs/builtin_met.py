@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from airshed.atomic_files import CACHE_FOLDER, atomic_path
+from airshed.atomic_files import CACHE_FOLDER, atomic_path, make_folder
 from airshed.physics.boundary_layer import (
     STANDARD_GRAVITY,
     air_density_array,
@@ -258,7 +258,7 @@ def write_builtin_era5(
 ) -> list[Path]:
     """Write an idealised episode as ERA5 single- and pressure-level NetCDF files; return their paths."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    make_folder(directory)
     single, pressure = _episode_fields(start, params, geography)
     paths = [directory / "era5_single_levels.nc", directory / "era5_pressure_levels.nc"]
     time_enc = {"valid_time": {"units": "seconds since 1970-01-01", "dtype": "int64"}}

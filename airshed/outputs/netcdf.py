@@ -13,6 +13,8 @@ import numpy as np
 import xarray as xr
 
 from airshed.atomic_files import (
+    OUTPUT_FOLDER,
+    Destination,
     atomic_path,
     disk_full,
     disk_full_error,
@@ -54,11 +56,12 @@ def encoding_for(ds: xr.Dataset, compression_level: int = 4, time_chunk: int = 2
 
 
 def write_netcdf_atomic(
-    ds: xr.Dataset, path: Path, compression_level: int = 4, time_chunk: int = 24
+    ds: xr.Dataset, path: Path, compression_level: int = 4, time_chunk: int = 24,
+    destination: Destination = OUTPUT_FOLDER,
 ) -> Path:
-    """Write ``ds`` to ``path`` as NetCDF4 via a temporary file and an atomic rename."""
+    """Write ``ds`` to ``path`` as NetCDF4 via a temporary file and an atomic rename (:func:`atomic_path`)."""
     path = Path(path)
-    with atomic_path(path, needed_bytes=int(ds.nbytes)) as tmp:
+    with atomic_path(path, needed_bytes=int(ds.nbytes), destination=destination) as tmp:
         ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4",
                      encoding=encoding_for(ds, compression_level, time_chunk))
     return path

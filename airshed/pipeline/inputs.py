@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from airshed.atomic_files import CACHE_FOLDER, make_folder
 from airshed.config import AirshedConfig
 from airshed.errors import AirshedInputError
 from airshed.grids.grid import Grid
@@ -39,9 +40,7 @@ log = logging.getLogger(__name__)
 
 def cache_dir() -> Path:
     """Folder for regenerated built-in inputs: ``$AIRSHED_CACHE_DIR`` or ``~/.cache/airshed``."""
-    path = Path(os.environ.get("AIRSHED_CACHE_DIR", Path.home() / ".cache" / "airshed"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return make_folder(Path(os.environ.get("AIRSHED_CACHE_DIR", Path.home() / ".cache" / "airshed")))
 
 
 @dataclass
@@ -98,8 +97,8 @@ def regridded_emissions(files: list[Path], grid: Grid) -> xr.Dataset:
         with xr.open_dataset(path) as cached:
             return cached.load()
     ds = read_gridded_emissions(files, grid)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_netcdf_atomic(ds, path, compression_level=1)
+    make_folder(path.parent)
+    write_netcdf_atomic(ds, path, compression_level=1, destination=CACHE_FOLDER)
     return ds
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from airshed.atomic_files import CACHE_FOLDER, make_folder
 from airshed.config import AirshedConfig, ScenarioConfig
 from airshed.cores import Core, PeriodEmissions, core_class
 from airshed.errors import AirshedInputError
@@ -95,9 +96,9 @@ class MetByDay:
         ds = self.met.window(t0, t1)
         keys = {str(np.datetime_as_string(t, unit="s")) for t in ds.time.values}
         counts = {t: kinds for t, kinds in (log.counts.items() if log is not None else ()) if t in keys}
-        self.cache.mkdir(parents=True, exist_ok=True)
+        make_folder(self.cache)
         write_netcdf_atomic(ds.assign_attrs({_ADJUSTMENTS_ATTR: json.dumps(counts)}), path,
-                            compression_level=0)
+                            compression_level=0, destination=CACHE_FOLDER)
         return ds
 
 

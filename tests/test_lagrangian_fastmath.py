@@ -23,11 +23,16 @@ def _expm1_cbrt_loop(x, out_expm1, out_cbrt):
         out_cbrt[i] = fast_cbrt(abs(x[i]) + 1e-300)
 
 
+# Hanna's profiles of all regimes over the kernel's fast exp/log/cbrt (the kernel evaluates one regime's at a
+# time, bit for bit these: test_regime_by_regime_profiles_equal_the_branch_free_ones_bit_for_bit)
+hanna_vertical_fast, hanna_horizontal_fast = tb.branch_free_profiles(lg.fast_exp, lg.fast_log, lg.fast_cbrt)
+
+
 @kernel()
 def _profiles_loop(z, h, ust, wst, inv_l, out):
     for i in range(z.size):
-        out[0, i], out[1, i], out[2, i] = lg.hanna_vertical_fast(z[i], h[i], ust[i], wst[i], inv_l[i], 2.0)
-        out[3, i], out[4, i], out[5, i], out[6, i] = lg.hanna_horizontal_fast(
+        out[0, i], out[1, i], out[2, i] = hanna_vertical_fast(z[i], h[i], ust[i], wst[i], inv_l[i], 2.0)
+        out[3, i], out[4, i], out[5, i], out[6, i] = hanna_horizontal_fast(
             z[i], h[i], ust[i], wst[i], inv_l[i], 5.0
         )
 

@@ -157,7 +157,6 @@ from airshed.physics.turbulence import (
     NEUTRAL,
     STABLE,
     UNSTABLE,
-    branch_free_profiles,
     hanna_regime,
     regime_profiles,
 )
@@ -219,7 +218,6 @@ fast_exp = inline(fastmath.fast_exp_fma_py)
 fast_expm1 = inline(fastmath.fast_expm1_fma_py)
 fast_log = inline(fastmath.fast_log_fma_py)
 fast_cbrt = inline(fastmath.cbrt_over(fast_exp, fast_log))
-hanna_vertical_fast, hanna_horizontal_fast = branch_free_profiles(fast_exp, fast_log, fast_cbrt)
 (vertical_neutral, vertical_unstable, vertical_stable), (
     horizontal_neutral, horizontal_unstable, horizontal_stable
 ) = regime_profiles(fast_exp, fast_log, fast_cbrt)
@@ -663,8 +661,8 @@ class SchemePasses(NamedTuple):
     """The inlined functions of one turbulence scheme, chosen in Python when its kernel is built.
 
     ``horizontal`` / ``vertical``: per Hanna regime (neutral, unstable, stable) the profile functions;
-    ``any_regime``: the vertical profile of any regime, branch-free (the similarity scheme's packed
-    sub-steps; Hanna's evaluate the regimes present, :func:`_packed_profiles`). With ``hanna``
+    ``any_regime``: the vertical profile of any regime, branch-free, for the similarity scheme's packed
+    sub-steps (None for Hanna's, which evaluate the regimes present: :func:`_packed_profiles`). With ``hanna``
     they are Hanna's (:mod:`airshed.physics.turbulence`: ``(z, h, u*, w*, 1/L, T_L floor)`` ->
     (sigma_u, sigma_v, T_Lu, T_Lv) / (sigma_w, d sigma_w/dz, T_Lw), the floors everywhere as FLEXPART);
     else the similarity scheme's (:mod:`airshed.physics.similarity`: ``(z, h, u*, w*, 1/L, min_height)``
@@ -676,7 +674,7 @@ class SchemePasses(NamedTuple):
 
     horizontal: tuple
     vertical: tuple
-    any_regime: Callable
+    any_regime: Callable | None
     hanna: bool
     skewed: bool
     long_steps: bool
@@ -685,7 +683,7 @@ class SchemePasses(NamedTuple):
 HANNA_PASSES = SchemePasses(
     horizontal=(horizontal_neutral, horizontal_unstable, horizontal_stable),
     vertical=(vertical_neutral, vertical_unstable, vertical_stable),
-    any_regime=hanna_vertical_fast, hanna=True, skewed=False, long_steps=False,
+    any_regime=None, hanna=True, skewed=False, long_steps=False,
 )
 SIMILARITY_PASSES = SchemePasses(
     horizontal=(similarity_horizontal_neutral, similarity_horizontal_unstable, similarity_horizontal_stable),

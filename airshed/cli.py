@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -36,7 +37,11 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 # Consoles resolve sys.stdout / sys.stderr when they print, so output redirection (and tests) work.
-stdout = Console(highlight=False)
+# Output that is not a terminal (a log file, a pipe) gets tables PIPED_WIDTH wide instead of rich's 80
+# columns, which cut region names ("Shijia…"); COLUMNS still sets the width when given.
+PIPED_WIDTH = 160
+stdout = Console(highlight=False,
+                 width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPED_WIDTH)
 stderr = Console(stderr=True, highlight=False)
 
 

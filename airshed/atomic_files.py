@@ -247,8 +247,9 @@ def atomic_path(path: Path, needed_bytes: int | None = None,
 def make_folder(folder: Path, destination: Destination = CACHE_FOLDER) -> Path:
     """Create ``folder`` (and its parents) if missing; return it.
 
-    A path that exists but is not a folder, a folder that cannot be created and a full disk are one-line
-    :class:`AirshedInputError` naming ``destination``'s setting, not internal errors.
+    A path that exists but is not a folder and a folder that cannot be created (no permission, a full disk:
+    the system's reason is quoted) are one-line :class:`AirshedInputError` naming ``destination``'s
+    setting, not internal errors.
     """
     folder = Path(folder)
     try:
@@ -258,8 +259,6 @@ def make_folder(folder: Path, destination: Destination = CACHE_FOLDER) -> Path:
                                 f"or in its path, is in the way); choose another with "
                                 f"{destination.setting}") from None
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise disk_full_error(folder / "-", None, destination) from None
         raise AirshedInputError(f"cannot create the {destination.kind} folder {folder}: {exc.strerror}; "
                                 f"choose another with {destination.setting}") from None
     return folder

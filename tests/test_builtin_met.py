@@ -164,3 +164,22 @@ def test_a_full_disk_while_building_the_cache_is_a_one_line_error_and_leaves_not
         ensure_builtin_met(tmp_path, START, PARAMS)
     assert "\n" not in str(caught.value)
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_a_cache_folder_that_cannot_be_made_is_a_one_line_error(tmp_path, monkeypatch):
+    """mkdir failing (here ENOSPC) while making a cache folder: one line quoting the reason and naming
+    AIRSHED_CACHE_DIR, not an internal error."""
+    import errno
+    from pathlib import Path
+
+    from airshed.atomic_files import make_folder
+    from airshed.errors import AirshedInputError
+
+    def no_room(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "mkdir", no_room)
+    expected = ("cannot create the cache folder .*: No space left on device; choose another with the "
+                "environment variable AIRSHED_CACHE_DIR")
+    with pytest.raises(AirshedInputError, match=expected):
+        make_folder(tmp_path / "met")

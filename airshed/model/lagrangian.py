@@ -423,7 +423,11 @@ class ChunkState(NamedTuple):
 
 
 class ChunkDraws(NamedTuple):
-    """Standard normals of the step: pairs for the horizontal, the vertical and the mesoscale velocities."""
+    """Standard normals of the step: pairs for the horizontal, the vertical and the mesoscale velocities.
+
+    ``key``: each particle's random-number key (uint64; :func:`~airshed.model.random.particle_key_scalar`),
+    from which the vertical sub-steps draw their further normals.
+    """
 
     horizontal_u: np.ndarray
     horizontal_v: np.ndarray
@@ -431,6 +435,7 @@ class ChunkDraws(NamedTuple):
     vertical_second: np.ndarray
     mesoscale_u: np.ndarray
     mesoscale_v: np.ndarray
+    key: np.ndarray
 
 
 class ChunkSurface(NamedTuple):
@@ -491,7 +496,8 @@ class ChunkPacked(NamedTuple):
 
     ``sig_w`` .. ``db``: the profiles of a round at the particles' heights (as :class:`ChunkVertical`);
     ``dts`` and ``split``: the splitting integrator's sub-step (s) and 1 where the particle takes it (0 where
-    the skewed convective step took the sub-step instead).
+    the skewed convective step took the sub-step instead); ``key``: the particles' random-number keys
+    (uint64), set by the step's first round that draws (:func:`draw_round_normals`).
     """
 
     index: np.ndarray
@@ -512,6 +518,7 @@ class ChunkPacked(NamedTuple):
     db: np.ndarray
     dts: np.ndarray
     split: np.ndarray
+    key: np.ndarray
 
 
 class ChunkFate(NamedTuple):
@@ -561,6 +568,12 @@ def real_buffer():
 def index_buffer():
     """Return an int64 buffer of CHUNK values on the stack."""
     return carray(stack_buffer(CHUNK, np.int64), CHUNK)
+
+
+@inline
+def key_buffer():
+    """Return a uint64 buffer of CHUNK values on the stack."""
+    return carray(stack_buffer(CHUNK, np.uint64), CHUNK)
 
 
 @inline
@@ -788,12 +801,15 @@ def draw_step_normals(pid, nc, step, turbulence, draws):
     """Draw the step's first normals: slots 0-1 (horizontal) and 2-3 (vertical), by Box-Muller.
 
     With unresolved mesoscale motions, also the pair of slots :data:`MESOSCALE_DRAW`. Keyed by (seed,
-    particle id, step, slot) (:mod:`airshed.model.random`); padding particles use id 0.
+    particle id, step, slot) (:mod:`airshed.model.random`); padding particles use id 0. The particles'
+    keys stay in ``draws.key`` for the vertical sub-steps' draws (:func:`draw_round_normals`).
     """
+    for q in range(CHUNK):
+        draws.key[q] = particle_key_scalar(step.seed, np.uint64(pid[q] if q < nc else 0))
     if turbulence.mesoscale_sigma > 0.0:
         draw_m = counter_scalar(step.index, np.uint64(MESOSCALE_DRAW))
         for q in range(CHUNK):
-            key = particle_key_scalar(step.seed, np.uint64(pid[q] if q < nc else 0))
+            key = draws.key[q]
             draws.mesoscale_u[q] = uniform_scalar(key, draw_m)
             draws.mesoscale_v[q] = uniform_scalar(key, draw_m + np.uint64(1))
         for q in range(CHUNK):
@@ -803,7 +819,7 @@ def draw_step_normals(pid, nc, step, turbulence, draws):
     draw_h = counter_scalar(step.index, np.uint64(0))
     draw_v = counter_scalar(step.index, np.uint64(2))
     for q in range(CHUNK):
-        key = particle_key_scalar(step.seed, np.uint64(pid[q] if q < nc else 0))
+        key = draws.key[q]
         draws.horizontal_u[q] = uniform_scalar(key, draw_h)
         draws.horizontal_v[q] = uniform_scalar(key, draw_h + np.uint64(1))
         draws.vertical[q] = uniform_scalar(key, draw_v)
@@ -1030,16 +1046,21 @@ packed_round_skewed = _packed_round(True)
 
 
 @inline
-def draw_round_normals(packed, na, step, pid, ksub):
+def draw_round_normals(packed, na, step, keys, ksub):
     """Return the normals of the packed particles' sub-step round ``ksub`` (0: the step's first sub-step).
 
     An even round after the first draws a new pair per particle (slots 2 + ksub and 3 + ksub) and takes its
     first; an odd round takes the pair's second (the first pair is the step's, :func:`draw_step_normals`).
+    ``keys`` are the chunk's particle keys (``draws.key``), packed into ``packed.key`` by round 2 (a
+    gather instead of two hashes per particle and even round; the same numbers).
     """
     if ksub % 2 == 0 and ksub > 0:
         draw = counter_scalar(step.index, np.uint64(2 + ksub))
+        if ksub == 2:  # the first round that draws packs the chunk's keys (``keys``); later ones reuse them
+            for a in range(na):
+                packed.key[a] = keys[packed.index[a]]
         for a in range(na):
-            key = particle_key_scalar(step.seed, np.uint64(pid[packed.index[a]]))
+            key = packed.key[a]
             packed.g[a] = uniform_scalar(key, draw)
             packed.g_second[a] = uniform_scalar(key, draw + np.uint64(1))
         for a in range(na):
@@ -1074,8 +1095,14 @@ def _round_packing(skewed, keep_profiles):
     def finish_round(packed, na, state):
         """Write the round's heights and velocities to the chunk and pack the particles with time left.
 
-        Returns their number.
+        Returns their number. A round that finished no particle leaves the pack and the chunk as they are
+        (the chunk's heights are read only after the last round, and the packed values are the same).
         """
+        going_on = 0
+        for a in range(na):
+            going_on += packed.remaining[a] > 0.0
+        if going_on == na:
+            return na
         for a in range(na):
             q = packed.index[a]
             state.z[q] = packed.z[a]
@@ -1095,6 +1122,7 @@ def _round_packing(skewed, keep_profiles):
             packed.remaining[kept] = packed.remaining[a]
             packed.g[kept] = packed.g[a]
             packed.g_second[kept] = packed.g_second[a]
+            packed.key[kept] = packed.key[a]
             if keep_profiles:  # a closure constant: the branch is pruned before compilation
                 packed.sig_w[kept] = packed.sig_w[a]
                 packed.dsig_w[kept] = packed.dsig_w[a]
@@ -1186,8 +1214,7 @@ def _splitting_vertical(packed_profiles, pack_round, finish_round, skewed):
             packed.wn[a] = packed.wn[a] + kick if packed.split[a] > 0.5 else packed.wn[a]
 
     @inline
-    def splitting_vertical(state, surface, draws, advection, vertical, packed, turbulence, regimes, pid,
-                           step):
+    def splitting_vertical(state, surface, draws, advection, vertical, packed, turbulence, regimes, step):
         """4./5. As the Euler ``vertical_turbulence`` of :func:`_scheme_step` (same signature), by BAOAB."""
         dt = step.dt
         s_free = np.sqrt(2.0 * turbulence.k_free_vertical * dt)
@@ -1215,7 +1242,7 @@ def _splitting_vertical(packed_profiles, pack_round, finish_round, skewed):
         ksub = 0
         while na > 0:
             substeps += na
-            g_row = draw_round_normals(packed, na, step, pid, ksub)
+            g_row = draw_round_normals(packed, na, step, draws.key, ksub)
             final_round = ksub == turbulence.max_substeps - 1
             # the profiles at the start are the previous sub-step's end (kept through the packing below);
             # one call site of the (large, inlined) profile code for all three evaluations
@@ -1504,8 +1531,7 @@ def _scheme_step(scheme: SchemePasses):
             mesoscale_velocities(state, draws, horizontal, turbulence, dt)
 
     @inline
-    def vertical_turbulence(state, surface, draws, advection, vertical, packed, turbulence, regimes, pid,
-                            step):
+    def vertical_turbulence(state, surface, draws, advection, vertical, packed, turbulence, regimes, step):
         """4./5. Vertical turbulence and the move to the new position.
 
         Mixed-layer particles (z <= h at the start) take Langevin sub-steps of ``step_fraction`` T_Lw with
@@ -1547,7 +1573,7 @@ def _scheme_step(scheme: SchemePasses):
         ksub = 1
         while na > 0:
             substeps += na
-            g_row = draw_round_normals(packed, na, step, pid, ksub)
+            g_row = draw_round_normals(packed, na, step, draws.key, ksub)
             final_round = ksub == turbulence.max_substeps - 1
             packed_profiles(packed, na, turbulence, regimes)
             if skewed:  # a closure constant: the branch is pruned before compilation
@@ -1570,7 +1596,7 @@ def chunk_buffers():
     state = ChunkState(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
                        real_buffer(), real_buffer(), real_buffer(), real_buffer())
     draws = ChunkDraws(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
-                       real_buffer())
+                       real_buffer(), key_buffer())
     surface = ChunkSurface(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
                            real_buffer(), real_buffer())
     horizontal = ChunkHorizontal(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
@@ -1582,7 +1608,7 @@ def chunk_buffers():
     packed = ChunkPacked(index_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
                          real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
                          real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
-                         real_buffer(), real_buffer(), real_buffer())
+                         real_buffer(), real_buffer(), real_buffer(), key_buffer())
     fate = ChunkFate(real_buffer(), real_buffer(), real_buffer(), real_buffer())
     losses = ChunkRemoval(real_buffer(), real_buffer(), real_buffer(), real_buffer(), real_buffer(),
                           real_buffer())
@@ -1622,7 +1648,7 @@ def advance_chunk_hanna(first, nc, particles, met, grid, step, turbulence, remov
     hanna_horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes, step.dt)
     advect(state, horizontal, met, grid, advection, step.dt)
     substeps = hanna_vertical_turbulence(state, surface, draws, advection, vertical, packed, turbulence,
-                                         regimes, pid, step)
+                                         regimes, step)
     n_wet = particle_fate(state, surface, fate, grid, removal, rates.any_wet)
     store_chunk(particles, first, nc, state, fate)
     sampled_cells(particles, first, nc, state, fate, grid)
@@ -1643,7 +1669,7 @@ def advance_chunk_similarity(first, nc, particles, met, grid, step, turbulence, 
     similarity_horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes, step.dt)
     advect(state, horizontal, met, grid, advection, step.dt)
     substeps = similarity_vertical_turbulence(state, surface, draws, advection, vertical, packed, turbulence,
-                                              regimes, pid, step)
+                                              regimes, step)
     n_wet = particle_fate(state, surface, fate, grid, removal, rates.any_wet)
     store_chunk(particles, first, nc, state, fate)
     sampled_cells(particles, first, nc, state, fate, grid)
@@ -1664,7 +1690,7 @@ def advance_chunk_hanna_baoab(first, nc, particles, met, grid, step, turbulence,
     hanna_horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes, step.dt)
     advect(state, horizontal, met, grid, advection, step.dt)
     substeps = hanna_splitting_vertical(state, surface, draws, advection, vertical, packed, turbulence,
-                                        regimes, pid, step)
+                                        regimes, step)
     n_wet = particle_fate(state, surface, fate, grid, removal, rates.any_wet)
     store_chunk(particles, first, nc, state, fate)
     sampled_cells(particles, first, nc, state, fate, grid)
@@ -1685,7 +1711,7 @@ def advance_chunk_similarity_baoab(first, nc, particles, met, grid, step, turbul
     similarity_horizontal_turbulence(state, surface, draws, horizontal, turbulence, regimes, step.dt)
     advect(state, horizontal, met, grid, advection, step.dt)
     substeps = similarity_splitting_vertical(state, surface, draws, advection, vertical, packed, turbulence,
-                                             regimes, pid, step)
+                                             regimes, step)
     n_wet = particle_fate(state, surface, fate, grid, removal, rates.any_wet)
     store_chunk(particles, first, nc, state, fate)
     sampled_cells(particles, first, nc, state, fate, grid)

@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from airshed.atomic_files import termination_as_exception
 from airshed.config import MAX_INVENTORY_MEMBERS, AirshedConfig, dump_config, load_config
 from airshed.errors import AirshedInputError, Terminated
 from airshed.version import __version__
@@ -57,9 +58,14 @@ class _AirshedGroup(TyperGroup):
     """Top-level command group that maps exceptions to exit codes and one-line messages."""
 
     def invoke(self, ctx: typer.Context) -> Any:
-        """Run the command; report bad input (exit 2) and internal errors (exit 1) in one line."""
+        """Run the command; report bad input (exit 2) and internal errors (exit 1) in one line.
+
+        SIGTERM and SIGHUP raise :class:`~airshed.errors.Terminated` for the whole command, as SIGINT raises
+        KeyboardInterrupt, so every command's clean-up runs and says so, whatever it was doing.
+        """
         try:
-            return super().invoke(ctx)
+            with termination_as_exception():
+                return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):  # help, usage errors, Ctrl-C
             raise
         except AirshedInputError as exc:

@@ -19,7 +19,7 @@ class DataError(AirshedInputError):
 
 
 class Terminated(SystemExit):
-    """SIGTERM or SIGHUP arrived while an output was being written; exit status 128 + signal number.
+    """SIGTERM or SIGHUP arrived during a command (or an output being written); exit status 128 + signal.
 
     Raised by the handler of :func:`airshed.atomic_files.termination_as_exception`, so that every
     ``finally`` block and context manager removes its unfinished files, as Ctrl-C does.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from functools import partial
 from pathlib import Path
 
 import numba
@@ -133,14 +134,19 @@ def run_study(cfg: AirshedConfig, output: Path | None = None, zero_out: str | No
         rest = run_summary_dataset(summary, skeleton, attrs, mechanism,
                                    budget_tracers=result.tracers if mass_budget is not None else None)
         rest.attrs["wall_time_s"] = round(time.perf_counter() - wall0, 3)
-        run_file.finish(rest)
+        # the inventory ensemble goes into the file before it appears: an interrupted run leaves no run
+        # file without the ranges its config asks for
+        run_file.finish(rest, complete=partial(_add_inventory_ensemble, cfg) if cfg.uncertainty.members
+                        else None)
     log.info("wrote %s in %.1f s", path, time.perf_counter() - wall0)
-    if cfg.uncertainty.members:
-        from airshed.uncertainty.ensemble import add_inventory_ensemble
-
-        add_inventory_ensemble(path, cfg)
     write_requested_documents(cfg, path, progress)
     return path
+
+
+def _add_inventory_ensemble(cfg: AirshedConfig, unpublished: Path) -> None:
+    from airshed.uncertainty.ensemble import add_inventory_ensemble
+
+    add_inventory_ensemble(unpublished, cfg, in_place=True)
 
 
 def write_requested_documents(cfg: AirshedConfig, run_path: Path, progress: bool = False) -> None:
@@ -155,8 +161,8 @@ def write_requested_documents(cfg: AirshedConfig, run_path: Path, progress: bool
             from airshed.outputs.plots import write_figures
             from airshed.outputs.report import REPORT_DPI
 
+            # write_figures makes the folder, and removes it again if no figure could be written
             folder = run_path.with_name(f"{run_path.stem}_figures")
-            folder.mkdir(exist_ok=True)
             for figure in write_figures(ds, folder, report_pngs=drawn, report_dpi=REPORT_DPI):
                 log.info("wrote %s", figure)
             advance()

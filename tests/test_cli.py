@@ -155,6 +155,26 @@ def test_internal_error_is_one_line_and_exit_1(runner, minimal, monkeypatch):
     assert "Traceback" in verbose.stderr and "run_study" in verbose.stderr
 
 
+def test_sigterm_anywhere_in_a_command_runs_its_clean_up_and_says_so(runner, minimal, tmp_path, monkeypatch):
+    """Every command, not only the writes that trap it themselves (newcomer trial: SIGTERM killed
+    `airshed uncertainty` and `airshed report` silently and left a 128 MB temporary file)."""
+    import signal
+
+    cleaned = []
+
+    def run_study(cfg, output=None, zero_out=None, progress=True):
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        finally:
+            cleaned.append(True)
+
+    fake_module(monkeypatch, "airshed.runner", run_study=run_study)
+    result = runner.invoke(app, ["run", str(minimal)], env=WIDE)
+    assert result.exit_code == 128 + signal.SIGTERM and cleaned == [True]
+    assert result.stderr.strip() == "error: terminated by SIGTERM; unfinished output files were removed"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the command
+
+
 def test_data_errors_from_deep_inside_exit_2(runner, minimal, monkeypatch):
     def run_study(cfg, output=None, zero_out=None, progress=True):
         raise DataError("met.nc: variable 'u10' not found; expected 10 m eastward wind")

@@ -103,6 +103,31 @@ def test_interrupted_run_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == [target] and target.read_bytes() == b"an older run"
 
 
+def test_run_interrupted_while_adding_its_inventory_ensemble_leaves_no_file(tmp_path, monkeypatch):
+    """The inventory ensemble goes into the run file before the file appears (newcomer trial: Ctrl-C or
+    SIGTERM there left a finished-looking run file without the ranges its config asked for)."""
+    import airshed.uncertainty.ensemble as ensemble
+
+    cfg = small_config("plume")
+    cfg = cfg.model_copy(update={"uncertainty": cfg.uncertainty.model_copy(update={"members": 20})})
+    real = ensemble.ensemble_statistics
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ensemble, "ensemble_statistics", interrupted)
+    target = tmp_path / "run.nc"
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_study(cfg, output=target, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+    monkeypatch.setattr(ensemble, "ensemble_statistics", real)
+    pipeline.run_study(cfg, output=target, progress=False)
+    assert list(tmp_path.iterdir()) == [target]
+    with xr.open_dataset(target) as ds:
+        assert "transboundary_share_quantile" in ds and int(ds.attrs["uncertainty_members"]) == 20
+
+
 def test_writer_failing_midway_leaves_no_file(tmp_path, monkeypatch):
     """The NetCDF writer dying after writing part of the file leaves neither the file nor its temp."""
     def half_write(self, path, *args, **kwargs):

@@ -7,6 +7,7 @@ any failure are :mod:`airshed.atomic_files`'.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -132,14 +133,22 @@ class IncrementalNetCDF:
             self._raise_if_disk_full(exc, int(values.nbytes))
             raise
 
-    def finish(self, rest: xr.Dataset) -> Path:
-        """Add ``rest`` (variables and global attributes known at the end), close and publish the file."""
+    def finish(self, rest: xr.Dataset, complete: Callable[[Path], None] | None = None) -> Path:
+        """Add ``rest`` (variables and global attributes known at the end), close and publish the file.
+
+        ``complete(tmp)``, when given, is called with the closed temporary file before it is published, to
+        add what needs the whole file (a run's inventory ensemble): the file appears only with it, and an
+        error or a signal meanwhile removes it as any other.
+        """
         rest = rest.drop_vars([name for name in rest.variables if name in self._names])
         enc = encoding_for(rest, self.compression_level, self.time_chunk)
         try:
             raise_if_interrupted()
             self._close(quietly=False)
             rest.to_netcdf(self.tmp, mode="a", format="NETCDF4", engine="netcdf4", encoding=enc)
+            if complete is not None:
+                raise_if_interrupted()
+                complete(self.tmp)
             raise_if_interrupted()
             publish(self.tmp, self.path)
         except Exception as exc:

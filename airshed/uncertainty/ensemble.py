@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from airshed.atomic_files import publish, temporary_beside
+from airshed.atomic_files import atomic_path
 from airshed.errors import AirshedInputError
 from airshed.outputs.netcdf import encoding_for
 from airshed.uncertainty.members import TaggedRun, draw_factors
@@ -48,7 +48,8 @@ from airshed.uncertainty.statistics import (
 log = logging.getLogger(__name__)
 
 __all__ = ["ENSEMBLE_VARIABLES", "InventoryEnsemble", "add_inventory_ensemble", "add_to_run_file",
-           "config_of_run", "ensemble_statistics", "inventory_ensemble", "sampling_variances"]
+           "config_of_run", "ensemble_statistics", "inventory_ensemble", "inventory_ensemble_part",
+           "sampling_variances", "write_ensemble_part"]
 
 ENSEMBLE_VARIABLES = ("source_receptor_quantile", "transboundary_share_quantile",
                       "net_export_exposure_quantile", "receptor_concentration_quantile",
@@ -221,45 +222,45 @@ def sampling_variances(runs: Sequence[xr.Dataset]) -> list[dict[str, np.ndarray]
             for ds in runs]
 
 
-def add_to_run_file(path: Path, ensemble_part: xr.Dataset, compression_level: int = 4) -> Path:
-    """Add (or replace) the ensemble variables and attributes in a run file, atomically.
+def write_ensemble_part(path: Path, ensemble_part: xr.Dataset, compression_level: int = 4) -> None:
+    """Write the ensemble variables and attributes into the NetCDF file ``path`` in place.
 
-    The file is copied beside itself, the variables are written into the copy (replacing values of the
-    same variables already there) and the copy is renamed over the original; on any error the original is
-    left as it was and the copy removed.
+    Values of variables already in the file are replaced; the others are added. For a file nobody else
+    sees yet (a run file before it is published, :meth:`~airshed.outputs.netcdf.IncrementalNetCDF.finish`);
+    :func:`add_to_run_file` changes a published file atomically.
     """
     import netCDF4
 
+    with netCDF4.Dataset(path, "a") as nc:
+        present = [v for v in ensemble_part.variables if v in nc.variables]
+        for name in ensemble_part.data_vars:
+            if name in nc.variables:
+                nc[name][...] = ensemble_part[name].transpose(*nc[name].dimensions).values
+                nc[name].setncatts(dict(ensemble_part[name].attrs))
+        nc.setncatts({k: v for k, v in ensemble_part.attrs.items()})
+    rest = ensemble_part.drop_vars(present)
+    rest.attrs = {}
+    if rest.variables:
+        rest.to_netcdf(path, mode="a", format="NETCDF4", engine="netcdf4",
+                       encoding=encoding_for(rest, compression_level))
+
+
+def add_to_run_file(path: Path, ensemble_part: xr.Dataset, compression_level: int = 4) -> Path:
+    """Add (or replace) the ensemble variables and attributes in a run file, atomically.
+
+    The file is copied beside itself, the variables are written into the copy (:func:`write_ensemble_part`)
+    and the copy is renamed over the original (:func:`~airshed.atomic_files.atomic_path`): on any error,
+    SIGTERM and SIGHUP included, the original is left as it was and the copy removed.
+    """
     path = Path(path)
-    tmp = temporary_beside(path)
-    try:
+    with atomic_path(path, needed_bytes=path.stat().st_size + int(ensemble_part.nbytes)) as tmp:
         shutil.copyfile(path, tmp)
-        with netCDF4.Dataset(tmp, "a") as nc:
-            present = [v for v in ensemble_part.variables if v in nc.variables]
-            for name in ensemble_part.data_vars:
-                if name in nc.variables:
-                    nc[name][...] = ensemble_part[name].transpose(*nc[name].dimensions).values
-                    nc[name].setncatts(dict(ensemble_part[name].attrs))
-            nc.setncatts({k: v for k, v in ensemble_part.attrs.items()})
-        rest = ensemble_part.drop_vars(present)
-        rest.attrs = {}
-        if rest.variables:
-            rest.to_netcdf(tmp, mode="a", format="NETCDF4", engine="netcdf4",
-                           encoding=encoding_for(rest, compression_level))
-        publish(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        write_ensemble_part(tmp, ensemble_part, compression_level)
     return path
 
 
-def add_inventory_ensemble(path: Path, cfg, ensemble: InventoryEnsemble | None = None) -> xr.Dataset:
-    """Compute the inventory ensemble of the run file ``path`` and add it to the file; return the part.
-
-    ``ensemble`` defaults to the config's ``[uncertainty]``; the NetCDF compression is ``[outputs]``'.
-    """
-    ensemble = InventoryEnsemble.from_config(cfg) if ensemble is None else ensemble
-    wall0 = time.perf_counter()
+def inventory_ensemble_part(path: Path, ensemble: InventoryEnsemble) -> xr.Dataset:
+    """Compute the inventory ensemble of the complete run file ``path`` (not yet written into it)."""
     with xr.open_dataset(path) as ds:
         met = int(ds.attrs.get("uncertainty_meteorology_members", 1) or 1)
         if met > 1:
@@ -268,8 +269,24 @@ def add_inventory_ensemble(path: Path, cfg, ensemble: InventoryEnsemble | None =
             raise AirshedInputError(
                 f"{path}: holds an ensemble over {met} meteorology members, whose runs are not in the file; "
                 "to change its inventory members rerun `airshed run` with the new [uncertainty] settings")
-        part = ensemble_statistics([ds], ensemble, sampling_variances([ds]))
-    add_to_run_file(path, part, cfg.outputs.compression_level)
+        return ensemble_statistics([ds], ensemble, sampling_variances([ds]))
+
+
+def add_inventory_ensemble(path: Path, cfg, ensemble: InventoryEnsemble | None = None,
+                           in_place: bool = False) -> xr.Dataset:
+    """Compute the inventory ensemble of the run file ``path`` and add it to the file; return the part.
+
+    ``ensemble`` defaults to the config's ``[uncertainty]``; the NetCDF compression is ``[outputs]``'.
+    A published file is changed atomically (:func:`add_to_run_file`); ``in_place`` writes into ``path``
+    directly, for a run file not yet published (the run adds its ensemble before the file appears).
+    """
+    ensemble = InventoryEnsemble.from_config(cfg) if ensemble is None else ensemble
+    wall0 = time.perf_counter()
+    part = inventory_ensemble_part(path, ensemble)
+    if in_place:
+        write_ensemble_part(path, part, cfg.outputs.compression_level)
+    else:
+        add_to_run_file(path, part, cfg.outputs.compression_level)
     log.info("added %d inventory members' quantiles to %s in %.1f s", ensemble.members, path,
              time.perf_counter() - wall0)
     return part

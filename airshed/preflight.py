@@ -236,6 +236,21 @@ def region_names(cfg: AirshedConfig) -> list[str]:
     return [*map(str, load_boundaries(cfg.regions.spec, cfg.regions.name_column)["name"]), OUTSIDE]
 
 
+def check_stations(cfg: AirshedConfig) -> None:
+    """Read ``[receptors] stations`` and place the stations on the grid, as the run does before computing.
+
+    A missing column or value, a duplicated id or a station outside the grid is the run's one-line error.
+    """
+    if cfg.receptors.stations is None:
+        return
+    from airshed.grids.sampling import point_sampler
+    from airshed.inputs.observations import read_stations
+
+    table = read_stations(cfg.receptors.stations)
+    point_sampler(cfg.grid.build(), table["id"], table["name"], table["lon"], table["lat"],
+                  cfg.receptors.sampling, source=f"receptors.stations ({cfg.receptors.stations})")
+
+
 def check_population(cfg: AirshedConfig) -> None:
     """Refuse a population file (not read yet) before the run does."""
     if cfg.regions.population not in ("builtin", "none"):
@@ -293,7 +308,8 @@ def validate_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: st
     """Everything a run of ``cfg`` would reject before computing, checked now; returns summary rows.
 
     Raises AirshedInputError (one line) for: a population file, unknown region names in scenarios or
-    ``zero_out``, an unknown ``scenario``, a region file without its name column, met files that lack a
+    ``zero_out``, an unknown ``scenario``, a region file without its name column, a station list the run
+    would reject (:func:`check_stations`), met files that lack a
     variable, have unknown units, or do not cover the domain or the period, emission files the readers
     reject, an output folder that is missing or read-only, an output path that is a folder, too little
     disk space or memory.
@@ -305,6 +321,7 @@ def validate_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: st
     check_scenarios(cfg, names, scenario)
     met = check_meteorology_headers(cfg)
     check_emission_headers(cfg)
+    check_stations(cfg)
     path = output_path(cfg, output)
     check_output_writable(path)
     size = run_file_bytes(cfg, len(names))

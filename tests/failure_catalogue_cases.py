@@ -573,6 +573,16 @@ def _zero_out(command: str):
     return build
 
 
+def _station_outside(command: str):
+    def build(folder: Path) -> Invocation:
+        (folder / "stations.csv").write_text("id,name,lon,lat\nBJ,Beijing,116.4,39.9\nP,Paris,2.35,48.85\n",
+                                             encoding="utf-8")
+        return run_case(folder, met="era5", command=command,
+                        cfg_extra='[receptors]\nstations = "stations.csv"\n')
+
+    return build
+
+
 def _memory(command: str, scheduler: str = "serial"):
     extra = "[lagrangian]\nparticles_per_hour = 100000000\n"
     if scheduler != "serial":
@@ -898,6 +908,12 @@ CASES: list[Case] = [
                 "--zero-out with an unknown region",
                 r"--zero-out 'Atlantis': unknown region",
                 _zero_out,
+            ),
+            (
+                "station-outside-grid",
+                "a monitoring station outside the grid",
+                r"station 'P' at lon=2\.35, lat=48\.85 lies outside the model grid",
+                _station_outside,
             ),
             (
                 "memory",

@@ -388,7 +388,8 @@ def footprint_command(
     """Run particles backward from stations: footprints (s) and each station's concentration by source."""
     from airshed.footprint import run_footprints
 
-    cfg = load_config(config)
+    # --stations replaces the key before the config is checked: a broken [receptors] stations is not used
+    cfg = load_config(config) if stations is None else _with_stations(config, stations)
     if scenario is not None:
         from airshed.scenarios import scenario_named
 
@@ -399,6 +400,13 @@ def footprint_command(
     if not _options(ctx).quiet:
         _print_station_summary(path)
         stdout.print(Text(f"wrote {os.fspath(path)}", style="green"), soft_wrap=True)
+
+
+def _with_stations(config: Path, stations: Path) -> AirshedConfig:
+    """Load ``config`` with ``[receptors] stations`` set to ``stations``."""
+    from airshed.api import configure
+
+    return configure(config, receptors__stations=str(stations.expanduser().resolve()))
 
 
 def _print_station_summary(path: Path) -> None:

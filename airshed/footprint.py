@@ -53,7 +53,7 @@ from airshed.physics.mechanism import Mechanism
 from airshed.pipeline.inputs import file_checksums
 from airshed.pipeline.progress import ProgressBar
 from airshed.pipeline.study import Study, emitted_rates, prepare_study, run_periods
-from airshed.preflight import check_output_writable, output_path
+from airshed.preflight import check_output_writable, check_stations, check_zero_out, output_path, region_names
 from airshed.runner import set_numba_threads
 from airshed.scenarios import emission_factors
 
@@ -141,13 +141,16 @@ def receptor_volume(cfg: AirshedConfig, grid: Grid) -> tuple[float, float]:
     return float(width), float(depth)
 
 
+NO_STATIONS = ("no stations: set `receptors.stations` in the config or pass --stations FILE (a CSV with "
+               "columns id, name, lon, lat and optionally height_m)")
+
+
 def study_receptors(study: Study, stations: Path | None = None) -> Receptors:
     """Return the receptors of a study: ``stations`` or ``[receptors] stations``, on the study's grid."""
     cfg = study.cfg
     path = stations if stations is not None else cfg.receptors.stations
     if path is None:
-        raise AirshedInputError("no stations: set `receptors.stations` in the config or pass --stations FILE "
-                                "(a CSV with columns id, name, lon, lat and optionally height_m)")
+        raise AirshedInputError(NO_STATIONS)
     width, depth = receptor_volume(cfg, study.grid)
     return receptors_from_table(read_stations(path), study.grid, study.inputs.regions, width, depth,
                                 source=f"stations ({path})")
@@ -365,6 +368,11 @@ def run_footprints(cfg: AirshedConfig, output: Path | None = None, stations: Pat
     set_numba_threads(cfg.compute.threads)
     path = output_path(cfg, output)
     check_output_writable(path)
+    # the arguments before any input is read (reading the met of a long run takes minutes)
+    check_zero_out(zero_out, region_names(cfg))
+    if stations is None and cfg.receptors.stations is None:
+        raise AirshedInputError(NO_STATIONS)
+    check_stations(cfg, stations)
     study = prepare_study(cfg, zero_out, scenario, progress)
     averaging_periods(study)
     receptors = study_receptors(study, stations)

@@ -236,19 +236,22 @@ def region_names(cfg: AirshedConfig) -> list[str]:
     return [*map(str, load_boundaries(cfg.regions.spec, cfg.regions.name_column)["name"]), OUTSIDE]
 
 
-def check_stations(cfg: AirshedConfig) -> None:
-    """Read ``[receptors] stations`` and place the stations on the grid, as the run does before computing.
+def check_stations(cfg: AirshedConfig, stations: Path | None = None) -> None:
+    """Read the station list and place the stations on the grid, as the run does before computing.
 
-    A missing column or value, a duplicated id or a station outside the grid is the run's one-line error.
+    ``stations`` (a ``--stations`` file) replaces ``[receptors] stations``. A missing column or value, a
+    duplicated id or a station outside the grid is the run's one-line error.
     """
-    if cfg.receptors.stations is None:
+    path = stations if stations is not None else cfg.receptors.stations
+    if path is None:
         return
     from airshed.grids.sampling import point_sampler
     from airshed.inputs.observations import read_stations
 
-    table = read_stations(cfg.receptors.stations)
+    table = read_stations(path)
+    source = f"stations ({path})" if stations is not None else f"receptors.stations ({path})"
     point_sampler(cfg.grid.build(), table["id"], table["name"], table["lon"], table["lat"],
-                  cfg.receptors.sampling, source=f"receptors.stations ({cfg.receptors.stations})")
+                  cfg.receptors.sampling, source=source)
 
 
 def check_population(cfg: AirshedConfig) -> None:

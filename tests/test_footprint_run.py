@@ -238,6 +238,39 @@ particles_per_period = 60
     assert result.exit_code == 2 and "receptors.stations" in result.output and "--stations" in result.output
 
 
+def test_footprint_checks_its_arguments_before_reading_inputs(tmp_path, monkeypatch):
+    """--stations replaces a broken [receptors] stations, and a bad --stations file or --zero-out region is
+    refused before any input is read (newcomer trial: both came after the met was opened)."""
+    import airshed.footprint as footprint
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("inputs read before the arguments were checked")
+
+    monkeypatch.setattr(footprint, "prepare_study", no_reading)
+    config = tmp_path / "fp.toml"
+    config.write_text("""
+[run]
+name = "fp"
+start = 2017-12-01T00:00:00
+end = 2017-12-01T06:00:00
+core = "lagrangian"
+[grid]
+cell_km = 27.0
+[regions]
+set = "jjj-cities"
+[receptors]
+stations = "missing.csv"
+""", encoding="utf-8")
+    outside = tmp_path / "outside.csv"
+    outside.write_text("id,name,lon,lat\nBJ,Beijing,116.4,39.9\nP,Paris,2.35,48.85\n", encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, ["footprint", str(config), "--stations", str(outside)], env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and "station 'P' at lon=2.35, lat=48.85 lies outside" in result.stderr
+    result = runner.invoke(app, ["footprint", str(config), "--stations", str(STATIONS), "--zero-out",
+                                 "Atlantis"], env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and "--zero-out 'Atlantis': unknown region" in result.stderr
+
+
 @pytest.mark.parametrize("row, message", [
     ("X,X,140.0,40.0,10", "does not lie inside the model grid"),
     ("X,X,116.0,40.0,-3", "height_m = '-3'"),

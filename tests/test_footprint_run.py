@@ -264,10 +264,11 @@ stations = "missing.csv"
     outside = tmp_path / "outside.csv"
     outside.write_text("id,name,lon,lat\nBJ,Beijing,116.4,39.9\nP,Paris,2.35,48.85\n", encoding="utf-8")
     runner = CliRunner()
-    result = runner.invoke(app, ["footprint", str(config), "--stations", str(outside)], env={"COLUMNS": "300"})
+    wide = {"COLUMNS": "300"}
+    result = runner.invoke(app, ["footprint", str(config), "--stations", str(outside)], env=wide)
     assert result.exit_code == 2 and "station 'P' at lon=2.35, lat=48.85 lies outside" in result.stderr
     result = runner.invoke(app, ["footprint", str(config), "--stations", str(STATIONS), "--zero-out",
-                                 "Atlantis"], env={"COLUMNS": "300"})
+                                 "Atlantis"], env=wide)
     assert result.exit_code == 2 and "--zero-out 'Atlantis': unknown region" in result.stderr
 
 

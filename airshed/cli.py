@@ -786,6 +786,7 @@ def performance_command(
         split = performance_split(ds_a, ds_b)
         pm25_a = ds_a["pm25_total"].sel(receptor_region=split["receptor_region"]).values
         pm25_b = ds_b["pm25_total"].sel(receptor_region=split["receptor_region"]).values
+        caveats = _transport_differences(ds_a, ds_b)
     receptors = [str(r) for r in split["receptor_region"].values]
     change = split["pm25_change"].values
     parts = {key: split[key].values for key, _ in _PERFORMANCE_PARTS}
@@ -800,6 +801,7 @@ def performance_command(
                        **{key: float(values[r]) for key, values in parts.items()}}
                 for r, name in enumerate(receptors)
             },
+            "notes": caveats,
         }
         typer.echo(json.dumps(_json_tree(data), indent=2, allow_nan=False))
         return
@@ -814,6 +816,36 @@ def performance_command(
     table.caption = (f"A = {run_a}, B = {run_b}. change = own emissions + other regions + outside + "
                      "unattributed (background); each part is the change of that source's contribution.")
     stdout.print(table)
+    for note in caveats:
+        stdout.print(Text(f"note: {note}", style="yellow"), soft_wrap=True)
+
+
+def _transport_differences(ds_a, ds_b) -> list[str]:
+    """Say where two runs differ in more than emissions: then each part mixes emissions and transport.
+
+    The split credits a source with the change of its contribution; with another particle seed or other
+    meteorology that change holds sampling noise or weather too (newcomer trial: two runs of the same
+    emissions and different seeds showed Beijing's 'own emissions' moving by -0.19 ug m-3).
+    """
+    import tomllib
+
+    def meteorology(ds) -> dict:
+        try:
+            return tomllib.loads(str(ds.attrs.get("airshed_config", ""))).get("meteorology", {})
+        except tomllib.TOMLDecodeError:
+            return {}
+
+    notes = []
+    seeds = (ds_a.attrs.get("seed"), ds_b.attrs.get("seed"))
+    if str(ds_a.attrs.get("core")) == "lagrangian" and seeds[0] != seeds[1]:
+        notes.append(f"the runs use different particle seeds (A {seeds[0]}, B {seeds[1]}): each part also "
+                     "holds the particles' sampling noise, not only the change of emissions")
+    periods = [(ds.attrs.get("start"), ds.attrs.get("end")) for ds in (ds_a, ds_b)]
+    if meteorology(ds_a) != meteorology(ds_b) or periods[0] != periods[1]:
+        notes.append("the runs differ in meteorology or period: each part also holds the change of "
+                     "transport (weather), not only of emissions; run B's emissions with A's meteorology to "
+                     "separate them")
+    return notes
 
 
 # --- airshed verify ----------------------------------------------------------------------------------

@@ -226,6 +226,17 @@ def test_performance_split_own_plus_others_is_the_change(files, run_ds, tmp_path
 
     table = invoke("performance", files["run"], file_b)
     assert table.exit_code == 0 and "own emissions" in table.stdout and "Hengshui" in table.stdout
+    assert json.loads(result.stdout)["notes"] == [] and "note:" not in table.stdout  # same seed and weather
+
+
+def test_performance_says_when_the_runs_differ_in_more_than_emissions(files, run_ds, tmp_path):
+    """Another particle seed or other weather moves every contribution (newcomer trial)."""
+    other = run_ds.copy()
+    other.attrs = {**run_ds.attrs, "seed": int(run_ds.attrs["seed"]) + 1, "end": "2099-01-01T00:00:00"}
+    file_b = write_netcdf_atomic(other, tmp_path / "run_b.nc")
+    notes = json.loads(invoke("performance", files["run"], file_b, "--json").stdout)["notes"]
+    assert any("meteorology or period" in n for n in notes)
+    assert any("particle seeds" in n for n in notes) == (run_ds.attrs.get("core") == "lagrangian")
 
 
 def test_performance_runs_on_different_regions_exit_2(files, run_ds, tmp_path):

@@ -11,8 +11,12 @@ would reject from the config and the headers of its files, without computing any
   file smaller, by about 2-3x for the default case, so this is an upper bound).
 - **Memory** (:func:`memory_estimate`): the particle state at its peak (particles alive x bytes per
   particle, measured from :class:`~airshed.model.lagrangian.ParticleRun`'s arrays, x3 for the moment the
-  arrays grow and old and new coexist), plus the tagged period sums (3 copies of tags x species x cells)
-  and the kept met windows. Compared with the memory available (serial and threads schedulers) or with
+  arrays grow and old and new coexist), plus the tagged period sums (3 copies of tags x species x cells),
+  the kept met windows, the tagged period sums of each particle release window alive at once
+  (:func:`release_windows_alive`) and the process itself (:data:`PROCESS_BASE_BYTES`). On the default case
+  this gives 2.30 GB against 2.30 GB measured (peak RSS with the kernels cached; 5 Dec 2026); 1.76 against
+  1.44 GB for its first two days and 2.95 against 2.73 GB with 12-h release windows. Compared with the
+  memory available (serial and threads schedulers) or with
   ``[compute] memory_limit`` per worker (Dask clusters: a work unit holds every source region, the
   particles of its release windows or the hours of its chunk, the run's tagged sums and met windows, so
   the run's estimate bounds a unit's and a worker must hold it, besides :data:`WORKER_BASE_BYTES` of its
@@ -39,6 +43,11 @@ WORKER_BASE_BYTES = 0.25e9
 """Memory of a Dask worker process before it holds any work: 212 MiB measured (5 Dec 2026, an idle
 LocalCluster worker with the airshed pipeline imported), rounded up. A cluster run needs it on top of the
 run's estimate in every worker."""
+PROCESS_BASE_BYTES = 0.3e9
+"""Memory of the airshed process itself, for serial and threads runs: 257 MB measured after the pipeline's
+imports (5 Dec 2026), rounded up. The first run on a machine also compiles the Numba kernels, which takes
+about 0.6 GB more while it lasts (default case: peak 2.92 GB cold, 2.30 GB with the kernels cached);
+that is not counted."""
 MEMORY_WARN_FRACTION = 0.5
 """Share of the memory limit above which the estimate is a warning (above 1: refused)."""
 GROWTH_FACTOR = 3.0
@@ -63,17 +72,23 @@ class MemoryEstimate:
     bytes_per_particle: float
     particle_bytes: float
     field_bytes: float
+    window_bytes: float = 0.0
+    """The tagged period sums of the particle release windows alive at once."""
+    process_bytes: float = 0.0
+    """The airshed process itself (serial and threads schedulers; a cluster adds its workers' own)."""
 
     @property
     def total(self) -> float:
-        """Particle state plus tagged fields and met windows, bytes."""
-        return self.particle_bytes + self.field_bytes
+        """Particle state, tagged fields, met windows, release windows' sums and the process, bytes."""
+        return self.particle_bytes + self.field_bytes + self.window_bytes + self.process_bytes
 
     def describe(self) -> str:
-        """E.g. ``~5.2 GB (12,000,000 particles x 125 B x 3 + 410 MB of fields)``."""
+        """E.g. ``~5.2 GB (12,000,000 particles x 125 B x 3 + 410 MB of fields + ...)``."""
         parts = f"{self.particles:,} particles x {self.bytes_per_particle:.0f} B x {GROWTH_FACTOR:g}" \
             if self.particles else "no particles"
-        return f"~{_gb(self.total)} ({parts} + {_gb(self.field_bytes)} of fields)"
+        extra = f" + {_gb(self.window_bytes)} of release windows' sums" if self.window_bytes else ""
+        extra += f" + {_gb(self.process_bytes)} for the process" if self.process_bytes else ""
+        return f"~{_gb(self.total)} ({parts} + {_gb(self.field_bytes)} of fields{extra})"
 
 
 def _gb(n: float) -> str:
@@ -151,10 +166,27 @@ def particles_alive(cfg: AirshedConfig) -> int:
     """
     if cfg.run.core != "lagrangian":
         return 0
+    return int(cfg.lagrangian.particles_per_hour * min(cfg.run.hours, residence_hours(cfg)))
+
+
+def residence_hours(cfg: AirshedConfig) -> float:
+    """Upper bound of a particle's time in the domain, h: half the domain's extent at MIN_DRIFT_M_S."""
     grid = cfg.grid.build()
     half_extent_m = 0.25 * (grid.nx + grid.ny) * grid.dx  # half of the mean of width and height
-    residence_h = half_extent_m / MIN_DRIFT_M_S / 3600.0
-    return int(cfg.lagrangian.particles_per_hour * min(cfg.run.hours, max(residence_h, 1.0)))
+    return max(half_extent_m / MIN_DRIFT_M_S / 3600.0, 1.0)
+
+
+def release_windows_alive(cfg: AirshedConfig) -> int:
+    """Release windows whose particles can be in the domain at once (each keeps its tagged period sums).
+
+    All of a short run's windows; in a long one, those released within a particle's residence time.
+    """
+    if cfg.run.core != "lagrangian":
+        return 0
+    interval = cfg.lagrangian.output_interval_h
+    window_h = max(interval, cfg.lagrangian.release_window_h // interval * interval)
+    n_windows = -(-cfg.run.hours // window_h)
+    return int(min(n_windows, np.ceil(residence_hours(cfg) / window_h) + 1))
 
 
 def memory_estimate(cfg: AirshedConfig, n_regions: int) -> MemoryEstimate:
@@ -166,7 +198,9 @@ def memory_estimate(cfg: AirshedConfig, n_regions: int) -> MemoryEstimate:
     tags = n_regions * SECTORS_AT_MOST
     fields = 8.0 * (3 * tags * OUTPUT_SPECIES_COUNT * cells
                     + MET_WINDOWS_KEPT * 25 * (len(cfg.meteorology.heights_m) + 15) * cells)
-    return MemoryEstimate(n, per, n * per * GROWTH_FACTOR, fields)
+    windows = 8.0 * release_windows_alive(cfg) * tags * OUTPUT_SPECIES_COUNT * cells
+    own = PROCESS_BASE_BYTES if cfg.compute.scheduler in ("serial", "threads") else 0.0
+    return MemoryEstimate(n, per, n * per * GROWTH_FACTOR, fields, windows, own)
 
 
 def available_memory() -> int:

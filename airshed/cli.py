@@ -933,8 +933,8 @@ def verify_command(
     ] = None,
 ) -> None:
     """Estimate emission changes from monitoring data (analytical Bayesian inversion); check claimed cuts."""
-    from airshed.inputs.observations import read_observations
-    from airshed.verification import Claim, ObservationErrors, PriorErrors, VerifySettings, verify_files
+    from airshed.inputs.observations import read_observations, read_stations
+    from airshed.verification import Claim, ObservationErrors, PriorErrors, VerifySettings, verify
     from airshed.verification.priors import read_prior_error_table
     from airshed.verification.report import claims_table, diagnostics_table, region_table, verification_json
 
@@ -954,7 +954,11 @@ def verify_command(
     )
     parsed = [Claim.parse(c) for c in claims or []]
     obs = read_observations([p.expanduser() for p in observations])
-    result = verify_files(run_file, obs, settings, stations, transport_ensemble)
+    station_list = read_stations(stations) if stations is not None else None
+    # the checks every command makes (NetCDF, an airshed run file of a readable format); the variables
+    # verify reads beyond emission_total are checked by verify itself, with their hints
+    with _open_run(run_file, ("emission_total",)) as ds:
+        result = verify(ds, obs, settings, station_list, str(run_file.expanduser()), transport_ensemble)
     if not result.posterior.converged:  # also with --json -: the JSON's "converged" is false
         stderr.print(Text(f"warning: the inversion did not converge in {result.posterior.iterations} "
                           "iterations; its estimates are the lowest-cost iterate, not a solution",

@@ -450,6 +450,16 @@ def test_verify_command(tmp_path):
     ds.drop_vars(["station_contribution"]).to_netcdf(plain)
     missing = runner.invoke(app, ["verify", str(plain), "--observations", str(tmp_path / "obs.csv")])
     assert missing.exit_code == 2 and "[receptors] stations" in missing.output
+    # the checks every command makes on a run file (trial 10, items 4 and 5)
+    toml = tmp_path / "config.toml"
+    toml.write_text("[run]\nstart = 2017-12-01\n")
+    not_netcdf = runner.invoke(app, ["verify", str(toml), "--observations", str(tmp_path / "obs.csv")])
+    assert not_netcdf.exit_code == 2 and len(not_netcdf.output.strip().splitlines()) == 1
+    assert f"cannot read run file {toml} as NetCDF: it is not a NetCDF" in not_netcdf.output
+    newer = tmp_path / "newer.nc"
+    ds.assign_attrs(run_file_format=99).to_netcdf(newer)
+    refused = runner.invoke(app, ["verify", str(newer), "--observations", str(tmp_path / "obs.csv")])
+    assert refused.exit_code == 2 and "in run-file format 99" in refused.output
 
 
 def test_start_is_the_fixture_start():

@@ -22,7 +22,7 @@ not resolvable with the network. Layers, each its own module:
 from airshed.verification.claims import Claim, ClaimResult
 from airshed.verification.observing import ObservationErrors
 from airshed.verification.priors import PriorErrors
-from airshed.verification.verify import Verification, VerifySettings, verify, verify_files
+from airshed.verification.verify import Verification, VerifySettings, verify
 
 __all__ = ["Claim", "ClaimResult", "ObservationErrors", "PriorErrors", "Verification", "VerifySettings",
-           "verify", "verify_files"]
+           "verify"]

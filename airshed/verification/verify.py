@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from airshed.errors import AirshedInputError, DataError
-from airshed.inputs.observations import Observations, read_stations
+from airshed.inputs.observations import Observations
 from airshed.verification.claims import (
     NOT_RESOLVABLE,
     Claim,
@@ -293,15 +293,3 @@ def verify(ds: xr.Dataset, observations: Observations, settings: VerifySettings 
         notes.append(f"{negative.size} scaling factor(s) came out negative (e.g. {', '.join(labels)}): the "
                      "Gaussian prior allows it; read them as 'near zero'")
     return Verification(sens, state, system, rows, posterior, settings, notes)
-
-
-def verify_files(run_path: str | Path, observations: Observations, settings: VerifySettings | None = None,
-                 stations_path: str | Path | None = None,
-                 transport_ensemble: list[str | Path] | None = None) -> Verification:
-    """:func:`verify` on a run file path (and a station list path)."""
-    run_path = Path(run_path).expanduser()
-    if not run_path.is_file():
-        raise AirshedInputError(f"run file {run_path} not found")
-    stations = read_stations(stations_path) if stations_path is not None else None
-    with xr.open_dataset(run_path) as ds:
-        return verify(ds, observations, settings, stations, str(run_path), transport_ensemble)

@@ -360,6 +360,8 @@ def _print_run_summary(path: Path) -> None:
 
 # --- airshed plot / report ---------------------------------------------------------------------------
 RunFile = Annotated[Path, typer.Argument(help="Run NetCDF file written by `airshed run`.", dir_okay=False)]
+FootprintFile = Annotated[Path, typer.Argument(help="Footprint NetCDF file written by `airshed footprint`.",
+                                               dir_okay=False)]
 
 
 @app.command("footprint")
@@ -430,7 +432,7 @@ def _print_station_summary(path: Path) -> None:
 @app.command("footprint-map")
 def footprint_map_command(
     ctx: typer.Context,
-    footprint_file: RunFile,
+    footprint_file: FootprintFile,
     station: Annotated[str, typer.Option("--station", help="Station id to map.")],
     pathway: Annotated[str, typer.Option("--pathway", help="Footprint pathway: air, PM2.5<-PM2.5, "
                                          "sulfate<-SO2, ...")] = "air",
@@ -446,7 +448,7 @@ def footprint_map_command(
 
     target = out.expanduser() if out is not None else footprint_file.with_name(
         f"{footprint_file.stem}_{station}.png")
-    with _open_run(footprint_file, ("footprint",)) as ds:
+    with _open_run(footprint_file, ("footprint",), "footprint-map") as ds:
         saved = save_figure(plot_footprint_map(ds, station, pathway), target)
     if not _options(ctx).quiet:
         stdout.print(Text(f"wrote {saved}", style="green"), soft_wrap=True)
@@ -455,11 +457,14 @@ def footprint_map_command(
 _TABLES = ("pm25_source_receptor", "pm25_total", "emission_total", "population_region")
 
 
-def _open_run(path: Path, needs: tuple[str, ...] | None = None):
-    """Open a run file: one-line error when it is missing, not NetCDF, not airshed's or lacks ``needs``."""
+def _open_run(path: Path, needs: tuple[str, ...] | None = None, reader: str = "this command"):
+    """Open a run file: one-line error when it is missing, not NetCDF, not airshed's or lacks ``needs``.
+
+    ``reader``, the command, is named when the file is of the other kind (forward run or footprint file).
+    """
     from airshed.outputs.runfile import RUN_FILE_VARIABLES, open_run_file
 
-    return open_run_file(path, RUN_FILE_VARIABLES if needs is None else needs)
+    return open_run_file(path, RUN_FILE_VARIABLES if needs is None else needs, reader)
 
 
 class FigureFormat(StrEnum):
@@ -489,7 +494,7 @@ def plot_command(
     from airshed.outputs.plots import write_figures
 
     out_dir = out.expanduser() if out is not None else run_file.with_name(f"{run_file.stem}_figures")
-    with _open_run(run_file) as ds:
+    with _open_run(run_file, reader="plot") as ds:
         if not out_dir.exists():
             # Only the figures folder itself is created: a missing or unwritable parent is most likely a
             # typo, refused (exit 2) by the same check as report --out and cooperate --json, not built.
@@ -528,7 +533,7 @@ def report_command(
             extra = json.loads(cooperation.expanduser().read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise AirshedInputError(f"cannot read cooperation results {cooperation}: {exc}") from None
-    with _open_run(run_file) as ds:
+    with _open_run(run_file, reader="report") as ds:
         if extra is not None:
             ds.attrs["cooperation_json"] = json.dumps(extra)
         path = write_report(ds, target, run_path=run_file)
@@ -561,7 +566,7 @@ def scenario_command(
         raise AirshedInputError(f"{config}: no [[scenarios]] tables to evaluate")
     chosen = [scenario_named(cfg, n) for n in names] if names else list(cfg.scenarios)
     ranges = None
-    with _open_run(run_file, ("receptor_contribution",)) as ds:
+    with _open_run(run_file, ("receptor_contribution",), "scenario") as ds:
         result = evaluate_scenarios(ds, chosen)
         if cfg.uncertainty.members:  # each change as median and 5-95 % range over the inventory members
             from airshed.uncertainty.ensemble import InventoryEnsemble
@@ -631,14 +636,14 @@ def uncertainty_command(
     from airshed.outputs.tables import transboundary_table
     from airshed.uncertainty.ensemble import InventoryEnsemble, add_inventory_ensemble, config_of_run
 
-    with _open_run(run_file) as ds:
+    with _open_run(run_file, reader="uncertainty") as ds:
         cfg = config_of_run(ds, str(run_file))
     u = cfg.uncertainty
     ensemble = InventoryEnsemble(members or u.members or 1000, u.seed if seed is None else seed,
                                  u.correlation if correlation is None else correlation, str(u.inventory))
     add_inventory_ensemble(run_file.expanduser(), cfg, ensemble)
     if not _options(ctx).quiet:
-        with _open_run(run_file) as ds:
+        with _open_run(run_file, reader="uncertainty") as ds:
             stdout.print(transboundary_table(ds))
         stdout.print(Text(f"added {ensemble.members} inventory members to {run_file}", style="green"),
                      soft_wrap=True)
@@ -707,7 +712,7 @@ def cooperate_command(
 
     rules = load_policy(policy.expanduser())
     ensemble = None
-    with _open_run(run_file, _TABLES) as ds:
+    with _open_run(run_file, _TABLES, "cooperate") as ds:
         result = cooperate(ds, rules, workers=workers, origin=str(policy))
         if members is not None:
             from airshed.uncertainty.cooperation import cooperation_ensemble
@@ -782,7 +787,7 @@ def performance_command(
     """Split each region's PM2.5 change from run A to run B into its own emissions' part and others'."""
     from airshed.cooperation import performance_split
 
-    with _open_run(run_a, _TABLES) as ds_a, _open_run(run_b, _TABLES) as ds_b:
+    with _open_run(run_a, _TABLES, "performance") as ds_a, _open_run(run_b, _TABLES, "performance") as ds_b:
         split = performance_split(ds_a, ds_b)
         pm25_a = ds_a["pm25_total"].sel(receptor_region=split["receptor_region"]).values
         pm25_b = ds_b["pm25_total"].sel(receptor_region=split["receptor_region"]).values
@@ -957,7 +962,7 @@ def verify_command(
     station_list = read_stations(stations) if stations is not None else None
     # the checks every command makes (NetCDF, an airshed run file of a readable format); the variables
     # verify reads beyond emission_total are checked by verify itself, with their hints
-    with _open_run(run_file, ("emission_total",)) as ds:
+    with _open_run(run_file, ("emission_total",), "verify") as ds:
         result = verify(ds, obs, settings, station_list, str(run_file.expanduser()), transport_ensemble)
     if not result.posterior.converged:  # also with --json -: the JSON's "converged" is false
         stderr.print(Text(f"warning: the inversion did not converge in {result.posterior.iterations} "

@@ -233,6 +233,19 @@ particles_per_period = 60
     assert (tmp_path / "out_Tianjin.png").stat().st_size > 10_000
     result = runner.invoke(app, ["footprint-map", str(tmp_path / "out.nc"), "--station", "Paris"])
     assert result.exit_code == 2 and "unknown station 'Paris'" in result.output
+    # a file of the other kind: say which kind the command needs and which command writes it (trial 10, 8)
+    result = runner.invoke(app, ["report", str(tmp_path / "out.nc")])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert ("out.nc is a footprint (backward) file, written by `airshed footprint`; report needs a forward "
+            "run file, the output of `airshed run`") in " ".join(result.output.split())
+    forward = tmp_path / "forward.nc"
+    xr.Dataset({"concentration": ("time", [1.0])}, attrs={"run_file_format": 2}).to_netcdf(forward)
+    result = runner.invoke(app, ["footprint-map", str(forward), "--station", "Tianjin"])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert ("forward.nc is a forward run file, written by `airshed run`; footprint-map needs a footprint "
+            "file, the output of `airshed footprint`") in " ".join(result.output.split())
+    assert "written by `airshed footprint`" in runner.invoke(app, ["footprint-map", "--help"],
+                                                             env={"COLUMNS": "200"}).output
     # no stations anywhere: one line naming both ways to give them
     result = runner.invoke(app, ["run", str(config), "--direction", "backward"])
     assert result.exit_code == 2 and "receptors.stations" in result.output and "--stations" in result.output

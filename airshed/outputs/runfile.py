@@ -230,13 +230,16 @@ RUN_FILE_VARIABLES = ("concentration", "contribution", "source_receptor", "trans
 """Variables every complete run file holds (what ``airshed plot`` and ``airshed report`` read)."""
 
 
-def run_file_format(ds: xr.Dataset, origin: str, needs: tuple[str, ...] = ()) -> int:
+def run_file_format(ds: xr.Dataset, origin: str, needs: tuple[str, ...] = (),
+                    reader: str = "this command") -> int:
     """Return the run-file format of ``ds``; AirshedInputError when it is not a run file airshed can read.
 
     Files without ``run_file_format`` but with airshed's provenance (``source = "airshed ..."`` or the
     ``airshed_config`` attribute) were written before the attribute existed: format 1. So is a file without
     either that holds every variable in ``needs`` (the tables a command reads, written by another tool).
-    A missing variable of ``needs`` is an error naming it.
+    A missing variable of ``needs`` is an error naming it; when the file is the other kind (a footprint
+    file, ``direction = "backward"``, where ``reader``, the command, needs a forward run file, or the
+    reverse), the error says which kind of file ``reader`` needs and which command writes it.
     """
     raw = ds.attrs.get("run_file_format")
     missing = [name for name in needs if name not in ds.variables]
@@ -264,6 +267,17 @@ def run_file_format(ds: xr.Dataset, origin: str, needs: tuple[str, ...] = ()) ->
                 f"({__version__}) reads formats {', '.join(map(str, READABLE_FORMATS))}: {newer}"
             )
     if missing:
+        backward = ds.attrs.get("direction") == "backward"
+        if backward:
+            raise AirshedInputError(
+                f"{origin} is a footprint (backward) file, written by `airshed footprint`; {reader} needs a "
+                "forward run file, the output of `airshed run`"
+            )
+        if "footprint" in missing and "concentration" in ds.variables:
+            raise AirshedInputError(
+                f"{origin} is a forward run file, written by `airshed run`; {reader} needs a footprint "
+                "file, the output of `airshed footprint`"
+            )
         raise AirshedInputError(
             f"run file {origin}: variable(s) {', '.join(map(repr, missing))} missing; it is not a complete "
             "airshed run file (write it with `airshed run`)"
@@ -271,11 +285,14 @@ def run_file_format(ds: xr.Dataset, origin: str, needs: tuple[str, ...] = ()) ->
     return fmt
 
 
-def open_run_file(path, needs: tuple[str, ...] = RUN_FILE_VARIABLES) -> xr.Dataset:
+def open_run_file(path, needs: tuple[str, ...] = RUN_FILE_VARIABLES,
+                  reader: str = "this command") -> xr.Dataset:
     """Open a run file, checking that it is one airshed can read and that it holds ``needs``.
 
     Raises AirshedInputError (one line naming the file) for a missing file or folder, a file that is not
-    NetCDF, not an airshed run file, of an unreadable format version, or without a needed variable.
+    NetCDF, not an airshed run file, of an unreadable format version, or without a needed variable
+    (``reader``, the command that reads it, is named when the file is of the other kind: forward run file
+    or footprint file).
     """
     from pathlib import Path
 
@@ -292,7 +309,7 @@ def open_run_file(path, needs: tuple[str, ...] = RUN_FILE_VARIABLES) -> xr.Datas
             reason = "it is not a NetCDF (HDF5 or classic) file"
         raise AirshedInputError(f"cannot read run file {path} as NetCDF: {reason}") from None
     try:
-        run_file_format(ds, str(path), needs)
+        run_file_format(ds, str(path), needs, reader)
     except BaseException:
         ds.close()
         raise

@@ -567,7 +567,7 @@ def scenario_command(
     chosen = [scenario_named(cfg, n) for n in names] if names else list(cfg.scenarios)
     ranges = None
     with _open_run(run_file, ("receptor_contribution",), "scenario") as ds:
-        result = evaluate_scenarios(ds, chosen)
+        result = evaluate_scenarios(ds, chosen, config)
         if cfg.uncertainty.members:  # each change as median and 5-95 % range over the inventory members
             from airshed.uncertainty.ensemble import InventoryEnsemble
             from airshed.uncertainty.scenarios import scenario_ensemble, scenario_ranges

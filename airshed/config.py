@@ -1342,6 +1342,10 @@ class ScenarioConfig(_Table):
             raise ValueError("expected a name of letters, digits, '_', '-' and '.'")
         return value
 
+    def change_label(self, j: int) -> str:
+        """Name change ``j`` (0-based) in messages, counted from 1 as the file's [[scenarios.changes]]."""
+        return f"scenario {self.name!r}, change {j + 1} of {len(self.changes)}"
+
     @model_validator(mode="after")
     def _known_sectors_and_species(self) -> ScenarioConfig:
         # region names are checked against the run's region set when the scenario is used
@@ -1355,7 +1359,7 @@ class ScenarioConfig(_Table):
                         hint = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
                         did_you_mean = f"; did you mean {hint[0]!r}?" if hint else ""
                         raise ValueError(
-                            f"scenario {self.name!r}, change {j} (changes[{j}].{key}): unknown "
+                            f"{self.change_label(j)}: `{key}`: unknown "
                             f"{key.removesuffix('s') if key == 'sectors' else 'species'} {name!r}; valid "
                             f"{key}: {', '.join(valid)}{did_you_mean}"
                         )
@@ -1425,15 +1429,14 @@ class AirshedConfig(_Table):
                     when = getattr(change, key)
                     if when is not None and not self.run.start <= when <= self.run.end:
                         raise ValueError(
-                            f"`scenarios[{i}].changes[{j}].{key}` = {when.isoformat()}: scenario "
-                            f"{scenario.name!r}, change {j}: the window lies outside the run "
-                            f"({self.run.start.isoformat()} to {self.run.end.isoformat()})"
+                            f"{scenario.change_label(j)}: `{key}` = {when.isoformat()}: the window lies "
+                            f"outside the run ({self.run.start.isoformat()} to {self.run.end.isoformat()})"
                         )
                 start = change.start or self.run.start
                 if (change.end or self.run.end) <= start:
                     raise ValueError(
-                        f"`scenarios[{i}].changes[{j}]`: scenario {scenario.name!r}, change {j}: the window "
-                        f"is empty (ends at or before {start.isoformat()})"
+                        f"{scenario.change_label(j)}: the window is empty (ends at or before "
+                        f"{start.isoformat()})"
                     )
 
     @property

@@ -331,7 +331,7 @@ def check_scenarios(cfg: AirshedConfig, names: list[str], scenario: str | None) 
     if scenario is not None:
         scenario_named(cfg, scenario)
     for s in cfg.scenarios:
-        validate_scenario(s, names, cfg.run.start, cfg.run.end)
+        validate_scenario(s, names, cfg.run.start, cfg.run.end, cfg.source)
 
 
 def check_zero_out(region: str | None, names: list[str]) -> None:

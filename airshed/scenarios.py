@@ -73,7 +73,7 @@ def _as_seconds(t: datetime | np.datetime64) -> np.datetime64:
 
 def validate_scenario(scenario: ScenarioConfig, region_names: Sequence[str],
                       run_start: datetime | np.datetime64 | None = None,
-                      run_end: datetime | np.datetime64 | None = None) -> None:
+                      run_end: datetime | np.datetime64 | None = None, origin: object = None) -> None:
     """Check a scenario against a run's regions and period.
 
     Sectors and species are checked by the config (a canonical sector the run has no emissions of changes
@@ -83,15 +83,16 @@ def validate_scenario(scenario: ScenarioConfig, region_names: Sequence[str],
     Raises
     ------
     AirshedInputError
-        Naming the scenario, the change index and the unknown region (with the valid names), or a change
-        window outside [run_start, run_end].
+        Naming ``origin`` (the config file, when given), the scenario, the change (counted from 1) and the
+        unknown region (with the valid names), or a change window outside [run_start, run_end].
     """
+    where = f"{origin}: " if origin is not None else ""
     for j, change in enumerate(scenario.changes):
         for name in [] if change.regions == ALL else change.regions:
             if name not in region_names:
                 raise AirshedInputError(
-                    f"scenario {scenario.name!r}, change {j}: unknown region {name!r}; valid regions of this "
-                    f"run: {', '.join(region_names)}"
+                    f"{where}{scenario.change_label(j)}: unknown region {name!r} in `regions`; valid regions "
+                    f"of this run: {', '.join(region_names)}"
                 )
         if run_start is None or run_end is None:
             continue
@@ -100,7 +101,7 @@ def validate_scenario(scenario: ScenarioConfig, region_names: Sequence[str],
             when = getattr(change, key)
             if when is not None and not t0 <= _as_seconds(when) <= t1:
                 raise AirshedInputError(
-                    f"scenario {scenario.name!r}, change {j}: {key} {when.isoformat()} lies outside the run "
+                    f"{where}{scenario.change_label(j)}: `{key}` = {when.isoformat()} lies outside the run "
                     f"({t0} to {t1})"
                 )
 
@@ -309,13 +310,13 @@ def stored_contributions(ds: xr.Dataset) -> np.ndarray:
                                                  "species").values
 
 
-def tagged_scenario_change(ds: xr.Dataset, scenario: ScenarioConfig, rc: np.ndarray | None = None
-                           ) -> np.ndarray:
+def tagged_scenario_change(ds: xr.Dataset, scenario: ScenarioConfig, rc: np.ndarray | None = None,
+                           origin: object = None) -> np.ndarray:
     """Change of every stored hourly tagged contribution under a scenario, (T, Q, R, K, S) ug m-3.
 
     ``(f - 1) * c`` for every hour, tag and species (``f`` the scenario's factor of the tag's precursor in
     that hour), PM2.5 the sum of its parts' changes. ``rc`` is :func:`stored_contributions` (read when
-    not given).
+    not given); ``origin``, the config file, is named in errors.
 
     Raises
     ------
@@ -330,13 +331,14 @@ def tagged_scenario_change(ds: xr.Dataset, scenario: ScenarioConfig, rc: np.ndar
     tb = _time_bounds(ds)
     start, end = tb[0, 0], tb[-1, 1]
     core = str(ds.attrs.get("core", ""))
-    validate_scenario(scenario, regions, start, end)
+    validate_scenario(scenario, regions, start, end, origin)
+    where = f"{origin}: " if origin is not None else ""
     for j, change in enumerate(scenario.changes):
         whole_run = (change.start is None or _as_seconds(change.start) <= start) and (
             change.end is None or _as_seconds(change.end) >= end)
         if not _periods_independent(core) and not whole_run:
             raise AirshedInputError(
-                f"scenario {scenario.name!r}, change {j}: its window covers only part of a "
+                f"{where}{scenario.change_label(j)}: its window covers only part of a "
                 f"{core or 'particle'}-core run, whose stored contributions are not split by emission "
                 f"time (emissions of one hour stay airborne for many); run it in full with `airshed run "
                 f"CONFIG --scenario "
@@ -346,7 +348,8 @@ def tagged_scenario_change(ds: xr.Dataset, scenario: ScenarioConfig, rc: np.ndar
     return recompose_sums((g[:, None] - 1.0) * rc, species)
 
 
-def evaluate_scenarios(ds: xr.Dataset, scenarios: Sequence[ScenarioConfig]) -> xr.Dataset:
+def evaluate_scenarios(ds: xr.Dataset, scenarios: Sequence[ScenarioConfig], origin: object = None
+                       ) -> xr.Dataset:
     """Evaluate scenarios from a run file's stored hourly receptor contributions (linear re-weighting).
 
     Parameters
@@ -355,6 +358,8 @@ def evaluate_scenarios(ds: xr.Dataset, scenarios: Sequence[ScenarioConfig]) -> x
         A run file written by ``airshed run`` (``receptor_contribution``, ``time_bnds``, ...).
     scenarios
         The scenarios to evaluate.
+    origin
+        The config file the scenarios come from, named in errors.
 
     Returns
     -------
@@ -381,7 +386,7 @@ def evaluate_scenarios(ds: xr.Dataset, scenarios: Sequence[ScenarioConfig]) -> x
 
     names, conc, d_own, d_others, series = [], [], [], [], []
     for scenario in scenarios:
-        delta = tagged_scenario_change(ds, scenario, rc)  # (T, Q, R, K, S)
+        delta = tagged_scenario_change(ds, scenario, rc, origin)  # (T, Q, R, K, S)
         by_region = delta.sum(axis=3)  # (T, Q, R, S)
         own_part = np.einsum("tqrs,qr->tqs", by_region, is_own.astype(float))
         other_part = by_region.sum(axis=2) - own_part

@@ -138,18 +138,17 @@ def test_emission_factors_per_source_and_species():
         (change(["A"], -150.0), r"change_percent` = -150\.0: cuts above 100 % are impossible"),
         (
             change(["A"], -10.0, sectors=["powr"]),
-            r"scenario 'x', change 0 .*unknown sector 'powr'; valid sectors: "
+            r"scenario 'x', change 1 of 1: `sectors`: unknown sector 'powr'; valid sectors: "
             r"power, industry.*did you mean 'power'",
         ),
         (
             change(["A"], -10.0, species=["PM10"]),
-            r"scenario 'x', change 0 .*unknown species 'PM10'; valid "
+            r"scenario 'x', change 1 of 1: `species`: unknown species 'PM10'; valid "
             r"species: SO2, NOx, PM2.5, NH3, NMVOC",
         ),
         (
             change(["A"], -10.0, end="2017-12-02T00:00"),
-            r"scenarios\[0\]\.changes\[0\]\.end` = 2017-12-02T00:00:00:"
-            r" scenario 'x', change 0: the window lies outside the run",
+            r"scenario 'x', change 1 of 1: `end` = 2017-12-02T00:00:00: the window lies outside the run",
         ),
         (
             change(["A"], -10.0, start="2017-12-01T03:00", end="2017-12-01T03:00"),
@@ -183,10 +182,14 @@ def test_unknown_region_names_scenario_change_and_valid_regions():
     sc = config_with([{"name": "cut", "changes": [change("all", 1.0), change(["Beijing", "Hebie"], -5.0)]}])
     with pytest.raises(
         AirshedInputError,
-        match=r"scenario 'cut', change 1: unknown region 'Hebie'; valid "
+        match=r"scenario 'cut', change 2 of 2: unknown region 'Hebie' in `regions`; valid "
         r"regions of this run: Beijing, Hebei, outside",
     ):
         validate_scenario(sc.scenarios[0], ("Beijing", "Hebei", "outside"))
+    # changes are counted from 1, as the user counts the [[scenarios.changes]] tables, and the file is named
+    with pytest.raises(AirshedInputError,
+                       match=r"^study\.toml: scenario 'cut', change 2 of 2: unknown region"):
+        validate_scenario(sc.scenarios[0], ("Beijing", "Hebei", "outside"), origin="study.toml")
     with pytest.raises(AirshedInputError, match=r"unknown scenario 'nope'; scenarios of this config: cut"):
         scenario_named(sc, "nope")
 
@@ -320,7 +323,7 @@ def test_particle_core_partial_window_is_refused_whole_run_accepted():
     cfg = config_with(MIXED)
     with pytest.raises(
         AirshedInputError,
-        match=r"scenario 'mixed', change 0: its window covers only part of a "
+        match=r"scenario 'mixed', change 1 of 3: its window covers only part of a "
         r"lagrangian-core run.*airshed run CONFIG --scenario mixed",
     ):
         evaluate_scenarios(synthetic_run("lagrangian"), cfg.scenarios)
@@ -338,7 +341,7 @@ def test_window_outside_the_run_file_and_missing_contributions():
     )
     with pytest.raises(
         AirshedInputError,
-        match=r"scenario 'late', change 0: start 2017-12-01T07:00:00 lies "
+        match=r"scenario 'late', change 1 of 1: `start` = 2017-12-01T07:00:00 lies "
         r"outside the run",
     ):
         evaluate_scenarios(synthetic_run(), later.scenarios)
@@ -396,6 +399,13 @@ def test_scenario_command_bad_input_exits_2(files, tmp_path):
     synthetic_run().drop_vars("receptor_contribution").to_netcdf(bare)
     missing = runner.invoke(app, ["scenario", str(config), str(bare)], env=WIDE)
     assert missing.exit_code == 2 and "run file has no receptor_contribution" in missing.stderr
+    # the config file is named and the change counted from 1, as in the file (trial 10, item 9)
+    other = tmp_path / "other.toml"
+    other.write_text(dump_config(config_with([{"name": "bad", "changes": [change(["A"], -10.0),
+                                                                          change(["C"], -10.0)]}])))
+    region = runner.invoke(app, ["scenario", str(other), str(run)], env=WIDE)
+    assert region.exit_code == 2 and len(region.stderr.strip().splitlines()) == 1
+    assert f"{other}: scenario 'bad', change 2 of 2: unknown region 'C' in `regions`" in region.stderr
 
 
 def test_run_with_an_unknown_scenario_fails_before_running(files, monkeypatch):

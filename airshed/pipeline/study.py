@@ -223,7 +223,7 @@ def prepare_study(cfg: AirshedConfig, zero_out: str | None = None, scenario: str
     fa, fp = zero_out_mask(em, zero_out)
     chosen = scenario_named(cfg, scenario) if scenario is not None else None
     if chosen is not None:
-        validate_scenario(chosen, em.regions, cfg.run.start, cfg.run.end)
+        validate_scenario(chosen, em.regions, cfg.run.start, cfg.run.end, cfg.source)
     stations = None
     if cfg.receptors.stations is not None:
         table = read_stations(cfg.receptors.stations)

@@ -27,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from airshed.atomic_files import termination_as_exception
+from airshed.atomic_files import Destination, termination_as_exception
 from airshed.config import MAX_INVENTORY_MEMBERS, AirshedConfig, dump_config, load_config
 from airshed.errors import AirshedInputError, Terminated
 from airshed.version import __version__
@@ -360,6 +360,10 @@ def _print_run_summary(path: Path) -> None:
 
 # --- airshed plot / report ---------------------------------------------------------------------------
 RunFile = Annotated[Path, typer.Argument(help="Run NetCDF file written by `airshed run`.", dir_okay=False)]
+_OUT_OPTION = Destination("output", "--out / -o")
+"""An output file or folder the command's --out/-o chooses (named in 'not writable' errors)."""
+_JSON_OPTION = Destination("output", "--json")
+"""A JSON file the command's --json chooses."""
 FootprintFile = Annotated[Path, typer.Argument(help="Footprint NetCDF file written by `airshed footprint`.",
                                                dir_okay=False)]
 
@@ -449,7 +453,7 @@ def footprint_map_command(
     target = out.expanduser() if out is not None else footprint_file.with_name(
         f"{footprint_file.stem}_{station}.png")
     with _open_run(footprint_file, ("footprint",), "footprint-map") as ds:
-        saved = save_figure(plot_footprint_map(ds, station, pathway), target)
+        saved = save_figure(plot_footprint_map(ds, station, pathway), target, destination=_OUT_OPTION)
     if not _options(ctx).quiet:
         stdout.print(Text(f"wrote {saved}", style="green"), soft_wrap=True)
 
@@ -500,8 +504,9 @@ def plot_command(
             # typo, refused (exit 2) by the same check as report --out and cooperate --json, not built.
             from airshed.atomic_files import remove_quietly, temporary_beside
 
-            remove_quietly(temporary_beside(out_dir, what="figures folder --out"))
-        paths = write_figures(ds, out_dir, fmt=fmt.value, species=tuple(species or ("PM2.5",)))
+            remove_quietly(temporary_beside(out_dir, what="figures folder", destination=_OUT_OPTION))
+        paths = write_figures(ds, out_dir, fmt=fmt.value, species=tuple(species or ("PM2.5",)),
+                              destination=_OUT_OPTION)
     if not _options(ctx).quiet:
         for path in paths:
             stdout.print(Text(f"wrote {path}", style="green"), soft_wrap=True)
@@ -536,7 +541,7 @@ def report_command(
     with _open_run(run_file, reader="report") as ds:
         if extra is not None:
             ds.attrs["cooperation_json"] = json.dumps(extra)
-        path = write_report(ds, target, run_path=run_file)
+        path = write_report(ds, target, run_path=run_file, destination=_OUT_OPTION)
     if not _options(ctx).quiet:
         stdout.print(Text(f"wrote {path}", style="green"), soft_wrap=True)
 
@@ -732,7 +737,8 @@ def cooperate_command(
     written = []
     if save:
         side_car = run_file.expanduser().with_suffix(COOPERATION_SUFFIX)
-        with atomic_path(side_car) as tmp:
+        with atomic_path(side_car, destination=Destination("output", "--json FILE instead of --save, "
+                                                           "which writes beside the run file")) as tmp:
             tmp.write_text(text, encoding="utf-8")
         written.append(side_car)
     if json_out == "-":
@@ -740,7 +746,7 @@ def cooperate_command(
         return
     if json_out is not None:
         target = Path(json_out).expanduser()
-        with atomic_path(target) as tmp:
+        with atomic_path(target, destination=_JSON_OPTION) as tmp:
             tmp.write_text(text, encoding="utf-8")
         written.append(target)
     for table in render_tables(result):
@@ -976,7 +982,7 @@ def verify_command(
             return
         from airshed.atomic_files import atomic_path
 
-        with atomic_path(Path(json_out).expanduser()) as tmp:
+        with atomic_path(Path(json_out).expanduser(), destination=_JSON_OPTION) as tmp:
             tmp.write_text(text, encoding="utf-8")
     stdout.print(diagnostics_table(result))
     stdout.print(region_table(result))
@@ -1015,7 +1021,7 @@ def bench_command(
     if json_file is not None:
         from airshed.atomic_files import atomic_path
 
-        with atomic_path(json_file) as tmp:
+        with atomic_path(json_file, destination=_JSON_OPTION) as tmp:
             tmp.write_text(json.dumps([{k: _jsonable(v) for k, v in r.items()} for r in records], indent=2))
     typer.echo(markdown_table(records))
 

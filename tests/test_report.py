@@ -136,3 +136,16 @@ def test_cooperation_hook(run_ds, tmp_path):
 def test_report_command_bad_input(tmp_path: Path):
     result = CliRunner().invoke(app, ["report", str(tmp_path / "missing.nc")])
     assert result.exit_code == 2 and "not found" in result.output
+
+
+def test_report_and_plot_name_their_own_output_option(report, tmp_path: Path):
+    """A missing output folder names --out / -o, the option of report and plot, not run's run.output."""
+    run_file = report["path"].with_suffix(".nc")
+    for argv in (["report", str(run_file), "--out", str(tmp_path / "no" / "r.html")],
+                 ["plot", str(run_file), "--out", str(tmp_path / "no" / "figures")]):
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+        line = " ".join(result.output.split())
+        assert f"output folder {tmp_path / 'no'} does not exist" in line
+        assert line.endswith("choose another with --out / -o") and "run.output" not in line
+    assert not (tmp_path / "no").exists()

@@ -460,6 +460,10 @@ def test_verify_command(tmp_path):
     ds.assign_attrs(run_file_format=99).to_netcdf(newer)
     refused = runner.invoke(app, ["verify", str(newer), "--observations", str(tmp_path / "obs.csv")])
     assert refused.exit_code == 2 and "in run-file format 99" in refused.output
+    unwritable = runner.invoke(app, ["verify", str(run), "--observations", str(tmp_path / "obs.csv"),
+                                     "--species", "SO2", "--json", str(tmp_path / "no" / "v.json")])
+    assert unwritable.exit_code == 2 and "does not exist" in unwritable.output
+    assert " ".join(unwritable.output.split()).endswith("choose another with --json")
 
 
 def test_start_is_the_fixture_start():

@@ -19,6 +19,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from airshed.atomic_files import OUTPUT_FOLDER, Destination
 from airshed.errors import AirshedInputError, DataError
 from airshed.grids.boundaries import MUNICIPALITIES, OUTSIDE, division_name, divisions_table
 from airshed.outputs import maps
@@ -245,6 +246,7 @@ def figure_specs(ds: xr.Dataset, species: Sequence[str] = ("PM2.5",)) -> list[Fi
 def write_figures(
     ds: xr.Dataset, out_dir: Path, fmt: str = "png", species: Sequence[str] = ("PM2.5",),
     report_pngs: dict[str, bytes] | None = None, report_dpi: float = 80.0,
+    destination: Destination = OUTPUT_FOLDER,
 ) -> list[Path]:
     """Draw every figure of a run and write each to ``out_dir`` (atomically).
 
@@ -263,6 +265,8 @@ def write_figures(
         the HTML report (:func:`airshed.outputs.report.write_report`), so a figure is drawn once.
     report_dpi
         Resolution of those PNGs.
+    destination
+        Names the option that chooses ``out_dir`` in the error for a folder that is not writable.
 
     Returns
     -------
@@ -283,7 +287,7 @@ def write_figures(
     try:
         for spec in figure_specs(ds, species):
             fig = spec.draw(ds)
-            written.append(save_figure(fig, out_dir / f"{spec.stem}.{fmt}", fmt))
+            written.append(save_figure(fig, out_dir / f"{spec.stem}.{fmt}", fmt, destination=destination))
             if report_pngs is not None:
                 report_pngs[spec.stem] = figure_png_bytes(fig, dpi=report_dpi)
     except BaseException:

@@ -35,7 +35,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from airshed.atomic_files import atomic_path
+from airshed.atomic_files import OUTPUT_FOLDER, Destination, atomic_path
 from airshed.errors import AirshedInputError, DataError
 from airshed.outputs.maps import cell_edges, run_period_text
 from airshed.outputs.plots import figure_specs
@@ -569,11 +569,16 @@ def write_report(
     species: Sequence[str] = ("PM2.5",),
     dpi: float = REPORT_DPI,
     figure_pngs: Mapping[str, bytes] | None = None,
+    destination: Destination = OUTPUT_FOLDER,
 ) -> Path:
-    """Write a run's self-contained HTML report to ``path`` atomically; see :func:`build_report_html`."""
+    """Write a run's self-contained HTML report to ``path`` atomically; see :func:`build_report_html`.
+
+    ``destination`` names the option that chooses ``path`` in the error for a folder that is missing or
+    not writable (``airshed report --out``; ``airshed run``'s output by default).
+    """
     text = build_report_html(ds, run_path=run_path, cooperation=cooperation, species=species, dpi=dpi,
                              figure_pngs=figure_pngs)
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, destination=destination) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path

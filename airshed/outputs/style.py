@@ -20,7 +20,7 @@ import matplotlib.style
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from airshed.atomic_files import atomic_path
+from airshed.atomic_files import OUTPUT_FOLDER, Destination, atomic_path
 from airshed.errors import AirshedInputError
 
 DPI = 110
@@ -89,7 +89,8 @@ def _freeze_layout(fig: Figure) -> None:
         fig.set_layout_engine("none")
 
 
-def save_figure(fig: Figure, path: Path, fmt: str | None = None, dpi: float = DPI) -> Path:
+def save_figure(fig: Figure, path: Path, fmt: str | None = None, dpi: float = DPI,
+                destination: Destination = OUTPUT_FOLDER) -> Path:
     """Write ``fig`` atomically to ``path`` without timestamps in its metadata.
 
     Parameters
@@ -102,12 +103,14 @@ def save_figure(fig: Figure, path: Path, fmt: str | None = None, dpi: float = DP
         ``"png"``, ``"pdf"`` or ``"svg"``; default from the file suffix.
     dpi
         Raster resolution, dots per inch.
+    destination
+        Names the option that chooses ``path`` in the error for a folder that is missing or not writable.
     """
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
         raise AirshedInputError(f"figure format {fmt!r} of {path} is not supported; use one of {FORMATS}")
-    with figure_style(), atomic_path(path) as tmp:
+    with figure_style(), atomic_path(path, destination=destination) as tmp:
         _freeze_layout(fig)
         fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_NO_METADATA[fmt])
     return path

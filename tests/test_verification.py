@@ -464,6 +464,15 @@ def test_verify_command(tmp_path):
                                      "--species", "SO2", "--json", str(tmp_path / "no" / "v.json")])
     assert unwritable.exit_code == 2 and "does not exist" in unwritable.output
     assert " ".join(unwritable.output.split()).endswith("choose another with --json")
+    # species: one a run cannot be compared with, a claim about one the run does not emit (trial 10, item 11)
+    ozone = runner.invoke(app, ["verify", str(run), "--observations", str(tmp_path / "obs.csv"),
+                                "--species", "O3"])
+    assert ozone.exit_code == 2 and len(ozone.output.strip().splitlines()) == 1
+    assert "--species 'O3': not an observed species" in ozone.output and "SO2, NO2, PM2.5" in ozone.output
+    co = runner.invoke(app, ["verify", str(run), "--observations", str(tmp_path / "obs.csv"),
+                             "--species", "SO2", "--claim", "region=A,species=CO,percent=-20"])
+    assert co.exit_code == 2 and len(co.output.strip().splitlines()) == 1
+    assert "species 'CO' is not emitted in this run; its emitted species: SO2" in co.output
 
 
 def test_start_is_the_fixture_start():

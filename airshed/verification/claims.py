@@ -194,8 +194,15 @@ def verdict(estimate: float, sigma: float, information: float, claimed: float) -
 
 
 def check_claim(claim: Claim, verification) -> ClaimResult:
-    """Judge a claim (module docstring) on a :class:`~airshed.verification.verify.Verification`."""
+    """Judge a claim (module docstring) on a :class:`~airshed.verification.verify.Verification`.
+
+    A claim about a species the run does not emit (CO, or NO2 for NOx) is bad input, not a limit of the
+    network: AirshedInputError naming the run's emitted species.
+    """
     v = verification
+    if claim.species not in v.sens.emitted_species:
+        raise AirshedInputError(f"--claim {claim.describe()}: species {claim.species!r} is not emitted in "
+                                f"this run; its emitted species: {', '.join(v.sens.emitted_species)}")
     h, why = claim_weights(claim, v.state, v.sens.regions)
     if h is None:
         return ClaimResult(claim, NOT_RESOLVABLE, why)

@@ -76,6 +76,13 @@ class VerifySettings:
     errors: ObservationErrors = field(default_factory=ObservationErrors)
     prior: PriorErrors = field(default_factory=PriorErrors)
 
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.species if s not in OBSERVABLES]
+        if unknown or not self.species:
+            what = f"{', '.join(map(repr, unknown))}: not" if unknown else "no species given; expected"
+            raise AirshedInputError(f"--species {what} an observed species airshed verify can compare with "
+                                    f"the model; use {', '.join(OBSERVABLES)}")
+
 
 @dataclass
 class Verification:
@@ -255,6 +262,9 @@ def verify(ds: xr.Dataset, observations: Observations, settings: VerifySettings 
     if absent:
         notes.append(f"no observations of {', '.join(absent)}")
     used = tuple(s for s in species if s in OBSERVABLES and OBSERVABLES[s].output in sens.species)
+    if not used:
+        raise AirshedInputError(f"{sens.origin}: the run does not model {', '.join(species)} (its species: "
+                                f"{', '.join(sens.species)}); choose others with --species")
     emitted = list(dict.fromkeys(e for s in used for e in OBSERVABLES[s].parts))
     state = build_state(sens, emitted, list(used), settings.regions, settings.sectors, settings.window)
     errors = settings.errors

@@ -92,6 +92,30 @@ def test_bad_observation_files_are_one_line_errors(tmp_path, text, message):
     assert "\n" not in str(err.value) and "bad.csv" in str(err.value)
 
 
+def test_bad_values_name_the_file_line_station_and_time(tmp_path):
+    """Trial 10, item 12: a bad value among thousands is found by its line (comments and blank lines
+    counted), station and time."""
+    head = "# comment\nstation,time,species,value,unit\nA,2017-12-01T01:00,SO2,5,ug m-3\n\n"
+    cases = [("B,2017-12-01T02:00,SO2,-40,ug m-3\n", "negative SO2 concentration -40 ug m-3"),
+             ("B,2017-12-01T02:00,SO2,NaN,ug m-3\n", "SO2 value is not a finite number"),
+             ("B,2017-12-01T02:00,SO2,abc,ug m-3\n", "value 'abc' is not a number")]
+    for k, (row, message) in enumerate(cases):
+        path = write(tmp_path / f"long{k}.csv", head + row)
+        with pytest.raises(DataError) as err:
+            read_observations(path)
+        rest = "; concentrations are >= 0 (mark a missing value by an empty cell)" if k == 0 else ""
+        assert str(err.value) == (f"observation file {path}, line 5 (station B, time 2017-12-01T02:00): "
+                                  f"{message}{rest}")
+    cnemc = "date,hour,type,1001A,1002A\n20171201,0,SO2,3,4\n20171201,1,SO2,5,{}\n"
+    for k, (cell, message) in enumerate([("-2", "negative SO2 concentration -2 ug m-3"),
+                                         ("x", "SO2 value 'x' is not a number")]):
+        path = write(tmp_path / f"china_sites_{k}.csv", cnemc.format(cell))
+        with pytest.raises(DataError, match=message) as err:
+            read_cnemc([path])
+        assert str(err.value).startswith(f"observation file {path}, line 3 (station 1002A, date 20171201 "
+                                         "hour 1): ")
+
+
 def test_cnemc_unknown_type_and_bad_hour(tmp_path):
     with pytest.raises(DataError, match="unknown type 'PM1'"):
         read_cnemc([write(tmp_path / "a.csv", "date,hour,type,1001A\n20171201,0,PM1,3\n")])

@@ -464,6 +464,10 @@ def test_verify_command(tmp_path):
                                      "--species", "SO2", "--json", str(tmp_path / "no" / "v.json")])
     assert unwritable.exit_code == 2 and "does not exist" in unwritable.output
     assert " ".join(unwritable.output.split()).endswith("choose another with --json")
+    (tmp_path / "late.csv").write_text("station,time,species,value,unit\nS1,2018-03-01T05:00,SO2,4,ug m-3\n")
+    late = runner.invoke(app, ["verify", str(run), "--observations", str(tmp_path / "late.csv")])
+    assert late.exit_code == 2 and "within the run period (2017-12-01T00:00 to 2017-12-03T00:00 UTC)" \
+        in " ".join(late.output.split())
     # species: one a run cannot be compared with, a claim about one the run does not emit (trial 10, item 11)
     ozone = runner.invoke(app, ["verify", str(run), "--observations", str(tmp_path / "obs.csv"),
                                 "--species", "O3"])

@@ -38,7 +38,7 @@ Readers know no kernels and no run file: matching observations to model output i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,19 +133,57 @@ class Observations:
         return sorted(set(self.frame["station"]))
 
 
-def _check_values(values: np.ndarray, species: str, where: str) -> None:
-    """Refuse negative, non-finite or implausibly large values (ug m-3) of one species."""
+def _line_numbers(path: Path, rows: int) -> np.ndarray | None:
+    """File line numbers (1-based) of a CSV's ``rows`` data rows, as pandas read them (comment="#").
+
+    Blank and comment lines are skipped like pandas skips them; None when the count does not match (a
+    quoted field spanning lines), and the messages then count data rows instead.
+    """
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    kept = [n for n, line in enumerate(lines, 1) if line.strip() and not line.strip().startswith("#")]
+    return np.asarray(kept[1:]) if len(kept) == rows + 1 else None
+
+
+def _where(path: Path, lines: np.ndarray | None, row: int, station: str, time: str) -> str:
+    """``observation file PATH, line N (station S, time T)`` for data row ``row`` (0-based)."""
+    place = f"line {lines[row]}" if lines is not None else f"data row {row + 1}"
+    return f"observation file {path}, {place} (station {station}, {time})"
+
+
+def _check_values(values: np.ndarray, species: str, locate: Callable[[int], str]) -> None:
+    """Refuse negative, non-finite or implausibly large values (ug m-3) of one species.
+
+    ``locate(i)`` says where ``values[i]`` is in its file (file, line, station, time) for the message.
+    """
     if values.size == 0:
         return
-    if not np.isfinite(values).all():
-        raise DataError(f"{where}: {species} value is not a finite number")
-    if (values < 0).any():
-        raise DataError(f"{where}: negative {species} concentration {values.min():g} ug m-3; concentrations "
-                        "are >= 0 (mark a missing value by an empty cell)")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise DataError(f"{locate(bad[0])}: {species} value is not a finite number")
+    bad = np.flatnonzero(values < 0)
+    if bad.size:
+        raise DataError(f"{locate(bad[0])}: negative {species} concentration {values[bad[0]]:g} ug m-3; "
+                        "concentrations are >= 0 (mark a missing value by an empty cell)")
     limit = MAX_PLAUSIBLE_UG_M3[species]
-    if values.max() > limit:
-        raise DataError(f"{where}: {species} = {values.max():g} ug m-3 exceeds {limit:g} ug m-3, far above "
-                        "any recorded hourly value; check the unit (CO is in mg m-3 in the CNEMC layout)")
+    bad = np.flatnonzero(values > limit)
+    if bad.size:
+        raise DataError(f"{locate(bad[0])}: {species} = {values[bad[0]]:g} ug m-3 exceeds {limit:g} ug m-3, "
+                        "far above any recorded hourly value; check the unit (CO is in mg m-3 in the CNEMC "
+                        "layout)")
+
+
+def _first_not_a_number(cells: pd.DataFrame) -> tuple[int, int]:
+    """(row, column) position of the first cell of ``cells`` (strings; '' is missing) float() refuses."""
+    for i, row in enumerate(cells.itertuples(index=False)):
+        for j, text in enumerate(row):
+            try:
+                float(text or "nan")
+            except ValueError:
+                return i, j
+    raise AssertionError("no cell refused")  # pragma: no cover - called after float() refused one
 
 
 def _finish(frames: list[pd.DataFrame], files: list[Path]) -> Observations:
@@ -157,7 +195,7 @@ def _finish(frames: list[pd.DataFrame], files: list[Path]) -> Observations:
     if duplicated.any():
         row = frame[duplicated].iloc[0]
         raise DataError(f"observations {', '.join(map(str, files))}: station {row.station}, {row.species} at "
-                        f"{row.time} (UTC, end of hour) is given more than once")
+                        f"{row.time:%Y-%m-%dT%H:%M} (UTC, end of hour) is given more than once")
     frame = frame.sort_values(["station", "species", "time"], kind="stable").reset_index(drop=True)
     return Observations(frame, list(files))
 
@@ -194,6 +232,12 @@ def _read_cnemc_file(path: Path) -> pd.DataFrame:
         raise DataError(f"observation file {path}: hour {int(hour[(hour < 0) | (hour > 23)].iloc[0])} "
                         "outside 0-23")
     end_utc = date + pd.to_timedelta(hour - CNEMC_UTC_OFFSET_H, unit="h")
+    lines = _line_numbers(path, len(table))
+
+    def where(row: int, column: int) -> str:
+        return _where(path, lines, row, stations[column],
+                      f"date {table['date'].iloc[row].strip()} hour {table['hour'].iloc[row].strip()}")
+
     frames = []
     for species in OBSERVED_SPECIES:
         rows = np.flatnonzero((table["type"].str.strip() == species).to_numpy())
@@ -203,11 +247,13 @@ def _read_cnemc_file(path: Path) -> pd.DataFrame:
         try:
             values = block.replace("", np.nan).astype(float).to_numpy()
         except ValueError:
-            raise DataError(f"observation file {path}: a {species} value is not a number") from None
+            i, j = _first_not_a_number(block)
+            raise DataError(f"{where(rows[i], j)}: {species} value {block.iloc[i, j]!r} is not a number") \
+                from None
         values = values * UNIT_TO_UG_M3[CNEMC_UNITS[species]]
         present = np.isfinite(values)
         r, s = np.nonzero(present)
-        _check_values(values[present], species, f"observation file {path}")
+        _check_values(values[present], species, lambda i, r=r, s=s, rows=rows: where(rows[r[i]], s[i]))
         frames.append(pd.DataFrame({"station": np.asarray(stations, dtype=object)[s],
                                     "time": end_utc.to_numpy()[rows[r]],
                                     "species": species, "value": values[present]}))
@@ -263,7 +309,13 @@ def _read_long_file(path: Path) -> pd.DataFrame:
     if missing:
         raise DataError(f"observation file {path}: missing column(s) {', '.join(missing)}; the long layout "
                         f"has columns {', '.join(LONG_COLUMNS)}")
+    lines = _line_numbers(path, len(table))
     table = table[table["value"].str.strip() != ""]
+
+    def where(i: int) -> str:  # the i-th row left
+        return _where(path, lines, int(table.index[i]), table["station"].iloc[i].strip(),
+                      f"time {table['time'].iloc[i].strip()}")
+
     species = table["species"].map(canonical_observed_species)
     if species.isna().any():
         bad = table["species"][species.isna()].iloc[0]
@@ -279,14 +331,16 @@ def _read_long_file(path: Path) -> pd.DataFrame:
     try:
         values = table["value"].str.strip().astype(float).to_numpy() * units.map(UNIT_TO_UG_M3).to_numpy()
     except ValueError:
-        raise DataError(f"observation file {path}: a value is not a number") from None
+        i, _ = _first_not_a_number(table[["value"]].apply(lambda col: col.str.strip()))
+        raise DataError(f"{where(i)}: value {table['value'].iloc[i].strip()!r} is not a number") from None
     text = table["time"].str.strip()
     times = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
     if times.isna().any():
         raise DataError(f"observation file {path}: time {text[times.isna()].iloc[0]!r} is not ISO 8601, e.g. "
                         "2017-12-01T09:00 or 2017-12-01T09:00+08:00")
     for name in OBSERVED_SPECIES:
-        _check_values(values[(species == name).to_numpy()], name, f"observation file {path}")
+        chosen = np.flatnonzero((species == name).to_numpy())
+        _check_values(values[chosen], name, lambda i, chosen=chosen: where(chosen[i]))
     return pd.DataFrame({"station": table["station"].str.strip().to_numpy(),
                          "time": times.dt.tz_convert(None).to_numpy(),
                          "species": species.to_numpy(), "value": values})

@@ -340,7 +340,8 @@ def observing_system(sens: StationSensitivity, state: StateVector, observations:
     if frame.empty:
         raise AirshedInputError(
             f"no observation of {', '.join(used)} at the run's stations within the run period "
-            f"({sens.times[0] - np.timedelta64(1, 'h')} to {sens.times[-1]} UTC)")
+            f"({np.datetime_as_string(sens.times[0] - np.timedelta64(1, 'h'), unit='m')} to "
+            f"{np.datetime_as_string(sens.times[-1], unit='m')} UTC)")
     T, N = sens.run_hours, len(sens.stations)
     hourly = {o: np.full((T, N), np.nan) for o in used}
     for o, part in frame.groupby("species"):

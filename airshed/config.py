@@ -1480,12 +1480,34 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    binary = _binary_kind(raw)
+    if binary is not None:
+        raise ConfigError(f"{path}: not a TOML config: {binary}; give the run's .toml configuration file")
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_toml_error_message(path, exc)) from None
+
+
+_BINARY_SIGNATURES = {b"\x89HDF\r\n\x1a\n": "a NetCDF-4/HDF5 file (e.g. a run file)",
+                      b"CDF\x01": "a classic NetCDF file", b"CDF\x02": "a classic NetCDF file",
+                      b"\x89PNG": "a PNG image", b"%PDF": "a PDF file", b"PK\x03\x04": "a ZIP archive"}
+
+
+def _binary_kind(raw: bytes) -> str | None:
+    """Say what a file that is not text is ("... binary content ..."); None for text.
+
+    UTF-16 with a byte-order mark counts as text: the advice to save it as UTF-8 is the right one.
+    """
+    for signature, kind in _BINARY_SIGNATURES.items():
+        if raw.startswith(signature):
+            return f"it is {kind}, binary content"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 text: the advice to save as UTF-8 applies
+        return None
+    nul = raw.find(b"\0", 0, 8192)
+    return f"binary content (a NUL byte at byte {nul})" if nul >= 0 else None
 
 
 def parse_config(

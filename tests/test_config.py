@@ -404,3 +404,18 @@ def test_a_single_path_string_is_a_one_element_list(tmp_path):
     (tmp_path / "wrfout_d01").write_bytes(b"")
     cfg = load_config(write(tmp_path, MINIMAL + '[meteorology]\nformat = "wrf"\npaths = "wrfout_*"\n'))
     assert cfg.meteorology.paths == [tmp_path.resolve() / "wrfout_d01"]
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b"\x89HDF\r\n\x1a\n\x00\x00",
+     "not a TOML config: it is a NetCDF-4/HDF5 file (e.g. a run file), binary content"),
+    (b"[run]\x00\x01", "not a TOML config: binary content (a NUL byte at byte 5)"),
+    (b'[run]\nname = "caf\xe9"\n', "not UTF-8 text (byte 17); save the config as UTF-8"),
+])
+def test_a_binary_file_given_as_config_is_named_binary_not_told_to_be_saved_as_utf8(tmp_path, raw, message):
+    """Trial 10: `airshed run X.nc` said 'save the config as UTF-8'; text in another encoding is."""
+    path = tmp_path / "x.nc"
+    path.write_bytes(raw)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: {message}")

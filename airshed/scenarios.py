@@ -91,8 +91,8 @@ def validate_scenario(scenario: ScenarioConfig, region_names: Sequence[str],
         for name in [] if change.regions == ALL else change.regions:
             if name not in region_names:
                 raise AirshedInputError(
-                    f"{where}{scenario.change_label(j)}: unknown region {name!r} in `regions`; valid regions "
-                    f"of this run: {', '.join(region_names)}"
+                    f"{where}{scenario.change_label(j)}: unknown region {name!r} in `regions`; the "
+                    f"source regions are {', '.join(region_names)}"
                 )
         if run_start is None or run_end is None:
             continue

@@ -182,8 +182,8 @@ def test_unknown_region_names_scenario_change_and_valid_regions():
     sc = config_with([{"name": "cut", "changes": [change("all", 1.0), change(["Beijing", "Hebie"], -5.0)]}])
     with pytest.raises(
         AirshedInputError,
-        match=r"scenario 'cut', change 2 of 2: unknown region 'Hebie' in `regions`; valid "
-        r"regions of this run: Beijing, Hebei, outside",
+        match=r"scenario 'cut', change 2 of 2: unknown region 'Hebie' in `regions`; the source regions "
+        r"are Beijing, Hebei, outside",
     ):
         validate_scenario(sc.scenarios[0], ("Beijing", "Hebei", "outside"))
     # changes are counted from 1, as the user counts the [[scenarios.changes]] tables, and the file is named

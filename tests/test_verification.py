@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from verification_fixture import START, toy_run
 
 from airshed.cli import app
-from airshed.errors import AirshedInputError
+from airshed.errors import AirshedInputError, DataError
 from airshed.inputs.inventory_uncertainty import read_inventory_intervals
 from airshed.inputs.observations import Observations
 from airshed.physics.no2_ratio import (
@@ -500,6 +500,10 @@ def test_transport_error_from_an_ensemble_of_member_runs(tmp_path):
     np.testing.assert_allclose(spread, 0.1 * y / np.sqrt(2), rtol=1e-12)
     with pytest.raises(AirshedInputError, match="at least two"):
         verify(ds, observations_of(ds, y, "SO2"), settings, transport_ensemble=paths[:1])
+    not_netcdf = tmp_path / "member.toml"
+    not_netcdf.write_text("[run]\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"ensemble member .*member\.toml: cannot read it as a NetCDF run"):
+        verify(ds, observations_of(ds, y, "SO2"), settings, transport_ensemble=[paths[0], not_netcdf])
 
 
 def test_transport_error_from_the_run_files_meteorological_variance():

@@ -219,7 +219,11 @@ def ensemble_spread(paths: list[str | Path], sens: StationSensitivity,
         raise AirshedInputError("--transport-ensemble needs at least two member run files")
     members = []
     for p in paths:
-        with xr.open_dataset(Path(p).expanduser()) as ds:
+        try:
+            opened = xr.open_dataset(Path(p).expanduser())
+        except (OSError, ValueError) as exc:  # not NetCDF, unreadable, missing: bad input, not a crash
+            raise DataError(f"ensemble member {p}: cannot read it as a NetCDF run file ({exc})") from None
+        with opened as ds:
             if "station_concentration" not in ds.variables:
                 raise DataError(f"ensemble member {p}: no station_concentration (run it with [receptors] "
                                 "stations)")

@@ -576,9 +576,10 @@ def write_report(
     ``destination`` names the option that chooses ``path`` in the error for a folder that is missing or
     not writable (``airshed report --out``; ``airshed run``'s output by default).
     """
-    text = build_report_html(ds, run_path=run_path, cooperation=cooperation, species=species, dpi=dpi,
-                             figure_pngs=figure_pngs)
     path = Path(path)
+    # the folder is checked (the temporary file made) before the figures are drawn, not after
     with atomic_path(path, destination=destination) as tmp:
+        text = build_report_html(ds, run_path=run_path, cooperation=cooperation, species=species, dpi=dpi,
+                                 figure_pngs=figure_pngs)
         tmp.write_text(text, encoding="utf-8")
     return path

@@ -573,6 +573,7 @@ def scenario_command(
     ranges = None
     with _open_run(run_file, ("receptor_contribution",), "scenario") as ds:
         result = evaluate_scenarios(ds, chosen, config)
+        averaging = _receptor_averaging(ds)
         if cfg.uncertainty.members:  # each change as median and 5-95 % range over the inventory members
             from airshed.uncertainty.ensemble import InventoryEnsemble
             from airshed.uncertainty.scenarios import scenario_ensemble, scenario_ranges
@@ -596,7 +597,7 @@ def scenario_command(
         if ranges:
             caption += (" " if caption else "") + (f"Median and 5-95 % range over "
                                                    f"{cfg.uncertainty.members} inventory members.")
-        table = Table(title=f"scenario {name}: PM2.5, ug m-3 (period mean, population-weighted)",
+        table = Table(title=f"scenario {name}: PM2.5, ug m-3 (period mean, {averaging})",
                       title_justify="left", caption=caption or None, caption_justify="left")
         for column in ("receptor region", "baseline", "scenario", "change", "change %", "from own cuts",
                        "from others' cuts", *extra):
@@ -798,6 +799,7 @@ def performance_command(
         pm25_a = ds_a["pm25_total"].sel(receptor_region=split["receptor_region"]).values
         pm25_b = ds_b["pm25_total"].sel(receptor_region=split["receptor_region"]).values
         caveats = _transport_differences(ds_a, ds_b)
+        averaging = _receptor_averaging(ds_a)
     receptors = [str(r) for r in split["receptor_region"].values]
     change = split["pm25_change"].values
     parts = {key: split[key].values for key, _ in _PERFORMANCE_PARTS}
@@ -817,7 +819,7 @@ def performance_command(
         typer.echo(json.dumps(_json_tree(data), indent=2, allow_nan=False))
         return
     table = Table(title="PM2.5 change from run A to run B by whose emissions moved it (µg m⁻³, "
-                  "population-weighted period means)")
+                  f"period means, {averaging})")
     table.add_column("receptor region")
     for column in ("A", "B", "change", *(label for _, label in _PERFORMANCE_PARTS)):
         table.add_column(column, justify="right")
@@ -829,6 +831,12 @@ def performance_command(
     stdout.print(table)
     for note in caveats:
         stdout.print(Text(f"note: {note}", style="yellow"), soft_wrap=True)
+
+
+def _receptor_averaging(ds) -> str:
+    """Say how a file's receptor-region values average: the population, or a footprint file's stations."""
+    backward = ds.attrs.get("direction") == "backward"
+    return "mean of each region's stations" if backward else "population-weighted"
 
 
 def _transport_differences(ds_a, ds_b) -> list[str]:

@@ -181,6 +181,12 @@ change_percent = -50.0
         -float(sr.sel(receptor_region="Beijing", source_region="Beijing")), rel=1e-9)
     assert split["Tianjin"]["other_regions_change"] == pytest.approx(
         -float(sr.sel(receptor_region="Tianjin", source_region="Beijing")), rel=1e-9)
+    # the tables say the values are station means here, not population-weighted (newcomer trial)
+    for argv in (["scenario", str(config), str(base)], ["performance", str(base), str(zero)]):
+        table = runner.invoke(app, argv)
+        words = " ".join(table.stdout.split())  # the title may wrap
+        assert table.exit_code == 0 and "mean of each region's stations" in words
+        assert "population-weighted" not in words
     # the shipped gamma-game policy, its players the regions that hold a station (a footprint file's
     # receptor regions; the neighbouring provinces have none, so they carry no damage in the game)
     cities = [str(r) for r in ds["receptor_region"].values]

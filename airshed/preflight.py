@@ -183,8 +183,9 @@ def release_windows_alive(cfg: AirshedConfig) -> int:
     """
     if cfg.run.core != "lagrangian":
         return 0
-    interval = cfg.lagrangian.output_interval_h
-    window_h = max(interval, cfg.lagrangian.release_window_h // interval * interval)
+    from airshed.cores.lagrangian import release_window_periods
+
+    window_h = release_window_periods(cfg) * cfg.lagrangian.output_interval_h
     n_windows = -(-cfg.run.hours // window_h)
     return int(min(n_windows, np.ceil(residence_hours(cfg) / window_h) + 1))
 

@@ -50,6 +50,23 @@ def footprint_file(zero_out: str | None = None) -> Path:
                           progress=False, zero_out=zero_out)
 
 
+def cli_config(path: Path, end: str, tables: str = "", run_keys: str = "") -> Path:
+    """Write a TOML config of the 27 km JJJ-cities particle case for the CLI tests (``tables`` appended)."""
+    path.write_text(f"""
+[run]
+name = "fp"
+start = 2017-12-01T00:00:00
+end = {end}
+core = "lagrangian"
+{run_keys}
+[grid]
+cell_km = 27.0
+[regions]
+set = "jjj-cities"
+{tables}""", encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
 def ds():
     with xr.open_dataset(footprint_file()) as opened:
@@ -148,23 +165,13 @@ def test_scenario_cooperate_and_performance_commands_run_on_the_footprint_file(t
 
     runner = CliRunner()
     base, zero = footprint_file(), footprint_file("Beijing")
-    config = tmp_path / "scenario.toml"
-    config.write_text("""
-[run]
-name = "fp"
-start = 2017-12-01T00:00:00
-end = 2017-12-01T12:00:00
-core = "lagrangian"
-[grid]
-cell_km = 27.0
-[regions]
-set = "jjj-cities"
+    config = cli_config(tmp_path / "scenario.toml", "2017-12-01T12:00:00", """
 [[scenarios]]
 name = "half_beijing"
 [[scenarios.changes]]
 regions = ["Beijing"]
 change_percent = -50.0
-""", encoding="utf-8")
+""")
     sr = ds["pm25_source_receptor"].sum("emitted_species")
     result = runner.invoke(app, ["scenario", str(config), str(base), "--json"])
     assert result.exit_code == 0, result.output
@@ -210,24 +217,13 @@ def test_footprint_file_passes_cf_checker(tmp_path):
 
 def test_cli_footprint_run_and_map(tmp_path):
     runner = CliRunner()
-    config = tmp_path / "fp.toml"
-    config.write_text("""
-[run]
-name = "fp"
-start = 2017-12-01T00:00:00
-end = 2017-12-01T06:00:00
-core = "lagrangian"
-seed = 5
-[grid]
-cell_km = 27.0
-[regions]
-set = "jjj-cities"
+    config = cli_config(tmp_path / "fp.toml", "2017-12-01T06:00:00", """
 [emissions]
 temporal_profiles = "flat"
 [footprint]
 averaging_h = 6
 particles_per_period = 60
-""", encoding="utf-8")
+""", run_keys="seed = 5")
     result = runner.invoke(app, ["footprint", str(config), "--stations", str(STATIONS), "-o",
                                  str(tmp_path / "out.nc")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
@@ -266,20 +262,10 @@ def test_footprint_checks_its_arguments_before_reading_inputs(tmp_path, monkeypa
         raise AssertionError("inputs read before the arguments were checked")
 
     monkeypatch.setattr(footprint, "prepare_study", no_reading)
-    config = tmp_path / "fp.toml"
-    config.write_text("""
-[run]
-name = "fp"
-start = 2017-12-01T00:00:00
-end = 2017-12-01T06:00:00
-core = "lagrangian"
-[grid]
-cell_km = 27.0
-[regions]
-set = "jjj-cities"
+    config = cli_config(tmp_path / "fp.toml", "2017-12-01T06:00:00", """
 [receptors]
 stations = "missing.csv"
-""", encoding="utf-8")
+""")
     outside = tmp_path / "outside.csv"
     outside.write_text("id,name,lon,lat\nBJ,Beijing,116.4,39.9\nP,Paris,2.35,48.85\n", encoding="utf-8")
     runner = CliRunner()

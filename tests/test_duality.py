@@ -221,21 +221,23 @@ def test_duality_near_the_ground_with_the_skewed_convective_pdf():
     assert np.abs(z).max() <= 3.0 and b.sum() / f.sum() == pytest.approx(1.0, abs=0.05), (f, b, z)
 
 
-def test_free_vertical_diffusion_false_reaches_both_directions():
-    """``[lagrangian] free_vertical_diffusion = false``: no vertical diffusivity above h, both directions."""
+def test_free_vertical_diffusion_reaches_both_directions():
+    """``[lagrangian] free_vertical_diffusion``: off by default (no vertical diffusivity above h), both
+    directions; ``true`` gives both the kernel record's 0.1 m2/s."""
     from airshed.cores.lagrangian import LagrangianCore
     from airshed.model.backward import transport_parameters
     from airshed.pipeline.study import prepare_study
 
     cfg = jjj_case(False)
-    assert cfg.lagrangian.free_vertical_diffusion
-    cfg.lagrangian.free_vertical_diffusion = False
-    study = prepare_study(cfg)
-    params = LagrangianCore(cfg, study.inputs, study.mechanism).params
-    slots = adjoint_slots(study.mechanism.tracers, params.conversions)
-    assert params.k_free_vertical_m2_s == 0.0
-    assert transport_parameters(params, slots, 50.0).turbulence().k_free_vertical == 0.0
-    assert LagrangianParameters.k_free_vertical_m2_s == 0.1  # today's default, one-way
+    assert not cfg.lagrangian.free_vertical_diffusion
+    for free, k in ((False, 0.0), (True, LagrangianParameters.k_free_vertical_m2_s)):
+        cfg.lagrangian.free_vertical_diffusion = free
+        study = prepare_study(cfg)
+        params = LagrangianCore(cfg, study.inputs, study.mechanism).params
+        slots = adjoint_slots(study.mechanism.tracers, params.conversions)
+        assert params.k_free_vertical_m2_s == k
+        assert transport_parameters(params, slots, 50.0).turbulence().k_free_vertical == k
+    assert LagrangianParameters.k_free_vertical_m2_s == 0.1
 
 
 # --------------------------------------------------------------------------------------------------

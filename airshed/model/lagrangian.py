@@ -38,9 +38,11 @@ One step of ``dt`` seconds (:func:`advance_particles`), per particle:
    well-mixed state at long sub-steps (:func:`_splitting_vertical`).
 5. Mixing-height changes: a particle is in the mixed layer when z <= h(x, y, t) at the start of the step;
    a particle above h is in the residual layer / free troposphere and moves by a random vertical
-   displacement with ``k_free_vertical`` (FLEXPART's 0.1 m2/s) and is only reflected at the ground. So
-   when h grows the particles it overtakes are mixed from the next step on, and when h falls the
-   particles left above it stay in the residual layer; w_n of a free particle is redrawn from N(0, 1) each
+   displacement with ``k_free_vertical`` (this record's default 0.1 m2/s is FLEXPART's ``d_strat``, for
+   its stratosphere; a config run passes 0, as FLEXPART's troposphere, unless ``[lagrangian]
+   free_vertical_diffusion = true``) and is only reflected at the ground. So when h grows the particles
+   it overtakes are mixed from the next step on, and when h falls the particles left above it stay in
+   the residual layer; w_n of a free particle is redrawn from N(0, 1) each
    step so a particle that enters the mixed layer carries a velocity from the stationary distribution.
 6. Particles that leave the horizontal domain (cell edges) or rise above ``z_top`` are removed; their
    mass is counted per species as left-domain.

@@ -1,17 +1,18 @@
 """The default case's sensitivity to the particle core's vertical sub-step and integrator (an accuracy study).
 
-Runs ``examples/jjj.toml`` in full (maps and report included, as shipped) once per run given as
-``FRACTION[:INTEGRATOR]`` (``[lagrangian] vertical_step_fraction`` and ``vertical_integrator``, Hanna
-scheme; ``euler`` by default), in this process, one after the other, and prints each run's CPU and wall
-time, then, against the last run given (the reference: the finest Euler sub-step): the receptor regions'
-PM2.5, Beijing's transboundary share, the sector totals summed over receptors and the relative differences
-of the source-receptor entries above 1 % of their receptor's total. README, "Particle core: turbulence near
-the ground", gives the numbers measured (5 Dec 2026): Euler at 0.5, 0.1 and 0.05 (the first time with caps
-of 256 sub-steps, which a Hanna step at 0.1 and 0.05 T_Lw never reaches: at the 30 s floor a 300 s step
-takes 100 and 200; the option's caps are 101 and 201) and the BAOAB splitting at 0.5.
+Runs ``examples/jjj.toml`` once per run given as ``FRACTION[:INTEGRATOR[:FREE]]`` (``[lagrangian]
+vertical_step_fraction``, ``vertical_integrator``, default ``baoab``, and ``free_vertical_diffusion``:
+``on`` or ``off``, default ``off``; Hanna scheme), in this process, one after the other, and prints each
+run's CPU and wall time, then, against the last run given (the reference): the receptor regions' PM2.5,
+Beijing's transboundary share, the sector totals summed over receptors and the relative differences of
+the source-receptor entries above 1 % of their receptor's total. ``--core-only`` leaves out the maps,
+report and inventory members (the numbers compared are the same). README, "Particle core: turbulence
+near the ground", gives the numbers measured: the defaults since 6 Dec 2026 (``baoab`` at 0.5, no free
+diffusion) against ``baoab`` at 1.0 and 0.25 (6 Dec), and the former defaults (Euler at 0.5, 0.1 and
+0.05 with free diffusion on, and ``baoab`` at 0.5 with it on; 5 Dec).
 
-Usage: python benchmarks/step_fraction_default_case.py [--runs 0.5 0.5:baoab 0.1 0.05] [--out DIR]
-       (run from the repository root; about 2.2x and 4.4x the default case's CPU for 0.1 and 0.05)
+Usage: python benchmarks/step_fraction_default_case.py [--runs 1.0 0.5 0.25] [--core-only] [--out DIR]
+       (run from the repository root; 0.25 costs about 1.5x the default case's CPU)
 """
 
 from __future__ import annotations
@@ -28,10 +29,15 @@ from airshed.api import configure
 from airshed.runner import run_study
 
 
-def run_with_fraction(fraction: float, integrator: str, out: Path) -> tuple[float, float]:
-    """Run the default case with sub-steps of ``fraction`` T_Lw and ``integrator``; return (CPU s, wall s)."""
+def run_with_fraction(fraction: float, integrator: str, free: bool, out: Path,
+                      core_only: bool) -> tuple[float, float]:
+    """Run the default case with sub-steps of ``fraction`` T_Lw, ``integrator`` and free vertical diffusion
+    on or off; return (CPU s, wall s)."""
+    documents = ({"outputs__maps": False, "outputs__report": False, "uncertainty__members": 0} if core_only
+                 else {})
     cfg = configure("examples/jjj.toml", run__output=str(out), lagrangian__vertical_step_fraction=fraction,
-                    lagrangian__vertical_integrator=integrator)
+                    lagrangian__vertical_integrator=integrator, lagrangian__free_vertical_diffusion=free,
+                    **documents)
     wall, cpu = time.perf_counter(), time.process_time()
     run_study(cfg, progress=False)
     return time.process_time() - cpu, time.perf_counter() - wall
@@ -68,21 +74,25 @@ def compare(files: dict[str, Path]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", nargs="+", default=["0.5", "0.5:baoab", "0.1", "0.05"],
-                        help="FRACTION[:INTEGRATOR] per run; the last is the reference")
+    parser.add_argument("--runs", nargs="+", default=["1.0", "0.5", "0.25"],
+                        help="FRACTION[:INTEGRATOR[:FREE]] per run (FREE: on or off); the last is the "
+                        "reference")
+    parser.add_argument("--core-only", action="store_true", help="no maps, report or inventory members")
     parser.add_argument("--out", type=Path, default=Path("step_fraction_runs"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     files = {}
     for run in args.runs:
-        fraction, _, integrator = run.partition(":")
-        integrator = integrator or "euler"
-        files[run] = args.out / f"jjj_step_{fraction}_{integrator}.nc"
+        fraction, integrator, free = (run.split(":") + ["", ""])[:3]
+        integrator, free = integrator or "baoab", free or "off"
+        if integrator not in ("euler", "baoab") or free not in ("on", "off"):
+            parser.error(f"run {run!r}: expected FRACTION[:euler|baoab[:on|off]]")
+        files[run] = args.out / f"jjj_step_{fraction}_{integrator}_free-{free}.nc"
         if files[run].exists():  # a run file of an earlier call (the runs are deterministic)
             print(f"{run}: reusing {files[run]}", flush=True)
             continue
         load = os.getloadavg()[0]
-        cpu, wall = run_with_fraction(float(fraction), integrator, files[run])
+        cpu, wall = run_with_fraction(float(fraction), integrator, free == "on", files[run], args.core_only)
         print(f"{run}: {cpu:.1f} s CPU, {wall:.1f} s wall (load {load:.1f} -> {os.getloadavg()[0]:.1f})",
               flush=True)
     compare(files)

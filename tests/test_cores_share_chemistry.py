@@ -9,8 +9,9 @@ precursor, and product to the inert primary PM2.5 released with it (the share of
 into sulfate or nitrate by then, free of the cores' different dispersion).
 
 The cores' dispersion itself differs here: 60-120 km downwind the particle core's crosswind integral of
-the inert PM2.5 in its 50 m sampling layer is 1.34 times the well-mixed value Q / (u h) that the plume
-core gives (measured with this case; the particle core's vertical profile is its own subject).
+the inert PM2.5 in its 50 m sampling layer was 1.34 times the well-mixed value Q / (u h) that the plume
+core gives with the Euler vertical step, the particle core's default until 6 Dec 2026 (measured with this
+case; the particle core's vertical profile is its own subject).
 """
 
 from __future__ import annotations

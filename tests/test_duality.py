@@ -186,8 +186,8 @@ def test_duality_across_a_falling_mixing_height_needs_an_exchange_alike_both_way
     particles are reflected at h: a one-way exchange that only the forward run sees (backward in time h
     rises and no backward particle is ever above it). Measured: B/F 0.70, z -2.8 to -5.8. Without them
     (``[lagrangian] free_vertical_diffusion = false``, FLEXPART's free troposphere) air crosses h only as h
-    moves, alike in both directions: B/F 1.024, max |z| 2.3 (today's 0.1 m2/s: 0.978, max |z| 1.6, the
-    leak too slow for three hours). Before the backward step read the mixing height at its end
+    moves, alike in both directions: B/F 1.024, max |z| 2.3 (the former default's 0.1 m2/s: 0.978, max |z|
+    1.6, the leak too slow for three hours). Before the backward step read the mixing height at its end
     (:class:`~airshed.model.backward.SurfaceAtStepEnd`) B/F was 1.078 (max |z| 4.7) without them; with the
     default sub-step of 0.5 T_Lw it is 1.24.
     """

@@ -937,9 +937,10 @@ class LagrangianConfig(_Table):
         ge=0.01,
         le=1,
         description="Vertical sub-step of the particles' Langevin equation as a fraction of T_Lw, [0.01, 1] "
-        "(FLEXPART's 1 / (CTL x IFINE)); leave out for the scheme's default: 0.5 for 'hanna' (the published "
-        "numbers; about 10 % high near the ground on the default case), 0.1 for 'similarity'. 0.1 with "
-        "'hanna' puts the default case within about 2 % of 0.05 at 2.2x the CPU (README, particle core).",
+        "(FLEXPART's 1 / (CTL x IFINE)); leave out for the scheme's default: 0.5 for 'hanna', 0.1 for "
+        "'similarity'. With the default 'baoab' integrator the default case at 0.5 is within about 2 % of "
+        "itself at 0.25; the 'euler' step needs 0.1 to come within about 2 % of 0.05 (at 0.5 it is about "
+        "10 % high near the ground), at 2.2x the CPU (README, particle core).",
     )
     vertical_integrator: Literal["euler", "baoab"] = Field(
         default="baoab",

@@ -189,7 +189,7 @@ def test_duality_across_a_falling_mixing_height_needs_an_exchange_alike_both_way
     moves, alike in both directions: B/F 1.024, max |z| 2.3 (the former default's 0.1 m2/s: 0.978, max |z|
     1.6, the leak too slow for three hours). Before the backward step read the mixing height at its end
     (:class:`~airshed.model.backward.SurfaceAtStepEnd`) B/F was 1.078 (max |z| 4.7) without them; with the
-    default sub-step of 0.5 T_Lw it is 1.24.
+    Euler step at the default sub-step of 0.5 T_Lw it is 1.24.
     """
     met = falling_mixing_height_met()
     f_b = homogeneous_forward(1, met, 50.0, k_free_vertical_m2_s=0.0, **ML_TOP_STEP)
@@ -395,9 +395,9 @@ def test_duality_of_a_stack_at_the_default_sub_step_with_the_splitting_integrato
     assert abs(z[0]) <= 3.0 and b[0] / f[0] == pytest.approx(1.0, abs=0.05), (f, b, z)
 
 
-@pytest.mark.xfail(reason="forward step not well mixed at the default sub-step 0.5 T_Lw: too many particles "
-                          "near the ground, so the forward surface concentration from a 200 m stack is 39 % "
-                          "above the well-mixed step's and B/F is 0.71 (z -10.5)", strict=True)
+@pytest.mark.xfail(reason="forward Euler step not well mixed at the default sub-step 0.5 T_Lw: too many "
+                          "particles near the ground, so the forward surface concentration from a 200 m "
+                          "stack is 39 % above the well-mixed step's and B/F is 0.71 (z -10.5)", strict=True)
 def test_duality_of_a_stack_at_the_default_vertical_sub_step():
     f, b, z = z_scores(*elevated_source_duality(DEFAULT_STEP_FRACTION["hanna"]))
     assert abs(z[0]) <= 3.0, (f, b, z)

@@ -200,8 +200,8 @@ TL_FLOOR_HEIGHT_M = 50.0
 #: 800 m layer after 1 h at 300 s steps: 1.60 x the uniform share at 0.5, 1.11 at 0.2, 1.03 at 0.1, 1.00 at
 #: 0.05; :class:`LagrangianParameters`). FLEXPART takes 1/20.
 SIMILARITY_STEP_FRACTION = 0.1
-#: Default vertical sub-step per scheme, as a fraction of T_Lw. Hanna's stays the particle core's 0.5 of
-#: before the similarity scheme, so every published default-case number keeps its value.
+#: Default vertical sub-step per scheme, as a fraction of T_Lw. Hanna's is the particle core's 0.5 of
+#: before the similarity scheme, where the splitting integrator (the config's default) stays well mixed.
 DEFAULT_STEP_FRACTION = {"hanna": 0.5, "similarity": SIMILARITY_STEP_FRACTION}
 #: Default cap on a step's vertical sub-steps per scheme (the last one takes the rest of the step).
 #: Hanna's stays the particle core's 64 of before the similarity scheme: the cap decides the sub-steps
@@ -2038,13 +2038,14 @@ class LagrangianParameters:
     ``turbulence_step_fraction`` is the vertical sub-step as a fraction of T_Lw (None: the scheme's
     :data:`DEFAULT_STEP_FRACTION`, Hanna's 0.5, the similarity scheme's 0.1): the well-mixed test
     (tests/test_lagrangian_validation.py) passes chi-square (p > 0.001) at 0.05 (unstable, stable) and
-    0.02 (neutral). At the default 0.5 it does not hold: with the default case's steps (300 s) in a
-    neutral 800 m layer (u* 0.43 m/s), 4,000 particles uniform at the start put 1.49 (Hanna, 30 s floor
-    everywhere), 1.61 (Hanna) and 1.60 (similarity) times the uniform share into the lowest 50 m after
-    1 h (NumPy twin; 1.38 without the density term); at 0.2 1.11, at 0.1 0.96 (Hanna) and 1.03
-    (similarity), at 0.05 1.00 (binomial sigma 0.06). This is the particle core's near-surface excess of
-    1.34 over the well-mixed value in tests/test_cores_share_chemistry.py (FLEXPART runs use
-    T_Lw / (ctl * ifine) = 1/20).
+    0.02 (neutral). With the Euler step (this record's default integrator) at the default 0.5 it does not
+    hold: with the default case's steps (300 s) in a neutral 800 m layer (u* 0.43 m/s), 4,000 particles
+    uniform at the start put 1.49 (Hanna, 30 s floor everywhere), 1.61 (Hanna) and 1.60 (similarity)
+    times the uniform share into the lowest 50 m after 1 h (NumPy twin; 1.38 without the density term);
+    at 0.2 1.11, at 0.1 0.96 (Hanna) and 1.03 (similarity), at 0.05 1.00 (binomial sigma 0.06). This was
+    the particle core's near-surface excess of 1.34 over the well-mixed value in
+    tests/test_cores_share_chemistry.py while the Euler step was the config's default (FLEXPART runs use
+    T_Lw / (ctl * ifine) = 1/20); ``vertical_integrator = BAOAB`` keeps the layer well mixed at 0.5.
     """
 
     species: tuple[str, ...]

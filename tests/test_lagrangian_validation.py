@@ -212,6 +212,13 @@ def test_ground_level_concentration_matches_mixed_layer_gaussian_plume(convectiv
     assert density == pytest.approx(gaussian_box_mean / H, rel=0.10)
 
 
+def test_prairie_grass_scores_the_models_default_vertical_integrator():
+    from airshed.config import LagrangianConfig
+    from airshed.validation import prairie_grass_lagrangian as pgl
+
+    assert pgl.VERTICAL_INTEGRATOR == LagrangianConfig.model_fields["vertical_integrator"].default
+
+
 @pytest.mark.parametrize("scheme", ["hanna", "similarity"])
 def test_prairie_grass_hook_returns_arc_statistics(monkeypatch, scheme):
     from airshed.validation import prairie_grass_lagrangian as pgl

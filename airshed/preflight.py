@@ -11,12 +11,14 @@ would reject from the config and the headers of its files, without computing any
   file smaller, by about 2-3x for the default case, so this is an upper bound).
 - **Memory** (:func:`memory_estimate`): the particle state at its peak (particles alive x bytes per
   particle, measured from :class:`~airshed.model.lagrangian.ParticleRun`'s arrays, x3 for the moment the
-  arrays grow and old and new coexist), plus the tagged period sums (3 copies of tags x species x cells),
-  the kept met windows, the tagged period sums of each particle release window alive at once
-  (:func:`release_windows_alive`) and the process itself (:data:`PROCESS_BASE_BYTES`). On the default case
-  this gives 2.30 GB against 2.30 GB measured (peak RSS with the kernels cached; 5 Dec 2026); 1.76 against
-  1.44 GB for its first two days and 2.95 against 2.73 GB with 12-h release windows. Compared with the
-  memory available (serial and threads schedulers) or with
+  arrays grow and old and new coexist), plus the tagged period sums (3 copies of tags x species x cells,
+  one of them per sampling class), the kept met windows, the tagged period sums of each particle release
+  window alive at once (:func:`release_windows_alive`; per sampling class, ``[uncertainty]
+  particle_classes``) and the process itself (:data:`PROCESS_BASE_BYTES`). On the default case this gives
+  2.30 GB against 2.30 GB measured (peak RSS with the kernels cached; 5 Dec 2026); 1.76 against 1.44 GB
+  for its first two days and 2.95 against 2.73 GB with 12-h release windows; with 10 sampling classes
+  9.29 against 8.66 GB (6 Dec; the estimate left the classes out until then and said 2.30 GB). Compared
+  with the memory available (serial and threads schedulers) or with
   ``[compute] memory_limit`` per worker (Dask clusters: a work unit holds every source region, the
   particles of its release windows or the hours of its chunk, the run's tagged sums and met windows, so
   the run's estimate bounds a unit's and a worker must hold it, besides :data:`WORKER_BASE_BYTES` of its
@@ -197,9 +199,11 @@ def memory_estimate(cfg: AirshedConfig, n_regions: int) -> MemoryEstimate:
     n = particles_alive(cfg)
     per = bytes_per_particle() if n else 0.0
     tags = n_regions * SECTORS_AT_MOST
-    fields = 8.0 * (3 * tags * OUTPUT_SPECIES_COUNT * cells
+    # sampling classes ride on the tags: the windows' fields and the core's period sum hold every class
+    classes = cfg.uncertainty.sampling_classes if cfg.run.core == "lagrangian" else 1
+    fields = 8.0 * ((2 + classes) * tags * OUTPUT_SPECIES_COUNT * cells
                     + MET_WINDOWS_KEPT * 25 * (len(cfg.meteorology.heights_m) + 15) * cells)
-    windows = 8.0 * release_windows_alive(cfg) * tags * OUTPUT_SPECIES_COUNT * cells
+    windows = 8.0 * release_windows_alive(cfg) * tags * classes * OUTPUT_SPECIES_COUNT * cells
     own = PROCESS_BASE_BYTES if cfg.compute.scheduler in ("serial", "threads") else 0.0
     return MemoryEstimate(n, per, n * per * GROWTH_FACTOR, fields, windows, own)
 

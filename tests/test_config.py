@@ -108,9 +108,9 @@ def test_defaults_of_a_minimal_config(tmp_path):
     )
     assert (b.max_sensible_heat_flux_w_m2, b.surface_temperature_k, b.resolution_deg) == (120.0, 272.0, 0.25)
     assert cfg.emissions.builtin.year == 2017
-    # Hanna's profiles without mesoscale motions, with the well-mixed splitting step and no vertical
+    # Hanna's profiles with unresolved mesoscale motions, the well-mixed splitting step and no vertical
     # diffusion above the mixing height (the defaults since 6 Dec 2026; README, particle core)
-    assert (cfg.lagrangian.turbulence, cfg.lagrangian.mesoscale_motions) == ("hanna", False)
+    assert (cfg.lagrangian.turbulence, cfg.lagrangian.mesoscale_motions) == ("hanna", True)
     assert (cfg.lagrangian.vertical_integrator, cfg.lagrangian.free_vertical_diffusion) == ("baoab", False)
     chem = cfg.chemistry
     assert (chem.so2_to_sulfate_per_hour, chem.nox_to_nitrate_per_hour) == (0.01, 0.02)

@@ -924,8 +924,9 @@ class LagrangianConfig(_Table):
         default=True,
         description="Add the horizontal motions the meteorology does not resolve (NAME-style unresolved "
         "mesoscale velocities, scaled to the met's grid length; Maryon 1998): true (default since 6 Dec "
-        "2026) spreads a plume sideways over hours to days as observed tracer plumes spread; false leaves "
-        "only boundary-layer turbulence, which keeps each city's plume a narrow streak (README, particle core).",
+        "2026) spreads a plume sideways over hours to days as observed tracer plumes spread; false "
+        "leaves only boundary-layer turbulence, which keeps each city's plume a narrow streak (README, "
+        "particle core).",
     )
     met_resolution_km: float | None = Field(
         default=None,

@@ -73,9 +73,10 @@ def both_cores(tmp_path_factory):
                     rates_kg_s={"SO2": 10.0, "NOx": 5.0, "PM2.5": 1.0, "NMVOC": 1.0},
                     chemistry={"dry_deposition_velocity_m_s": 0.0},
                     # no unresolved mesoscale motions (on by default since c6249a4): their along-wind
-                    # spread gives the particles at x an age spread about x / u that raises the mean of the
-                    # convex y (exp(k t) - 1) by about 2 % (measured: sulfate/SO2 0.02358 against the
-                    # plume's 0.02308 at 30 km), a transport difference the plume core does not have
+                    # velocity spread makes the mean age of the particles at x exceed x / u (slow particles
+                    # linger), which raises the product/precursor ratio by about 2 % (measured: sulfate/SO2
+                    # 0.02358 against the plume's 0.02308 at 30 km), a transport difference the plume core
+                    # does not have
                     lagrangian={"particles_per_hour": 4000 * COPIES, "mesoscale_motions": False},
                 )
                 out[core + weather] = crosswind_integrals(cfg)
